@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "mfrec",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MFRec", targets: ["MFRec"]),
+        .executable(name: "mfrec", targets: ["mfrec"]),
+        .executable(name: "mfrec-bench", targets: ["mfrec-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian: libsqlite3-dev, zlib1g-dev).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Turns the top-level migrations/*.sql into a Swift source compiled into MFStore.
+        .executableTarget(name: "EmbedMigrationsTool"),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
+
+        // SQLite store: database, statements, transactions, migrator, typed tables.
+        .target(name: "MFStore", dependencies: ["CSQLite", "CZlib"], plugins: ["EmbedMigrations"]),
+        // Pure computation: factor model, SGD trainer, metrics, top-n heap, item matrix file.
+        .target(name: "MFEngine"),
+        // The embeddable API: readers, ingest, train, recommend.
+        .target(name: "MFRec", dependencies: ["MFStore", "MFEngine", "CZlib"]),
+        // The command-line tool: a thin layer over MFRec.
+        .executableTarget(name: "mfrec", dependencies: [
+            "MFRec",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Benchmarks (release build, outside the test suite).
+        .executableTarget(name: "mfrec-bench", dependencies: [
+            "MFRec", "MFStore", "MFEngine", "CSQLite",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
+        .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
+        .testTarget(name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib"]),
+        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,265 @@
+import CSQLite
+import CZlib
+import Foundation
+
+/// The mfrec database: users, items, ratings, snapshots and the live model in one SQLite file.
+///
+/// Opening migrates the schema to the version this binary knows (or refuses a newer one).
+public final class Store {
+    public let db: Database
+
+    /// Opens the database at `path`, creating and migrating it as needed.
+    /// - Parameter readOnly: open without writing; the schema must already be current.
+    public init(path: String, readOnly: Bool = false) throws {
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw StoreError("no database at \(path); run `mfrec ingest FILE` first")
+            }
+            db = try Database(path: path, mode: .readOnly)
+            let pending = try Migrator.embedded.pending(in: db)
+            if !pending.isEmpty {
+                throw StoreError("\(path) has an older schema; run any writing command (e.g. `mfrec info`) once to upgrade it")
+            }
+        } else {
+            db = try Database(path: path, mode: .readWrite)
+            try Migrator.embedded.migrate(db)
+        }
+    }
+
+    public var path: String { db.path }
+
+    public func transaction<R>(_ body: () throws -> R) throws -> R { try db.transaction(body) }
+
+    // MARK: Metadata
+
+    public func metadata(_ key: String) throws -> String? {
+        try db.scalarString("SELECT value FROM metadata WHERE key = ?", [.text(key)])
+    }
+
+    public func setMetadata(_ key: String, _ value: String) throws {
+        try db.execute("INSERT INTO metadata (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       [.text(key), .text(value)])
+    }
+
+    /// The rating scale: the smallest and largest rating ever ingested (or the scale given at ingest).
+    public func ratingScale() throws -> ClosedRange<Double>? {
+        guard let lo = try metadata("scale_min").flatMap(Double.init),
+              let hi = try metadata("scale_max").flatMap(Double.init) else { return nil }
+        return lo...hi
+    }
+
+    /// Takes `count` consecutive sequence numbers for rating writes and returns the first.
+    public func reserveSequence(_ count: Int) throws -> Int64 {
+        let next = try metadata("next_seq").flatMap(Int64.init) ?? 1
+        try setMetadata("next_seq", String(next + Int64(count)))
+        return next
+    }
+
+    // MARK: Counts
+
+    public func userCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM users") ?? 0) }
+    public func itemCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM items") ?? 0) }
+    public func ratingCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM ratings") ?? 0) }
+    public func meanRating() throws -> Double? { try db.scalarDouble("SELECT avg(rating) FROM ratings") }
+    public func maxSequence() throws -> Int64 { try db.scalarInt("SELECT max(seq) FROM ratings") ?? 0 }
+
+    // MARK: Users and items
+
+    /// Every user key, in id order (index = dense id).
+    public func userKeys() throws -> [String] { try keys("SELECT key FROM users ORDER BY id") }
+    /// Every item key, in id order (index = dense id).
+    public func itemKeys() throws -> [String] { try keys("SELECT key FROM items ORDER BY id") }
+
+    private func keys(_ sql: String) throws -> [String] {
+        let stmt = try db.prepare(sql)
+        var out: [String] = []
+        while try stmt.step() { out.append(stmt.string(0) ?? "") }
+        return out
+    }
+
+    public func userID(forKey key: String) throws -> Int? {
+        try db.scalarInt("SELECT id FROM users WHERE key = ?", [.text(key)]).map(Int.init)
+    }
+
+    public func itemID(forKey key: String) throws -> Int? {
+        try db.scalarInt("SELECT id FROM items WHERE key = ?", [.text(key)]).map(Int.init)
+    }
+
+    public struct ItemInfo: Sendable, Equatable {
+        public let id: Int
+        public let key: String
+        public let title: String?
+        public let genres: String?
+    }
+
+    public func item(id: Int) throws -> ItemInfo? {
+        let stmt = try db.prepare("SELECT id, key, title, genres FROM items WHERE id = ?")
+        try stmt.bind(Int64(id), at: 1)
+        guard try stmt.step() else { return nil }
+        return ItemInfo(id: stmt.int(0), key: stmt.string(1) ?? "", title: stmt.string(2), genres: stmt.string(3))
+    }
+
+    /// Titles of all items, in id order (nil where none was ingested).
+    public func itemTitles() throws -> [String?] {
+        let stmt = try db.prepare("SELECT title FROM items ORDER BY id")
+        var out: [String?] = []
+        while try stmt.step() { out.append(stmt.string(0)) }
+        return out
+    }
+
+    /// The items a user rated, with ratings, in item-id order.
+    public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
+        let stmt = try db.prepare("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id")
+        try stmt.bind(Int64(user), at: 1)
+        var out: [(Int, Double)] = []
+        while try stmt.step() { out.append((stmt.int(0), stmt.double(1))) }
+        return out
+    }
+
+    // MARK: Bulk reads
+
+    /// All ratings as dense columns, in primary-key order. Memory: 16 bytes a rating.
+    public func loadRatings() throws -> RatingColumns {
+        let count = try ratingCount()
+        var columns = RatingColumns(capacity: count)
+        let stmt = try db.prepare("SELECT user_id, item_id, rating, seq FROM ratings")
+        while try stmt.step() {
+            columns.append(user: Int32(truncatingIfNeeded: stmt.int64(0)), item: Int32(truncatingIfNeeded: stmt.int64(1)),
+                           rating: Float(stmt.double(2)), seq: stmt.int64(3))
+        }
+        return columns
+    }
+
+    // MARK: Snapshots and the live model
+
+    /// Stores a snapshot and returns its id. The model blob is checksummed (CRC-32) as stored.
+    public func insertSnapshot(_ record: SnapshotRecord) throws -> Int {
+        let stmt = try db.prepare("""
+            INSERT INTO snapshots (created_at, parent_id, kind, note, factors, user_count, item_count,
+                hyperparameters, metrics, history, split, watermark, global_mean, model, model_bytes, checksum)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try stmt.bind([
+            .text(record.createdAt), record.parentID.map { .integer(Int64($0)) } ?? .null, .text(record.kind),
+            record.note.map { .text($0) } ?? .null, .integer(Int64(record.factors)), .integer(Int64(record.userCount)),
+            .integer(Int64(record.itemCount)), .text(record.hyperparameters), .text(record.metrics),
+            .text(record.history), .text(record.split), .integer(record.watermark), .real(record.globalMean),
+            .blob(record.model), .integer(Int64(record.modelBytes)), .integer(Store.checksum(record.model)),
+        ])
+        while try stmt.step() {}
+        return Int(sqlite3_last_insert_rowid(db.handle))
+    }
+
+    public static func checksum(_ bytes: [UInt8]) -> Int64 {
+        bytes.withUnsafeBufferPointer { Int64(crc32(0, $0.baseAddress, uInt($0.count))) }
+    }
+
+    /// A snapshot's metadata (without the model blob).
+    public func snapshots() throws -> [SnapshotRecord] {
+        try selectSnapshots(where: "1", [], withModel: false)
+    }
+
+    /// One snapshot with its model; the blob's checksum is verified.
+    public func snapshot(id: Int) throws -> SnapshotRecord? {
+        guard let record = try selectSnapshots(where: "id = ?", [.integer(Int64(id))], withModel: true).first else { return nil }
+        return record
+    }
+
+    private func selectSnapshots(where condition: String, _ values: [DatabaseValue], withModel: Bool) throws -> [SnapshotRecord] {
+        let stmt = try db.prepare("""
+            SELECT id, created_at, parent_id, kind, note, factors, user_count, item_count, hyperparameters, metrics,
+                   history, split, watermark, global_mean, \(withModel ? "model" : "NULL"), model_bytes, checksum, length(model)
+            FROM snapshots WHERE \(condition) ORDER BY id
+            """)
+        try stmt.bind(values)
+        var out: [SnapshotRecord] = []
+        while try stmt.step() {
+            var record = SnapshotRecord(
+                createdAt: stmt.string(1) ?? "", parentID: stmt.isNull(2) ? nil : stmt.int(2), kind: stmt.string(3) ?? "",
+                note: stmt.string(4), factors: stmt.int(5), userCount: stmt.int(6), itemCount: stmt.int(7),
+                hyperparameters: stmt.string(8) ?? "{}", metrics: stmt.string(9) ?? "{}", history: stmt.string(10) ?? "[]",
+                split: stmt.string(11) ?? "{}", watermark: stmt.int64(12), globalMean: stmt.double(13),
+                model: withModel ? stmt.blob(14) : [], modelBytes: stmt.int(15))
+            record.id = stmt.int(0)
+            record.storedBytes = stmt.int(17)
+            if withModel {
+                let stored = stmt.int64(16)
+                if Store.checksum(record.model) != stored {
+                    throw StoreError("snapshot \(record.id!) is corrupt: its model blob does not match its checksum")
+                }
+            }
+            out.append(record)
+        }
+        return out
+    }
+
+    public struct LiveModel: Sendable, Equatable {
+        public let snapshotID: Int?
+        public let generation: Int64
+        public let dirty: Bool
+    }
+
+    public func liveModel() throws -> LiveModel {
+        let stmt = try db.prepare("SELECT snapshot_id, generation, dirty FROM live_model WHERE id = 1")
+        guard try stmt.step() else { return LiveModel(snapshotID: nil, generation: 0, dirty: false) }
+        return LiveModel(snapshotID: stmt.isNull(0) ? nil : stmt.int(0), generation: stmt.int64(1), dirty: stmt.int(2) != 0)
+    }
+
+    /// Makes snapshot `id` the live model and bumps the generation. Returns the new generation.
+    @discardableResult
+    public func setLiveSnapshot(_ id: Int) throws -> Int64 {
+        try db.execute("UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0 WHERE id = 1",
+                       [.integer(Int64(id))])
+        return try liveModel().generation
+    }
+}
+
+/// Ratings as parallel columns (struct of arrays), the layout the trainer consumes.
+public struct RatingColumns: Sendable {
+    public var users: [Int32] = []
+    public var items: [Int32] = []
+    public var ratings: [Float] = []
+    public var seqs: [Int64] = []
+
+    public init() {}
+    public init(capacity: Int) {
+        users.reserveCapacity(capacity); items.reserveCapacity(capacity)
+        ratings.reserveCapacity(capacity); seqs.reserveCapacity(capacity)
+    }
+
+    public var count: Int { users.count }
+
+    public mutating func append(user: Int32, item: Int32, rating: Float, seq: Int64) {
+        users.append(user); items.append(item); ratings.append(rating); seqs.append(seq)
+    }
+}
+
+/// One row of the `snapshots` table.
+public struct SnapshotRecord: Sendable {
+    public var id: Int?
+    public var createdAt: String
+    public var parentID: Int?
+    public var kind: String
+    public var note: String?
+    public var factors: Int
+    public var userCount: Int
+    public var itemCount: Int
+    public var hyperparameters: String
+    public var metrics: String
+    public var history: String
+    public var split: String
+    public var watermark: Int64
+    public var globalMean: Double
+    public var model: [UInt8]
+    public var modelBytes: Int
+    public var storedBytes: Int = 0
+
+    public init(createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
+                hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,
+                globalMean: Double, model: [UInt8], modelBytes: Int) {
+        self.createdAt = createdAt; self.parentID = parentID; self.kind = kind; self.note = note
+        self.factors = factors; self.userCount = userCount; self.itemCount = itemCount
+        self.hyperparameters = hyperparameters; self.metrics = metrics; self.history = history; self.split = split
+        self.watermark = watermark; self.globalMean = globalMean; self.model = model; self.modelBytes = modelBytes
+    }
+}
