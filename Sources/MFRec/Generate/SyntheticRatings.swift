@@ -1,0 +1,203 @@
+import CZlib
+import Foundation
+import MFEngine
+
+/// Writes a MovieLens-shaped synthetic ratings file, for demos, tests and benchmarks at any scale.
+///
+/// - Item popularity is Zipf-like (a few items get most ratings) and user activity log-normal, as in
+///   MovieLens; every user rates at least a few items and no (user, item) pair repeats.
+/// - A rating is `round(μ + b_u + b_i + p_u·q_i + noise)` clipped to 1…5, from a rank-8 model, so a
+///   factorization model has real structure to learn.
+/// - Lines come sorted by user, then item (like MovieLens 25M's `ratings.csv`); ids start at 1.
+/// - The layout follows the output name: `.csv` gives `userId,movieId,rating,timestamp` with a header,
+///   anything else tab-separated `u.data`; a `.gz` suffix compresses it.
+public struct SyntheticRatings: Sendable {
+    public var users: Int
+    public var items: Int
+    public var ratings: Int
+    public var seed: UInt64
+
+    public init(users: Int, items: Int, ratings: Int, seed: UInt64 = 42) {
+        self.users = users; self.items = items; self.ratings = ratings; self.seed = seed
+    }
+
+    public struct Report: Sendable {
+        public var ratings: Int
+        public var bytes: Int64
+        public var seconds: Double
+    }
+
+    /// Writes the file atomically (a temp file renamed into place).
+    public func write(to path: String, progress: Progress? = nil) throws -> Report {
+        guard users > 0, items > 0, ratings > 0 else { throw GenerateError("users, items and ratings must be positive") }
+        let maxPerUser = max(1, items / 3)
+        guard ratings <= users * maxPerUser else {
+            throw GenerateError("\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per user: \(users * maxPerUser))")
+        }
+        let started = Date()
+        var rng = SeededGenerator(seed: seed)
+        let rank = 8
+
+        // Item popularity: Zipf-like weights over a random permutation of the items.
+        var order = Array(0..<items)
+        order.shuffle(using: &rng)
+        var weight = [Double](repeating: 0, count: items)
+        for (rankIndex, item) in order.enumerated() { weight[item] = 1 / pow(Double(rankIndex) + 10, 0.9) }
+        var cdf = [Double](repeating: 0, count: items)
+        var running = 0.0
+        for i in 0..<items { running += weight[i]; cdf[i] = running }
+        let totalWeight = running
+
+        // User activity: log-normal, at least `floor` ratings each, at most `maxPerUser`.
+        let floorCount = min(maxPerUser, max(1, min(20, ratings / users / 2)))
+        var activity = (0..<users).map { _ in exp(1.0 * rng.nextGaussian()) }
+        let sumActivity = activity.reduce(0, +)
+        var counts = [Int](repeating: floorCount, count: users)
+        var assigned = floorCount * users
+        guard assigned <= ratings else { throw GenerateError("too few ratings for \(users) users") }
+        let spare = Double(ratings - assigned)
+        for u in 0..<users {
+            activity[u] /= sumActivity
+            let extra = min(maxPerUser - counts[u], Int(spare * activity[u]))
+            counts[u] += extra
+            assigned += extra
+        }
+        while assigned < ratings {  // hand out the rounding remainder
+            let u = rng.next(below: users)
+            if counts[u] < maxPerUser { counts[u] += 1; assigned += 1 }
+        }
+
+        // The low-rank model behind the ratings.
+        func gaussians(_ n: Int, _ sd: Double) -> [Float] { (0..<n).map { _ in Float(sd * rng.nextGaussian()) } }
+        let p = gaussians(users * rank, 0.3), q = gaussians(items * rank, 0.3)
+        let userBias = gaussians(users, 0.35), itemBias = gaussians(items, 0.4)
+        let mean: Float = 3.55
+
+        let writer = try LineWriter(path: path)
+        var header = path.hasSuffix(".csv") || path.hasSuffix(".csv.gz")
+        let separator = header ? UInt8(ascii: ",") : 0x09
+        if header { writer.append("userId,movieId,rating,timestamp\n"); header = false }
+        var chosen = [Bool](repeating: false, count: items)
+        var list: [Int] = []
+        var written = 0
+        var timestamp: Int64 = 874_724_710
+        for u in 0..<users {
+            list.removeAll(keepingCapacity: true)
+            while list.count < counts[u] {
+                let x = rng.nextDouble() * totalWeight
+                var lo = 0, hi = items - 1
+                while lo < hi { let mid = (lo + hi) / 2; if cdf[mid] < x { lo = mid + 1 } else { hi = mid } }
+                if !chosen[lo] { chosen[lo] = true; list.append(lo) }
+            }
+            list.sort()
+            for i in list {
+                chosen[i] = false
+                var score = mean + userBias[u] + itemBias[i] + Float(0.8 * rng.nextGaussian())
+                for f in 0..<rank { score += 3 * p[u * rank + f] * q[i * rank + f] }
+                let rating = Int(min(5, max(1, score.rounded())))
+                timestamp += Int64(rng.next(below: 600))
+                writer.append(u + 1); writer.append(separator)
+                writer.append(i + 1); writer.append(separator)
+                writer.append(rating); writer.append(separator)
+                writer.append(Int(timestamp)); writer.append(0x0A)
+            }
+            written += list.count
+            try writer.flushIfNeeded()
+            if let progress, u % 1024 == 0 { progress(Int64(written), Int64(ratings)) }
+        }
+        let bytes = try writer.finish()
+        progress?(Int64(ratings), Int64(ratings))
+        return Report(ratings: written, bytes: bytes, seconds: Date().timeIntervalSince(started))
+    }
+}
+
+public struct GenerateError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Buffered text output to a temp file (gzip-compressed for `.gz`), renamed into place on `finish`,
+/// so an interrupted run leaves no half-written file under the final name.
+final class LineWriter {
+    private let path: String
+    private let tempPath: String
+    private var buffer: [UInt8] = []
+    private var fd: Int32 = -1
+    private var gz: gzFile?
+    private var written: Int64 = 0
+
+    init(path: String) throws {
+        self.path = path
+        self.tempPath = path + ".tmp-\(getpid())"
+        buffer.reserveCapacity(1 << 20)
+        if path.hasSuffix(".gz") {
+            guard let file = gzopen(tempPath, "wb1") else { throw GenerateError("cannot create \(tempPath)") }
+            gz = file
+        } else {
+            fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw GenerateError("cannot create \(tempPath): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    deinit {
+        if let gz { gzclose(gz) }
+        if fd >= 0 { close(fd) }
+        unlink(tempPath)  // a no-op after a successful rename
+    }
+
+    @inline(__always) func append(_ byte: UInt8) { buffer.append(byte) }
+    func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
+
+    /// Appends a non-negative integer in decimal.
+    @inline(__always) func append(_ value: Int) {
+        var v = value
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat { d[n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0
+            while n > 0 { n -= 1; buffer.append(d[n]) }
+        }
+    }
+
+    func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }
+
+    private func flush() throws {
+        try buffer.withUnsafeBytes { bytes in
+            if let gz {
+                guard bytes.isEmpty || gzwrite(gz, bytes.baseAddress, UInt32(bytes.count)) == Int32(bytes.count) else {
+                    throw GenerateError("cannot write \(tempPath) (disk full?)")
+                }
+            } else {
+                var offset = 0
+                while offset < bytes.count {
+                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw GenerateError("cannot write \(tempPath): \(String(cString: strerror(errno)))")
+                    }
+                    offset += n
+                }
+            }
+        }
+        written += Int64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, closes and renames the file into place; returns the bytes of text written.
+    func finish() throws -> Int64 {
+        try flush()
+        if let gz {
+            self.gz = nil
+            guard gzclose(gz) == Z_OK else { throw GenerateError("cannot finish \(tempPath) (disk full?)") }
+        } else {
+            guard fsync(fd) == 0, close(fd) == 0 else { throw GenerateError("cannot finish \(tempPath): \(String(cString: strerror(errno)))") }
+            fd = -1
+        }
+        guard rename(tempPath, path) == 0 else {
+            throw GenerateError("cannot rename \(tempPath) to \(path): \(String(cString: strerror(errno)))")
+        }
+        return written
+    }
+}

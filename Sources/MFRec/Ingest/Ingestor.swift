@@ -1,0 +1,155 @@
+import Foundation
+import MFStore
+
+/// Options for an ingest.
+public struct IngestOptions: Sendable {
+    /// Force a ratings layout instead of detecting it.
+    public var format: RatingsFormat?
+    /// An item file to read titles and genres from.
+    public var itemsPath: String?
+    public var itemsFormat: ItemsFormat?
+    /// Ratings outside this range are errors. Without it, the scale is the range of the data.
+    public var scale: ClosedRange<Double>?
+    /// Store the valid lines and report the invalid ones, instead of stopping at the first.
+    public var skipInvalid = false
+
+    public init(format: RatingsFormat? = nil, itemsPath: String? = nil, itemsFormat: ItemsFormat? = nil,
+                scale: ClosedRange<Double>? = nil, skipInvalid: Bool = false) {
+        self.format = format; self.itemsPath = itemsPath; self.itemsFormat = itemsFormat
+        self.scale = scale; self.skipInvalid = skipInvalid
+    }
+}
+
+/// What an ingest did.
+public struct IngestReport: Sendable {
+    public var file: String
+    public var format: RatingsFormat
+    /// Valid rating lines read.
+    public var ratingsRead = 0
+    /// Of those, how many replaced a rating already stored (or an earlier line of the same file).
+    public var ratingsReplaced = 0
+    public var newUsers = 0
+    public var newItems = 0
+    public var itemsTitled = 0
+    public var skippedLines = 0
+    /// The first 10 reasons lines were skipped.
+    public var skippedReasons: [String] = []
+    public var seconds = 0.0
+    /// The sequence numbers the stored ratings received.
+    public var sequence: ClosedRange<Int64>?
+    public var observedScale: ClosedRange<Double>?
+}
+
+/// Progress of a long operation: done and total in the same unit (bytes for ingest).
+public typealias Progress = @Sendable (_ done: Int64, _ total: Int64) -> Void
+
+/// Streams ratings (and item) files into the store in one transaction.
+///
+/// The whole ingest is atomic: any error — a bad line without `skipInvalid`, a corrupt gzip stream, a
+/// full disk, the process being killed — leaves the database exactly as it was.
+struct Ingestor {
+    let store: Store
+
+    func ingest(path: String, options: IngestOptions, progress: Progress? = nil) throws -> IngestReport {
+        let started = Date()
+        let reader = try RatingsReader(path: path, format: options.format, scale: options.scale)
+        var report = IngestReport(file: reader.name, format: reader.format)
+        let total = fileSize(path)
+
+        try store.transaction {
+            var users = IdMap(keys: try store.userKeys())
+            var items = IdMap(keys: try store.itemKeys())
+            let usersBefore = users.count, itemsBefore = items.count
+            let insertUser = try store.db.prepare("INSERT INTO users (id, key) VALUES (?, ?)")
+            let insertItem = try store.db.prepare("INSERT INTO items (id, key) VALUES (?, ?)")
+            // A conflict means a re-rating: the newer value, timestamp and sequence number win.
+            let upsert = try store.db.prepare("""
+                INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
+                """)
+            let firstSeq = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
+            var seq = firstSeq
+            var lo = Double.infinity, hi = -Double.infinity
+            let ratingsBefore = try store.ratingCount()
+            var lastProgress: Int64 = 0
+
+            func id(_ bytes: UnsafeRawBufferPointer, in map: inout IdMap, insert: Statement, what: String, line: Int) throws -> Int32 {
+                if let id = map.index(of: bytes) { return id }
+                guard let key = String(validating: bytes, as: UTF8.self) else {
+                    throw InputError(file: reader.name, line: line, reason: "\(what) id is not valid UTF-8")
+                }
+                let id = map.insertNew(key)
+                try insert.bind(Int64(id), at: 1)
+                try insert.bind(key, at: 2)
+                try insert.step()
+                insert.reset()
+                return id
+            }
+
+            try reader.read({ line in
+                let number = reader.lineNumber
+                let user = try id(line.user, in: &users, insert: insertUser, what: "field 1 (user):", line: number)
+                let item = try id(line.item, in: &items, insert: insertItem, what: "field 2 (item):", line: number)
+                try upsert.bind(Int64(user), at: 1)
+                try upsert.bind(Int64(item), at: 2)
+                try upsert.bind(line.rating, at: 3)
+                try upsert.bind(line.timestamp, at: 4)
+                try upsert.bind(seq, at: 5)
+                try upsert.step()
+                upsert.reset()
+                seq += 1
+                report.ratingsRead += 1
+                lo = min(lo, line.rating)
+                hi = max(hi, line.rating)
+                if let progress, reader.bytesConsumed - lastProgress > 1 << 22 {
+                    lastProgress = reader.bytesConsumed
+                    progress(lastProgress, total)
+                }
+            }, onError: { error in
+                guard options.skipInvalid else { throw error }
+                report.skippedLines += 1
+                if report.skippedReasons.count < 10 { report.skippedReasons.append(error.description) }
+            })
+
+            report.newUsers = Int(users.count - usersBefore)
+            report.ratingsReplaced = ratingsBefore + report.ratingsRead - (try store.ratingCount())
+            if report.ratingsRead > 0 {
+                report.sequence = firstSeq...(seq - 1)
+                report.observedScale = lo...hi
+                try store.setMetadata("next_seq", String(seq))
+                let oldScale = try store.ratingScale()
+                let scale = options.scale ?? (oldScale.map { min($0.lowerBound, lo)...max($0.upperBound, hi) } ?? lo...hi)
+                try store.setMetadata("scale_min", String(scale.lowerBound))
+                try store.setMetadata("scale_max", String(scale.upperBound))
+            }
+            if let itemsPath = options.itemsPath {
+                report.itemsTitled = try ingestItems(path: itemsPath, format: options.itemsFormat, items: &items, insert: insertItem)
+            }
+            report.newItems = Int(items.count - itemsBefore)
+        }
+        progress?(total, total)
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Reads titles and genres; items not yet known are added (they have no ratings yet).
+    private func ingestItems(path: String, format: ItemsFormat?, items: inout IdMap, insert: Statement) throws -> Int {
+        let reader = ItemsReader(path: path, format: format)
+        let update = try store.db.prepare("UPDATE items SET title = ?, genres = ? WHERE id = ?")
+        var count = 0
+        try reader.read { line in
+            var key = line.key
+            let existing = key.withUTF8 { items.index(of: UnsafeRawBufferPointer($0)) }
+            let id: Int32
+            if let existing {
+                id = existing
+            } else {
+                id = items.insertNew(line.key)
+                try insert.execute([.integer(Int64(id)), .text(line.key)])
+            }
+            try update.execute([.text(line.title), line.genres.map { .text($0) } ?? .null, .integer(Int64(id))])
+            count += 1
+        }
+        return count
+    }
+}

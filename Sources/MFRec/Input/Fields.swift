@@ -1,0 +1,148 @@
+import Foundation
+
+/// Byte-level helpers for parsing delimited lines without building strings.
+enum Fields {
+    /// Splits `line` on a one- or two-byte delimiter into `out` (reused to avoid allocation).
+    static func split(_ line: UnsafeRawBufferPointer, delimiter: [UInt8], into out: inout [Range<Int>]) {
+        out.removeAll(keepingCapacity: true)
+        let count = line.count
+        var fieldStart = 0
+        var i = 0
+        if delimiter.count == 1 {
+            let d = delimiter[0]
+            while i < count {
+                if line[i] == d {
+                    out.append(fieldStart..<i)
+                    fieldStart = i + 1
+                }
+                i += 1
+            }
+        } else {
+            let d0 = delimiter[0], d1 = delimiter[1]
+            while i < count {
+                if line[i] == d0 && i + 1 < count && line[i + 1] == d1 {
+                    out.append(fieldStart..<i)
+                    i += 2
+                    fieldStart = i
+                } else {
+                    i += 1
+                }
+            }
+        }
+        out.append(fieldStart..<count)
+    }
+
+    /// Splits a CSV line (RFC 4180 quoting: `"a, b"`, doubled quotes inside) into strings.
+    static func splitCSV(_ line: UnsafeRawBufferPointer) -> [[UInt8]] {
+        var fields: [[UInt8]] = []
+        var field: [UInt8] = []
+        var inQuotes = false
+        var i = 0
+        while i < line.count {
+            let c = line[i]
+            if inQuotes {
+                if c == UInt8(ascii: "\"") {
+                    if i + 1 < line.count && line[i + 1] == UInt8(ascii: "\"") {
+                        field.append(c)
+                        i += 1
+                    } else {
+                        inQuotes = false
+                    }
+                } else {
+                    field.append(c)
+                }
+            } else if c == UInt8(ascii: "\"") && field.isEmpty {
+                inQuotes = true
+            } else if c == UInt8(ascii: ",") {
+                fields.append(field)
+                field.removeAll(keepingCapacity: true)
+            } else {
+                field.append(c)
+            }
+            i += 1
+        }
+        fields.append(field)
+        return fields
+    }
+
+    /// Trims ASCII spaces around a field.
+    static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var lo = 0, hi = bytes.count
+        while lo < hi && (bytes[lo] == 0x20 || bytes[lo] == 0x09) { lo += 1 }
+        while hi > lo && (bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09) { hi -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[lo..<hi])
+    }
+
+    /// Parses a finite decimal number. Fast path for `[-]digits[.digits]`, `strtod` otherwise.
+    static func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        let n = bytes.count
+        guard n > 0 else { return nil }
+        var i = 0
+        var negative = false
+        if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 } else if bytes[0] == UInt8(ascii: "+") { i = 1 }
+        var whole: UInt64 = 0
+        var digits = 0
+        while i < n, bytes[i] &- 48 < 10, digits < 15 {
+            whole = whole * 10 + UInt64(bytes[i] &- 48)
+            i += 1; digits += 1
+        }
+        var fraction: UInt64 = 0
+        var scale: Double = 1
+        var fractionDigits = 0
+        if i < n && bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < n, bytes[i] &- 48 < 10, fractionDigits < 9 {
+                fraction = fraction * 10 + UInt64(bytes[i] &- 48)
+                scale *= 10
+                i += 1; fractionDigits += 1
+            }
+        }
+        if i == n && digits + fractionDigits > 0 {
+            let value = Double(whole) + Double(fraction) / scale
+            return negative ? -value : value
+        }
+        return slowParseDouble(bytes)
+    }
+
+    private static func slowParseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        guard bytes.count < 64 else { return nil }
+        var text = [CChar](repeating: 0, count: bytes.count + 1)
+        for (i, b) in bytes.enumerated() { text[i] = CChar(bitPattern: b) }
+        return text.withUnsafeBufferPointer { buffer -> Double? in
+            var end: UnsafeMutablePointer<CChar>?
+            let value = strtod(buffer.baseAddress!, &end)
+            guard let end, end - UnsafeMutablePointer(mutating: buffer.baseAddress!) == bytes.count, value.isFinite else { return nil }
+            return value
+        }
+    }
+
+    /// Parses a decimal integer that fits in Int64.
+    static func parseInt(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        let n = bytes.count
+        guard n > 0 else { return nil }
+        var i = 0
+        var negative = false
+        if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+        guard i < n, n - i <= 18 else { return nil }
+        var value: Int64 = 0
+        while i < n {
+            let d = bytes[i] &- 48
+            guard d < 10 else { return nil }
+            value = value * 10 + Int64(d)
+            i += 1
+        }
+        return negative ? -value : value
+    }
+
+    /// A short, printable rendering of a field for error messages.
+    static func show(_ bytes: UnsafeRawBufferPointer) -> String {
+        let text = String(decoding: bytes.prefix(40), as: UTF8.self)
+        return "\"" + text + (bytes.count > 40 ? "…" : "") + "\""
+    }
+
+    /// Decodes text that is UTF-8 when valid, Latin-1 otherwise (the MovieLens item files are Latin-1).
+    static func decodeUTF8OrLatin1(_ bytes: some Collection<UInt8>) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+
+/// The ratings file layouts mfrec reads (each may be gzip-compressed).
+public enum RatingsFormat: String, Sendable, CaseIterable {
+    /// MovieLens 100K `u.data`: `user<TAB>item<TAB>rating<TAB>timestamp`.
+    case udata
+    /// MovieLens 1M/10M `ratings.dat`: `user::item::rating::timestamp`.
+    case dat
+    /// CSV with a header naming the columns (`userId,movieId,rating,timestamp` and variants);
+    /// a file whose first line is numeric is read as `user,item,rating[,timestamp]`.
+    case csv
+}
+
+/// One parsed rating line. The key views are valid only during the callback.
+struct RatingLine {
+    var user: UnsafeRawBufferPointer
+    var item: UnsafeRawBufferPointer
+    var rating: Double
+    var timestamp: Int64?
+}
+
+/// Streams a ratings file and parses each line, reporting errors as `file:line: reason`.
+final class RatingsReader {
+    let name: String
+    let format: RatingsFormat
+    private let lines: LineReader
+    private var columns: (user: Int, item: Int, rating: Int, timestamp: Int?, count: Int)
+    private let delimiter: [UInt8]
+    private var headerLine = 0
+    private let scale: ClosedRange<Double>?
+
+    /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header.
+    init(path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil) throws {
+        self.name = (path as NSString).lastPathComponent
+        self.scale = scale
+        // Detection reads the first non-empty line from its own stream, so the main one starts clean.
+        let first = try RatingsReader.firstLine(path: path)
+        let detected = try format ?? RatingsReader.detect(first, name: name)
+        self.format = detected
+        self.lines = LineReader(source: try openByteSource(path: path))
+        switch detected {
+        case .udata: delimiter = [0x09]; columns = (0, 1, 2, 3, 4)
+        case .dat: delimiter = [0x3A, 0x3A]; columns = (0, 1, 2, 3, 4)
+        case .csv:
+            delimiter = [0x2C]
+            columns = (0, 1, 2, 3, 4)
+            if let (line, number) = first {
+                var fields: [Range<Int>] = []
+                let bytes = Array(line)
+                try bytes.withUnsafeBytes { raw in
+                    Fields.split(raw, delimiter: delimiter, into: &fields)
+                    let firstField = Fields.trim(UnsafeRawBufferPointer(rebasing: raw[fields[0]]))
+                    if Fields.parseDouble(firstField) != nil {
+                        // No header: positional user,item,rating[,timestamp].
+                        guard fields.count == 3 || fields.count == 4 else {
+                            throw InputError(file: name, line: number,
+                                             reason: "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), found \(fields.count)")
+                        }
+                        columns = (0, 1, 2, fields.count == 4 ? 3 : nil, fields.count)
+                    } else {
+                        let names = Fields.splitCSV(raw).map { String(decoding: $0, as: UTF8.self) }
+                        columns = try RatingsReader.mapHeader(names, name: name, line: number)
+                        headerLine = number
+                    }
+                }
+            }
+        }
+    }
+
+    var bytesConsumed: Int64 { lines.bytesConsumed }
+    var lineNumber: Int { lines.lineNumber }
+
+    private static func firstLine(path: String) throws -> ([UInt8], Int)? {
+        let reader = LineReader(source: try openByteSource(path: path), capacity: 64 * 1024)
+        var found: ([UInt8], Int)?
+        try reader.forEachLine { line, number in
+            if line.isEmpty { return true }
+            found = (Array(line), number)
+            return false
+        }
+        return found
+    }
+
+    static func detect(_ first: ([UInt8], Int)?, name: String) throws -> RatingsFormat {
+        guard let (line, number) = first else { return .udata }  // empty file: nothing to read anyway
+        if line.contains(0x09) { return .udata }
+        if zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .dat }
+        if line.contains(0x2C) { return .csv }
+        throw InputError(file: name, line: number,
+                         reason: "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format")
+    }
+
+    /// Maps a CSV header to column positions. Names are compared without case, `_`, `-` or spaces.
+    static func mapHeader(_ names: [String], name: String, line: Int) throws -> (user: Int, item: Int, rating: Int, timestamp: Int?, count: Int) {
+        func normalized(_ s: String) -> String {
+            s.lowercased().filter { $0.isLetter || $0.isNumber }
+        }
+        let keys = names.map(normalized)
+        func find(_ candidates: [String]) -> Int? { keys.firstIndex { candidates.contains($0) } }
+        guard let user = find(["userid", "user", "uid", "customerid", "reviewerid", "visitorid"]) else {
+            throw InputError(file: name, line: line, reason: "CSV header has no user column (expected one of userId, user_id, user)")
+        }
+        guard let item = find(["movieid", "itemid", "item", "movie", "iid", "productid", "asin", "bookid", "isbn"]) else {
+            throw InputError(file: name, line: line, reason: "CSV header has no item column (expected one of movieId, item_id, item)")
+        }
+        guard let rating = find(["rating", "score", "stars", "value", "bookrating"]) else {
+            throw InputError(file: name, line: line, reason: "CSV header has no rating column (expected rating)")
+        }
+        let timestamp = find(["timestamp", "ts", "time", "unixtime", "unixreviewtime", "date"])
+        return (user, item, rating, timestamp, names.count)
+    }
+
+    private var expectation: String {
+        switch format {
+        case .udata: return "4 tab-separated fields (user, item, rating, timestamp)"
+        case .dat: return "4 '::'-separated fields (user, item, rating, timestamp)"
+        case .csv: return "\(columns.count) comma-separated fields"
+        }
+    }
+
+    /// Parses every line. `body` gets each valid rating; `onError` gets each invalid line's error and
+    /// returns true to go on (skip) or throws to stop.
+    func read(_ body: (RatingLine) throws -> Void, onError: (InputError) throws -> Void) throws {
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(8)
+        let headerLine = self.headerLine
+        try lines.forEachLine { line, number in
+            if line.isEmpty || number == headerLine { return true }
+            var view = line
+            var unquoted: [UInt8] = []
+            if format == .csv && line.contains(UInt8(ascii: "\"")) {
+                // Rare: quoted fields in a ratings CSV. Re-join them without quotes (ids have no commas).
+                unquoted = Array(Fields.splitCSV(line).joined(separator: [0x2C]))
+            }
+            return try unquoted.withUnsafeBytes { raw -> Bool in
+                if !unquoted.isEmpty { view = raw }
+                Fields.split(view, delimiter: delimiter, into: &fields)
+                do {
+                    try body(parse(view, fields: fields, line: number))
+                } catch let error as InputError {
+                    try onError(error)
+                }
+                return true
+            }
+        }
+    }
+
+    private func parse(_ line: UnsafeRawBufferPointer, fields: [Range<Int>], line number: Int) throws -> RatingLine {
+        guard fields.count == columns.count else {
+            throw InputError(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
+        }
+        func field(_ index: Int) -> UnsafeRawBufferPointer {
+            Fields.trim(UnsafeRawBufferPointer(rebasing: line[fields[index]]))
+        }
+        let user = field(columns.user)
+        guard !user.isEmpty else {
+            throw InputError(file: name, line: number, reason: "field \(columns.user + 1) (user): empty id")
+        }
+        let item = field(columns.item)
+        guard !item.isEmpty else {
+            throw InputError(file: name, line: number, reason: "field \(columns.item + 1) (item): empty id")
+        }
+        let ratingField = field(columns.rating)
+        guard let rating = Fields.parseDouble(ratingField) else {
+            throw InputError(file: name, line: number,
+                             reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is not a finite number")
+        }
+        if let scale, !scale.contains(rating) {
+            throw InputError(file: name, line: number,
+                             reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale \(format(scale.lowerBound))–\(format(scale.upperBound))")
+        }
+        var timestamp: Int64?
+        if let column = columns.timestamp {
+            let ts = field(column)
+            if !ts.isEmpty {
+                guard let value = Fields.parseInt(ts) else {
+                    throw InputError(file: name, line: number,
+                                     reason: "field \(column + 1) (timestamp): \(Fields.show(ts)) is not an integer")
+                }
+                timestamp = value
+            }
+        }
+        return RatingLine(user: user, item: item, rating: rating, timestamp: timestamp)
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec {
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the whole job end to end on a generated data set in a temporary folder.")
+
+        @Option(help: "Keep the demo's files in this folder instead of a temporary one.")
+        var folder: String?
+
+        func run() throws {
+            let dir = folder ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-demo-\(getpid())")
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { if folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+            let data = (dir as NSString).appendingPathComponent("ratings.csv")
+            let db = (dir as NSString).appendingPathComponent("demo.db")
+
+            step("mfrec generate --users 1000 --items 1700 --ratings 100000 --output \(data)")
+            let generated = try SyntheticRatings(users: 1000, items: 1700, ratings: 100_000, seed: 42).write(to: data)
+            print("wrote \(grouped(generated.ratings)) ratings in \(duration(generated.seconds))")
+
+            step("mfrec ingest \(data) --db \(db)")
+            var ingest = try Ingest.parse([data, "--db", db])
+            try ingest.run()
+
+            step("mfrec info --db \(db)")
+            var info = try Info.parse(["--db", db])
+            try info.run()
+            if folder == nil { print("\n(the demo's files were in \(dir) and are removed; keep them with --folder DIR)") }
+        }
+
+        private func step(_ command: String) {
+            print("\n$ \(command)")
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension RatingsFormat: ExpressibleByArgument {}
+extension ItemsFormat: ExpressibleByArgument {}
+
+extension Mfrec {
+    struct Ingest: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a ratings file (u.data, ratings.dat, CSV; optionally gzip-compressed) in the database.",
+            discussion: """
+                The whole file goes in as one transaction: on the first bad line mfrec stops with FILE:LINE and \
+                the reason, and the database stays exactly as it was (unless --skip-invalid).
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: "The ratings file.")
+        var file: String
+
+        @Option(help: "An item file with titles and genres (u.item, movies.dat, movies.csv).")
+        var items: String?
+
+        @Option(help: "The ratings layout: udata, dat or csv (default: detected).")
+        var format: RatingsFormat?
+
+        @Option(help: "The item file layout: uitem, dat or csv (default: detected).")
+        var itemsFormat: ItemsFormat?
+
+        @Option(help: ArgumentHelp("Refuse ratings outside MIN:MAX (e.g. 1:5).", valueName: "min:max"))
+        var scale: String?
+
+        @Flag(help: "Store the valid lines, skip the invalid ones and report them.")
+        var skipInvalid = false
+
+        func validate() throws {
+            if let scale, parseScale(scale) == nil {
+                throw ValidationError("--scale must be MIN:MAX with MIN < MAX, like 1:5 or 0.5:5")
+            }
+        }
+
+        func run() throws {
+            let rec = try Recommender(path: database.db)
+            let options = IngestOptions(format: format, itemsPath: items, itemsFormat: itemsFormat,
+                                        scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
+            let report = try rec.ingest(path: file, options: options, progress: Console.progressBar("ingest"))
+            var line = "ingested \(grouped(report.ratingsRead)) ratings"
+            let info = try rec.info()
+            line += ": \(grouped(info.users)) users, \(grouped(info.items)) items"
+            if let s = info.scale { line += ", scale \(compact(s.lowerBound))–\(compact(s.upperBound))" }
+            line += ", \(duration(report.seconds))"
+            print(line)
+            var details: [String] = []
+            if report.newUsers != info.users || report.newItems != info.items {
+                details.append("\(grouped(report.newUsers)) new users, \(grouped(report.newItems)) new items")
+            }
+            if report.ratingsReplaced > 0 { details.append("\(grouped(report.ratingsReplaced)) replaced earlier ratings") }
+            if items != nil { details.append("\(grouped(report.itemsTitled)) item titles") }
+            if !details.isEmpty { print(details.joined(separator: "; ")) }
+            if report.skippedLines > 0 {
+                print("skipped \(grouped(report.skippedLines)) invalid lines; the first \(report.skippedReasons.count):")
+                for reason in report.skippedReasons { print("  \(reason)") }
+            }
+        }
+    }
+}
+
+func parseScale(_ text: String) -> ClosedRange<Double>? {
+    let parts = text.split(separator: ":")
+    guard parts.count == 2, let lo = Double(parts[0]), let hi = Double(parts[1]), lo.isFinite, hi.isFinite, lo < hi else { return nil }
+    return lo...hi
+}
