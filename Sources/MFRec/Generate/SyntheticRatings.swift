@@ -99,7 +99,7 @@ public struct SyntheticRatings: Sendable {
                 writer.append(u + 1); writer.append(separator)
                 writer.append(i + 1); writer.append(separator)
                 writer.append(rating); writer.append(separator)
-                writer.append(Int(timestamp)); writer.append(0x0A)
+                writer.append(Int(timestamp)); writer.append(UInt8(0x0A))
             }
             written += list.count
             try writer.flushIfNeeded()

@@ -100,7 +100,8 @@ final class GzipSource: ByteSource {
         let chunk = UInt32(min(buffer.count, Int(Int32.max)))
         let n = gzread(file, buffer.baseAddress, chunk)
         var code: Int32 = 0
-        let message = gzerror(file, &code).map { String(cString: $0) } ?? ""
+        var message = gzerror(file, &code).map { String(cString: $0) } ?? ""
+        if message.hasPrefix("<fd:"), let colon = message.range(of: ": ") { message = String(message[colon.upperBound...]) }
         if n < 0 || (code != Z_OK && code != Z_STREAM_END) {
             // Z_BUF_ERROR at the end means the stream stopped before its trailer: a truncated file.
             let reason = code == Z_BUF_ERROR ? "truncated gzip stream (unexpected end of file)" : "corrupt gzip stream (\(message))"

@@ -1,0 +1,49 @@
+import CZlib
+import Foundation
+import MFRec
+import MFStore
+
+/// A fresh folder for one test (tests run in parallel).
+func tempFolder() -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-test-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// Writes `bytes` to `name` in `folder`, gzip-compressed when the name ends in .gz.
+@discardableResult
+func writeFile(_ folder: URL, _ name: String, _ bytes: [UInt8], raw: Bool = false) -> String {
+    let path = folder.appendingPathComponent(name).path
+    if name.hasSuffix(".gz") && !raw {
+        let gz = gzopen(path, "wb")!
+        _ = bytes.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+        gzclose(gz)
+    } else {
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    }
+    return path
+}
+
+@discardableResult
+func writeFile(_ folder: URL, _ name: String, _ text: String) -> String { writeFile(folder, name, Array(text.utf8)) }
+
+/// Everything the database holds, as text, to check that a failed command changed nothing.
+func dump(_ store: Store) throws -> String {
+    var out = ""
+    for sql in ["SELECT id, key FROM users ORDER BY id", "SELECT id, key, title, genres FROM items ORDER BY id",
+                "SELECT user_id, item_id, rating, ts, seq FROM ratings ORDER BY user_id, item_id",
+                "SELECT key, value FROM metadata ORDER BY key", "SELECT id, kind, factors FROM snapshots ORDER BY id",
+                "SELECT snapshot_id, generation, dirty FROM live_model"] {
+        let stmt = try store.db.prepare(sql)
+        while try stmt.step() {
+            out += (0..<4).map { stmt.string(Int32($0)) ?? "∅" }.joined(separator: "|") + "\n"
+        }
+        out += "--\n"
+    }
+    return out
+}
+
+let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k")
+let ml100k = sharedData.appendingPathComponent("u.data").path
+let ml100kItems = sharedData.appendingPathComponent("u.item").path
