@@ -118,16 +118,14 @@ public final class Store {
 
     // MARK: Bulk reads
 
-    /// All ratings as dense columns, in primary-key order. Memory: 16 bytes a rating.
-    public func loadRatings() throws -> RatingColumns {
-        let count = try ratingCount()
-        var columns = RatingColumns(capacity: count)
-        let stmt = try db.prepare("SELECT user_id, item_id, rating, seq FROM ratings")
+    /// Streams every rating with `seq <= maxSeq` (all when nil) in primary-key order, without
+    /// materializing anything: the caller keeps what it needs.
+    public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
+        let stmt = try db.prepare("SELECT user_id, item_id, rating FROM ratings" + (maxSeq == nil ? "" : " WHERE seq <= ?"))
+        if let maxSeq { try stmt.bind(maxSeq, at: 1) }
         while try stmt.step() {
-            columns.append(user: Int32(truncatingIfNeeded: stmt.int64(0)), item: Int32(truncatingIfNeeded: stmt.int64(1)),
-                           rating: Float(stmt.double(2)), seq: stmt.int64(3))
+            try body(Int32(truncatingIfNeeded: stmt.int64(0)), Int32(truncatingIfNeeded: stmt.int64(1)), Float(stmt.double(2)))
         }
-        return columns
     }
 
     // MARK: Snapshots and the live model
@@ -211,26 +209,6 @@ public final class Store {
         try db.execute("UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0 WHERE id = 1",
                        [.integer(Int64(id))])
         return try liveModel().generation
-    }
-}
-
-/// Ratings as parallel columns (struct of arrays), the layout the trainer consumes.
-public struct RatingColumns: Sendable {
-    public var users: [Int32] = []
-    public var items: [Int32] = []
-    public var ratings: [Float] = []
-    public var seqs: [Int64] = []
-
-    public init() {}
-    public init(capacity: Int) {
-        users.reserveCapacity(capacity); items.reserveCapacity(capacity)
-        ratings.reserveCapacity(capacity); seqs.reserveCapacity(capacity)
-    }
-
-    public var count: Int { users.count }
-
-    public mutating func append(user: Int32, item: Int32, rating: Float, seq: Int64) {
-        users.append(user); items.append(item); ratings.append(rating); seqs.append(seq)
     }
 }
 

@@ -1,0 +1,122 @@
+import Foundation
+
+/// A biased matrix-factorization model: r̂(u, i) = μ + b_u + b_i + p_u·q_i, clipped to the rating scale.
+///
+/// `P` (users × k) and `Q` (items × k) are the two embedding matrices, stored row-major with each row
+/// padded to `stride` floats (a multiple of 8) so SIMD loops have no tail; the padding is always zero.
+/// Without biases (`useBias == false`) μ, b_u and b_i are zero: the plain dot-product model.
+public struct FactorModel: Sendable, Equatable {
+    public let factors: Int
+    public let stride: Int
+    public let userCount: Int
+    public let itemCount: Int
+    public var useBias: Bool
+    public var globalMean: Float
+    public var userBias: [Float]
+    public var itemBias: [Float]
+    public var userFactors: [Float]
+    public var itemFactors: [Float]
+    /// The rating scale predictions are clipped to.
+    public var scaleMin: Float
+    public var scaleMax: Float
+
+    public static func stride(for factors: Int) -> Int { (factors + 7) / 8 * 8 }
+
+    public init(factors: Int, userCount: Int, itemCount: Int, useBias: Bool, globalMean: Float,
+                scale: ClosedRange<Float>) {
+        self.factors = factors
+        self.stride = Self.stride(for: factors)
+        self.userCount = userCount
+        self.itemCount = itemCount
+        self.useBias = useBias
+        self.globalMean = globalMean
+        self.userBias = [Float](repeating: 0, count: userCount)
+        self.itemBias = [Float](repeating: 0, count: itemCount)
+        self.userFactors = [Float](repeating: 0, count: userCount * stride)
+        self.itemFactors = [Float](repeating: 0, count: itemCount * stride)
+        self.scaleMin = scale.lowerBound
+        self.scaleMax = scale.upperBound
+    }
+
+    /// The user's embedding (k values).
+    public func userVector(_ u: Int) -> ArraySlice<Float> { userFactors[u * stride ..< u * stride + factors] }
+    /// The item's embedding (k values).
+    public func itemVector(_ i: Int) -> ArraySlice<Float> { itemFactors[i * stride ..< i * stride + factors] }
+
+    /// The unclipped model output.
+    public func rawPrediction(user u: Int, item i: Int) -> Float {
+        var dot: Float = 0
+        for f in 0..<factors { dot += userFactors[u * stride + f] * itemFactors[i * stride + f] }
+        return useBias ? globalMean + userBias[u] + itemBias[i] + dot : dot
+    }
+
+    /// The predicted rating, clipped to the scale.
+    public func predict(user u: Int, item i: Int) -> Float { clip(rawPrediction(user: u, item: i)) }
+
+    @inline(__always) public func clip(_ x: Float) -> Float { min(scaleMax, max(scaleMin, x)) }
+
+    /// Trainable parameters: the embeddings plus biases (and μ) when the model has them.
+    public var parameterCount: Int {
+        (userCount + itemCount) * factors + (useBias ? userCount + itemCount + 1 : 0)
+    }
+}
+
+// MARK: - Binary encoding
+
+extension FactorModel {
+    static let magic: UInt32 = 0x4D46_524D  // "MFRM"
+    static let version: UInt32 = 1
+
+    /// A compact little-endian encoding (rows unpadded): header, biases, P, Q.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(48 + 4 * (userCount + itemCount) * (factors + 1))
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        func put(_ v: Float) { put(v.bitPattern) }
+        put(Self.magic); put(Self.version)
+        put(UInt32(factors)); put(UInt64(userCount)); put(UInt64(itemCount))
+        put(UInt32(useBias ? 1 : 0)); put(globalMean); put(scaleMin); put(scaleMax)
+        for v in userBias { put(v) }
+        for v in itemBias { put(v) }
+        for u in 0..<userCount { for v in userVector(u) { put(v) } }
+        for i in 0..<itemCount { for v in itemVector(i) { put(v) } }
+        return out
+    }
+
+    /// Decodes `encoded()`; any inconsistency is an error, never a crash.
+    public init(decoding bytes: [UInt8]) throws {
+        var offset = 0
+        func take<T: FixedWidthInteger>(_: T.Type) throws -> T {
+            guard offset + MemoryLayout<T>.size <= bytes.count else { throw ModelFormatError("model data is truncated") }
+            var v: T = 0
+            withUnsafeMutableBytes(of: &v) { $0.copyBytes(from: bytes[offset ..< offset + MemoryLayout<T>.size]) }
+            offset += MemoryLayout<T>.size
+            return T(littleEndian: v)
+        }
+        func float() throws -> Float { Float(bitPattern: try take(UInt32.self)) }
+        guard try take(UInt32.self) == Self.magic else { throw ModelFormatError("not an mfrec model (bad magic)") }
+        let version = try take(UInt32.self)
+        guard version == Self.version else { throw ModelFormatError("model format version \(version) is not supported") }
+        let k = Int(try take(UInt32.self)), users = Int(try take(UInt64.self)), items = Int(try take(UInt64.self))
+        let useBias = try take(UInt32.self) != 0
+        let mean = try float(), lo = try float(), hi = try float()
+        guard k > 0, k <= 4096, users <= 1 << 40, items <= 1 << 40, lo <= hi,
+              bytes.count - offset == 4 * (users + items) * (k + 1) else {
+            throw ModelFormatError("model header does not match its size")
+        }
+        self.init(factors: k, userCount: users, itemCount: items, useBias: useBias, globalMean: mean, scale: lo...hi)
+        bytes.withUnsafeBytes { raw in
+            var p = offset
+            func next() -> Float { defer { p += 4 }; return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self))) }
+            for u in 0..<users { userBias[u] = next() }
+            for i in 0..<items { itemBias[i] = next() }
+            for u in 0..<users { for f in 0..<k { userFactors[u * stride + f] = next() } }
+            for i in 0..<items { for f in 0..<k { itemFactors[i * stride + f] = next() } }
+        }
+    }
+}
+
+public struct ModelFormatError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import MFEngine
+
+/// How the test set of a training run was chosen. Stored with each snapshot so `eval` can rebuild it.
+public enum TestSplit: Codable, Sendable, Equatable {
+    /// A random share of the ratings. Membership is a hash of (seed, user, item), so it does not depend
+    /// on the order of the ratings and a rating keeps its side when others are added later.
+    case random(fraction: Double, seed: UInt64)
+    /// The ratings of a file (any format `ingest` reads); training used every stored rating.
+    case file(path: String)
+    /// No test set: training used every rating.
+    case none
+
+    /// Whether (user, item) is in the test side of a random split.
+    public static func isTest(user: Int32, item: Int32, fraction: Double, seed: UInt64) -> Bool {
+        guard fraction > 0 else { return false }
+        var x = seed &+ (UInt64(UInt32(bitPattern: user)) << 32 | UInt64(UInt32(bitPattern: item))) &* 0x9E37_79B9_7F4A_7C15
+        x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
+        x ^= x >> 31
+        return Double(x >> 11) / 9_007_199_254_740_992.0 < fraction
+    }
+
+    public var summary: String {
+        switch self {
+        case .random(let fraction, let seed): return "random \(Int((fraction * 100).rounded()))% test split, seed \(seed)"
+        case .file(let path): return "test file \(path)"
+        case .none: return "no test set"
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// What to train.
+public struct TrainRequest: Sendable {
+    public var options = TrainingOptions()
+    /// Several values of k run one after another; the best by test RMSE is kept.
+    public var factorList: [Int]?
+    /// Share of the ratings held out for testing (0 trains on everything).
+    public var testFraction = 0.2
+    /// Test on this file's ratings instead of a random split (training then uses every stored rating).
+    public var testFile: String?
+    public var note: String?
+
+    public init() {}
+}
+
+/// One k of a training run.
+public struct TrainRun: Sendable {
+    public var factors: Int
+    public var history: [EpochStats]
+    public var test: ErrorMetrics?
+    public var seconds: Double
+}
+
+/// What a training run did.
+public struct TrainOutcome: Sendable {
+    public var snapshotID: Int
+    public var runs: [TrainRun]
+    /// Index into `runs` of the kept model.
+    public var best: Int
+    public var trainRatings: Int
+    public var testRatings: Int
+    /// Test pairs whose user or item has no training rating (predicted by the fallback).
+    public var unseenTestPairs: Int
+    public var loadSeconds: Double
+    public var saveSeconds: Double
+    public var model: FactorModel
+}
+
+/// Progress of training: which k (0-based run index) and the epoch just finished.
+public typealias TrainProgress = (_ run: Int, _ factors: Int, _ stats: EpochStats) -> Void
+
+extension Recommender {
+    /// Trains a model on the stored ratings, saves it as a new snapshot and makes it live.
+    ///
+    /// Nothing is written until training has finished: a failed, diverged or cancelled run leaves
+    /// the database as it was. The snapshot and the live-model switch are one transaction.
+    public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
+                      isCancelled: (() -> Bool)? = nil) throws -> TrainOutcome {
+        let loadStart = Date()
+        let watermark = try store.maxSequence()
+        let userCount = try store.userCount(), itemCount = try store.itemCount()
+        guard let scale = try store.ratingScale(), watermark > 0 else { throw TrainingError.noTrainingRatings }
+        guard request.testFraction >= 0 && request.testFraction < 1 else {
+            throw TrainingError.invalid("the test fraction must be at least 0 and below 1")
+        }
+        let split: TestSplit = request.testFile.map { .file(path: $0) }
+            ?? (request.testFraction > 0 ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
+        var (train, test) = try loadSplit(split, maxSeq: watermark)
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        if train.count == 0 { throw TrainingError.noTrainingRatings }
+
+        var runs: [TrainRun] = []
+        var best: (index: Int, result: TrainingResult)?
+        for (index, k) in (request.factorList ?? [request.options.factors]).enumerated() {
+            var options = request.options
+            options.factors = k
+            let started = Date()
+            let result = try Trainer.train(
+                train: train, test: test.count > 0 ? test : nil, userCount: userCount, itemCount: itemCount,
+                scale: Float(scale.lowerBound)...Float(scale.upperBound), options: options,
+                progress: { progress?(index, k, $0) }, isCancelled: isCancelled)
+            runs.append(TrainRun(factors: k, history: result.history, test: result.final, seconds: Date().timeIntervalSince(started)))
+            if best == nil || (result.final?.rmse ?? 0) < (best!.result.final?.rmse ?? 0) { best = (index, result) }
+        }
+        let kept = best!.result
+        var keptOptions = request.options
+        keptOptions.factors = kept.model.factors
+        let counts = (train.count, test.count)
+        train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
+
+        let saveStart = Date()
+        let snapshotID = try store.transaction {
+            let id = try store.insertSnapshot(SnapshotCodec.record(
+                model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
+                options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
+                split: split, watermark: watermark))
+            try store.setLiveSnapshot(id)
+            return id
+        }
+        return TrainOutcome(snapshotID: snapshotID, runs: runs, best: best!.index, trainRatings: counts.0,
+                            testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
+                            saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
+    }
+
+    /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
+    func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
+        var train = RatingTriples(), test = RatingTriples()
+        let total = try store.ratingCount()
+        switch split {
+        case .random(let fraction, let seed):
+            train.users.reserveCapacity(Int(Double(total) * (1 - fraction) * 1.01))
+            try store.forEachRating(maxSeq: maxSeq) { u, i, r in
+                if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
+                    test.append(user: u, item: i, rating: r)
+                } else {
+                    train.append(user: u, item: i, rating: r)
+                }
+            }
+        case .none, .file:
+            train.users.reserveCapacity(total); train.items.reserveCapacity(total); train.ratings.reserveCapacity(total)
+            try store.forEachRating(maxSeq: maxSeq) { u, i, r in train.append(user: u, item: i, rating: r) }
+            if case .file(let path) = split { test = try readTestFile(path) }
+        }
+        return (train, test)
+    }
+
+    /// Reads a ratings file for evaluation only: ids are looked up, never stored. Users or items the
+    /// database does not know get ids past the end (the model has not seen them: fallback).
+    func readTestFile(_ path: String) throws -> RatingTriples {
+        let reader = try RatingsReader(path: path)
+        var users: [String: Int32] = [:], items: [String: Int32] = [:]
+        for (i, key) in try store.userKeys().enumerated() { users[key] = Int32(i) }
+        for (i, key) in try store.itemKeys().enumerated() { items[key] = Int32(i) }
+        var nextUser = Int32(users.count), nextItem = Int32(items.count)
+        var out = RatingTriples()
+        try reader.read({ line in
+            let uk = String(decoding: line.user, as: UTF8.self), ik = String(decoding: line.item, as: UTF8.self)
+            let u = users[uk] ?? { users[uk] = nextUser; nextUser += 1; return nextUser - 1 }()
+            let i = items[ik] ?? { items[ik] = nextItem; nextItem += 1; return nextItem - 1 }()
+            out.append(user: u, item: i, rating: Float(line.rating))
+        }, onError: { throw $0 })
+        return out
+    }
+}

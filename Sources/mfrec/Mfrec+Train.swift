@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import MFEngine
+import MFRec
+
+extension Mfrec {
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a matrix-factorization model on the stored ratings and save it as the live snapshot.",
+            discussion: """
+                Holds out a random --test-fraction of the ratings (or uses --test-file), prints train and test \
+                error per epoch, then saves the model as a new snapshot and makes it live. Nothing is saved \
+                if training fails or is interrupted.
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: ArgumentHelp("Latent factors k; a list like 3,5,10,20 trains each and keeps the best by test RMSE.", valueName: "k[,k…]"))
+        var factors: String = String(TrainingOptions().factors)
+        @Option(help: "Passes over the training ratings.")
+        var epochs = TrainingOptions().epochs
+        @Option(help: "SGD step size.")
+        var learningRate = TrainingOptions().learningRate
+        @Option(help: "Multiply the learning rate by this after every epoch.")
+        var learningRateDecay = TrainingOptions().learningRateDecay
+        @Option(help: "L2 regularization of the embeddings.")
+        var regularization = TrainingOptions().regularization
+        @Option(help: "L2 regularization of the biases.")
+        var biasRegularization = TrainingOptions().biasRegularization
+        @Option(help: "Standard deviation of the initial embeddings.")
+        var initScale = TrainingOptions().initScale
+        @Option(help: "Share of the ratings held out as the test set (0 trains on all).")
+        var testFraction = 0.2
+        @Option(help: "Evaluate on this ratings file instead of a random split (train on all stored ratings).")
+        var testFile: String?
+        @Option(help: "Random seed (split, initialization, shuffling).")
+        var seed: UInt64 = 42
+        @Option(help: "Training threads (default: all cores).")
+        var threads = TrainingOptions().threads
+        @Option(help: "Blocks per side of the rating grid (the model depends on it, not on --threads).")
+        var bins = TrainingOptions().bins
+        @Flag(help: "Train the plain dot-product model r̂ = p·q (no global mean or biases).")
+        var noBias = false
+        @Flag(help: "Keep every embedding value ≥ 0.")
+        var nonnegative = false
+        @Option(help: "Write the per-epoch history as CSV to this file.")
+        var history: String?
+        @Option(help: "Draw train and test loss per epoch as an SVG chart to this file.")
+        var plot: String?
+        @Option(help: "A note to store with the snapshot.")
+        var note: String?
+        @Flag(help: "Print only the summary.")
+        var quiet = false
+
+        var factorList: [Int]? {
+            let parts = factors.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 }) else { return nil }
+            return parts.map { $0! }
+        }
+
+        func validate() throws {
+            guard let list = factorList, list.allSatisfy({ $0 <= 1024 }) else {
+                throw ValidationError("--factors must be a number from 1 to 1024, or a comma-separated list of them")
+            }
+            _ = list
+            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+            guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+            guard learningRateDecay > 0, learningRateDecay <= 1 else { throw ValidationError("--learning-rate-decay must be in (0, 1]") }
+            guard regularization >= 0, biasRegularization >= 0 else { throw ValidationError("regularization must not be negative") }
+            guard testFraction >= 0, testFraction < 1 else { throw ValidationError("--test-fraction must be at least 0 and below 1") }
+            guard threads >= 1, bins >= 1, bins <= 256 else { throw ValidationError("--threads must be ≥ 1 and --bins 1…256") }
+        }
+
+        func run() throws {
+            let rec = try Recommender(path: database.db)
+            var request = TrainRequest()
+            request.options.factors = factorList![0]
+            request.options.epochs = epochs
+            request.options.learningRate = learningRate
+            request.options.learningRateDecay = learningRateDecay
+            request.options.regularization = regularization
+            request.options.biasRegularization = biasRegularization
+            request.options.initScale = initScale
+            request.options.seed = seed
+            request.options.threads = threads
+            request.options.bins = bins
+            request.options.useBias = !noBias
+            request.options.nonnegative = nonnegative
+            request.factorList = factorList!.count > 1 ? factorList : nil
+            request.testFraction = testFraction
+            request.testFile = testFile
+            request.note = note
+
+            let columns = ["epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds"]
+            let widths = [5, 10, 9, 9, 8, 8, 9, 7]
+            func row(_ cells: [String]) -> String {
+                zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: "  ")
+            }
+            var lastRun = -1
+            let outcome = try rec.train(request, progress: { run, k, stats in
+                guard !quiet else { return }
+                if run != lastRun {
+                    lastRun = run
+                    print("\nk = \(k)" + (request.factorList == nil ? "" : " (\(run + 1) of \(request.factorList!.count))"))
+                    print(row(columns))
+                }
+                func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "-" }
+                print(row(["\(stats.epoch)", f(stats.trainLoss), f(stats.trainMAE), f(stats.trainMSE), f(stats.test?.mae),
+                           f(stats.test?.mse), f(stats.test?.rmse), String(format: "%.2f", stats.seconds)]))
+                fflush(nil)
+            })
+
+            if outcome.runs.count > 1 {
+                print("\nresults from different settings:")
+                let rows = outcome.runs.enumerated().map { index, run in
+                    [String(run.factors), run.test.map { String(format: "%.4f", $0.mae) } ?? "-",
+                     run.test.map { String(format: "%.4f", $0.mse) } ?? "-", run.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
+                     String(format: "%.2f", run.seconds), index == outcome.best ? "kept" : ""]
+                }
+                print(table(["k", "test MAE", "test MSE", "test RMSE", "seconds", ""], rows, rightAligned: [0, 1, 2, 3, 4]))
+            }
+            let kept = outcome.runs[outcome.best]
+            print("")
+            print("trained on \(grouped(outcome.trainRatings)) ratings, tested on \(grouped(outcome.testRatings))"
+                  + (outcome.unseenTestPairs > 0 ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in training, predicted by the fallback μ + known bias)" : ""))
+            if let test = kept.test {
+                print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
+                      + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
+            }
+            print("saved snapshot \(outcome.snapshotID) (live)")
+            if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }
+            if let plot {
+                try LossChart(history: kept.history, title: "mfrec training, k = \(kept.factors)").write(to: plot)
+                print("wrote loss chart to \(plot)")
+            }
+        }
+    }
+}
+
+func writeHistoryCSV(_ history: [EpochStats], to path: String) throws {
+    var text = "epoch,train_loss,train_mae,train_mse,test_mae,test_mse,test_rmse,seconds,learning_rate\n"
+    for s in history {
+        let cells: [String] = [String(s.epoch), "\(s.trainLoss)", "\(s.trainMAE)", "\(s.trainMSE)",
+                               s.test.map { "\($0.mae)" } ?? "", s.test.map { "\($0.mse)" } ?? "",
+                               s.test.map { "\($0.rmse)" } ?? "", "\(s.seconds)", "\(s.learningRate)"]
+        text += cells.joined(separator: ",") + "\n"
+    }
+    try atomicWrite(Data(text.utf8), to: path)
+}
+
+/// Writes a file via a temp file renamed into place, so no half-written file is ever left.
+func atomicWrite(_ data: Data, to path: String) throws {
+    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+}
