@@ -28,8 +28,31 @@ extension Mfrec {
     }
 }
 
-/// Prints the live model's summary (filled in by the training commands).
+/// Prints the live model as a layer summary a Keras user would recognize.
 func printModelSummary(_ rec: Recommender) {
-    let live = (try? rec.store.liveModel())
-    if live?.snapshotID == nil { print("model        none yet (run `mfrec train`)") }
+    guard let (info, model) = try? rec.loadModel() else {
+        print("model        none yet (run `mfrec train`)")
+        return
+    }
+    print("\nlive model: snapshot \(info.id) (\(info.kind), \(info.createdAt))")
+    var rows: [[String]] = [
+        ["user_embedding", "(\(grouped(model.userCount)), \(model.factors))", grouped(model.userCount * model.factors)],
+        ["item_embedding", "(\(grouped(model.itemCount)), \(model.factors))", grouped(model.itemCount * model.factors)],
+    ]
+    if model.useBias {
+        rows.append(["user_bias", "(\(grouped(model.userCount)),)", grouped(model.userCount)])
+        rows.append(["item_bias", "(\(grouped(model.itemCount)),)", grouped(model.itemCount)])
+        rows.append(["global_mean", "()", "1"])
+    }
+    rows.append(["dot + biases" , model.useBias ? "μ + b_u + b_i + p_u·q_i" : "p_u·q_i", "0"])
+    print(table(["layer", "output shape", "params"], rows, rightAligned: [2]))
+    print("total params: \(grouped(model.parameterCount))")
+    if let o = info.options {
+        print("hyperparameters: k=\(o.factors), epochs=\(o.epochs), learning rate=\(o.learningRate) (×\(o.learningRateDecay)/epoch), "
+              + "regularization=\(o.regularization), bias regularization=\(o.biasRegularization), seed=\(o.seed)"
+              + (o.nonnegative ? ", non-negative" : "") + (o.useBias ? "" : ", no bias"))
+    }
+    if let test = info.metrics?.test {
+        print(String(format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count)))
+    }
 }

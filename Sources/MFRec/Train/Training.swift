@@ -79,6 +79,7 @@ extension Recommender {
         var keptOptions = request.options
         keptOptions.factors = kept.model.factors
         let counts = (train.count, test.count)
+        let popular = Recommender.rankPopular(train, itemCount: itemCount, scale: scale)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
         let saveStart = Date()
@@ -88,8 +89,13 @@ extension Recommender {
                 options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
                 split: split, watermark: watermark))
             try store.setLiveSnapshot(id)
+            try store.setMetadata("popular_items", SnapshotCodec.json(popular))
             return id
         }
+        // The item matrix follows the live model. If this fails, the first query rebuilds it.
+        let live = try store.liveModel()
+        try? ItemMatrix.write(model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
+                              to: itemMatrixPath)
         return TrainOutcome(snapshotID: snapshotID, runs: runs, best: best!.index, trainRatings: counts.0,
                             testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
                             saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)

@@ -1,0 +1,364 @@
+import Dispatch
+import Foundation
+
+/// The live model's item vectors and biases as a file beside the database, memory-mapped read-only.
+///
+/// Layout (little-endian): a 64-byte header — magic `MFRECIM1`, format version, header size, item
+/// count, k, row stride (floats), model generation, snapshot id, checksum — then one row per item of
+/// `stride` floats: q_i (k values), b_i, zero padding. `stride` is a multiple of 16, so rows are
+/// 64-byte aligned and a user query vector [p_u, 1, 0…] gives p_u·q_i + b_i in one SIMD dot product.
+///
+/// The checksum is a wrapping sum of per-row hashes plus a hash of the header, so a row rewritten in
+/// place can update it without rereading the file. The file is derived and disposable: SQLite holds
+/// the truth, and any mismatch means "rebuild".
+public final class ItemMatrix: @unchecked Sendable {
+    // Invariant: `base` maps `length` bytes of a file validated by `open`, read-only, until deinit.
+    // Nothing writes through this mapping, so concurrent readers are safe.
+    private let base: UnsafeRawPointer
+    private let length: Int
+    public let itemCount: Int
+    public let factors: Int
+    public let stride: Int
+    public let generation: UInt64
+    public let snapshotID: UInt64
+
+    static let magicBytes: [UInt8] = Array("MFRECIM1".utf8)
+    static let version: UInt32 = 1
+    static let headerSize = 64
+
+    public static func stride(for factors: Int) -> Int { (factors + 1 + 15) / 16 * 16 }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
+
+    private init(base: UnsafeRawPointer, length: Int, itemCount: Int, factors: Int, stride: Int, generation: UInt64, snapshotID: UInt64) {
+        self.base = base; self.length = length; self.itemCount = itemCount; self.factors = factors
+        self.stride = stride; self.generation = generation; self.snapshotID = snapshotID
+    }
+
+    var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
+
+    // MARK: Writing
+
+    /// Writes the item matrix of `model` to `path` atomically: a temp file in the same folder, fsynced,
+    /// then renamed over `path`. A crash leaves either the old file or the new one, never a half-written one.
+    public static func write(model: FactorModel, generation: UInt64, snapshotID: UInt64, to path: String) throws {
+        let stride = stride(for: model.factors)
+        let rowBytes = stride * 4
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw ItemMatrixError.io("cannot create \(temp): \(String(cString: strerror(errno)))") }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(temp) }
+        }
+        var checksum: UInt64 = 0
+        var header = [UInt8](repeating: 0, count: headerSize)
+        func emit(_ bytes: UnsafeRawBufferPointer) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ItemMatrixError.io("cannot write \(temp): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        try header.withUnsafeBytes { try emit($0) }  // placeholder, rewritten at the end
+        var buffer = [Float](repeating: 0, count: stride * 4096)
+        var i = 0
+        while i < model.itemCount {
+            let n = min(4096, model.itemCount - i)
+            for r in 0..<n {
+                let item = i + r
+                for f in 0..<stride { buffer[r * stride + f] = 0 }
+                for f in 0..<model.factors { buffer[r * stride + f] = model.itemFactors[item * model.stride + f] }
+                buffer[r * stride + model.factors] = model.useBias ? model.itemBias[item] : 0
+            }
+            try buffer.withUnsafeBytes { raw in
+                for r in 0..<n {
+                    checksum &+= rowHash(UnsafeRawBufferPointer(rebasing: raw[r * rowBytes ..< (r + 1) * rowBytes]), row: i + r)
+                }
+                try emit(UnsafeRawBufferPointer(rebasing: raw[0 ..< n * rowBytes]))
+            }
+            i += n
+        }
+        fillHeader(&header, itemCount: model.itemCount, factors: model.factors, stride: stride,
+                   generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
+        guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
+            throw ItemMatrixError.io("cannot write \(temp): \(String(cString: strerror(errno)))")
+        }
+        guard fsync(fd) == 0 else { throw ItemMatrixError.io("cannot sync \(temp): \(String(cString: strerror(errno)))") }
+        guard rename(temp, path) == 0 else {
+            throw ItemMatrixError.io("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
+        }
+        ok = true
+    }
+
+    static func fillHeader(_ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, generation: UInt64,
+                           snapshotID: UInt64, rowChecksum: UInt64) {
+        header.withUnsafeMutableBytes { h in
+            for (i, b) in magicBytes.enumerated() { h[i] = b }
+            h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            h.storeBytes(of: UInt32(headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+            h.storeBytes(of: UInt64(itemCount).littleEndian, toByteOffset: 16, as: UInt64.self)
+            h.storeBytes(of: UInt32(factors).littleEndian, toByteOffset: 24, as: UInt32.self)
+            h.storeBytes(of: UInt32(stride).littleEndian, toByteOffset: 28, as: UInt32.self)
+            h.storeBytes(of: generation.littleEndian, toByteOffset: 32, as: UInt64.self)
+            h.storeBytes(of: snapshotID.littleEndian, toByteOffset: 40, as: UInt64.self)
+            h.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self)
+            let total = rowChecksum &+ rowHash(UnsafeRawBufferPointer(rebasing: h[0..<48]), row: -1)
+            h.storeBytes(of: total.littleEndian, toByteOffset: 48, as: UInt64.self)
+        }
+    }
+
+    /// A 64-bit hash of one row (or the header, row −1), mixing 8 bytes at a time.
+    static func rowHash(_ bytes: UnsafeRawBufferPointer, row: Int) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(row) &+ 2)
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01B3
+            h ^= h >> 29
+            offset += 8
+        }
+        while offset < bytes.count { h = (h ^ UInt64(bytes[offset])) &* 0x100_0000_01B3; offset += 1 }
+        h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 33)
+    }
+
+    // MARK: Opening
+
+    /// Maps `path` read-only and validates it against what the live model says it should be.
+    /// - Throws: `ItemMatrixError.stale` or `.corrupt` when the file must be rebuilt, `.io` when it cannot be read.
+    public static func open(path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
+                            verifyChecksum: Bool = true) throws -> ItemMatrix {
+        let fd = Foundation.open(path, O_RDONLY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw ItemMatrixError.missing }
+            throw ItemMatrixError.io("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ItemMatrixError.io("cannot stat \(path)") }
+        let length = Int(info.st_size)
+        guard length >= headerSize else { throw ItemMatrixError.corrupt("file is shorter than its header") }
+        guard let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
+            throw ItemMatrixError.io("cannot map \(path): \(String(cString: strerror(errno)))")
+        }
+        let raw = UnsafeRawBufferPointer(start: mapped, count: length)
+        func fail(_ error: ItemMatrixError) -> ItemMatrixError { munmap(mapped, length); return error }
+        guard Array(raw[0..<8]) == magicBytes else { throw fail(.corrupt("not an mfrec item matrix (bad magic)")) }
+        let version = UInt32(littleEndian: raw.load(fromByteOffset: 8, as: UInt32.self))
+        let storedHeaderSize = UInt32(littleEndian: raw.load(fromByteOffset: 12, as: UInt32.self))
+        let count = Int(UInt64(littleEndian: raw.load(fromByteOffset: 16, as: UInt64.self)))
+        let k = Int(UInt32(littleEndian: raw.load(fromByteOffset: 24, as: UInt32.self)))
+        let stride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 28, as: UInt32.self)))
+        let gen = UInt64(littleEndian: raw.load(fromByteOffset: 32, as: UInt64.self))
+        let snap = UInt64(littleEndian: raw.load(fromByteOffset: 40, as: UInt64.self))
+        let stored = UInt64(littleEndian: raw.load(fromByteOffset: 48, as: UInt64.self))
+        guard version == Self.version, storedHeaderSize == headerSize else { throw fail(.corrupt("unsupported format version \(version)")) }
+        guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k) else {
+            throw fail(.stale)
+        }
+        guard count <= (length - headerSize) / max(stride * 4, 1), length == headerSize + count * stride * 4 else {
+            throw fail(.corrupt("file size does not match its header"))
+        }
+        if verifyChecksum {
+            var header = Array(raw[0..<headerSize])
+            header.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
+            var sum = header.withUnsafeBytes { rowHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), row: -1) }
+            let rowBytes = stride * 4
+            for r in 0..<count {
+                sum &+= rowHash(UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes ..< headerSize + (r + 1) * rowBytes]), row: r)
+            }
+            guard sum == stored else { throw fail(.corrupt("checksum mismatch")) }
+        }
+        madvise(mapped, length, MADV_WILLNEED)
+        return ItemMatrix(base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
+                          generation: gen, snapshotID: snap)
+    }
+
+    // MARK: Reading
+
+    /// Item i's vector (k values) and bias.
+    public func item(_ i: Int) -> (vector: [Float], bias: Float) {
+        precondition(i >= 0 && i < itemCount)
+        let row = rows + i * stride
+        return (Array(UnsafeBufferPointer(start: row, count: factors)), row[factors])
+    }
+
+    /// A query vector for a user: [p_u, 1, 0…] of `stride` floats, so its dot product with a row is p_u·q_i + b_i.
+    public func queryVector(_ user: some Collection<Float>) -> [Float] {
+        precondition(user.count == factors)
+        var q = [Float](repeating: 0, count: stride)
+        for (f, v) in user.enumerated() { q[f] = v }
+        q[factors] = 1
+        return q
+    }
+
+    /// p_u·q_i + b_i for one item.
+    public func score(query: [Float], item i: Int) -> Float {
+        query.withUnsafeBufferPointer { q in dot(q.baseAddress!, rows + i * stride, chunks: stride / 16) }
+    }
+
+    /// The n best items for a query vector: one pass over the mapped rows, SIMD dot products fused with
+    /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
+    /// With `threads` > 1 each thread scans a slice with its own heap; the heaps are merged.
+    /// - Complexity: O(items · (k + log n)).
+    public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)] {
+        precondition(query.count == stride)
+        let parts = max(1, min(threads, itemCount / 16_384))
+        if parts == 1 { return scan(query: query, range: 0..<itemCount, n: n, excluded: excluded[...]).sorted() }
+        let heaps = HeapSlots<TopN>(count: parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
+            let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
+            heaps.set(p, scan(query: query, range: lo..<hi, n: n, excluded: excluded[first..<last]))
+        }
+        var merged = TopN(capacity: n)
+        for p in 0..<parts { merged.merge(heaps.get(p)) }
+        return merged.sorted()
+    }
+
+    private func scan(query: [Float], range: Range<Int>, n: Int, excluded: ArraySlice<Int32>) -> TopN {
+        var top = TopN(capacity: n)
+        let chunks = stride / 16
+        var skip = excluded.startIndex
+        query.withUnsafeBufferPointer { q in
+            let qp = q.baseAddress!
+            var row = rows + range.lowerBound * stride
+            var threshold = top.threshold
+            for i in range {
+                defer { row += stride }
+                if skip < excluded.endIndex && excluded[skip] == Int32(i) {
+                    skip += 1
+                    continue
+                }
+                let s = dot(qp, row, chunks: chunks)
+                if s >= threshold {
+                    top.offer(score: s, item: Int32(i))
+                    threshold = top.threshold
+                }
+            }
+        }
+        return top
+    }
+
+    /// Top-n for several users in one pass over the rows: each row is loaded once and scored against
+    /// every query, which turns a memory-bound scan into a compute-bound one.
+    public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
+        let b = queries.count
+        var heaps = (0..<b).map { _ in TopN(capacity: n) }
+        var cursors = [Int](repeating: 0, count: b)
+        let flat = queries.flatMap { $0 }
+        let chunks = stride / 16
+        flat.withUnsafeBufferPointer { q in
+            var row = rows
+            for i in 0..<itemCount {
+                for u in 0..<b {
+                    if cursors[u] < excluded[u].count && excluded[u][cursors[u]] == Int32(i) {
+                        cursors[u] += 1
+                        continue
+                    }
+                    let s = dot(q.baseAddress! + u * stride, row, chunks: chunks)
+                    if s >= heaps[u].threshold { heaps[u].offer(score: s, item: Int32(i)) }
+                }
+                row += stride
+            }
+        }
+        return heaps.map { $0.sorted() }
+    }
+
+    /// The n items most similar to `item` by cosine of their vectors (the item itself excluded).
+    public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
+        var query = [Float](repeating: 0, count: stride)
+        let row = rows + item * stride
+        var norm: Float = 0
+        for f in 0..<factors { query[f] = row[f]; norm += row[f] * row[f] }
+        guard norm > 0 else { return [] }
+        let inv = 1 / norm.squareRoot()
+        for f in 0..<factors { query[f] *= inv }
+        var top = TopN(capacity: n)
+        let chunks = stride / 16
+        query.withUnsafeBufferPointer { q in
+            var r = rows
+            for i in 0..<itemCount {
+                defer { r += stride }
+                if i == item { continue }
+                let bias = r[factors]
+                let n2 = selfDot(r, chunks: chunks) - bias * bias
+                guard n2 > 0 else { continue }
+                top.offer(score: dot(q.baseAddress!, r, chunks: chunks) / n2.squareRoot(), item: Int32(i))
+            }
+        }
+        return top.sorted()
+    }
+
+    /// Reads every mapped byte once (a sum of floats): the memory-bandwidth bound of a scan, for benchmarks.
+    public func sequentialRead(threads: Int = 1) -> Float {
+        let total = itemCount * stride
+        let parts = max(1, threads)
+        let sums = HeapSlots<Float>(count: parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
+            var acc = SIMD16<Float>()
+            var j = lo
+            let raw = UnsafeRawPointer(rows)
+            while j + 16 <= hi {
+                acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                j += 16
+            }
+            sums.set(p, acc.sum())
+        }
+        return (0..<parts).reduce(0) { $0 + sums.get($1) }
+    }
+}
+
+/// The first index of a sorted array whose element is ≥ value.
+func lowerBound(_ sorted: [Int32], _ value: Int32) -> Int {
+    var lo = 0, hi = sorted.count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}
+
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> Float {
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    var acc = SIMD16<Float>()
+    for c in 0..<chunks {
+        acc += ra.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+    }
+    return acc.sum()
+}
+
+@inline(__always)
+func selfDot(_ a: UnsafePointer<Float>, chunks: Int) -> Float { dot(a, a, chunks: chunks) }
+
+/// Per-thread result slots written by `concurrentPerform` iterations, each its own index.
+final class HeapSlots<T>: @unchecked Sendable {
+    private var slots: [T?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: T) { lock.lock(); slots[i] = value; lock.unlock() }
+    func get(_ i: Int) -> T { lock.lock(); defer { lock.unlock() }; return slots[i]! }
+}
+
+public enum ItemMatrixError: Error, CustomStringConvertible, Sendable, Equatable {
+    case missing
+    case stale
+    case corrupt(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .missing: return "item matrix file is missing"
+        case .stale: return "item matrix file belongs to another model version"
+        case .corrupt(let why): return "item matrix file is corrupt: \(why)"
+        case .io(let why): return why
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// Top-n over an in-memory `FactorModel` (any snapshot, not only the live one): the same fused
+/// score-and-heap pass as `ItemMatrix.topN`, on the model's own padded rows.
+public struct ModelRanker: Sendable {
+    public let model: FactorModel
+
+    public init(model: FactorModel) { self.model = model }
+
+    /// The n best items for `user` by p_u·q_i + b_i; `excluded` sorted ascending.
+    public func topN(user: Int, n: Int, excluded: [Int32]) -> [(item: Int32, score: Float)] {
+        var top = TopN(capacity: n)
+        let stride = model.stride
+        var skip = 0
+        model.userFactors.withUnsafeBufferPointer { P in
+            model.itemFactors.withUnsafeBufferPointer { Q in
+                let p = UnsafeRawPointer(P.baseAddress! + user * stride)
+                for i in 0..<model.itemCount {
+                    if skip < excluded.count && excluded[skip] == Int32(i) { skip += 1; continue }
+                    let q = UnsafeRawPointer(Q.baseAddress! + i * stride)
+                    var acc = SIMD8<Float>()
+                    for c in 0..<stride / 8 {
+                        acc += p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self) * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                    }
+                    let score = acc.sum() + (model.useBias ? model.itemBias[i] : 0)
+                    if score >= top.threshold { top.offer(score: score, item: Int32(i)) }
+                }
+            }
+        }
+        return top.sorted()
+    }
+}

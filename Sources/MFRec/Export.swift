@@ -1,0 +1,82 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// File formats of `export`.
+public enum ExportFormat: String, Sendable, CaseIterable {
+    /// `user_factors.csv` and `item_factors.csv`: one row per user/item with its original id, k factors and bias.
+    case csv
+    /// NumPy `.npy` arrays: `user_factors.npy` (m×k float32), `item_factors.npy` (n×k), `user_bias.npy`,
+    /// `item_bias.npy`, plus `user_ids.txt`/`item_ids.txt` (row r ↔ line r) and `global_mean.txt`.
+    case npy
+}
+
+extension Recommender {
+    /// Writes the two embedding matrices and biases of a snapshot (the live one by default) into `folder`.
+    /// Each file is written to a temp name and renamed, so none is ever left half-written.
+    /// - Returns: the paths written.
+    @discardableResult
+    public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
+        let (_, model) = try loadModel(snapshot: id)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let userKeys = try store.userKeys(), itemKeys = try store.itemKeys()
+        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        var written: [String] = []
+        func save(_ name: String, _ data: Data) throws {
+            try data.write(to: URL(fileURLWithPath: path(name)), options: .atomic)
+            written.append(path(name))
+        }
+        switch format {
+        case .csv:
+            func table(_ keys: [String], _ count: Int, _ prefix: String, vector: (Int) -> ArraySlice<Float>, bias: [Float]) -> Data {
+                var text = "id," + (0..<model.factors).map { "\(prefix)\($0)" }.joined(separator: ",") + ",bias\n"
+                for r in 0..<count {
+                    text += csvField(r < keys.count ? keys[r] : String(r))
+                    for v in vector(r) { text += ",\(v)" }
+                    text += ",\(bias[r])\n"
+                }
+                return Data(text.utf8)
+            }
+            try save("user_factors.csv", table(userKeys, model.userCount, "p", vector: model.userVector, bias: model.userBias))
+            try save("item_factors.csv", table(itemKeys, model.itemCount, "q", vector: model.itemVector, bias: model.itemBias))
+        case .npy:
+            try save("user_factors.npy", npy(rows: model.userCount, columns: model.factors) { model.userVector($0) })
+            try save("item_factors.npy", npy(rows: model.itemCount, columns: model.factors) { model.itemVector($0) })
+            try save("user_bias.npy", npy(vector: model.userBias))
+            try save("item_bias.npy", npy(vector: model.itemBias))
+            try save("user_ids.txt", Data((userKeys.prefix(model.userCount).joined(separator: "\n") + "\n").utf8))
+            try save("item_ids.txt", Data((itemKeys.prefix(model.itemCount).joined(separator: "\n") + "\n").utf8))
+            try save("global_mean.txt", Data("\(model.globalMean)\n".utf8))
+        }
+        return written
+    }
+}
+
+/// A NumPy `.npy` (format 1.0) file of little-endian float32 values, C order.
+func npyHeader(shape: [Int]) -> Data {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
+    // magic (6) + version (2) + length (2) + dict + '\n' must be a multiple of 64.
+    let unpadded = 10 + dict.utf8.count + 1
+    dict += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+    var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
+    let length = UInt16(dict.utf8.count)
+    data.append(contentsOf: [UInt8(length & 0xff), UInt8(length >> 8)])
+    data.append(Data(dict.utf8))
+    return data
+}
+
+func npy(rows: Int, columns: Int, row: (Int) -> ArraySlice<Float>) -> Data {
+    var data = npyHeader(shape: [rows, columns])
+    data.reserveCapacity(data.count + rows * columns * 4)
+    for r in 0..<rows {
+        for v in row(r) { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    }
+    return data
+}
+
+func npy(vector: [Float]) -> Data {
+    var data = npyHeader(shape: [vector.count])
+    for v in vector { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    return data
+}

@@ -1,0 +1,252 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// What to do for a user the model has no vector for (never seen, or added after the last training).
+public enum ColdStartPolicy: String, Sendable, CaseIterable {
+    /// Recommend the most popular well-rated items (see `Recommender.popularItems`).
+    case popular
+    /// Fail with `QueryError.coldUser`.
+    case error
+}
+
+public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
+    case unknownUser(String)
+    case coldUser(String)
+    case unknownItem(String)
+    case noModel
+
+    public var description: String {
+        switch self {
+        case .unknownUser(let key): return "user \(key) is not in the database"
+        case .coldUser(let key): return "user \(key) has no vector in the live model (no ratings when it was trained)"
+        case .unknownItem(let key): return "item \(key) is not in the database"
+        case .noModel: return "there is no model yet; run `mfrec train` first"
+        }
+    }
+}
+
+/// One recommended item.
+public struct Recommendation: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var item: String
+    public var title: String?
+    /// The model's predicted rating, clipped to the scale.
+    public var predictedRating: Double
+    /// For `--explain`: the user's own highly rated items closest to this one in the embedding space.
+    public var because: [Reason]?
+
+    public struct Reason: Sendable, Codable, Equatable {
+        public var item: String
+        public var title: String?
+        public var rating: Double
+        /// Cosine similarity of the two item vectors.
+        public var similarity: Double
+    }
+}
+
+/// The answer to a top-n query.
+public struct RecommendationList: Sendable, Codable, Equatable {
+    public var user: String
+    /// True when the model had no vector for the user and the popular-items fallback answered.
+    public var coldStart: Bool
+    public var items: [Recommendation]
+}
+
+/// A similar item.
+public struct SimilarItem: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var item: String
+    public var title: String?
+    public var similarity: Double
+}
+
+/// Answers queries against the live model: top-n, predictions, similar items.
+///
+/// Opened once, it maps the item matrix file (rebuilding it from the live snapshot when it is
+/// missing, stale or corrupt) and holds the user factors in memory. It is safe to use from many
+/// threads at once: the mapping is read-only and database look-ups go through one locked connection.
+public final class QueryEngine: @unchecked Sendable {
+    public let matrix: ItemMatrix
+    public let snapshotID: Int
+    let model: FactorModel
+    let store: Store
+    private let lock = NSLock()
+    /// Whether the item matrix file had to be (re)built when this engine was opened.
+    public let rebuiltMatrix: Bool
+
+    init(store: Store, matrixPath: String) throws {
+        self.store = store
+        let live = try store.liveModel()
+        guard let snapshotID = live.snapshotID, let record = try store.snapshot(id: snapshotID) else { throw QueryError.noModel }
+        self.snapshotID = snapshotID
+        do {
+            model = try FactorModel(decoding: record.model)
+        } catch {
+            throw StoreError("snapshot \(snapshotID) is corrupt: \(error)")
+        }
+        (matrix, rebuiltMatrix) = try QueryEngine.openMatrix(path: matrixPath, model: model, generation: UInt64(live.generation),
+                                                             snapshotID: UInt64(snapshotID))
+    }
+
+    /// Maps the item matrix file, rebuilding it first when it does not match the live model.
+    static func openMatrix(path: String, model: FactorModel, generation: UInt64, snapshotID: UInt64) throws -> (ItemMatrix, Bool) {
+        do {
+            return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
+                                        factors: model.factors, itemCount: model.itemCount), false)
+        } catch let error as ItemMatrixError {
+            if case .io = error { throw error }
+            try ItemMatrix.write(model: model, generation: generation, snapshotID: snapshotID, to: path)
+            return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
+                                        factors: model.factors, itemCount: model.itemCount), true)
+        }
+    }
+
+    func locked<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// The dense id of a user key, and whether the model has a vector for it.
+    func resolveUser(_ key: String) throws -> (id: Int, hasVector: Bool)? {
+        guard let id = try locked({ try store.userID(forKey: key) }) else { return nil }
+        return (id, hasVector(user: id))
+    }
+
+    func hasVector(user id: Int) -> Bool {
+        guard id < model.userCount else { return false }
+        if model.userBias[id] != 0 { return true }
+        return model.userVector(id).contains { $0 != 0 }
+    }
+
+    /// The top-n items for a user (by the id of the ratings file).
+    public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
+                          explain: Bool = false, threads: Int = 1) throws -> RecommendationList {
+        guard let (user, known) = try resolveUser(key) else {
+            if cold == .error { throw QueryError.unknownUser(key) }
+            return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: []))
+        }
+        let rated = try locked { try store.ratings(ofUser: user) }
+        let excluded = includeRated ? [] : rated.map { Int32($0.item) }
+        guard known else {
+            if cold == .error { throw QueryError.coldUser(key) }
+            return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: Set(excluded)))
+        }
+        let query = matrix.queryVector(model.userVector(user))
+        let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
+        let base = model.useBias ? model.globalMean + model.userBias[user] : 0
+        var items: [Recommendation] = []
+        for (rank, hit) in top.enumerated() {
+            let info = try locked { try store.item(id: Int(hit.item)) }
+            var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
+                                     predictedRating: Double(model.clip(base + hit.score)))
+            if explain { rec.because = try reasons(for: Int(hit.item), rated: rated) }
+            items.append(rec)
+        }
+        return RecommendationList(user: key, coldStart: false, items: items)
+    }
+
+    /// The user's items rated at or above their own mean (and at least the scale's midpoint), most
+    /// similar to `item` by cosine of the item vectors: "because you rated …".
+    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], count: Int = 3) throws -> [Recommendation.Reason] {
+        guard !rated.isEmpty else { return [] }
+        let mean = rated.reduce(0) { $0 + $1.rating } / Double(rated.count)
+        let midpoint = Double(model.scaleMin + model.scaleMax) / 2
+        let liked = rated.filter { $0.rating >= max(mean, midpoint) }
+        let target = matrix.item(item).vector
+        let targetNorm = norm(target)
+        guard targetNorm > 0 else { return [] }
+        var top = TopN(capacity: count)
+        for entry in liked where entry.item < matrix.itemCount {
+            let v = matrix.item(entry.item).vector
+            let n = norm(v)
+            guard n > 0 else { continue }
+            top.offer(score: zip(v, target).reduce(0) { $0 + $1.0 * $1.1 } / (n * targetNorm), item: Int32(entry.item))
+        }
+        let ratingOf = Dictionary(uniqueKeysWithValues: liked.map { ($0.item, $0.rating) })
+        return try top.sorted().map { hit in
+            let info = try locked { try store.item(id: Int(hit.item)) }
+            return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
+                         similarity: Double(hit.score))
+        }
+    }
+
+    private func norm(_ v: [Float]) -> Float { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+
+    /// The popular-items fallback: items ranked by how many ratings in the top quarter of the scale
+    /// they received in the live model's training data (ties by id), minus `excluding`.
+    func popular(n: Int, excluding: Set<Int32>) throws -> [Recommendation] {
+        let ranked = try locked { try Recommender.popularItems(store: store) }
+        var out: [Recommendation] = []
+        for id in ranked where !excluding.contains(id) {
+            guard out.count < n else { break }
+            let info = try locked { try store.item(id: Int(id)) }
+            let mean = try locked { try store.db.scalarDouble("SELECT avg(rating) FROM ratings WHERE item_id = ?", [.integer(Int64(id))]) }
+            out.append(Recommendation(rank: out.count + 1, item: info?.key ?? String(id), title: info?.title,
+                                      predictedRating: mean ?? Double(model.globalMean)))
+        }
+        return out
+    }
+
+    /// The predicted rating of (user, item); the fallback μ + known bias when either has no vector.
+    public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
+        guard let item = try locked({ try store.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
+        let user = try resolveUser(userKey)
+        let itemKnown = item < model.itemCount && (model.itemBias[item] != 0 || model.itemVector(item).contains { $0 != 0 })
+        if let user, user.hasVector, itemKnown {
+            return (Double(model.predict(user: user.id, item: item)), false)
+        }
+        var p = model.globalMean
+        if model.useBias, let user, user.hasVector { p += model.userBias[user.id] }
+        if model.useBias && itemKnown { p += model.itemBias[item] }
+        return (Double(model.clip(p)), true)
+    }
+
+    /// The items nearest to `item` by cosine similarity of their vectors.
+    public func similar(item key: String, n: Int = 10) throws -> [SimilarItem] {
+        guard let id = try locked({ try store.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
+        guard id < matrix.itemCount else { return [] }
+        return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
+            let info = try locked { try store.item(id: Int(hit.item)) }
+            return SimilarItem(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
+        }
+    }
+}
+
+extension Recommender {
+    /// The item matrix file of this database: `<database>.items`.
+    public var itemMatrixPath: String { store.path + ".items" }
+
+    /// Opens a query engine on the live model.
+    public func queries() throws -> QueryEngine {
+        try QueryEngine(store: store, matrixPath: itemMatrixPath)
+    }
+
+    /// Item ids ranked for the popular fallback, as stored by the last training (computed now if absent).
+    static func popularItems(store: Store) throws -> [Int32] {
+        if let text = try store.metadata("popular_items"),
+           let ids = try? JSONDecoder().decode([Int32].self, from: Data(text.utf8)) {
+            return ids
+        }
+        let scale = try store.ratingScale() ?? 1...5
+        let threshold = scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound)
+        let stmt = try store.db.prepare("""
+            SELECT item_id FROM ratings WHERE rating >= ? GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 1000
+            """)
+        try stmt.bind(threshold, at: 1)
+        var out: [Int32] = []
+        while try stmt.step() { out.append(Int32(stmt.int(0))) }
+        return out
+    }
+
+    /// Ranks items by their count of ratings in the top quarter of the scale; keeps the first 1,000.
+    static func rankPopular(_ train: RatingTriples, itemCount: Int, scale: ClosedRange<Double>) -> [Int32] {
+        let threshold = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
+        var counts = [Int](repeating: 0, count: itemCount)
+        for (i, r) in zip(train.items, train.ratings) where r >= threshold { counts[Int(i)] += 1 }
+        var ranked: [Int] = (0..<itemCount).filter { counts[$0] > 0 }
+        ranked.sort { (a: Int, b: Int) -> Bool in counts[a] != counts[b] ? counts[a] > counts[b] : a < b }
+        return ranked.prefix(1000).map { Int32($0) }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// What `eval` reports.
+public struct EvaluationReport: Sendable, Codable {
+    public var snapshotID: Int
+    public var testSource: String
+    public var error: ErrorMetrics
+    public var unseenTestPairs: Int
+    public var ranking: RankingMetrics?
+    public var relevantThreshold: Double
+    /// Users ranked for the ranking metrics (a seeded sample when there are more than `maxUsers`).
+    public var rankedUsers: Int
+}
+
+extension Recommender {
+    /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
+    ///
+    /// Ranking metrics rank, for each test user, every item the user did not rate in training; a test
+    /// item is relevant when its rating is at least `relevantThreshold`.
+    public func evaluate(snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
+                         relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7) throws -> EvaluationReport {
+        let (info, model) = try loadModel(snapshot: id)
+        let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
+        if case .none = split {
+            throw StoreError("snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
+        }
+        let (train, test) = try loadSplit(split, maxSeq: info.watermark)
+        guard test.count > 0 else { throw StoreError("the test set is empty") }
+        var seenUser = [Bool](repeating: false, count: model.userCount), seenItem = [Bool](repeating: false, count: model.itemCount)
+        for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }
+        for i in train.items where Int(i) < model.itemCount { seenItem[Int(i)] = true }
+        let (errors, unseen) = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem)
+
+        // Ranking: per test user with a vector, rank the items not rated in training.
+        var trainItems: [Int32: [Int32]] = [:]
+        var relevant: [Int32: Set<Int32>] = [:]
+        for j in 0..<test.count where Int(test.users[j]) < model.userCount && seenUser[Int(test.users[j])] {
+            if Double(test.ratings[j]) >= relevantThreshold { relevant[test.users[j], default: []].insert(test.items[j]) }
+        }
+        var users = relevant.keys.sorted()
+        if users.count > maxUsers {
+            var rng = SeededGenerator(seed: seed)
+            users.shuffle(using: &rng)
+            users = Array(users.prefix(maxUsers)).sorted()
+        }
+        let wanted = Set(users)
+        for j in 0..<train.count where wanted.contains(train.users[j]) { trainItems[train.users[j], default: []].append(train.items[j]) }
+        var accumulator = RankingAccumulator(k: k, itemCount: model.itemCount)
+        let ranker = ModelRanker(model: model)
+        for u in users {
+            let excluded = (trainItems[u] ?? []).sorted()
+            accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
+        }
+        let source: String
+        switch split {
+        case .file(let path): source = "test file \(path)"
+        default: source = "the snapshot's test split (\(split.summary))"
+        }
+        return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
+                                ranking: users.isEmpty ? nil : accumulator.result, relevantThreshold: relevantThreshold,
+                                rankedUsers: users.count)
+    }
+}

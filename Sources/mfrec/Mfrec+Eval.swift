@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension ExportFormat: ExpressibleByArgument {}
+
+extension Mfrec {
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report error and ranking metrics of the live model (or a snapshot) on its test split or a test file.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Evaluate this snapshot instead of the live model.") var snapshot: Int?
+        @Option(help: "Evaluate on this ratings file instead of the snapshot's test split.") var testFile: String?
+        @Option(help: "Cut-off K of the ranking metrics.") var top = 10
+        @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
+        @Option(help: "Rank at most this many test users (a seeded sample beyond).") var maxUsers = 5000
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let report = try Recommender(path: database.db).evaluate(snapshot: snapshot, testFile: testFile, top: top,
+                                                                     relevantThreshold: relevant, maxUsers: maxUsers)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                return
+            }
+            print("snapshot \(report.snapshotID) on \(report.testSource): \(grouped(report.error.count)) ratings"
+                  + (report.unseenTestPairs > 0 ? " (\(grouped(report.unseenTestPairs)) with a user or item unseen in training)" : ""))
+            print(String(format: "MAE   %.4f\nMSE   %.4f\nRMSE  %.4f", report.error.mae, report.error.mse, report.error.rmse))
+            if let r = report.ranking {
+                print("\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ \(compact(report.relevantThreshold)); training items excluded)")
+                print(String(format: "precision@%d  %.4f\nrecall@%d     %.4f\nNDCG@%d       %.4f\nMAP@%d        %.4f\nhit rate      %.4f\ncoverage      %.4f",
+                             r.k, r.precision, r.k, r.recall, r.k, r.ndcg, r.k, r.map, r.hitRate, r.coverage))
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the user and item embedding matrices (and biases) as CSV or NumPy .npy files.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Export this snapshot instead of the live model.") var snapshot: Int?
+        @Option(help: "csv or npy.") var format: ExportFormat = .csv
+        @Option(name: .shortAndLong, help: "The folder to write into.") var output: String
+
+        func run() throws {
+            let paths = try Recommender(path: database.db).export(snapshot: snapshot, format: format, to: output)
+            for path in paths { print("wrote \(path)") }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
+extension ColdStartPolicy: ExpressibleByArgument {}
+
+extension Mfrec {
+    struct Recommend: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the top-n items for a user, or for every user with --all.",
+            discussion: """
+                USER is the id as it appears in the ratings file. Items the user rated are left out unless \
+                --include-rated. A user the model has no vector for gets the most popular well-rated items \
+                (--cold popular, the default) or an error (--cold error).
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The user's id.") var user: String?
+        @Option(name: .short, help: "How many items.") var n = 10
+        @Option(help: "Output format: table, json or csv.") var format: OutputFormat = .table
+        @Flag(help: "Also rank items the user already rated.") var includeRated = false
+        @Option(help: "For a user without a model vector: popular or error.") var cold: ColdStartPolicy = .popular
+        @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
+        @Flag(help: "Recommend for every user (needs --output).") var all = false
+        @Option(help: "With --all: the CSV file to write.") var output: String?
+        @Option(help: "Threads for --all.") var threads = ProcessInfo.processInfo.activeProcessorCount
+
+        func validate() throws {
+            guard n >= 1 else { throw ValidationError("-n must be at least 1") }
+            if all {
+                guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
+                guard user == nil else { throw ValidationError("give either USER or --all, not both") }
+            } else if user == nil {
+                throw ValidationError("give a USER id, or --all --output FILE.csv")
+            }
+        }
+
+        func run() throws {
+            let engine = try Recommender(path: database.db).queries()
+            if all, let output {
+                let count = try engine.recommendAll(n: n, to: output, threads: threads, progress: Console.progressBar("recommend", unit: .count))
+                print("wrote the top \(n) of \(grouped(count)) users to \(output)")
+                return
+            }
+            let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain)
+            if list.coldStart {
+                Console.note("user \(user!) has no vector in the live model; showing the most popular well-rated items instead")
+            }
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(list), as: UTF8.self))
+            case .csv:
+                print("rank,item,title,predicted_rating")
+                for r in list.items {
+                    print("\(r.rank),\(csv(r.item)),\(csv(r.title ?? "")),\(String(format: "%.4f", r.predictedRating))")
+                }
+            case .table:
+                let rows = list.items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.2f", $0.predictedRating)] }
+                print(table(["rank", "item", "title", "predicted"], rows, rightAligned: [0, 3]))
+                if explain {
+                    for r in list.items where !(r.because ?? []).isEmpty {
+                        let reasons = r.because!.map { "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))" }
+                        print("\n\(r.rank). \(r.title ?? r.item)\n   because you rated " + reasons.joined(separator: "; "))
+                    }
+                }
+            }
+        }
+    }
+
+    struct Predict: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the predicted rating of a user for an item.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The user's id.") var user: String
+        @Argument(help: "The item's id.") var item: String
+
+        func run() throws {
+            let engine = try Recommender(path: database.db).queries()
+            let (rating, fallback) = try engine.predict(user: user, item: item)
+            print(String(format: "%.4f", rating))
+            if fallback { Console.note("the model has no vector for this user or item: predicted by the fallback μ + known bias") }
+        }
+    }
+
+    struct Similar: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the items nearest to an item by cosine similarity of their vectors.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The item's id.") var item: String
+        @Option(name: .short, help: "How many items.") var n = 10
+        @Option(help: "Output format: table, json or csv.") var format: OutputFormat = .table
+
+        func run() throws {
+            let engine = try Recommender(path: database.db).queries()
+            let items = try engine.similar(item: item, n: n)
+            switch format {
+            case .json:
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(items), as: UTF8.self))
+            case .csv:
+                print("rank,item,title,similarity")
+                for s in items { print("\(s.rank),\(csv(s.item)),\(csv(s.title ?? "")),\(String(format: "%.4f", s.similarity))") }
+            case .table:
+                print(table(["rank", "item", "title", "cosine"], items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.3f", $0.similarity)] },
+                            rightAligned: [0, 3]))
+            }
+        }
+    }
+}
+
+func csv(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
