@@ -28,6 +28,22 @@ extension Mfrec {
             step("mfrec info --db \(db)")
             var info = try Info.parse(["--db", db])
             try info.run()
+
+            step("mfrec train --db \(db)")
+            var train = try Train.parse(["--db", db])
+            try train.run()
+
+            step("mfrec recommend 1 -n 5 --explain --db \(db)")
+            var recommend = try Recommend.parse(["1", "-n", "5", "--explain", "--db", db])
+            try recommend.run()
+
+            step("mfrec similar 1 -n 5 --db \(db)")
+            var similar = try Similar.parse(["1", "-n", "5", "--db", db])
+            try similar.run()
+
+            step("mfrec eval --db \(db)")
+            var eval = try Eval.parse(["--db", db])
+            try eval.run()
             if folder == nil { print("\n(the demo's files were in \(dir) and are removed; keep them with --folder DIR)") }
         }
 

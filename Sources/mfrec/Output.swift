@@ -50,7 +50,13 @@ func duration(_ seconds: Double) -> String {
 }
 
 /// A plain text table with right-aligned numeric columns.
+/// Columns whose header is "title" are dropped when every cell is empty.
 func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+    if let t = header.firstIndex(of: "title"), rows.allSatisfy({ $0[t].isEmpty }) {
+        let keep = header.indices.filter { $0 != t }
+        return table(keep.map { header[$0] }, rows.map { row in keep.map { row[$0] } },
+                     rightAligned: Set(rightAligned.compactMap { $0 == t ? nil : ($0 > t ? $0 - 1 : $0) }))
+    }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {

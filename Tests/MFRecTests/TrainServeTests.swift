@@ -1,0 +1,286 @@
+import Foundation
+import MFEngine
+import MFStore
+import Testing
+@testable import MFRec
+
+/// A database with ML-100K ingested, shared by the tests that only read it after training.
+func ml100kDatabase() throws -> (Recommender, URL) {
+    let dir = tempFolder()
+    let rec = try Recommender(path: dir.appendingPathComponent("ml.db").path)
+    try rec.ingest(path: ml100k, options: IngestOptions(itemsPath: ml100kItems))
+    return (rec, dir)
+}
+
+let haveML100K = FileManager.default.fileExists(atPath: ml100k)
+
+@Suite(.enabled(if: haveML100K)) struct MovieLensTrainingTests {
+    @Test func defaultsBeatTheReferenceNumbers() throws {
+        let (rec, _) = try ml100kDatabase()
+        let outcome = try rec.train(TrainRequest())
+        let test = try #require(outcome.runs[outcome.best].test)
+        #expect(test.rmse <= 0.915, "RMSE \(test.rmse)")
+        #expect(test.mae <= 0.725, "MAE \(test.mae)")
+        #expect(outcome.trainRatings + outcome.testRatings == 100_000)
+        #expect(abs(Double(outcome.testRatings) / 100_000 - 0.2) < 0.01)
+        // The snapshot is live and eval reproduces the training run's final test metrics.
+        let report = try rec.evaluate()
+        #expect(report.snapshotID == outcome.snapshotID)
+        #expect(abs(report.error.rmse - test.rmse) < 1e-9)
+        #expect(report.error.count == outcome.testRatings)
+        let ranking = try #require(report.ranking)
+        #expect(ranking.precision > 0 && ranking.hitRate > 0 && ranking.coverage > 0)
+    }
+
+    @Test func plainDotProductModelMatchesTheKerasWalkthrough() throws {
+        let (rec, _) = try ml100kDatabase()
+        var request = TrainRequest()
+        request.options.useBias = false
+        request.options.factors = 20
+        let outcome = try rec.train(request)
+        #expect(outcome.runs[0].test!.rmse <= 0.935, "RMSE \(outcome.runs[0].test!.rmse)")
+    }
+
+    @Test func factorListKeepsTheBest() throws {
+        let (rec, _) = try ml100kDatabase()
+        var request = TrainRequest()
+        request.factorList = [3, 10]
+        request.options.epochs = 10
+        let outcome = try rec.train(request)
+        #expect(outcome.runs.map(\.factors) == [3, 10])
+        let best = outcome.runs.min { $0.test!.rmse < $1.test!.rmse }!
+        #expect(outcome.model.factors == best.factors)
+        #expect(try rec.loadModel().1.factors == best.factors)
+    }
+}
+
+@Suite struct TrainingStoreTests {
+    func smallDatabase() throws -> (Recommender, URL) {
+        let dir = tempFolder()
+        let data = dir.appendingPathComponent("r.data").path
+        _ = try SyntheticRatings(users: 200, items: 150, ratings: 6_000, seed: 5).write(to: data)
+        let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        try rec.ingest(path: data)
+        return (rec, dir)
+    }
+
+    @Test func divergedTrainingSavesNothing() throws {
+        let (rec, _) = try smallDatabase()
+        let before = try dump(rec.store)
+        var request = TrainRequest()
+        request.options.learningRate = 100
+        request.options.learningRateDecay = 1
+        #expect(throws: TrainingError.self) { try rec.train(request) }
+        #expect(try dump(rec.store) == before)
+        #expect(!FileManager.default.fileExists(atPath: rec.itemMatrixPath))
+    }
+
+    @Test func cancelledTrainingSavesNothing() throws {
+        let (rec, _) = try smallDatabase()
+        let before = try dump(rec.store)
+        var calls = 0
+        #expect(throws: TrainingError.cancelled) {
+            try rec.train(TrainRequest(), isCancelled: { calls += 1; return calls > 20 })
+        }
+        #expect(try dump(rec.store) == before)
+    }
+
+    @Test func trainingOnEverythingAndOnATestFile() throws {
+        let (rec, dir) = try smallDatabase()
+        var request = TrainRequest()
+        request.testFraction = 0
+        request.options.epochs = 3
+        let all = try rec.train(request)
+        #expect(all.trainRatings == 6_000 && all.testRatings == 0)
+        request.testFile = writeFile(dir, "test.data", "1\t1\t4\t0\n2\t3\t2\t0\nnewuser\t1\t5\t0\n")
+        let withFile = try rec.train(request)
+        #expect(withFile.testRatings == 3)
+        #expect(withFile.unseenTestPairs >= 1)  // "newuser" is not in the database
+        let report = try rec.evaluate(testFile: request.testFile)
+        #expect(report.error.count == 3)
+    }
+
+    @Test func exportWritesCSVAndNumpyFiles() throws {
+        let (rec, dir) = try smallDatabase()
+        var request = TrainRequest()
+        request.options.factors = 4
+        request.options.epochs = 2
+        try rec.train(request)
+        let model = try rec.loadModel().1
+        let out = dir.appendingPathComponent("export").path
+        try rec.export(format: .csv, to: out)
+        let users = try String(contentsOfFile: out + "/user_factors.csv", encoding: .utf8).split(separator: "\n")
+        #expect(users.first == "id,p0,p1,p2,p3,bias")
+        #expect(users.count == 201)
+        let first = users[1].split(separator: ",")
+        #expect(first[0] == "1")
+        #expect(Float(first[1]) == model.userVector(0).first)
+
+        try rec.export(format: .npy, to: out)
+        let npy = try Data(contentsOf: URL(fileURLWithPath: out + "/item_factors.npy"))
+        #expect(Array(npy.prefix(8)) == [0x93] + Array("NUMPY".utf8) + [1, 0])
+        let headerLength = Int(npy[8]) | Int(npy[9]) << 8
+        #expect((10 + headerLength) % 64 == 0)
+        let header = String(decoding: npy[10 ..< 10 + headerLength], as: UTF8.self)
+        #expect(header.contains("'descr': '<f4'") && header.contains("'shape': (150, 4)"))
+        #expect(npy.count == 10 + headerLength + 150 * 4 * 4)
+        let firstValue = npy.withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 10 + headerLength, as: UInt32.self))) }
+        #expect(firstValue == model.itemVector(0).first)
+
+        // NumPy itself, when it is installed, must load the files and agree.
+        let script = """
+            import numpy as np, sys
+            q = np.load(sys.argv[1] + '/item_factors.npy'); p = np.load(sys.argv[1] + '/user_factors.npy')
+            b = np.load(sys.argv[1] + '/item_bias.npy')
+            assert q.shape == (150, 4) and p.shape == (200, 4) and b.shape == (150,) and q.dtype == np.float32
+            print(repr(float(q[0, 0])))
+            """
+        if let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile),
+           shell(python, ["-c", "import numpy"]).status == 0 {
+            let result = shell(python, ["-c", script, out])
+            #expect(result.status == 0, "\(result.output)")
+            #expect(Float(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) == model.itemVector(0).first)
+        }
+    }
+}
+
+@Suite(.enabled(if: haveML100K)) struct ServingTests {
+    static func trained() throws -> (Recommender, URL) {
+        let (rec, dir) = try ml100kDatabase()
+        var request = TrainRequest()
+        request.options.epochs = 20
+        try rec.train(request)
+        return (rec, dir)
+    }
+
+    @Test func recommendExcludesRatedItemsAndMatchesTheModel() throws {
+        let (rec, _) = try Self.trained()
+        let engine = try rec.queries()
+        let list = try engine.recommend(user: "1", n: 5)
+        #expect(list.items.count == 5 && !list.coldStart)
+        let user = try #require(try rec.store.userID(forKey: "1"))
+        let rated = Set(try rec.store.ratings(ofUser: user).map { try rec.store.item(id: $0.item)!.key })
+        #expect(rated.count == 272)
+        #expect(list.items.allSatisfy { !rated.contains($0.item) })
+        #expect(list.items.map(\.rank) == [1, 2, 3, 4, 5])
+        #expect(zip(list.items, list.items.dropFirst()).allSatisfy { $0.predictedRating >= $1.predictedRating })
+        // The same answer from the in-memory model ranker (no mmap).
+        let model = try rec.loadModel().1
+        let excluded = try rec.store.ratings(ofUser: user).map { Int32($0.item) }
+        let expected = ModelRanker(model: model).topN(user: user, n: 5, excluded: excluded)
+        #expect(list.items.map(\.item) == expected.map { try! rec.store.item(id: Int($0.item))!.key })
+        // Predicted ratings agree with predict().
+        for item in list.items {
+            #expect(abs(try engine.predict(user: "1", item: item.item).rating - item.predictedRating) < 1e-4)
+        }
+        // --include-rated may bring rated items back.
+        let withRated = try engine.recommend(user: "1", n: 50, includeRated: true)
+        #expect(withRated.items.contains { rated.contains($0.item) })
+    }
+
+    @Test func coldUsersGetPopularItemsOrAnError() throws {
+        let (rec, dir) = try Self.trained()
+        let engine = try rec.queries()
+        let unknown = try engine.recommend(user: "no-such-user", n: 5)
+        #expect(unknown.coldStart && unknown.items.count == 5)
+        #expect(throws: QueryError.unknownUser("no-such-user")) { try engine.recommend(user: "no-such-user", cold: .error) }
+        // A user ingested after training has no vector.
+        try rec.ingest(path: writeFile(dir, "late.data", "late\t50\t5\t0\n"))
+        let late = try rec.queries().recommend(user: "late", n: 5)
+        #expect(late.coldStart)
+        #expect(!late.items.contains { $0.item == "50" })  // their own rated item is still excluded
+        #expect(throws: QueryError.coldUser("late")) { try rec.queries().recommend(user: "late", cold: .error) }
+    }
+
+    @Test func itemMatrixIsRebuiltAfterDamage() throws {
+        let (rec, _) = try Self.trained()
+        let path = rec.itemMatrixPath
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        let expected = try rec.queries().recommend(user: "1", n: 10)
+        var flipped = good
+        flipped[good.count - 100] ^= 0x40
+        for damaged in [good.prefix(good.count / 3), flipped, Data(repeating: 7, count: 4096), Data()] {
+            try damaged.write(to: URL(fileURLWithPath: path))
+            let engine = try rec.queries()
+            #expect(engine.rebuiltMatrix)
+            #expect(try engine.recommend(user: "1", n: 10) == expected)
+        }
+        try FileManager.default.removeItem(atPath: path)
+        #expect(try rec.queries().rebuiltMatrix)
+        #expect(try rec.queries().rebuiltMatrix == false)
+        // A header from another model version (train again, then put the old file back).
+        try good.write(to: URL(fileURLWithPath: path))
+        var request = TrainRequest()
+        request.options.epochs = 2
+        try rec.train(request)
+        try good.write(to: URL(fileURLWithPath: path))
+        let engine = try rec.queries()
+        #expect(engine.rebuiltMatrix)
+        #expect(engine.matrix.snapshotID == UInt64(try rec.store.liveModel().snapshotID!))
+    }
+
+    @Test func explainAndSimilar() throws {
+        let (rec, _) = try Self.trained()
+        let engine = try rec.queries()
+        let list = try engine.recommend(user: "1", n: 3, explain: true)
+        for item in list.items {
+            let reasons = try #require(item.because)
+            #expect(!reasons.isEmpty && reasons.count <= 3)
+            #expect(reasons.allSatisfy { $0.rating >= 3 && $0.similarity <= 1.0001 })
+        }
+        let similar = try engine.similar(item: "50", n: 5)  // Star Wars (1977)
+        #expect(similar.count == 5)
+        #expect(!similar.contains { $0.item == "50" })
+        #expect(zip(similar, similar.dropFirst()).allSatisfy { $0.similarity >= $1.similarity })
+    }
+
+    @Test func queriesFromManyThreadsAgree() throws {
+        let (rec, _) = try Self.trained()
+        let engine = try rec.queries()
+        let users = (1...40).map(String.init)
+        let expected = try users.map { try engine.recommend(user: $0, n: 10) }
+        let mismatches = Counter()
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for (i, user) in users.enumerated() where i % 8 == t {
+                if (try? engine.recommend(user: user, n: 10)) != expected[i] { mismatches.add() }
+            }
+        }
+        #expect(mismatches.value == 0)
+    }
+
+    @Test func recommendAllMatchesSingleQueries() throws {
+        let (rec, dir) = try Self.trained()
+        let engine = try rec.queries()
+        let out = dir.appendingPathComponent("all.csv").path
+        let count = try engine.recommendAll(n: 5, to: out, batch: 4, threads: 2)
+        #expect(count == 943)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.first == "user,rank,item,predicted_rating")
+        #expect(lines.count == 1 + 943 * 5)
+        for user in ["1", "196", "943"] {
+            let single = try engine.recommend(user: user, n: 5).items.map(\.item)
+            let fromFile = lines.dropFirst().map { $0.split(separator: ",") }.filter { $0[0] == user }.map { String($0[2]) }
+            #expect(fromFile == single)
+        }
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+func shell(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    do { try process.run() } catch { return (-1, "\(error)") }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

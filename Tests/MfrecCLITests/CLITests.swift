@@ -1,0 +1,211 @@
+import Foundation
+import MFRec
+import MFStore
+import Testing
+
+/// The `mfrec` executable built next to this test bundle.
+let mfrecBinary: String = {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // The test binary lives in <build>/mfrecPackageTests.xctest (a file on Linux, a bundle elsewhere).
+    while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("mfrec").path) && dir.path != "/" {
+        dir = dir.deletingLastPathComponent()
+    }
+    return dir.appendingPathComponent("mfrec").path
+}()
+
+let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k")
+let uData = shared.appendingPathComponent("u.data").path
+let uItem = shared.appendingPathComponent("u.item").path
+let haveData = FileManager.default.fileExists(atPath: uData)
+
+struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the real binary and waits for it.
+@discardableResult
+func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: String = mfrecBinary) throws -> Run {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "MFREC_DB")
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes concurrently so a full pipe never blocks the child.
+    let errData = ThreadBox<Data>()
+    let reader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while errData.value == nil { usleep(1000) }
+    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+               stderr: String(decoding: errData.value!, as: UTF8.self))
+}
+
+final class ThreadBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
+
+func folder() -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-cli-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite struct CLIBasicsTests {
+    @Test func binaryExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: mfrecBinary), "no mfrec at \(mfrecBinary)")
+    }
+
+    @Test func badLineExitsWithStatus1AndChangesNothing() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("t.db").path
+        let good = dir.appendingPathComponent("good.data").path
+        try "1\t2\t5\t0\n".write(toFile: good, atomically: true, encoding: .utf8)
+        #expect(try mfrec(["ingest", good, "--db", db]).status == 0)
+        let bad = dir.appendingPathComponent("bad.data").path
+        try "3\t4\t5\t0\n3\t5\tfive\t0\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let run = try mfrec(["ingest", bad, "--db", db])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("Error: bad.data:2: field 3 (rating): \"five\" is not a finite number"))
+        let info = try mfrec(["info", "--db", db])
+        #expect(info.stdout.contains("ratings      1\n"))
+        #expect(info.stdout.contains("users        1\n"))
+    }
+
+    @Test func usageErrorsExitWith64() throws {
+        let run = try mfrec(["ingest", "x", "--scale", "5:1"])
+        #expect(run.status == 64)
+        #expect(run.stderr.contains("--scale must be MIN:MAX"))
+    }
+
+    @Test func dbComesFromTheEnvironment() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("env.db").path
+        let file = dir.appendingPathComponent("r.csv").path
+        try "user,item,rating\na,b,4\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try mfrec(["ingest", file], environment: ["MFREC_DB": db]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: db))
+    }
+
+    @Test func copiedBinaryCarriesItsMigrations() throws {
+        let dir = folder()
+        let copy = dir.appendingPathComponent("mfrec-copy").path
+        try FileManager.default.copyItem(atPath: mfrecBinary, toPath: copy)
+        let run = try mfrec(["info", "--db", dir.appendingPathComponent("fresh.db").path], binary: copy)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("ratings ") && $0.hasSuffix(" 0") })
+    }
+
+    @Test func demoRunsEndToEnd() throws {
+        let dir = folder()
+        let run = try mfrec(["demo", "--folder", dir.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("ingested 100,000 ratings"))
+        #expect(run.stdout.contains("$ mfrec recommend"))
+        #expect(run.stdout.contains("rank"))
+    }
+}
+
+@Suite(.enabled(if: haveData)) struct CLIMovieLensTests {
+    @Test func walkthrough() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("ml.db").path
+        let ingest = try mfrec(["ingest", uData, "--items", uItem, "--db", db])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(ingest.stdout.hasPrefix("ingested 100,000 ratings: 943 users, 1,682 items, scale 1–5"))
+        let info = try mfrec(["info", "--db", db])
+        #expect(info.stdout.contains("mean rating  3.52986"))
+        #expect(info.stdout.contains("items        1,682 (1,682 with titles)"))
+
+        let history = dir.appendingPathComponent("h.csv").path, plot = dir.appendingPathComponent("loss.svg").path
+        let train = try mfrec(["train", "--db", db, "--epochs", "15", "--history", history, "--plot", plot])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("epoch  train loss  train MAE  train MSE  test MAE  test MSE  test RMSE  seconds"))
+        #expect(train.stdout.contains("saved snapshot 1 (live)"))
+        #expect(try String(contentsOfFile: history, encoding: .utf8).split(separator: "\n").count == 16)
+        let svg = try String(contentsOfFile: plot, encoding: .utf8)
+        #expect(svg.hasPrefix("<svg") && svg.contains("train MSE") && svg.contains("test MSE") && svg.contains("epoch"))
+
+        let table = try mfrec(["recommend", "1", "-n", "5", "--db", db])
+        #expect(table.status == 0)
+        #expect(table.stdout.split(separator: "\n").count == 7)  // header, rule, 5 rows
+
+        let json = try mfrec(["recommend", "1", "-n", "5", "--format", "json", "--db", db])
+        let list = try JSONDecoder().decode(RecommendationList.self, from: Data(json.stdout.utf8))
+        #expect(list.items.count == 5 && list.user == "1" && !list.coldStart)
+
+        let csv = try mfrec(["recommend", "1", "-n", "5", "--format", "csv", "--db", db])
+        let rows = csv.stdout.split(separator: "\n")
+        #expect(rows.first == "rank,item,title,predicted_rating")
+        #expect(rows.count == 6)
+        // Titles with commas are quoted: the item id is the second field either way.
+        #expect(rows.dropFirst().map { String($0.split(separator: ",")[1]) } == list.items.map(\.item))
+
+        let cold = try mfrec(["recommend", "ghost", "--cold", "error", "--db", db])
+        #expect(cold.status == 1)
+        #expect(cold.stderr.contains("user ghost is not in the database"))
+        let popular = try mfrec(["recommend", "ghost", "-n", "3", "--db", db])
+        #expect(popular.status == 0 && popular.stderr.contains("most popular"))
+
+        let predict = try mfrec(["predict", "1", "50", "--db", db])
+        #expect(Double(predict.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).map { (1...5).contains($0) } == true)
+        let similar = try mfrec(["similar", "50", "-n", "3", "--db", db])
+        #expect(similar.status == 0 && similar.stdout.contains("Empire Strikes Back"))
+        let eval = try mfrec(["eval", "--db", db])
+        #expect(eval.status == 0 && eval.stdout.contains("RMSE") && eval.stdout.contains("NDCG@10"))
+        let export = try mfrec(["export", "--format", "npy", "-o", dir.appendingPathComponent("npy").path, "--db", db])
+        #expect(export.status == 0 && export.stdout.contains("item_factors.npy"))
+        let summary = try mfrec(["info", "--db", db])
+        #expect(summary.stdout.contains("user_embedding  (943, 64)"))
+        #expect(summary.stdout.contains("item_embedding  (1,682, 64)"))
+    }
+}
+
+@Suite struct CrashSafetyTests {
+    /// Kills `mfrec ingest` of a large file at random moments; the earlier data must survive intact.
+    @Test func killedIngestLeavesThePreviousDataIntact() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("k.db").path
+        let small = dir.appendingPathComponent("small.data").path
+        try "1\t1\t5\t0\n2\t2\t3\t0\n".write(toFile: small, atomically: true, encoding: .utf8)
+        #expect(try mfrec(["ingest", small, "--db", db]).status == 0)
+        let big = dir.appendingPathComponent("big.data").path
+        #expect(try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "1500000", "-o", big]).status == 0)
+        var rng = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for _ in 0..<5 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: mfrecBinary)
+            process.arguments = ["ingest", big, "--db", db]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 50_000...900_000, using: &rng))
+            if process.isRunning { killedMidway += 1 }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let store = try Store(path: db)
+            #expect(try store.db.integrityCheck() == "ok")
+            let count = try store.ratingCount()
+            // Either the kill came first (old data only) or the ingest had committed completely.
+            #expect(count == 2 || count == 1_500_002, "found \(count) ratings")
+            if count != 2 { break }
+        }
+        #expect(killedMidway > 0, "the ingest always finished before the kill: make the file larger")
+    }
+}
