@@ -115,9 +115,9 @@ extension Mfrec {
                 let rows = outcome.runs.enumerated().map { index, run in
                     [String(run.factors), run.test.map { String(format: "%.4f", $0.mae) } ?? "-",
                      run.test.map { String(format: "%.4f", $0.mse) } ?? "-", run.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
-                     String(format: "%.2f", run.seconds), index == outcome.best ? "kept" : ""]
+                     String(format: "%.2f", run.seconds), index == outcome.best ? "✓" : ""]
                 }
-                print(table(["k", "test MAE", "test MSE", "test RMSE", "seconds", ""], rows, rightAligned: [0, 1, 2, 3, 4]))
+                print(table(["k", "test MAE", "test MSE", "test RMSE", "seconds", "kept"], rows, rightAligned: [0, 1, 2, 3, 4]))
             }
             let kept = outcome.runs[outcome.best]
             print("")
