@@ -102,7 +102,7 @@ extension Recommender {
     }
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
-    func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
+    public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
         var train = RatingTriples(), test = RatingTriples()
         let total = try store.ratingCount()
         switch split {

@@ -1,0 +1,97 @@
+import ArgumentParser
+import CSQLite
+import Foundation
+import MFRec
+import MFStore
+
+struct IngestBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Ingest a generated ratings file (plain and gzip) next to a bare prepared-statement insert of the same rows.")
+
+    @Option(help: "Ratings to generate.") var ratings = 25_000_000
+    @Option(help: "Users.") var users = 162_541
+    @Option(help: "Items.") var items = 59_047
+    @OptionGroup var scale: Scale
+
+    func run() throws {
+        let dir = try scratchFolder(scale.folder)
+        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let plain = (dir as NSString).appendingPathComponent("ratings-\(ratings).data")
+        let gz = plain + ".gz"
+        section("ingest: \(ratings) ratings, \(users) users, \(items) items")
+        for path in [plain, gz] where !FileManager.default.fileExists(atPath: path) {
+            let (report, seconds) = try time { try SyntheticRatings(users: users, items: items, ratings: ratings).write(to: path) }
+            print("generated \(path) (\(fmt(Double(report.bytes) / 1e6, 0)) MB of text) in \(fmt(seconds)) s")
+        }
+
+        // Baseline: the same rows, already parsed, through one prepared INSERT in one transaction.
+        let rows = try loadRows(plain)
+        let baseDB = (dir as NSString).appendingPathComponent("baseline.db")
+        removeDatabase(baseDB)
+        let store = try Store(path: baseDB)
+        let (_, baseSeconds) = try time {
+            try store.transaction {
+                let stmt = try store.db.prepare("INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)")
+                for j in 0..<rows.users.count {
+                    sqlite3_bind_int64(stmt.handleForBench, 1, Int64(rows.users[j]))
+                    sqlite3_bind_int64(stmt.handleForBench, 2, Int64(rows.items[j]))
+                    sqlite3_bind_double(stmt.handleForBench, 3, rows.ratings[j])
+                    sqlite3_bind_int64(stmt.handleForBench, 4, rows.timestamps[j])
+                    sqlite3_bind_int64(stmt.handleForBench, 5, Int64(j + 1))
+                    guard sqlite3_step(stmt.handleForBench) == SQLITE_DONE else { throw BenchError("insert failed") }
+                    sqlite3_reset(stmt.handleForBench)
+                }
+            }
+        }
+        let n = Double(rows.users.count)
+        print("baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, \(rate(n, baseSeconds)) rows/s")
+
+        for (label, path) in [("plain", plain), ("gzip", gz)] {
+            let db = (dir as NSString).appendingPathComponent("ingest-\(label).db")
+            removeDatabase(db)
+            let run = try runChild(mfrecPath, ["ingest", path, "--db", db])
+            guard run.status == 0 else { throw BenchError("mfrec ingest failed with status \(run.status)") }
+            print("mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): \(fmt(run.seconds)) s, "
+                  + "\(rate(n, run.seconds)) rows/s, peak memory \(fmt(run.peakMegabytes, 0)) MB, "
+                  + "\(fmt(run.seconds / baseSeconds)) × the baseline's time")
+        }
+    }
+
+    func removeDatabase(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    struct Rows { var users: [Int32] = [], items: [Int32] = [], ratings: [Double] = [], timestamps: [Int64] = [] }
+
+    /// Parses the generated u.data file (ids are 1-based integers) into columns; not timed.
+    func loadRows(_ path: String) throws -> Rows {
+        var rows = Rows()
+        rows.users.reserveCapacity(ratings); rows.items.reserveCapacity(ratings)
+        rows.ratings.reserveCapacity(ratings); rows.timestamps.reserveCapacity(ratings)
+        guard let file = fopen(path, "r") else { throw BenchError("cannot open \(path)") }
+        defer { fclose(file) }
+        var u: Int32 = 0, i: Int32 = 0, r: Int32 = 0, t: Int64 = 0
+        while fscanf_4(file, &u, &i, &r, &t) {
+            rows.users.append(u - 1); rows.items.append(i - 1); rows.ratings.append(Double(r)); rows.timestamps.append(t)
+        }
+        return rows
+    }
+}
+
+/// Reads one `u i r t` line of integers with a small hand parser (fscanf is variadic and slow).
+func fscanf_4(_ file: UnsafeMutablePointer<FILE>, _ u: inout Int32, _ i: inout Int32, _ r: inout Int32, _ t: inout Int64) -> Bool {
+    var values = [Int64](repeating: 0, count: 4)
+    var field = 0
+    var any = false
+    while true {
+        let c = getc_unlocked(file)
+        if c == EOF { return any && field == 3 ? { u = Int32(values[0]); i = Int32(values[1]); r = Int32(values[2]); t = values[3]; return true }() : false }
+        if c == 0x0A {
+            u = Int32(values[0]); i = Int32(values[1]); r = Int32(values[2]); t = values[3]
+            return true
+        }
+        if c == 0x09 || c == 0x2C { field += 1; continue }
+        if field < 4 { values[field] = values[field] * 10 + Int64(c - 48); any = true }
+    }
+}

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import MFEngine
+import MFRec
+
+struct QueryBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Top-n latency over the mapped item matrix next to a plain sequential read of the same bytes, batch throughput, and whole-process time.")
+
+    @Option(help: "Items of the large single-query matrix.") var largeItems = 1_000_000
+    @OptionGroup var scale: Scale
+
+    func run() throws {
+        let dir = try scratchFolder(scale.folder)
+        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+
+        if FileManager.default.fileExists(atPath: sharedML100K) {
+            let db = (dir as NSString).appendingPathComponent("ml.db")
+            guard try runChild(mfrecPath, ["ingest", sharedML100K, "--db", db]).status == 0,
+                  try runChild(mfrecPath, ["train", "--db", db, "--factors", "20", "--quiet"]).status == 0 else {
+                throw BenchError("ingest/train failed")
+            }
+            let rec = try Recommender(path: db)
+            let engine = try rec.queries()
+            let keys = try rec.store.userKeys()
+            section("ML-100K: \(engine.matrix.itemCount) items × k=\(engine.matrix.factors), top-10, one thread")
+            var full: [Double] = [], kernel: [Double] = []
+            let model = try rec.loadModel().1
+            let exclusions = try (0..<keys.count).map { try rec.store.ratings(ofUser: $0).map { Int32($0.item) } }
+            for _ in 0..<5 {
+                for (u, key) in keys.enumerated() {
+                    full.append(try time { _ = try engine.recommend(user: key, n: 10) }.1)
+                    let q = engine.matrix.queryVector(model.userVector(u))
+                    kernel.append(time { _ = engine.matrix.topN(query: q, n: 10, excluded: exclusions[u]) }.1)
+                }
+            }
+            full.sort(); kernel.sort()
+            print("scan + heap only:                p50 \(fmt(percentile(kernel, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(kernel, 0.99) * 1e6, 1)) µs")
+            print("recommend() incl. SQLite look-ups of rated items and titles: p50 \(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs")
+            let bound = time { _ = engine.matrix.sequentialRead() }.1
+            print("sequential read of the same bytes: \(fmt(bound * 1e6, 1)) µs")
+            let out = (dir as NSString).appendingPathComponent("all.csv")
+            let (users, seconds) = try time { try engine.recommendAll(n: 10, to: out) }
+            print("recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms = \(rate(Double(users), seconds)) users/s")
+            var process: [Double] = []
+            for _ in 0..<20 { process.append(try runChild(mfrecPath, ["recommend", "1", "-n", "5", "--db", db]).seconds) }
+            process.sort()
+            print("whole process `mfrec recommend 1 -n 5` (start, open, map, answer): p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms")
+        }
+
+        for (items, users) in [(59_047, 162_541), (largeItems, 0)] {
+            let model = syntheticModel(users: max(users, 64), items: items, k: 64)
+            let path = (dir as NSString).appendingPathComponent("m\(items).items")
+            try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
+            let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 64, itemCount: items)
+            let mb = Double(items * matrix.stride * 4) / 1e6
+            section("\(items) items × k=64 (\(fmt(mb, 0)) MB mapped), top-10")
+            for threads in [1, 2] {
+                var lat: [Double] = [], reads: [Double] = []
+                let rounds = items >= 1_000_000 ? 30 : 300
+                for r in 0..<rounds {
+                    let q = matrix.queryVector(model.userVector(r % 64))
+                    lat.append(time { _ = matrix.topN(query: q, n: 10, threads: threads) }.1)
+                    if r % 3 == 0 { reads.append(time { _ = matrix.sequentialRead(threads: threads) }.1) }
+                }
+                lat.sort(); reads.sort()
+                let p50 = percentile(lat, 0.5), boundP50 = percentile(reads, 0.5)
+                print("\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
+                      + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); ratio \(fmt(p50 / boundP50))×")
+            }
+            if users > 0 {
+                // Batch throughput over a sample of users, next to one query per user.
+                let sample = 4_096
+                let queries = (0..<sample).map { matrix.queryVector(model.userVector($0 % model.userCount)) }
+                let (_, single) = time { for q in queries.prefix(512) { _ = matrix.topN(query: q, n: 10) } }
+                let slots = ThreadCount()
+                let (_, batched) = time {
+                    DispatchQueue.concurrentPerform(iterations: 2) { t in
+                        var b = t * 8
+                        while b < sample {
+                            _ = matrix.topNBatch(queries: Array(queries[b ..< min(b + 8, sample)]), n: 10, excluded: Array(repeating: [], count: 8))
+                            b += 16
+                        }
+                        slots.done()
+                    }
+                }
+                let batchRate = Double(sample) / batched, singleRate = 512 / single
+                print("recommend --all kernel: one query per user \(rate(singleRate, 1)) users/s (1 thread); batches of 8 on 2 threads \(rate(batchRate, 1)) users/s "
+                      + "(\(fmt(batchRate / singleRate, 1))×); all \(users) users ≈ \(fmt(Double(users) / batchRate, 1)) s")
+            }
+        }
+    }
+
+    func syntheticModel(users: Int, items: Int, k: Int) -> FactorModel {
+        var rng = SeededGenerator(seed: 1)
+        var m = FactorModel(factors: k, userCount: users, itemCount: items, useBias: true, globalMean: 3.5, scale: 1...5)
+        for j in 0..<m.userFactors.count where j % m.stride < k { m.userFactors[j] = rng.nextFloat() - 0.5 }
+        for j in 0..<m.itemFactors.count where j % m.stride < k { m.itemFactors[j] = rng.nextFloat() - 0.5 }
+        for i in 0..<items { m.itemBias[i] = rng.nextFloat() * 0.2 }
+        return m
+    }
+}
+
+final class ThreadCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func done() { lock.lock(); count += 1; lock.unlock() }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Wall-clock seconds of `body`.
+func time<R>(_ body: () throws -> R) rethrows -> (R, Double) {
+    let start = DispatchTime.now().uptimeNanoseconds
+    let result = try body()
+    return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+
+/// Peak resident memory of this process so far, in MB.
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// Current resident memory of this process, in MB.
+func currentRSSMegabytes() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}
+
+struct ChildRun {
+    var status: Int32
+    var seconds: Double
+    var peakMegabytes: Double
+}
+
+/// Runs a program to completion and measures its wall time and peak memory (wait4's rusage).
+func runChild(_ path: String, _ arguments: [String], quiet: Bool = true) throws -> ChildRun {
+    var pid: pid_t = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { for p in argv { free(p) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
+    let start = DispatchTime.now().uptimeNanoseconds
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    guard rc == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(rc)))") }
+    var status: Int32 = 0
+    var usage = rusage()
+    _ = wait4(pid, &status, 0, &usage)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return ChildRun(status: status, seconds: seconds, peakMegabytes: Double(usage.ru_maxrss) / 1024)
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The mfrec binary next to this one.
+var mfrecPath: String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("mfrec").path
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p + 0.5))]
+}
+
+func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+
+func rate(_ count: Double, _ seconds: Double) -> String {
+    let r = count / max(seconds, 1e-12)
+    if r >= 1e6 { return fmt(r / 1e6) + "M" }
+    if r >= 1e3 { return fmt(r / 1e3, 1) + "k" }
+    return fmt(r, 1)
+}
+
+func section(_ title: String) { print("\n== \(title)") }
+
+let sharedML100K: String = {
+    let candidates = ["../shared/data/ml-100k/u.data",
+                      URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k/u.data").path]
+    return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+}()
+
+func scratchFolder(_ given: String?) throws -> String {
+    let dir = given ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-bench-\(getpid())")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
