@@ -38,6 +38,20 @@ public struct FactorModel: Sendable, Equatable {
         self.scaleMax = scale.upperBound
     }
 
+    /// A copy whose user row j is this model's row `users[j]` (and likewise for items).
+    public func permuted(users: [Int], items: [Int]) -> FactorModel {
+        var out = self
+        for (j, u) in users.enumerated() {
+            out.userBias[j] = userBias[u]
+            for f in 0..<stride { out.userFactors[j * stride + f] = userFactors[u * stride + f] }
+        }
+        for (j, i) in items.enumerated() {
+            out.itemBias[j] = itemBias[i]
+            for f in 0..<stride { out.itemFactors[j * stride + f] = itemFactors[i * stride + f] }
+        }
+        return out
+    }
+
     /// The user's embedding (k values).
     public func userVector(_ u: Int) -> ArraySlice<Float> { userFactors[u * stride ..< u * stride + factors] }
     /// The item's embedding (k values).

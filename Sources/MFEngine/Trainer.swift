@@ -130,24 +130,31 @@ public enum Trainer {
         for u in 0..<userCount { for f in 0..<k { model.userFactors[u * stride + f] = initial() } }
         for i in 0..<itemCount { for f in 0..<k { model.itemFactors[i * stride + f] = initial() } }
 
+        // Training runs on a copy whose rows are renumbered so each bin's users (and items) are
+        // contiguous: threads then write disjoint memory, with no false sharing of cache lines.
         let grid = BlockGrid(train, userCount: userCount, itemCount: itemCount, bins: options.bins, rng: &rng)
+        var local = model.permuted(users: grid.userOrder, items: grid.itemOrder)
         var seenUser = [Bool](repeating: false, count: userCount), seenItem = [Bool](repeating: false, count: itemCount)
-        for u in train.users { seenUser[Int(u)] = true }
-        for i in train.items { seenItem[Int(i)] = true }
+        for u in grid.users { seenUser[Int(u)] = true }
+        for i in grid.items { seenItem[Int(i)] = true }
+        let localTest = test.map { t in
+            RatingTriples(users: t.users.map { Int($0) < userCount ? grid.localUser[Int($0)] : $0 },
+                          items: t.items.map { Int($0) < itemCount ? grid.localItem[Int($0)] : $0 }, ratings: t.ratings)
+        }
 
         var history: [EpochStats] = []
         var lr = options.learningRate
         var unseen = 0
         for epoch in 1...options.epochs {
             let started = DispatchTime.now()
-            let (sq, ab) = try runEpoch(grid: grid, model: &model, lr: lr, options: options, isCancelled: isCancelled)
+            let (sq, ab) = try runEpoch(grid: grid, model: &local, lr: lr, options: options, isCancelled: isCancelled)
             let n = Double(train.count)
             var penalty = 0.0
-            for v in model.userFactors { penalty += Double(options.regularization) * Double(v * v) }
-            for v in model.itemFactors { penalty += Double(options.regularization) * Double(v * v) }
+            for v in local.userFactors { penalty += Double(options.regularization) * Double(v * v) }
+            for v in local.itemFactors { penalty += Double(options.regularization) * Double(v * v) }
             if options.useBias {
-                for v in model.userBias { penalty += Double(options.biasRegularization) * Double(v * v) }
-                for v in model.itemBias { penalty += Double(options.biasRegularization) * Double(v * v) }
+                for v in local.userBias { penalty += Double(options.biasRegularization) * Double(v * v) }
+                for v in local.itemBias { penalty += Double(options.biasRegularization) * Double(v * v) }
             }
             let loss = (sq + penalty) / n
             let range = Double(scale.upperBound - scale.lowerBound) + 1
@@ -155,8 +162,8 @@ public enum Trainer {
                 throw TrainingError.diverged(epoch: epoch, loss: loss, learningRate: options.learningRate)
             }
             var testMetrics: ErrorMetrics?
-            if let test, test.count > 0 {
-                let evaluation = evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem)
+            if let localTest, localTest.count > 0 {
+                let evaluation = evaluate(local, on: localTest, seenUser: seenUser, seenItem: seenItem)
                 testMetrics = evaluation.metrics
                 unseen = evaluation.unseen
             }
@@ -169,13 +176,14 @@ public enum Trainer {
         }
         // Users and items with no training rating keep no random vector: they are cold, not noise.
         for u in 0..<userCount where !seenUser[u] {
-            model.userBias[u] = 0
-            for f in 0..<stride { model.userFactors[u * stride + f] = 0 }
+            local.userBias[u] = 0
+            for f in 0..<stride { local.userFactors[u * stride + f] = 0 }
         }
         for i in 0..<itemCount where !seenItem[i] {
-            model.itemBias[i] = 0
-            for f in 0..<stride { model.itemFactors[i * stride + f] = 0 }
+            local.itemBias[i] = 0
+            for f in 0..<stride { local.itemFactors[i * stride + f] = 0 }
         }
+        model = local.permuted(users: grid.localUser.map(Int.init), items: grid.localItem.map(Int.init))
         return TrainingResult(model: model, history: history, unseenTestPairs: unseen)
     }
 
@@ -309,29 +317,39 @@ func sgdBlock(users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int3
 }
 
 /// The training ratings reordered block by block (counting sort), each block internally shuffled.
+///
+/// Users and items are shuffled, renumbered in shuffled order ("local" ids), and binned by contiguous
+/// ranges of local ids; the stored ratings use local ids.
 final class BlockGrid: @unchecked Sendable {
     let bins: Int
     let offsets: [Int]  // bins² + 1 boundaries
     let users: [Int32]
     let items: [Int32]
     let ratings: [Float]
+    /// local id → original id
+    let userOrder: [Int]
+    let itemOrder: [Int]
+    /// original id → local id
+    let localUser: [Int32]
+    let localItem: [Int32]
 
     init(_ triples: RatingTriples, userCount: Int, itemCount: Int, bins: Int, rng: inout SeededGenerator) {
         self.bins = bins
-        // Shuffle users and items into bins so blocks get similar numbers of ratings.
-        func binsFor(_ count: Int) -> [UInt16] {
-            var order = Array(0..<count)
-            order.shuffle(using: &rng)
-            var out = [UInt16](repeating: 0, count: count)
-            for (position, id) in order.enumerated() { out[id] = UInt16(position % bins) }
-            return out
-        }
-        let userBin = binsFor(userCount), itemBin = binsFor(itemCount)
+        var userOrder = Array(0..<userCount), itemOrder = Array(0..<itemCount)
+        userOrder.shuffle(using: &rng)
+        itemOrder.shuffle(using: &rng)
+        var localUser = [Int32](repeating: 0, count: userCount), localItem = [Int32](repeating: 0, count: itemCount)
+        for (position, id) in userOrder.enumerated() { localUser[id] = Int32(position) }
+        for (position, id) in itemOrder.enumerated() { localItem[id] = Int32(position) }
+        self.userOrder = userOrder; self.itemOrder = itemOrder
+        self.localUser = localUser; self.localItem = localItem
+        @inline(__always) func bin(_ local: Int32, _ count: Int) -> Int { Int(local) * bins / max(count, 1) }
+
         let n = triples.count
         var counts = [Int](repeating: 0, count: bins * bins + 1)
         var blockOf = [UInt16](repeating: 0, count: n)
         for j in 0..<n {
-            let b = Int(userBin[Int(triples.users[j])]) * bins + Int(itemBin[Int(triples.items[j])])
+            let b = bin(localUser[Int(triples.users[j])], userCount) * bins + bin(localItem[Int(triples.items[j])], itemCount)
             blockOf[j] = UInt16(b)
             counts[b + 1] += 1
         }
@@ -348,8 +366,8 @@ final class BlockGrid: @unchecked Sendable {
         for b in 0..<bins * bins {
             order[counts[b]..<counts[b + 1]].shuffle(using: &rng)
         }
-        users = order.map { triples.users[Int($0)] }
-        items = order.map { triples.items[Int($0)] }
+        users = order.map { localUser[Int(triples.users[Int($0)])] }
+        items = order.map { localItem[Int(triples.items[Int($0)])] }
         ratings = order.map { triples.ratings[Int($0)] }
     }
 
