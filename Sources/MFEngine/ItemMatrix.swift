@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 
@@ -5,11 +6,12 @@ import Foundation
 ///
 /// Layout (little-endian): a 64-byte header — magic `MFRECIM1`, format version, header size, item
 /// count, k, row stride (floats), model generation, snapshot id, checksum — then one row per item of
-/// `stride` floats: q_i (k values), b_i, zero padding. `stride` is a multiple of 16, so rows are
-/// 64-byte aligned and a user query vector [p_u, 1, 0…] gives p_u·q_i + b_i in one SIMD dot product.
+/// `stride` floats (q_i, zero-padded to a multiple of 16, so rows are 64-byte aligned and SIMD loops
+/// have no tail), then the item biases (one float per item, padded to 64 bytes). Keeping the biases
+/// out of the rows keeps a scan's bytes at exactly k floats per item when k is a multiple of 16.
 ///
-/// The checksum is a wrapping sum of per-row hashes plus a hash of the header, so a row rewritten in
-/// place can update it without rereading the file. The file is derived and disposable: SQLite holds
+/// The checksum is a wrapping sum of per-item hashes (row and bias) plus a hash of the header, so an
+/// item rewritten in place can update it without rereading the file. The file is derived and disposable: SQLite holds
 /// the truth, and any mismatch means "rebuild".
 public final class ItemMatrix: @unchecked Sendable {
     // Invariant: `base` maps `length` bytes of a file validated by `open`, read-only, until deinit.
@@ -23,10 +25,13 @@ public final class ItemMatrix: @unchecked Sendable {
     public let snapshotID: UInt64
 
     static let magicBytes: [UInt8] = Array("MFRECIM1".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerSize = 64
 
-    public static func stride(for factors: Int) -> Int { (factors + 1 + 15) / 16 * 16 }
+    public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
+
+    /// Bytes of a file holding `count` items of `stride` floats.
+    static func fileLength(count: Int, stride: Int) -> Int { headerSize + count * stride * 4 + (count * 4 + 63) / 64 * 64 }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
 
@@ -36,6 +41,7 @@ public final class ItemMatrix: @unchecked Sendable {
     }
 
     var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
+    var biases: UnsafePointer<Float> { (base + Self.headerSize + itemCount * stride * 4).assumingMemoryBound(to: Float.self) }
 
     // MARK: Writing
 
@@ -74,16 +80,19 @@ public final class ItemMatrix: @unchecked Sendable {
                 let item = i + r
                 for f in 0..<stride { buffer[r * stride + f] = 0 }
                 for f in 0..<model.factors { buffer[r * stride + f] = model.itemFactors[item * model.stride + f] }
-                buffer[r * stride + model.factors] = model.useBias ? model.itemBias[item] : 0
             }
             try buffer.withUnsafeBytes { raw in
                 for r in 0..<n {
-                    checksum &+= rowHash(UnsafeRawBufferPointer(rebasing: raw[r * rowBytes ..< (r + 1) * rowBytes]), row: i + r)
+                    checksum &+= itemHash(UnsafeRawBufferPointer(rebasing: raw[r * rowBytes ..< (r + 1) * rowBytes]),
+                                          bias: model.useBias ? model.itemBias[i + r] : 0, item: i + r)
                 }
                 try emit(UnsafeRawBufferPointer(rebasing: raw[0 ..< n * rowBytes]))
             }
             i += n
         }
+        var biases = model.useBias ? model.itemBias : [Float](repeating: 0, count: model.itemCount)
+        biases += [Float](repeating: 0, count: (fileLength(count: model.itemCount, stride: stride) - headerSize - model.itemCount * rowBytes) / 4 - model.itemCount)
+        try biases.withUnsafeBytes { try emit($0) }
         fillHeader(&header, itemCount: model.itemCount, factors: model.factors, stride: stride,
                    generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
         guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
@@ -108,14 +117,14 @@ public final class ItemMatrix: @unchecked Sendable {
             h.storeBytes(of: generation.littleEndian, toByteOffset: 32, as: UInt64.self)
             h.storeBytes(of: snapshotID.littleEndian, toByteOffset: 40, as: UInt64.self)
             h.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self)
-            let total = rowChecksum &+ rowHash(UnsafeRawBufferPointer(rebasing: h[0..<48]), row: -1)
+            let total = rowChecksum &+ itemHash(UnsafeRawBufferPointer(rebasing: h[0..<48]), bias: 0, item: -1)
             h.storeBytes(of: total.littleEndian, toByteOffset: 48, as: UInt64.self)
         }
     }
 
-    /// A 64-bit hash of one row (or the header, row −1), mixing 8 bytes at a time.
-    static func rowHash(_ bytes: UnsafeRawBufferPointer, row: Int) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(row) &+ 2)
+    /// A 64-bit hash of one item's row and bias (or the header, item −1), mixing 8 bytes at a time.
+    static func itemHash(_ bytes: UnsafeRawBufferPointer, bias: Float, item: Int) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(item) &+ 2) ^ UInt64(bias.bitPattern)
         var offset = 0
         while offset + 8 <= bytes.count {
             h = (h ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01B3
@@ -161,16 +170,18 @@ public final class ItemMatrix: @unchecked Sendable {
         guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k) else {
             throw fail(.stale)
         }
-        guard count <= (length - headerSize) / max(stride * 4, 1), length == headerSize + count * stride * 4 else {
+        guard count <= (length - headerSize) / max(stride * 4, 1), length == fileLength(count: count, stride: stride) else {
             throw fail(.corrupt("file size does not match its header"))
         }
         if verifyChecksum {
             var header = Array(raw[0..<headerSize])
             header.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
-            var sum = header.withUnsafeBytes { rowHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), row: -1) }
+            var sum = header.withUnsafeBytes { itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1) }
             let rowBytes = stride * 4
+            let biasBase = headerSize + count * rowBytes
             for r in 0..<count {
-                sum &+= rowHash(UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes ..< headerSize + (r + 1) * rowBytes]), row: r)
+                let bias = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: biasBase + 4 * r, as: UInt32.self)))
+                sum &+= itemHash(UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes ..< headerSize + (r + 1) * rowBytes]), bias: bias, item: r)
             }
             guard sum == stored else { throw fail(.corrupt("checksum mismatch")) }
         }
@@ -185,22 +196,26 @@ public final class ItemMatrix: @unchecked Sendable {
     public func item(_ i: Int) -> (vector: [Float], bias: Float) {
         precondition(i >= 0 && i < itemCount)
         let row = rows + i * stride
-        return (Array(UnsafeBufferPointer(start: row, count: factors)), row[factors])
+        return (Array(UnsafeBufferPointer(start: row, count: factors)), biases[i])
     }
 
-    /// A query vector for a user: [p_u, 1, 0…] of `stride` floats, so its dot product with a row is p_u·q_i + b_i.
+    /// A query vector for a user: p_u zero-padded to `stride` floats.
     public func queryVector(_ user: some Collection<Float>) -> [Float] {
         precondition(user.count == factors)
         var q = [Float](repeating: 0, count: stride)
         for (f, v) in user.enumerated() { q[f] = v }
-        q[factors] = 1
         return q
     }
 
     /// p_u·q_i + b_i for one item.
     public func score(query: [Float], item i: Int) -> Float {
-        query.withUnsafeBufferPointer { q in dot(q.baseAddress!, rows + i * stride, chunks: stride / 16) }
+        var out: Float = 0
+        query.withUnsafeBufferPointer { q in mfrec_scores(q.baseAddress!, rows + i * stride, stride, 1, biases + i, &out) }
+        return out
     }
+
+    /// Whether the scan uses the AVX2+FMA kernels on this CPU.
+    public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
 
     /// The n best items for a query vector: one pass over the mapped rows, SIMD dot products fused with
     /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
@@ -221,24 +236,33 @@ public final class ItemMatrix: @unchecked Sendable {
         return merged.sorted()
     }
 
+    /// Rows are scored a block at a time by the C kernel (AVX2+FMA when available) into a small buffer
+    /// that stays in L1, then offered to the heap; most offers stop at the threshold comparison.
+    static let block = 1024
+
     private func scan(query: [Float], range: Range<Int>, n: Int, excluded: ArraySlice<Int32>) -> TopN {
         var top = TopN(capacity: n)
-        let chunks = stride / 16
         var skip = excluded.startIndex
+        var scores = [Float](repeating: 0, count: Self.block)
         query.withUnsafeBufferPointer { q in
-            let qp = q.baseAddress!
-            var row = rows + range.lowerBound * stride
-            var threshold = top.threshold
-            for i in range {
-                defer { row += stride }
-                if skip < excluded.endIndex && excluded[skip] == Int32(i) {
-                    skip += 1
-                    continue
-                }
-                let s = dot(qp, row, chunks: chunks)
-                if s >= threshold {
-                    top.offer(score: s, item: Int32(i))
-                    threshold = top.threshold
+            scores.withUnsafeMutableBufferPointer { out in
+                var start = range.lowerBound
+                var threshold = top.threshold
+                while start < range.upperBound {
+                    let count = min(Self.block, range.upperBound - start)
+                    mfrec_scores(q.baseAddress!, rows + start * stride, stride, count, biases + start, out.baseAddress!)
+                    for r in 0..<count {
+                        let i = Int32(start + r)
+                        if skip < excluded.endIndex && excluded[skip] == i {
+                            skip += 1
+                            continue
+                        }
+                        if out[r] >= threshold {
+                            top.offer(score: out[r], item: i)
+                            threshold = top.threshold
+                        }
+                    }
+                    start += count
                 }
             }
         }
@@ -246,25 +270,38 @@ public final class ItemMatrix: @unchecked Sendable {
     }
 
     /// Top-n for several users in one pass over the rows: each row is loaded once and scored against
-    /// every query, which turns a memory-bound scan into a compute-bound one.
+    /// every query (four at a time in registers), which turns a memory-bound scan into a compute-bound one.
     public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
         let b = queries.count
+        guard b > 0 else { return [] }
+        let block = 256
         var heaps = (0..<b).map { _ in TopN(capacity: n) }
         var cursors = [Int](repeating: 0, count: b)
         let flat = queries.flatMap { $0 }
-        let chunks = stride / 16
+        var scores = [Float](repeating: 0, count: b * block)
         flat.withUnsafeBufferPointer { q in
-            var row = rows
-            for i in 0..<itemCount {
-                for u in 0..<b {
-                    if cursors[u] < excluded[u].count && excluded[u][cursors[u]] == Int32(i) {
-                        cursors[u] += 1
-                        continue
+            scores.withUnsafeMutableBufferPointer { out in
+                var start = 0
+                while start < itemCount {
+                    let count = min(block, itemCount - start)
+                    mfrec_scores_batch(q.baseAddress!, b, rows + start * stride, stride, count, biases + start, out.baseAddress!)
+                    for u in 0..<b {
+                        let base = u * count
+                        var threshold = heaps[u].threshold
+                        for r in 0..<count {
+                            let i = Int32(start + r)
+                            if cursors[u] < excluded[u].count && excluded[u][cursors[u]] == i {
+                                cursors[u] += 1
+                                continue
+                            }
+                            if out[base + r] >= threshold {
+                                heaps[u].offer(score: out[base + r], item: i)
+                                threshold = heaps[u].threshold
+                            }
+                        }
                     }
-                    let s = dot(q.baseAddress! + u * stride, row, chunks: chunks)
-                    if s >= heaps[u].threshold { heaps[u].offer(score: s, item: Int32(i)) }
+                    start += count
                 }
-                row += stride
             }
         }
         return heaps.map { $0.sorted() }
@@ -286,8 +323,7 @@ public final class ItemMatrix: @unchecked Sendable {
             for i in 0..<itemCount {
                 defer { r += stride }
                 if i == item { continue }
-                let bias = r[factors]
-                let n2 = selfDot(r, chunks: chunks) - bias * bias
+                let n2 = selfDot(r, chunks: chunks)
                 guard n2 > 0 else { continue }
                 top.offer(score: dot(q.baseAddress!, r, chunks: chunks) / n2.squareRoot(), item: Int32(i))
             }
@@ -297,20 +333,21 @@ public final class ItemMatrix: @unchecked Sendable {
 
     /// Reads every mapped byte once (a sum of floats): the memory-bandwidth bound of a scan, for benchmarks.
     public func sequentialRead(threads: Int = 1) -> Float {
-        let total = itemCount * stride
+        let total = itemCount * stride + itemCount / 16 * 16  // the rows and the biases after them
         let parts = max(1, threads)
         let sums = HeapSlots<Float>(count: parts)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        let work = { @Sendable (p: Int) in
             let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
             var acc = SIMD16<Float>()
             var j = lo
-            let raw = UnsafeRawPointer(rows)
+            let raw = UnsafeRawPointer(self.rows)
             while j + 16 <= hi {
                 acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
                 j += 16
             }
             sums.set(p, acc.sum())
         }
+        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
         return (0..<parts).reduce(0) { $0 + sums.get($1) }
     }
 }

@@ -7,6 +7,15 @@ import Foundation
 /// Opening migrates the schema to the version this binary knows (or refuses a newer one).
 public final class Store {
     public let db: Database
+    private var statements: [String: Statement] = [:]
+
+    /// Runs `body` with a prepared statement kept for reuse (hot look-ups skip re-preparing), reset after.
+    public func withStatement<R>(_ sql: String, _ body: (Statement) throws -> R) throws -> R {
+        let stmt: Statement
+        if let cached = statements[sql] { stmt = cached } else { stmt = try db.prepare(sql); statements[sql] = stmt }
+        defer { stmt.reset() }
+        return try body(stmt)
+    }
 
     /// Opens the database at `path`, creating and migrating it as needed.
     /// - Parameter readOnly: open without writing; the schema must already be current.
@@ -78,11 +87,17 @@ public final class Store {
     }
 
     public func userID(forKey key: String) throws -> Int? {
-        try db.scalarInt("SELECT id FROM users WHERE key = ?", [.text(key)]).map(Int.init)
+        try withStatement("SELECT id FROM users WHERE key = ?") { stmt in
+            try stmt.bind(key, at: 1)
+            return try stmt.step() ? stmt.int(0) : nil
+        }
     }
 
     public func itemID(forKey key: String) throws -> Int? {
-        try db.scalarInt("SELECT id FROM items WHERE key = ?", [.text(key)]).map(Int.init)
+        try withStatement("SELECT id FROM items WHERE key = ?") { stmt in
+            try stmt.bind(key, at: 1)
+            return try stmt.step() ? stmt.int(0) : nil
+        }
     }
 
     public struct ItemInfo: Sendable, Equatable {
@@ -93,10 +108,11 @@ public final class Store {
     }
 
     public func item(id: Int) throws -> ItemInfo? {
-        let stmt = try db.prepare("SELECT id, key, title, genres FROM items WHERE id = ?")
-        try stmt.bind(Int64(id), at: 1)
-        guard try stmt.step() else { return nil }
-        return ItemInfo(id: stmt.int(0), key: stmt.string(1) ?? "", title: stmt.string(2), genres: stmt.string(3))
+        try withStatement("SELECT id, key, title, genres FROM items WHERE id = ?") { stmt in
+            try stmt.bind(Int64(id), at: 1)
+            guard try stmt.step() else { return nil }
+            return ItemInfo(id: stmt.int(0), key: stmt.string(1) ?? "", title: stmt.string(2), genres: stmt.string(3))
+        }
     }
 
     /// Titles of all items, in id order (nil where none was ingested).
@@ -109,11 +125,12 @@ public final class Store {
 
     /// The items a user rated, with ratings, in item-id order.
     public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
-        let stmt = try db.prepare("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id")
-        try stmt.bind(Int64(user), at: 1)
-        var out: [(Int, Double)] = []
-        while try stmt.step() { out.append((stmt.int(0), stmt.double(1))) }
-        return out
+        try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
+            try stmt.bind(Int64(user), at: 1)
+            var out: [(Int, Double)] = []
+            while try stmt.step() { out.append((stmt.int(0), stmt.double(1))) }
+            return out
+        }
     }
 
     // MARK: Bulk reads
