@@ -38,6 +38,29 @@ public struct FactorModel: Sendable, Equatable {
         self.scaleMax = scale.upperBound
     }
 
+    /// A copy with room for more users and items (new rows are zero: no vector yet).
+    public func resized(userCount: Int, itemCount: Int) -> FactorModel {
+        precondition(userCount >= self.userCount && itemCount >= self.itemCount)
+        if userCount == self.userCount && itemCount == self.itemCount { return self }
+        var out = FactorModel(factors: factors, userCount: userCount, itemCount: itemCount, useBias: useBias,
+                              globalMean: globalMean, scale: scaleMin...scaleMax)
+        out.userBias.replaceSubrange(0..<self.userCount, with: userBias)
+        out.itemBias.replaceSubrange(0..<self.itemCount, with: itemBias)
+        out.userFactors.replaceSubrange(0..<userFactors.count, with: userFactors)
+        out.itemFactors.replaceSubrange(0..<itemFactors.count, with: itemFactors)
+        return out
+    }
+
+    /// Whether the user has a vector (a training or incremental update touched it).
+    public func hasUser(_ u: Int) -> Bool {
+        u >= 0 && u < userCount && (userBias[u] != 0 || userVector(u).contains { $0 != 0 })
+    }
+
+    /// Whether the item has a vector.
+    public func hasItem(_ i: Int) -> Bool {
+        i >= 0 && i < itemCount && (itemBias[i] != 0 || itemVector(i).contains { $0 != 0 })
+    }
+
     /// A copy whose user row j is this model's row `users[j]` (and likewise for items).
     public func permuted(users: [Int], items: [Int]) -> FactorModel {
         var out = self

@@ -40,6 +40,9 @@ public final class ItemMatrix: @unchecked Sendable {
         self.stride = stride; self.generation = generation; self.snapshotID = snapshotID
     }
 
+    /// The generation in the mapped header now (in-place updates by a writer change it under a reader).
+    public var mappedGeneration: UInt64 { UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt64.self)) }
+
     var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
     var biases: UnsafePointer<Float> { (base + Self.headerSize + itemCount * stride * 4).assumingMemoryBound(to: Float.self) }
 

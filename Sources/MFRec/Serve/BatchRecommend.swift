@@ -12,6 +12,7 @@ extension QueryEngine {
     @discardableResult
     public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                              progress: Progress? = nil) throws -> Int {
+        let (model, matrix) = current()
         let userKeys = try withStore { try $0.userKeys() }
         let itemKeys = try withStore { try $0.itemKeys() }
         let temp = path + ".tmp-\(getpid())"
@@ -37,7 +38,7 @@ extension QueryEngine {
             return items
         }
 
-        let users = (0..<min(userKeys.count, model.userCount)).filter { hasVector(user: $0) }
+        let users = (0..<min(userKeys.count, model.userCount)).filter { model.hasUser($0) }
         let round = batch * threads * 16
         var written = 0
         var start = 0
@@ -50,8 +51,8 @@ extension QueryEngine {
                 var b = t
                 while b < batches.count {
                     let range = batches[b]
-                    let queries = range.map { self.matrix.queryVector(self.model.userVector(slice[$0])) }
-                    results.set(b, self.matrix.topNBatch(queries: queries, n: n, excluded: range.map { exclusions[$0] }))
+                    let queries = range.map { matrix.queryVector(model.userVector(slice[$0])) }
+                    results.set(b, matrix.topNBatch(queries: queries, n: n, excluded: range.map { exclusions[$0] }))
                     b += threads
                 }
             }

@@ -67,39 +67,62 @@ public struct SimilarItem: Sendable, Codable, Equatable {
 /// missing, stale or corrupt) and holds the user factors in memory. It is safe to use from many
 /// threads at once: the mapping is read-only and database look-ups go through one locked connection.
 public final class QueryEngine: @unchecked Sendable {
-    public let matrix: ItemMatrix
-    public let snapshotID: Int
-    let model: FactorModel
-    let store: Store
+    private let rec: Recommender
     private let lock = NSLock()
+    // Guarded by `lock`: replaced together when the live model changes.
+    private var state: LiveState
+    private var mapped: ItemMatrix
     /// Whether the item matrix file had to be (re)built when this engine was opened.
     public let rebuiltMatrix: Bool
 
-    init(store: Store, matrixPath: String) throws {
-        self.store = store
-        let live = try store.liveModel()
-        guard let snapshotID = live.snapshotID, let record = try store.snapshot(id: snapshotID) else { throw QueryError.noModel }
-        self.snapshotID = snapshotID
-        do {
-            model = try FactorModel(decoding: record.model)
-        } catch {
-            throw StoreError("snapshot \(snapshotID) is corrupt: \(error)")
-        }
-        (matrix, rebuiltMatrix) = try QueryEngine.openMatrix(path: matrixPath, model: model, generation: UInt64(live.generation),
-                                                             snapshotID: UInt64(snapshotID))
+    var store: Store { rec.store }
+
+    init(rec: Recommender) throws {
+        self.rec = rec
+        state = try rec.liveState()
+        (mapped, rebuiltMatrix) = try QueryEngine.openMatrix(path: rec.itemMatrixPath, state: state)
     }
 
+    /// The mapped item matrix now in use.
+    public var matrix: ItemMatrix { current().matrix }
+    /// The live model now in use (user vectors come from it; item vectors from the matrix).
+    var model: FactorModel { current().model }
+    public var snapshotID: Int { lock.withLock { state.snapshot.id } }
+
     /// Maps the item matrix file, rebuilding it first when it does not match the live model.
-    static func openMatrix(path: String, model: FactorModel, generation: UInt64, snapshotID: UInt64) throws -> (ItemMatrix, Bool) {
+    static func openMatrix(path: String, state: LiveState) throws -> (ItemMatrix, Bool) {
+        let generation = UInt64(state.live.generation), snapshotID = UInt64(state.snapshot.id)
         do {
             return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
-                                        factors: model.factors, itemCount: model.itemCount), false)
+                                        factors: state.model.factors, itemCount: state.model.itemCount), false)
         } catch let error as ItemMatrixError {
             if case .io = error { throw error }
-            try ItemMatrix.write(model: model, generation: generation, snapshotID: snapshotID, to: path)
+            try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: path)
             return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
-                                        factors: model.factors, itemCount: model.itemCount), true)
+                                        factors: state.model.factors, itemCount: state.model.itemCount), true)
         }
+    }
+
+    /// The model and matrix to answer with. When another connection or process changed the live
+    /// model (a new generation), the engine reloads it first: a long-lived engine follows training,
+    /// rollbacks and incremental updates without being reopened.
+    func current() -> (model: FactorModel, matrix: ItemMatrix) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let generation = try? rec.store.liveGeneration(), generation != state.live.generation,
+           let fresh = try? rec.liveState() {
+            // Rows updated in place are already visible through the shared mapping; anything else
+            // (new items, another snapshot, a stale header) means mapping the file again.
+            let sameFile = mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+                && mapped.mappedGeneration == UInt64(fresh.live.generation)
+            if !sameFile, let (matrix, _) = try? QueryEngine.openMatrix(path: rec.itemMatrixPath, state: fresh) {
+                mapped = matrix
+                state = fresh
+            } else if sameFile {
+                state = fresh
+            }
+        }
+        return (state.model, mapped)
     }
 
     func locked<R>(_ body: () throws -> R) rethrows -> R {
@@ -109,21 +132,16 @@ public final class QueryEngine: @unchecked Sendable {
     }
 
     /// The dense id of a user key, and whether the model has a vector for it.
-    func resolveUser(_ key: String) throws -> (id: Int, hasVector: Bool)? {
+    func resolveUser(_ key: String, in model: FactorModel) throws -> (id: Int, hasVector: Bool)? {
         guard let id = try locked({ try store.userID(forKey: key) }) else { return nil }
-        return (id, hasVector(user: id))
-    }
-
-    func hasVector(user id: Int) -> Bool {
-        guard id < model.userCount else { return false }
-        if model.userBias[id] != 0 { return true }
-        return model.userVector(id).contains { $0 != 0 }
+        return (id, model.hasUser(id))
     }
 
     /// The top-n items for a user (by the id of the ratings file).
     public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
                           explain: Bool = false, threads: Int = 1) throws -> RecommendationList {
-        guard let (user, known) = try resolveUser(key) else {
+        let (model, matrix) = current()
+        guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: []))
         }
@@ -141,7 +159,7 @@ public final class QueryEngine: @unchecked Sendable {
             let info = try locked { try store.item(id: Int(hit.item)) }
             var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
                                      predictedRating: Double(model.clip(base + hit.score)))
-            if explain { rec.because = try reasons(for: Int(hit.item), rated: rated) }
+            if explain { rec.because = try reasons(for: Int(hit.item), rated: rated, model: model, matrix: matrix) }
             items.append(rec)
         }
         return RecommendationList(user: key, coldStart: false, items: items)
@@ -149,7 +167,8 @@ public final class QueryEngine: @unchecked Sendable {
 
     /// The user's items rated at or above their own mean (and at least the scale's midpoint), most
     /// similar to `item` by cosine of the item vectors: "because you rated …".
-    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], count: Int = 3) throws -> [Recommendation.Reason] {
+    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], model: FactorModel, matrix: ItemMatrix,
+                         count: Int = 3) throws -> [Recommendation.Reason] {
         guard !rated.isEmpty else { return [] }
         let mean = rated.reduce(0) { $0 + $1.rating } / Double(rated.count)
         let midpoint = Double(model.scaleMin + model.scaleMax) / 2
@@ -177,6 +196,7 @@ public final class QueryEngine: @unchecked Sendable {
     /// The popular-items fallback: items ranked by how many ratings in the top quarter of the scale
     /// they received in the live model's training data (ties by id), minus `excluding`.
     func popular(n: Int, excluding: Set<Int32>) throws -> [Recommendation] {
+        let model = current().model
         let ranked = try locked { try Recommender.popularItems(store: store) }
         var out: [Recommendation] = []
         for id in ranked where !excluding.contains(id) {
@@ -191,9 +211,10 @@ public final class QueryEngine: @unchecked Sendable {
 
     /// The predicted rating of (user, item); the fallback μ + known bias when either has no vector.
     public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
+        let model = current().model
         guard let item = try locked({ try store.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
-        let user = try resolveUser(userKey)
-        let itemKnown = item < model.itemCount && (model.itemBias[item] != 0 || model.itemVector(item).contains { $0 != 0 })
+        let user = try resolveUser(userKey, in: model)
+        let itemKnown = model.hasItem(item)
         if let user, user.hasVector, itemKnown {
             return (Double(model.predict(user: user.id, item: item)), false)
         }
@@ -205,6 +226,7 @@ public final class QueryEngine: @unchecked Sendable {
 
     /// The items nearest to `item` by cosine similarity of their vectors.
     public func similar(item key: String, n: Int = 10) throws -> [SimilarItem] {
+        let matrix = current().matrix
         guard let id = try locked({ try store.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         guard id < matrix.itemCount else { return [] }
         return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
@@ -220,7 +242,7 @@ extension Recommender {
 
     /// Opens a query engine on the live model.
     public func queries() throws -> QueryEngine {
-        try QueryEngine(store: store, matrixPath: itemMatrixPath)
+        try QueryEngine(rec: self)
     }
 
     /// Item ids ranked for the popular fallback, as stored by the last training (computed now if absent).

@@ -88,7 +88,7 @@ extension Recommender {
                 model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
                 options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
                 split: split, watermark: watermark))
-            try store.setLiveSnapshot(id)
+            try store.setLiveSnapshot(id, watermark: watermark)
             try store.setMetadata("popular_items", SnapshotCodec.json(popular))
             return id
         }

@@ -8,6 +8,8 @@ public struct SnapshotMetrics: Codable, Sendable, Equatable {
     public var unseenTestPairs: Int?
     public var trainMSE: Double?
     public var trainMAE: Double?
+    /// For a snapshot frozen from incremental updates: how many ratings were applied since its parent.
+    public var incrementalUpdates: Int?
 }
 
 /// Turns models and their training records into snapshot rows and back.
@@ -22,17 +24,17 @@ enum SnapshotCodec {
         String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 
-    static func record(model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions,
-                       history: [EpochStats], test: ErrorMetrics?, unseen: Int, split: TestSplit,
-                       watermark: Int64) -> SnapshotRecord {
-        let bytes = model.encoded()
+    static func record(model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
+                       history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,
+                       watermark: Int64, updates: Int? = nil) -> SnapshotRecord {
+        let (bytes, rawBytes) = ModelBlob.encode(model)
         let metrics = SnapshotMetrics(test: test, unseenTestPairs: unseen, trainMSE: history.last?.trainMSE,
-                                      trainMAE: history.last?.trainMAE)
+                                      trainMAE: history.last?.trainMAE, incrementalUpdates: updates)
         return SnapshotRecord(
             createdAt: ISO8601DateFormatter().string(from: Date()), parentID: parent, kind: kind, note: note,
             factors: model.factors, userCount: model.userCount, itemCount: model.itemCount,
             hyperparameters: json(options), metrics: json(metrics), history: json(history), split: json(split),
-            watermark: watermark, globalMean: Double(model.globalMean), model: bytes, modelBytes: bytes.count)
+            watermark: watermark, globalMean: Double(model.globalMean), model: bytes, modelBytes: rawBytes)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
@@ -54,7 +56,10 @@ public struct SnapshotInfo: Sendable {
     public var metrics: SnapshotMetrics?
     public var history: [EpochStats]
     public var split: TestSplit?
+    /// Bytes of the model blob as stored (compressed), and of its plain encoding.
     public var storedBytes: Int
+    public var modelBytes: Int
+    public var parentID: Int?
     public var isLive: Bool
 
     init(_ record: SnapshotRecord, live: Int?) {
@@ -67,6 +72,8 @@ public struct SnapshotInfo: Sendable {
         history = SnapshotCodec.decode([EpochStats].self, record.history) ?? []
         split = SnapshotCodec.decode(TestSplit.self, record.split)
         storedBytes = record.storedBytes
+        modelBytes = record.modelBytes
+        parentID = record.parentID
         isLive = record.id == live
     }
 }
@@ -85,7 +92,7 @@ extension Recommender {
         }
         guard let record = try store.snapshot(id: id) else { throw StoreError("there is no snapshot \(id)") }
         do {
-            return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try FactorModel(decoding: record.model))
+            return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try ModelBlob.decode(record.model))
         } catch let error as ModelFormatError {
             throw StoreError("snapshot \(id) is corrupt: \(error.description)")
         }
