@@ -139,6 +139,53 @@ public final class ItemMatrix: @unchecked Sendable {
         return h ^ (h >> 33)
     }
 
+    /// Rewrites some items' rows and biases in place and stamps the header with `generation`, adjusting
+    /// the checksum by the changed items' hashes. Readers that hold a mapping see the new rows at once;
+    /// one reading an item while it is rewritten may see, for that item and that query, part of its old
+    /// vector and part of its new one (each float is either old or new), never anything else.
+    /// - Returns: false (and changes nothing) when the file is not the one expected: the caller
+    ///   rewrites it whole instead.
+    public static func updateInPlace(path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
+                                     items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64) -> Bool {
+        let fd = Foundation.open(path, O_RDWR)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: headerSize)
+        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, headerSize, 0) }) == headerSize else { return false }
+        func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            header.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        let stride = Self.stride(for: factors)
+        guard Array(header[0..<8]) == magicBytes, field(8, UInt32.self) == version,
+              Int(field(16, UInt64.self)) == itemCount, Int(field(24, UInt32.self)) == factors, Int(field(28, UInt32.self)) == stride,
+              field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
+              items.allSatisfy({ $0.item < itemCount && $0.vector.count == factors }) else { return false }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) == fileLength(count: itemCount, stride: stride) else { return false }
+        let rowBytes = stride * 4
+        let biasBase = headerSize + itemCount * rowBytes
+        var stored: UInt64 = field(48, UInt64.self)
+        var headerForHash = header
+        headerForHash.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
+        stored &-= headerForHash.withUnsafeBytes { itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1) }
+        var row = [Float](repeating: 0, count: stride)
+        for entry in items {
+            let offset = off_t(headerSize + entry.item * rowBytes)
+            var oldBias: Float = 0
+            guard row.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
+                  pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4 else { return false }
+            stored &-= row.withUnsafeBytes { itemHash($0, bias: oldBias, item: entry.item) }
+            for f in 0..<stride { row[f] = f < factors ? entry.vector[f] : 0 }
+            var bias = entry.bias
+            stored &+= row.withUnsafeBytes { itemHash($0, bias: bias, item: entry.item) }
+            guard row.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
+                  pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4 else { return false }
+        }
+        fillHeader(&header, itemCount: itemCount, factors: factors, stride: stride, generation: generation,
+                   snapshotID: snapshotID, rowChecksum: stored)
+        return header.withUnsafeBytes { pwrite(fd, $0.baseAddress, headerSize, 0) } == headerSize
+    }
+
     // MARK: Opening
 
     /// Maps `path` read-only and validates it against what the live model says it should be.

@@ -13,6 +13,8 @@ import MFStore
 /// A `Recommender` holds one SQLite connection and is not safe to share between threads.
 public final class Recommender {
     public let store: Store
+    /// The live model as last loaded by this connection (see `cachedLiveState`).
+    var liveCache: LiveState?
 
     /// Opens (creating and migrating when needed) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws {

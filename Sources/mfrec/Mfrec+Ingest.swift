@@ -34,6 +34,12 @@ extension Mfrec {
         @Flag(help: "Store the valid lines, skip the invalid ones and report them.")
         var skipInvalid = false
 
+        @Flag(help: "Also update the live model incrementally with the new ratings (no retraining).")
+        var update = false
+
+        @Option(help: "With --update: SGD steps per rating.")
+        var steps = UpdateOptions().steps
+
         func validate() throws {
             if let scale, parseScale(scale) == nil {
                 throw ValidationError("--scale must be MIN:MAX with MIN < MAX, like 1:5 or 0.5:5")
@@ -44,7 +50,15 @@ extension Mfrec {
             let rec = try Recommender(path: database.db)
             let options = IngestOptions(format: format, itemsPath: items, itemsFormat: itemsFormat,
                                         scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
-            let report = try rec.ingest(path: file, options: options, progress: Console.progressBar("ingest"))
+            let report: IngestReport
+            if update {
+                let (ingested, updated) = try rec.ingestUpdating(path: file, options: options, update: UpdateOptions(steps: steps),
+                                                                 progress: Console.progressBar("ingest"))
+                report = ingested
+                print(updateSummary(updated))
+            } else {
+                report = try rec.ingest(path: file, options: options, progress: Console.progressBar("ingest"))
+            }
             var line = "ingested \(grouped(report.ratingsRead)) ratings"
             let info = try rec.info()
             line += ": \(grouped(info.users)) users, \(grouped(info.items)) items"
@@ -64,6 +78,15 @@ extension Mfrec {
             }
         }
     }
+}
+
+func updateSummary(_ u: UpdateReport) -> String {
+    var text = "updated the live model with \(grouped(u.ratings)) rating\(u.ratings == 1 ? "" : "s") in \(duration(u.seconds))"
+    var folded: [String] = []
+    if u.foldedUsers > 0 { folded.append("\(grouped(u.foldedUsers)) new user\(u.foldedUsers == 1 ? "" : "s")") }
+    if u.foldedItems > 0 { folded.append("\(grouped(u.foldedItems)) new item\(u.foldedItems == 1 ? "" : "s")") }
+    if !folded.isEmpty { text += "; folded in " + folded.joined(separator: " and ") }
+    return text + " (not yet in a snapshot: `mfrec snapshot create` freezes it)"
 }
 
 func parseScale(_ text: String) -> ClosedRange<Double>? {

@@ -127,6 +127,7 @@ extension Mfrec {
                 print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
                       + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
+            if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
             print("saved snapshot \(outcome.snapshotID) (live)")
             if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }
             if let plot {

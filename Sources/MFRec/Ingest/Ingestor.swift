@@ -1,4 +1,5 @@
 import Foundation
+import MFEngine
 import MFStore
 
 /// Options for an ingest.
@@ -50,7 +51,10 @@ public typealias Progress = @Sendable (_ done: Int64, _ total: Int64) -> Void
 struct Ingestor {
     let store: Store
 
-    func ingest(path: String, options: IngestOptions, progress: Progress? = nil) throws -> IngestReport {
+    /// - Parameter stored: called inside the transaction, after the ratings are stored, with every stored
+    ///   rating (dense ids) in file order; a throw rolls the whole ingest back.
+    func ingest(path: String, options: IngestOptions, progress: Progress? = nil,
+                stored: ((RatingTriples, Int64) throws -> Void)? = nil) throws -> IngestReport {
         let started = Date()
         let reader = try RatingsReader(path: path, format: options.format, scale: options.scale)
         var report = IngestReport(file: reader.name, format: reader.format)
@@ -72,6 +76,7 @@ struct Ingestor {
             var lo = Double.infinity, hi = -Double.infinity
             let ratingsBefore = try store.ratingCount()
             var lastProgress: Int64 = 0
+            var collected = RatingTriples()
 
             func id(_ bytes: UnsafeRawBufferPointer, in map: inout IdMap, insert: Statement, what: String, line: Int) throws -> Int32 {
                 if let id = map.index(of: bytes) { return id }
@@ -98,6 +103,7 @@ struct Ingestor {
                 try upsert.step()
                 upsert.reset()
                 seq += 1
+                if stored != nil { collected.append(user: user, item: item, rating: Float(line.rating)) }
                 report.ratingsRead += 1
                 lo = min(lo, line.rating)
                 hi = max(hi, line.rating)
@@ -126,6 +132,7 @@ struct Ingestor {
                 report.itemsTitled = try ingestItems(path: itemsPath, format: options.itemsFormat, items: &items, insert: insertItem)
             }
             report.newItems = Int(items.count - itemsBefore)
+            try stored?(collected, seq - 1)
         }
         progress?(total, total)
         report.seconds = Date().timeIntervalSince(started)

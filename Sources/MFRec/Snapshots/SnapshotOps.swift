@@ -48,7 +48,7 @@ extension Recommender {
     }
 
     /// Inserts the live state as a 'frozen' snapshot (inside the caller's transaction).
-    private func freeze(_ state: LiveState, note: String?) throws -> Int {
+    func freeze(_ state: LiveState, note: String?) throws -> Int {
         let parent = state.snapshot
         let watermark = max(state.live.watermark, parent.watermark)
         let unchanged = !state.live.dirty

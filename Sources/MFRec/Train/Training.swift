@@ -27,6 +27,8 @@ public struct TrainRun: Sendable {
 /// What a training run did.
 public struct TrainOutcome: Sendable {
     public var snapshotID: Int
+    /// Unsaved incremental updates of the previous live model were frozen into this snapshot first.
+    public var savedUpdatesAs: Int?
     public var runs: [TrainRun]
     /// Index into `runs` of the kept model.
     public var best: Int
@@ -83,7 +85,11 @@ extension Recommender {
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
         let saveStart = Date()
+        var savedUpdates: Int?
         let snapshotID = try store.transaction {
+            if try store.liveModel().dirty {
+                savedUpdates = try freeze(try liveState(), note: "saved automatically before training a new model")
+            }
             let id = try store.insertSnapshot(SnapshotCodec.record(
                 model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
                 options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
@@ -96,7 +102,7 @@ extension Recommender {
         let live = try store.liveModel()
         try? ItemMatrix.write(model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
                               to: itemMatrixPath)
-        return TrainOutcome(snapshotID: snapshotID, runs: runs, best: best!.index, trainRatings: counts.0,
+        return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
                             testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
                             saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
     }

@@ -1,0 +1,105 @@
+/// Incremental learning on a live `FactorModel`: SGD steps for new ratings, and fold-in of users and
+/// items the model has never seen.
+public struct OnlineUpdater: Sendable {
+    public var learningRate: Float
+    public var regularization: Float
+    public var biasRegularization: Float
+    /// SGD steps per new rating.
+    public var steps: Int
+    public var nonnegative: Bool
+
+    public init(learningRate: Float, regularization: Float, biasRegularization: Float, steps: Int, nonnegative: Bool) {
+        self.learningRate = learningRate; self.regularization = regularization
+        self.biasRegularization = biasRegularization; self.steps = steps; self.nonnegative = nonnegative
+    }
+
+    /// `steps` SGD steps on p_u, q_i, b_u, b_i for one rating (the training update rule).
+    public func step(_ model: inout FactorModel, user u: Int, item i: Int, rating r: Float) {
+        let k = model.factors, s = model.stride
+        for _ in 0..<steps {
+            var dot: Float = 0
+            for f in 0..<k { dot += model.userFactors[u * s + f] * model.itemFactors[i * s + f] }
+            let prediction = model.useBias ? model.globalMean + model.userBias[u] + model.itemBias[i] + dot : dot
+            let e = r - prediction
+            if model.useBias {
+                model.userBias[u] += learningRate * (e - biasRegularization * model.userBias[u])
+                model.itemBias[i] += learningRate * (e - biasRegularization * model.itemBias[i])
+            }
+            for f in 0..<k {
+                let p = model.userFactors[u * s + f], q = model.itemFactors[i * s + f]
+                var np = p + learningRate * (e * q - regularization * p)
+                var nq = q + learningRate * (e * p - regularization * q)
+                if nonnegative { np = max(0, np); nq = max(0, nq) }
+                model.userFactors[u * s + f] = np
+                model.itemFactors[i * s + f] = nq
+            }
+        }
+    }
+
+    /// Fits a user's vector (and bias) to their ratings against the fixed item vectors:
+    /// regularized least squares, minimize Σ (r − μ − b_i − b_u − p·q_i)² + λ n (‖p‖² + b_u²).
+    /// Items without a vector are ignored. Returns false when no rating could be used.
+    @discardableResult
+    public func foldInUser(_ model: inout FactorModel, user u: Int, ratings: [(item: Int, rating: Float)]) -> Bool {
+        let rows = ratings.filter { model.hasItem($0.item) }
+        guard !rows.isEmpty else { return false }
+        let solution = solve(model: model, rows: rows.map { (model.itemVector($0.item), model.useBias ? model.itemBias[$0.item] : 0, $0.rating) })
+        for f in 0..<model.factors { model.userFactors[u * model.stride + f] = solution.vector[f] }
+        if model.useBias { model.userBias[u] = solution.bias }
+        return true
+    }
+
+    /// Fits an item's vector (and bias) to its ratings against the fixed user vectors.
+    @discardableResult
+    public func foldInItem(_ model: inout FactorModel, item i: Int, ratings: [(user: Int, rating: Float)]) -> Bool {
+        let rows = ratings.filter { model.hasUser($0.user) }
+        guard !rows.isEmpty else { return false }
+        let solution = solve(model: model, rows: rows.map { (model.userVector($0.user), model.useBias ? model.userBias[$0.user] : 0, $0.rating) })
+        for f in 0..<model.factors { model.itemFactors[i * model.stride + f] = solution.vector[f] }
+        if model.useBias { model.itemBias[i] = solution.bias }
+        return true
+    }
+
+    /// Solves the regularized normal equations (ZᵀZ + λnI) x = Zᵀy with z = [other vector, 1] (the 1
+    /// only with biases) and y = r − μ − other bias, by Cholesky decomposition in double precision.
+    func solve(model: FactorModel, rows: [(vector: ArraySlice<Float>, bias: Float, rating: Float)]) -> (vector: [Float], bias: Float) {
+        let k = model.factors
+        let d = model.useBias ? k + 1 : k
+        var a = [Double](repeating: 0, count: d * d)
+        var b = [Double](repeating: 0, count: d)
+        var z = [Double](repeating: 0, count: d)
+        for row in rows {
+            for (f, v) in row.vector.enumerated() { z[f] = Double(v) }
+            if model.useBias { z[k] = 1 }
+            let y = Double(row.rating) - (model.useBias ? Double(model.globalMean + row.bias) : 0)
+            for x in 0..<d {
+                b[x] += z[x] * y
+                for w in 0...x { a[x * d + w] += z[x] * z[w] }
+            }
+        }
+        let n = Double(rows.count)
+        for x in 0..<d { a[x * d + x] += Double(x == k ? biasRegularization : regularization) * n + 1e-9 }
+        // Cholesky: a = L Lᵀ (lower triangle in place).
+        for x in 0..<d {
+            for w in 0...x {
+                var sum = a[x * d + w]
+                for j in 0..<w { sum -= a[x * d + j] * a[w * d + j] }
+                a[x * d + w] = x == w ? max(sum, 1e-12).squareRoot() : sum / a[w * d + w]
+            }
+        }
+        var y = b
+        for x in 0..<d {  // L y = b
+            var sum = y[x]
+            for j in 0..<x { sum -= a[x * d + j] * y[j] }
+            y[x] = sum / a[x * d + x]
+        }
+        for x in stride(from: d - 1, through: 0, by: -1) {  // Lᵀ x = y
+            var sum = y[x]
+            for j in (x + 1)..<d { sum -= a[j * d + x] * y[j] }
+            y[x] = sum / a[x * d + x]
+        }
+        var vector = y.prefix(k).map { Float($0) }
+        if nonnegative { vector = vector.map { max(0, $0) } }
+        return (vector, model.useBias ? Float(y[k]) : 0)
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// A new rating, with the ids of the user's files.
+public struct NewRating: Sendable, Equatable {
+    public var user: String
+    public var item: String
+    public var rating: Double
+    public var timestamp: Int64?
+
+    public init(user: String, item: String, rating: Double, timestamp: Int64? = nil) {
+        self.user = user; self.item = item; self.rating = rating; self.timestamp = timestamp
+    }
+}
+
+/// How incremental updates move the live model.
+public struct UpdateOptions: Sendable {
+    /// SGD steps per new rating.
+    public var steps = 3
+    /// Step size; nil uses the live model's own (its training's initial learning rate).
+    public var learningRate: Float?
+
+    public init(steps: Int = 3, learningRate: Float? = nil) {
+        self.steps = steps; self.learningRate = learningRate
+    }
+}
+
+/// What an incremental update did.
+public struct UpdateReport: Sendable {
+    public var ratings = 0
+    public var newUsers = 0
+    public var newItems = 0
+    /// Users and items fitted from their stored ratings because the model had no vector for them.
+    public var foldedUsers = 0
+    public var foldedItems = 0
+    public var generation: Int64 = 0
+    public var seconds = 0.0
+    /// How the item matrix file followed: rows rewritten in place, or the whole file rewritten.
+    public var matrixUpdatedInPlace = false
+}
+
+extension Recommender {
+    /// Stores one rating and moves the live model toward it (see `rate(_:options:)`).
+    @discardableResult
+    public func rate(user: String, item: String, rating: Double, timestamp: Int64? = nil,
+                     options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
+        try rate([NewRating(user: user, item: item, rating: rating, timestamp: timestamp)], options: options)
+    }
+
+    /// Stores new ratings (a re-rating replaces the old value) and updates the live model incrementally:
+    /// users and items the model has no vector for are folded in (fitted against the fixed other side
+    /// from their stored ratings), then each rating takes `options.steps` SGD steps on p_u, q_i, b_u, b_i
+    /// with the model's own hyperparameters. Ratings and model rows are written in one transaction, so
+    /// the update is durable when this returns, and any bad rating leaves store and model untouched.
+    /// The item matrix file then follows in place.
+    @discardableResult
+    public func rate(_ ratings: [NewRating], options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
+        let started = Date()
+        guard let scale = try store.ratingScale() else {
+            throw StoreError("there are no ratings yet: ingest a file and train a model before rating incrementally")
+        }
+        for (n, r) in ratings.enumerated() {
+            let which = ratings.count > 1 ? "rating \(n + 1): " : ""
+            guard !r.user.isEmpty, !r.item.isEmpty else { throw InputError(file: "rate", reason: "\(which)empty user or item id") }
+            guard r.rating.isFinite else { throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number") }
+            guard scale.contains(r.rating) else {
+                throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
+            }
+        }
+        var report = UpdateReport()
+        let before = try store.liveModel()
+        let (state, touchedItems) = try store.transaction { () -> (LiveState, Set<Int>) in
+            var triples = RatingTriples()
+            var seq = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
+            for r in ratings {
+                let (u, newUser) = try resolve(r.user, table: "users")
+                let (i, newItem) = try resolve(r.item, table: "items")
+                report.newUsers += newUser ? 1 : 0
+                report.newItems += newItem ? 1 : 0
+                try store.withStatement("""
+                    INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
+                    """) { stmt in
+                    try stmt.bind([.integer(Int64(u)), .integer(Int64(i)), .real(r.rating),
+                                   r.timestamp.map { .integer($0) } ?? .null, .integer(seq)])
+                    try stmt.step()
+                }
+                seq += 1
+                triples.append(user: Int32(u), item: Int32(i), rating: Float(r.rating))
+            }
+            try store.setMetadata("next_seq", String(seq))
+            return try applyUpdates(triples, watermark: seq - 1, options: options, report: &report)
+        }
+        report.generation = state.live.generation
+        report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: touchedItems)
+        report.ratings = ratings.count
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// `ingest FILE --update`: the file goes in as `ingest` would (same formats and errors), and the live
+    /// model is updated with every stored rating, all in one transaction.
+    @discardableResult
+    public func ingestUpdating(path: String, options: IngestOptions = IngestOptions(), update: UpdateOptions = UpdateOptions(),
+                               progress: Progress? = nil) throws -> (IngestReport, UpdateReport) {
+        var report = UpdateReport()
+        let started = Date()
+        let before = try store.liveModel()
+        guard before.snapshotID != nil else { throw QueryError.noModel }
+        var result: (LiveState, Set<Int>)?
+        let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress) { triples, watermark in
+            result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
+        }
+        report.ratings = ingest.ratingsRead
+        report.newUsers = ingest.newUsers
+        report.newItems = ingest.newItems
+        if let (state, items) = result {
+            report.generation = state.live.generation
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: items)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return (ingest, report)
+    }
+
+    /// The id of a key, inserting it (next dense id) when new. Runs inside the caller's transaction.
+    private func resolve(_ key: String, table: String) throws -> (Int, Bool) {
+        if let id = try (table == "users" ? store.userID(forKey: key) : store.itemID(forKey: key)) { return (id, false) }
+        let id = Int(try store.withStatement("SELECT coalesce(max(id) + 1, 0) FROM \(table)") { stmt in try stmt.step() ? stmt.int64(0) : 0 })
+        try store.withStatement("INSERT INTO \(table) (id, key) VALUES (?, ?)") { stmt in
+            try stmt.bind([.integer(Int64(id)), .text(key)])
+            try stmt.step()
+        }
+        return (id, true)
+    }
+
+    /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
+    private func applyUpdates(_ triples: RatingTriples, watermark: Int64, options: UpdateOptions,
+                              report: inout UpdateReport) throws -> (LiveState, Set<Int>) {
+        var state = try cachedLiveState()
+        let userCount = try store.userCount(), itemCount = try store.itemCount()
+        state.model = state.model.resized(userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
+        let hyper = state.snapshot.options ?? TrainingOptions()
+        let updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.learningRate, regularization: hyper.regularization,
+                                    biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
+        var touchedUsers = Set<Int>(), touchedItems = Set<Int>()
+        // Fold in first: a user or item without a vector is fitted from all of its stored ratings.
+        // (Items are fitted from this batch's ratings of them: the ratings table has no index by item.)
+        var itemRatings: [Int: [(user: Int, rating: Float)]] = [:]
+        for j in 0..<triples.count { itemRatings[Int(triples.items[j]), default: []].append((Int(triples.users[j]), triples.ratings[j])) }
+        for u in Set(triples.users.map(Int.init)) where !state.model.hasUser(u) {
+            let rated = try store.ratings(ofUser: u).map { (item: $0.item, rating: Float($0.rating)) }
+            if updater.foldInUser(&state.model, user: u, ratings: rated) { report.foldedUsers += 1; touchedUsers.insert(u) }
+        }
+        for (i, rated) in itemRatings where !state.model.hasItem(i) {
+            if updater.foldInItem(&state.model, item: i, ratings: rated) { report.foldedItems += 1; touchedItems.insert(i) }
+        }
+        for j in 0..<triples.count {
+            let u = Int(triples.users[j]), i = Int(triples.items[j])
+            updater.step(&state.model, user: u, item: i, rating: triples.ratings[j])
+            touchedUsers.insert(u)
+            touchedItems.insert(i)
+        }
+        for u in touchedUsers {
+            try store.upsertLiveRow(.init(id: u, bias: state.model.userBias[u], vector: Array(state.model.userVector(u))), user: true)
+        }
+        for i in touchedItems {
+            try store.upsertLiveRow(.init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
+        }
+        try store.markLiveUpdated(count: triples.count, watermark: watermark)
+        state.live = try store.liveModel()
+        liveCache = state
+        return (state, touchedItems)
+    }
+
+    /// The live state, reloaded only when the live generation moved since it was cached
+    /// (so a process that rates many times decodes its snapshot once).
+    func cachedLiveState() throws -> LiveState {
+        if let cached = liveCache, try store.liveGeneration() == cached.live.generation { return cached }
+        let fresh = try liveState()
+        liveCache = fresh
+        return fresh
+    }
+
+    /// Brings the item matrix file to the new generation: the changed rows in place when the file is
+    /// the previous generation's and no item was added, the whole file otherwise.
+    private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: Set<Int>) -> Bool {
+        let rows = items.sorted().map { (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0]) }
+        let done = ItemMatrix.updateInPlace(path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
+                                            snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
+                                            itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
+        if !done { writeItemMatrix(state) }
+        return done
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec {
+    struct Rate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store a rating and update the live model incrementally (no retraining).",
+            discussion: """
+                Re-rating replaces the old value. A user or item the model has never seen is folded in from \
+                its stored ratings. The rating and the model change are durable when the command returns; \
+                `mfrec recommend` reflects them at once.
+                """)
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The user's id.") var user: String
+        @Argument(help: "The item's id.") var item: String
+        @Argument(help: "The rating.") var rating: Double
+        @Option(help: "Unix time of the rating.") var timestamp: Int64?
+        @Option(help: "SGD steps for this rating.") var steps = UpdateOptions().steps
+
+        func validate() throws {
+            guard steps >= 0 else { throw ValidationError("--steps must not be negative") }
+        }
+
+        func run() throws {
+            let rec = try Recommender(path: database.db)
+            let report = try rec.rate(user: user, item: item, rating: rating, timestamp: timestamp, options: UpdateOptions(steps: steps))
+            print(updateSummary(report))
+        }
+    }
+}
