@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
         .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
         .testTarget(name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib"]),
-        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore"]),
+        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine"]),
     ],
     swiftLanguageModes: [.v6]
 )

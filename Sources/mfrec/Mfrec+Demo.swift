@@ -44,6 +44,28 @@ extension Mfrec {
             step("mfrec eval --db \(db)")
             var eval = try Eval.parse(["--db", db])
             try eval.run()
+
+            step("mfrec rate 1 7 5 --db \(db)        # a new rating moves the live model, no retraining")
+            var rate = try Rate.parse(["1", "7", "5", "--db", db])
+            try rate.run()
+            step("mfrec rate newcomer 7 5 --db \(db) && mfrec rate newcomer 30 4 --db \(db)")
+            var rate2 = try Rate.parse(["newcomer", "7", "5", "--db", db])
+            try rate2.run()
+            var rate3 = try Rate.parse(["newcomer", "30", "4", "--db", db])
+            try rate3.run()
+            step("mfrec recommend newcomer -n 3 --db \(db)")
+            var newcomer = try Recommend.parse(["newcomer", "-n", "3", "--db", db])
+            try newcomer.run()
+
+            step("mfrec snapshot create --note \"with 3 new ratings\" --db \(db)")
+            var create = try Snapshot.Create.parse(["--note", "with 3 new ratings", "--db", db])
+            try create.run()
+            step("mfrec rollback 1 --db \(db)")
+            var rollback = try Rollback.parse(["1", "--db", db])
+            try rollback.run()
+            step("mfrec snapshot list --db \(db)")
+            var list = try Snapshot.List.parse(["--db", db])
+            try list.run()
             if folder == nil { print("\n(the demo's files were in \(dir) and are removed; keep them with --folder DIR)") }
         }
 

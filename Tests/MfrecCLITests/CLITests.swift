@@ -1,5 +1,6 @@
 import Foundation
 import MFRec
+import MFEngine
 import MFStore
 import Testing
 
@@ -207,5 +208,73 @@ func folder() -> URL {
             if count != 2 { break }
         }
         #expect(killedMidway > 0, "the ingest always finished before the kill: make the file larger")
+    }
+}
+
+@Suite struct SnapshotCrashTests {
+    /// Kills `snapshot create`, `rollback` and `rate` with SIGKILL at random moments, many times. After
+    /// each kill the database must open, pass integrity_check, be in the old or the new state, answer
+    /// recommendations from the live snapshot, and no temp file may remain after the next command.
+    @Test func killedSnapshotOperationsLeaveAConsistentDatabase() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("s.db").path
+        let data = dir.appendingPathComponent("r.data").path
+        #expect(try mfrec(["generate", "--users", "3000", "--items", "2000", "--ratings", "150000", "-o", data]).status == 0)
+        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet"]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32"]).status == 0)
+        var rng = SystemRandomNumberGenerator()
+        var killedRunning = 0, trials = 0
+        for trial in 0..<24 {
+            let before = try Recommender(path: db)
+            let snapshotsBefore = try before.snapshots().map(\.id)
+            let liveBefore = try before.store.liveModel()
+            let ratingsBefore = try before.store.ratingCount()
+            let arguments: [String]
+            switch trial % 3 {
+            case 0: arguments = ["snapshot", "create", "--note", "trial \(trial)"]
+            case 1: arguments = ["rollback", String(snapshotsBefore[trial % snapshotsBefore.count])]
+            default: arguments = ["rate", "u\(trial)", "17", "4"]
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: mfrecBinary)
+            process.arguments = arguments + ["--db", db]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 0...60_000, using: &rng))
+            if process.isRunning { killedRunning += 1 }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            trials += 1
+
+            let after = try Recommender(path: db)
+            #expect(try after.store.db.integrityCheck() == "ok")
+            let liveAfter = try after.store.liveModel()
+            let snapshotsAfter = try after.snapshots().map(\.id)
+            switch trial % 3 {
+            case 0:  // old state, or exactly one new snapshot that is live
+                #expect(snapshotsAfter == snapshotsBefore || (snapshotsAfter.count == snapshotsBefore.count + 1 && liveAfter.snapshotID == snapshotsAfter.last))
+            case 1:  // live is the old one or the target; a dirty model's updates were saved if it switched
+                let target = snapshotsBefore[trial % snapshotsBefore.count]
+                #expect(liveAfter.snapshotID == liveBefore.snapshotID || liveAfter.snapshotID == target)
+                if liveBefore.dirty && liveAfter.snapshotID != liveBefore.snapshotID { #expect(snapshotsAfter.count == snapshotsBefore.count + 1) }
+            default:  // the rating is stored together with the model update, or neither
+                let count = try after.store.ratingCount()
+                #expect(count == ratingsBefore || (count == ratingsBefore + 1 && liveAfter.dirty))
+            }
+            // Queries answer from the live model whatever state the item matrix file was left in.
+            let engine = try after.queries()
+            let live = try after.liveState().model
+            let user = try #require(try after.store.userID(forKey: "1"))
+            let excluded = try after.store.ratings(ofUser: user).map { Int32($0.item) }
+            let expected = ModelRanker(model: live).topN(user: user, n: 5, excluded: excluded).map(\.item)
+            let got = try engine.recommend(user: "1", n: 5).items.map { try after.store.itemID(forKey: $0.item).map(Int32.init) }
+            #expect(got == expected.map { Optional($0) })
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+            #expect(leftovers.isEmpty, "temp files left: \(leftovers)")
+        }
+        #expect(killedRunning > 0, "every command finished before its kill; nothing was tested")
+        print("snapshot crash test: \(trials) kills, \(killedRunning) while running, 0 inconsistent")
     }
 }
