@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import MFEngine
+import MFRec
+import MFStore
+
+struct IncrementalBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "incremental",
+        abstract: "Quality and speed of incremental updates on ML-100K, against a full retrain.",
+        discussion: """
+            Quality: ratings sorted by time; train on the first 90%; a fixed random half of the last 10% is \
+            the probe set (RMSE₀); the other half is streamed through `ingest --update` (RMSEᵢ); a model is \
+            retrained from scratch on the first 90% plus the streamed half (RMSEᵣ). Cold users: users that \
+            appear only in the last 10% rate 10 items incrementally; their top-10 is compared with the \
+            popular list on their other held-out ratings. Speed: batched ingest --update throughput, \
+            single-rating latency in process including the durable commit, and the whole `mfrec rate` process.
+            """)
+
+    @Option(help: "SGD steps per rating.") var steps = UpdateOptions().steps
+    @Option(help: "Learning rate of the updates (default: the model's).") var learningRate: Float?
+    @Flag(help: "Skip the speed measurements.") var qualityOnly = false
+    @OptionGroup var scale: Scale
+
+    func run() throws {
+        let dir = try scratchFolder(scale.folder)
+        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        guard FileManager.default.fileExists(atPath: sharedML100K) else { throw BenchError("needs \(sharedML100K)") }
+        let text = try String(contentsOfFile: sharedML100K, encoding: .utf8)
+        var lines = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        lines.sort { (Int($0[3])!, $0[0], $0[1]) < (Int($1[3])!, $1[0], $1[1]) }
+        let cut = lines.count * 9 / 10
+        let head = Array(lines[..<cut]), tail = Array(lines[cut...])
+        var rng = SeededGenerator(seed: 2024)
+        var probe: [[String]] = [], stream: [[String]] = []
+        for line in tail { if rng.nextDouble() < 0.5 { probe.append(line) } else { stream.append(line) } }
+        func write(_ rows: [[String]], _ name: String) throws -> String {
+            let path = (dir as NSString).appendingPathComponent(name)
+            try (rows.map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let headPath = try write(head, "head.data"), probePath = try write(probe, "probe.data"), streamPath = try write(stream, "stream.data")
+        let headAndStream = try write(head + stream, "head-stream.data")
+        var request = TrainRequest()
+        request.testFraction = 0
+
+        section("quality on ML-100K sorted by time: train \(head.count), stream \(stream.count), probe \(probe.count)")
+        let db = (dir as NSString).appendingPathComponent("inc.db")
+        let rec = try Recommender(path: db)
+        try rec.ingest(path: headPath)
+        try rec.train(request)
+        let rmse0 = try rec.evaluate(testFile: probePath).error.rmse
+        let (_, update) = try rec.ingestUpdating(path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate))
+        let rmseI = try evaluateLive(rec, probePath)
+        let retrain = try Recommender(path: (dir as NSString).appendingPathComponent("retrain.db"))
+        try retrain.ingest(path: headAndStream)
+        try retrain.train(request)
+        let rmseR = try retrain.evaluate(testFile: probePath).error.rmse
+        print("RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))")
+        let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
+        print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
+
+        // Cold users: users first seen in the last 10%.
+        let headUsers = Set(head.map { $0[0] })
+        var tailByUser: [String: [[String]]] = [:]
+        for line in tail where !headUsers.contains(line[0]) { tailByUser[line[0], default: []].append(line) }
+        let coldDB = (dir as NSString).appendingPathComponent("cold.db")
+        let cold = try Recommender(path: coldDB)
+        try cold.ingest(path: headPath)
+        try cold.train(request)
+        var precisionModel = 0.0, precisionPopular = 0.0, precisionFused = 0.0, users = 0, differ = 0
+        let betas = [0.1, 0.2, 0.3, 0.5, 1.0]
+        var precisionBeta = [Double](repeating: 0, count: betas.count)
+        var counts: [String: Int] = [:]
+        for line in head { counts[line[1], default: 0] += 1 }
+        for (user, rows) in tailByUser.sorted(by: { $0.key < $1.key }) where rows.count > 10 {
+            let given = rows.prefix(10), held = rows.dropFirst(10)
+            let relevant = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
+            guard !relevant.isEmpty else { continue }
+            let popular = try cold.queries().recommend(user: user, n: 10).items.map(\.item)  // unknown user: popular list
+            try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate))
+            let exclude = Set(given.map { $0[1] })
+            let popularFiltered = try cold.queries().recommend(user: "no-such-user-\(user)", n: 10 + exclude.count).items.map(\.item).filter { !exclude.contains($0) }.prefix(10)
+            let model = try cold.queries().recommend(user: user, n: 10, cold: .error).items.map(\.item)
+            let mf200 = try cold.queries().recommend(user: user, n: 300, cold: .error).items.map(\.item)
+            let pop200 = try cold.queries().recommend(user: "no-such-user-\(user)", n: 300).items.map(\.item).filter { !exclude.contains($0) }
+            var fused: [String: Double] = [:]
+            for (r, it) in mf200.enumerated() { fused[it, default: 0] += 1 / (60 + Double(r)) }
+            for (r, it) in pop200.enumerated() { fused[it, default: 0] += 1 / (60 + Double(r)) }
+            let fusedTop = fused.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10).map(\.key)
+            precisionFused += Double(fusedTop.filter { relevant.contains($0) }.count) / 10
+            let mfScored = try cold.queries().recommend(user: user, n: 1682, cold: .error).items
+            for (b, beta) in betas.enumerated() {
+                let top = mfScored.map { ($0.item, $0.predictedRating + beta * log(1 + Double(counts[$0.item] ?? 0))) }
+                    .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(10).map(\.0)
+                precisionBeta[b] += Double(top.filter { relevant.contains($0) }.count) / 10
+            }
+            precisionModel += Double(model.filter { relevant.contains($0) }.count) / 10
+            precisionPopular += Double(popularFiltered.filter { relevant.contains($0) }.count) / 10
+            if Set(model) != Set(popular) { differ += 1 }
+            users += 1
+        }
+        print("cold users (only in the last 10%, > 10 ratings, some rated ≥ 4 after their first 10): \(users); "
+              + "precision@10 after 10 incremental ratings \(fmt(precisionModel / Double(max(users, 1)), 4)) vs popular list \(fmt(precisionPopular / Double(max(users, 1)), 4)); "
+              + "lists differ from the popular one for \(differ) of \(users); fused \(fmt(precisionFused / Double(max(users, 1)), 4)); beta \(zip(betas, precisionBeta).map { "\($0): \(fmt($1 / Double(max(users, 1)), 4))" })")
+
+        guard !qualityOnly else { return }
+        section("speed")
+        // Batched: the whole stream through ingest --update into a fresh copy.
+        let speedDB = (dir as NSString).appendingPathComponent("speed.db")
+        let speed = try Recommender(path: speedDB)
+        try speed.ingest(path: headPath)
+        try speed.train(request)
+        let (_, batch) = try speed.ingestUpdating(path: streamPath)
+        let (_, plain) = try time { try Recommender(path: (dir as NSString).appendingPathComponent("plain.db")).ingest(path: streamPath) }
+        print("ingest --update: \(batch.ratings) ratings in \(fmt(batch.seconds * 1e3, 1)) ms = \(rate(Double(batch.ratings), batch.seconds)) ratings/s "
+              + "(plain ingest of the same file into an empty database: \(fmt(plain * 1e3, 1)) ms)")
+        var latencies: [Double] = []
+        for j in 0..<1000 {
+            let line = probe[j % probe.count]
+            latencies.append(try time { try speed.rate(user: line[0], item: line[1], rating: Double(line[2])!) }.1)
+        }
+        latencies.sort()
+        print("single rating in process (store + update + durable commit + item matrix row): p50 \(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 \(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms")
+        var process: [Double] = []
+        for j in 0..<20 {
+            let line = probe[j]
+            process.append(try runChild(mfrecPath, ["rate", line[0], line[1], line[2], "--db", speedDB]).seconds)
+        }
+        process.sort()
+        print("whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms")
+    }
+
+    /// RMSE of the live model (snapshot + incremental updates) on a ratings file.
+    func evaluateLive(_ rec: Recommender, _ path: String) throws -> Double {
+        let engine = try rec.queries()
+        var sq = 0.0, n = 0
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: "\t").map(String.init)
+            let predicted = (try? engine.predict(user: f[0], item: f[1]).rating) ?? 3.5
+            let e = Double(f[2])! - predicted
+            sq += e * e
+            n += 1
+        }
+        return (sq / Double(n)).squareRoot()
+    }
+}
