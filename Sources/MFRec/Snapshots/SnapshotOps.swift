@@ -148,3 +148,22 @@ extension Recommender {
         return info
     }
 }
+
+extension Recommender {
+    /// Stores a model built elsewhere as an 'imported' snapshot and makes it live. Its user and item
+    /// rows are the database's dense ids (row r is the user or item with id r).
+    @discardableResult
+    public func importModel(_ model: FactorModel, note: String? = nil) throws -> Int {
+        let state = try store.transaction { () -> LiveState in
+            let parent = try store.liveModel().snapshotID
+            let watermark = try store.maxSequence()
+            let id = try store.insertSnapshot(SnapshotCodec.record(
+                model: model, kind: "imported", note: note, parent: parent, options: nil, history: [], test: nil,
+                unseen: nil, split: nil, watermark: watermark))
+            try store.setLiveSnapshot(id, watermark: watermark)
+            return try liveState()
+        }
+        writeItemMatrix(state)
+        return state.snapshot.id
+    }
+}
