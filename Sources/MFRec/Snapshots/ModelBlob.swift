@@ -31,7 +31,8 @@ enum ModelBlob {
     static func decode(_ blob: [UInt8]) throws -> FactorModel {
         guard blob.count >= 12, Array(blob[0..<4]) == magic else { return try FactorModel(decoding: blob) }
         let size = blob[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard size > 0, size < 1 << 40 else { throw ModelFormatError("compressed model has an impossible size") }
+        // Deflate never expands more than ~1032:1, so a larger claimed size is corruption, not a model.
+        guard size > 0, size <= UInt64(blob.count) * 1040 + 1024 else { throw ModelFormatError("compressed model has an impossible size") }
         var shuffled = [UInt8](repeating: 0, count: Int(size))
         var length = uLong(size)
         let rc = shuffled.withUnsafeMutableBufferPointer { dst in

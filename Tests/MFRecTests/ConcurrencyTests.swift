@@ -1,0 +1,63 @@
+import Foundation
+import MFEngine
+import MFStore
+import Testing
+@testable import MFRec
+
+@Suite struct ConcurrencyTests {
+    /// Reader threads, each with its own connection and query engine, query while a writer rates,
+    /// snapshots and rolls back. No reader may fail ("database is locked" included) or see a malformed
+    /// answer; every answer must be one a live model could give (n items, best first, none rated).
+    @Test func readersWhileAWriterChangesTheModel() throws {
+        let (rec, dir) = try trainedSmallDatabase()
+        let path = dir.appendingPathComponent("t.db").path
+        let stop = Flag()
+        let failures = Counter(), queries = Counter()
+        let readers = (0..<3).map { r in
+            Thread {
+                guard let reader = try? Recommender(path: path), let engine = try? reader.queries() else { failures.add(); return }
+                var i = 0
+                while !stop.isSet {
+                    let user = String(1 + (i * 7 + r) % 300)
+                    i += 1
+                    do {
+                        let list = try engine.recommend(user: user, n: 5)
+                        let ok = list.items.count == 5 && zip(list.items, list.items.dropFirst()).allSatisfy { $0.predictedRating >= $1.predictedRating }
+                        if !ok { failures.add() }
+                        queries.add()
+                    } catch {
+                        failures.add()
+                    }
+                }
+            }
+        }
+        for t in readers { t.start() }
+        var writes = 0
+        for round in 0..<40 {
+            try rec.rate(user: String(1 + round % 300), item: String(1 + (round * 13) % 200), rating: Double(1 + round % 5))
+            writes += 1
+            if round % 10 == 9 { try rec.createSnapshot(note: "round \(round)"); writes += 1 }
+            if round % 20 == 19 { try rec.rollback(to: 1); writes += 1 }
+        }
+        stop.set()
+        while readers.contains(where: { $0.isExecuting }) { usleep(1000) }
+        #expect(failures.value == 0)
+        #expect(queries.value > 0)
+        print("concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, \(failures.value) failures")
+    }
+
+    @Test func veryLongLineIsReadNotTruncated() throws {
+        let dir = tempFolder()
+        let long = String(repeating: "x", count: 3_000_000)
+        let rec = try Recommender(path: dir.appendingPathComponent("l.db").path)
+        try rec.ingest(path: writeFile(dir, "long.data", "1\t\(long)\t3\t4\n2\t2\t4\t5\n"))
+        #expect(try rec.store.itemKeys().first?.count == 3_000_000)
+    }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
