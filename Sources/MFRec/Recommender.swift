@@ -19,7 +19,7 @@ public final class Recommender {
     /// Opens (creating and migrating when needed) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws {
         store = try Store(path: path, readOnly: readOnly)
-        if !readOnly { removeStaleTempFiles() }
+        if !store.isReadOnly { removeStaleTempFiles() }
     }
 
     public var path: String { store.path }

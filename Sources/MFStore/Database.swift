@@ -13,16 +13,20 @@ public final class Database {
     public let path: String
     public let isReadOnly: Bool
 
-    public enum Mode: Sendable { case readWrite, readOnly }
+    public enum Mode: Sendable {
+        case readWrite, readOnly
+        /// Read-only, and SQLite may assume nobody changes the file (no -shm needed): for a database
+        /// on a read-only file system.
+        case immutable
+    }
 
     /// Opens (and, in `.readWrite` mode, creates) the database at `path`.
     /// - Parameter busyTimeout: how long a statement waits for another connection's lock, in milliseconds.
     public init(path: String, mode: Mode = .readWrite, busyTimeout: Int32 = 10_000) throws {
         var db: OpaquePointer?
-        let flags = mode == .readOnly
-            ? SQLITE_OPEN_READONLY
-            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-        let rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, nil)
+        let flags = mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY
+        let name = mode == .immutable ? "file:" + path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)! + "?immutable=1" : path
+        let rc = sqlite3_open_v2(name, &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nil)
         guard rc == SQLITE_OK, let db else {
             let error = DatabaseError(handle: db, code: rc)
             sqlite3_close_v2(db)
@@ -30,7 +34,7 @@ public final class Database {
         }
         self.handle = db
         self.path = path
-        self.isReadOnly = mode == .readOnly
+        self.isReadOnly = mode != .readWrite
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeout)
         try execute("PRAGMA foreign_keys = ON")
@@ -44,6 +48,9 @@ public final class Database {
             try execute("PRAGMA synchronous = NORMAL")
         }
         try execute("PRAGMA cache_size = -65536")  // 64 MiB page cache
+        if mode == .readWrite && sqlite3_db_readonly(db, "main") == 1 {
+            throw DatabaseError(extendedCode: SQLITE_READONLY, message: "the database file is read-only")
+        }
     }
 
     deinit { sqlite3_close_v2(handle) }

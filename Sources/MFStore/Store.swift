@@ -19,25 +19,55 @@ public final class Store {
 
     /// Opens the database at `path`, creating and migrating it as needed.
     /// - Parameter readOnly: open without writing; the schema must already be current.
+    /// A database that cannot be written (a read-only file or file system) is opened read-only:
+    /// reads work, and writes fail with a clear "read-only" error.
     public init(path: String, readOnly: Bool = false) throws {
-        if readOnly {
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw StoreError("no database at \(path); run `mfrec ingest FILE` first")
+        db = try Store.open(path, readOnly: readOnly)
+    }
+
+    private static func open(_ path: String, readOnly: Bool) throws -> Database {
+        if !readOnly {
+            do {
+                let db = try Database(path: path, mode: .readWrite)
+                try Migrator.embedded.migrate(db)
+                return db
+            } catch let error as DatabaseError
+                        where [SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_AUTH].contains(error.code)
+                            && FileManager.default.fileExists(atPath: path) {
+                // Not writable: fall through to read-only.
             }
-            db = try Database(path: path, mode: .readOnly)
-            let pending = try Migrator.embedded.pending(in: db)
-            if !pending.isEmpty {
-                throw StoreError("\(path) has an older schema; run any writing command (e.g. `mfrec info`) once to upgrade it")
-            }
-        } else {
-            db = try Database(path: path, mode: .readWrite)
-            try Migrator.embedded.migrate(db)
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError("no database at \(path); run `mfrec ingest FILE` first")
+        }
+        let db = try openReadOnly(path)
+        let pending = try Migrator.embedded.pending(in: db)
+        if !pending.isEmpty {
+            throw StoreError("\(path) is read-only and has an older schema; open it once where it can be written to upgrade it")
+        }
+        return db
+    }
+
+    public var isReadOnly: Bool { db.isReadOnly }
+
+    private static func openReadOnly(_ path: String) throws -> Database {
+        do {
+            let db = try Database(path: path, mode: .readOnly)
+            _ = try db.scalarInt("SELECT count(*) FROM sqlite_master")  // WAL needs its -shm: fails on a read-only folder
+            return db
+        } catch {
+            return try Database(path: path, mode: .immutable)
         }
     }
 
     public var path: String { db.path }
 
-    public func transaction<R>(_ body: () throws -> R) throws -> R { try db.transaction(body) }
+    public func transaction<R>(_ body: () throws -> R) throws -> R {
+        if db.isReadOnly {
+            throw StoreError("\(db.path) is read-only (the file or its folder cannot be written); nothing was changed")
+        }
+        return try db.transaction(body)
+    }
 
     // MARK: Metadata
 

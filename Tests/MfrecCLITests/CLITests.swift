@@ -278,3 +278,157 @@ func folder() -> URL {
         print("snapshot crash test: \(trials) kills, \(killedRunning) while running, 0 inconsistent")
     }
 }
+
+/// Runs a shell command; true when it exits 0.
+@discardableResult
+func sh(_ command: String) -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}
+
+/// Whether this process may mount file systems (root with CAP_SYS_ADMIN, as on CI here).
+let canMount: Bool = {
+    let dir = folder()
+    let target = dir.appendingPathComponent("probe").path
+    try? FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+    guard sh("mount -t tmpfs -o size=64k tmpfs '\(target)'") else { return false }
+    sh("umount '\(target)'")
+    return true
+}()
+
+@Suite(.serialized, .enabled(if: canMount)) struct ResourceLimitTests {
+    @Test func fullDiskDuringIngestAndSnapshotLeavesThePreviousState() throws {
+        let dir = folder()
+        let mountPoint = dir.appendingPathComponent("small").path
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        #expect(sh("mount -t tmpfs -o size=3m tmpfs '\(mountPoint)'"))
+        defer { sh("umount '\(mountPoint)'") }
+        let db = mountPoint + "/full.db"
+        let small = dir.appendingPathComponent("small.data").path, big = dir.appendingPathComponent("big.data").path
+        #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", small]).status == 0)
+        #expect(try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "400000", "-o", big]).status == 0)
+        #expect(try mfrec(["ingest", small, "--db", db]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet"]).status == 0)
+        let full = try mfrec(["ingest", big, "--db", db])
+        #expect(full.status == 1)
+        #expect(full.stderr.contains("disk is full") || full.stderr.contains("No space left"), "\(full.stderr)")
+        let store = try Store(path: db)
+        #expect(try store.db.integrityCheck() == "ok")
+        #expect(try store.ratingCount() == 5000)
+        #expect(try mfrec(["recommend", "1", "-n", "3", "--db", db]).status == 0)
+        // Fill what is left, then a snapshot that cannot fit must fail cleanly too.
+        sh("dd if=/dev/zero of='\(mountPoint)/filler' bs=64k 2>/dev/null")
+        let snapshots = try Recommender(path: db).snapshots().count
+        let create = try mfrec(["snapshot", "create", "--db", db])
+        if create.status != 0 {
+            #expect(create.stderr.contains("Error:"))
+            #expect(try Recommender(path: db).snapshots().count == snapshots)
+        }
+        #expect(try Store(path: db).db.integrityCheck() == "ok")
+    }
+
+    @Test func readOnlyDatabaseServesReadsAndRefusesWrites() throws {
+        let dir = folder()
+        let source = dir.appendingPathComponent("src").path, readOnly = dir.appendingPathComponent("ro").path
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
+        let data = dir.appendingPathComponent("r.data").path
+        #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", data]).status == 0)
+        #expect(try mfrec(["ingest", data, "--db", source + "/r.db"]).status == 0)
+        #expect(try mfrec(["train", "--db", source + "/r.db", "--epochs", "2", "--quiet"]).status == 0)
+        try FileManager.default.removeItem(atPath: source + "/r.db.items")  // it must be rebuilt elsewhere
+        #expect(sh("mount --bind '\(source)' '\(readOnly)' && mount -o remount,ro,bind '\(readOnly)'"))
+        defer { sh("umount '\(readOnly)'") }
+        let db = readOnly + "/r.db"
+        let recommend = try mfrec(["recommend", "1", "-n", "3", "--db", db])
+        #expect(recommend.status == 0, "\(recommend.stderr)")
+        #expect(recommend.stdout.split(separator: "\n").count == 5)
+        #expect(try mfrec(["info", "--db", db]).status == 0)
+        let rate = try mfrec(["rate", "1", "2", "3", "--db", db])
+        #expect(rate.status == 1)
+        #expect(rate.stderr.contains("is read-only"))
+        #expect(try mfrec(["ingest", data, "--db", db]).stderr.contains("is read-only"))
+    }
+}
+
+@Suite struct MoreCrashAndConcurrencyTests {
+    /// Kills `mfrec train` mid-run; the database keeps its old snapshots and live model.
+    @Test func killedTrainingSavesNothing() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("t.db").path
+        let data = dir.appendingPathComponent("r.data").path
+        #expect(try mfrec(["generate", "--users", "5000", "--items", "2000", "--ratings", "300000", "-o", data]).status == 0)
+        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "1", "--quiet"]).status == 0)
+        var killedRunning = 0
+        for trial in 0..<6 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: mfrecBinary)
+            process.arguments = ["train", "--db", db, "--epochs", "30", "--quiet"]
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(50_000 + trial * 150_000))
+            if process.isRunning { killedRunning += 1 }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            let rec = try Recommender(path: db)
+            #expect(try rec.store.db.integrityCheck() == "ok")
+            let live = try rec.store.liveModel().snapshotID
+            let newest = try rec.snapshots().last?.id
+            #expect(live == newest)
+            #expect(try rec.queries().recommend(user: "1", n: 3).items.count == 3)
+        }
+        #expect(killedRunning > 0)
+    }
+
+    /// `mfrec recommend` processes run while another process rates, snapshots and rolls back:
+    /// every reader answers (no "database is locked" reaches the user).
+    @Test func readerProcessesDuringWrites() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("c.db").path
+        let data = dir.appendingPathComponent("r.data").path
+        #expect(try mfrec(["generate", "--users", "500", "--items", "300", "--ratings", "20000", "-o", data]).status == 0)
+        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet"]).status == 0)
+        let writer = Thread {
+            for round in 0..<30 {
+                _ = try? mfrec(["rate", String(1 + round), String(1 + round * 3), "4", "--db", db])
+                if round % 10 == 9 { _ = try? mfrec(["snapshot", "create", "--db", db]) }
+                if round % 15 == 14 { _ = try? mfrec(["rollback", "1", "--db", db]) }
+            }
+        }
+        writer.start()
+        var failures = 0, runs = 0
+        while writer.isExecuting || runs < 10 {
+            let run = try mfrec(["recommend", String(1 + runs % 50), "-n", "5", "--format", "csv", "--db", db])
+            runs += 1
+            if run.status != 0 || run.stdout.split(separator: "\n").count != 6 { failures += 1 }
+        }
+        #expect(failures == 0)
+        print("concurrency (processes): \(runs) recommend processes during 36 writes, \(failures) failures")
+    }
+
+    @Test func randomArgumentsNeverCrashTheBinary() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("a.db").path
+        let words = ["ingest", "train", "recommend", "predict", "similar", "snapshot", "rollback", "rate", "eval", "export", "info",
+                     "generate", "list", "show", "create", "diff", "delete", "prune", "--db", db, "-n", "--factors", "0", "-1", "1e9",
+                     "abc", "--format", "json", "--all", "--output", "", "--keep", "--scale", "5:1", "nan", "--epochs", "3,5", "🙂",
+                     "--test-fraction", "1.5", "--cold", "error", "--threads", "--help", "--update", "/nonexistent", "\u{0}"]
+        var rng = SystemRandomNumberGenerator()
+        var statuses: [Int32: Int] = [:]
+        for _ in 0..<120 {
+            let args = (0..<Int.random(in: 1...5, using: &rng)).map { _ in words.randomElement(using: &rng)!.replacingOccurrences(of: "\u{0}", with: "") }
+            let run = try mfrec(args)
+            statuses[run.status, default: 0] += 1
+            #expect([0, 1, 64].contains(run.status), "\(args) exited \(run.status): \(run.stderr.prefix(300))")
+        }
+        print("fuzz (CLI arguments): 120 random command lines, exit statuses \(statuses.sorted { $0.key < $1.key })")
+    }
+}

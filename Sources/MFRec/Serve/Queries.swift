@@ -83,6 +83,14 @@ public final class QueryEngine: @unchecked Sendable {
         (mapped, rebuiltMatrix) = try QueryEngine.openMatrix(path: rec.itemMatrixPath, state: state)
     }
 
+    /// Where the item matrix lives: beside the database, or — when that folder cannot be written and the
+    /// file there is unusable — in the temp folder.
+    static func fallbackPath(for path: String) -> String {
+        var hash: UInt64 = 14_695_981_039_346_656_037
+        for b in path.utf8 { hash = (hash ^ UInt64(b)) &* 1_099_511_628_211 }
+        return (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-\(String(hash, radix: 16)).items")
+    }
+
     /// The mapped item matrix now in use.
     public var matrix: ItemMatrix { current().matrix }
     /// The live model now in use (user vectors come from it; item vectors from the matrix).
@@ -97,8 +105,18 @@ public final class QueryEngine: @unchecked Sendable {
                                         factors: state.model.factors, itemCount: state.model.itemCount), false)
         } catch let error as ItemMatrixError {
             if case .io = error { throw error }
-            try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: path)
-            return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
+            var target = path
+            do {
+                try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: path)
+            } catch {
+                // A read-only folder: keep a private copy in the temp folder instead.
+                target = fallbackPath(for: path)
+                if (try? ItemMatrix.open(path: target, generation: generation, snapshotID: snapshotID,
+                                         factors: state.model.factors, itemCount: state.model.itemCount)) == nil {
+                    try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: target)
+                }
+            }
+            return (try ItemMatrix.open(path: target, generation: generation, snapshotID: snapshotID,
                                         factors: state.model.factors, itemCount: state.model.itemCount), true)
         }
     }
