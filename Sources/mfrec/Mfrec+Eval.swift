@@ -20,9 +20,7 @@ extension Mfrec {
             let report = try Recommender(path: database.db).evaluate(snapshot: snapshot, testFile: testFile, top: top,
                                                                      relevantThreshold: relevant, maxUsers: maxUsers)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                try printJSON(report)
                 return
             }
             print("snapshot \(report.snapshotID) on \(report.testSource): \(grouped(report.error.count)) ratings"

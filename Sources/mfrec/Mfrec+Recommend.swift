@@ -49,13 +49,11 @@ extension Mfrec {
             }
             switch format {
             case .json:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(list), as: UTF8.self))
+                try printJSON(list)
             case .csv:
                 print("rank,item,title,predicted_rating")
                 for r in list.items {
-                    print("\(r.rank),\(csv(r.item)),\(csv(r.title ?? "")),\(String(format: "%.4f", r.predictedRating))")
+                    print("\(r.rank),\(csvField(r.item)),\(csvField(r.title ?? "")),\(String(format: "%.4f", r.predictedRating))")
                 }
             case .table:
                 let rows = list.items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.2f", $0.predictedRating)] }
@@ -96,12 +94,10 @@ extension Mfrec {
             let items = try engine.similar(item: item, n: n)
             switch format {
             case .json:
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(items), as: UTF8.self))
+                try printJSON(items)
             case .csv:
                 print("rank,item,title,similarity")
-                for s in items { print("\(s.rank),\(csv(s.item)),\(csv(s.title ?? "")),\(String(format: "%.4f", s.similarity))") }
+                for s in items { print("\(s.rank),\(csvField(s.item)),\(csvField(s.title ?? "")),\(String(format: "%.4f", s.similarity))") }
             case .table:
                 print(table(["rank", "item", "title", "cosine"], items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.3f", $0.similarity)] },
                             rightAligned: [0, 3]))
@@ -110,7 +106,3 @@ extension Mfrec {
     }
 }
 
-func csv(_ text: String) -> String {
-    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
-    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-}

@@ -19,9 +19,7 @@ extension Mfrec {
                 let live = try rec.store.liveModel()
                 if format == .json {
                     let rows = snapshots.map { SnapshotRow($0) }
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                    try printJSON(rows)
                     return
                 }
                 if snapshots.isEmpty { print("no snapshots yet (run `mfrec train`)"); return }

@@ -52,6 +52,17 @@ func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: S
                stderr: String(decoding: errData.value!, as: UTF8.self))
 }
 
+/// Starts the real binary without waiting for it (output discarded), for kill tests.
+func startMfrec(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: mfrecBinary)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    return process
+}
+
 final class ThreadBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T?
@@ -190,12 +201,7 @@ func folder() -> URL {
         var rng = SystemRandomNumberGenerator()
         var killedMidway = 0
         for _ in 0..<5 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: mfrecBinary)
-            process.arguments = ["ingest", big, "--db", db]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try startMfrec(["ingest", big, "--db", db])
             usleep(UInt32.random(in: 50_000...900_000, using: &rng))
             if process.isRunning { killedMidway += 1 }
             kill(process.processIdentifier, SIGKILL)
@@ -236,12 +242,7 @@ func folder() -> URL {
             case 1: arguments = ["rollback", String(snapshotsBefore[trial % snapshotsBefore.count])]
             default: arguments = ["rate", "u\(trial)", "17", "4"]
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: mfrecBinary)
-            process.arguments = arguments + ["--db", db]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try startMfrec(arguments + ["--db", db])
             usleep(UInt32.random(in: 0...60_000, using: &rng))
             if process.isRunning { killedRunning += 1 }
             kill(process.processIdentifier, SIGKILL)
@@ -368,11 +369,7 @@ let canMount: Bool = {
         #expect(try mfrec(["train", "--db", db, "--epochs", "1", "--quiet"]).status == 0)
         var killedRunning = 0
         for trial in 0..<6 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: mfrecBinary)
-            process.arguments = ["train", "--db", db, "--epochs", "30", "--quiet"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
+            let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet"])
             usleep(UInt32(50_000 + trial * 150_000))
             if process.isRunning { killedRunning += 1 }
             kill(process.processIdentifier, SIGKILL)

@@ -83,8 +83,8 @@ extension QueryEngine {
     func withStore<R>(_ body: (Store) throws -> R) throws -> R { try locked { try body(store) } }
 }
 
-/// Quotes a CSV field when it needs it.
-func csvField(_ text: String) -> String {
+/// Quotes a CSV field when it needs it (RFC 4180).
+public func csvField(_ text: String) -> String {
     guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }

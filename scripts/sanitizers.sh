@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole test suite under AddressSanitizer and ThreadSanitizer, each in its own build folder.
+# Not part of CI's path (two extra builds take ~10 minutes on 2 cores); run it before a release:
+#   bash scripts/sanitizers.sh            # both
+#   bash scripts/sanitizers.sh address    # one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for sanitizer in "${@:-address thread}"; do
+    for s in $sanitizer; do
+        echo "== swift test --sanitize=$s"
+        swift test --sanitize="$s" --scratch-path ".build-$s" 2>&1 | tee ".build-$s.log" | grep -E "Test run|SUMMARY|WARNING: ThreadSanitizer|ERROR: AddressSanitizer" || true
+        if grep -qE "ERROR: AddressSanitizer|WARNING: ThreadSanitizer" ".build-$s.log"; then
+            echo "$s sanitizer reported problems: see .build-$s.log"
+            exit 1
+        fi
+        grep -q "Test run with .* passed" ".build-$s.log" || { echo "tests failed under $s: see .build-$s.log"; exit 1; }
+    done
+done
+echo "sanitizers: clean"
