@@ -103,7 +103,8 @@ public enum Trainer {
     ///   - train: the ratings to learn from (dense ids below `userCount`/`itemCount`).
     ///   - test: held-out ratings evaluated after every epoch.
     ///   - progress: called after every epoch.
-    ///   - isCancelled: polled between strata; return true to stop (throws `.cancelled`).
+    ///   - isCancelled: polled before each of the `bins` strata of every epoch (so it can also drive a
+    ///     progress bar within epochs); return true to stop (throws `.cancelled`).
     public static func train(
         train: RatingTriples, test: RatingTriples?, userCount: Int, itemCount: Int, scale: ClosedRange<Float>,
         options: TrainingOptions, progress: ((EpochStats) -> Void)? = nil, isCancelled: (() -> Bool)? = nil

@@ -55,4 +55,7 @@ func printModelSummary(_ rec: Recommender) {
     if let test = info.metrics?.test {
         print(String(format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count)))
     }
+    if let live = try? rec.store.liveModel(), live.dirty {
+        print("incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)")
+    }
 }

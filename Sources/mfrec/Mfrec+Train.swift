@@ -97,8 +97,14 @@ extension Mfrec {
                 zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: "  ")
             }
             var lastRun = -1
+            // Within-epoch progress on large data, when stderr is a terminal: one tick per stratum.
+            let runs = factorList!.count
+            let ticksTotal = Int64(bins * epochs * runs)
+            let bar = (try rec.store.ratingCount()) > 1_000_000 ? Console.progressBar("train", unit: .count) : nil
+            var ticks: Int64 = 0
             let outcome = try rec.train(request, progress: { run, k, stats in
                 guard !quiet else { return }
+                if bar != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }  // clear the bar before a row
                 if run != lastRun {
                     lastRun = run
                     print("\nk = \(k)" + (request.factorList == nil ? "" : " (\(run + 1) of \(request.factorList!.count))"))
@@ -108,6 +114,10 @@ extension Mfrec {
                 print(row(["\(stats.epoch)", f(stats.trainLoss), f(stats.trainMAE), f(stats.trainMSE), f(stats.test?.mae),
                            f(stats.test?.mse), f(stats.test?.rmse), String(format: "%.2f", stats.seconds)]))
                 fflush(nil)
+            }, isCancelled: {
+                ticks += 1
+                if let bar, ticks % 4 == 0 || ticks == ticksTotal { bar(ticks, ticksTotal) }
+                return false
             })
 
             if outcome.runs.count > 1 {
