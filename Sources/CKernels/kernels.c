@@ -123,3 +123,90 @@ void mfrec_scores_batch(const float *qs, size_t nq, const float *rows, size_t st
 #endif
     scores_batch_portable(qs, nq, rows, stride, count, bias, out);
 }
+
+static void sgd_portable(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
+                         float *P, float *Q, float *bu, float *bi, size_t stride,
+                         float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonneg,
+                         double *sq, double *ab) {
+    double s = 0, a = 0;
+    for (size_t j = 0; j < count; j++) {
+        float *p = P + (size_t)users[j] * stride, *q = Q + (size_t)items[j] * stride;
+        float dot = 0;
+        for (size_t f = 0; f < stride; f++) dot += p[f] * q[f];
+        float pred = use_bias ? mean + bu[users[j]] + bi[items[j]] + dot : dot;
+        float e = ratings[j] - pred;
+        s += (double)(e * e);
+        a += (double)(e < 0 ? -e : e);
+        if (use_bias) {
+            bu[users[j]] += lr * (e - reg_b * bu[users[j]]);
+            bi[items[j]] += lr * (e - reg_b * bi[items[j]]);
+        }
+        float dp = 1 - lr * reg_p, dq = 1 - lr * reg_q, le = lr * e;
+        for (size_t f = 0; f < stride; f++) {
+            float pv = p[f], qv = q[f];
+            float np = dp * pv + le * qv, nq = dq * qv + le * pv;
+            if (nonneg) { np = np < 0 ? 0 : np; nq = nq < 0 ? 0 : nq; }
+            p[f] = np; q[f] = nq;
+        }
+    }
+    *sq += s; *ab += a;
+}
+
+#ifdef MFREC_X86
+__attribute__((target("avx2,fma")))
+static void sgd_avx2(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
+                     float *P, float *Q, float *bu, float *bi, size_t stride,
+                     float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonneg,
+                     double *sq, double *ab) {
+    double s = 0, a = 0;
+    const __m256 dp = _mm256_set1_ps(1 - lr * reg_p), dq = _mm256_set1_ps(1 - lr * reg_q), zero = _mm256_setzero_ps();
+    for (size_t j = 0; j < count; j++) {
+        if (j + 2 < count) {  // the rows of the rating after next: hide the memory latency
+            _mm_prefetch((const char *)(P + (size_t)users[j + 2] * stride), _MM_HINT_T0);
+            _mm_prefetch((const char *)(Q + (size_t)items[j + 2] * stride), _MM_HINT_T0);
+        }
+        float *p = P + (size_t)users[j] * stride, *q = Q + (size_t)items[j] * stride;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        size_t f = 0;
+        for (; f + 16 <= stride; f += 16) {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + f), _mm256_loadu_ps(q + f), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(p + f + 8), _mm256_loadu_ps(q + f + 8), acc1);
+        }
+        if (f < stride) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + f), _mm256_loadu_ps(q + f), acc0);
+        float dot = hsum256(_mm256_add_ps(acc0, acc1));
+        float pred = use_bias ? mean + bu[users[j]] + bi[items[j]] + dot : dot;
+        float e = ratings[j] - pred;
+        s += (double)(e * e);
+        a += (double)(e < 0 ? -e : e);
+        if (use_bias) {
+            bu[users[j]] += lr * (e - reg_b * bu[users[j]]);
+            bi[items[j]] += lr * (e - reg_b * bi[items[j]]);
+        }
+        const __m256 le = _mm256_set1_ps(lr * e);
+        for (f = 0; f < stride; f += 8) {
+            __m256 pv = _mm256_loadu_ps(p + f), qv = _mm256_loadu_ps(q + f);
+            __m256 np = _mm256_fmadd_ps(le, qv, _mm256_mul_ps(dp, pv));
+            __m256 nq = _mm256_fmadd_ps(le, pv, _mm256_mul_ps(dq, qv));
+            if (nonneg) { np = _mm256_max_ps(np, zero); nq = _mm256_max_ps(nq, zero); }
+            _mm256_storeu_ps(p + f, np);
+            _mm256_storeu_ps(q + f, nq);
+        }
+    }
+    *sq += s; *ab += a;
+}
+#endif
+
+void mfrec_sgd_block(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
+                     float *P, float *Q, float *user_bias, float *item_bias, size_t stride,
+                     float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonnegative,
+                     double *sq, double *ab) {
+#ifdef MFREC_X86
+    if (vectorized()) {
+        sgd_avx2(users, items, ratings, count, P, Q, user_bias, item_bias, stride, lr, reg_p, reg_q, reg_b, mean,
+                 use_bias, nonnegative, sq, ab);
+        return;
+    }
+#endif
+    sgd_portable(users, items, ratings, count, P, Q, user_bias, item_bias, stride, lr, reg_p, reg_q, reg_b, mean,
+                 use_bias, nonnegative, sq, ab);
+}

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 
@@ -273,47 +274,17 @@ struct SharedState: @unchecked Sendable {
     let AB: UnsafeMutablePointer<Double>
 }
 
-/// One SGD pass over one block's ratings: the hot loop.
-/// Rows are `chunks × 8` floats; the SIMD loads are unaligned-safe.
+/// One SGD pass over one block's ratings: the hot loop, in C (`CKernels`), with AVX2+FMA chosen at run
+/// time. Measured on 25M ratings, k = 32, one thread: the Swift `SIMD8` loop it replaced ran at 26M
+/// updates/s (the baseline x86-64 target has no AVX); see `mfrec-bench train` for the current figures.
 @inline(__always)
 func sgdBlock(users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int32>, ratings: UnsafeBufferPointer<Float>,
               shared: SharedState, p: SGDParameters) -> (Double, Double) {
-    let stride = p.chunks * 8
     var sq = 0.0, ab = 0.0
-    let lr = p.lr, regP = p.regP, regQ = p.regQ, regB = p.regB
-    for j in 0..<ratings.count {
-        let u = Int(users[j]), i = Int(items[j])
-        let pu = UnsafeMutableRawPointer(shared.P + u * stride)
-        let qi = UnsafeMutableRawPointer(shared.Q + i * stride)
-        var acc = SIMD8<Float>()
-        for c in 0..<p.chunks {
-            acc += pu.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                * qi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-        }
-        var prediction = acc.sum()
-        if p.useBias { prediction += p.mean + shared.BU[u] + shared.BI[i] }
-        let e = ratings[j] - prediction
-        sq += Double(e * e)
-        ab += Double(abs(e))
-        if p.useBias {
-            shared.BU[u] += lr * (e - regB * shared.BU[u])
-            shared.BI[i] += lr * (e - regB * shared.BI[i])
-        }
-        let le = SIMD8<Float>(repeating: lr * e)
-        let decayP = SIMD8<Float>(repeating: 1 - lr * regP), decayQ = SIMD8<Float>(repeating: 1 - lr * regQ)
-        for c in 0..<p.chunks {
-            let pv = pu.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-            let qv = qi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-            var newP = decayP * pv + le * qv
-            var newQ = decayQ * qv + le * pv
-            if p.nonnegative {
-                newP = newP.replacing(with: 0, where: newP .< 0)
-                newQ = newQ.replacing(with: 0, where: newQ .< 0)
-            }
-            pu.storeBytes(of: newP, toByteOffset: c * 32, as: SIMD8<Float>.self)
-            qi.storeBytes(of: newQ, toByteOffset: c * 32, as: SIMD8<Float>.self)
-        }
-    }
+    guard ratings.count > 0 else { return (0, 0) }
+    mfrec_sgd_block(users.baseAddress, items.baseAddress, ratings.baseAddress, ratings.count, shared.P, shared.Q,
+                    shared.BU, shared.BI, p.chunks * 8, p.lr, p.regP, p.regQ, p.regB, p.mean,
+                    p.useBias ? 1 : 0, p.nonnegative ? 1 : 0, &sq, &ab)
     return (sq, ab)
 }
 

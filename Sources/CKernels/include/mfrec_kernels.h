@@ -17,3 +17,14 @@ void mfrec_scores_batch(const float *queries, size_t nq, const float *rows, size
 int mfrec_kernels_vectorized(void);
 
 #endif
+
+#include <stdint.h>
+
+/// One SGD pass over a block of ratings (the training hot loop). Rows of P and Q are `stride` floats
+/// (a multiple of 8, zero-padded). Adds the squared and absolute errors (measured before each update)
+/// to *sq and *ab. With `use_bias` 0, predictions are the plain dot product; with `nonnegative` 1,
+/// P and Q entries are clamped at 0 after each update.
+void mfrec_sgd_block(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
+                     float *P, float *Q, float *user_bias, float *item_bias, size_t stride,
+                     float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonnegative,
+                     double *sq, double *ab);
