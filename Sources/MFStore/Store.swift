@@ -153,6 +153,16 @@ public final class Store {
         return out
     }
 
+    /// The ids of the items a user rated, ascending (a range scan of the primary key).
+    public func ratedItems(ofUser user: Int) throws -> [Int32] {
+        try withStatement("SELECT item_id FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
+            try stmt.bind(Int64(user), at: 1)
+            var out: [Int32] = []
+            while try stmt.step() { out.append(Int32(truncatingIfNeeded: stmt.int64(0))) }
+            return out
+        }
+    }
+
     /// The items a user rated, with ratings, in item-id order.
     public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
         try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in

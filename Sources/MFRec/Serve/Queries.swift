@@ -149,6 +149,19 @@ public final class QueryEngine: @unchecked Sendable {
         return try body()
     }
 
+    // Guarded by `lock`: item keys and titles already looked up (they never change for an id).
+    private var itemInfo: [Int: Store.ItemInfo] = [:]
+
+    /// An item's key and title, from memory after the first look-up.
+    func item(_ id: Int) throws -> Store.ItemInfo? {
+        try locked {
+            if let cached = itemInfo[id] { return cached }
+            let info = try store.item(id: id)
+            if let info, itemInfo.count < 1_000_000 { itemInfo[id] = info }
+            return info
+        }
+    }
+
     /// The dense id of a user key, and whether the model has a vector for it.
     func resolveUser(_ key: String, in model: FactorModel) throws -> (id: Int, hasVector: Bool)? {
         guard let id = try locked({ try store.userID(forKey: key) }) else { return nil }
@@ -163,8 +176,9 @@ public final class QueryEngine: @unchecked Sendable {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: []))
         }
-        let rated = try locked { try store.ratings(ofUser: user) }
-        let excluded = includeRated ? [] : rated.map { Int32($0.item) }
+        // Only --explain needs the ratings themselves; the exclusion list needs the item ids alone.
+        let rated = explain ? try locked { try store.ratings(ofUser: user) } : []
+        let excluded = includeRated ? [] : explain ? rated.map { Int32($0.item) } : try locked { try store.ratedItems(ofUser: user) }
         guard known else {
             if cold == .error { throw QueryError.coldUser(key) }
             return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: Set(excluded)))
@@ -174,7 +188,7 @@ public final class QueryEngine: @unchecked Sendable {
         let base = model.useBias ? model.globalMean + model.userBias[user] : 0
         var items: [Recommendation] = []
         for (rank, hit) in top.enumerated() {
-            let info = try locked { try store.item(id: Int(hit.item)) }
+            let info = try self.item(Int(hit.item))
             var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
                                      predictedRating: Double(model.clip(base + hit.score)))
             if explain { rec.because = try reasons(for: Int(hit.item), rated: rated, model: model, matrix: matrix) }
@@ -203,7 +217,7 @@ public final class QueryEngine: @unchecked Sendable {
         }
         let ratingOf = Dictionary(uniqueKeysWithValues: liked.map { ($0.item, $0.rating) })
         return try top.sorted().map { hit in
-            let info = try locked { try store.item(id: Int(hit.item)) }
+            let info = try self.item(Int(hit.item))
             return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
                          similarity: Double(hit.score))
         }
@@ -219,7 +233,7 @@ public final class QueryEngine: @unchecked Sendable {
         var out: [Recommendation] = []
         for id in ranked where !excluding.contains(id) {
             guard out.count < n else { break }
-            let info = try locked { try store.item(id: Int(id)) }
+            let info = try self.item(Int(id))
             let mean = try locked { try store.db.scalarDouble("SELECT avg(rating) FROM ratings WHERE item_id = ?", [.integer(Int64(id))]) }
             out.append(Recommendation(rank: out.count + 1, item: info?.key ?? String(id), title: info?.title,
                                       predictedRating: mean ?? Double(model.globalMean)))
@@ -248,7 +262,7 @@ public final class QueryEngine: @unchecked Sendable {
         guard let id = try locked({ try store.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         guard id < matrix.itemCount else { return [] }
         return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
-            let info = try locked { try store.item(id: Int(hit.item)) }
+            let info = try self.item(Int(hit.item))
             return SimilarItem(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
         }
     }
