@@ -44,7 +44,7 @@ let package = Package(
 
         .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
         .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
-        .testTarget(name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib"]),
+        .testTarget(name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib"], exclude: ["Corpus"]),
         .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine"]),
     ],
     swiftLanguageModes: [.v6]
