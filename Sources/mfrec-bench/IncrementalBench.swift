@@ -69,7 +69,7 @@ struct IncrementalBench: ParsableCommand {
         try cold.ingest(path: headPath)
         try cold.train(request)
         var precisionModel = 0.0, precisionPopular = 0.0, precisionFused = 0.0, users = 0, differ = 0
-        let betas = [0.1, 0.2, 0.3, 0.5, 1.0]
+        let betas = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
         var precisionBeta = [Double](repeating: 0, count: betas.count)
         var counts: [String: Int] = [:]
         for line in head { counts[line[1], default: 0] += 1 }
