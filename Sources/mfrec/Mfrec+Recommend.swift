@@ -22,6 +22,7 @@ extension Mfrec {
         @Flag(help: "Also rank items the user already rated.") var includeRated = false
         @Option(help: "For a user without a model vector: popular or error.") var cold: ColdStartPolicy = .popular
         @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
+        @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
         @Flag(help: "Recommend for every user (needs --output).") var all = false
         @Option(help: "With --all: the CSV file to write.") var output: String?
         @Option(help: "Threads for --all.") var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -43,9 +44,11 @@ extension Mfrec {
                 print("wrote the top \(n) of \(grouped(count)) users to \(output)")
                 return
             }
-            let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain)
+            let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
+                                            minRatings: minRatings)
             if list.coldStart {
-                Console.note("user \(user!) has no vector in the live model; showing the most popular well-rated items instead")
+                Console.note("user \(user!) has no vector in the live model" + (minRatings > 0 ? " or fewer than \(minRatings) ratings" : "")
+                             + "; showing the most popular well-rated items instead")
             }
             switch format {
             case .json:

@@ -131,6 +131,10 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15) throws -> (Recomme
         let list = try rec.queries().recommend(user: "fresh", n: 5, cold: .error)
         #expect(!list.coldStart && list.items.count == 5)
         #expect(!list.items.contains { ["1", "2", "3"].contains($0.item) })
+        // --min-ratings: with fewer stored ratings than asked, the user is served as cold.
+        #expect(try rec.queries().recommend(user: "fresh", n: 5, minRatings: 4).coldStart)
+        #expect(try !rec.queries().recommend(user: "fresh", n: 5, minRatings: 3).coldStart)
+        #expect(throws: QueryError.coldUser("fresh")) { try rec.queries().recommend(user: "fresh", cold: .error, minRatings: 10) }
 
         let item = try rec.rate([NewRating(user: "1", item: "brand-new", rating: 5), NewRating(user: "2", item: "brand-new", rating: 4)])
         #expect(item.newItems == 1 && item.foldedItems == 1)

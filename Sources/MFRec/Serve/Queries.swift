@@ -19,7 +19,7 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String {
         switch self {
         case .unknownUser(let key): return "user \(key) is not in the database"
-        case .coldUser(let key): return "user \(key) has no vector in the live model (no ratings when it was trained)"
+        case .coldUser(let key): return "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
         case .noModel: return "there is no model yet; run `mfrec train` first"
         }
@@ -169,8 +169,10 @@ public final class QueryEngine: @unchecked Sendable {
     }
 
     /// The top-n items for a user (by the id of the ratings file).
+    /// - Parameter minRatings: users with fewer stored ratings are treated as cold (the popular fallback,
+    ///   or an error), even when the model has a vector for them.
     public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
-                          explain: Bool = false, threads: Int = 1) throws -> RecommendationList {
+                          explain: Bool = false, threads: Int = 1, minRatings: Int = 0) throws -> RecommendationList {
         let (model, matrix) = current()
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
@@ -179,7 +181,8 @@ public final class QueryEngine: @unchecked Sendable {
         // Only --explain needs the ratings themselves; the exclusion list needs the item ids alone.
         let rated = explain ? try locked { try store.ratings(ofUser: user) } : []
         let excluded = includeRated ? [] : explain ? rated.map { Int32($0.item) } : try locked { try store.ratedItems(ofUser: user) }
-        guard known else {
+        let ratedCount = explain ? rated.count : (includeRated ? try locked { try store.ratedItems(ofUser: user) }.count : excluded.count)
+        guard known && ratedCount >= minRatings else {
             if cold == .error { throw QueryError.coldUser(key) }
             return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: Set(excluded)))
         }
