@@ -7,6 +7,10 @@ public struct OnlineUpdater: Sendable {
     /// SGD steps per new rating.
     public var steps: Int
     public var nonnegative: Bool
+    /// Pseudo-observations added to the fold-in's regularization: a user or item seen a few times is
+    /// shrunk toward "average" (zero vector, zero bias) instead of fitting its few ratings exactly.
+    /// On the ML-100K time-split benchmark, 1–3 improve the streamed RMSE (0.9372 → 0.9355); 10 is too much.
+    public var foldInPrior: Double = 2
 
     public init(learningRate: Float, regularization: Float, biasRegularization: Float, steps: Int, nonnegative: Bool) {
         self.learningRate = learningRate; self.regularization = regularization
@@ -78,7 +82,7 @@ public struct OnlineUpdater: Sendable {
             }
         }
         let n = Double(rows.count)
-        for x in 0..<d { a[x * d + x] += Double(x == k ? biasRegularization : regularization) * n + 1e-9 }
+        for x in 0..<d { a[x * d + x] += Double(x == k ? biasRegularization : regularization) * n + foldInPrior + 1e-9 }
         // Cholesky: a = L Lᵀ (lower triangle in place).
         for x in 0..<d {
             for w in 0...x {
