@@ -52,6 +52,15 @@ func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: S
                stderr: String(decoding: errData.value!, as: UTF8.self))
 }
 
+/// Generates a ratings file with the real binary, ingests it and trains a first model.
+func trainedDatabase(in dir: URL, name: String, users: Int, items: Int, ratings: Int, epochs: Int) throws -> (db: String, data: String) {
+    let db = dir.appendingPathComponent(name).path, data = dir.appendingPathComponent("r.data").path
+    #expect(try mfrec(["generate", "--users", "\(users)", "--items", "\(items)", "--ratings", "\(ratings)", "-o", data]).status == 0)
+    #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
+    #expect(try mfrec(["train", "--db", db, "--epochs", "\(epochs)", "--quiet"]).status == 0)
+    return (db, data)
+}
+
 /// Starts the real binary without waiting for it (output discarded), for kill tests.
 func startMfrec(_ arguments: [String]) throws -> Process {
     let process = Process()
@@ -223,11 +232,7 @@ func folder() -> URL {
     /// recommendations from the live snapshot, and no temp file may remain after the next command.
     @Test func killedSnapshotOperationsLeaveAConsistentDatabase() throws {
         let dir = folder()
-        let db = dir.appendingPathComponent("s.db").path
-        let data = dir.appendingPathComponent("r.data").path
-        #expect(try mfrec(["generate", "--users", "3000", "--items", "2000", "--ratings", "150000", "-o", data]).status == 0)
-        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet"]).status == 0)
+        let (db, data) = try trainedDatabase(in: dir, name: "s.db", users: 3000, items: 2000, ratings: 150000, epochs: 2)
         #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32"]).status == 0)
         var rng = SystemRandomNumberGenerator()
         var killedRunning = 0, trials = 0
@@ -362,11 +367,7 @@ let canMount: Bool = {
     /// Kills `mfrec train` mid-run; the database keeps its old snapshots and live model.
     @Test func killedTrainingSavesNothing() throws {
         let dir = folder()
-        let db = dir.appendingPathComponent("t.db").path
-        let data = dir.appendingPathComponent("r.data").path
-        #expect(try mfrec(["generate", "--users", "5000", "--items", "2000", "--ratings", "300000", "-o", data]).status == 0)
-        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "1", "--quiet"]).status == 0)
+        let (db, data) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
         var killedRunning = 0
         for trial in 0..<6 {
             let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet"])
@@ -388,11 +389,7 @@ let canMount: Bool = {
     /// every reader answers (no "database is locked" reaches the user).
     @Test func readerProcessesDuringWrites() throws {
         let dir = folder()
-        let db = dir.appendingPathComponent("c.db").path
-        let data = dir.appendingPathComponent("r.data").path
-        #expect(try mfrec(["generate", "--users", "500", "--items", "300", "--ratings", "20000", "-o", data]).status == 0)
-        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet"]).status == 0)
+        let (db, data) = try trainedDatabase(in: dir, name: "c.db", users: 500, items: 300, ratings: 20000, epochs: 3)
         let writer = Thread {
             for round in 0..<30 {
                 _ = try? mfrec(["rate", String(1 + round), String(1 + round * 3), "4", "--db", db])
