@@ -19,7 +19,7 @@ func writeFile(_ folder: URL, _ name: String, _ bytes: [UInt8], raw: Bool = fals
         _ = bytes.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
         gzclose(gz)
     } else {
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
     }
     return path
 }

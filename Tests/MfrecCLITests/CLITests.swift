@@ -232,7 +232,7 @@ func folder() -> URL {
     /// recommendations from the live snapshot, and no temp file may remain after the next command.
     @Test func killedSnapshotOperationsLeaveAConsistentDatabase() throws {
         let dir = folder()
-        let (db, data) = try trainedDatabase(in: dir, name: "s.db", users: 3000, items: 2000, ratings: 150000, epochs: 2)
+        let (db, _) = try trainedDatabase(in: dir, name: "s.db", users: 3000, items: 2000, ratings: 150000, epochs: 2)
         #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32"]).status == 0)
         var rng = SystemRandomNumberGenerator()
         var killedRunning = 0, trials = 0
@@ -367,7 +367,7 @@ let canMount: Bool = {
     /// Kills `mfrec train` mid-run; the database keeps its old snapshots and live model.
     @Test func killedTrainingSavesNothing() throws {
         let dir = folder()
-        let (db, data) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
+        let (db, _) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
         var killedRunning = 0
         for trial in 0..<6 {
             let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet"])
@@ -389,7 +389,7 @@ let canMount: Bool = {
     /// every reader answers (no "database is locked" reaches the user).
     @Test func readerProcessesDuringWrites() throws {
         let dir = folder()
-        let (db, data) = try trainedDatabase(in: dir, name: "c.db", users: 500, items: 300, ratings: 20000, epochs: 3)
+        let (db, _) = try trainedDatabase(in: dir, name: "c.db", users: 500, items: 300, ratings: 20000, epochs: 3)
         let writer = Thread {
             for round in 0..<30 {
                 _ = try? mfrec(["rate", String(1 + round), String(1 + round * 3), "4", "--db", db])

@@ -49,6 +49,7 @@ extension Recommender {
     ///
     /// Nothing is written until training has finished: a failed, diverged or cancelled run leaves
     /// the database as it was. The snapshot and the live-model switch are one transaction.
+    @discardableResult
     public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
                       isCancelled: (() -> Bool)? = nil) throws -> TrainOutcome {
         let loadStart = Date()
