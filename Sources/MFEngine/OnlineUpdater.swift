@@ -41,26 +41,33 @@ public struct OnlineUpdater: Sendable {
     }
 
     /// Fits a user's vector (and bias) to their ratings against the fixed item vectors:
-    /// regularized least squares, minimize Σ (r − μ − b_i − b_u − p·q_i)² + λ n (‖p‖² + b_u²).
+    /// regularized least squares, minimize Σ (r − μ − b_i − b_u − p·q_i)² + (λ n + prior)(‖p‖² + b_u²).
     /// Items without a vector are ignored. Returns false when no rating could be used.
     @discardableResult
     public func foldInUser(_ model: inout FactorModel, user u: Int, ratings: [(item: Int, rating: Float)]) -> Bool {
-        let rows = ratings.filter { model.hasItem($0.item) }
-        guard !rows.isEmpty else { return false }
-        let solution = solve(model: model, rows: rows.map { (model.itemVector($0.item), model.useBias ? model.itemBias[$0.item] : 0, $0.rating) })
-        for f in 0..<model.factors { model.userFactors[u * model.stride + f] = solution.vector[f] }
-        if model.useBias { model.userBias[u] = solution.bias }
-        return true
+        foldIn(&model, user: true, row: u, ratings: ratings.map { ($0.item, $0.rating) })
     }
 
     /// Fits an item's vector (and bias) to its ratings against the fixed user vectors.
     @discardableResult
     public func foldInItem(_ model: inout FactorModel, item i: Int, ratings: [(user: Int, rating: Float)]) -> Bool {
-        let rows = ratings.filter { model.hasUser($0.user) }
-        guard !rows.isEmpty else { return false }
-        let solution = solve(model: model, rows: rows.map { (model.userVector($0.user), model.useBias ? model.userBias[$0.user] : 0, $0.rating) })
-        for f in 0..<model.factors { model.itemFactors[i * model.stride + f] = solution.vector[f] }
-        if model.useBias { model.itemBias[i] = solution.bias }
+        foldIn(&model, user: false, row: i, ratings: ratings.map { ($0.user, $0.rating) })
+    }
+
+    private func foldIn(_ model: inout FactorModel, user: Bool, row: Int, ratings: [(other: Int, rating: Float)]) -> Bool {
+        let known = ratings.filter { user ? model.hasItem($0.other) : model.hasUser($0.other) }
+        guard !known.isEmpty else { return false }
+        let fixed = model
+        let solution = solve(model: model, rows: known.map { entry in
+            (user ? fixed.itemVector(entry.other) : fixed.userVector(entry.other),
+             fixed.useBias ? (user ? fixed.itemBias[entry.other] : fixed.userBias[entry.other]) : 0, entry.rating)
+        })
+        for f in 0..<model.factors {
+            if user { model.userFactors[row * model.stride + f] = solution.vector[f] } else { model.itemFactors[row * model.stride + f] = solution.vector[f] }
+        }
+        if model.useBias {
+            if user { model.userBias[row] = solution.bias } else { model.itemBias[row] = solution.bias }
+        }
         return true
     }
 
