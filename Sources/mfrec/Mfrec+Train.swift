@@ -137,6 +137,7 @@ extension Mfrec {
                 print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
                       + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
+            print("times: loading the ratings \(duration(outcome.loadSeconds)), training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), saving the snapshot \(duration(outcome.saveSeconds))")
             if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
             print("saved snapshot \(outcome.snapshotID) (live)")
             if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }
