@@ -96,8 +96,20 @@ public final class Store {
 
     // MARK: Counts
 
-    public func userCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM users") ?? 0) }
-    public func itemCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM items") ?? 0) }
+    /// Users (ids are dense from 0, so this is max(id) + 1: a rowid look-up, not a table scan).
+    public func userCount() throws -> Int { try denseCount("users") }
+    /// Items (max(id) + 1, as for users).
+    public func itemCount() throws -> Int { try denseCount("items") }
+
+    private func denseCount(_ table: String) throws -> Int {
+        try withStatement("SELECT coalesce(max(id) + 1, 0) FROM \(table)") { stmt in try stmt.step() ? stmt.int(0) : 0 }
+    }
+
+    /// Stores a rating; a re-rating of the same (user, item) replaces value, timestamp and sequence number.
+    public static let upsertRatingSQL = """
+        INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
+        """
     public func ratingCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM ratings") ?? 0) }
     public func meanRating() throws -> Double? { try db.scalarDouble("SELECT avg(rating) FROM ratings") }
     public func maxSequence() throws -> Int64 { try db.scalarInt("SELECT max(seq) FROM ratings") ?? 0 }

@@ -66,11 +66,7 @@ struct Ingestor {
             let usersBefore = users.count, itemsBefore = items.count
             let insertUser = try store.db.prepare("INSERT INTO users (id, key) VALUES (?, ?)")
             let insertItem = try store.db.prepare("INSERT INTO items (id, key) VALUES (?, ?)")
-            // A conflict means a re-rating: the newer value, timestamp and sequence number win.
-            let upsert = try store.db.prepare("""
-                INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
-                """)
+            let upsert = try store.db.prepare(Store.upsertRatingSQL)
             let firstSeq = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
             var seq = firstSeq
             var lo = Double.infinity, hi = -Double.infinity

@@ -80,10 +80,7 @@ extension Recommender {
                 let (i, newItem) = try resolve(r.item, table: "items")
                 report.newUsers += newUser ? 1 : 0
                 report.newItems += newItem ? 1 : 0
-                try store.withStatement("""
-                    INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
-                    """) { stmt in
+                try store.withStatement(Store.upsertRatingSQL) { stmt in
                     try stmt.bind([.integer(Int64(u)), .integer(Int64(i)), .real(r.rating),
                                    r.timestamp.map { .integer($0) } ?? .null, .integer(seq)])
                     try stmt.step()
@@ -127,8 +124,9 @@ extension Recommender {
 
     /// The id of a key, inserting it (next dense id) when new. Runs inside the caller's transaction.
     private func resolve(_ key: String, table: String) throws -> (Int, Bool) {
-        if let id = try (table == "users" ? store.userID(forKey: key) : store.itemID(forKey: key)) { return (id, false) }
-        let id = Int(try store.withStatement("SELECT coalesce(max(id) + 1, 0) FROM \(table)") { stmt in try stmt.step() ? stmt.int64(0) : 0 })
+        let users = table == "users"
+        if let id = try (users ? store.userID(forKey: key) : store.itemID(forKey: key)) { return (id, false) }
+        let id = try users ? store.userCount() : store.itemCount()
         try store.withStatement("INSERT INTO \(table) (id, key) VALUES (?, ?)") { stmt in
             try stmt.bind([.integer(Int64(id)), .text(key)])
             try stmt.step()
