@@ -92,6 +92,15 @@ public struct FactorModel: Sendable, Equatable {
 
     @inline(__always) public func clip(_ x: Float) -> Float { min(scaleMax, max(scaleMin, x)) }
 
+    /// The fallback for a pair whose user or item the model has not learned: μ plus the bias of
+    /// whichever side is known (biases only in a biased model), clipped to the scale.
+    public func fallbackPrediction(user u: Int, knownUser: Bool, item i: Int, knownItem: Bool) -> Float {
+        var p = globalMean
+        if useBias && knownUser { p += userBias[u] }
+        if useBias && knownItem { p += itemBias[i] }
+        return clip(p)
+    }
+
     /// Trainable parameters: the embeddings plus biases (and μ) when the model has them.
     public var parameterCount: Int {
         (userCount + itemCount) * factors + (useBias ? userCount + itemCount + 1 : 0)

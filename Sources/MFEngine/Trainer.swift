@@ -203,10 +203,7 @@ public enum Trainer {
                 predictions[j] = model.predict(user: u, item: i)
             } else {
                 unseen += 1
-                var p = model.globalMean
-                if model.useBias && knownUser { p += model.userBias[u] }
-                if model.useBias && knownItem { p += model.itemBias[i] }
-                predictions[j] = model.clip(p)
+                predictions[j] = model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
             }
         }
         return (ErrorMetrics(predictions: predictions, truth: test.ratings), unseen)

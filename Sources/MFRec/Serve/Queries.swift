@@ -253,10 +253,8 @@ public final class QueryEngine: @unchecked Sendable {
         if let user, user.hasVector, itemKnown {
             return (Double(model.predict(user: user.id, item: item)), false)
         }
-        var p = model.globalMean
-        if model.useBias, let user, user.hasVector { p += model.userBias[user.id] }
-        if model.useBias && itemKnown { p += model.itemBias[item] }
-        return (Double(model.clip(p)), true)
+        return (Double(model.fallbackPrediction(user: user?.id ?? 0, knownUser: user?.hasVector ?? false,
+                                                item: item, knownItem: itemKnown)), true)
     }
 
     /// The items nearest to `item` by cosine similarity of their vectors.
