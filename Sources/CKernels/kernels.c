@@ -124,6 +124,21 @@ void mfrec_scores_batch(const float *qs, size_t nq, const float *rows, size_t st
     scores_batch_portable(qs, nq, rows, stride, count, bias, out);
 }
 
+/// The scalar part of one SGD step, shared by both kernels: the error of the prediction (before the
+/// update) and the bias updates. Returns the error. (The error sums stay in the callers' registers:
+/// accumulating through pointers here cost 10–20% of the loop.)
+static inline __attribute__((always_inline))
+float sgd_error_and_biases(float dot, float rating, int32_t u, int32_t i, float *bu, float *bi,
+                           float lr, float reg_b, float mean, int use_bias) {
+    float pred = use_bias ? mean + bu[u] + bi[i] + dot : dot;
+    float e = rating - pred;
+    if (use_bias) {
+        bu[u] += lr * (e - reg_b * bu[u]);
+        bi[i] += lr * (e - reg_b * bi[i]);
+    }
+    return e;
+}
+
 static void sgd_portable(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
                          float *P, float *Q, float *bu, float *bi, size_t stride,
                          float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonneg,
@@ -133,14 +148,9 @@ static void sgd_portable(const int32_t *users, const int32_t *items, const float
         float *p = P + (size_t)users[j] * stride, *q = Q + (size_t)items[j] * stride;
         float dot = 0;
         for (size_t f = 0; f < stride; f++) dot += p[f] * q[f];
-        float pred = use_bias ? mean + bu[users[j]] + bi[items[j]] + dot : dot;
-        float e = ratings[j] - pred;
+        float e = sgd_error_and_biases(dot, ratings[j], users[j], items[j], bu, bi, lr, reg_b, mean, use_bias);
         s += (double)(e * e);
         a += (double)(e < 0 ? -e : e);
-        if (use_bias) {
-            bu[users[j]] += lr * (e - reg_b * bu[users[j]]);
-            bi[items[j]] += lr * (e - reg_b * bi[items[j]]);
-        }
         float dp = 1 - lr * reg_p, dq = 1 - lr * reg_q, le = lr * e;
         for (size_t f = 0; f < stride; f++) {
             float pv = p[f], qv = q[f];
@@ -174,14 +184,9 @@ static void sgd_avx2(const int32_t *users, const int32_t *items, const float *ra
         }
         if (f < stride) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(p + f), _mm256_loadu_ps(q + f), acc0);
         float dot = hsum256(_mm256_add_ps(acc0, acc1));
-        float pred = use_bias ? mean + bu[users[j]] + bi[items[j]] + dot : dot;
-        float e = ratings[j] - pred;
+        float e = sgd_error_and_biases(dot, ratings[j], users[j], items[j], bu, bi, lr, reg_b, mean, use_bias);
         s += (double)(e * e);
         a += (double)(e < 0 ? -e : e);
-        if (use_bias) {
-            bu[users[j]] += lr * (e - reg_b * bu[users[j]]);
-            bi[items[j]] += lr * (e - reg_b * bi[items[j]]);
-        }
         const __m256 le = _mm256_set1_ps(lr * e);
         for (f = 0; f < stride; f += 8) {
             __m256 pv = _mm256_loadu_ps(p + f), qv = _mm256_loadu_ps(q + f);
