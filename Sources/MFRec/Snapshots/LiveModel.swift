@@ -51,8 +51,8 @@ extension Recommender {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return }
         for name in names where name.hasPrefix(prefix) {
             let pid = name.dropFirst(prefix.count).split(separator: "-").first.flatMap { Int32($0) } ?? 0
-            if pid > 0 && pid != getpid() && kill(pid, 0) == 0 { continue }  // its writer is still running
-            if pid == getpid() { continue }
+            // Keep files whose writer is still running (this process included).
+            if pid > 0 && (pid == getpid() || kill(pid, 0) == 0) { continue }
             unlink((folder as NSString).appendingPathComponent(name))
         }
     }

@@ -36,11 +36,10 @@ extension Recommender {
         let (id, state) = try store.transaction { () -> (Int, LiveState) in
             let state = try liveState()
             let id = try freeze(state, note: note)
-            let generation = try store.setLiveSnapshot(id, watermark: state.live.watermark)
+            try store.setLiveSnapshot(id, watermark: state.live.watermark)
             var after = state
             after.live = try store.liveModel()
             after.snapshot.id = id
-            _ = generation
             return (id, after)
         }
         writeItemMatrix(state)
