@@ -23,8 +23,8 @@ struct IncrementalBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func run() throws {
-        let dir = try scratchFolder(scale.folder)
-        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
         guard FileManager.default.fileExists(atPath: sharedML100K) else { throw BenchError("needs \(sharedML100K)") }
         let text = try String(contentsOfFile: sharedML100K, encoding: .utf8)
         var lines = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }

@@ -15,8 +15,8 @@ struct IngestBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func run() throws {
-        let dir = try scratchFolder(scale.folder)
-        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
         let plain = (dir as NSString).appendingPathComponent("ratings-\(ratings).data")
         let gz = plain + ".gz"
         section("ingest: \(ratings) ratings, \(users) users, \(items) items")

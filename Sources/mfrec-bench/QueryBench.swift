@@ -13,8 +13,8 @@ struct QueryBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func run() throws {
-        let dir = try scratchFolder(scale.folder)
-        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
 
         if FileManager.default.fileExists(atPath: sharedML100K) {
             let db = (dir as NSString).appendingPathComponent("ml.db")

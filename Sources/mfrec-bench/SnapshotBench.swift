@@ -14,8 +14,8 @@ struct SnapshotBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func run() throws {
-        let dir = try scratchFolder(scale.folder)
-        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
         if FileManager.default.fileExists(atPath: sharedML100K) {
             let rec = try Recommender(path: (dir as NSString).appendingPathComponent("ml.db"))
             try rec.ingest(path: sharedML100K)

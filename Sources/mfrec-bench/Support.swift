@@ -80,9 +80,3 @@ let sharedML100K: String = {
                         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k/u.data").path]
     return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
 }()
-
-func scratchFolder(_ given: String?) throws -> String {
-    let dir = given ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-bench-\(getpid())")
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}

@@ -14,8 +14,8 @@ struct TrainBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func run() throws {
-        let dir = try scratchFolder(scale.folder)
-        defer { if !scale.keep && scale.folder == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
         var sets: [(String, String, Int, Int, Int)] = []
         if FileManager.default.fileExists(atPath: sharedML100K) { sets.append(("ML-100K", sharedML100K, 943, 1682, 100_000)) }
         if largest >= 1_000_000 { sets.append(("generated 1M", "", 6_040, 3_706, 1_000_000)) }
