@@ -229,17 +229,16 @@ public final class QueryEngine: @unchecked Sendable {
     private func norm(_ v: [Float]) -> Float { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
     /// The popular-items fallback: items ranked by how many ratings in the top quarter of the scale
-    /// they received in the live model's training data (ties by id), minus `excluding`.
+    /// they received in the live model's training data (ties by id), minus `excluding`; the rating shown
+    /// is the item's mean rating.
     func popular(n: Int, excluding: Set<Int32>) throws -> [Recommendation] {
-        let model = current().model
         let ranked = try locked { try Recommender.popularItems(store: store) }
         var out: [Recommendation] = []
-        for id in ranked where !excluding.contains(id) {
+        for entry in ranked where !excluding.contains(entry.id) {
             guard out.count < n else { break }
-            let info = try self.item(Int(id))
-            let mean = try locked { try store.db.scalarDouble("SELECT avg(rating) FROM ratings WHERE item_id = ?", [.integer(Int64(id))]) }
-            out.append(Recommendation(rank: out.count + 1, item: info?.key ?? String(id), title: info?.title,
-                                      predictedRating: mean ?? Double(model.globalMean)))
+            let info = try self.item(Int(entry.id))
+            out.append(Recommendation(rank: out.count + 1, item: info?.key ?? String(entry.id), title: info?.title,
+                                      predictedRating: entry.mean))
         }
         return out
     }
@@ -278,30 +277,43 @@ extension Recommender {
         try QueryEngine(rec: self)
     }
 
-    /// Item ids ranked for the popular fallback, as stored by the last training (computed now if absent).
-    static func popularItems(store: Store) throws -> [Int32] {
+    /// Items ranked for the popular fallback, with their mean rating: as stored by the last training,
+    /// or (a model imported without one) computed now in one pass over the ratings.
+    static func popularItems(store: Store) throws -> [PopularItem] {
         if let text = try store.metadata("popular_items"),
-           let ids = try? JSONDecoder().decode([Int32].self, from: Data(text.utf8)) {
-            return ids
+           let items = try? JSONDecoder().decode([PopularItem].self, from: Data(text.utf8)) {
+            return items
         }
         let scale = try store.ratingScale() ?? 1...5
         let threshold = scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound)
         let stmt = try store.db.prepare("""
-            SELECT item_id FROM ratings WHERE rating >= ? GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 1000
+            SELECT item_id, avg(rating) FROM ratings GROUP BY item_id HAVING sum(rating >= ?) > 0
+            ORDER BY sum(rating >= ?) DESC, item_id LIMIT 1000
             """)
-        try stmt.bind(threshold, at: 1)
-        var out: [Int32] = []
-        while try stmt.step() { out.append(Int32(stmt.int(0))) }
+        try stmt.bind([.real(threshold), .real(threshold)])
+        var out: [PopularItem] = []
+        while try stmt.step() { out.append(PopularItem(id: Int32(stmt.int(0)), mean: stmt.double(1))) }
         return out
     }
 
-    /// Ranks items by their count of ratings in the top quarter of the scale; keeps the first 1,000.
-    static func rankPopular(_ train: RatingTriples, itemCount: Int, scale: ClosedRange<Double>) -> [Int32] {
+    /// Ranks items by their count of training ratings in the top quarter of the scale (ties by id) and
+    /// keeps the first 1,000, each with its mean over training and test ratings.
+    static func rankPopular(train: RatingTriples, test: RatingTriples, itemCount: Int, scale: ClosedRange<Double>) -> [PopularItem] {
         let threshold = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
         var counts = [Int](repeating: 0, count: itemCount)
+        var sums = [Double](repeating: 0, count: itemCount), n = [Int](repeating: 0, count: itemCount)
         for (i, r) in zip(train.items, train.ratings) where r >= threshold { counts[Int(i)] += 1 }
+        for set in [train, test] {
+            for (i, r) in zip(set.items, set.ratings) where Int(i) < itemCount { sums[Int(i)] += Double(r); n[Int(i)] += 1 }
+        }
         var ranked: [Int] = (0..<itemCount).filter { counts[$0] > 0 }
         ranked.sort { (a: Int, b: Int) -> Bool in counts[a] != counts[b] ? counts[a] > counts[b] : a < b }
-        return ranked.prefix(1000).map { Int32($0) }
+        return ranked.prefix(1000).map { PopularItem(id: Int32($0), mean: sums[$0] / Double(n[$0])) }
     }
+}
+
+/// One entry of the popular-items fallback.
+struct PopularItem: Codable, Sendable {
+    var id: Int32
+    var mean: Double
 }

@@ -82,7 +82,7 @@ extension Recommender {
         var keptOptions = request.options
         keptOptions.factors = kept.model.factors
         let counts = (train.count, test.count)
-        let popular = Recommender.rankPopular(train, itemCount: itemCount, scale: scale)
+        let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
         let saveStart = Date()
