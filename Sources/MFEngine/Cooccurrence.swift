@@ -1,0 +1,243 @@
+import Foundation
+
+/// An item embedding whose dot products approximate how often two items are rated by the same users:
+/// the ranking used for users with few ratings.
+///
+/// Why: a rating model (μ + b_u + b_i + p_u·q_i) learns *how much* a user likes an item, not *which*
+/// items a user is likely to pick. For a user with ten ratings its top-n are obscure, highly rated
+/// items; measured on ML-100K (users first seen in the last 10% by time, after ten ratings) its
+/// precision@10 is a quarter of the popular list's. Items rated by the same people are what such a
+/// user rates next.
+///
+/// What: with B the binary users × items matrix of training ratings and d_i the number of ratings of
+/// item i, the similarity is S_ij = Σ_u B_ui B_uj / (d_i d_j)^α (α = 0.5 is
+/// the cosine; the default 0.3, chosen on a validation window of ML-100K — not the test window — keeps
+/// a little more popularity). The embedding is the best rank-k factorization S ≈ E Eᵀ (E = V_k Λ_k^½
+/// from the top eigenpairs), computed by randomized subspace iteration on X = B D^(−α), S = XᵀX,
+/// without ever forming S: each iteration costs two passes over the ratings. A user's vector is
+/// the sum of the vectors of the items they rated, so a new rating changes it at once and a user
+/// needs no fitting: score(u, i) = e_i · Σ_{j rated by u} e_j ≈ Σ_j S_ij.
+public struct CooccurrenceEmbedding: Sendable, Equatable {
+    public static let defaultExponent = 0.3
+    public static let defaultFactors = 32
+
+    public let factors: Int
+    /// Items known when it was fitted; later items have no vector (they are not ranked by it).
+    public let itemCount: Int
+    public let exponent: Double
+    /// itemCount × factors, row-major.
+    public let vectors: [Float]
+
+    public init(factors: Int, itemCount: Int, exponent: Double, vectors: [Float]) {
+        precondition(vectors.count == factors * itemCount)
+        self.factors = factors
+        self.itemCount = itemCount
+        self.exponent = exponent
+        self.vectors = vectors
+    }
+
+    /// Fits the embedding to the (user, item) pairs of `users`/`items` (each pair once).
+    /// - Parameters:
+    ///   - iterations: subspace iterations; 4 recovers the leading eigenvalues of ML-100K to < 0.1%.
+    public static func fit(users: [Int32], items: [Int32], userCount: Int, itemCount: Int,
+                           factors: Int = defaultFactors, exponent: Double = defaultExponent,
+                           iterations: Int = 4, seed: UInt64 = 42) -> CooccurrenceEmbedding {
+        precondition(users.count == items.count && factors > 0)
+        let width = min(factors + 8, itemCount)  // oversampled subspace
+        guard width > 0, !users.isEmpty else {
+            return CooccurrenceEmbedding(factors: factors, itemCount: itemCount, exponent: exponent,
+                                         vectors: [Float](repeating: 0, count: itemCount * factors))
+        }
+        var degree = [Int](repeating: 0, count: itemCount)
+        for i in items { degree[Int(i)] += 1 }
+        let weight = degree.map { $0 > 0 ? Float(pow(Double($0), -exponent)) : 0 }
+
+        var rng = SeededGenerator(seed: seed)
+        var basis = (0..<(itemCount * width)).map { _ in Float(rng.nextGaussian()) }
+        orthonormalize(&basis, rows: itemCount, columns: width)
+        for _ in 0..<iterations {
+            basis = multiplyS(basis, width: width, users: users, items: items, weight: weight, userCount: userCount)
+            orthonormalize(&basis, rows: itemCount, columns: width)
+        }
+        // Rayleigh–Ritz: the small matrix Ωᵀ S Ω and its eigenpairs.
+        let image = multiplyS(basis, width: width, users: users, items: items, weight: weight, userCount: userCount)
+        var small = [Double](repeating: 0, count: width * width)
+        for r in 0..<itemCount {
+            for a in 0..<width {
+                let x = Double(basis[r * width + a])
+                guard x != 0 else { continue }
+                for b in 0..<width { small[a * width + b] += x * Double(image[r * width + b]) }
+            }
+        }
+        for a in 0..<width { for b in 0..<a { let s = (small[a * width + b] + small[b * width + a]) / 2; small[a * width + b] = s; small[b * width + a] = s } }
+        let (values, eigenvectors) = symmetricEigen(small, size: width)
+        let order = (0..<width).sorted { values[$0] > values[$1] }.prefix(factors)
+
+        var vectors = [Float](repeating: 0, count: itemCount * factors)
+        for (column, j) in order.enumerated() {
+            let scale = max(values[j], 0).squareRoot()
+            for r in 0..<itemCount {
+                var v = 0.0
+                for a in 0..<width { v += Double(basis[r * width + a]) * eigenvectors[a * width + j] }
+                vectors[r * factors + column] = Float(v * scale)
+            }
+        }
+        return CooccurrenceEmbedding(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
+    }
+
+    /// S·M for an itemCount × width matrix M, as Xᵀ(X M): two passes over the ratings.
+    static func multiplyS(_ m: [Float], width: Int, users: [Int32], items: [Int32], weight: [Float], userCount: Int) -> [Float] {
+        var perUser = [Float](repeating: 0, count: userCount * width)
+        var out = [Float](repeating: 0, count: m.count)
+        m.withUnsafeBufferPointer { m in
+            perUser.withUnsafeMutableBufferPointer { t in
+                users.withUnsafeBufferPointer { us in
+                    items.withUnsafeBufferPointer { its in
+                        for r in 0..<us.count {
+                            let u = Int(us[r]) * width, i = Int(its[r])
+                            let w = weight[i], row = i * width
+                            for c in 0..<width { t[u + c] += w * m[row + c] }
+                        }
+                    }
+                }
+            }
+        }
+        perUser.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { y in
+                users.withUnsafeBufferPointer { us in
+                    items.withUnsafeBufferPointer { its in
+                        for r in 0..<us.count {
+                            let u = Int(us[r]) * width, i = Int(its[r])
+                            let w = weight[i], row = i * width
+                            for c in 0..<width { y[row + c] += w * t[u + c] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Gram–Schmidt, twice over ("twice is enough"), on the columns of a row-major rows × columns
+    /// matrix; a column that is (numerically) in the span of the previous ones becomes zero.
+    static func orthonormalize(_ m: inout [Float], rows: Int, columns: Int) {
+        var column = [Double](repeating: 0, count: rows)
+        var done: [[Double]] = []
+        for c in 0..<columns {
+            for r in 0..<rows { column[r] = Double(m[r * columns + c]) }
+            let original = column.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for _ in 0..<2 {
+                for q in done {
+                    var dot = 0.0
+                    for r in 0..<rows { dot += q[r] * column[r] }
+                    for r in 0..<rows { column[r] -= dot * q[r] }
+                }
+            }
+            let norm = column.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if norm > 1e-9 * max(original, 1e-300) && norm > 0 {
+                for r in 0..<rows { column[r] /= norm }
+            } else {
+                for r in 0..<rows { column[r] = 0 }
+            }
+            done.append(column)
+            for r in 0..<rows { m[r * columns + c] = Float(column[r]) }
+        }
+    }
+
+    /// Eigenvalues and eigenvectors (columns of the row-major result) of a symmetric matrix, by cyclic
+    /// Jacobi rotations: exact to rounding for the small (k + 8)² matrices used here.
+    static func symmetricEigen(_ input: [Double], size n: Int) -> (values: [Double], vectors: [Double]) {
+        var a = input
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        let total = a.reduce(0) { $0 + $1 * $1 }
+        for _ in 0..<100 {
+            var off = 0.0
+            for p in 0..<n { for q in 0..<n where p != q { off += a[p * n + q] * a[p * n + q] } }
+            if off <= 1e-24 * max(total, 1e-300) { break }
+            for p in 0..<n {
+                for q in (p + 1)..<n where a[p * n + q] != 0 {
+                    let theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q])
+                    let t = (theta >= 0 ? 1 : -1) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    for k in 0..<n {  // A ← A J (columns p, q)
+                        let akp = a[k * n + p], akq = a[k * n + q]
+                        a[k * n + p] = c * akp - s * akq
+                        a[k * n + q] = s * akp + c * akq
+                    }
+                    for k in 0..<n {  // A ← Jᵀ A (rows p, q)
+                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        a[p * n + k] = c * apk - s * aqk
+                        a[q * n + k] = s * apk + c * aqk
+                    }
+                    for k in 0..<n {
+                        let vkp = v[k * n + p], vkq = v[k * n + q]
+                        v[k * n + p] = c * vkp - s * vkq
+                        v[k * n + q] = s * vkp + c * vkq
+                    }
+                }
+            }
+        }
+        return ((0..<n).map { a[$0 * n + $0] }, v)
+    }
+
+    /// A user's vector: the sum of the vectors of the items they rated (items unknown to the
+    /// embedding are skipped).
+    public func userVector<S: Sequence>(ratedItems: S) -> [Float] where S.Element == Int32 {
+        var out = [Float](repeating: 0, count: factors)
+        vectors.withUnsafeBufferPointer { e in
+            for item in ratedItems where item >= 0 && Int(item) < itemCount {
+                let row = Int(item) * factors
+                for c in 0..<factors { out[c] += e[row + c] }
+            }
+        }
+        return out
+    }
+
+    /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
+    public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
+        precondition(user.count == factors)
+        var top = TopN(capacity: n + excluded.count)
+        vectors.withUnsafeBufferPointer { e in
+            user.withUnsafeBufferPointer { q in
+                for i in 0..<itemCount {
+                    let row = i * factors
+                    var s: Float = 0
+                    for c in 0..<factors { s += e[row + c] * q[c] }
+                    top.offer(score: s, item: Int32(i))
+                }
+            }
+        }
+        return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
+    }
+
+    /// The cosine of two items' vectors (0 when either is zero or unknown).
+    public func cosine(_ a: Int, _ b: Int) -> Float {
+        guard a >= 0, b >= 0, a < itemCount, b < itemCount else { return 0 }
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for c in 0..<factors {
+            let x = vectors[a * factors + c], y = vectors[b * factors + c]
+            dot += x * y; na += x * x; nb += y * y
+        }
+        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
+    }
+
+    /// The vectors as little-endian float32 bytes (what the store keeps).
+    public func encodedVectors() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(vectors.count * 4)
+        for v in vectors { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        return out
+    }
+
+    /// Decodes `encodedVectors()`; nil when the size does not match.
+    public init?(factors: Int, itemCount: Int, exponent: Double, encoded bytes: [UInt8]) {
+        guard factors > 0, itemCount >= 0, bytes.count == factors * itemCount * 4 else { return nil }
+        var vectors = [Float](repeating: 0, count: factors * itemCount)
+        for i in 0..<vectors.count {
+            let b = i * 4
+            vectors[i] = Float(bitPattern: UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(bytes[b + 3]) << 24)
+        }
+        self.init(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
+    }
+}
