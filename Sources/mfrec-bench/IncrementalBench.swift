@@ -60,7 +60,8 @@ struct IncrementalBench: ParsableCommand {
         let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
         print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
 
-        // Cold users: users first seen in the last 10%.
+        // Cold users: users first seen in the last 10%. Each rates their first 10 items (in time order)
+        // incrementally; their top-10 is scored against their later ratings in the last 10%.
         let headUsers = Set(head.map { $0[0] })
         var tailByUser: [String: [[String]]] = [:]
         for line in tail where !headUsers.contains(line[0]) { tailByUser[line[0], default: []].append(line) }
@@ -68,41 +69,38 @@ struct IncrementalBench: ParsableCommand {
         let cold = try Recommender(path: coldDB)
         try cold.ingest(path: headPath)
         try cold.train(request)
-        var precisionModel = 0.0, precisionPopular = 0.0, precisionFused = 0.0, users = 0, differ = 0
-        let betas = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0]
-        var precisionBeta = [Double](repeating: 0, count: betas.count)
-        var counts: [String: Int] = [:]
-        for line in head { counts[line[1], default: 0] += 1 }
+        let queries = try cold.queries()
+        // Relevant = any later rating (the issue's "held-out ratings"), and the stricter: rated ≥ 4.
+        var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0, rankings: [Ranking: Int] = [:]
+        func score(_ name: String, _ list: [String], any: Set<String>, liked: Set<String>) {
+            var h = hits[name] ?? (0, 0)
+            h.any += Double(list.prefix(10).filter { any.contains($0) }.count) / 10
+            if !liked.isEmpty { h.liked += Double(list.prefix(10).filter { liked.contains($0) }.count) / 10 }
+            hits[name] = h
+        }
         for (user, rows) in tailByUser.sorted(by: { $0.key < $1.key }) where rows.count > 10 {
             let given = rows.prefix(10), held = rows.dropFirst(10)
-            let relevant = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
-            guard !relevant.isEmpty else { continue }
-            let popular = try cold.queries().recommend(user: user, n: 10).items.map(\.item)  // unknown user: popular list
+            let any = Set(held.map { $0[1] }), liked = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
+            let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
             try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate))
+            let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
+            let model = try queries.recommend(user: user, n: 10, cooccurrenceBelow: 0)  // the rating model alone
             let exclude = Set(given.map { $0[1] })
-            let popularFiltered = try cold.queries().recommend(user: "no-such-user-\(user)", n: 10 + exclude.count).items.map(\.item).filter { !exclude.contains($0) }.prefix(10)
-            let model = try cold.queries().recommend(user: user, n: 10, cold: .error).items.map(\.item)
-            let mf200 = try cold.queries().recommend(user: user, n: 300, cold: .error).items.map(\.item)
-            let pop200 = try cold.queries().recommend(user: "no-such-user-\(user)", n: 300).items.map(\.item).filter { !exclude.contains($0) }
-            var fused: [String: Double] = [:]
-            for (r, it) in mf200.enumerated() { fused[it, default: 0] += 1 / (60 + Double(r)) }
-            for (r, it) in pop200.enumerated() { fused[it, default: 0] += 1 / (60 + Double(r)) }
-            let fusedTop = fused.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(10).map(\.key)
-            precisionFused += Double(fusedTop.filter { relevant.contains($0) }.count) / 10
-            let mfScored = try cold.queries().recommend(user: user, n: 1682, cold: .error).items
-            for (b, beta) in betas.enumerated() {
-                let top = mfScored.map { ($0.item, $0.predictedRating + beta * log(1 + Double(counts[$0.item] ?? 0))) }
-                    .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(10).map(\.0)
-                precisionBeta[b] += Double(top.filter { relevant.contains($0) }.count) / 10
-            }
-            precisionModel += Double(model.filter { relevant.contains($0) }.count) / 10
-            precisionPopular += Double(popularFiltered.filter { relevant.contains($0) }.count) / 10
-            if Set(model) != Set(popular) { differ += 1 }
-            users += 1
+            let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter { !exclude.contains($0) }
+            rankings[product.ranking, default: 0] += 1
+            if Set(product.items.map(\.item)) != Set(before.items.map(\.item)) { differ += 1 }
+            score("mfrec recommend (default)", product.items.map(\.item), any: any, liked: liked)
+            score("rating model alone (--cooccurrence-below 0)", model.items.map(\.item), any: any, liked: liked)
+            score("popular list (minus the 10 rated)", popular, any: any, liked: liked)
+            users.any += 1
+            if !liked.isEmpty { users.liked += 1 }
         }
-        print("cold users (only in the last 10%, > 10 ratings, some rated ≥ 4 after their first 10): \(users); "
-              + "precision@10 after 10 incremental ratings \(fmt(precisionModel / Double(max(users, 1)), 4)) vs popular list \(fmt(precisionPopular / Double(max(users, 1)), 4)); "
-              + "lists differ from the popular one for \(differ) of \(users); fused \(fmt(precisionFused / Double(max(users, 1)), 4)); beta \(zip(betas, precisionBeta).map { "\($0): \(fmt($1 / Double(max(users, 1)), 4))" })")
+        print("cold users (only in the last 10%, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
+              + "top-10 differs from the popular list for \(differ) of \(users.any)")
+        print("precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
+        for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {
+            print("  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))")
+        }
 
         guard !qualityOnly else { return }
         section("speed")

@@ -11,8 +11,12 @@ extension Mfrec {
             abstract: "Print the top-n items for a user, or for every user with --all.",
             discussion: """
                 USER is the id as it appears in the ratings file. Items the user rated are left out unless \
-                --include-rated. A user the model has no vector for gets the most popular well-rated items \
-                (--cold popular, the default) or an error (--cold error).
+                --include-rated. A user with fewer than --cooccurrence-below ratings (default 20), or with \
+                ratings but no vector in the model, is ranked by how often items are rated together with the \
+                items they rated (the co-occurrence embedding of the last training): a rating model ranks \
+                obscure, highly rated items first for them. A user without ratings gets the most popular \
+                well-rated items (--cold popular, the default) or an error (--cold error). The predicted \
+                rating shown is always the rating model's.
                 """)
 
         @OptionGroup var database: DatabaseOptions
@@ -23,12 +27,15 @@ extension Mfrec {
         @Option(help: "For a user without a model vector: popular or error.") var cold: ColdStartPolicy = .popular
         @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
         @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
+        @Option(help: "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; users without a vector are then cold).")
+        var cooccurrenceBelow = QueryEngine.defaultCooccurrenceBelow
         @Flag(help: "Recommend for every user (needs --output).") var all = false
         @Option(help: "With --all: the CSV file to write.") var output: String?
         @Option(help: "Threads for --all.") var threads = ProcessInfo.processInfo.activeProcessorCount
 
         func validate() throws {
             guard n >= 1 else { throw ValidationError("-n must be at least 1") }
+            guard minRatings >= 0, cooccurrenceBelow >= 0 else { throw ValidationError("--min-ratings and --cooccurrence-below must not be negative") }
             if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
                 guard user == nil else { throw ValidationError("give either USER or --all, not both") }
@@ -40,14 +47,18 @@ extension Mfrec {
         func run() throws {
             let engine = try Recommender(path: database.db).queries()
             if all, let output {
-                let count = try engine.recommendAll(n: n, to: output, threads: threads, progress: Console.progressBar("recommend", unit: .count))
+                let count = try engine.recommendAll(n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, progress: Console.progressBar("recommend", unit: .count))
                 print("wrote the top \(n) of \(grouped(count)) users to \(output)")
                 return
             }
             let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
-                                            minRatings: minRatings)
+                                            minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow)
+            if list.ranking == .cooccurrence {
+                Console.note("user \(user!) has fewer than \(cooccurrenceBelow) ratings or no vector in the live model; "
+                             + "ranked by co-occurrence with the items they rated")
+            }
             if list.coldStart {
-                Console.note("user \(user!) has no vector in the live model" + (minRatings > 0 ? " or fewer than \(minRatings) ratings" : "")
+                Console.note("user \(user!) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
                              + "; showing the most popular well-rated items instead")
             }
             switch format {
@@ -64,7 +75,8 @@ extension Mfrec {
                 if explain {
                     for r in list.items where !(r.because ?? []).isEmpty {
                         let reasons = r.because!.map { "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))" }
-                        print("\n\(r.rank). \(r.title ?? r.item)\n   because you rated " + reasons.joined(separator: "; "))
+                        let kind = list.ranking == .cooccurrence ? "often rated with your" : "because you rated"
+                        print("\n\(r.rank). \(r.title ?? r.item)\n   \(kind) " + reasons.joined(separator: "; "))
                     }
                 }
             }

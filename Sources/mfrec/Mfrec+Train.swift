@@ -43,6 +43,8 @@ extension Mfrec {
         var noBias = false
         @Flag(help: "Keep every embedding value ≥ 0.")
         var nonnegative = false
+        @Option(help: "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: skip it; those users get the popular list).")
+        var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
         @Option(help: "Write the per-epoch history as CSV to this file.")
         var history: String?
         @Option(help: "Draw train and test loss per epoch as an SVG chart to this file.")
@@ -69,6 +71,7 @@ extension Mfrec {
             guard regularization >= 0, biasRegularization >= 0 else { throw ValidationError("regularization must not be negative") }
             guard testFraction >= 0, testFraction < 1 else { throw ValidationError("--test-fraction must be at least 0 and below 1") }
             guard threads >= 1, bins >= 1, bins <= 256 else { throw ValidationError("--threads must be ≥ 1 and --bins 1…256") }
+            guard (0...1024).contains(cooccurrenceFactors) else { throw ValidationError("--cooccurrence-factors must be 0…1024") }
         }
 
         func run() throws {
@@ -90,6 +93,7 @@ extension Mfrec {
             request.testFraction = testFraction
             request.testFile = testFile
             request.note = note
+            request.cooccurrenceFactors = cooccurrenceFactors
 
             let columns = ["epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds"]
             let widths = [5, 10, 9, 9, 8, 8, 9, 7]
@@ -137,7 +141,8 @@ extension Mfrec {
                 print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
                       + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
-            print("times: loading the ratings \(duration(outcome.loadSeconds)), training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), saving the snapshot \(duration(outcome.saveSeconds))")
+            print("times: loading the ratings \(duration(outcome.loadSeconds)), training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
+                  + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), saving the snapshot \(duration(outcome.saveSeconds))")
             if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
             print("saved snapshot \(outcome.snapshotID) (live)")
             if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }

@@ -128,8 +128,11 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15) throws -> (Recomme
         let report = try rec.rate([NewRating(user: "fresh", item: "1", rating: 5), NewRating(user: "fresh", item: "2", rating: 4),
                                    NewRating(user: "fresh", item: "3", rating: 1)])
         #expect(report.newUsers == 1 && report.foldedUsers == 1)
-        let list = try rec.queries().recommend(user: "fresh", n: 5, cold: .error)
-        #expect(!list.coldStart && list.items.count == 5)
+        // The folded-in vector takes part in the rating model's ranking (asked for explicitly: with three
+        // ratings the default ranks by co-occurrence).
+        let list = try rec.queries().recommend(user: "fresh", n: 5, cold: .error, cooccurrenceBelow: 0)
+        #expect(list.ranking == .model && list.items.count == 5)
+        #expect(try rec.queries().recommend(user: "fresh", n: 5).ranking == .cooccurrence)
         #expect(!list.items.contains { ["1", "2", "3"].contains($0.item) })
         // --min-ratings: with fewer stored ratings than asked, the user is served as cold.
         #expect(try rec.queries().recommend(user: "fresh", n: 5, minRatings: 4).coldStart)

@@ -7,12 +7,15 @@ extension QueryEngine {
     /// Writes the top-n of every user with a model vector to a CSV file (`user,rank,item,predicted_rating`),
     /// streaming: users are taken in batches of `batch` per pass over the item matrix, the batches of a
     /// round are scored on `threads` threads, and rows are written in user order. Memory stays bounded
-    /// by one round's results. The file is written to a temp name and renamed when complete.
+    /// by one round's results. The file is written to a temp name and renamed when complete. Users with
+    /// fewer than `cooccurrenceBelow` ratings are ranked as `recommend` ranks them: by co-occurrence.
     /// - Returns: the number of users written.
     @discardableResult
     public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                             cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow,
                              progress: Progress? = nil) throws -> Int {
         let (model, matrix) = current()
+        let embedding = cooccurrenceBelow > 0 ? try cooccurrence() : nil
         let userKeys = try withStore { try $0.userKeys() }
         let itemKeys = try withStore { try $0.itemKeys() }
         let temp = path + ".tmp-\(getpid())"
@@ -60,11 +63,22 @@ extension QueryEngine {
             var text = ""
             for (b, range) in batches.enumerated() {
                 for (offset, top) in zip(range, results.get(b)) {
-                    let user = slice[offset]
+                    let user = slice[offset], rated = exclusions[offset]
                     let base = model.useBias ? model.globalMean + model.userBias[user] : 0
-                    for (rank, hit) in top.enumerated() {
-                        text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(hit.item)])),"
-                        text += String(format: "%.4f", model.clip(base + hit.score)) + "\n"
+                    var rows = top.map { (item: Int($0.item), predicted: model.clip(base + $0.score)) }
+                    if let embedding, !rated.isEmpty, rated.count < cooccurrenceBelow {
+                        let query = embedding.userVector(ratedItems: rated)
+                        if query.contains(where: { $0 != 0 }) {
+                            rows = embedding.topN(user: query, n: n, excluded: Set(rated)).map { hit in
+                                let item = Int(hit.item)
+                                return (item, model.hasItem(item) ? model.predict(user: user, item: item)
+                                    : model.fallbackPrediction(user: user, knownUser: true, item: item, knownItem: false))
+                            }
+                        }
+                    }
+                    for (rank, row) in rows.enumerated() {
+                        text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[row.item])),"
+                        text += String(format: "%.4f", row.predicted) + "\n"
                     }
                 }
             }

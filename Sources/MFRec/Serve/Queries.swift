@@ -45,12 +45,31 @@ public struct Recommendation: Sendable, Codable, Equatable {
     }
 }
 
+/// Which ranking answered a top-n query.
+public enum Ranking: String, Sendable, Codable, Equatable {
+    /// The rating model: the largest predicted ratings (μ + b_u + b_i + p_u·q_i).
+    case model
+    /// The item co-occurrence embedding, from the items the user rated (users with few ratings; see
+    /// `CooccurrenceEmbedding`).
+    case cooccurrence
+    /// The popular-items fallback.
+    case popular
+}
+
 /// The answer to a top-n query.
 public struct RecommendationList: Sendable, Codable, Equatable {
     public var user: String
-    /// True when the model had no vector for the user and the popular-items fallback answered.
+    /// True when the popular-items fallback answered (no ratings or no vector to rank by).
     public var coldStart: Bool
+    public var ranking: Ranking
     public var items: [Recommendation]
+
+    public init(user: String, ranking: Ranking, items: [Recommendation]) {
+        self.user = user
+        self.coldStart = ranking == .popular
+        self.ranking = ranking
+        self.items = items
+    }
 }
 
 /// A similar item.
@@ -168,23 +187,53 @@ public final class QueryEngine: @unchecked Sendable {
         return (id, model.hasUser(id))
     }
 
+    /// Users with fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
+    public static let defaultCooccurrenceBelow = 20
+
     /// The top-n items for a user (by the id of the ratings file).
-    /// - Parameter minRatings: users with fewer stored ratings are treated as cold (the popular fallback,
-    ///   or an error), even when the model has a vector for them.
+    ///
+    /// Which ranking answers: a user unknown to the database, or with fewer than `minRatings` ratings,
+    /// gets the popular list (or `QueryError` with `cold: .error`). A user with fewer than
+    /// `cooccurrenceBelow` ratings — or with ratings but no vector in the rating model — is ranked by
+    /// the co-occurrence embedding of the last training, summed over the items they rated (a rating
+    /// model ranks obscure, highly rated items first for such users; see `CooccurrenceEmbedding`).
+    /// Everyone else gets the rating model's largest predictions. `cooccurrenceBelow: 0` turns the
+    /// co-occurrence ranking off (users without a vector are then cold). `predictedRating` is always the
+    /// rating model's prediction (its fallback μ + known bias where it has no vector), whatever ranked.
     public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
-                          explain: Bool = false, threads: Int = 1, minRatings: Int = 0) throws -> RecommendationList {
+                          explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
+                          cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow) throws -> RecommendationList {
         let (model, matrix) = current()
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
-            return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: []))
+            return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))
         }
-        // Only --explain needs the ratings themselves; the exclusion list needs the item ids alone.
+        // Only --explain needs the ratings themselves; the rest needs the item ids alone.
         let rated = explain ? try locked { try store.ratings(ofUser: user) } : []
-        let excluded = includeRated ? [] : explain ? rated.map { Int32($0.item) } : try locked { try store.ratedItems(ofUser: user) }
-        let ratedCount = explain ? rated.count : (includeRated ? try locked { try store.ratedItems(ofUser: user) }.count : excluded.count)
-        guard known && ratedCount >= minRatings else {
+        let ratedIDs = explain ? rated.map { Int32($0.item) } : try locked { try store.ratedItems(ofUser: user) }
+        let excluded = includeRated ? [] : ratedIDs
+        if cooccurrenceBelow > 0, ratedIDs.count >= minRatings, !ratedIDs.isEmpty, ratedIDs.count < cooccurrenceBelow || !known,
+           let embedding = try cooccurrence() {
+            let query = embedding.userVector(ratedItems: ratedIDs)
+            if query.contains(where: { $0 != 0 }) {
+                let top = embedding.topN(user: query, n: n, excluded: Set(excluded))
+                var items: [Recommendation] = []
+                for (rank, hit) in top.enumerated() {
+                    let item = Int(hit.item), info = try self.item(item)
+                    let predicted = known && model.hasItem(item)
+                        ? model.predict(user: user, item: item)
+                        : model.fallbackPrediction(user: user, knownUser: known, item: item, knownItem: model.hasItem(item))
+                    var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
+                                             predictedRating: Double(predicted))
+                    if explain { rec.because = try cooccurrenceReasons(for: item, rated: rated, embedding: embedding) }
+                    items.append(rec)
+                }
+                return RecommendationList(user: key, ranking: .cooccurrence, items: items)
+            }
+        }
+        guard known && ratedIDs.count >= minRatings else {
             if cold == .error { throw QueryError.coldUser(key) }
-            return RecommendationList(user: key, coldStart: true, items: try popular(n: n, excluding: Set(excluded)))
+            return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
         }
         let query = matrix.queryVector(model.userVector(user))
         let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
@@ -197,7 +246,42 @@ public final class QueryEngine: @unchecked Sendable {
             if explain { rec.because = try reasons(for: Int(hit.item), rated: rated, model: model, matrix: matrix) }
             items.append(rec)
         }
-        return RecommendationList(user: key, coldStart: false, items: items)
+        return RecommendationList(user: key, ranking: .model, items: items)
+    }
+
+    // Guarded by `lock`: the co-occurrence embedding, with the stored version it was read at.
+    private var embedding: (version: Int64, value: CooccurrenceEmbedding)?
+
+    /// The co-occurrence embedding of the last training (nil when there is none), read again only when
+    /// a newer one was stored.
+    func cooccurrence() throws -> CooccurrenceEmbedding? {
+        try locked {
+            guard let version = try store.cooccurrenceVersion() else { return nil }
+            if let embedding, embedding.version == version { return embedding.value }
+            guard let record = try store.cooccurrence(),
+                  let value = CooccurrenceEmbedding(factors: record.factors, itemCount: record.itemCount,
+                                                    exponent: record.exponent, encoded: record.vectors) else {
+                throw StoreError("\(store.path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again")
+            }
+            embedding = (record.version, value)
+            return value
+        }
+    }
+
+    /// The user's rated items that co-occur most with `item` (cosine of their embedding vectors).
+    private func cooccurrenceReasons(for item: Int, rated: [(item: Int, rating: Double)], embedding: CooccurrenceEmbedding,
+                                     count: Int = 3) throws -> [Recommendation.Reason] {
+        var top = TopN(capacity: count)
+        for entry in rated {
+            let similarity = embedding.cosine(entry.item, item)
+            if similarity > 0 { top.offer(score: similarity, item: Int32(entry.item)) }
+        }
+        let ratingOf = Dictionary(uniqueKeysWithValues: rated.map { ($0.item, $0.rating) })
+        return try top.sorted().map { hit in
+            let info = try self.item(Int(hit.item))
+            return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
+                         similarity: Double(hit.score))
+        }
     }
 
     /// The user's items rated at or above their own mean (and at least the scale's midpoint), most

@@ -12,6 +12,9 @@ public struct TrainRequest: Sendable {
     /// Test on this file's ratings instead of a random split (training then uses every stored rating).
     public var testFile: String?
     public var note: String?
+    /// Factors of the item co-occurrence embedding that ranks items for users with few ratings
+    /// (see `CooccurrenceEmbedding`); 0 skips it (those users then get the popular list).
+    public var cooccurrenceFactors = CooccurrenceEmbedding.defaultFactors
 
     public init() {}
 }
@@ -37,6 +40,8 @@ public struct TrainOutcome: Sendable {
     /// Test pairs whose user or item has no training rating (predicted by the fallback).
     public var unseenTestPairs: Int
     public var loadSeconds: Double
+    /// Fitting the co-occurrence embedding (0 when skipped).
+    public var cooccurrenceSeconds: Double
     public var saveSeconds: Double
     public var model: FactorModel
 }
@@ -83,6 +88,12 @@ extension Recommender {
         keptOptions.factors = kept.model.factors
         let counts = (train.count, test.count)
         let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
+        let fitStart = Date()
+        let cooccurrence = request.cooccurrenceFactors > 0
+            ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
+                                        factors: request.cooccurrenceFactors, seed: request.options.seed)
+            : nil
+        let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
         let saveStart = Date()
@@ -97,6 +108,10 @@ extension Recommender {
                 split: split, watermark: watermark))
             try store.setLiveSnapshot(id, watermark: watermark)
             try store.setMetadata("popular_items", SnapshotCodec.json(popular))
+            if let cooccurrence {
+                try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
+                                                exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
+            }
             return id
         }
         // The item matrix follows the live model. If this fails, the first query rebuilds it.
@@ -105,7 +120,7 @@ extension Recommender {
                               to: itemMatrixPath)
         return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
                             testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
-                            saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
+                            cooccurrenceSeconds: cooccurrenceSeconds, saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
     }
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
