@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MFEngine
 import MFRec
 
 extension ExportFormat: ExpressibleByArgument {}
@@ -14,11 +15,13 @@ extension Mfrec {
         @Option(help: "Cut-off K of the ranking metrics.") var top = 10
         @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
         @Option(help: "Rank at most this many test users (a seeded sample beyond).") var maxUsers = 5000
+        @Flag(help: "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to compare.")
+        var compare = false
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
             let report = try Recommender(path: database.db).evaluate(snapshot: snapshot, testFile: testFile, top: top,
-                                                                     relevantThreshold: relevant, maxUsers: maxUsers)
+                                                                     relevantThreshold: relevant, maxUsers: maxUsers, compareRankings: compare)
             if json {
                 try printJSON(report)
                 return
@@ -28,8 +31,16 @@ extension Mfrec {
             print(String(format: "MAE   %.4f\nMSE   %.4f\nRMSE  %.4f", report.error.mae, report.error.mse, report.error.rmse))
             if let r = report.ranking {
                 print("\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ \(compact(report.relevantThreshold)); training items excluded)")
-                print(String(format: "precision@%d  %.4f\nrecall@%d     %.4f\nNDCG@%d       %.4f\nMAP@%d        %.4f\nhit rate      %.4f\ncoverage      %.4f",
-                             r.k, r.precision, r.k, r.recall, r.k, r.ndcg, r.k, r.map, r.hitRate, r.coverage))
+                let rankings = [("model", r), ("co-occurrence", report.cooccurrenceRanking), ("popular", report.popularRanking)]
+                    .compactMap { name, metrics in metrics.map { (name, $0) } }
+                let rows = [("precision@\(r.k)", \RankingMetrics.precision), ("recall@\(r.k)", \.recall), ("NDCG@\(r.k)", \.ndcg),
+                            ("MAP@\(r.k)", \.map), ("hit rate", \.hitRate), ("coverage", \.coverage)]
+                if rankings.count == 1 {
+                    for (name, path) in rows { print(name.padding(toLength: 14, withPad: " ", startingAt: 0) + String(format: "%.4f", r[keyPath: path])) }
+                } else {
+                    print(table(["metric"] + rankings.map(\.0), rows.map { name, path in [name] + rankings.map { String(format: "%.4f", $0.1[keyPath: path]) } },
+                                rightAligned: Set(1...rankings.count)))
+                }
             }
         }
     }

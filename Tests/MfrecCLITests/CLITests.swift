@@ -194,6 +194,21 @@ func folder() -> URL {
         let summary = try mfrec(["info", "--db", db])
         #expect(summary.stdout.contains("user_embedding  (943, 64)"))
         #expect(summary.stdout.contains("item_embedding  (1,682, 64)"))
+
+        // A new user rates two items and is at once ranked by co-occurrence with them.
+        for (item, rating) in [("50", "5"), ("172", "4")] {
+            let rate = try mfrec(["rate", "newcomer", item, rating, "--db", db])
+            #expect(rate.status == 0, "\(rate.stderr)")
+        }
+        let newcomer = try mfrec(["recommend", "newcomer", "-n", "5", "--explain", "--db", db])
+        #expect(newcomer.status == 0, "\(newcomer.stderr)")
+        #expect(newcomer.stderr.contains("ranked by co-occurrence with the items they rated"))
+        #expect(newcomer.stdout.contains("Return of the Jedi") && newcomer.stdout.contains("often rated with your"))
+        let newcomerJSON = try mfrec(["recommend", "newcomer", "-n", "5", "--format", "json", "--db", db])
+        let newcomerList = try JSONDecoder().decode(RecommendationList.self, from: Data(newcomerJSON.stdout.utf8))
+        #expect(newcomerList.ranking == .cooccurrence && !newcomerList.items.contains { ["50", "172"].contains($0.item) })
+        let modelRanked = try mfrec(["recommend", "newcomer", "-n", "5", "--cooccurrence-below", "0", "--format", "json", "--db", db])
+        #expect(try JSONDecoder().decode(RecommendationList.self, from: Data(modelRanked.stdout.utf8)).ranking == .model)
     }
 }
 

@@ -12,15 +12,22 @@ public struct EvaluationReport: Sendable, Codable {
     public var relevantThreshold: Double
     /// Users ranked for the ranking metrics (a seeded sample when there are more than `maxUsers`).
     public var rankedUsers: Int
+    /// With `compareRankings`: the same users ranked by the other two rankings `recommend` serves —
+    /// the co-occurrence embedding and the popular list, both fitted on this training split.
+    public var cooccurrenceRanking: RankingMetrics?
+    public var popularRanking: RankingMetrics?
 }
 
 extension Recommender {
     /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
     ///
     /// Ranking metrics rank, for each test user, every item the user did not rate in training; a test
-    /// item is relevant when its rating is at least `relevantThreshold`.
+    /// item is relevant when its rating is at least `relevantThreshold`. `compareRankings` also ranks the
+    /// same users by co-occurrence and by popularity (fitting the embedding costs a few passes over the
+    /// training ratings).
     public func evaluate(snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
-                         relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7) throws -> EvaluationReport {
+                         relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7,
+                         compareRankings: Bool = false) throws -> EvaluationReport {
         let (info, model) = try loadModel(snapshot: id)
         let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
         if case .none = split {
@@ -53,6 +60,23 @@ extension Recommender {
             let excluded = (trainItems[u] ?? []).sorted()
             accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
         }
+        var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
+        if compareRankings && !users.isEmpty {
+            let embedding = CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: model.userCount,
+                                                      itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
+            let scale = Double(model.scaleMin)...Double(model.scaleMax)
+            let popular = Recommender.rankPopular(train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
+            var byCooccurrence = RankingAccumulator(k: k, itemCount: model.itemCount)
+            var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
+            for u in users {
+                let rated = trainItems[u] ?? [], excluded = Set(rated)
+                let top = embedding.topN(user: embedding.userVector(ratedItems: rated), n: k, excluded: excluded)
+                byCooccurrence.add(ranked: top.map(\.item), relevant: relevant[u] ?? [])
+                byPopularity.add(ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)), relevant: relevant[u] ?? [])
+            }
+            cooccurrenceRanking = byCooccurrence.result
+            popularRanking = byPopularity.result
+        }
         let source: String
         switch split {
         case .file(let path): source = "test file \(path)"
@@ -60,6 +84,6 @@ extension Recommender {
         }
         return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
                                 ranking: users.isEmpty ? nil : accumulator.result, relevantThreshold: relevantThreshold,
-                                rankedUsers: users.count)
+                                rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
     }
 }
