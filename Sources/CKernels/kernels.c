@@ -215,3 +215,55 @@ void mfrec_sgd_block(const int32_t *users, const int32_t *items, const float *ra
     sgd_portable(users, items, ratings, count, P, Q, user_bias, item_bias, stride, lr, reg_p, reg_q, reg_b, mean,
                  use_bias, nonnegative, sq, ab);
 }
+
+// Sparse scatter-add for the co-occurrence embedding: out[to[r]] += weight[weight_index[r]] * in[from[r]],
+// rows of `width` floats. The rows are picked at random, so the loop waits on memory: the rows needed a
+// few iterations ahead are prefetched.
+#define MFREC_PREFETCH_AHEAD 8
+
+static void scatter_portable(const int32_t *from, const int32_t *to, const int32_t *weight_index, const float *weight,
+                             size_t count, const float *in, float *out, size_t width) {
+    for (size_t r = 0; r < count; r++) {
+        if (r + MFREC_PREFETCH_AHEAD < count) {
+            __builtin_prefetch(in + (size_t)from[r + MFREC_PREFETCH_AHEAD] * width);
+            __builtin_prefetch(out + (size_t)to[r + MFREC_PREFETCH_AHEAD] * width, 1);
+        }
+        const float w = weight[weight_index[r]];
+        const float *src = in + (size_t)from[r] * width;
+        float *dst = out + (size_t)to[r] * width;
+        for (size_t c = 0; c < width; c++) dst[c] += w * src[c];
+    }
+}
+
+#ifdef MFREC_X86
+__attribute__((target("avx2,fma")))
+static void scatter_avx2(const int32_t *from, const int32_t *to, const int32_t *weight_index, const float *weight,
+                         size_t count, const float *in, float *out, size_t width) {
+    const size_t wide = width & ~(size_t)7;
+    for (size_t r = 0; r < count; r++) {
+        if (r + MFREC_PREFETCH_AHEAD < count) {
+            const float *a = in + (size_t)from[r + MFREC_PREFETCH_AHEAD] * width;
+            float *b = out + (size_t)to[r + MFREC_PREFETCH_AHEAD] * width;
+            for (size_t c = 0; c < width; c += 16) { __builtin_prefetch(a + c); __builtin_prefetch(b + c, 1); }
+        }
+        const float w = weight[weight_index[r]];
+        const __m256 wv = _mm256_set1_ps(w);
+        const float *src = in + (size_t)from[r] * width;
+        float *dst = out + (size_t)to[r] * width;
+        size_t c = 0;
+        for (; c < wide; c += 8) _mm256_storeu_ps(dst + c, _mm256_fmadd_ps(wv, _mm256_loadu_ps(src + c), _mm256_loadu_ps(dst + c)));
+        for (; c < width; c++) dst[c] += w * src[c];
+    }
+}
+#endif
+
+void mfrec_scatter_rows(const int32_t *from, const int32_t *to, const int32_t *weight_index, const float *weight,
+                        size_t count, const float *in, float *out, size_t width) {
+#ifdef MFREC_X86
+    if (vectorized()) {
+        scatter_avx2(from, to, weight_index, weight, count, in, out, width);
+        return;
+    }
+#endif
+    scatter_portable(from, to, weight_index, weight, count, in, out, width);
+}

@@ -108,4 +108,20 @@ import Testing
         let empty = CooccurrenceEmbedding.fit(users: [], items: [], userCount: 0, itemCount: 4, factors: 3)
         #expect(empty.vectors.allSatisfy { $0 == 0 } && empty.vectors.count == 12)
     }
+
+    @Test func threadsSplitTheProductWithoutChangingIt() {
+        // Over 100,000 pairs the passes are split between threads, each adding into its own output.
+        let (us, its) = pairs(users: 600, items: 300, density: 0.6, seed: 21)
+        #expect(us.count > 100_000)
+        let one = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 1)
+        let two = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 2)
+        func gram(_ e: CooccurrenceEmbedding, _ a: Int, _ b: Int) -> Double {
+            (0..<e.factors).reduce(0.0) { $0 + Double(e.vectors[a * e.factors + $1]) * Double(e.vectors[b * e.factors + $1]) }
+        }
+        var worst = 0.0
+        for a in stride(from: 0, to: 300, by: 7) { for b in stride(from: 0, to: 300, by: 11) {
+            worst = max(worst, abs(gram(one, a, b) - gram(two, a, b)) / max(abs(gram(one, a, b)), 1e-3))
+        } }
+        #expect(worst < 1e-3, "largest relative difference of E Eᵀ entries: \(worst)")
+    }
 }

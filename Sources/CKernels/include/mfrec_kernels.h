@@ -28,3 +28,8 @@ void mfrec_sgd_block(const int32_t *users, const int32_t *items, const float *ra
                      float *P, float *Q, float *user_bias, float *item_bias, size_t stride,
                      float lr, float reg_p, float reg_q, float reg_b, float mean, int use_bias, int nonnegative,
                      double *sq, double *ab);
+
+/// out[to[r] * width ..] += weight[weight_index[r]] * in[from[r] * width ..] for r in 0..<count: the
+/// sparse product of the co-occurrence embedding (rows picked by rating; prefetched ahead).
+void mfrec_scatter_rows(const int32_t *from, const int32_t *to, const int32_t *weight_index, const float *weight,
+                        size_t count, const float *in, float *out, size_t width);
