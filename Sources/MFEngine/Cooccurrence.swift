@@ -183,11 +183,26 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         var top = TopN(capacity: n + excluded.count)
         vectors.withUnsafeBufferPointer { e in
             user.withUnsafeBufferPointer { q in
-                for i in 0..<itemCount {
-                    let row = i * factors
-                    var s: Float = 0
-                    for c in 0..<factors { s += e[row + c] * q[c] }
-                    top.offer(score: s, item: Int32(i))
+                if factors % 16 == 0 {
+                    // The SIMD kernel of the item matrix scan, a chunk of rows at a time (no biases).
+                    let chunk = 2048
+                    var scores = [Float](repeating: 0, count: chunk)
+                    let zeros = [Float](repeating: 0, count: chunk)
+                    var start = 0
+                    while start < itemCount {
+                        let count = min(chunk, itemCount - start)
+                        mfrec_scores(q.baseAddress!, e.baseAddress! + start * factors, factors, count, zeros, &scores)
+                        let threshold = top.threshold
+                        for j in 0..<count where scores[j] >= threshold { top.offer(score: scores[j], item: Int32(start + j)) }
+                        start += count
+                    }
+                } else {
+                    for i in 0..<itemCount {
+                        let row = i * factors
+                        var s: Float = 0
+                        for c in 0..<factors { s += e[row + c] * q[c] }
+                        top.offer(score: s, item: Int32(i))
+                    }
                 }
             }
         }

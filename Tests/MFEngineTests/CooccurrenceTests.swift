@@ -124,4 +124,28 @@ import Testing
         } }
         #expect(worst < 1e-3, "largest relative difference of E Eᵀ entries: \(worst)")
     }
+
+    @Test(arguments: [16, 32, 12])
+    func topNEqualsAFullSort(factors: Int) {
+        // 16 and 32 go through the SIMD kernel in chunks of 2,048 rows (5,000 items: a partial last chunk);
+        // 12 through the plain loop.
+        var rng = SeededGenerator(seed: UInt64(factors))
+        let items = 5_000
+        let e = CooccurrenceEmbedding(factors: factors, itemCount: items, exponent: 0.3,
+                                      vectors: (0..<(items * factors)).map { _ in Float(rng.nextGaussian()) })
+        let rated: [Int32] = [3, 2_500, 4_999]
+        let q = e.userVector(ratedItems: rated)
+        func dot(_ i: Int) -> Float {
+            var s: Float = 0
+            for c in 0..<factors { s += e.vectors[i * factors + c] * q[c] }
+            return s
+        }
+        var all: [(item: Int32, score: Float)] = []
+        for i in 0..<items where !rated.contains(Int32(i)) { all.append((Int32(i), dot(i))) }
+        all.sort { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }
+        let expected = Array(all.prefix(25))
+        let top = e.topN(user: q, n: 25, excluded: Set(rated))
+        #expect(top.map { $0.item } == expected.map { $0.item })
+        #expect(zip(top, expected).allSatisfy { abs($0.score - $1.score) < 1e-3 })
+    }
 }
