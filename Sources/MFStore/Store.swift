@@ -228,6 +228,13 @@ public final class Store {
         try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in try stmt.step() ? stmt.int64(0) : nil }
     }
 
+    /// The stored co-occurrence embedding's shape, without its vectors (nil when there is none).
+    public func cooccurrenceShape() throws -> (factors: Int, itemCount: Int, exponent: Double, createdAt: String)? {
+        let stmt = try db.prepare("SELECT factors, item_count, exponent, created_at FROM cooccurrence WHERE id = 1")
+        guard try stmt.step() else { return nil }
+        return (Int(stmt.int64(0)), Int(stmt.int64(1)), stmt.double(2), stmt.string(3) ?? "")
+    }
+
     /// The stored co-occurrence embedding, its checksum verified; nil when there is none.
     public func cooccurrence() throws -> CooccurrenceRecord? {
         let stmt = try db.prepare("SELECT version, factors, item_count, exponent, vectors, checksum FROM cooccurrence WHERE id = 1")

@@ -55,6 +55,10 @@ func printModelSummary(_ rec: Recommender) {
     if let test = info.metrics?.test {
         print(String(format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count)))
     }
+    if let shape = try? rec.store.cooccurrenceShape() {
+        print("co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt); "
+              + "ranks users with fewer than \(QueryEngine.defaultCooccurrenceBelow) ratings")
+    }
     if let live = try? rec.store.liveModel(), live.dirty {
         print("incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)")
     }

@@ -33,7 +33,8 @@ func dump(_ store: Store) throws -> String {
     for sql in ["SELECT id, key FROM users ORDER BY id", "SELECT id, key, title, genres FROM items ORDER BY id",
                 "SELECT user_id, item_id, rating, ts, seq FROM ratings ORDER BY user_id, item_id",
                 "SELECT key, value FROM metadata ORDER BY key", "SELECT id, kind, factors FROM snapshots ORDER BY id",
-                "SELECT snapshot_id, generation, dirty FROM live_model"] {
+                "SELECT snapshot_id, generation, dirty FROM live_model",
+                "SELECT version, factors, item_count, checksum FROM cooccurrence"] {
         let stmt = try store.db.prepare(sql)
         while try stmt.step() {
             out += (0..<4).map { stmt.string(Int32($0)) ?? "∅" }.joined(separator: "|") + "\n"

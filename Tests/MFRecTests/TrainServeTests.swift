@@ -208,6 +208,21 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(try rec.queries().recommend(user: "late", n: 5, minRatings: 2).coldStart)
     }
 
+    @Test func damagedCooccurrenceEmbeddingIsAnErrorNamingTheFix() throws {
+        let (rec, _) = try Self.trained()
+        try rec.rate(user: "light", item: "50", rating: 5)
+        #expect(try rec.queries().recommend(user: "light").ranking == .cooccurrence)
+        try rec.store.db.execute("UPDATE cooccurrence SET vectors = zeroblob(length(vectors)), version = version + 1")
+        #expect { try rec.queries().recommend(user: "light") } throws: { error in
+            "\(error)".contains("co-occurrence embedding fails its checksum") && "\(error)".contains("mfrec train")
+        }
+        #expect(try rec.queries().recommend(user: "1").ranking == .model)  // other users are still served
+        var request = TrainRequest()
+        request.options.epochs = 2
+        try rec.train(request)  // fits it again
+        #expect(try rec.queries().recommend(user: "light").ranking == .cooccurrence)
+    }
+
     @Test func coldUsersBeatThePopularListOnLaterRatings() throws {
         // The protocol, in small: ML-100K sorted by time, trained on the first 90%; each user first
         // seen in the last 10% rates their first 10 items incrementally; their top-10 is scored against their
