@@ -20,6 +20,9 @@ struct IncrementalBench: ParsableCommand {
     @Option(help: "SGD steps per rating.") var steps = UpdateOptions().steps
     @Option(help: "Learning rate of the updates (default: the model's).") var learningRate: Float?
     @Flag(help: "Skip the speed measurements.") var qualityOnly = false
+    @Flag(help: "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the last 10% is never read).")
+    var validation = false
+    @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding.defaultExponent
     @OptionGroup var scale: Scale
 
     func run() throws {
@@ -29,8 +32,10 @@ struct IncrementalBench: ParsableCommand {
         let text = try String(contentsOfFile: sharedML100K, encoding: .utf8)
         var lines = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
         lines.sort { (Int($0[3])!, $0[0], $0[1]) < (Int($1[3])!, $1[0], $1[1]) }
-        let cut = lines.count * 9 / 10
-        let head = Array(lines[..<cut]), tail = Array(lines[cut...])
+        // The test window is the last 10% by time; --validation moves everything back by 10% (the window
+        // used to choose the co-occurrence exponent).
+        let end = validation ? lines.count * 9 / 10 : lines.count, cut = end - lines.count / 10
+        let head = Array(lines[..<cut]), tail = Array(lines[cut..<end])
         var rng = SeededGenerator(seed: 2024)
         var probe: [[String]] = [], stream: [[String]] = []
         for line in tail { if rng.nextDouble() < 0.5 { probe.append(line) } else { stream.append(line) } }
@@ -43,8 +48,9 @@ struct IncrementalBench: ParsableCommand {
         let headAndStream = try write(head + stream, "head-stream.data")
         var request = TrainRequest()
         request.testFraction = 0
+        request.cooccurrenceExponent = exponent
 
-        section("quality on ML-100K sorted by time: train \(head.count), stream \(stream.count), probe \(probe.count)")
+        section("quality on ML-100K sorted by time\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)")
         let db = (dir as NSString).appendingPathComponent("inc.db")
         let rec = try Recommender(path: db)
         try rec.ingest(path: headPath)
@@ -95,7 +101,7 @@ struct IncrementalBench: ParsableCommand {
             users.any += 1
             if !liked.isEmpty { users.liked += 1 }
         }
-        print("cold users (only in the last 10%, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
+        print("cold users (first seen in the window, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
               + "top-10 differs from the popular list for \(differ) of \(users.any)")
         print("precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
         for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {

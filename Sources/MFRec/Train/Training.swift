@@ -15,6 +15,8 @@ public struct TrainRequest: Sendable {
     /// Factors of the item co-occurrence embedding that ranks items for users with few ratings
     /// (see `CooccurrenceEmbedding`); 0 skips it (those users then get the popular list).
     public var cooccurrenceFactors = CooccurrenceEmbedding.defaultFactors
+    /// The exponent α of the co-occurrence normalization (d_i d_j)^α.
+    public var cooccurrenceExponent = CooccurrenceEmbedding.defaultExponent
 
     public init() {}
 }
@@ -91,7 +93,8 @@ extension Recommender {
         let fitStart = Date()
         let cooccurrence = request.cooccurrenceFactors > 0
             ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
-                                        factors: request.cooccurrenceFactors, seed: request.options.seed)
+                                        factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
+                                        seed: request.options.seed)
             : nil
         let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
