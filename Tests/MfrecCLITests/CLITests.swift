@@ -29,9 +29,11 @@ struct Run {
 
 /// Runs the real binary and waits for it.
 @discardableResult
-func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: String = mfrecBinary) throws -> Run {
+func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: String = mfrecBinary,
+           in directory: URL? = nil) throws -> Run {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
+    if let directory { process.currentDirectoryURL = directory }
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "MFREC_DB")
@@ -434,7 +436,7 @@ let canMount: Bool = {
         var statuses: [Int32: Int] = [:]
         for _ in 0..<120 {
             let args = (0..<Int.random(in: 1...5, using: &rng)).map { _ in words.randomElement(using: &rng)!.replacingOccurrences(of: "\u{0}", with: "") }
-            let run = try mfrec(args)
+            let run = try mfrec(args, in: dir)  // relative paths (`--db similar`, the default mfrec.db) land in the temp folder
             statuses[run.status, default: 0] += 1
             #expect([0, 1, 64].contains(run.status), "\(args) exited \(run.status): \(run.stderr.prefix(300))")
         }
