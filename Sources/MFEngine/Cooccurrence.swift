@@ -12,9 +12,9 @@ import Foundation
 /// user rates next.
 ///
 /// What: with B the binary users × items matrix of training ratings and d_i the number of ratings of
-/// item i, the similarity is S_ij = Σ_u B_ui B_uj / (d_i d_j)^α (α = 0.5 is
-/// the cosine; the default 0.3, chosen on a validation window of ML-100K — not the test window — keeps
-/// a little more popularity). The embedding is the best rank-k factorization S ≈ E Eᵀ (E = V_k Λ_k^½
+/// item i, the similarity is S_ij = Σ_u B_ui B_uj / (d_i d_j)^α. α = 0.5 is the cosine; the default
+/// 0.3 keeps a little more popularity and was chosen on a validation window of ML-100K, not the test
+/// window (`mfrec-bench incremental --validation --exponent A`). The embedding is the best rank-k factorization S ≈ E Eᵀ (E = V_k Λ_k^½
 /// from the top eigenpairs), computed by randomized subspace iteration on X = B D^(−α), S = XᵀX,
 /// without ever forming S: each iteration costs two passes over the ratings. A user's vector is
 /// the sum of the vectors of the items they rated, so a new rating changes it at once and a user
