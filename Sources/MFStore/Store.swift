@@ -223,6 +223,10 @@ public final class Store {
                   .blob(record.vectors), .integer(Store.checksum(record.vectors))])
     }
 
+    public func deleteCooccurrence() throws {
+        try db.execute("DELETE FROM cooccurrence")
+    }
+
     /// The version of the stored co-occurrence embedding (nil when there is none): cheap, for cache checks.
     public func cooccurrenceVersion() throws -> Int64? {
         try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in try stmt.step() ? stmt.int64(0) : nil }

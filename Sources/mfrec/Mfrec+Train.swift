@@ -43,7 +43,7 @@ extension Mfrec {
         var noBias = false
         @Flag(help: "Keep every embedding value ≥ 0.")
         var nonnegative = false
-        @Option(help: "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: skip it; those users get the popular list).")
+        @Option(help: "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; those users get the rating model, or the popular list without a vector).")
         var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
         @Option(help: "Write the per-epoch history as CSV to this file.")
         var history: String?

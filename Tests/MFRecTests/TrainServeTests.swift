@@ -221,6 +221,12 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         request.options.epochs = 2
         try rec.train(request)  // fits it again
         #expect(try rec.queries().recommend(user: "light").ranking == .cooccurrence)
+        // Training without one removes it: light users then get the rating model (or the popular list
+        // without a vector), never a stale embedding.
+        request.cooccurrenceFactors = 0
+        try rec.train(request)
+        #expect(try rec.store.cooccurrenceVersion() == nil)
+        #expect(try rec.queries().recommend(user: "light").ranking != .cooccurrence)
     }
 
     @Test func coldUsersBeatThePopularListOnLaterRatings() throws {

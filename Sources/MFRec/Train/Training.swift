@@ -13,7 +13,8 @@ public struct TrainRequest: Sendable {
     public var testFile: String?
     public var note: String?
     /// Factors of the item co-occurrence embedding that ranks items for users with few ratings
-    /// (see `CooccurrenceEmbedding`); 0 skips it (those users then get the popular list).
+    /// (see `CooccurrenceEmbedding`); 0 fits none and removes the stored one (those users then get the
+    /// rating model, or the popular list when they have no vector).
     public var cooccurrenceFactors = CooccurrenceEmbedding.defaultFactors
     /// The exponent α of the co-occurrence normalization (d_i d_j)^α.
     public var cooccurrenceExponent = CooccurrenceEmbedding.defaultExponent
@@ -114,6 +115,8 @@ extension Recommender {
             if let cooccurrence {
                 try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
                                                 exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
+            } else {
+                try store.deleteCooccurrence()  // asked for none: an older one must not answer for this model
             }
             return id
         }
