@@ -177,6 +177,14 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         return out
     }
 
+    /// The top-n of a user who rated `rated` (their vector: the sum of those items' vectors), minus
+    /// `excluded`; nil when none of the rated items has a vector (nothing to rank by).
+    public func topN(rated: [Int32], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)]? {
+        let query = userVector(ratedItems: rated)
+        guard query.contains(where: { $0 != 0 }) else { return nil }
+        return topN(user: query, n: n, excluded: excluded)
+    }
+
     /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
     public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
         precondition(user.count == factors)

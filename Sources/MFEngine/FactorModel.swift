@@ -101,6 +101,12 @@ public struct FactorModel: Sendable, Equatable {
         return clip(p)
     }
 
+    /// The prediction when the user (as the caller knows) and the item both have vectors, the fallback otherwise.
+    public func predictOrFallback(user u: Int, knownUser: Bool, item i: Int) -> Float {
+        let knownItem = hasItem(i)
+        return knownUser && knownItem ? predict(user: u, item: i) : fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
+    }
+
     /// Trainable parameters: the embeddings plus biases (and μ) when the model has them.
     public var parameterCount: Int {
         (userCount + itemCount) * factors + (useBias ? userCount + itemCount + 1 : 0)

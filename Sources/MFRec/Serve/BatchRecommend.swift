@@ -65,19 +65,13 @@ extension QueryEngine {
                 for (offset, top) in zip(range, results.get(b)) {
                     let user = slice[offset], rated = exclusions[offset]
                     let base = model.useBias ? model.globalMean + model.userBias[user] : 0
-                    var rows = top.map { (item: Int($0.item), predicted: model.clip(base + $0.score)) }
-                    if let embedding, !rated.isEmpty, rated.count < cooccurrenceBelow {
-                        let query = embedding.userVector(ratedItems: rated)
-                        if query.contains(where: { $0 != 0 }) {
-                            rows = embedding.topN(user: query, n: n, excluded: Set(rated)).map { hit in
-                                let item = Int(hit.item)
-                                return (item, model.hasItem(item) ? model.predict(user: user, item: item)
-                                    : model.fallbackPrediction(user: user, knownUser: true, item: item, knownItem: false))
-                            }
-                        }
+                    var rows = top.map { (item: $0.item, predicted: model.clip(base + $0.score)) }
+                    if let embedding, !rated.isEmpty, rated.count < cooccurrenceBelow,
+                       let top = embedding.topN(rated: rated, n: n, excluded: Set(rated)) {
+                        rows = top.map { ($0.item, model.predictOrFallback(user: user, knownUser: true, item: Int($0.item))) }
                     }
                     for (rank, row) in rows.enumerated() {
-                        text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[row.item])),"
+                        text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
                         text += String(format: "%.4f", row.predicted) + "\n"
                     }
                 }

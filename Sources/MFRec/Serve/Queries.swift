@@ -214,17 +214,12 @@ public final class QueryEngine: @unchecked Sendable {
         let excluded = includeRated ? [] : ratedIDs
         if cooccurrenceBelow > 0, ratedIDs.count >= minRatings, !ratedIDs.isEmpty, ratedIDs.count < cooccurrenceBelow || !known,
            let embedding = try cooccurrence() {
-            let query = embedding.userVector(ratedItems: ratedIDs)
-            if query.contains(where: { $0 != 0 }) {
-                let top = embedding.topN(user: query, n: n, excluded: Set(excluded))
+            if let top = embedding.topN(rated: ratedIDs, n: n, excluded: Set(excluded)) {
                 var items: [Recommendation] = []
                 for (rank, hit) in top.enumerated() {
                     let item = Int(hit.item), info = try self.item(item)
-                    let predicted = known && model.hasItem(item)
-                        ? model.predict(user: user, item: item)
-                        : model.fallbackPrediction(user: user, knownUser: known, item: item, knownItem: model.hasItem(item))
                     var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
-                                             predictedRating: Double(predicted))
+                                             predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
                     if explain { rec.because = try cooccurrenceReasons(for: item, rated: rated, embedding: embedding) }
                     items.append(rec)
                 }
@@ -269,25 +264,20 @@ public final class QueryEngine: @unchecked Sendable {
     }
 
     /// The user's rated items that co-occur most with `item` (cosine of their embedding vectors).
-    private func cooccurrenceReasons(for item: Int, rated: [(item: Int, rating: Double)], embedding: CooccurrenceEmbedding,
-                                     count: Int = 3) throws -> [Recommendation.Reason] {
-        var top = TopN(capacity: count)
-        for entry in rated {
-            let similarity = embedding.cosine(entry.item, item)
-            if similarity > 0 { top.offer(score: similarity, item: Int32(entry.item)) }
-        }
-        let ratingOf = Dictionary(uniqueKeysWithValues: rated.map { ($0.item, $0.rating) })
-        return try top.sorted().map { hit in
-            let info = try self.item(Int(hit.item))
-            return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
-                         similarity: Double(hit.score))
+    private func cooccurrenceReasons(for item: Int, rated: [(item: Int, rating: Double)], embedding: CooccurrenceEmbedding) throws
+        -> [Recommendation.Reason]
+    {
+        try closest(among: rated) { candidate in
+            let similarity = embedding.cosine(candidate, item)
+            return similarity > 0 ? similarity : nil
         }
     }
 
     /// The user's items rated at or above their own mean (and at least the scale's midpoint), most
     /// similar to `item` by cosine of the item vectors: "because you rated …".
-    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], model: FactorModel, matrix: ItemMatrix,
-                         count: Int = 3) throws -> [Recommendation.Reason] {
+    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], model: FactorModel, matrix: ItemMatrix) throws
+        -> [Recommendation.Reason]
+    {
         guard !rated.isEmpty else { return [] }
         let mean = rated.reduce(0) { $0 + $1.rating } / Double(rated.count)
         let midpoint = Double(model.scaleMin + model.scaleMax) / 2
@@ -295,14 +285,22 @@ public final class QueryEngine: @unchecked Sendable {
         let target = matrix.item(item).vector
         let targetNorm = norm(target)
         guard targetNorm > 0 else { return [] }
-        var top = TopN(capacity: count)
-        for entry in liked where entry.item < matrix.itemCount {
-            let v = matrix.item(entry.item).vector
+        return try closest(among: liked) { candidate in
+            guard candidate < matrix.itemCount else { return nil }
+            let v = matrix.item(candidate).vector
             let n = norm(v)
-            guard n > 0 else { continue }
-            top.offer(score: zip(v, target).reduce(0) { $0 + $1.0 * $1.1 } / (n * targetNorm), item: Int32(entry.item))
+            return n > 0 ? zip(v, target).reduce(0) { $0 + $1.0 * $1.1 } / (n * targetNorm) : nil
         }
-        let ratingOf = Dictionary(uniqueKeysWithValues: liked.map { ($0.item, $0.rating) })
+    }
+
+    /// The (at most) `count` candidates with the largest similarity (nil: not a candidate), as reasons.
+    private func closest(among candidates: [(item: Int, rating: Double)], count: Int = 3,
+                         similarity: (Int) -> Float?) throws -> [Recommendation.Reason] {
+        var top = TopN(capacity: count)
+        for entry in candidates {
+            if let s = similarity(entry.item) { top.offer(score: s, item: Int32(entry.item)) }
+        }
+        let ratingOf = Dictionary(uniqueKeysWithValues: candidates.map { ($0.item, $0.rating) })
         return try top.sorted().map { hit in
             let info = try self.item(Int(hit.item))
             return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
@@ -332,12 +330,9 @@ public final class QueryEngine: @unchecked Sendable {
         let model = current().model
         guard let item = try locked({ try store.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
         let user = try resolveUser(userKey, in: model)
-        let itemKnown = model.hasItem(item)
-        if let user, user.hasVector, itemKnown {
-            return (Double(model.predict(user: user.id, item: item)), false)
-        }
-        return (Double(model.fallbackPrediction(user: user?.id ?? 0, knownUser: user?.hasVector ?? false,
-                                                item: item, knownItem: itemKnown)), true)
+        let knownUser = user?.hasVector ?? false
+        return (Double(model.predictOrFallback(user: user?.id ?? 0, knownUser: knownUser, item: item)),
+                !(knownUser && model.hasItem(item)))
     }
 
     /// The items nearest to `item` by cosine similarity of their vectors.

@@ -70,7 +70,7 @@ extension Recommender {
             var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
             for u in users {
                 let rated = trainItems[u] ?? [], excluded = Set(rated)
-                let top = embedding.topN(user: embedding.userVector(ratedItems: rated), n: k, excluded: excluded)
+                let top = embedding.topN(rated: rated, n: k, excluded: excluded) ?? []
                 byCooccurrence.add(ranked: top.map(\.item), relevant: relevant[u] ?? [])
                 byPopularity.add(ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)), relevant: relevant[u] ?? [])
             }
