@@ -57,15 +57,45 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         for i in items { degree[Int(i)] += 1 }
         let weight = degree.map { $0 > 0 ? Float(pow(Double($0), -exponent)) : 0 }
 
+        let (values, basis) = topEigenpairs(users: users, items: items, weightIndex: items, weight: weight,
+                                            userCount: userCount, itemCount: itemCount, factors: factors, oversampling: 8,
+                                            iterations: iterations, seed: seed, threads: threads)
+        var vectors = [Float](repeating: 0, count: itemCount * factors)
+        for c in 0..<values.count {
+            let scale = Float(max(Double(values[c]), 0).squareRoot())
+            for r in 0..<itemCount { vectors[r * factors + c] = basis[r * values.count + c] * scale }
+        }
+        return CooccurrenceEmbedding(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
+    }
+
+    /// The top `factors` eigenpairs of XᵀX, where X is the users × items matrix with entry
+    /// weight[weightIndex[r]] at (users[r], items[r]): randomized subspace iteration (a Gaussian start
+    /// of `factors + oversampling` columns, `iterations` products with XᵀX, each two passes over the
+    /// entries) and Rayleigh–Ritz. Eigenvalues largest first; vectors itemCount × count, row-major,
+    /// orthonormal columns. Fewer pairs come back when there are fewer items.
+    public static func topEigenpairs(users: [Int32], items: [Int32], weightIndex: [Int32], weight: [Float],
+                                     userCount: Int, itemCount: Int, factors: Int, oversampling: Int, iterations: Int,
+                                     seed: UInt64, threads: Int) -> (values: [Float], vectors: [Float]) {
+        let width = min(factors + oversampling, itemCount)
+        let kept = min(factors, width)
+        guard width > 0, !users.isEmpty else {
+            return ([Float](repeating: 0, count: factors), [Float](repeating: 0, count: itemCount * factors))
+        }
         var rng = SeededGenerator(seed: seed)
         var basis = (0..<(itemCount * width)).map { _ in Float(rng.nextGaussian()) }
         orthonormalize(&basis, rows: itemCount, columns: width)
+        func multiply(_ m: [Float]) -> [Float] {
+            let perUser = ScatterJob(input: m, from: items, to: users, weightIndex: weightIndex, weight: weight,
+                                     rows: userCount, width: width).run(threads: threads)
+            return ScatterJob(input: perUser, from: users, to: items, weightIndex: weightIndex, weight: weight,
+                              rows: itemCount, width: width).run(threads: threads)
+        }
         for _ in 0..<iterations {
-            basis = multiplyS(basis, width: width, users: users, items: items, weight: weight, userCount: userCount, threads: threads)
+            basis = multiply(basis)
             orthonormalize(&basis, rows: itemCount, columns: width)
         }
         // Rayleigh–Ritz: the small matrix Ωᵀ S Ω and its eigenpairs.
-        let image = multiplyS(basis, width: width, users: users, items: items, weight: weight, userCount: userCount, threads: threads)
+        let image = multiply(basis)
         var small = [Double](repeating: 0, count: width * width)
         for r in 0..<itemCount {
             for a in 0..<width {
@@ -76,18 +106,18 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         }
         for a in 0..<width { for b in 0..<a { let s = (small[a * width + b] + small[b * width + a]) / 2; small[a * width + b] = s; small[b * width + a] = s } }
         let (values, eigenvectors) = symmetricEigen(small, size: width)
-        let order = (0..<width).sorted { values[$0] > values[$1] }.prefix(factors)
-
-        var vectors = [Float](repeating: 0, count: itemCount * factors)
+        let order = Array((0..<width).sorted { values[$0] > values[$1] }.prefix(kept))
+        var out = [Float](repeating: 0, count: itemCount * factors)
+        var outValues = [Float](repeating: 0, count: factors)
         for (column, j) in order.enumerated() {
-            let scale = max(values[j], 0).squareRoot()
+            outValues[column] = Float(max(values[j], 0))
             for r in 0..<itemCount {
                 var v = 0.0
                 for a in 0..<width { v += Double(basis[r * width + a]) * eigenvectors[a * width + j] }
-                vectors[r * factors + column] = Float(v * scale)
+                out[r * factors + column] = Float(v)
             }
         }
-        return CooccurrenceEmbedding(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
+        return (outValues, out)
     }
 
     /// S·M for an itemCount × width matrix M, as Xᵀ(X M): two passes over the ratings, each split over

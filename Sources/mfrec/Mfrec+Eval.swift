@@ -15,7 +15,7 @@ extension Mfrec {
         @Option(help: "Cut-off K of the ranking metrics.") var top = 10
         @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
         @Option(help: "Rank at most this many test users (a seeded sample beyond).") var maxUsers = 5000
-        @Flag(help: "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to compare.")
+        @Flag(help: "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to compare. The default column ranks each user as `recommend` does; ranking is the ranking model alone, rating the rating model.")
         var compare = false
         @Flag(help: "Print JSON.") var json = false
 
@@ -30,8 +30,10 @@ extension Mfrec {
                   + (report.unseenTestPairs > 0 ? " (\(grouped(report.unseenTestPairs)) with a user or item unseen in training)" : ""))
             print(String(format: "MAE   %.4f\nMSE   %.4f\nRMSE  %.4f", report.error.mae, report.error.mse, report.error.rmse))
             if let r = report.ranking {
+                if let choice = report.rankingChoice { print("\n" + describe(choice)) }
                 print("\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ \(compact(report.relevantThreshold)); training items excluded)")
-                let rankings = [("model", r), ("co-occurrence", report.cooccurrenceRanking), ("popular", report.popularRanking)]
+                let rankings = [("default", report.defaultRanking), ("ranking", report.rankingModelRanking), ("rating", r),
+                                ("co-occurrence", report.cooccurrenceRanking), ("popular", report.popularRanking)]
                     .compactMap { name, metrics in metrics.map { (name, $0) } }
                 let rows = [("precision@\(r.k)", \RankingMetrics.precision), ("recall@\(r.k)", \.recall), ("NDCG@\(r.k)", \.ndcg),
                             ("MAP@\(r.k)", \.map), ("hit rate", \.hitRate), ("coverage", \.coverage)]

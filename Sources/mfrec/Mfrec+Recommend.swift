@@ -4,6 +4,7 @@ import MFRec
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case table, json, csv }
 extension ColdStartPolicy: ExpressibleByArgument {}
+extension Ranker: ExpressibleByArgument {}
 
 extension Mfrec {
     struct Recommend: ParsableCommand {
@@ -11,12 +12,15 @@ extension Mfrec {
             abstract: "Print the top-n items for a user, or for every user with --all.",
             discussion: """
                 USER is the id as it appears in the ratings file. Items the user rated are left out unless \
-                --include-rated. A user with fewer than --cooccurrence-below ratings (default 20), or with \
-                ratings but no vector in the model, is ranked by how often items are rated together with the \
-                items they rated (the co-occurrence embedding of the last training): a rating model ranks \
-                obscure, highly rated items first for them. A user without ratings gets the most popular \
-                well-rated items (--cold popular, the default) or an error (--cold error). The predicted \
-                rating shown is always the rating model's.
+                --include-rated. By default the ranking model of the live snapshot answers (a factor model \
+                fitted for top-n lists, its settings chosen on validation data at training time); for users \
+                with few ratings, validation may have chosen the co-occurrence embedding or the popular list \
+                instead (`mfrec info` shows the rule). --by picks one ranker: ranking, rating (the rating \
+                model's largest predicted ratings), cooccurrence or popular. A snapshot without a ranking \
+                model ranks users with fewer than --cooccurrence-below ratings by co-occurrence and the rest \
+                by the rating model. A user without ratings gets the most popular well-rated items (--cold \
+                popular, the default) or an error (--cold error). The predicted rating shown is always the \
+                rating model's.
                 """)
 
         @OptionGroup var database: DatabaseOptions
@@ -29,12 +33,15 @@ extension Mfrec {
         @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
         @Option(help: "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; users without a vector are then cold).")
         var cooccurrenceBelow = QueryEngine.defaultCooccurrenceBelow
+        @Option(help: "The ranker: ranking, rating, cooccurrence or popular (default: what validation chose for this user).")
+        var by: Ranker?
         @Flag(help: "Recommend for every user (needs --output).") var all = false
         @Option(help: "With --all: the CSV file to write.") var output: String?
-        @Option(help: "Threads for --all.") var threads = ProcessInfo.processInfo.activeProcessorCount
+        @Option(help: "Threads for --all (1…256).") var threads = ProcessInfo.processInfo.activeProcessorCount
 
         func validate() throws {
-            guard n >= 1 else { throw ValidationError("-n must be at least 1") }
+            guard (1...100_000).contains(n) else { throw ValidationError("-n must be 1…100000") }
+            guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1…256") }
             guard minRatings >= 0, cooccurrenceBelow >= 0 else { throw ValidationError("--min-ratings and --cooccurrence-below must not be negative") }
             if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
@@ -47,14 +54,14 @@ extension Mfrec {
         func run() throws {
             let engine = try Recommender(path: database.db).queries()
             if all, let output {
-                let count = try engine.recommendAll(n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, progress: Console.progressBar("recommend", unit: .count))
+                let count = try engine.recommendAll(n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, by: by, progress: Console.progressBar("recommend", unit: .count))
                 print("wrote the top \(n) of \(grouped(count)) users to \(output)")
                 return
             }
             let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
-                                            minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow)
-            if list.ranking == .cooccurrence {
-                Console.note("user \(user!) has fewer than \(cooccurrenceBelow) ratings or no vector in the live model; "
+                                            minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by)
+            if list.ranking == .cooccurrence && by == nil {
+                Console.note("user \(user!) has few ratings or no vector in the live model; "
                              + "ranked by co-occurrence with the items they rated")
             }
             if list.coldStart {
@@ -71,11 +78,11 @@ extension Mfrec {
                 }
             case .table:
                 let rows = list.items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.2f", $0.predictedRating)] }
-                print(table(["rank", "item", "title", "predicted"], rows, rightAligned: [0, 3]))
+                print(table(["rank", "item", "title", "predicted rating"], rows, rightAligned: [0, 3]))
                 if explain {
                     for r in list.items where !(r.because ?? []).isEmpty {
                         let reasons = r.because!.map { "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))" }
-                        let kind = list.ranking == .cooccurrence ? "often rated with your" : "because you rated"
+                        let kind = list.ranking == .rating ? "because you rated" : "often rated with your"
                         print("\n\(r.rank). \(r.title ?? r.item)\n   \(kind) " + reasons.joined(separator: "; "))
                     }
                 }

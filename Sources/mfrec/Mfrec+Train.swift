@@ -45,6 +45,14 @@ extension Mfrec {
         var nonnegative = false
         @Option(help: "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; those users get the rating model, or the popular list without a vector).")
         var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
+        @Option(help: "on: choose the ranking model's settings and the light-user rule on a validation carve-out of the training ratings; off: fixed settings (k 64, α 0.3, β 0.5, rating weights).")
+        var tune: Switch = .on
+        @Option(help: "on: fit the ranking model that answers `recommend` by default; off: none (recommend then ranks by the rating model).")
+        var ranking: Switch = .on
+        @Option(help: "Fix k of the ranking model (1…1024); tuning chooses the rest.")
+        var rankingFactors: Int?
+        @Option(help: "Seconds after which tuning starts no new candidate family (1…86400).")
+        var tuneSeconds = TrainRequest().tuneSeconds
         @Option(help: "Write the per-epoch history as CSV to this file.")
         var history: String?
         @Option(help: "Draw train and test loss per epoch as an SVG chart to this file.")
@@ -72,6 +80,8 @@ extension Mfrec {
             guard testFraction >= 0, testFraction < 1 else { throw ValidationError("--test-fraction must be at least 0 and below 1") }
             guard threads >= 1, bins >= 1, bins <= 256 else { throw ValidationError("--threads must be ≥ 1 and --bins 1…256") }
             guard (0...1024).contains(cooccurrenceFactors) else { throw ValidationError("--cooccurrence-factors must be 0…1024") }
+            if let rankingFactors, !(1...1024).contains(rankingFactors) { throw ValidationError("--ranking-factors must be 1…1024") }
+            guard tuneSeconds >= 1, tuneSeconds <= 86_400 else { throw ValidationError("--tune-seconds must be 1…86400") }
         }
 
         func run() throws {
@@ -94,6 +104,10 @@ extension Mfrec {
             request.testFile = testFile
             request.note = note
             request.cooccurrenceFactors = cooccurrenceFactors
+            request.tune = tune == .on
+            request.rankingModel = ranking == .on
+            request.rankingFactors = rankingFactors
+            request.tuneSeconds = tuneSeconds
 
             let columns = ["epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds"]
             let widths = [5, 10, 9, 9, 8, 8, 9, 7]
@@ -122,6 +136,8 @@ extension Mfrec {
                 ticks += 1
                 if let bar, ticks % 4 == 0 || ticks == ticksTotal { bar(ticks, ticksTotal) }
                 return false
+            }, rankingProgress: { line in
+                if !quiet { print("ranking model, validation: " + line); fflush(nil) }
             })
 
             if outcome.runs.count > 1 {
@@ -142,7 +158,9 @@ extension Mfrec {
                       + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
             print("times: loading the ratings \(duration(outcome.loadSeconds)), training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
-                  + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), saving the snapshot \(duration(outcome.saveSeconds))")
+                  + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model \(duration(outcome.rankingSeconds)), "
+                  + "saving the snapshot \(duration(outcome.saveSeconds))")
+            if let choice = outcome.ranking { print(describe(choice)) }
             if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
             print("saved snapshot \(outcome.snapshotID) (live)")
             if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }
@@ -152,6 +170,21 @@ extension Mfrec {
             }
         }
     }
+}
+
+enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+/// What validation chose for the ranking model, in one or two lines.
+func describe(_ choice: RankingChoice) -> String {
+    var text = "ranking model: \(choice.parameters)" + (choice.tuned ? " (chosen on validation, \(choice.grid.count) settings scored)" : " (fixed: --tune off)")
+    if let v = choice.validation {
+        text += String(format: "\n  validation NDCG@10 %.4f, P@10 %.4f (%d users); popular %.4f, co-occurrence %.4f", v.ndcg, v.precision, v.users,
+                       v.popularNDCG, v.cooccurrenceNDCG)
+    }
+    text += choice.lightBelow > 0
+        ? "\n  users with fewer than \(choice.lightBelow) ratings are ranked by \(choice.lightRanker.rawValue)"
+        : "\n  every user with ratings is ranked by it"
+    return text
 }
 
 func writeHistoryCSV(_ history: [EpochStats], to path: String) throws {

@@ -4,18 +4,19 @@ import MFEngine
 import MFStore
 
 extension QueryEngine {
-    /// Writes the top-n of every user with a model vector to a CSV file (`user,rank,item,predicted_rating`),
-    /// streaming: users are taken in batches of `batch` per pass over the item matrix, the batches of a
-    /// round are scored on `threads` threads, and rows are written in user order. Memory stays bounded
-    /// by one round's results. The file is written to a temp name and renamed when complete. Users with
-    /// fewer than `cooccurrenceBelow` ratings are ranked as `recommend` ranks them: by co-occurrence.
+    /// Writes the top-n of every user with at least one rating to a CSV file (`user,rank,item,predicted_rating`),
+    /// each ranked exactly as `recommend` ranks them by default (or by `by`): streaming, users in id order,
+    /// a round of users scored on `threads` threads (the rating model's users in batches of `batch` per
+    /// pass over the item matrix). Memory stays bounded by one round's results. The file is written to a
+    /// temp name and renamed when complete.
     /// - Returns: the number of users written.
     @discardableResult
     public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                             cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow,
+                             cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
                              progress: Progress? = nil) throws -> Int {
         let (model, matrix) = current()
-        let embedding = cooccurrenceBelow > 0 ? try cooccurrence() : nil
+        let embedding = try cooccurrence()
+        let ranking = try rankingModel()?.0
         let userKeys = try withStore { try $0.userKeys() }
         let itemKeys = try withStore { try $0.itemKeys() }
         let temp = path + ".tmp-\(getpid())"
@@ -29,57 +30,81 @@ extension QueryEngine {
         }
         try out.write(contentsOf: Data("user,rank,item,predicted_rating\n".utf8))
 
-        // Rated items per user, streamed in (user, item) order alongside the users.
-        let rated = try withStore { try $0.db.prepare("SELECT user_id, item_id FROM ratings ORDER BY user_id, item_id") }
-        var pending: (Int, Int32)? = try rated.step() ? (rated.int(0), Int32(rated.int(1))) : nil
-        func ratedItems(of user: Int) throws -> [Int32] {
-            var items: [Int32] = []
-            while let (u, i) = pending, u <= user {
-                if u == user { items.append(i) }
-                pending = try rated.step() ? (rated.int(0), Int32(rated.int(1))) : nil
+        // Ratings per user, streamed in (user, item) order alongside the users.
+        let stream = try withStore { try $0.db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id") }
+        var pending: (Int, Int32, Float)? = try stream.step() ? (stream.int(0), Int32(stream.int(1)), Float(stream.double(2))) : nil
+        func ratings(of user: Int) throws -> [(item: Int32, rating: Float)] {
+            var out: [(item: Int32, rating: Float)] = []
+            while let (u, i, r) = pending, u <= user {
+                if u == user { out.append((i, r)) }
+                pending = try stream.step() ? (stream.int(0), Int32(stream.int(1)), Float(stream.double(2))) : nil
             }
-            return items
+            return out
         }
 
-        let users = (0..<min(userKeys.count, model.userCount)).filter { model.hasUser($0) }
         let round = batch * threads * 16
         var written = 0
         var start = 0
-        while start < users.count {
-            let slice = Array(users[start ..< min(start + round, users.count)])
-            let exclusions = try withStore { _ in try slice.map { try ratedItems(of: $0) } }
+        let userCount = userKeys.count
+        while start < userCount {
+            let slice = Array(start ..< min(start + round, userCount))
+            let rated = try withStore { _ in try slice.map { try ratings(of: $0) } }
+            let rankers = try slice.indices.map { j -> Ranker? in
+                if rated[j].isEmpty { return nil }
+                let ranker = try by ?? defaultRanker(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]),
+                                                     cooccurrenceBelow: cooccurrenceBelow)
+                return ranker == .rating && !model.hasUser(slice[j]) ? .popular : ranker
+            }
+            let popularList = try withStore { try Recommender.popularItems(store: $0) }
+            let fellBack = FlagSlots(count: slice.count)
             let batches = stride(from: 0, to: slice.count, by: batch).map { $0 ..< min($0 + batch, slice.count) }
             let results = ResultSlots(count: batches.count)
             let work = { @Sendable (t: Int) in
                 var b = t
                 while b < batches.count {
                     let range = batches[b]
-                    let queries = range.map { matrix.queryVector(model.userVector(slice[$0])) }
-                    results.set(b, matrix.topNBatch(queries: queries, n: n, excluded: range.map { exclusions[$0] }))
+                    var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
+                    let byRating = range.filter { rankers[$0] == .rating }
+                    if !byRating.isEmpty {
+                        let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
+                        let tops = matrix.topNBatch(queries: queries, n: n, excluded: byRating.map { rated[$0].map(\.item) })
+                        for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
+                    }
+                    for j in range where rankers[j] != .rating {
+                        let excluded = Set(rated[j].map(\.item))
+                        var top: [(item: Int32, score: Float)]?
+                        switch rankers[j] {
+                        case .ranking: top = ranking?.topN(ratings: rated[j], n: n, excluded: excluded)
+                        case .cooccurrence: top = embedding?.topN(rated: rated[j].map(\.item), n: n, excluded: excluded)
+                        default: top = nil
+                        }
+                        if top == nil && rankers[j] != nil {
+                            fellBack.set(j)
+                            top = popularList.lazy.filter { !excluded.contains($0.id) }.prefix(n).map { ($0.id, Float($0.mean)) }
+                        }
+                        lists[j - range.lowerBound] = top ?? []
+                    }
+                    results.set(b, lists)
                     b += threads
                 }
             }
             DispatchQueue.concurrentPerform(iterations: max(1, threads), execute: work)
             var text = ""
             for (b, range) in batches.enumerated() {
-                for (offset, top) in zip(range, results.get(b)) {
-                    let user = slice[offset], rated = exclusions[offset]
-                    let base = model.useBias ? model.globalMean + model.userBias[user] : 0
-                    var rows = top.map { (item: $0.item, predicted: model.clip(base + $0.score)) }
-                    if let embedding, !rated.isEmpty, rated.count < cooccurrenceBelow,
-                       let top = embedding.topN(rated: rated, n: n, excluded: Set(rated)) {
-                        rows = top.map { ($0.item, model.predictOrFallback(user: user, knownUser: true, item: Int($0.item))) }
-                    }
-                    for (rank, row) in rows.enumerated() {
+                for (offset, top) in zip(range, results.get(b)) where rankers[offset] != nil {
+                    let user = slice[offset], known = model.hasUser(user)
+                    for (rank, row) in top.enumerated() {
+                        let predicted = fellBack.get(offset)
+                            ? row.score : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
                         text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
-                        text += String(format: "%.4f", row.predicted) + "\n"
+                        text += String(format: "%.4f", predicted) + "\n"
                     }
                 }
             }
             try out.write(contentsOf: Data(text.utf8))
-            written += slice.count
+            written += rankers.lazy.filter { $0 != nil }.count
             start += round
-            progress?(Int64(written), Int64(users.count))
+            progress?(Int64(start), Int64(userCount))
         }
         try out.synchronize()
         try out.close()
@@ -95,6 +120,15 @@ extension QueryEngine {
 public func csvField(_ text: String) -> String {
     guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// One flag per index, set from several threads.
+final class FlagSlots: @unchecked Sendable {
+    private var flags: [Bool]
+    private let lock = NSLock()
+    init(count: Int) { flags = Array(repeating: false, count: count) }
+    func set(_ i: Int) { lock.lock(); flags[i] = true; lock.unlock() }
+    func get(_ i: Int) -> Bool { lock.lock(); defer { lock.unlock() }; return flags[i] }
 }
 
 final class ResultSlots: @unchecked Sendable {

@@ -15,6 +15,7 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
     case coldUser(String)
     case unknownItem(String)
     case noModel
+    case noRankingModel
 
     public var description: String {
         switch self {
@@ -22,6 +23,7 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
         case .coldUser(let key): return "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
         case .noModel: return "there is no model yet; run `mfrec train` first"
+        case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"
         }
     }
 }
@@ -45,16 +47,8 @@ public struct Recommendation: Sendable, Codable, Equatable {
     }
 }
 
-/// Which ranking answered a top-n query.
-public enum Ranking: String, Sendable, Codable, Equatable {
-    /// The rating model: the largest predicted ratings (μ + b_u + b_i + p_u·q_i).
-    case model
-    /// The item co-occurrence embedding, from the items the user rated (users with few ratings; see
-    /// `CooccurrenceEmbedding`).
-    case cooccurrence
-    /// The popular-items fallback.
-    case popular
-}
+/// Which ranking answered a top-n query (the JSON's "ranking").
+public typealias Ranking = Ranker
 
 /// The answer to a top-n query.
 public struct RecommendationList: Sendable, Codable, Equatable {
@@ -187,61 +181,101 @@ public final class QueryEngine: @unchecked Sendable {
         return (id, model.hasUser(id))
     }
 
-    /// Users with fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
+    /// Without a ranking model (a snapshot trained before it existed, or `--ranking off`), users with
+    /// fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
     public static let defaultCooccurrenceBelow = 20
+
+    /// Which ranker answers a user with `ratingCount` ratings when none is asked for: the rule
+    /// validation chose and stored with the ranking model; without a ranking model, co-occurrence below
+    /// `cooccurrenceBelow` ratings (or without a rating-model vector) and the rating model above.
+    func defaultRanker(ratingCount: Int, hasVector: Bool, cooccurrenceBelow: Int) throws -> Ranker {
+        if ratingCount == 0 { return .popular }
+        if let (_, choice) = try rankingModel() { return choice.ranker(forRatingCount: ratingCount) }
+        if cooccurrenceBelow > 0 && (ratingCount < cooccurrenceBelow || !hasVector) { return .cooccurrence }
+        return .rating
+    }
 
     /// The top-n items for a user (by the id of the ratings file).
     ///
-    /// Which ranking answers: a user unknown to the database, or with fewer than `minRatings` ratings,
-    /// gets the popular list (or `QueryError` with `cold: .error`). A user with fewer than
-    /// `cooccurrenceBelow` ratings — or with ratings but no vector in the rating model — is ranked by
-    /// the co-occurrence embedding of the last training, summed over the items they rated (a rating
-    /// model ranks obscure, highly rated items first for such users; see `CooccurrenceEmbedding`).
-    /// Everyone else gets the rating model's largest predictions. `cooccurrenceBelow: 0` turns the
-    /// co-occurrence ranking off (users without a vector are then cold). `predictedRating` is always the
-    /// rating model's prediction (its fallback μ + known bias where it has no vector), whatever ranked.
+    /// Which ranking answers (`by: nil`): a user unknown to the database, or with fewer than `minRatings`
+    /// ratings, gets the popular list (or `QueryError` with `cold: .error`). Otherwise the ranker that
+    /// validation chose at training time for a user with this many ratings: the ranking model (see
+    /// `RankingModel`), or for light users the co-occurrence embedding or the popular list (see
+    /// `RankingChoice`). A snapshot without a ranking model ranks as before it existed: co-occurrence below
+    /// `cooccurrenceBelow` ratings, the rating model's largest predictions above. `by` asks for one
+    /// ranker; where it has nothing to rank by (no vector), the popular list answers.
+    /// `predictedRating` is always the rating model's prediction (its fallback μ + known bias where it
+    /// has no vector), whatever ranked.
     public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
                           explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
-                          cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow) throws -> RecommendationList {
+                          cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil) throws -> RecommendationList {
         let (model, matrix) = current()
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))
         }
-        // Only --explain needs the ratings themselves; the rest needs the item ids alone.
-        let rated = explain ? try locked { try store.ratings(ofUser: user) } : []
-        let ratedIDs = explain ? rated.map { Int32($0.item) } : try locked { try store.ratedItems(ofUser: user) }
+        let rated = try locked { try store.ratings(ofUser: user) }
+        let ratedIDs = rated.map { Int32($0.item) }
         let excluded = includeRated ? [] : ratedIDs
-        if cooccurrenceBelow > 0, ratedIDs.count >= minRatings, !ratedIDs.isEmpty, ratedIDs.count < cooccurrenceBelow || !known,
-           let embedding = try cooccurrence() {
-            if let top = embedding.topN(rated: ratedIDs, n: n, excluded: Set(excluded)) {
-                var items: [Recommendation] = []
-                for (rank, hit) in top.enumerated() {
-                    let item = Int(hit.item), info = try self.item(item)
-                    var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
-                                             predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
-                    if explain { rec.because = try cooccurrenceReasons(for: item, rated: rated, embedding: embedding) }
-                    items.append(rec)
-                }
-                return RecommendationList(user: key, ranking: .cooccurrence, items: items)
-            }
-        }
-        guard known && ratedIDs.count >= minRatings else {
+        func coldList() throws -> RecommendationList {
             if cold == .error { throw QueryError.coldUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
         }
-        let query = matrix.queryVector(model.userVector(user))
-        let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
-        let base = model.useBias ? model.globalMean + model.userBias[user] : 0
-        var items: [Recommendation] = []
-        for (rank, hit) in top.enumerated() {
-            let info = try self.item(Int(hit.item))
-            var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
-                                     predictedRating: Double(model.clip(base + hit.score)))
-            if explain { rec.because = try reasons(for: Int(hit.item), rated: rated, model: model, matrix: matrix) }
-            items.append(rec)
+        guard ratedIDs.count >= minRatings else { return try coldList() }
+        let ranker = try by ?? defaultRanker(ratingCount: ratedIDs.count, hasVector: known, cooccurrenceBelow: cooccurrenceBelow)
+        func listing(_ top: [(item: Int32, score: Float)], _ ranking: Ranker,
+                     reasons: (Int) throws -> [Recommendation.Reason]) throws -> RecommendationList {
+            var items: [Recommendation] = []
+            for (rank, hit) in top.enumerated() {
+                let item = Int(hit.item), info = try self.item(item)
+                var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
+                                         predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
+                if explain { rec.because = try reasons(item) }
+                items.append(rec)
+            }
+            return RecommendationList(user: key, ranking: ranking, items: items)
         }
-        return RecommendationList(user: key, ranking: .model, items: items)
+        switch ranker {
+        case .popular:
+            return try coldList()
+        case .ranking:
+            guard let (ranking, _) = try rankingModel() else {
+                if by == .ranking { throw QueryError.noRankingModel }
+                return try coldList()
+            }
+            let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
+            guard let top = ranking.topN(ratings: ratings, n: n, excluded: Set(excluded)) else { return try coldList() }
+            return try listing(top, .ranking) { item in
+                try closest(among: rated) { candidate in
+                    let similarity = ranking.cosine(candidate, item)
+                    return similarity > 0 ? similarity : nil
+                }
+            }
+        case .cooccurrence:
+            guard !ratedIDs.isEmpty, let embedding = try cooccurrence(),
+                  let top = embedding.topN(rated: ratedIDs, n: n, excluded: Set(excluded)) else { return try coldList() }
+            return try listing(top, .cooccurrence) { try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding) }
+        case .rating:
+            guard known else { return try coldList() }
+            let query = matrix.queryVector(model.userVector(user))
+            let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
+            return try listing(top, .rating) { try reasons(for: $0, rated: rated, model: model, matrix: matrix) }
+        }
+    }
+
+    // Guarded by `lock`: the live snapshot's ranking model, with the snapshot it was read from.
+    private var ranking: (snapshot: Int, value: (RankingModel, RankingChoice)?)?
+
+    /// The ranking model of the live snapshot (nil when it has none), read again only when the live
+    /// snapshot changes.
+    public func rankingModel() throws -> (RankingModel, RankingChoice)? {
+        let snapshot = snapshotID
+        return try locked {
+            if let ranking, ranking.snapshot == snapshot { return ranking.value }
+            let value = try rec.loadRankingModel(snapshot: snapshot)
+            ranking = (snapshot, value)
+            return value
+        }
     }
 
     // Guarded by `lock`: the co-occurrence embedding, with the stored version it was read at.
@@ -348,6 +382,16 @@ public final class QueryEngine: @unchecked Sendable {
 }
 
 extension Recommender {
+    /// The ranking model stored with a snapshot and what validation chose; nil when it has none.
+    public func loadRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
+        guard let record = try store.rankingModel(snapshotID: id) else { return nil }
+        guard let choice = SnapshotCodec.decode(RankingChoice.self, record.choice),
+              let model = RankingModel(parameters: choice.parameters, encoded: record.model) else {
+            throw StoreError("\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again")
+        }
+        return (model, choice)
+    }
+
     /// The item matrix file of this database: `<database>.items`.
     public var itemMatrixPath: String { store.path + ".items" }
 

@@ -51,12 +51,16 @@ extension Recommender {
         let parent = state.snapshot
         let watermark = max(state.live.watermark, parent.watermark)
         let unchanged = !state.live.dirty
-        return try store.insertSnapshot(SnapshotCodec.record(
+        let id = try store.insertSnapshot(SnapshotCodec.record(
             model: state.model, kind: "frozen",
             note: note ?? (unchanged ? "copy of snapshot \(parent.id)" : "\(state.live.updates) incremental updates on snapshot \(parent.id)"),
             parent: parent.id, options: parent.options, history: parent.history,
             test: unchanged ? parent.metrics?.test : nil, unseen: unchanged ? parent.metrics?.unseenTestPairs : nil,
             split: parent.split, watermark: watermark, updates: state.live.updates))
+        // The ranking model's users are computed from the stored ratings, so the parent's model is the
+        // live one: the frozen snapshot keeps it.
+        try store.copyRankingModel(from: parent.id, to: id)
+        return id
     }
 
     /// Makes snapshot `id` the live model. Unsaved incremental updates are frozen into a snapshot

@@ -8,7 +8,15 @@ public struct EvaluationReport: Sendable, Codable {
     public var testSource: String
     public var error: ErrorMetrics
     public var unseenTestPairs: Int
+    /// The rating model's largest predicted ratings.
     public var ranking: RankingMetrics?
+    /// Each user ranked exactly as `recommend` ranks them by default (nil when the snapshot has no
+    /// ranking model: then `recommend` ranks by the rules that `ranking` and `cooccurrenceRanking` show).
+    public var defaultRanking: RankingMetrics?
+    /// The ranking model alone, for every user.
+    public var rankingModelRanking: RankingMetrics?
+    /// What validation chose at training time (the ranking model's settings and light-user rule).
+    public var rankingChoice: RankingChoice?
     public var relevantThreshold: Double
     /// Users ranked for the ranking metrics (a seeded sample when there are more than `maxUsers`).
     public var rankedUsers: Int
@@ -19,6 +27,13 @@ public struct EvaluationReport: Sendable, Codable {
 }
 
 extension Recommender {
+    /// The stored co-occurrence embedding, as `recommend` uses it (nil when there is none).
+    func storedCooccurrence() throws -> CooccurrenceEmbedding? {
+        guard let record = try store.cooccurrence() else { return nil }
+        return CooccurrenceEmbedding(factors: record.factors, itemCount: record.itemCount, exponent: record.exponent,
+                                     encoded: record.vectors)
+    }
+
     /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
     ///
     /// Ranking metrics rank, for each test user, every item the user did not rate in training; a test
@@ -60,6 +75,35 @@ extension Recommender {
             let excluded = (trainItems[u] ?? []).sorted()
             accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
         }
+        var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
+        let stored = try loadRankingModel(snapshot: info.id)
+        if let (rankingModel, choice) = stored, !users.isEmpty {
+            // As `recommend` answers: the stored co-occurrence embedding and popular list.
+            let embedding = try storedCooccurrence()
+            let popular = try Recommender.popularItems(store: store).map(\.id)
+            var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
+            for j in 0..<train.count where wanted.contains(train.users[j]) {
+                trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
+            }
+            var byDefault = RankingAccumulator(k: k, itemCount: model.itemCount)
+            var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
+            for u in users {
+                let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
+                let popularTop = Array(popular.lazy.filter { !excluded.contains($0) }.prefix(k))
+                let modelTop = rankingModel.topN(ratings: ratings, n: k, excluded: excluded)?.map(\.item)
+                byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
+                var top: [Int32]?
+                switch choice.ranker(forRatingCount: ratings.count) {
+                case .ranking: top = modelTop
+                case .cooccurrence: top = embedding?.topN(rated: ratings.map(\.item), n: k, excluded: excluded)?.map(\.item)
+                case .rating: top = ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
+                case .popular: top = nil
+                }
+                byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
+            }
+            defaultRanking = byDefault.result
+            rankingModelRanking = byRankingModel.result
+        }
         var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
         if compareRankings && !users.isEmpty {
             let embedding = CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: model.userCount,
@@ -83,7 +127,9 @@ extension Recommender {
         default: source = "the snapshot's test split (\(split.summary))"
         }
         return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
-                                ranking: users.isEmpty ? nil : accumulator.result, relevantThreshold: relevantThreshold,
+                                ranking: users.isEmpty ? nil : accumulator.result,
+                                defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
+                                relevantThreshold: relevantThreshold,
                                 rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
     }
 }

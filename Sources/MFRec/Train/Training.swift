@@ -18,6 +18,19 @@ public struct TrainRequest: Sendable {
     public var cooccurrenceFactors = CooccurrenceEmbedding.defaultFactors
     /// The exponent α of the co-occurrence normalization (d_i d_j)^α.
     public var cooccurrenceExponent = CooccurrenceEmbedding.defaultExponent
+    /// Fit the ranking model (see `RankingModel`); false leaves the snapshot without one, so `recommend`
+    /// ranks as before it existed (co-occurrence for light users, the rating model for the rest).
+    public var rankingModel = true
+    /// Choose the ranking model's settings and the light-user rule on a validation carve-out of the
+    /// training ratings (see `RankingTuner`); false uses `rankingParameters` as they are.
+    public var tune = true
+    /// The fixed settings for `tune == false`; with tuning, only a `factors` given in
+    /// `rankingFactors` is kept fixed.
+    public var rankingParameters = RankingModel.Parameters()
+    /// Fixes k of the ranking model (tuning then chooses the rest).
+    public var rankingFactors: Int?
+    /// Tuning starts no new candidate family after this many seconds.
+    public var tuneSeconds = 180.0
 
     public init() {}
 }
@@ -45,6 +58,10 @@ public struct TrainOutcome: Sendable {
     public var loadSeconds: Double
     /// Fitting the co-occurrence embedding (0 when skipped).
     public var cooccurrenceSeconds: Double
+    /// What validation chose for the ranking model (nil when none was fitted).
+    public var ranking: RankingChoice?
+    /// Tuning and fitting the ranking model.
+    public var rankingSeconds: Double
     public var saveSeconds: Double
     public var model: FactorModel
 }
@@ -59,7 +76,7 @@ extension Recommender {
     /// the database as it was. The snapshot and the live-model switch are one transaction.
     @discardableResult
     public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
-                      isCancelled: (() -> Bool)? = nil) throws -> TrainOutcome {
+                      isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil) throws -> TrainOutcome {
         let loadStart = Date()
         let watermark = try store.maxSequence()
         let userCount = try store.userCount(), itemCount = try store.itemCount()
@@ -98,6 +115,12 @@ extension Recommender {
                                         seed: request.options.seed)
             : nil
         let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
+        let rankingStart = Date()
+        let ranking = request.rankingModel
+            ? Recommender.fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
+                                     progress: rankingProgress)
+            : nil
+        let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
         let saveStart = Date()
@@ -111,6 +134,10 @@ extension Recommender {
                 options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
                 split: split, watermark: watermark))
             try store.setLiveSnapshot(id, watermark: watermark)
+            if let ranking {
+                try store.setRankingModel(.init(snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
+                                                choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
+            }
             try store.setMetadata("popular_items", SnapshotCodec.json(popular))
             if let cooccurrence {
                 try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
@@ -126,7 +153,35 @@ extension Recommender {
                               to: itemMatrixPath)
         return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
                             testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
-                            cooccurrenceSeconds: cooccurrenceSeconds, saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
+                            cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds,
+                            saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
+    }
+
+    /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
+    static func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
+                           scale: ClosedRange<Double>, progress: ((String) -> Void)?) -> (model: RankingModel, choice: RankingChoice) {
+        var choice: RankingChoice
+        if request.tune {
+            var tuner = RankingTuner()
+            tuner.seed = request.options.seed
+            tuner.threads = max(1, request.options.threads)
+            tuner.budgetSeconds = request.tuneSeconds
+            if let k = request.rankingFactors { tuner.factorChoices = [k] }
+            choice = tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, progress: progress)
+        } else {
+            var parameters = request.rankingParameters
+            parameters.ratingOffset = scale.lowerBound
+            if let k = request.rankingFactors { parameters.factors = k }
+            choice = RankingChoice(parameters: parameters, lightBelow: 0, lightRanker: .cooccurrence, validation: nil,
+                                   grid: [], tuned: false, seconds: 0)
+        }
+        var parameters = choice.parameters
+        parameters.factors = max(1, min(parameters.factors, itemCount))
+        let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
+                                     itemCount: itemCount, parameters: parameters, seed: request.options.seed,
+                                     threads: max(1, request.options.threads))
+        choice.parameters = model.parameters
+        return (model, choice)
     }
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.

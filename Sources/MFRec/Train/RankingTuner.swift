@@ -1,0 +1,193 @@
+import Dispatch
+import Foundation
+import MFEngine
+
+/// Which ranker answers a query.
+public enum Ranker: String, Codable, Sendable, CaseIterable {
+    /// The ranking model (see `RankingModel`).
+    case ranking
+    /// The rating model's largest predicted ratings.
+    case rating
+    /// The item co-occurrence embedding (see `CooccurrenceEmbedding`).
+    case cooccurrence
+    /// The popular list.
+    case popular
+}
+
+/// What validation chose for the ranking model, stored with each snapshot.
+public struct RankingChoice: Codable, Sendable, Equatable {
+    public var parameters: RankingModel.Parameters
+    /// Users with fewer ratings than this are answered by `lightRanker` (0: nobody).
+    public var lightBelow: Int
+    public var lightRanker: Ranker
+    /// NDCG@10 and P@10 on the validation carve-out of the chosen setting, and of the popular list and
+    /// the co-occurrence embedding for the same users.
+    public var validation: Figures?
+    /// Every setting scored, in the order scored.
+    public var grid: [Scored]
+    /// Whether the settings were chosen (false: `train --tune off`, fixed settings).
+    public var tuned: Bool
+    public var seconds: Double
+
+    public struct Figures: Codable, Sendable, Equatable {
+        public var users: Int
+        public var ndcg: Double
+        public var precision: Double
+        public var popularNDCG: Double
+        public var cooccurrenceNDCG: Double
+        /// With the light-user rule applied.
+        public var defaultNDCG: Double
+    }
+
+    public struct Scored: Codable, Sendable, Equatable {
+        public var parameters: RankingModel.Parameters
+        public var ndcg: Double
+        public var precision: Double
+    }
+
+    /// The ranker for a user with `ratingCount` ratings.
+    public func ranker(forRatingCount ratingCount: Int) -> Ranker {
+        ratingCount < lightBelow ? lightRanker : .ranking
+    }
+}
+
+/// Chooses the ranking model's settings and the light-user rule on a validation carve-out of the
+/// training ratings (never the test set), by NDCG@10.
+///
+/// The carve-out is a seeded 20% of the training ratings (a hash of user and item, like the test split).
+/// Relevant validation items are those rated in the top quarter of the scale (≥ 4 on 1–5). For each
+/// (weighting, α) one spectrum is fitted at the largest k; every smaller k and every β is read off it.
+public struct RankingTuner {
+    public var fraction = 0.2
+    public var maxUsers = 2_000
+    public var seed: UInt64 = 42
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// No new (weighting, α) is started after this many seconds (the first always runs).
+    public var budgetSeconds = 180.0
+    public var factorChoices = [32, 64, 96, 128]
+    public var powerChoices = [0.25, 0.5, 0.75, 1.0]
+    public var spectra: [(RankingModel.Weighting, Double)] = [(.rating, 0.3), (.rating, 0.5), (.binary, 0.3), (.rating, 0.15), (.binary, 0.5)]
+
+    public init() {}
+
+    public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+                       progress: ((String) -> Void)? = nil) -> RankingChoice {
+        let started = Date()
+        var fit = RatingTriples(), held = RatingTriples()
+        for j in 0..<train.count {
+            if TestSplit.isTest(user: train.users[j], item: train.items[j], fraction: fraction, seed: seed &+ 0x5EED) {
+                held.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
+            } else {
+                fit.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
+            }
+        }
+        let relevantAt = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
+        var relevant: [Int32: Set<Int32>] = [:]
+        for j in 0..<held.count where held.ratings[j] >= relevantAt { relevant[held.users[j], default: []].insert(held.items[j]) }
+        var fitRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
+        for j in 0..<fit.count { fitRatings[fit.users[j], default: []].append((fit.items[j], fit.ratings[j])) }
+        var users = relevant.keys.filter { fitRatings[$0] != nil }.sorted()
+        if users.count > maxUsers {
+            var rng = SeededGenerator(seed: seed)
+            users.shuffle(using: &rng)
+            users = Array(users.prefix(maxUsers)).sorted()
+        }
+        let evaluation = Validation(users: users, ratings: users.map { fitRatings[$0]! }, relevant: users.map { relevant[$0]! },
+                                    threads: threads)
+
+        let kmax = max(1, min(factorChoices.max() ?? 64, itemCount / 2))
+        var factors = factorChoices.filter { $0 <= kmax }
+        if factors.isEmpty { factors = [kmax] }
+        var grid: [RankingChoice.Scored] = []
+        var best: (scored: RankingChoice.Scored, perUser: [Double])?
+        for (index, (weighting, exponent)) in spectra.enumerated() {
+            if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
+            let spectrum = Spectrum.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
+                                        itemCount: itemCount, exponent: exponent, weighting: weighting,
+                                        ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads)
+            for k in factors {
+                for beta in powerChoices {
+                    let model = spectrum.model(.init(factors: k, exponent: exponent, spectrumPower: beta, weighting: weighting,
+                                                     ratingOffset: scale.lowerBound))
+                    let perUser = evaluation.scores { ratings, excluded in
+                        model.topN(ratings: ratings, n: 10, excluded: excluded)?.map(\.item) ?? []
+                    }
+                    let scored = RankingChoice.Scored(parameters: model.parameters, ndcg: mean(perUser.map(\.ndcg)),
+                                                      precision: mean(perUser.map(\.precision)))
+                    grid.append(scored)
+                    if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg)) }
+                }
+            }
+            progress?("\(weighting) weights, α \(exponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))")
+        }
+        let chosen = best!
+
+        // The light-user rule: the alternatives for the same users.
+        let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
+                                                  seed: seed, threads: threads)
+        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
+        let byCooccurrence = evaluation.scores { ratings, excluded in
+            embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded)?.map(\.item) ?? []
+        }.map(\.ndcg)
+        let byPopularity = evaluation.scores { _, excluded in Array(popular.lazy.filter { !excluded.contains($0) }.prefix(10)) }.map(\.ndcg)
+        let counts = evaluation.ratings.map(\.count)
+        var rule = (below: 0, ranker: Ranker.cooccurrence, total: chosen.perUser.reduce(0, +))
+        for threshold in [5, 10, 20, 40] {
+            for (ranker, alternative) in [(Ranker.cooccurrence, byCooccurrence), (.popular, byPopularity)] {
+                var total = 0.0
+                for u in 0..<counts.count { total += counts[u] < threshold ? alternative[u] : chosen.perUser[u] }
+                if total > rule.total + 1e-9 { rule = (threshold, ranker, total) }
+            }
+        }
+        // Counts here are of the carve-out's 80%: the rule applies to all of a user's ratings.
+        let lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
+        let n = Double(max(users.count, 1))
+        let figures = RankingChoice.Figures(users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
+                                            popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
+                                            defaultNDCG: rule.total / n)
+        return RankingChoice(parameters: chosen.scored.parameters, lightBelow: lightBelow, lightRanker: rule.ranker,
+                             validation: figures, grid: grid, tuned: true, seconds: Date().timeIntervalSince(started))
+    }
+
+    private func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+}
+
+/// Per-user NDCG@10 and precision@10 of a ranker on the validation users, over `threads` threads.
+struct Validation: Sendable {
+    let users: [Int32]
+    let ratings: [[(item: Int32, rating: Float)]]
+    let relevant: [Set<Int32>]
+    let threads: Int
+
+    func scores(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> [(ndcg: Double, precision: Double)] {
+        let out = ResultBox(count: users.count)
+        let parts = max(1, min(threads, users.count))
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            var u = part
+            while u < users.count {
+                let excluded = Set(ratings[u].map(\.item))
+                out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
+                u += parts
+            }
+        }
+        return out.values
+    }
+
+    static func metrics(ranked: [Int32], relevant: Set<Int32>, k: Int) -> (ndcg: Double, precision: Double) {
+        var dcg = 0.0, found = 0
+        for (rank, item) in ranked.prefix(k).enumerated() where relevant.contains(item) {
+            dcg += 1 / log2(Double(rank) + 2); found += 1
+        }
+        let ideal = (0..<min(relevant.count, k)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
+        return (ideal > 0 ? dcg / ideal : 0, Double(found) / Double(k))
+    }
+}
+
+/// Per-index result slots written from several threads (each index by one thread).
+final class ResultBox: @unchecked Sendable {
+    private var slots: [(ndcg: Double, precision: Double)]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: (0, 0), count: count) }
+    func set(_ i: Int, _ value: (ndcg: Double, precision: Double)) { lock.lock(); slots[i] = value; lock.unlock() }
+    var values: [(ndcg: Double, precision: Double)] { lock.lock(); defer { lock.unlock() }; return slots }
+}
