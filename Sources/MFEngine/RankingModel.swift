@@ -11,9 +11,10 @@ import Foundation
 /// (w(r) = r − min + 1 with `.rating` weighting, 1 with `.binary`; d_j the item's rating count, so
 /// α > 0 damps popular items). The model is the top-k eigenpairs (λ, V) of XᵀX, found by randomized
 /// subspace iteration without forming XᵀX. Scores are a spectral filter of the user's own row:
-/// score(u, i) = Σ_j x_uj · (V Λ^β Vᵀ)_ji, so β = 0 is PureSVD's projection (Cremonesi et al. 2010) and
-/// β = 1 the low-rank item–item co-occurrence. As a factor model: item vectors q_i = V_i (the mapped,
-/// scanned side) and user vectors p_u = Σ_j x_uj · V_j Λ^β (the input side). A user's vector is computed
+/// score(u, i) = Σ_j x_uj · (V f(Λ) Vᵀ)_ji. With f(λ) = λ^β, β = 0 is PureSVD's projection (Cremonesi et
+/// al. 2010) and β = 1 the low-rank item–item co-occurrence; f(λ) = λ/(λ + λ_m) (the ridge-regression or
+/// Wiener shrinkage) lies between them. As a factor model: item vectors q_i = V_i (the scanned side) and
+/// user vectors p_u = Σ_j x_uj · V_j f(Λ) (the input side). A user's vector is computed
 /// from their stored ratings at query time, so every new rating is reflected at once and exactly: the
 /// incremental update of a user is the closed form itself, not an approximation of it.
 /// k, α, β and the weighting are chosen on a validation carve-out (see `RankingTuner` in MFRec).
@@ -30,20 +31,28 @@ public struct RankingModel: Sendable, Equatable {
         public var factors: Int
         /// α of d_j^(−α).
         public var exponent: Double
-        /// β of Λ^β.
+        /// δ of n_u^(−δ), n_u the user's rating count: damps heavy users' rows in XᵀX (the fit only; a user's
+        /// own list does not depend on it).
+        public var userExponent: Double
+        /// β of the spectral filter f(λ).
         public var spectrumPower: Double
+        /// 0: f(λ) = λ^β. m > 0: f(λ) = (λ / (λ + λ_m))^β, a Wiener-like filter that weighs the m leading
+        /// components alike (as PureSVD's projection does) and the rest in proportion to λ (as co-occurrence).
+        public var knee: Int
         public var weighting: Weighting
         /// The scale minimum (w(r) = r − ratingOffset + 1).
         public var ratingOffset: Double
 
-        public init(factors: Int = 64, exponent: Double = 0.3, spectrumPower: Double = 0.5, weighting: Weighting = .rating,
-                    ratingOffset: Double = 1) {
-            self.factors = factors; self.exponent = exponent; self.spectrumPower = spectrumPower
+        public init(factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5, knee: Int = 0,
+                    weighting: Weighting = .rating, ratingOffset: Double = 1) {
+            self.factors = factors; self.exponent = exponent; self.userExponent = userExponent
+            self.spectrumPower = spectrumPower; self.knee = knee
             self.weighting = weighting; self.ratingOffset = ratingOffset
         }
 
         public var description: String {
-            "k \(factors), α \(exponent), β \(spectrumPower), \(weighting) weights"
+            "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", " + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
+                + ", \(weighting) weights"
         }
 
         @inline(__always) func weight(_ rating: Float) -> Float {
@@ -77,7 +86,7 @@ public struct RankingModel: Sendable, Equatable {
                            parameters: Parameters, iterations: Int = 6, seed: UInt64 = 42,
                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> RankingModel {
         let spectrum = Spectrum.fit(users: users, items: items, ratings: ratings, userCount: userCount, itemCount: itemCount,
-                                    exponent: parameters.exponent, weighting: parameters.weighting,
+                                    exponent: parameters.exponent, userExponent: parameters.userExponent, weighting: parameters.weighting,
                                     ratingOffset: parameters.ratingOffset, factors: parameters.factors,
                                     iterations: iterations, seed: seed, threads: threads)
         return spectrum.model(parameters)
@@ -91,8 +100,15 @@ public struct RankingModel: Sendable, Equatable {
         for c in 0..<factors { out[c] += w * itemVectors[row + c] * powers[c] }
     }
 
-    /// λ^β per factor.
-    var powers: [Float] { eigenvalues.map { Float(pow(Double(max($0, 0)), parameters.spectrumPower)) } }
+    /// f(λ) per factor (see `Parameters.knee`).
+    var powers: [Float] {
+        let knee = parameters.knee > 0 && parameters.knee < eigenvalues.count ? Double(max(eigenvalues[parameters.knee], 0)) : nil
+        return eigenvalues.map { value in
+            let lambda = Double(max(value, 0))
+            let base = knee.map { lambda + $0 > 0 ? lambda / (lambda + $0) : 0 } ?? lambda
+            return Float(pow(base, parameters.spectrumPower))
+        }
+    }
 
     /// A user's vector from their ratings (items unknown to the model are skipped); all zeros when none
     /// of the rated items has a vector.
@@ -167,6 +183,7 @@ public struct RankingModel: Sendable, Equatable {
 public struct Spectrum: Sendable {
     public let itemCount: Int
     public let exponent: Double
+    public let userExponent: Double
     public let weighting: RankingModel.Weighting
     public let ratingOffset: Double
     /// Largest first.
@@ -176,7 +193,7 @@ public struct Spectrum: Sendable {
     public let itemWeights: [Float]
 
     public static func fit(users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
-                           exponent: Double, weighting: RankingModel.Weighting, ratingOffset: Double, factors: Int,
+                           exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double, factors: Int,
                            iterations: Int = 6, seed: UInt64 = 42,
                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> Spectrum {
         precondition(users.count == items.count && items.count == ratings.count && factors > 0)
@@ -185,14 +202,17 @@ public struct Spectrum: Sendable {
         let itemWeights = degree.map { $0 > 0 ? Float(pow(Double($0), -exponent)) : 0 }
         let parameters = RankingModel.Parameters(factors: factors, exponent: exponent, spectrumPower: 0, weighting: weighting,
                                                  ratingOffset: ratingOffset)
-        // x_uj for every rating, indexed by the rating's position.
+        // x_uj for every rating, indexed by the rating's position (n_u^(−δ) damps heavy users in the fit).
+        var userDegree = [Int](repeating: 0, count: userCount)
+        if userExponent != 0 { for u in users { userDegree[Int(u)] += 1 } }
+        let userWeights = userDegree.map { $0 > 0 ? Float(pow(Double($0), -userExponent)) : 1 }
         var x = [Float](repeating: 0, count: ratings.count)
-        for r in 0..<ratings.count { x[r] = parameters.weight(ratings[r]) * itemWeights[Int(items[r])] }
+        for r in 0..<ratings.count { x[r] = parameters.weight(ratings[r]) * itemWeights[Int(items[r])] * userWeights[Int(users[r])] }
         let positions = (0..<Int32(ratings.count)).map { $0 }
         let (values, vectors) = CooccurrenceEmbedding.topEigenpairs(
             users: users, items: items, weightIndex: positions, weight: x, userCount: userCount, itemCount: itemCount,
             factors: factors, oversampling: max(8, factors / 2), iterations: iterations, seed: seed, threads: threads)
-        return Spectrum(itemCount: itemCount, exponent: exponent, weighting: weighting, ratingOffset: ratingOffset,
+        return Spectrum(itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting, ratingOffset: ratingOffset,
                         values: values, vectors: vectors, itemWeights: itemWeights)
     }
 
@@ -200,7 +220,7 @@ public struct Spectrum: Sendable {
     public func model(_ parameters: RankingModel.Parameters) -> RankingModel {
         let fitted = values.count, k = min(parameters.factors, fitted)
         var p = parameters
-        p.factors = k; p.exponent = exponent; p.weighting = weighting; p.ratingOffset = ratingOffset
+        p.factors = k; p.exponent = exponent; p.userExponent = userExponent; p.weighting = weighting; p.ratingOffset = ratingOffset
         var v = [Float](repeating: 0, count: itemCount * k)
         for r in 0..<itemCount { for c in 0..<k { v[r * k + c] = vectors[r * fitted + c] } }
         return RankingModel(parameters: p, itemCount: itemCount, eigenvalues: Array(values.prefix(k)), itemVectors: v,

@@ -5,7 +5,7 @@ import Testing
 @testable import MFRec
 
 /// A small trained database on generated data (fast: no MovieLens needed).
-func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15) throws -> (Recommender, URL) {
+func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false) throws -> (Recommender, URL) {
     let dir = tempFolder()
     let data = dir.appendingPathComponent("r.data").path
     _ = try SyntheticRatings(users: 300, items: 200, ratings: 12_000, seed: seed).write(to: data)
@@ -14,6 +14,8 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15) throws -> (Recomme
     var request = TrainRequest()
     request.options.epochs = epochs
     request.options.factors = 16
+    request.tune = tune
+    request.rankingParameters.factors = 16
     try rec.train(request)
     return (rec, dir)
 }
@@ -130,9 +132,9 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15) throws -> (Recomme
         #expect(report.newUsers == 1 && report.foldedUsers == 1)
         // The folded-in vector takes part in the rating model's ranking (asked for explicitly: with three
         // ratings the default ranks by co-occurrence).
-        let list = try rec.queries().recommend(user: "fresh", n: 5, cold: .error, cooccurrenceBelow: 0)
-        #expect(list.ranking == .model && list.items.count == 5)
-        #expect(try rec.queries().recommend(user: "fresh", n: 5).ranking == .cooccurrence)
+        let list = try rec.queries().recommend(user: "fresh", n: 5, cold: .error, by: .rating)
+        #expect(list.ranking == .rating && list.items.count == 5)
+        #expect(try rec.queries().recommend(user: "fresh", n: 5, by: .cooccurrence).ranking == .cooccurrence)
         #expect(!list.items.contains { ["1", "2", "3"].contains($0.item) })
         // --min-ratings: with fewer stored ratings than asked, the user is served as cold.
         #expect(try rec.queries().recommend(user: "fresh", n: 5, minRatings: 4).coldStart)

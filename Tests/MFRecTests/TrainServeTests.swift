@@ -38,6 +38,10 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let byCooccurrence = try #require(compared.cooccurrenceRanking), byPopularity = try #require(compared.popularRanking)
         #expect(byCooccurrence.users == ranking.users && byPopularity.users == ranking.users)
         #expect(byCooccurrence.precision > byPopularity.precision && byPopularity.precision > ranking.precision)
+        // The default list (the ranking model, chosen on validation) beats every other ranker here.
+        let byDefault = try #require(compared.defaultRanking)
+        #expect(byDefault.users == ranking.users)
+        #expect(byDefault.ndcg > byCooccurrence.ndcg && byDefault.precision > byCooccurrence.precision, "\(byDefault)")
     }
 
     @Test func plainDotProductModelMatchesTheKerasWalkthrough() throws {
@@ -157,6 +161,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let (rec, dir) = try ml100kDatabase()
         var request = TrainRequest()
         request.options.epochs = 20
+        request.tune = false  // fixed ranking-model settings: tuning has tests of its own
         try rec.train(request)
         return (rec, dir)
     }
@@ -164,7 +169,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func recommendExcludesRatedItemsAndMatchesTheModel() throws {
         let (rec, _) = try Self.trained()
         let engine = try rec.queries()
-        let list = try engine.recommend(user: "1", n: 5)
+        let list = try engine.recommend(user: "1", n: 5, by: .rating)
         #expect(list.items.count == 5 && !list.coldStart)
         let user = try #require(try rec.store.userID(forKey: "1"))
         let rated = Set(try rec.store.ratings(ofUser: user).map { try rec.store.item(id: $0.item)!.key })
@@ -194,16 +199,18 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(throws: QueryError.unknownUser("no-such-user")) { try engine.recommend(user: "no-such-user", cold: .error) }
         // A user ingested after training has no vector: ranked by co-occurrence with what they rated.
         try rec.ingest(path: writeFile(dir, "late.data", "late\t50\t5\t0\n"))  // Star Wars (1977)
-        let late = try rec.queries().recommend(user: "late", n: 10)
+        let byDefault = try rec.queries().recommend(user: "late", n: 10)
+        #expect(!byDefault.coldStart && byDefault.ranking != .rating && byDefault.items.count == 10)
+        let late = try rec.queries().recommend(user: "late", n: 10, by: .cooccurrence)
         #expect(late.ranking == .cooccurrence && !late.coldStart && late.items.count == 10)
         #expect(!late.items.contains { $0.item == "50" })  // their own rated item is excluded
         // Star Wars is rated by the same people as its sequels: Return of the Jedi comes first.
         #expect(late.items.first?.item == "181" && late.items.contains { $0.item == "172" }, "\(late.items.map(\.title))")
         #expect(late.items.prefix(5).map(\.item) != unknown.items.map(\.item))
-        // Without co-occurrence ranking the user is cold: the popular list, or an error.
-        let popular = try rec.queries().recommend(user: "late", n: 5, cooccurrenceBelow: 0)
+        // By the rating model the user is cold (no vector): the popular list, or an error.
+        let popular = try rec.queries().recommend(user: "late", n: 5, by: .rating)
         #expect(popular.coldStart && popular.ranking == .popular && !popular.items.contains { $0.item == "50" })
-        #expect(throws: QueryError.coldUser("late")) { try rec.queries().recommend(user: "late", cold: .error, cooccurrenceBelow: 0) }
+        #expect(throws: QueryError.coldUser("late")) { try rec.queries().recommend(user: "late", cold: .error, by: .rating) }
         // --min-ratings wins over co-occurrence.
         #expect(try rec.queries().recommend(user: "late", n: 5, minRatings: 2).coldStart)
     }
@@ -211,22 +218,23 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func damagedCooccurrenceEmbeddingIsAnErrorNamingTheFix() throws {
         let (rec, _) = try Self.trained()
         try rec.rate(user: "light", item: "50", rating: 5)
-        #expect(try rec.queries().recommend(user: "light").ranking == .cooccurrence)
+        #expect(try rec.queries().recommend(user: "light", by: .cooccurrence).ranking == .cooccurrence)
         try rec.store.db.execute("UPDATE cooccurrence SET vectors = zeroblob(length(vectors)), version = version + 1")
-        #expect { try rec.queries().recommend(user: "light") } throws: { error in
+        #expect { try rec.queries().recommend(user: "light", by: .cooccurrence) } throws: { error in
             "\(error)".contains("co-occurrence embedding fails its checksum") && "\(error)".contains("mfrec train")
         }
-        #expect(try rec.queries().recommend(user: "1").ranking == .model)  // other users are still served
+        #expect(try rec.queries().recommend(user: "1", by: .rating).ranking == .rating)  // other rankers still serve
+        #expect(try rec.queries().recommend(user: "1").ranking == .ranking)
         var request = TrainRequest()
         request.options.epochs = 2
         try rec.train(request)  // fits it again
-        #expect(try rec.queries().recommend(user: "light").ranking == .cooccurrence)
+        #expect(try rec.queries().recommend(user: "light", by: .cooccurrence).ranking == .cooccurrence)
         // Training without one removes it: light users then get the rating model (or the popular list
         // without a vector), never a stale embedding.
         request.cooccurrenceFactors = 0
         try rec.train(request)
         #expect(try rec.store.cooccurrenceVersion() == nil)
-        #expect(try rec.queries().recommend(user: "light").ranking != .cooccurrence)
+        #expect(try rec.queries().recommend(user: "light", by: .cooccurrence).ranking != .cooccurrence)
     }
 
     @Test func coldUsersBeatThePopularListOnLaterRatings() throws {
@@ -255,7 +263,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
             #expect(before.ranking == .popular)
             try rec.rate(given.map { NewRating(user: user, item: $0[1], rating: Double($0[2])!) })
             let list = try engine.recommend(user: user, n: 10)
-            #expect(list.ranking == .cooccurrence && list.items.count == 10)
+            #expect(list.ranking != .rating && list.ranking != .popular && list.items.count == 10)
             #expect(!list.items.contains { given.map { $0[1] }.contains($0.item) })
             let rated = Set(given.map { $0[1] })
             let popularList = try engine.recommend(user: "nobody", n: 20).items.map(\.item).filter { !rated.contains($0) }.prefix(10)
@@ -334,7 +342,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "user,rank,item,predicted_rating")
         #expect(lines.count == 1 + 944 * 5)
-        #expect(try engine.recommend(user: "light", n: 5).ranking == .cooccurrence)
+        #expect(try engine.recommend(user: "1", n: 5).ranking == .ranking)
         for user in ["1", "196", "943", "light"] {
             let single = try engine.recommend(user: user, n: 5).items
             let fromFile = lines.dropFirst().map { $0.split(separator: ",") }.filter { $0[0] == user }

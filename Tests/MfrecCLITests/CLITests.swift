@@ -202,15 +202,14 @@ func folder() -> URL {
             let rate = try mfrec(["rate", "newcomer", item, rating, "--db", db])
             #expect(rate.status == 0, "\(rate.stderr)")
         }
-        let newcomer = try mfrec(["recommend", "newcomer", "-n", "5", "--explain", "--db", db])
+        let newcomer = try mfrec(["recommend", "newcomer", "-n", "5", "--explain", "--by", "cooccurrence", "--db", db])
         #expect(newcomer.status == 0, "\(newcomer.stderr)")
-        #expect(newcomer.stderr.contains("ranked by co-occurrence with the items they rated"))
         #expect(newcomer.stdout.contains("Return of the Jedi") && newcomer.stdout.contains("often rated with your"))
         let newcomerJSON = try mfrec(["recommend", "newcomer", "-n", "5", "--format", "json", "--db", db])
         let newcomerList = try JSONDecoder().decode(RecommendationList.self, from: Data(newcomerJSON.stdout.utf8))
-        #expect(newcomerList.ranking == .cooccurrence && !newcomerList.items.contains { ["50", "172"].contains($0.item) })
-        let modelRanked = try mfrec(["recommend", "newcomer", "-n", "5", "--cooccurrence-below", "0", "--format", "json", "--db", db])
-        #expect(try JSONDecoder().decode(RecommendationList.self, from: Data(modelRanked.stdout.utf8)).ranking == .model)
+        #expect(newcomerList.ranking != .rating && !newcomerList.coldStart && !newcomerList.items.contains { ["50", "172"].contains($0.item) })
+        let modelRanked = try mfrec(["recommend", "newcomer", "-n", "5", "--by", "rating", "--format", "json", "--db", db])
+        #expect(try JSONDecoder().decode(RecommendationList.self, from: Data(modelRanked.stdout.utf8)).ranking == .rating)
     }
 }
 
@@ -292,7 +291,7 @@ func folder() -> URL {
             let user = try #require(try after.store.userID(forKey: "1"))
             let excluded = try after.store.ratings(ofUser: user).map { Int32($0.item) }
             let expected = ModelRanker(model: live).topN(user: user, n: 5, excluded: excluded).map(\.item)
-            let got = try engine.recommend(user: "1", n: 5).items.map { try after.store.itemID(forKey: $0.item).map(Int32.init) }
+            let got = try engine.recommend(user: "1", n: 5, by: .rating).items.map { try after.store.itemID(forKey: $0.item).map(Int32.init) }
             #expect(got == expected.map { Optional($0) })
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
             #expect(leftovers.isEmpty, "temp files left: \(leftovers)")

@@ -64,15 +64,20 @@ public struct RankingTuner {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// No new (weighting, α) is started after this many seconds (the first always runs).
     public var budgetSeconds = 180.0
-    public var factorChoices = [32, 64, 96, 128]
-    public var powerChoices = [0.25, 0.5, 0.75, 1.0]
-    public var spectra: [(RankingModel.Weighting, Double)] = [(.rating, 0.3), (.rating, 0.5), (.binary, 0.3), (.rating, 0.15), (.binary, 0.5)]
+    /// k candidates; 256 only for catalogs of at most 20,000 items (its fit and scan cost grow with the catalog).
+    public var factorChoices = [32, 64, 128, 256]
+    public var largeFactorsUpToItems = 20_000
+    /// (knee, β) of the spectral filter: λ^β for knee 0, (λ/(λ+λ_knee))^β otherwise.
+    public var filterChoices: [(knee: Int, power: Double)] = [(0, 0.25), (0, 0.5), (0, 1), (1, 1), (2, 1), (3, 1), (5, 1)]
+    /// (weighting, α, δ) families, each one spectrum; in the order tried (the budget cuts the last).
+    public var spectra: [(RankingModel.Weighting, Double, Double)] = [
+        (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
+    ]
 
     public init() {}
 
-    public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
-                       progress: ((String) -> Void)? = nil) -> RankingChoice {
-        let started = Date()
+    /// The validation carve-out of training ratings: (what models are fitted on, what they are scored on).
+    public func carve(_ train: RatingTriples) -> (fit: RatingTriples, held: RatingTriples) {
         var fit = RatingTriples(), held = RatingTriples()
         for j in 0..<train.count {
             if TestSplit.isTest(user: train.users[j], item: train.items[j], fraction: fraction, seed: seed &+ 0x5EED) {
@@ -81,6 +86,13 @@ public struct RankingTuner {
                 fit.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
             }
         }
+        return (fit, held)
+    }
+
+    public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+                       progress: ((String) -> Void)? = nil) -> RankingChoice {
+        let started = Date()
+        let (fit, held) = carve(train)
         let relevantAt = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
         var relevant: [Int32: Set<Int32>] = [:]
         for j in 0..<held.count where held.ratings[j] >= relevantAt { relevant[held.users[j], default: []].insert(held.items[j]) }
@@ -95,20 +107,21 @@ public struct RankingTuner {
         let evaluation = Validation(users: users, ratings: users.map { fitRatings[$0]! }, relevant: users.map { relevant[$0]! },
                                     threads: threads)
 
-        let kmax = max(1, min(factorChoices.max() ?? 64, itemCount / 2))
-        var factors = factorChoices.filter { $0 <= kmax }
+        let allowed = factorChoices.filter { $0 <= 128 || itemCount <= largeFactorsUpToItems }
+        let kmax = max(1, min(allowed.max() ?? 64, itemCount / 2))
+        var factors = allowed.filter { $0 <= kmax }
         if factors.isEmpty { factors = [kmax] }
         var grid: [RankingChoice.Scored] = []
         var best: (scored: RankingChoice.Scored, perUser: [Double])?
-        for (index, (weighting, exponent)) in spectra.enumerated() {
+        for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
             let spectrum = Spectrum.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
-                                        itemCount: itemCount, exponent: exponent, weighting: weighting,
+                                        itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
                                         ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads)
             for k in factors {
-                for beta in powerChoices {
-                    let model = spectrum.model(.init(factors: k, exponent: exponent, spectrumPower: beta, weighting: weighting,
-                                                     ratingOffset: scale.lowerBound))
+                for (knee, beta) in filterChoices {
+                    let model = spectrum.model(.init(factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
+                                                     weighting: weighting, ratingOffset: scale.lowerBound))
                     let perUser = evaluation.scores { ratings, excluded in
                         model.topN(ratings: ratings, n: 10, excluded: excluded)?.map(\.item) ?? []
                     }
@@ -118,7 +131,7 @@ public struct RankingTuner {
                     if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg)) }
                 }
             }
-            progress?("\(weighting) weights, α \(exponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))")
+            progress?("\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))")
         }
         let chosen = best!
 

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import MFEngine
+@testable import MFRec
+
+@Suite struct RankingServeTests {
+    @Test func tuningChoosesOnValidationAndStoresTheChoiceWithTheSnapshot() throws {
+        let (rec, _) = try trainedSmallDatabase(tune: true)
+        let live = try rec.store.liveModel().snapshotID!
+        let (model, choice) = try #require(try rec.loadRankingModel(snapshot: live))
+        #expect(choice.tuned && !choice.grid.isEmpty)
+        let validation = try #require(choice.validation)
+        // The chosen setting is the best one scored, and it was scored on the carve-out, not a test set.
+        #expect(choice.grid.allSatisfy { $0.ndcg <= validation.ndcg + 1e-12 })
+        #expect(model.parameters == choice.parameters)
+        #expect(validation.users > 0 && validation.ndcg > validation.popularNDCG)
+    }
+
+    @Test func rollbackRestoresBothModelsAndSnapshotsKeepTheirs() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let first = try rec.store.liveModel().snapshotID!
+        let before = try rec.queries().recommend(user: "3", n: 10)
+        #expect(before.ranking == .ranking)
+        var request = TrainRequest()
+        request.options.epochs = 5
+        request.tune = false
+        request.rankingParameters = .init(factors: 8, exponent: 0.5, spectrumPower: 1, weighting: .binary)
+        try rec.train(request)
+        let second = try rec.store.liveModel().snapshotID!
+        #expect(try rec.loadRankingModel(snapshot: second)?.0.factors == 8)
+        #expect(try rec.loadRankingModel(snapshot: first)?.0.factors == 16)
+        try rec.rollback(to: first)
+        let engine = try rec.queries()
+        #expect(try engine.rankingModel()?.0.factors == 16)
+        #expect(try engine.recommend(user: "3", n: 10) == before)
+        // A frozen copy keeps the ranking model; deleting a snapshot deletes its ranking model.
+        let copy = try rec.createSnapshot(note: "copy")
+        #expect(try rec.loadRankingModel(snapshot: copy)?.0 == rec.loadRankingModel(snapshot: first)?.0)
+        try rec.deleteSnapshot(second)
+        #expect(try rec.store.rankingModelInfo(snapshotID: second) == nil)
+    }
+
+    @Test func aNewRatingMovesTheRankingAndSurvivesReopening() throws {
+        let (rec, dir) = try trainedSmallDatabase()
+        let engine = try rec.queries()
+        let (model, _) = try #require(try engine.rankingModel())
+        let user = "7"
+        let before = try engine.recommend(user: user, n: 200, includeRated: true)
+        let rated = Set(try rec.store.ratings(ofUser: try rec.store.userID(forKey: user)!).map(\.item))
+        // An item the user has not rated, and its nearest neighbours by the ranking model's vectors.
+        let target = (0..<model.itemCount).first { !rated.contains($0) && model.cosine($0, $0) > 0 }!
+        let neighbours = (0..<model.itemCount).filter { $0 != target }.sorted { model.cosine(target, $0) > model.cosine(target, $1) }
+            .prefix(5)
+        let keys = try rec.store.itemKeys()
+        func position(_ list: RecommendationList, _ item: Int) -> Int {
+            list.items.firstIndex { $0.item == keys[item] } ?? list.items.count
+        }
+        try rec.rate(user: user, item: keys[target], rating: 5)
+        let after = try engine.recommend(user: user, n: 200, includeRated: true)
+        #expect(after.ranking == .ranking)
+        let risen = neighbours.filter { position(after, $0) < position(before, $0) }.count
+        let fallen = neighbours.filter { position(after, $0) > position(before, $0) }.count
+        #expect(risen > fallen && risen >= 3, "risen \(risen), fallen \(fallen)")
+        // Durable: a new process (a new Recommender on the file) answers the same.
+        let reopened = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        #expect(try reopened.queries().recommend(user: user, n: 200, includeRated: true) == after)
+    }
+
+    @Test func defaultListsBeatThePopularListOnAPlantedSet() throws {
+        // Generated ratings whose items are picked by popularity alone tie; here users have tastes.
+        let dir = tempFolder()
+        var lines: [String] = []
+        var rng = SeededGenerator(seed: 12)
+        for u in 0..<300 {
+            let group = u % 5
+            var chosen = Set<Int>()
+            while chosen.count < 25 { chosen.insert(group * 40 + Int(rng.next() % 40)) }
+            while chosen.count < 30 { chosen.insert(200 + Int(rng.next() % 10)) }
+            for i in chosen.sorted() { lines.append("u\(u)\ti\(i)\t\(i >= 200 ? 3 : 5)\t\(u * 100 + i)") }
+        }
+        let data = writeFile(dir, "planted.data", lines.joined(separator: "\n") + "\n")
+        let rec = try Recommender(path: dir.appendingPathComponent("p.db").path)
+        try rec.ingest(path: data)
+        var request = TrainRequest()
+        request.options.epochs = 10
+        request.options.factors = 8
+        try rec.train(request)
+        let report = try rec.evaluate(compareRankings: true)
+        let byDefault = try #require(report.defaultRanking), popular = try #require(report.popularRanking)
+        #expect(byDefault.users == popular.users && byDefault.users > 100)
+        #expect(byDefault.precision > 2 * popular.precision, "default \(byDefault.precision) vs popular \(popular.precision)")
+    }
+}
