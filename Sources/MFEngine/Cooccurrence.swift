@@ -90,9 +90,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
             return ScatterJob(input: perUser, from: users, to: items, weightIndex: weightIndex, weight: weight,
                               rows: itemCount, width: width).run(threads: threads)
         }
-        for _ in 0..<iterations {
+        for iteration in 0..<iterations {
             basis = multiply(basis)
-            orthonormalizeFast(&basis, rows: itemCount, columns: width)
+            // One CholeskyQR pass is orthonormal to float precision while the columns' condition number
+            // is modest (each product with XᵀX stretches it by at most λ_1/λ_width); the last gets two.
+            orthonormalizeFast(&basis, rows: itemCount, columns: width, passes: iteration == iterations - 1 ? 2 : 1)
         }
         // Rayleigh–Ritz: the small matrix Ωᵀ S Ω and its eigenpairs.
         let image = multiply(basis)
@@ -151,8 +153,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// costs two passes of contiguous row-wise products instead of Gram–Schmidt's column sweeps (many
     /// times faster for hundreds of columns). Falls back to Gram–Schmidt when G is not numerically
     /// positive definite (dependent or zero columns).
-    static func orthonormalizeFast(_ m: inout [Float], rows: Int, columns n: Int) {
-        for _ in 0..<2 {
+    static func orthonormalizeFast(_ m: inout [Float], rows: Int, columns n: Int, passes: Int = 2) {
+        for _ in 0..<passes {
             let g = crossProduct(m, m, rows: rows, columns: n)
             guard let l = cholesky(g, size: n) else { orthonormalize(&m, rows: rows, columns: n); return }
             // Each row x of M becomes x L⁻ᵀ: solve L y = xᵀ (forward substitution).

@@ -211,7 +211,7 @@ public struct Spectrum: Sendable {
         let positions = (0..<Int32(ratings.count)).map { $0 }
         let (values, vectors) = CooccurrenceEmbedding.topEigenpairs(
             users: users, items: items, weightIndex: positions, weight: x, userCount: userCount, itemCount: itemCount,
-            factors: factors, oversampling: max(8, factors / 2), iterations: iterations, seed: seed, threads: threads)
+            factors: factors, oversampling: max(8, min(32, factors / 4)), iterations: iterations, seed: seed, threads: threads)
         return Spectrum(itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting, ratingOffset: ratingOffset,
                         values: values, vectors: vectors, itemWeights: itemWeights)
     }
