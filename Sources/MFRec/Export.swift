@@ -17,7 +17,7 @@ extension Recommender {
     /// - Returns: the paths written.
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
-        let (_, model) = try loadModel(snapshot: id)
+        let (info, model) = try loadModel(snapshot: id)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let userKeys = try store.userKeys(), itemKeys = try store.itemKeys()
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
@@ -47,6 +47,42 @@ extension Recommender {
             try save("user_ids.txt", Data((userKeys.prefix(model.userCount).joined(separator: "\n") + "\n").utf8))
             try save("item_ids.txt", Data((itemKeys.prefix(model.itemCount).joined(separator: "\n") + "\n").utf8))
             try save("global_mean.txt", Data("\(model.globalMean)\n".utf8))
+        }
+        // The ranking model: its item vectors q_i and the users' vectors p_u from their stored ratings (score = p_u·q_i).
+        if let (ranking, _) = try loadRankingModel(snapshot: info.id) {
+            let users = userKeys.count, k = ranking.factors
+            var userVectors = [Float](repeating: 0, count: users * k)
+            var current = -1
+            var ratings: [(item: Int32, rating: Float)] = []
+            func flush() {
+                guard current >= 0, current < users else { return }
+                let v = ranking.userVector(ratings: ratings)
+                for c in 0..<k { userVectors[current * k + c] = v[c] }
+            }
+            try store.forEachRating(maxSeq: nil) { u, i, r in
+                if Int(u) != current { flush(); current = Int(u); ratings.removeAll(keepingCapacity: true) }
+                ratings.append((i, r))
+            }
+            flush()
+            let userRow = { (u: Int) in userVectors[u * k ..< (u + 1) * k] }
+            let itemRow = { (i: Int) in ranking.itemVectors[i * k ..< (i + 1) * k] }
+            switch format {
+            case .csv:
+                func table(_ keys: [String], _ count: Int, _ prefix: String, _ row: (Int) -> ArraySlice<Float>) -> Data {
+                    var text = "id," + (0..<k).map { "\(prefix)\($0)" }.joined(separator: ",") + "\n"
+                    for r in 0..<count {
+                        text += csvField(r < keys.count ? keys[r] : String(r))
+                        for v in row(r) { text += ",\(v)" }
+                        text += "\n"
+                    }
+                    return Data(text.utf8)
+                }
+                try save("ranking_user_factors.csv", table(userKeys, users, "p", userRow))
+                try save("ranking_item_factors.csv", table(itemKeys, ranking.itemCount, "q", itemRow))
+            case .npy:
+                try save("ranking_user_factors.npy", npy(rows: users, columns: k, row: userRow))
+                try save("ranking_item_factors.npy", npy(rows: ranking.itemCount, columns: k, row: itemRow))
+            }
         }
         return written
     }

@@ -56,6 +56,8 @@ struct IncrementalBench: ParsableCommand {
         try rec.ingest(path: headPath)
         try rec.train(request)
         let rmse0 = try rec.evaluate(testFile: probePath).error.rmse
+        let headUserKeys = Set(head.map { $0[0] })
+        let rankingBefore = try probeRanking(rec, probe, users: headUserKeys)
         let (_, update) = try rec.ingestUpdating(path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate))
         let rmseI = try evaluateLive(rec, probePath)
         let retrain = try Recommender(path: (dir as NSString).appendingPathComponent("retrain.db"))
@@ -65,6 +67,10 @@ struct IncrementalBench: ParsableCommand {
         print("RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))")
         let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
         print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
+        // The ranking model on the same probe: NDCG@10 (relevant: probe ratings ≥ 4) before the stream, after
+        // it (the users' vectors include the streamed ratings), and after the retrain.
+        print("ranking model, NDCG@10 / P@10 on the probe (relevant ≥ 4; users known before the stream): no update \(rankingBefore.text); "
+              + "after ingest --update \(try probeRanking(rec, probe, users: headUserKeys).text); full retrain \(try probeRanking(retrain, probe, users: headUserKeys).text)")
 
         // Cold users: users first seen in the last 10%. Each rates their first 10 items (in time order)
         // incrementally; their top-10 is scored against their later ratings in the last 10%.
@@ -90,13 +96,17 @@ struct IncrementalBench: ParsableCommand {
             let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
             try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate))
             let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
-            let model = try queries.recommend(user: user, n: 10, cooccurrenceBelow: 0)  // the rating model alone
+            let model = try queries.recommend(user: user, n: 10, by: .rating)  // the rating model alone
+            let ranking = try queries.recommend(user: user, n: 10, by: .ranking)
+            let cooccurrence = try queries.recommend(user: user, n: 10, by: .cooccurrence)
             let exclude = Set(given.map { $0[1] })
             let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter { !exclude.contains($0) }
             rankings[product.ranking, default: 0] += 1
             if Set(product.items.map(\.item)) != Set(before.items.map(\.item)) { differ += 1 }
             score("mfrec recommend (default)", product.items.map(\.item), any: any, liked: liked)
-            score("rating model alone (--cooccurrence-below 0)", model.items.map(\.item), any: any, liked: liked)
+            score("rating model alone (--by rating)", model.items.map(\.item), any: any, liked: liked)
+            score("ranking model alone (--by ranking)", ranking.items.map(\.item), any: any, liked: liked)
+            score("co-occurrence alone (--by cooccurrence)", cooccurrence.items.map(\.item), any: any, liked: liked)
             score("popular list (minus the 10 rated)", popular, any: any, liked: liked)
             users.any += 1
             if !liked.isEmpty { users.liked += 1 }
@@ -147,6 +157,25 @@ struct IncrementalBench: ParsableCommand {
         }
         process.sort()
         print("whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms")
+    }
+
+    /// NDCG@10 and P@10 of the default lists of the probe's users (known to the database) on their probe
+    /// ratings ≥ 4, as `recommend` answers now.
+    func probeRanking(_ rec: Recommender, _ probe: [[String]], users known: Set<String>) throws -> (ndcg: Double, precision: Double, text: String) {
+        let engine = try rec.queries()
+        var relevant: [String: Set<String>] = [:]
+        for line in probe where Double(line[2])! >= 4 { relevant[line[0], default: []].insert(line[1]) }
+        var ndcg = 0.0, precision = 0.0, users = 0
+        for (user, items) in relevant.sorted(by: { $0.key < $1.key }) {
+            guard known.contains(user) else { continue }
+            let list = try engine.recommend(user: user, n: 10, by: .ranking).items.map(\.item)
+            var dcg = 0.0, hits = 0
+            for (rank, item) in list.enumerated() where items.contains(item) { dcg += 1 / log2(Double(rank) + 2); hits += 1 }
+            let ideal = (0..<min(items.count, 10)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
+            ndcg += dcg / ideal; precision += Double(hits) / 10; users += 1
+        }
+        let n = Double(max(users, 1))
+        return (ndcg / n, precision / n, "\(fmt(ndcg / n, 4)) / \(fmt(precision / n, 4)) (\(users) users)")
     }
 
     /// RMSE of the live model (snapshot + incremental updates) on a ratings file.

@@ -55,9 +55,14 @@ func printModelSummary(_ rec: Recommender) {
     if let test = info.metrics?.test {
         print(String(format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count)))
     }
+    if let (ranking, choice) = try? rec.loadRankingModel(snapshot: info.id) {
+        print("ranking model (answers recommend): item vectors (\(grouped(ranking.itemCount)), \(ranking.factors)); user vectors from their ratings")
+        print(describe(choice))
+    } else {
+        print("ranking model: none in this snapshot (recommend ranks by the rating model; `mfrec train` fits one)")
+    }
     if let shape = try? rec.store.cooccurrenceShape() {
-        print("co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt); "
-              + "ranks users with fewer than \(QueryEngine.defaultCooccurrenceBelow) ratings")
+        print("co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt)")
     }
     if let live = try? rec.store.liveModel(), live.dirty {
         print("incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)")

@@ -15,6 +15,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
     request.options.epochs = epochs
     request.options.factors = 16
     request.tune = tune
+    request.tuneSeconds = 1
     request.rankingParameters.factors = 16
     try rec.train(request)
     return (rec, dir)
@@ -24,6 +25,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
     @Test func listShowCreateDiffDeletePrune() throws {
         let (rec, _) = try trainedSmallDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.options.factors = 16
         request.options.epochs = 5
         request.note = "short"
@@ -62,6 +64,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         let users = (1...20).map(String.init)
         let before = try users.map { try rec.queries().recommend(user: $0, n: 10) }
         var request = TrainRequest()
+        request.tune = false
         request.options.factors = 8
         request.options.seed = 99
         try rec.train(request)

@@ -47,6 +47,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func plainDotProductModelMatchesTheKerasWalkthrough() throws {
         let (rec, _) = try ml100kDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.options.useBias = false
         request.options.factors = 20
         let outcome = try rec.train(request)
@@ -56,6 +57,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func factorListKeepsTheBest() throws {
         let (rec, _) = try ml100kDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.factorList = [3, 10]
         request.options.epochs = 10
         let outcome = try rec.train(request)
@@ -80,6 +82,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let (rec, _) = try smallDatabase()
         let before = try dump(rec.store)
         var request = TrainRequest()
+        request.tune = false
         request.options.learningRate = 100
         request.options.learningRateDecay = 1
         #expect(throws: TrainingError.self) { try rec.train(request) }
@@ -100,6 +103,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func trainingOnEverythingAndOnATestFile() throws {
         let (rec, dir) = try smallDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.testFraction = 0
         request.options.epochs = 3
         let all = try rec.train(request)
@@ -115,6 +119,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     @Test func exportWritesCSVAndNumpyFiles() throws {
         let (rec, dir) = try smallDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.options.factors = 4
         request.options.epochs = 2
         try rec.train(request)
@@ -160,6 +165,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
     static func trained() throws -> (Recommender, URL) {
         let (rec, dir) = try ml100kDatabase()
         var request = TrainRequest()
+        request.tune = false
         request.options.epochs = 20
         request.tune = false  // fixed ranking-model settings: tuning has tests of its own
         try rec.train(request)
@@ -226,6 +232,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(try rec.queries().recommend(user: "1", by: .rating).ranking == .rating)  // other rankers still serve
         #expect(try rec.queries().recommend(user: "1").ranking == .ranking)
         var request = TrainRequest()
+        request.tune = false
         request.options.epochs = 2
         try rec.train(request)  // fits it again
         #expect(try rec.queries().recommend(user: "light", by: .cooccurrence).ranking == .cooccurrence)
@@ -295,6 +302,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         // A header from another model version (train again, then put the old file back).
         try good.write(to: URL(fileURLWithPath: path))
         var request = TrainRequest()
+        request.tune = false
         request.options.epochs = 2
         try rec.train(request)
         try good.write(to: URL(fileURLWithPath: path))

@@ -59,7 +59,7 @@ func trainedDatabase(in dir: URL, name: String, users: Int, items: Int, ratings:
     let db = dir.appendingPathComponent(name).path, data = dir.appendingPathComponent("r.data").path
     #expect(try mfrec(["generate", "--users", "\(users)", "--items", "\(items)", "--ratings", "\(ratings)", "-o", data]).status == 0)
     #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
-    #expect(try mfrec(["train", "--db", db, "--epochs", "\(epochs)", "--quiet"]).status == 0)
+    #expect(try mfrec(["train", "--db", db, "--epochs", "\(epochs)", "--quiet", "--tune", "off"]).status == 0)
     return (db, data)
 }
 
@@ -249,7 +249,7 @@ func folder() -> URL {
     @Test func killedSnapshotOperationsLeaveAConsistentDatabase() throws {
         let dir = folder()
         let (db, _) = try trainedDatabase(in: dir, name: "s.db", users: 3000, items: 2000, ratings: 150000, epochs: 2)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32"]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32", "--tune", "off"]).status == 0)
         var rng = SystemRandomNumberGenerator()
         var killedRunning = 0, trials = 0
         for trial in 0..<24 {
@@ -336,7 +336,7 @@ let canMount: Bool = {
         #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", small]).status == 0)
         #expect(try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "400000", "-o", big]).status == 0)
         #expect(try mfrec(["ingest", small, "--db", db]).status == 0)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet"]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet", "--tune", "off"]).status == 0)
         let full = try mfrec(["ingest", big, "--db", db])
         #expect(full.status == 1)
         #expect(full.stderr.contains("disk is full") || full.stderr.contains("No space left"), "\(full.stderr)")
@@ -363,7 +363,7 @@ let canMount: Bool = {
         let data = dir.appendingPathComponent("r.data").path
         #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", data]).status == 0)
         #expect(try mfrec(["ingest", data, "--db", source + "/r.db"]).status == 0)
-        #expect(try mfrec(["train", "--db", source + "/r.db", "--epochs", "2", "--quiet"]).status == 0)
+        #expect(try mfrec(["train", "--db", source + "/r.db", "--epochs", "2", "--quiet", "--tune", "off"]).status == 0)
         try FileManager.default.removeItem(atPath: source + "/r.db.items")  // it must be rebuilt elsewhere
         #expect(sh("mount --bind '\(source)' '\(readOnly)' && mount -o remount,ro,bind '\(readOnly)'"))
         defer { sh("umount '\(readOnly)'") }
@@ -386,7 +386,7 @@ let canMount: Bool = {
         let (db, _) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
         var killedRunning = 0
         for trial in 0..<6 {
-            let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet"])
+            let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet", "--tune", "off"])
             usleep(UInt32(50_000 + trial * 150_000))
             if process.isRunning { killedRunning += 1 }
             kill(process.processIdentifier, SIGKILL)
