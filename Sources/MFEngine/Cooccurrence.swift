@@ -274,6 +274,16 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         return topN(user: query, n: n, excluded: excluded)
     }
 
+    /// The top-n blended with a popularity prior: z(e_i · user) + weight · z(prior_i) (see `RankingModel.topN`);
+    /// nil when none of the rated items has a vector.
+    public func topN(rated: [Int32], n: Int, excluded: Set<Int32>, prior: [Float], weight: Float) -> [(item: Int32, score: Float)]? {
+        guard weight > 0, prior.count >= itemCount else { return topN(rated: rated, n: n, excluded: excluded) }
+        let query = userVector(ratedItems: rated)
+        guard query.contains(where: { $0 != 0 }) else { return nil }
+        return ItemScan.topN(vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
+                             prior: prior, priorWeight: weight)
+    }
+
     /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
     public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
         precondition(user.count == factors)

@@ -70,12 +70,26 @@ public struct RankingModel: Sendable, Equatable {
     public let itemVectors: [Float]
     /// d_j^(−α) per item (0 for an item with no training rating).
     public let itemWeights: [Float]
+    /// The popularity prior: log(1 + the item's training ratings in the top quarter of the scale), for
+    /// lists blended with popularity (see `topN(user:n:excluded:popularityWeight:)`).
+    public private(set) var popularity: [Float]
 
-    public init(parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float]) {
+    public init(parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
+                popularity: [Float]? = nil) {
         precondition(eigenvalues.count == parameters.factors && itemVectors.count == parameters.factors * itemCount
-                     && itemWeights.count == itemCount)
+                     && itemWeights.count == itemCount && (popularity?.count ?? itemCount) == itemCount)
         self.parameters = parameters; self.itemCount = itemCount; self.eigenvalues = eigenvalues
         self.itemVectors = itemVectors; self.itemWeights = itemWeights
+        self.popularity = popularity ?? [Float](repeating: 0, count: itemCount)
+    }
+
+    /// This model with the popularity prior of training ratings at or above `relevantAt` (log(1 + count)).
+    public func withPopularity(users: [Int32], items: [Int32], ratings: [Float], relevantAt: Float) -> RankingModel {
+        var counts = [Int](repeating: 0, count: itemCount)
+        for j in 0..<items.count where ratings[j] >= relevantAt && Int(items[j]) < itemCount { counts[Int(items[j])] += 1 }
+        var copy = self
+        copy.popularity = counts.map { Float(log1p(Double($0))) }
+        return copy
     }
 
     /// Fits the model to training ratings (each (user, item) pair once).
@@ -121,16 +135,21 @@ public struct RankingModel: Sendable, Equatable {
         return out
     }
 
-    /// The n items with the largest q_i · user, minus `excluded` (TopN order: ties by smaller id).
-    public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
-        ItemScan.topN(vectors: itemVectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded)
+    /// The n items with the largest q_i · user, minus `excluded` (TopN order: ties by smaller id). With a
+    /// `popularityWeight` w > 0, the items with the largest z(q_i · user) + w · z(popularity_i), z the
+    /// standardization over all items — a blend with the popularity prior, still a dot product of the
+    /// user's [user / σ_u, w / σ_pop] with the item's [q_i, popularity_i].
+    public func topN(user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(item: Int32, score: Float)] {
+        ItemScan.topN(vectors: itemVectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded,
+                      prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
     }
 
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector.
-    public func topN(ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)]? {
+    public func topN(ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
+                     popularityWeight: Float = 0) -> [(item: Int32, score: Float)]? {
         let query = userVector(ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
-        return topN(user: query, n: n, excluded: excluded)
+        return topN(user: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
     }
 
     /// The cosine of two items' vectors (0 when either is zero or unknown).
@@ -149,12 +168,12 @@ public struct RankingModel: Sendable, Equatable {
     static let magic: [UInt8] = Array("MFRK".utf8)
 
     /// The model's arrays as bytes: magic, version 1, factors, item count (UInt32 each), then eigenvalues,
-    /// item weights and item vectors as little-endian float32. Parameters are stored beside it as JSON.
+    /// item weights, the popularity prior and item vectors as little-endian float32. Parameters are stored beside it as JSON.
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
         out.reserveCapacity(16 + 4 * (factors + itemCount + itemVectors.count))
         for v in [UInt32(1), UInt32(factors), UInt32(itemCount)] { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        for array in [eigenvalues, itemWeights, itemVectors] {
+        for array in [eigenvalues, itemWeights, popularity, itemVectors] {
             for v in array { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         }
         return out
@@ -168,13 +187,15 @@ public struct RankingModel: Sendable, Equatable {
         }
         let version = u32(4), k = Int(u32(8)), n = Int(u32(12))
         guard version == 1, k == parameters.factors, k > 0 else { return nil }
-        let (total, overflow) = (k + n + k * n).multipliedReportingOverflow(by: 4)
-        guard !overflow, bytes.count == 16 + total else { return nil }
-        var floats = [Float](repeating: 0, count: k + n + k * n)
+        let (kn, overflow1) = k.multipliedReportingOverflow(by: n)
+        let (total, overflow2) = (k + 2 * n + kn).multipliedReportingOverflow(by: 4)
+        guard !overflow1, !overflow2, bytes.count == 16 + total else { return nil }
+        var floats = [Float](repeating: 0, count: k + 2 * n + kn)
         for i in 0..<floats.count { floats[i] = Float(bitPattern: u32(16 + 4 * i)) }
         guard floats.allSatisfy({ $0.isFinite }) else { return nil }
         self.init(parameters: parameters, itemCount: n, eigenvalues: Array(floats[0..<k]),
-                  itemVectors: Array(floats[(k + n)...]), itemWeights: Array(floats[k..<(k + n)]))
+                  itemVectors: Array(floats[(k + 2 * n)...]), itemWeights: Array(floats[k..<(k + n)]),
+                  popularity: Array(floats[(k + n)..<(k + 2 * n)]))
     }
 }
 
@@ -232,9 +253,13 @@ public struct Spectrum: Sendable {
 /// scan where the row width allows it, a plain loop otherwise.
 enum ItemScan {
     static func topN(vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
-                     excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
+                     excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0) -> [(item: Int32, score: Float)] {
         precondition(query.count == factors && vectors.count >= factors * itemCount)
         guard n > 0 else { return [] }
+        if let prior, priorWeight > 0 {
+            return blended(vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
+                           prior: prior, weight: priorWeight)
+        }
         var top = TopN(capacity: n + excluded.count)
         vectors.withUnsafeBufferPointer { e in
             query.withUnsafeBufferPointer { q in
@@ -261,5 +286,39 @@ enum ItemScan {
             }
         }
         return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
+    }
+
+    /// z(score) + weight · z(prior) over the items that are not excluded: all scores first (one scan), then
+    /// their mean and deviation, then the heap.
+    static func blended(vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int, excluded: Set<Int32>,
+                        prior: [Float], weight: Float) -> [(item: Int32, score: Float)] {
+        precondition(prior.count >= itemCount)
+        var scores = [Float](repeating: 0, count: itemCount)
+        vectors.withUnsafeBufferPointer { e in
+            query.withUnsafeBufferPointer { q in
+                for i in 0..<itemCount {
+                    let row = i * factors
+                    var s: Float = 0
+                    for c in 0..<factors { s += e[row + c] * q[c] }
+                    scores[i] = s
+                }
+            }
+        }
+        func moments(_ values: [Float]) -> (mean: Double, sd: Double) {
+            var sum = 0.0, sq = 0.0, count = 0.0
+            for i in 0..<itemCount where !excluded.contains(Int32(i)) {
+                let v = Double(values[i]); sum += v; sq += v * v; count += 1
+            }
+            guard count > 0 else { return (0, 1) }
+            let mean = sum / count
+            return (mean, max((sq / count - mean * mean).squareRoot(), 1e-12))
+        }
+        let s = moments(scores), p = moments(prior)
+        var top = TopN(capacity: n)
+        for i in 0..<itemCount where !excluded.contains(Int32(i)) {
+            let z = Float((Double(scores[i]) - s.mean) / s.sd) + weight * Float((Double(prior[i]) - p.mean) / p.sd)
+            if z >= top.threshold { top.offer(score: z, item: Int32(i)) }
+        }
+        return top.sorted().map { ($0.item, $0.score) }
     }
 }

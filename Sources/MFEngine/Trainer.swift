@@ -47,6 +47,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var useBias = true
     /// Keep every embedding value ≥ 0 (projected SGD).
     public var nonnegative = false
+    /// The step size of incremental updates chosen on validation at training time (nil: `learningRate`).
+    public var updateLearningRate: Float?
 
     public init() {}
 }

@@ -431,3 +431,27 @@ public struct SnapshotRecord: Sendable {
         self.watermark = watermark; self.globalMean = globalMean; self.model = model; self.modelBytes = modelBytes
     }
 }
+
+// MARK: Time order
+
+extension Store {
+    /// Each user's earliest rating time among ratings with `seq <= maxSeq` (users without timestamps are left
+    /// out), in user order: one pass over the primary key.
+    public func firstRatingTimes(maxSeq: Int64) throws -> [(user: Int32, time: Int64)] {
+        let stmt = try db.prepare("SELECT user_id, min(ts) FROM ratings WHERE seq <= ? AND ts IS NOT NULL GROUP BY user_id")
+        try stmt.bind(maxSeq, at: 1)
+        var out: [(user: Int32, time: Int64)] = []
+        while try stmt.step() { out.append((Int32(truncatingIfNeeded: stmt.int64(0)), stmt.int64(1))) }
+        return out
+    }
+
+    /// A user's ratings with `seq <= maxSeq` in time order (ties by item id).
+    public func ratingsInTimeOrder(ofUser user: Int32, maxSeq: Int64) throws -> [(item: Int32, rating: Float)] {
+        try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? AND seq <= ? ORDER BY ts, item_id") { stmt in
+            try stmt.bind([.integer(Int64(user)), .integer(maxSeq)])
+            var out: [(item: Int32, rating: Float)] = []
+            while try stmt.step() { out.append((Int32(truncatingIfNeeded: stmt.int64(0)), Float(stmt.double(1)))) }
+            return out
+        }
+    }
+}

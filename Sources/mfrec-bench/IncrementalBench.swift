@@ -80,7 +80,11 @@ struct IncrementalBench: ParsableCommand {
         let coldDB = (dir as NSString).appendingPathComponent("cold.db")
         let cold = try Recommender(path: coldDB)
         try cold.ingest(path: headPath)
-        try cold.train(request)
+        let coldOutcome = try cold.train(request)
+        if let choice = coldOutcome.ranking {
+            print("light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity weight \(choice.lightPopularityWeight)"
+                  + (choice.newcomers.map { String(format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)", $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG) } ?? ""))
+        }
         let queries = try cold.queries()
         // Relevant = any later rating (the "held-out ratings"), and the stricter: rated ≥ 4.
         var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0, rankings: [Ranking: Int] = [:]

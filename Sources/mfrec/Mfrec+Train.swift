@@ -17,14 +17,14 @@ extension Mfrec {
 
         @Option(help: ArgumentHelp("Latent factors k; a list like 3,5,10,20 trains each and keeps the best by test RMSE.", valueName: "k[,k…]"))
         var factors: String = String(TrainingOptions().factors)
-        @Option(help: "Passes over the training ratings.")
-        var epochs = TrainingOptions().epochs
-        @Option(help: "SGD step size.")
-        var learningRate = TrainingOptions().learningRate
+        @Option(help: "Passes over the training ratings (default: chosen on validation, at most 60; 60 with --tune off).")
+        var epochs: Int?
+        @Option(help: "SGD step size (default: chosen on validation among 0.01, 0.02, 0.04; 0.02 with --tune off).")
+        var learningRate: Float?
         @Option(help: "Multiply the learning rate by this after every epoch.")
         var learningRateDecay = TrainingOptions().learningRateDecay
-        @Option(help: "L2 regularization of the embeddings.")
-        var regularization = TrainingOptions().regularization
+        @Option(help: "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with --tune off).")
+        var regularization: Float?
         @Option(help: "L2 regularization of the biases.")
         var biasRegularization = TrainingOptions().biasRegularization
         @Option(help: "Standard deviation of the initial embeddings.")
@@ -73,10 +73,12 @@ extension Mfrec {
                 throw ValidationError("--factors must be a number from 1 to 1024, or a comma-separated list of them")
             }
             _ = list
-            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-            guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
+            if let epochs { guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be 1…100000") } }
+            if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") } }
             guard learningRateDecay > 0, learningRateDecay <= 1 else { throw ValidationError("--learning-rate-decay must be in (0, 1]") }
-            guard regularization >= 0, biasRegularization >= 0 else { throw ValidationError("regularization must not be negative") }
+            guard (regularization ?? 0) >= 0, (regularization ?? 0).isFinite, biasRegularization >= 0 else {
+                throw ValidationError("regularization must not be negative")
+            }
             guard testFraction >= 0, testFraction < 1 else { throw ValidationError("--test-fraction must be at least 0 and below 1") }
             guard threads >= 1, bins >= 1, bins <= 256 else { throw ValidationError("--threads must be ≥ 1 and --bins 1…256") }
             guard (0...1024).contains(cooccurrenceFactors) else { throw ValidationError("--cooccurrence-factors must be 0…1024") }
@@ -88,10 +90,13 @@ extension Mfrec {
             let rec = try Recommender(path: database.db)
             var request = TrainRequest()
             request.options.factors = factorList![0]
-            request.options.epochs = epochs
-            request.options.learningRate = learningRate
+            if let epochs { request.options.epochs = epochs }
+            if let learningRate { request.options.learningRate = learningRate }
             request.options.learningRateDecay = learningRateDecay
-            request.options.regularization = regularization
+            if let regularization { request.options.regularization = regularization }
+            request.fixedEpochs = epochs != nil
+            request.fixedLearningRate = learningRate != nil
+            request.fixedRegularization = regularization != nil
             request.options.biasRegularization = biasRegularization
             request.options.initScale = initScale
             request.options.seed = seed
@@ -117,7 +122,7 @@ extension Mfrec {
             var lastRun = -1
             // Within-epoch progress on large data, when stderr is a terminal: one tick per stratum.
             let runs = factorList!.count
-            let ticksTotal = Int64(bins * epochs * runs)
+            let ticksTotal = Int64(bins * request.options.epochs * runs)
             let bar = (try rec.store.ratingCount()) > 1_000_000 ? Console.progressBar("train", unit: .count) : nil
             var ticks: Int64 = 0
             let outcome = try rec.train(request, progress: { run, k, stats in
@@ -138,6 +143,8 @@ extension Mfrec {
                 return false
             }, rankingProgress: { line in
                 if !quiet { print("ranking model, validation: " + line); fflush(nil) }
+            }, ratingProgress: { line in
+                if !quiet { print("rating model, validation: " + line); fflush(nil) }
             })
 
             if outcome.runs.count > 1 {
@@ -157,9 +164,16 @@ extension Mfrec {
                 print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
                       + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
-            print("times: loading the ratings \(duration(outcome.loadSeconds)), training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
+            print("times: loading the ratings \(duration(outcome.loadSeconds)), "
+                  + (outcome.rating.map { "tuning the rating model \(duration($0.seconds)), " } ?? "") + "training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
                   + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model \(duration(outcome.rankingSeconds)), "
                   + "saving the snapshot \(duration(outcome.saveSeconds))")
+            if let choice = outcome.rating {
+                print("rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), \(choice.epochs) epochs "
+                      + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), \(choice.grid.count) settings); "
+                      + "update step \(choice.updateLearningRate) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
+                      + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
+            }
             if let choice = outcome.ranking { print(describe(choice)) }
             if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
             print("saved snapshot \(outcome.snapshotID) (live)")
@@ -176,13 +190,15 @@ enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
 
 /// What validation chose for the ranking model, in one or two lines.
 func describe(_ choice: RankingChoice) -> String {
-    var text = "ranking model: \(choice.parameters)" + (choice.tuned ? " (chosen on validation, \(choice.grid.count) settings scored)" : " (fixed: --tune off)")
+    var text = "ranking model: \(choice.parameters)" + (choice.popularityWeight > 0 ? ", blended with popularity (weight \(choice.popularityWeight))" : "")
+        + (choice.tuned ? " (chosen on validation, \(choice.grid.count) settings scored)" : " (fixed: --tune off)")
     if let v = choice.validation {
         text += String(format: "\n  validation NDCG@10 %.4f, P@10 %.4f (%d users); popular %.4f, co-occurrence %.4f", v.ndcg, v.precision, v.users,
                        v.popularNDCG, v.cooccurrenceNDCG)
     }
     text += choice.lightBelow > 0
         ? "\n  users with fewer than \(choice.lightBelow) ratings are ranked by \(choice.lightRanker.rawValue)"
+            + (choice.lightPopularityWeight > 0 ? " blended with popularity (weight \(choice.lightPopularityWeight))" : "")
         : "\n  every user with ratings is ranked by it"
     return text
 }

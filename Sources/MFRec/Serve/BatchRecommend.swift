@@ -15,8 +15,10 @@ extension QueryEngine {
                              cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
                              progress: Progress? = nil) throws -> Int {
         let (model, matrix) = current()
-        let embedding = try cooccurrence()
-        let ranking = try rankingModel()?.0
+        let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        // The popular list shows each item's mean rating, as `recommend` does.
+        let meanOf = Dictionary(try withStore { try Recommender.popularItems(store: $0) }.map { ($0.id, Float($0.mean)) },
+                                uniquingKeysWith: { a, _ in a })
         let userKeys = try withStore { try $0.userKeys() }
         let itemKeys = try withStore { try $0.itemKeys() }
         let temp = path + ".tmp-\(getpid())"
@@ -49,13 +51,11 @@ extension QueryEngine {
         while start < userCount {
             let slice = Array(start ..< min(start + round, userCount))
             let rated = try withStore { _ in try slice.map { try ratings(of: $0) } }
-            let rankers = try slice.indices.map { j -> Ranker? in
+            let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in
                 if rated[j].isEmpty { return nil }
-                let ranker = try by ?? defaultRanker(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]),
-                                                     cooccurrenceBelow: cooccurrenceBelow)
-                return ranker == .rating && !model.hasUser(slice[j]) ? .popular : ranker
+                let rule = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]))
+                return rule.ranker == .rating && !model.hasUser(slice[j]) ? (.popular, 0) : rule
             }
-            let popularList = try withStore { try Recommender.popularItems(store: $0) }
             let fellBack = FlagSlots(count: slice.count)
             let batches = stride(from: 0, to: slice.count, by: batch).map { $0 ..< min($0 + batch, slice.count) }
             let results = ResultSlots(count: batches.count)
@@ -64,23 +64,20 @@ extension QueryEngine {
                 while b < batches.count {
                     let range = batches[b]
                     var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
-                    let byRating = range.filter { rankers[$0] == .rating }
+                    let byRating = range.filter { rules[$0]?.ranker == .rating }
                     if !byRating.isEmpty {
                         let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
                         let tops = matrix.topNBatch(queries: queries, n: n, excluded: byRating.map { rated[$0].map(\.item) })
                         for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
                     }
-                    for j in range where rankers[j] != .rating {
+                    for j in range {
+                        guard let rule = rules[j], rule.ranker != .rating else { continue }
                         let excluded = Set(rated[j].map(\.item))
-                        var top: [(item: Int32, score: Float)]?
-                        switch rankers[j] {
-                        case .ranking: top = ranking?.topN(ratings: rated[j], n: n, excluded: excluded)
-                        case .cooccurrence: top = embedding?.topN(rated: rated[j].map(\.item), n: n, excluded: excluded)
-                        default: top = nil
-                        }
-                        if top == nil && rankers[j] != nil {
+                        var top = rule.ranker == .popular
+                            ? nil : rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n, excluded: excluded)
+                        if top == nil {
                             fellBack.set(j)
-                            top = popularList.lazy.filter { !excluded.contains($0.id) }.prefix(n).map { ($0.id, Float($0.mean)) }
+                            top = rankers.top(.popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
                         }
                         lists[j - range.lowerBound] = top ?? []
                     }
@@ -91,18 +88,18 @@ extension QueryEngine {
             DispatchQueue.concurrentPerform(iterations: max(1, threads), execute: work)
             var text = ""
             for (b, range) in batches.enumerated() {
-                for (offset, top) in zip(range, results.get(b)) where rankers[offset] != nil {
+                for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
                     let user = slice[offset], known = model.hasUser(user)
                     for (rank, row) in top.enumerated() {
                         let predicted = fellBack.get(offset)
-                            ? row.score : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
+                            ? meanOf[row.item] ?? 0 : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
                         text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
                         text += String(format: "%.4f", predicted) + "\n"
                     }
                 }
             }
             try out.write(contentsOf: Data(text.utf8))
-            written += rankers.lazy.filter { $0 != nil }.count
+            written += rules.lazy.filter { $0 != nil }.count
             start += round
             progress?(Int64(start), Int64(userCount))
         }

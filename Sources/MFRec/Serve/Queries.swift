@@ -185,14 +185,12 @@ public final class QueryEngine: @unchecked Sendable {
     /// fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
     public static let defaultCooccurrenceBelow = 20
 
-    /// Which ranker answers a user with `ratingCount` ratings when none is asked for: the rule
-    /// validation chose and stored with the ranking model; without a ranking model, co-occurrence below
-    /// `cooccurrenceBelow` ratings (or without a rating-model vector) and the rating model above.
-    func defaultRanker(ratingCount: Int, hasVector: Bool, cooccurrenceBelow: Int) throws -> Ranker {
-        if ratingCount == 0 { return .popular }
-        if let (_, choice) = try rankingModel() { return choice.ranker(forRatingCount: ratingCount) }
-        if cooccurrenceBelow > 0 && (ratingCount < cooccurrenceBelow || !hasVector) { return .cooccurrence }
-        return .rating
+    /// The rankers and rule that lists come from (see `ListRankers`).
+    func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
+        let stored = try rankingModel()
+        let popular = try locked { try Recommender.popularItems(store: store) }.map(\.id)
+        return ListRankers(ranking: stored?.0, choice: stored?.1, embedding: try cooccurrence(), popular: popular,
+                           cooccurrenceBelow: cooccurrenceBelow)
     }
 
     /// The top-n items for a user (by the id of the ratings file).
@@ -222,7 +220,8 @@ public final class QueryEngine: @unchecked Sendable {
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
         }
         guard ratedIDs.count >= minRatings else { return try coldList() }
-        let ranker = try by ?? defaultRanker(ratingCount: ratedIDs.count, hasVector: known, cooccurrenceBelow: cooccurrenceBelow)
+        let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        let (ranker, weight) = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
         func listing(_ top: [(item: Int32, score: Float)], _ ranking: Ranker,
                      reasons: (Int) throws -> [Recommendation.Reason]) throws -> RecommendationList {
             var items: [Recommendation] = []
@@ -235,16 +234,18 @@ public final class QueryEngine: @unchecked Sendable {
             }
             return RecommendationList(user: key, ranking: ranking, items: items)
         }
+        let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
         switch ranker {
         case .popular:
             return try coldList()
         case .ranking:
-            guard let (ranking, _) = try rankingModel() else {
+            guard let ranking = rankers.ranking else {
                 if by == .ranking { throw QueryError.noRankingModel }
                 return try coldList()
             }
-            let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
-            guard let top = ranking.topN(ratings: ratings, n: n, excluded: Set(excluded)) else { return try coldList() }
+            guard let top = rankers.top(.ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+                return try coldList()
+            }
             return try listing(top, .ranking) { item in
                 try closest(among: rated) { candidate in
                     let similarity = ranking.cosine(candidate, item)
@@ -252,8 +253,10 @@ public final class QueryEngine: @unchecked Sendable {
                 }
             }
         case .cooccurrence:
-            guard !ratedIDs.isEmpty, let embedding = try cooccurrence(),
-                  let top = embedding.topN(rated: ratedIDs, n: n, excluded: Set(excluded)) else { return try coldList() }
+            guard let embedding = rankers.embedding,
+                  let top = rankers.top(.cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+                return try coldList()
+            }
             return try listing(top, .cooccurrence) { try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding) }
         case .rating:
             guard known else { return try coldList() }

@@ -78,9 +78,10 @@ extension Recommender {
         var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
         let stored = try loadRankingModel(snapshot: info.id)
         if let (rankingModel, choice) = stored, !users.isEmpty {
-            // As `recommend` answers: the stored co-occurrence embedding and popular list.
-            let embedding = try storedCooccurrence()
-            let popular = try Recommender.popularItems(store: store).map(\.id)
+            // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
+            let rankers = ListRankers(ranking: rankingModel, choice: choice, embedding: try storedCooccurrence(),
+                                      popular: try Recommender.popularItems(store: store).map(\.id),
+                                      cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
             var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
             for j in 0..<train.count where wanted.contains(train.users[j]) {
                 trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
@@ -89,16 +90,15 @@ extension Recommender {
             var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
             for u in users {
                 let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
-                let popularTop = Array(popular.lazy.filter { !excluded.contains($0) }.prefix(k))
-                let modelTop = rankingModel.topN(ratings: ratings, n: k, excluded: excluded)?.map(\.item)
+                let popularTop = rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
+                let explicit = rankers.explicitRule(.ranking)
+                let modelTop = rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
+                    .map(\.item)
                 byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
-                var top: [Int32]?
-                switch choice.ranker(forRatingCount: ratings.count) {
-                case .ranking: top = modelTop
-                case .cooccurrence: top = embedding?.topN(rated: ratings.map(\.item), n: k, excluded: excluded)?.map(\.item)
-                case .rating: top = ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
-                case .popular: top = nil
-                }
+                let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
+                let top = rule.ranker == .rating
+                    ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
+                    : rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
                 byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
             }
             defaultRanking = byDefault.result

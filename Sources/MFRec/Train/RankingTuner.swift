@@ -17,14 +17,28 @@ public enum Ranker: String, Codable, Sendable, CaseIterable {
 /// What validation chose for the ranking model, stored with each snapshot.
 public struct RankingChoice: Codable, Sendable, Equatable {
     public var parameters: RankingModel.Parameters
-    /// Users with fewer ratings than this are answered by `lightRanker` (0: nobody).
+    /// Blend of the ranking model with the popularity prior for everyone (0: none; see `RankingModel.topN`).
+    public var popularityWeight: Float
+    /// Users with fewer ratings than this are answered by `lightRanker` (0: nobody), blended with the
+    /// popularity prior by `lightPopularityWeight`.
     public var lightBelow: Int
     public var lightRanker: Ranker
+    public var lightPopularityWeight: Float
     /// NDCG@10 and P@10 on the validation carve-out of the chosen setting, and of the popular list and
     /// the co-occurrence embedding for the same users.
     public var validation: Figures?
     /// Every setting scored, in the order scored.
     public var grid: [Scored]
+    /// The newcomer simulation that chose the light-user rule (nil: chosen on the carve-out's light users).
+    public var newcomers: Newcomers?
+
+    public struct Newcomers: Codable, Sendable, Equatable {
+        public var users: Int
+        public var known: Int
+        public var mainNDCG: Double
+        public var lightNDCG: Double
+        public var popularNDCG: Double
+    }
     /// Whether the settings were chosen (false: `train --tune off`, fixed settings).
     public var tuned: Bool
     public var seconds: Double
@@ -49,6 +63,11 @@ public struct RankingChoice: Codable, Sendable, Equatable {
     public func ranker(forRatingCount ratingCount: Int) -> Ranker {
         ratingCount < lightBelow ? lightRanker : .ranking
     }
+
+    /// The ranker and its popularity blend for a user with `ratingCount` ratings.
+    public func rule(forRatingCount ratingCount: Int) -> (ranker: Ranker, popularityWeight: Float) {
+        ratingCount < lightBelow ? (lightRanker, lightPopularityWeight) : (.ranking, popularityWeight)
+    }
 }
 
 /// Chooses the ranking model's settings and the light-user rule on a validation carve-out of the
@@ -70,6 +89,9 @@ public struct RankingTuner {
     /// (knee, β) of the spectral filter: λ^β for knee 0, (λ/(λ+λ_knee))^β otherwise.
     public var filterChoices: [(knee: Int, power: Double)] = [(0, 0.25), (0, 0.5), (0, 1), (1, 1), (2, 1), (3, 1), (5, 1)]
     /// (weighting, α, δ) families, each one spectrum; in the order tried (the budget cuts the last).
+    /// Popularity blends tried for everyone, and for light users.
+    public var popularityWeights: [Float] = [0, 0.25, 0.5, 1]
+    public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4]
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
     ]
@@ -89,7 +111,16 @@ public struct RankingTuner {
         return (fit, held)
     }
 
+    /// Ratings a newcomer is known by when the light-user rule is chosen, and the rule's threshold
+    /// (users with fewer ratings than `newcomerKnown * 2` get the light ranker when it wins).
+    public var newcomerKnown = 10
+
+    /// - Parameter newcomers: the newest users (by their first rating), each with their training ratings in time
+    ///   order; when at least 30 have more than `newcomerKnown` ratings, the light-user rule is chosen by
+    ///   simulating their arrival (their first `newcomerKnown` ratings known, the later ones held out and
+    ///   left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few ratings.
     public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+                       newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
                        progress: ((String) -> Void)? = nil) -> RankingChoice {
         let started = Date()
         let (fit, held) = carve(train)
@@ -112,7 +143,7 @@ public struct RankingTuner {
         var factors = allowed.filter { $0 <= kmax }
         if factors.isEmpty { factors = [kmax] }
         var grid: [RankingChoice.Scored] = []
-        var best: (scored: RankingChoice.Scored, perUser: [Double])?
+        var best: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel)?
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
             let spectrum = Spectrum.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
@@ -128,12 +159,22 @@ public struct RankingTuner {
                     let scored = RankingChoice.Scored(parameters: model.parameters, ndcg: mean(perUser.map(\.ndcg)),
                                                       precision: mean(perUser.map(\.precision)))
                     grid.append(scored)
-                    if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg)) }
+                    if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg), model) }
                 }
             }
             progress?("\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))")
         }
-        let chosen = best!
+        // The chosen model, with the popularity prior of the carve-out's training part.
+        let chosenModel = best!.model.withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
+        // A blend with popularity for everyone.
+        var main = (weight: Float(0), perUser: best!.perUser)
+        for weight in popularityWeights where weight > 0 {
+            let perUser = evaluation.scores { ratings, excluded in
+                chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
+            }.map(\.ndcg)
+            if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 { main = (weight, perUser) }
+        }
+        let chosen = (scored: best!.scored, perUser: main.perUser)
 
         // The light-user rule: the alternatives for the same users.
         let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
@@ -144,25 +185,102 @@ public struct RankingTuner {
         }.map(\.ndcg)
         let byPopularity = evaluation.scores { _, excluded in Array(popular.lazy.filter { !excluded.contains($0) }.prefix(10)) }.map(\.ndcg)
         let counts = evaluation.ratings.map(\.count)
-        var rule = (below: 0, ranker: Ranker.cooccurrence, total: chosen.perUser.reduce(0, +))
+        // Light users are few: score the blended alternatives only for them.
+        let light = Set(counts.indices.filter { counts[$0] < 40 })
+        var alternatives: [(ranker: Ranker, weight: Float, perUser: [Double])] = [(.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity)]
+        for weight in lightPopularityWeights {
+            alternatives.append((.ranking, weight, evaluation.scores(only: light) { ratings, excluded in
+                chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
+            }.map(\.ndcg)))
+            if weight > 0 {
+                alternatives.append((.cooccurrence, weight, evaluation.scores(only: light) { ratings, excluded in
+                    embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded, prior: chosenModel.popularity, weight: weight)?
+                        .map(\.item) ?? []
+                }.map(\.ndcg)))
+            }
+        }
+        var rule = (below: 0, ranker: Ranker.cooccurrence, weight: Float(0), total: chosen.perUser.reduce(0, +))
         for threshold in [5, 10, 20, 40] {
-            for (ranker, alternative) in [(Ranker.cooccurrence, byCooccurrence), (.popular, byPopularity)] {
+            for alternative in alternatives {
                 var total = 0.0
-                for u in 0..<counts.count { total += counts[u] < threshold ? alternative[u] : chosen.perUser[u] }
-                if total > rule.total + 1e-9 { rule = (threshold, ranker, total) }
+                for u in 0..<counts.count { total += counts[u] < threshold ? alternative.perUser[u] : chosen.perUser[u] }
+                if total > rule.total + 1e-9 { rule = (threshold, alternative.ranker, alternative.weight, total) }
             }
         }
         // Counts here are of the carve-out's 80%: the rule applies to all of a user's ratings.
-        let lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
+        var lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
+        var lightRule = (ranker: rule.ranker, weight: rule.weight)
+        var newcomerFigures: RankingChoice.Newcomers?
+        if let simulated = simulateNewcomers(newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
+                                             itemCount: itemCount, scale: scale, relevantAt: relevantAt) {
+            lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? 2 * newcomerKnown : 0
+            lightRule = (simulated.best.ranker, simulated.best.weight)
+            newcomerFigures = .init(users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
+                                    lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
+            progress?("newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
+                      + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
+                      + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
+                      + ", popular " + String(format: "%.4f", simulated.popular))
+        }
         let n = Double(max(users.count, 1))
         let figures = RankingChoice.Figures(users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
                                             popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
                                             defaultNDCG: rule.total / n)
-        return RankingChoice(parameters: chosen.scored.parameters, lightBelow: lightBelow, lightRanker: rule.ranker,
-                             validation: figures, grid: grid, tuned: true, seconds: Date().timeIntervalSince(started))
+        return RankingChoice(parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
+                             lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
+                             validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
+                             seconds: Date().timeIntervalSince(started))
     }
 
     private func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+
+    /// Newcomers' first `newcomerKnown` ratings known, their later ones (top quarter of the scale) relevant;
+    /// the models are refitted without those later ratings. Returns the ranking model's NDCG@10 for them,
+    /// the best light alternative's, and the popular list's; nil when there are too few newcomers.
+    func simulateNewcomers(_ newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])], train: RatingTriples,
+                           parameters: RankingModel.Parameters, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+                           relevantAt: Float)
+        -> (users: Int, main: Double, best: (ranker: Ranker, weight: Float, ndcg: Double), popular: Double)?
+    {
+        let eligible = newcomers.filter { $0.ratings.count > newcomerKnown }
+        guard eligible.count >= 30 else { return nil }
+        var later = Set<Int64>()
+        var known: [[(item: Int32, rating: Float)]] = [], relevant: [Set<Int32>] = [], users: [Int32] = []
+        for n in eligible {
+            let held = n.ratings.dropFirst(newcomerKnown)
+            for r in held { later.insert(Int64(n.user) << 32 | Int64(r.item)) }
+            let liked = Set(held.filter { $0.rating >= relevantAt }.map(\.item))
+            guard !liked.isEmpty else { continue }
+            users.append(n.user); known.append(Array(n.ratings.prefix(newcomerKnown))); relevant.append(liked)
+        }
+        guard users.count >= 30 else { return nil }
+        var fit = RatingTriples()
+        for j in 0..<train.count where !later.contains(Int64(train.users[j]) << 32 | Int64(train.items[j])) {
+            fit.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
+        }
+        let model = RankingModel.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
+                                     parameters: parameters, seed: seed, threads: threads)
+            .withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
+        let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
+                                                  seed: seed, threads: threads)
+        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
+        let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
+        func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> Double {
+            mean(evaluation.scores(rank).map(\.ndcg))
+        }
+        let main = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
+        let popularNDCG = ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
+        var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
+        for weight in lightPopularityWeights {
+            let byRanking = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? [] }
+            if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
+            let byCooccurrence = ndcg { r, e in
+                embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(\.item) ?? []
+            }
+            if byCooccurrence > best.ndcg + 1e-9 { best = (.cooccurrence, weight, byCooccurrence) }
+        }
+        return (users.count, main, best, popularNDCG)
+    }
 }
 
 /// Per-user NDCG@10 and precision@10 of a ranker on the validation users, over `threads` threads.
@@ -172,12 +290,15 @@ struct Validation: Sendable {
     let relevant: [Set<Int32>]
     let threads: Int
 
-    func scores(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> [(ndcg: Double, precision: Double)] {
+    /// Per-user metrics; users outside `only` (when given) score 0 without being ranked.
+    func scores(only: Set<Int>? = nil,
+                _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> [(ndcg: Double, precision: Double)] {
         let out = ResultBox(count: users.count)
         let parts = max(1, min(threads, users.count))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             var u = part
             while u < users.count {
+                if let only, !only.contains(u) { u += parts; continue }
                 let excluded = Set(ratings[u].map(\.item))
                 out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
                 u += parts

@@ -31,6 +31,12 @@ public struct TrainRequest: Sendable {
     public var rankingFactors: Int?
     /// Tuning starts no new candidate family after this many seconds.
     public var tuneSeconds = 180.0
+    /// With `tune`: also choose the rating model's learning rate, regularization and epochs, and the step of
+    /// its incremental updates, on the validation carve-out (see `RatingTuner`) — except what is fixed here.
+    public var tuneRating = true
+    public var fixedLearningRate = false
+    public var fixedRegularization = false
+    public var fixedEpochs = false
 
     public init() {}
 }
@@ -62,6 +68,8 @@ public struct TrainOutcome: Sendable {
     public var ranking: RankingChoice?
     /// Tuning and fitting the ranking model.
     public var rankingSeconds: Double
+    /// What validation chose for the rating model (nil when not tuned).
+    public var rating: RatingChoice?
     public var saveSeconds: Double
     public var model: FactorModel
 }
@@ -76,7 +84,8 @@ extension Recommender {
     /// the database as it was. The snapshot and the live-model switch are one transaction.
     @discardableResult
     public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
-                      isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil) throws -> TrainOutcome {
+                      isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil,
+                      ratingProgress: ((String) -> Void)? = nil) throws -> TrainOutcome {
         let loadStart = Date()
         let watermark = try store.maxSequence()
         let userCount = try store.userCount(), itemCount = try store.itemCount()
@@ -90,10 +99,30 @@ extension Recommender {
         let loadSeconds = Date().timeIntervalSince(loadStart)
         if train.count == 0 { throw TrainingError.noTrainingRatings }
 
+        var baseOptions = request.options
+        var ratingChoice: RatingChoice?
+        if request.tune && request.tuneRating && !(request.fixedLearningRate && request.fixedRegularization && request.fixedEpochs) {
+            var tuner = RankingTuner()
+            tuner.seed = request.options.seed
+            let (fit, held) = tuner.carve(train)
+            if fit.count > 0 && held.count > 0 {
+                var ratingTuner = RatingTuner()
+                ratingTuner.budgetSeconds = request.tuneSeconds / 3
+                let choice = try ratingTuner.choose(
+                    fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale, options: request.options,
+                    fixLearningRate: request.fixedLearningRate, fixRegularization: request.fixedRegularization,
+                    fixEpochs: request.fixedEpochs, isCancelled: isCancelled, progress: ratingProgress)
+                baseOptions.learningRate = choice.learningRate
+                baseOptions.regularization = choice.regularization
+                baseOptions.epochs = choice.epochs
+                baseOptions.updateLearningRate = choice.updateLearningRate
+                ratingChoice = choice
+            }
+        }
         var runs: [TrainRun] = []
         var best: (index: Int, result: TrainingResult)?
         for (index, k) in (request.factorList ?? [request.options.factors]).enumerated() {
-            var options = request.options
+            var options = baseOptions
             options.factors = k
             let started = Date()
             let result = try Trainer.train(
@@ -104,7 +133,7 @@ extension Recommender {
             if best == nil || (result.final?.rmse ?? 0) < (best!.result.final?.rmse ?? 0) { best = (index, result) }
         }
         let kept = best!.result
-        var keptOptions = request.options
+        var keptOptions = baseOptions
         keptOptions.factors = kept.model.factors
         let counts = (train.count, test.count)
         let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
@@ -117,8 +146,8 @@ extension Recommender {
         let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
         let rankingStart = Date()
         let ranking = request.rankingModel
-            ? Recommender.fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
-                                     progress: rankingProgress)
+            ? fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
+                         ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress)
             : nil
         let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
         train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
@@ -153,33 +182,51 @@ extension Recommender {
                               to: itemMatrixPath)
         return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
                             testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
-                            cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds,
+                            cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds, rating: ratingChoice,
                             saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
     }
 
     /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
-    static func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
-                           scale: ClosedRange<Double>, progress: ((String) -> Void)?) -> (model: RankingModel, choice: RankingChoice) {
+    /// The newest 25% of users by their first rating (at most 2,000), each with their training ratings in
+    /// time order (test ratings of a random split left out): the arrivals the light-user rule is chosen for.
+    func newcomers(split: TestSplit, maxSeq: Int64) throws -> [(user: Int32, ratings: [(item: Int32, rating: Float)])] {
+        let firsts = try store.firstRatingTimes(maxSeq: maxSeq).sorted { $0.time != $1.time ? $0.time > $1.time : $0.user > $1.user }
+        let newest = firsts.prefix(min(2_000, firsts.count / 4))
+        return try newest.map { entry in
+            var ratings = try store.ratingsInTimeOrder(ofUser: entry.user, maxSeq: maxSeq)
+            if case .random(let fraction, let seed) = split {
+                ratings.removeAll { TestSplit.isTest(user: entry.user, item: $0.item, fraction: fraction, seed: seed) }
+            }
+            return (entry.user, ratings)
+        }
+    }
+
+    func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
+                    scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0, newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
+                    progress: ((String) -> Void)?) -> (model: RankingModel, choice: RankingChoice) {
         var choice: RankingChoice
         if request.tune {
             var tuner = RankingTuner()
             tuner.seed = request.options.seed
             tuner.threads = max(1, request.options.threads)
-            tuner.budgetSeconds = request.tuneSeconds
+            tuner.budgetSeconds = max(request.tuneSeconds / 3, request.tuneSeconds - ratingTuningSeconds)
             if let k = request.rankingFactors { tuner.factorChoices = [k] }
-            choice = tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, progress: progress)
+            choice = tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
+                                  progress: progress)
         } else {
             var parameters = request.rankingParameters
             parameters.ratingOffset = scale.lowerBound
             if let k = request.rankingFactors { parameters.factors = k }
-            choice = RankingChoice(parameters: parameters, lightBelow: 0, lightRanker: .cooccurrence, validation: nil,
-                                   grid: [], tuned: false, seconds: 0)
+            choice = RankingChoice(parameters: parameters, popularityWeight: 0, lightBelow: 0, lightRanker: .cooccurrence,
+                                   lightPopularityWeight: 0, validation: nil, grid: [], newcomers: nil, tuned: false, seconds: 0)
         }
         var parameters = choice.parameters
         parameters.factors = max(1, min(parameters.factors, itemCount))
+        let relevantAt = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
         let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
                                      itemCount: itemCount, parameters: parameters, seed: request.options.seed,
                                      threads: max(1, request.options.threads))
+            .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
         choice.parameters = model.parameters
         return (model, choice)
     }

@@ -20,7 +20,8 @@ public struct UpdateOptions: Sendable {
     /// incremental`): it recovers all of a full retrain's gain, where 3 recover 87% and 10 only 14%
     /// (more steps overfit the new rating).
     public var steps = 1
-    /// Step size; nil uses the live model's own (its training's initial learning rate).
+    /// Step size; nil uses the step chosen on validation when the model was trained (else its training's
+    /// initial learning rate).
     public var learningRate: Float?
 
     public init(steps: Int = 1, learningRate: Float? = nil) {
@@ -141,7 +142,8 @@ extension Recommender {
         let userCount = try store.userCount(), itemCount = try store.itemCount()
         state.model = state.model.resized(userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
         let hyper = state.snapshot.options ?? TrainingOptions()
-        let updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.learningRate, regularization: hyper.regularization,
+        let updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
+                                    regularization: hyper.regularization,
                                     biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
         var touchedUsers = Set<Int>(), touchedItems = Set<Int>()
         // Fold in first: a user or item without a vector is fitted from all of its stored ratings.

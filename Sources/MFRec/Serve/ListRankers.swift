@@ -1,0 +1,46 @@
+import MFEngine
+
+/// The rankers a list can come from besides the rating model, and the rule that picks one: the one place
+/// `recommend`, `recommend --all` and `eval` take them from, so the three rank every user alike.
+struct ListRankers: Sendable {
+    let ranking: RankingModel?
+    let choice: RankingChoice?
+    let embedding: CooccurrenceEmbedding?
+    /// The popular list, best first.
+    let popular: [Int32]
+    /// Without a ranking model: users with fewer ratings than this are ranked by co-occurrence.
+    let cooccurrenceBelow: Int
+
+    /// The ranker (and popularity blend) that answers a user with `ratingCount` ratings when none is asked
+    /// for: the rule validation chose, or without a ranking model the rule from before it existed.
+    func defaultRule(ratingCount: Int, hasVector: Bool) -> (ranker: Ranker, popularityWeight: Float) {
+        if ratingCount == 0 { return (.popular, 0) }
+        if let choice, ranking != nil { return choice.rule(forRatingCount: ratingCount) }
+        if cooccurrenceBelow > 0 && (ratingCount < cooccurrenceBelow || !hasVector) { return (.cooccurrence, 0) }
+        return (.rating, 0)
+    }
+
+    /// The rule for an explicitly chosen ranker: the ranking model keeps its chosen blend, the others none.
+    func explicitRule(_ ranker: Ranker) -> (ranker: Ranker, popularityWeight: Float) {
+        (ranker, ranker == .ranking ? choice?.popularityWeight ?? 0 : 0)
+    }
+
+    /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
+    func top(_ ranker: Ranker, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
+             excluded: Set<Int32>) -> [(item: Int32, score: Float)]? {
+        switch ranker {
+        case .ranking:
+            return ranking?.topN(ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
+        case .cooccurrence:
+            guard let embedding, !ratings.isEmpty else { return nil }
+            if popularityWeight > 0, let prior = ranking?.popularity {
+                return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded, prior: prior, weight: popularityWeight)
+            }
+            return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded)
+        case .popular:
+            return popular.lazy.filter { !excluded.contains($0) }.prefix(n).map { ($0, 0) }
+        case .rating:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import MFEngine
+
+/// What validation chose for the rating model and for its incremental updates, stored with each snapshot.
+public struct RatingChoice: Codable, Sendable, Equatable {
+    public var learningRate: Float
+    public var regularization: Float
+    public var epochs: Int
+    /// Validation RMSE of the chosen setting at its best epoch.
+    public var validationRMSE: Double
+    /// Every (learning rate, regularization) scored: its best epoch and validation RMSE there.
+    public var grid: [Scored]
+    /// The step size of incremental updates, and the probe RMSE without updates and with them.
+    public var updateLearningRate: Float
+    public var probeRMSEWithoutUpdates: Double
+    public var probeRMSEWithUpdates: Double
+    public var seconds: Double
+
+    public struct Scored: Codable, Sendable, Equatable {
+        public var learningRate: Float
+        public var regularization: Float
+        public var epochs: Int
+        public var rmse: Double
+    }
+}
+
+/// Chooses the rating model's learning rate, regularization and epochs, and the step size of its
+/// incremental updates, on the validation carve-out of the training ratings (never the test set).
+///
+/// Each (learning rate, regularization) trains on the carve-out's 80% for up to `maxEpochs`, scored on the
+/// rest after every epoch; the best epoch counts. For updates, the best setting's model takes the ratings of
+/// one half of the held-out part as incremental SGD steps, with each candidate step size, and is scored on
+/// the other half; no candidate is "no update".
+public struct RatingTuner {
+    /// (learning rate, regularization) in the order tried: the untuned defaults first, then their
+    /// neighbours; no new one starts after `budgetSeconds` (the first always runs).
+    public var settings: [(Float, Float)] = [(0.02, 0.1), (0.02, 0.05), (0.04, 0.1), (0.01, 0.1), (0.02, 0.2),
+                                             (0.04, 0.05), (0.01, 0.05), (0.04, 0.2), (0.01, 0.2)]
+    public var budgetSeconds = 60.0
+    /// Multiples of the chosen learning rate tried as the update step.
+    public var updateScales: [Float] = [0.25, 0.5, 1, 2]
+
+    public init() {}
+
+    public func choose(fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+                       options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,
+                       isCancelled: (() -> Bool)?, progress: ((String) -> Void)?) throws -> RatingChoice {
+        let started = Date()
+        let range = Float(scale.lowerBound)...Float(scale.upperBound)
+        var grid: [RatingChoice.Scored] = []
+        var best: (scored: RatingChoice.Scored, model: FactorModel)?
+        var candidates: [(Float, Float)] = []
+        for (lr, reg) in settings {
+            let setting = (fixLearningRate ? options.learningRate : lr, fixRegularization ? options.regularization : reg)
+            if !candidates.contains(where: { $0 == setting }) { candidates.append(setting) }
+        }
+        for (lr, reg) in candidates {
+            if !grid.isEmpty && Date().timeIntervalSince(started) > budgetSeconds { break }
+            do {
+                var o = options
+                o.learningRate = lr
+                o.regularization = reg
+                let result = try Trainer.train(train: fit, test: held, userCount: userCount, itemCount: itemCount, scale: range,
+                                               options: o, isCancelled: isCancelled)
+                let epochs = result.history.enumerated().min { ($0.element.test?.rmse ?? .infinity) < ($1.element.test?.rmse ?? .infinity) }
+                let chosenEpoch = fixEpochs ? result.history.count : (epochs?.offset ?? result.history.count - 1) + 1
+                let rmse = result.history[chosenEpoch - 1].test?.rmse ?? .infinity
+                let scored = RatingChoice.Scored(learningRate: lr, regularization: reg, epochs: chosenEpoch, rmse: rmse)
+                grid.append(scored)
+                if best == nil || rmse < best!.scored.rmse { best = (scored, result.model) }
+            } catch TrainingError.diverged {
+                continue  // too large a step for this data: not a candidate
+            }
+        }
+        guard let chosen = best else { throw TrainingError.invalid("every learning rate tried on the validation carve-out diverged") }
+        progress?("learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), \(chosen.scored.epochs) epochs: "
+                  + "validation RMSE \(String(format: "%.4f", chosen.scored.rmse))")
+
+        // Updates: stream one half of the held-out ratings into the model, score the other half.
+        var stream = RatingTriples(), probe = RatingTriples()
+        for j in 0..<held.count {
+            if TestSplit.isTest(user: held.users[j], item: held.items[j], fraction: 0.5, seed: options.seed &+ 0x5742) {
+                probe.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
+            } else {
+                stream.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
+            }
+        }
+        var seenUser = [Bool](repeating: false, count: userCount), seenItem = [Bool](repeating: false, count: itemCount)
+        for u in fit.users { seenUser[Int(u)] = true }
+        for i in fit.items { seenItem[Int(i)] = true }
+        let without = Trainer.evaluate(chosen.model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
+        var update: (lr: Float, rmse: Double)?
+        for multiple in updateScales {
+            let lr = chosen.scored.learningRate * multiple
+            let updater = OnlineUpdater(learningRate: lr, regularization: chosen.scored.regularization,
+                                        biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
+            var model = chosen.model
+            for j in 0..<stream.count where seenUser[Int(stream.users[j])] && seenItem[Int(stream.items[j])] {
+                updater.step(&model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
+            }
+            let rmse = Trainer.evaluate(model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
+            if update == nil || rmse < update!.rmse { update = (lr, rmse) }
+        }
+        progress?("update step \(update!.lr): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
+                  + "\(String(format: "%.4f", without)) without")
+        return RatingChoice(learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
+                            epochs: chosen.scored.epochs, validationRMSE: chosen.scored.rmse, grid: grid,
+                            updateLearningRate: update!.lr, probeRMSEWithoutUpdates: without, probeRMSEWithUpdates: update!.rmse,
+                            seconds: Date().timeIntervalSince(started))
+    }
+}
