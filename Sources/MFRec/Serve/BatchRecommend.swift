@@ -56,6 +56,8 @@ extension QueryEngine {
                 let rule = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]))
                 return rule.ranker == .rating && !model.hasUser(slice[j]) ? (.popular, 0) : rule
             }
+            // A damaged embedding fails the run when a user needs it (never a silent fallback).
+            if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
             let fellBack = FlagSlots(count: slice.count)
             let batches = stride(from: 0, to: slice.count, by: batch).map { $0 ..< min($0 + batch, slice.count) }
             let results = ResultSlots(count: batches.count)
@@ -74,10 +76,10 @@ extension QueryEngine {
                         guard let rule = rules[j], rule.ranker != .rating else { continue }
                         let excluded = Set(rated[j].map(\.item))
                         var top = rule.ranker == .popular
-                            ? nil : rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n, excluded: excluded)
+                            ? nil : try? rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n, excluded: excluded)
                         if top == nil {
                             fellBack.set(j)
-                            top = rankers.top(.popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
+                            top = try? rankers.top(.popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
                         }
                         lists[j - range.lowerBound] = top ?? []
                     }

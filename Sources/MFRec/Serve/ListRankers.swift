@@ -5,7 +5,9 @@ import MFEngine
 struct ListRankers: Sendable {
     let ranking: RankingModel?
     let choice: RankingChoice?
-    let embedding: CooccurrenceEmbedding?
+    /// The co-occurrence embedding as loading it turned out: a damaged one fails only the lists that need it.
+    let loadedEmbedding: Result<CooccurrenceEmbedding?, Error>
+    var embedding: CooccurrenceEmbedding? { get throws { try loadedEmbedding.get() } }
     /// The popular list, best first.
     let popular: [Int32]
     /// Without a ranking model: users with fewer ratings than this are ranked by co-occurrence.
@@ -27,12 +29,12 @@ struct ListRankers: Sendable {
 
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
     func top(_ ranker: Ranker, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-             excluded: Set<Int32>) -> [(item: Int32, score: Float)]? {
+             excluded: Set<Int32>) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
             return ranking?.topN(ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         case .cooccurrence:
-            guard let embedding, !ratings.isEmpty else { return nil }
+            guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {
                 return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded, prior: prior, weight: popularityWeight)
             }

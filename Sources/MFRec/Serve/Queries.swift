@@ -189,7 +189,7 @@ public final class QueryEngine: @unchecked Sendable {
     func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
         let stored = try rankingModel()
         let popular = try locked { try Recommender.popularItems(store: store) }.map(\.id)
-        return ListRankers(ranking: stored?.0, choice: stored?.1, embedding: try cooccurrence(), popular: popular,
+        return ListRankers(ranking: stored?.0, choice: stored?.1, loadedEmbedding: Result { try cooccurrence() }, popular: popular,
                            cooccurrenceBelow: cooccurrenceBelow)
     }
 
@@ -243,7 +243,7 @@ public final class QueryEngine: @unchecked Sendable {
                 if by == .ranking { throw QueryError.noRankingModel }
                 return try coldList()
             }
-            guard let top = rankers.top(.ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+            guard let top = try rankers.top(.ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
                 return try coldList()
             }
             return try listing(top, .ranking) { item in
@@ -253,8 +253,8 @@ public final class QueryEngine: @unchecked Sendable {
                 }
             }
         case .cooccurrence:
-            guard let embedding = rankers.embedding,
-                  let top = rankers.top(.cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+            guard let embedding = try rankers.embedding,
+                  let top = try rankers.top(.cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
                 return try coldList()
             }
             return try listing(top, .cooccurrence) { try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding) }

@@ -79,7 +79,7 @@ extension Recommender {
         let stored = try loadRankingModel(snapshot: info.id)
         if let (rankingModel, choice) = stored, !users.isEmpty {
             // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
-            let rankers = ListRankers(ranking: rankingModel, choice: choice, embedding: try storedCooccurrence(),
+            let rankers = ListRankers(ranking: rankingModel, choice: choice, loadedEmbedding: Result { try storedCooccurrence() },
                                       popular: try Recommender.popularItems(store: store).map(\.id),
                                       cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
             var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
@@ -90,15 +90,15 @@ extension Recommender {
             var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
             for u in users {
                 let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
-                let popularTop = rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
+                let popularTop = try rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
                 let explicit = rankers.explicitRule(.ranking)
-                let modelTop = rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
+                let modelTop = try rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
                     .map(\.item)
                 byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
                 let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
                 let top = rule.ranker == .rating
                     ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
-                    : rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
+                    : try rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
                 byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
             }
             defaultRanking = byDefault.result
