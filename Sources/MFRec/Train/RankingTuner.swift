@@ -111,8 +111,8 @@ public struct RankingTuner {
         return (fit, held)
     }
 
-    /// Ratings a newcomer is known by when the light-user rule is chosen, and the rule's threshold
-    /// (users with fewer ratings than `newcomerKnown * 2` get the light ranker when it wins).
+    /// Ratings a newcomer is known by when the light-user rule is chosen (users with at most this many
+    /// ratings get the light ranker when it wins).
     public var newcomerKnown = 10
 
     /// - Parameter newcomers: the newest users (by their first rating), each with their training ratings in time
@@ -213,7 +213,8 @@ public struct RankingTuner {
         var newcomerFigures: RankingChoice.Newcomers?
         if let simulated = simulateNewcomers(newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
                                              itemCount: itemCount, scale: scale, relevantAt: relevantAt) {
-            lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? 2 * newcomerKnown : 0
+            // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
+            lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? newcomerKnown + 1 : 0
             lightRule = (simulated.best.ranker, simulated.best.weight)
             newcomerFigures = .init(users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
                                     lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
