@@ -134,19 +134,35 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
                           rows: m.count / width, width: width).run(threads: threads)
     }
 
-    /// Aᵀ B for two row-major rows × columns matrices (a columns × columns result, in Double).
-    static func crossProduct(_ a: [Float], _ b: [Float], rows: Int, columns n: Int) -> [Double] {
-        var out = [Double](repeating: 0, count: n * n)
-        var bRow = [Double](repeating: 0, count: n)
-        for r in 0..<rows {
-            for j in 0..<n { bRow[j] = Double(b[r * n + j]) }
-            for i in 0..<n {
-                let x = Double(a[r * n + i])
-                if x == 0 { continue }
-                for j in 0..<n { out[i * n + j] += x * bRow[j] }
+    /// Aᵀ B for two row-major rows × columns matrices (a columns × columns result, in Double); with
+    /// `symmetric` (A = B) only the upper triangle is computed and then mirrored. Rows are split between
+    /// two threads that add into private sums.
+    static func crossProduct(_ a: [Float], _ b: [Float], rows: Int, columns n: Int, symmetric: Bool = false) -> [Double] {
+        let parts = max(1, min(2, rows / 512))
+        let sums = PartialSums(parts: parts, size: n * n)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let lo = rows * part / parts, hi = rows * (part + 1) / parts
+            let out = sums.buffer(part)
+            let bRow = UnsafeMutablePointer<Double>.allocate(capacity: n)
+            defer { bRow.deallocate() }
+            a.withUnsafeBufferPointer { A in
+                b.withUnsafeBufferPointer { B in
+                    for r in lo..<hi {
+                        let rowA = A.baseAddress! + r * n, rowB = B.baseAddress! + r * n
+                        for j in 0..<n { bRow[j] = Double(rowB[j]) }
+                        for i in 0..<n {
+                            let x = Double(rowA[i])
+                            if x == 0 { continue }
+                            let o = out + i * n
+                            for j in (symmetric ? i : 0)..<n { o[j] += x * bRow[j] }
+                        }
+                    }
+                }
             }
         }
-        return out
+        var result = sums.total()
+        if symmetric { for i in 0..<n { for j in 0..<i { result[i * n + j] = result[j * n + i] } } }
+        return result
     }
 
     /// Orthonormal columns by CholeskyQR2 (Fukaya et al. 2014): G = MᵀM, G = LLᵀ, M ← M L⁻ᵀ, twice, which
@@ -155,17 +171,30 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// positive definite (dependent or zero columns).
     static func orthonormalizeFast(_ m: inout [Float], rows: Int, columns n: Int, passes: Int = 2) {
         for _ in 0..<passes {
-            let g = crossProduct(m, m, rows: rows, columns: n)
+            let g = crossProduct(m, m, rows: rows, columns: n, symmetric: true)
             guard let l = cholesky(g, size: n) else { orthonormalize(&m, rows: rows, columns: n); return }
-            // Each row x of M becomes x L⁻ᵀ: solve L y = xᵀ (forward substitution).
-            var x = [Double](repeating: 0, count: n)
-            for r in 0..<rows {
-                for i in 0..<n {
-                    var v = Double(m[r * n + i])
-                    for k in 0..<i { v -= l[i * n + k] * x[k] }
-                    x[i] = v / l[i * n + i]
+            // Each row x of M becomes x L⁻ᵀ: solve L y = xᵀ (forward substitution), rows split between two
+            // threads (each row is written by one thread only).
+            let parts = max(1, min(2, rows / 512))
+            m.withUnsafeMutableBufferPointer { buffer in
+                let rowsOut = SendablePointer(buffer.baseAddress!)
+                l.withUnsafeBufferPointer { L in
+                    let lower = SendableConstPointer(L.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        let x = UnsafeMutablePointer<Double>.allocate(capacity: n)
+                        defer { x.deallocate() }
+                        for r in (rows * part / parts)..<(rows * (part + 1) / parts) {
+                            let row = rowsOut.pointer + r * n
+                            for i in 0..<n {
+                                var v = Double(row[i])
+                                let li = lower.pointer + i * n
+                                for k in 0..<i { v -= li[k] * x[k] }
+                                x[i] = v / li[i]
+                            }
+                            for i in 0..<n { row[i] = Float(x[i]) }
+                        }
+                    }
                 }
-                for i in 0..<n { m[r * n + i] = Float(x[i]) }
             }
         }
     }
@@ -287,44 +316,12 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
     public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
         precondition(user.count == factors)
-        var top = TopN(capacity: n + excluded.count)
-        vectors.withUnsafeBufferPointer { e in
-            user.withUnsafeBufferPointer { q in
-                if factors % 16 == 0 {
-                    // The SIMD kernel of the item matrix scan, a chunk of rows at a time (no biases).
-                    let chunk = 2048
-                    var scores = [Float](repeating: 0, count: chunk)
-                    let zeros = [Float](repeating: 0, count: chunk)
-                    var start = 0
-                    while start < itemCount {
-                        let count = min(chunk, itemCount - start)
-                        mfrec_scores(q.baseAddress!, e.baseAddress! + start * factors, factors, count, zeros, &scores)
-                        let threshold = top.threshold
-                        for j in 0..<count where scores[j] >= threshold { top.offer(score: scores[j], item: Int32(start + j)) }
-                        start += count
-                    }
-                } else {
-                    for i in 0..<itemCount {
-                        let row = i * factors
-                        var s: Float = 0
-                        for c in 0..<factors { s += e[row + c] * q[c] }
-                        top.offer(score: s, item: Int32(i))
-                    }
-                }
-            }
-        }
-        return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
+        return ItemScan.topN(vectors: vectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded)
     }
 
     /// The cosine of two items' vectors (0 when either is zero or unknown).
     public func cosine(_ a: Int, _ b: Int) -> Float {
-        guard a >= 0, b >= 0, a < itemCount, b < itemCount else { return 0 }
-        var dot: Float = 0, na: Float = 0, nb: Float = 0
-        for c in 0..<factors {
-            let x = vectors[a * factors + c], y = vectors[b * factors + c]
-            dot += x * y; na += x * x; nb += y * y
-        }
-        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
+        ItemScan.cosine(vectors: vectors, factors: factors, itemCount: itemCount, a, b)
     }
 
     /// The vectors as little-endian float32 bytes (what the store keeps).
@@ -344,6 +341,44 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
             vectors[i] = Float(bitPattern: UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(bytes[b + 3]) << 24)
         }
         self.init(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
+    }
+}
+
+/// A pointer handed to worker threads that write disjoint parts of its memory.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}
+
+/// A read-only pointer handed to worker threads.
+struct SendableConstPointer: @unchecked Sendable {
+    let pointer: UnsafePointer<Double>
+    init(_ pointer: UnsafePointer<Double>) { self.pointer = pointer }
+}
+
+/// Private running sums of several threads, added up at the end.
+private final class PartialSums: @unchecked Sendable {
+    private let buffers: [UnsafeMutablePointer<Double>]
+    private let size: Int
+
+    init(parts: Int, size: Int) {
+        self.size = size
+        buffers = (0..<parts).map { _ in
+            let p = UnsafeMutablePointer<Double>.allocate(capacity: size)
+            p.initialize(repeating: 0, count: size)
+            return p
+        }
+    }
+
+    deinit { for p in buffers { p.deallocate() } }
+
+    /// The buffer of one part: only that part's thread writes it.
+    func buffer(_ part: Int) -> UnsafeMutablePointer<Double> { buffers[part] }
+
+    func total() -> [Double] {
+        var out = [Double](repeating: 0, count: size)
+        for p in buffers { for j in 0..<size { out[j] += p[j] } }
+        return out
     }
 }
 

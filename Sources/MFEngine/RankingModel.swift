@@ -154,13 +154,7 @@ public struct RankingModel: Sendable, Equatable {
 
     /// The cosine of two items' vectors (0 when either is zero or unknown).
     public func cosine(_ a: Int, _ b: Int) -> Float {
-        guard a >= 0, b >= 0, a < itemCount, b < itemCount else { return 0 }
-        var dot: Float = 0, na: Float = 0, nb: Float = 0
-        for c in 0..<factors {
-            let x = itemVectors[a * factors + c], y = itemVectors[b * factors + c]
-            dot += x * y; na += x * x; nb += y * y
-        }
-        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
+        ItemScan.cosine(vectors: itemVectors, factors: factors, itemCount: itemCount, a, b)
     }
 
     // MARK: Encoding
@@ -252,6 +246,17 @@ public struct Spectrum: Sendable {
 /// Top-n over in-memory item rows by dot product with a query: the SIMD kernel of the item matrix
 /// scan where the row width allows it, a plain loop otherwise.
 enum ItemScan {
+    /// The cosine of rows a and b (0 when either is zero or out of range).
+    static func cosine(vectors: [Float], factors: Int, itemCount: Int, _ a: Int, _ b: Int) -> Float {
+        guard a >= 0, b >= 0, a < itemCount, b < itemCount else { return 0 }
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for c in 0..<factors {
+            let x = vectors[a * factors + c], y = vectors[b * factors + c]
+            dot += x * y; na += x * x; nb += y * y
+        }
+        return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
+    }
+
     static func topN(vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
                      excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0) -> [(item: Int32, score: Float)] {
         precondition(query.count == factors && vectors.count >= factors * itemCount)
@@ -296,11 +301,19 @@ enum ItemScan {
         var scores = [Float](repeating: 0, count: itemCount)
         vectors.withUnsafeBufferPointer { e in
             query.withUnsafeBufferPointer { q in
-                for i in 0..<itemCount {
-                    let row = i * factors
-                    var s: Float = 0
-                    for c in 0..<factors { s += e[row + c] * q[c] }
-                    scores[i] = s
+                if factors % 16 == 0 {
+                    // The scan's SIMD kernel, with zero biases.
+                    let zeros = [Float](repeating: 0, count: itemCount)
+                    scores.withUnsafeMutableBufferPointer { out in
+                        mfrec_scores(q.baseAddress!, e.baseAddress!, factors, itemCount, zeros, out.baseAddress!)
+                    }
+                } else {
+                    for i in 0..<itemCount {
+                        let row = i * factors
+                        var s: Float = 0
+                        for c in 0..<factors { s += e[row + c] * q[c] }
+                        scores[i] = s
+                    }
                 }
             }
         }

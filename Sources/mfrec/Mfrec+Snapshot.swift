@@ -108,7 +108,10 @@ extension Mfrec {
                     print(String(format: "item vectors: mean cosine %.4f over %@ items", d.meanItemCosine, grouped(d.comparedItems)))
                     print(String(format: "user vectors: mean cosine %.4f over %@ users", d.meanUserCosine, grouped(d.comparedUsers)))
                 }
-                print(String(format: "top-10 lists: %.1f%% shared on average over %@ sampled users", d.top10Overlap * 100, grouped(d.sampledUsers)))
+                print(String(format: "top-10 lists by the rating model: %.1f%% shared on average over %@ sampled users", d.top10Overlap * 100, grouped(d.sampledUsers)))
+                if let ranking = d.rankingTop10Overlap {
+                    print(String(format: "top-10 lists by the ranking model: %.1f%% shared", ranking * 100))
+                }
             }
         }
 

@@ -385,6 +385,9 @@ let canMount: Bool = {
         let dir = folder()
         let (db, _) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
         var killedRunning = 0
+        let before = try Recommender(path: db)
+        let firstLive = try before.store.liveModel().snapshotID!
+        let firstRanking = try #require(try before.loadRankingModel(snapshot: firstLive)).0
         for trial in 0..<6 {
             let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet", "--tune", "off"])
             usleep(UInt32(50_000 + trial * 150_000))
@@ -396,7 +399,11 @@ let canMount: Bool = {
             let live = try rec.store.liveModel().snapshotID
             let newest = try rec.snapshots().last?.id
             #expect(live == newest)
-            #expect(try rec.queries().recommend(user: "1", n: 3).items.count == 3)
+            // Both models are the previous ones, or both the new ones: never a snapshot without its ranking model.
+            let ranking = try #require(try rec.loadRankingModel(snapshot: live!)).0
+            if live == firstLive { #expect(ranking == firstRanking) }
+            let list = try rec.queries().recommend(user: "1", n: 3)
+            #expect(list.items.count == 3 && list.ranking == .ranking)
         }
         #expect(killedRunning > 0)
     }

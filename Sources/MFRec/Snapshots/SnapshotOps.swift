@@ -23,8 +23,11 @@ public struct SnapshotDiff: Sendable, Codable {
     public var meanUserCosine: Double
     public var comparedItems: Int
     public var comparedUsers: Int
-    /// Mean share of a user's top-10 that both snapshots recommend, over `sampledUsers` users.
+    /// Mean share of a user's top-10 that both snapshots recommend, over `sampledUsers` users: by the
+    /// rating model.
     public var top10Overlap: Double
+    /// The same for the ranking model's lists (nil unless both snapshots have one).
+    public var rankingTop10Overlap: Double?
     public var sampledUsers: Int
 }
 
@@ -130,19 +133,29 @@ extension Recommender {
         var candidates = (0..<min(modelA.userCount, modelB.userCount)).filter { modelA.hasUser($0) && modelB.hasUser($0) }
         candidates.shuffle(using: &rng)
         let sample = Array(candidates.prefix(sampleUsers))
-        var overlap = 0.0
+        var overlap = 0.0, rankingOverlap = 0.0
         let rankA = ModelRanker(model: modelA), rankB = ModelRanker(model: modelB)
+        let rankingA = try loadRankingModel(snapshot: a), rankingB = try loadRankingModel(snapshot: b)
         for u in sample {
-            let excluded = try store.ratings(ofUser: u).map { Int32($0.item) }
+            let rated = try store.ratings(ofUser: u)
+            let excluded = rated.map { Int32($0.item) }
             let ta = Set(rankA.topN(user: u, n: 10, excluded: excluded).map(\.item))
             let tb = Set(rankB.topN(user: u, n: 10, excluded: excluded).map(\.item))
             overlap += Double(ta.intersection(tb).count) / Double(max(ta.count, 1))
+            if let (ma, ca) = rankingA, let (mb, cb) = rankingB {
+                let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
+                let la = Set(ma.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?.map(\.item) ?? [])
+                let lb = Set(mb.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?.map(\.item) ?? [])
+                rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))
+            }
         }
         let ra = infoA.metrics?.test, rb = infoB.metrics?.test
         return SnapshotDiff(a: a, b: b, factorsA: modelA.factors, factorsB: modelB.factors, rmseDelta: ra.flatMap { x in rb.map { $0.rmse - x.rmse } },
                             maeDelta: ra.flatMap { x in rb.map { $0.mae - x.mae } },
                             meanItemCosine: itemCos, meanUserCosine: userCos, comparedItems: items, comparedUsers: users,
-                            top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count), sampledUsers: sample.count)
+                            top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count),
+                            rankingTop10Overlap: rankingA != nil && rankingB != nil && !sample.isEmpty ? rankingOverlap / Double(sample.count) : nil,
+                            sampledUsers: sample.count)
     }
 
     /// One snapshot's full record (without its model).

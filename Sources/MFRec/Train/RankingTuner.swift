@@ -87,7 +87,7 @@ public struct RankingTuner {
     public var factorChoices = [32, 64, 128, 256]
     public var largeFactorsUpToItems = 20_000
     /// (knee, β) of the spectral filter: λ^β for knee 0, (λ/(λ+λ_knee))^β otherwise.
-    public var filterChoices: [(knee: Int, power: Double)] = [(0, 0.25), (0, 0.5), (0, 1), (1, 1), (2, 1), (3, 1), (5, 1)]
+    public var filterChoices: [(knee: Int, power: Double)] = [(0, 0.5), (0, 1), (1, 1), (2, 1), (3, 1)]
     /// (weighting, α, δ) families, each one spectrum; in the order tried (the budget cuts the last).
     /// Popularity blends tried for everyone, and for light users.
     public var popularityWeights: [Float] = [0, 0.25, 0.5, 1]
