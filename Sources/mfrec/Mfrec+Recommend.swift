@@ -61,8 +61,8 @@ extension Mfrec {
             let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
                                             minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by)
             if list.ranking == .cooccurrence && by == nil {
-                Console.note("user \(user!) has few ratings or no vector in the live model; "
-                             + "ranked by co-occurrence with the items they rated")
+                Console.note("user \(user!) has few ratings: ranked by co-occurrence with the items they rated "
+                             + "(the light-user rule chosen at training; `mfrec info` shows it)")
             }
             if list.coldStart {
                 Console.note("user \(user!) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
