@@ -34,7 +34,8 @@ func dump(_ store: Store) throws -> String {
                 "SELECT user_id, item_id, rating, ts, seq FROM ratings ORDER BY user_id, item_id",
                 "SELECT key, value FROM metadata ORDER BY key", "SELECT id, kind, factors FROM snapshots ORDER BY id",
                 "SELECT snapshot_id, generation, dirty FROM live_model",
-                "SELECT version, factors, item_count, checksum FROM cooccurrence"] {
+                "SELECT version, factors, item_count, checksum FROM cooccurrence",
+                "SELECT snapshot_id, factors, item_count, checksum FROM ranking_models ORDER BY snapshot_id"] {
         let stmt = try store.db.prepare(sql)
         while try stmt.step() {
             out += (0..<4).map { stmt.string(Int32($0)) ?? "∅" }.joined(separator: "|") + "\n"
