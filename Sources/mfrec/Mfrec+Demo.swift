@@ -31,7 +31,7 @@ extension Mfrec {
             try run(Rate.self, ["newcomer", "7", "5", "--db", db], comment: "a user the model has never seen is folded in")
             try run(Rate.self, ["newcomer", "30", "4", "--db", db])
             try run(Recommend.self, ["newcomer", "-n", "3", "--explain", "--db", db],
-                    comment: "fewer than 20 ratings: ranked by co-occurrence with them")
+                    comment: "three ratings: ranked by the light-user rule chosen at training (`mfrec info`)")
             try run(Snapshot.Create.self, ["--note", "with 3 new ratings", "--db", db])
             try run(Rollback.self, ["1", "--db", db])
             try run(Snapshot.List.self, ["--db", db])
