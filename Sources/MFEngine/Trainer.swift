@@ -49,6 +49,8 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var nonnegative = false
     /// The step size of incremental updates chosen on validation at training time (nil: `learningRate`).
     public var updateLearningRate: Float?
+    /// The fold-in prior of incremental updates chosen on validation (nil: 2).
+    public var foldInPrior: Double?
 
     public init() {}
 }

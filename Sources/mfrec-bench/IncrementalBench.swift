@@ -19,7 +19,10 @@ struct IncrementalBench: ParsableCommand {
 
     @Option(help: "SGD steps per rating.") var steps = UpdateOptions().steps
     @Option(help: "Learning rate of the updates (default: the model's).") var learningRate: Float?
+    @Option(help: "Fold-in prior of the updates (default: the model's).") var foldInPrior: Double?
     @Flag(help: "Skip the speed measurements.") var qualityOnly = false
+    @Flag(help: "Shuffle the ratings (seeded) instead of sorting them by time: streaming on a random split.")
+    var randomOrder = false
     @Flag(help: "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the last 10% is never read).")
     var validation = false
     @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding.defaultExponent
@@ -32,6 +35,11 @@ struct IncrementalBench: ParsableCommand {
         let text = try String(contentsOfFile: sharedML100K, encoding: .utf8)
         var lines = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
         lines.sort { (Int($0[3])!, $0[0], $0[1]) < (Int($1[3])!, $1[0], $1[1]) }
+        if randomOrder {
+            // A random split instead of a time split: the same windows over a seeded shuffle.
+            var shuffle = SeededGenerator(seed: 77)
+            lines.shuffle(using: &shuffle)
+        }
         // The test window is the last 10% by time; --validation moves everything back by 10% (the window
         // used to choose the co-occurrence exponent).
         let end = validation ? lines.count * 9 / 10 : lines.count, cut = end - lines.count / 10
@@ -50,20 +58,21 @@ struct IncrementalBench: ParsableCommand {
         request.testFraction = 0
         request.cooccurrenceExponent = exponent
 
-        section("quality on ML-100K sorted by time\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)")
+        section("quality on ML-100K \(randomOrder ? "in random order" : "sorted by time")\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)")
         let db = (dir as NSString).appendingPathComponent("inc.db")
         let rec = try Recommender(path: db)
         try rec.ingest(path: headPath)
         try rec.train(request)
-        let rmse0 = try rec.evaluate(testFile: probePath).error.rmse
+        // All three RMSEs through the same path (`predict` on the live model), so they compare.
+        let rmse0 = try evaluateLive(rec, probePath)
         let headUserKeys = Set(head.map { $0[0] })
         let rankingBefore = try probeRanking(rec, probe, users: headUserKeys)
-        let (_, update) = try rec.ingestUpdating(path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate))
+        let (_, update) = try rec.ingestUpdating(path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
         let rmseI = try evaluateLive(rec, probePath)
         let retrain = try Recommender(path: (dir as NSString).appendingPathComponent("retrain.db"))
         try retrain.ingest(path: headAndStream)
         try retrain.train(request)
-        let rmseR = try retrain.evaluate(testFile: probePath).error.rmse
+        let rmseR = try evaluateLive(retrain, probePath)
         print("RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))")
         let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
         print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
@@ -98,7 +107,7 @@ struct IncrementalBench: ParsableCommand {
             let given = rows.prefix(10), held = rows.dropFirst(10)
             let any = Set(held.map { $0[1] }), liked = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
             let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
-            try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate))
+            try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
             let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
             let model = try queries.recommend(user: user, n: 10, by: .rating)  // the rating model alone
             let ranking = try queries.recommend(user: user, n: 10, by: .ranking)

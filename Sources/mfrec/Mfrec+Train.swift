@@ -171,7 +171,7 @@ extension Mfrec {
             if let choice = outcome.rating {
                 print("rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), \(choice.epochs) epochs "
                       + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), \(choice.grid.count) settings); "
-                      + "update step \(choice.updateLearningRate) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
+                      + "update step \(choice.updateLearningRate), fold-in prior \(choice.foldInPrior) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
                       + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
             }
             if let choice = outcome.ranking { print(describe(choice)) }

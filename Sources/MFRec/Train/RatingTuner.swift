@@ -12,6 +12,8 @@ public struct RatingChoice: Codable, Sendable, Equatable {
     public var grid: [Scored]
     /// The step size of incremental updates, and the probe RMSE without updates and with them.
     public var updateLearningRate: Float
+    /// Pseudo-observations of a fold-in (see `OnlineUpdater.foldInPrior`).
+    public var foldInPrior: Double
     public var probeRMSEWithoutUpdates: Double
     public var probeRMSEWithUpdates: Double
     public var seconds: Double
@@ -39,6 +41,8 @@ public struct RatingTuner {
     public var budgetSeconds = 60.0
     /// Multiples of the chosen learning rate tried as the update step.
     public var updateScales: [Float] = [0.25, 0.5, 1, 2]
+    /// Fold-in priors tried (pseudo-observations that shrink a new user's or item's fitted vector).
+    public var foldInPriors: [Double] = [2, 5, 10, 20]
 
     public init() {}
 
@@ -89,23 +93,40 @@ public struct RatingTuner {
         for u in fit.users { seenUser[Int(u)] = true }
         for i in fit.items { seenItem[Int(i)] = true }
         let without = Trainer.evaluate(chosen.model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
-        var update: (lr: Float, rmse: Double)?
-        for multiple in updateScales {
-            let lr = chosen.scored.learningRate * multiple
-            let updater = OnlineUpdater(learningRate: lr, regularization: chosen.scored.regularization,
-                                        biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
-            var model = chosen.model
-            for j in 0..<stream.count where seenUser[Int(stream.users[j])] && seenItem[Int(stream.items[j])] {
-                updater.step(&model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
-            }
-            let rmse = Trainer.evaluate(model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
-            if update == nil || rmse < update!.rmse { update = (lr, rmse) }
+        // As `ingest --update` does it: users and items without a vector are folded in from their streamed
+        // ratings first (regularized least squares with `prior` pseudo-observations), then one SGD step each.
+        var streamedByUser: [Int: [(item: Int, rating: Float)]] = [:], streamedByItem: [Int: [(user: Int, rating: Float)]] = [:]
+        for j in 0..<stream.count {
+            streamedByUser[Int(stream.users[j]), default: []].append((Int(stream.items[j]), stream.ratings[j]))
+            streamedByItem[Int(stream.items[j]), default: []].append((Int(stream.users[j]), stream.ratings[j]))
         }
-        progress?("update step \(update!.lr): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
+        var update: (lr: Float, prior: Double, rmse: Double)?
+        for prior in foldInPriors {
+            for multiple in updateScales {
+                let lr = chosen.scored.learningRate * multiple
+                var updater = OnlineUpdater(learningRate: lr, regularization: chosen.scored.regularization,
+                                            biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
+                updater.foldInPrior = prior
+                var model = chosen.model
+                var knownUser = seenUser, knownItem = seenItem
+                for (u, rated) in streamedByUser where !model.hasUser(u) {
+                    if updater.foldInUser(&model, user: u, ratings: rated) { knownUser[u] = true }
+                }
+                for (i, rated) in streamedByItem where !model.hasItem(i) {
+                    if updater.foldInItem(&model, item: i, ratings: rated) { knownItem[i] = true }
+                }
+                for j in 0..<stream.count where knownUser[Int(stream.users[j])] && knownItem[Int(stream.items[j])] {
+                    updater.step(&model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
+                }
+                let rmse = Trainer.evaluate(model, on: probe, seenUser: knownUser, seenItem: knownItem).metrics.rmse
+                if update == nil || rmse < update!.rmse { update = (lr, prior, rmse) }
+            }
+        }
+        progress?("update step \(update!.lr), fold-in prior \(update!.prior): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
                   + "\(String(format: "%.4f", without)) without")
         return RatingChoice(learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
                             epochs: chosen.scored.epochs, validationRMSE: chosen.scored.rmse, grid: grid,
-                            updateLearningRate: update!.lr, probeRMSEWithoutUpdates: without, probeRMSEWithUpdates: update!.rmse,
+                            updateLearningRate: update!.lr, foldInPrior: update!.prior, probeRMSEWithoutUpdates: without, probeRMSEWithUpdates: update!.rmse,
                             seconds: Date().timeIntervalSince(started))
     }
 }

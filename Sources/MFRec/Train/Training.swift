@@ -116,6 +116,7 @@ extension Recommender {
                 baseOptions.regularization = choice.regularization
                 baseOptions.epochs = choice.epochs
                 baseOptions.updateLearningRate = choice.updateLearningRate
+                baseOptions.foldInPrior = choice.foldInPrior
                 ratingChoice = choice
             }
         }

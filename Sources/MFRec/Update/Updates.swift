@@ -23,9 +23,11 @@ public struct UpdateOptions: Sendable {
     /// Step size; nil uses the step chosen on validation when the model was trained (else its training's
     /// initial learning rate).
     public var learningRate: Float?
+    /// Fold-in prior; nil uses the one chosen on validation when the model was trained (else 2).
+    public var foldInPrior: Double?
 
-    public init(steps: Int = 1, learningRate: Float? = nil) {
-        self.steps = steps; self.learningRate = learningRate
+    public init(steps: Int = 1, learningRate: Float? = nil, foldInPrior: Double? = nil) {
+        self.steps = steps; self.learningRate = learningRate; self.foldInPrior = foldInPrior
     }
 }
 
@@ -142,9 +144,10 @@ extension Recommender {
         let userCount = try store.userCount(), itemCount = try store.itemCount()
         state.model = state.model.resized(userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
         let hyper = state.snapshot.options ?? TrainingOptions()
-        let updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
+        var updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
                                     regularization: hyper.regularization,
                                     biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
+        if let prior = options.foldInPrior ?? hyper.foldInPrior { updater.foldInPrior = prior }
         var touchedUsers = Set<Int>(), touchedItems = Set<Int>()
         // Fold in first: a user or item without a vector is fitted from all of its stored ratings.
         // (Items are fitted from this batch's ratings of them: the ratings table has no index by item.)
