@@ -12,12 +12,18 @@ extension Mfrec {
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Evaluate this snapshot instead of the live model.") var snapshot: Int?
         @Option(help: "Evaluate on this ratings file instead of the snapshot's test split.") var testFile: String?
-        @Option(help: "Cut-off K of the ranking metrics.") var top = 10
+        @Option(help: "Cut-off K of the ranking metrics (1…10000).") var top = 10
         @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
-        @Option(help: "Rank at most this many test users (a seeded sample beyond).") var maxUsers = 5000
+        @Option(help: "Rank at most this many test users, a seeded sample beyond (1…10000000).") var maxUsers = 5000
         @Flag(help: "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to compare. The default column ranks each user as `recommend` does; ranking is the ranking model alone, rating the rating model.")
         var compare = false
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            guard (1...10_000).contains(top) else { throw ValidationError("--top must be 1…10000") }
+            guard (1...10_000_000).contains(maxUsers) else { throw ValidationError("--max-users must be 1…10000000") }
+            guard relevant.isFinite else { throw ValidationError("--relevant must be a finite number") }
+        }
 
         func run() throws {
             let report = try Recommender(path: database.db).evaluate(snapshot: snapshot, testFile: testFile, top: top,

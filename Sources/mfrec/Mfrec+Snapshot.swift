@@ -92,7 +92,9 @@ extension Mfrec {
             @OptionGroup var database: DatabaseOptions
             @Argument(help: "The first snapshot.") var a: Int
             @Argument(help: "The second snapshot.") var b: Int
-            @Option(help: "Users sampled for the top-10 overlap.") var users = 200
+            @Option(help: "Users sampled for the top-10 overlap (0…1000000).") var users = 200
+
+            func validate() throws { guard (0...1_000_000).contains(users) else { throw ValidationError("--users must be 0…1000000") } }
 
             func run() throws {
                 let d = try Recommender(path: database.db).diffSnapshots(a, b, sampleUsers: users)

@@ -90,6 +90,28 @@ func folder() -> URL {
 }
 
 @Suite struct CLIBasicsTests {
+    /// Option values that trapped or spun (issue 12: `similar -n -1`, `eval --max-users -1`, `snapshot diff
+    /// --users -1`, `eval --top 0` printing -nan, `recommend --all --threads 0` spinning) are usage errors
+    /// naming the option, and create no database.
+    @Test func outOfRangeOptionsAreUsageErrors() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("none.db").path
+        let cases: [([String], String)] = [
+            (["similar", "1", "-n=-1"], "-n"), (["similar", "1", "-n", "0"], "-n"),
+            (["eval", "--max-users=-1"], "--max-users"), (["eval", "--top", "0"], "--top"),
+            (["snapshot", "diff", "1", "1", "--users=-1"], "--users"),
+            (["recommend", "--all", "--threads", "0", "-n", "3", "--output", "x.csv"], "--threads"),
+            (["recommend", "1", "-n=-1"], "-n"), (["recommend", "1", "-n", "\(Int.max)"], "-n"),
+        ]
+        for (arguments, option) in cases {
+            let run = try mfrec(arguments + ["--db", db], in: dir)
+            #expect(run.status == 64, "\(arguments): status \(run.status), \(run.stderr)")
+            #expect(run.stderr.contains(option), "\(arguments): \(run.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: db))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.csv").path))
+    }
+
     @Test func binaryExists() {
         #expect(FileManager.default.isExecutableFile(atPath: mfrecBinary), "no mfrec at \(mfrecBinary)")
     }
