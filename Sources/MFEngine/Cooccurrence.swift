@@ -84,6 +84,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         var rng = SeededGenerator(seed: seed)
         var basis = (0..<(itemCount * width)).map { _ in Float(rng.nextGaussian()) }
         orthonormalizeFast(&basis, rows: itemCount, columns: width)
+        // XᵀX·M for an itemCount × width matrix M, as Xᵀ(X M): two passes over the entries, each split over
+        // `threads` threads that add into private copies of the output (summed after).
         func multiply(_ m: [Float]) -> [Float] {
             let perUser = ScatterJob(input: m, from: items, to: users, weightIndex: weightIndex, weight: weight,
                                      rows: userCount, width: width).run(threads: threads)
@@ -121,17 +123,6 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
             for c in 0..<kept { out[r * factors + c] = Float(row[c]) }
         }
         return (outValues, out)
-    }
-
-    /// S·M for an itemCount × width matrix M, as Xᵀ(X M): two passes over the ratings, each split over
-    /// `threads` threads that add into private copies of the output (summed after), so no two threads
-    /// write the same row.
-    static func multiplyS(_ m: [Float], width: Int, users: [Int32], items: [Int32], weight: [Float], userCount: Int,
-                          threads: Int) -> [Float] {
-        let perUser = ScatterJob(input: m, from: items, to: users, weightIndex: items, weight: weight,
-                                 rows: userCount, width: width).run(threads: threads)
-        return ScatterJob(input: perUser, from: users, to: items, weightIndex: items, weight: weight,
-                          rows: m.count / width, width: width).run(threads: threads)
     }
 
     /// Aᵀ B for two row-major rows × columns matrices (a columns × columns result, in Double); with

@@ -275,7 +275,7 @@ public final class ItemMatrix: @unchecked Sendable {
         precondition(query.count == stride)
         let parts = max(1, min(threads, itemCount / 16_384))
         if parts == 1 { return scan(query: query, range: 0..<itemCount, n: n, excluded: excluded[...]).sorted() }
-        let heaps = HeapSlots<TopN>(count: parts)
+        let heaps = ThreadSlots<TopN>(count: parts)
         DispatchQueue.concurrentPerform(iterations: parts) { p in
             let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
             let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
@@ -385,7 +385,7 @@ public final class ItemMatrix: @unchecked Sendable {
     public func sequentialRead(threads: Int = 1) -> Float {
         let total = itemCount * stride + itemCount / 16 * 16  // the rows and the biases after them
         let parts = max(1, threads)
-        let sums = HeapSlots<Float>(count: parts)
+        let sums = ThreadSlots<Float>(count: parts)
         let work = { @Sendable (p: Int) in
             let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
             var acc = SIMD16<Float>()
@@ -425,13 +425,17 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> F
 @inline(__always)
 func selfDot(_ a: UnsafePointer<Float>, chunks: Int) -> Float { dot(a, a, chunks: chunks) }
 
-/// Per-thread result slots written by `concurrentPerform` iterations, each its own index.
-final class HeapSlots<T>: @unchecked Sendable {
+/// Result slots written by `concurrentPerform` iterations, each its own index, read after they end.
+public final class ThreadSlots<T>: @unchecked Sendable {
     private var slots: [T?]
     private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: T) { lock.lock(); slots[i] = value; lock.unlock() }
-    func get(_ i: Int) -> T { lock.lock(); defer { lock.unlock() }; return slots[i]! }
+    public init(count: Int) { slots = Array(repeating: nil, count: count) }
+    public var count: Int { slots.count }
+    public func set(_ i: Int, _ value: T) { lock.lock(); slots[i] = value; lock.unlock() }
+    /// The value of a slot that was set.
+    public func get(_ i: Int) -> T { lock.lock(); defer { lock.unlock() }; return slots[i]! }
+    /// The value of a slot, nil when it was never set.
+    public func value(_ i: Int) -> T? { lock.lock(); defer { lock.unlock() }; return slots[i] }
 }
 
 public enum ItemMatrixError: Error, CustomStringConvertible, Sendable, Equatable {

@@ -266,31 +266,43 @@ enum ItemScan {
                            prior: prior, weight: priorWeight)
         }
         var top = TopN(capacity: n + excluded.count)
+        let chunk = chunkZeros.count
+        var scores = [Float](repeating: 0, count: min(chunk, itemCount))
+        var start = 0
+        while start < itemCount {
+            let count = min(chunk, itemCount - start)
+            score(vectors: vectors, factors: factors, query: query, rows: start..<(start + count), into: &scores)
+            let threshold = top.threshold
+            for j in 0..<count where scores[j] >= threshold { top.offer(score: scores[j], item: Int32(start + j)) }
+            start += count
+        }
+        return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
+    }
+
+    /// Zero biases for the kernel, one scan chunk long.
+    static let chunkZeros = [Float](repeating: 0, count: 2048)
+
+    /// out[j] = query · row (rows.lowerBound + j) for the rows of `rows`: the scan's SIMD kernel (no biases)
+    /// where the row width is a multiple of 16, a plain loop otherwise.
+    static func score(vectors: [Float], factors: Int, query: [Float], rows: Range<Int>, into out: inout [Float]) {
+        precondition(out.count >= rows.count && vectors.count >= rows.upperBound * factors)
         vectors.withUnsafeBufferPointer { e in
             query.withUnsafeBufferPointer { q in
-                if factors % 16 == 0 {
-                    let chunk = 2048
-                    var scores = [Float](repeating: 0, count: chunk)
-                    let zeros = [Float](repeating: 0, count: chunk)
-                    var start = 0
-                    while start < itemCount {
-                        let count = min(chunk, itemCount - start)
-                        mfrec_scores(q.baseAddress!, e.baseAddress! + start * factors, factors, count, zeros, &scores)
-                        let threshold = top.threshold
-                        for j in 0..<count where scores[j] >= threshold { top.offer(score: scores[j], item: Int32(start + j)) }
-                        start += count
-                    }
-                } else {
-                    for i in 0..<itemCount {
-                        let row = i * factors
-                        var s: Float = 0
-                        for c in 0..<factors { s += e[row + c] * q[c] }
-                        if s >= top.threshold { top.offer(score: s, item: Int32(i)) }
+                out.withUnsafeMutableBufferPointer { o in
+                    if factors % 16 == 0 {
+                        let zeros = rows.count <= chunkZeros.count ? chunkZeros : [Float](repeating: 0, count: rows.count)
+                        mfrec_scores(q.baseAddress!, e.baseAddress! + rows.lowerBound * factors, factors, rows.count, zeros, o.baseAddress!)
+                    } else {
+                        for (j, i) in rows.enumerated() {
+                            let row = i * factors
+                            var s: Float = 0
+                            for c in 0..<factors { s += e[row + c] * q[c] }
+                            o[j] = s
+                        }
                     }
                 }
             }
         }
-        return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
     }
 
     /// z(score) + weight · z(prior) over the items that are not excluded: all scores first (one scan), then
@@ -299,24 +311,7 @@ enum ItemScan {
                         prior: [Float], weight: Float) -> [(item: Int32, score: Float)] {
         precondition(prior.count >= itemCount)
         var scores = [Float](repeating: 0, count: itemCount)
-        vectors.withUnsafeBufferPointer { e in
-            query.withUnsafeBufferPointer { q in
-                if factors % 16 == 0 {
-                    // The scan's SIMD kernel, with zero biases.
-                    let zeros = [Float](repeating: 0, count: itemCount)
-                    scores.withUnsafeMutableBufferPointer { out in
-                        mfrec_scores(q.baseAddress!, e.baseAddress!, factors, itemCount, zeros, out.baseAddress!)
-                    }
-                } else {
-                    for i in 0..<itemCount {
-                        let row = i * factors
-                        var s: Float = 0
-                        for c in 0..<factors { s += e[row + c] * q[c] }
-                        scores[i] = s
-                    }
-                }
-            }
-        }
+        score(vectors: vectors, factors: factors, query: query, rows: 0..<itemCount, into: &scores)
         func moments(_ values: [Float]) -> (mean: Double, sd: Double) {
             var sum = 0.0, sq = 0.0, count = 0.0
             for i in 0..<itemCount where !excluded.contains(Int32(i)) {

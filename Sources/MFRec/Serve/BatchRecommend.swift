@@ -15,10 +15,13 @@ extension QueryEngine {
                              cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
                              progress: Progress? = nil) throws -> Int {
         let (model, matrix) = current()
-        let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
+        let embedding = Result { try cooccurrence() }
+        let live = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        let rankers = ListRankers(ranking: live.ranking, choice: live.choice, embeddingSource: { try embedding.get() },
+                                  popular: live.popular, cooccurrenceBelow: cooccurrenceBelow)
         // The popular list shows each item's mean rating, as `recommend` does.
-        let meanOf = Dictionary(try withStore { try Recommender.popularItems(store: $0) }.map { ($0.id, Float($0.mean)) },
-                                uniquingKeysWith: { a, _ in a })
+        let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
         let userKeys = try withStore { try $0.userKeys() }
         let itemKeys = try withStore { try $0.itemKeys() }
         let temp = path + ".tmp-\(getpid())"
@@ -58,9 +61,9 @@ extension QueryEngine {
             }
             // A damaged embedding fails the run when a user needs it (never a silent fallback).
             if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
-            let fellBack = FlagSlots(count: slice.count)
+            let fellBack = ThreadSlots<Bool>(count: slice.count)
             let batches = stride(from: 0, to: slice.count, by: batch).map { $0 ..< min($0 + batch, slice.count) }
-            let results = ResultSlots(count: batches.count)
+            let results = ThreadSlots<[[(item: Int32, score: Float)]]>(count: batches.count)
             let work = { @Sendable (t: Int) in
                 var b = t
                 while b < batches.count {
@@ -78,7 +81,7 @@ extension QueryEngine {
                         var top = rule.ranker == .popular
                             ? nil : try? rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n, excluded: excluded)
                         if top == nil {
-                            fellBack.set(j)
+                            fellBack.set(j, true)
                             top = try? rankers.top(.popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
                         }
                         lists[j - range.lowerBound] = top ?? []
@@ -93,7 +96,7 @@ extension QueryEngine {
                 for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
                     let user = slice[offset], known = model.hasUser(user)
                     for (rank, row) in top.enumerated() {
-                        let predicted = fellBack.get(offset)
+                        let predicted = fellBack.value(offset) ?? false
                             ? meanOf[row.item] ?? 0 : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
                         text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
                         text += String(format: "%.4f", predicted) + "\n"
@@ -121,19 +124,4 @@ public func csvField(_ text: String) -> String {
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
 
-/// One flag per index, set from several threads.
-final class FlagSlots: @unchecked Sendable {
-    private var flags: [Bool]
-    private let lock = NSLock()
-    init(count: Int) { flags = Array(repeating: false, count: count) }
-    func set(_ i: Int) { lock.lock(); flags[i] = true; lock.unlock() }
-    func get(_ i: Int) -> Bool { lock.lock(); defer { lock.unlock() }; return flags[i] }
-}
 
-final class ResultSlots: @unchecked Sendable {
-    private var slots: [[[(item: Int32, score: Float)]]]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: [], count: count) }
-    func set(_ i: Int, _ value: [[(item: Int32, score: Float)]]) { lock.lock(); slots[i] = value; lock.unlock() }
-    func get(_ i: Int) -> [[(item: Int32, score: Float)]] { lock.lock(); defer { lock.unlock() }; return slots[i] }
-}

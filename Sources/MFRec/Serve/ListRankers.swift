@@ -5,11 +5,12 @@ import MFEngine
 struct ListRankers: Sendable {
     let ranking: RankingModel?
     let choice: RankingChoice?
-    /// The co-occurrence embedding as loading it turned out: a damaged one fails only the lists that need it.
-    let loadedEmbedding: Result<CooccurrenceEmbedding?, Error>
-    var embedding: CooccurrenceEmbedding? { get throws { try loadedEmbedding.get() } }
-    /// The popular list, best first.
-    let popular: [Int32]
+    /// Where the co-occurrence embedding comes from, asked only when a list needs it (so a damaged one fails
+    /// only those lists, and a query answered by another ranker never reads it).
+    let embeddingSource: @Sendable () throws -> CooccurrenceEmbedding?
+    var embedding: CooccurrenceEmbedding? { get throws { try embeddingSource() } }
+    /// The popular list, best first, with each item's mean rating.
+    let popular: [PopularItem]
     /// Without a ranking model: users with fewer ratings than this are ranked by co-occurrence.
     let cooccurrenceBelow: Int
 
@@ -40,7 +41,7 @@ struct ListRankers: Sendable {
             }
             return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded)
         case .popular:
-            return popular.lazy.filter { !excluded.contains($0) }.prefix(n).map { ($0, 0) }
+            return popular.lazy.filter { !excluded.contains($0.id) }.prefix(n).map { ($0.id, 0) }
         case .rating:
             return nil
         }

@@ -188,9 +188,8 @@ public final class QueryEngine: @unchecked Sendable {
     /// The rankers and rule that lists come from (see `ListRankers`).
     func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
         let stored = try rankingModel()
-        let popular = try locked { try Recommender.popularItems(store: store) }.map(\.id)
-        return ListRankers(ranking: stored?.0, choice: stored?.1, loadedEmbedding: Result { try cooccurrence() }, popular: popular,
-                           cooccurrenceBelow: cooccurrenceBelow)
+        return ListRankers(ranking: stored?.0, choice: stored?.1, embeddingSource: { [self] in try cooccurrence() },
+                           popular: try popularList(), cooccurrenceBelow: cooccurrenceBelow)
     }
 
     /// The top-n items for a user (by the id of the ratings file).
@@ -263,6 +262,21 @@ public final class QueryEngine: @unchecked Sendable {
             let query = matrix.queryVector(model.userVector(user))
             let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
             return try listing(top, .rating) { try reasons(for: $0, rated: rated, model: model, matrix: matrix) }
+        }
+    }
+
+    // Guarded by `lock`: the popular list, with the live snapshot it was read for.
+    private var popularCache: (snapshot: Int, value: [PopularItem])?
+
+    /// The popular list of the last training, decoded again only when the live snapshot changes (training
+    /// writes it with the snapshot it makes live).
+    func popularList() throws -> [PopularItem] {
+        let snapshot = snapshotID
+        return try locked {
+            if let popularCache, popularCache.snapshot == snapshot { return popularCache.value }
+            let value = try Recommender.popularItems(store: store)
+            popularCache = (snapshot, value)
+            return value
         }
     }
 
@@ -351,7 +365,7 @@ public final class QueryEngine: @unchecked Sendable {
     /// they received in the live model's training data (ties by id), minus `excluding`; the rating shown
     /// is the item's mean rating.
     func popular(n: Int, excluding: Set<Int32>) throws -> [Recommendation] {
-        let ranked = try locked { try Recommender.popularItems(store: store) }
+        let ranked = try popularList()
         var out: [Recommendation] = []
         for entry in ranked where !excluding.contains(entry.id) {
             guard out.count < n else { break }
@@ -425,7 +439,7 @@ extension Recommender {
             return items
         }
         let scale = try store.ratingScale() ?? 1...5
-        let threshold = scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound)
+        let threshold = topQuarter(of: scale)
         let stmt = try store.db.prepare("""
             SELECT item_id, avg(rating) FROM ratings GROUP BY item_id HAVING sum(rating >= ?) > 0
             ORDER BY sum(rating >= ?) DESC, item_id LIMIT 1000
@@ -436,10 +450,16 @@ extension Recommender {
         return out
     }
 
+    /// Where the top quarter of a rating scale starts (4 on 1–5): what the popular list counts and what
+    /// validation calls relevant.
+    static func topQuarter(of scale: ClosedRange<Double>) -> Double {
+        scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound)
+    }
+
     /// Ranks items by their count of training ratings in the top quarter of the scale (ties by id) and
     /// keeps the first 1,000, each with its mean over training and test ratings.
     static func rankPopular(train: RatingTriples, test: RatingTriples, itemCount: Int, scale: ClosedRange<Double>) -> [PopularItem] {
-        let threshold = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
+        let threshold = Float(topQuarter(of: scale))
         var counts = [Int](repeating: 0, count: itemCount)
         var sums = [Double](repeating: 0, count: itemCount), n = [Int](repeating: 0, count: itemCount)
         for (i, r) in zip(train.items, train.ratings) where r >= threshold { counts[Int(i)] += 1 }

@@ -79,8 +79,9 @@ extension Recommender {
         let stored = try loadRankingModel(snapshot: info.id)
         if let (rankingModel, choice) = stored, !users.isEmpty {
             // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
-            let rankers = ListRankers(ranking: rankingModel, choice: choice, loadedEmbedding: Result { try storedCooccurrence() },
-                                      popular: try Recommender.popularItems(store: store).map(\.id),
+            let embedding = Result { try storedCooccurrence() }
+            let rankers = ListRankers(ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
+                                      popular: try Recommender.popularItems(store: store),
                                       cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
             var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
             for j in 0..<train.count where wanted.contains(train.users[j]) {

@@ -124,7 +124,7 @@ public struct RankingTuner {
                        progress: ((String) -> Void)? = nil) -> RankingChoice {
         let started = Date()
         let (fit, held) = carve(train)
-        let relevantAt = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
+        let relevantAt = Float(Recommender.topQuarter(of: scale))
         var relevant: [Int32: Set<Int32>] = [:]
         for j in 0..<held.count where held.ratings[j] >= relevantAt { relevant[held.users[j], default: []].insert(held.items[j]) }
         var fitRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
@@ -294,7 +294,7 @@ struct Validation: Sendable {
     /// Per-user metrics; users outside `only` (when given) score 0 without being ranked.
     func scores(only: Set<Int>? = nil,
                 _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> [(ndcg: Double, precision: Double)] {
-        let out = ResultBox(count: users.count)
+        let out = ThreadSlots<(ndcg: Double, precision: Double)>(count: users.count)
         let parts = max(1, min(threads, users.count))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             var u = part
@@ -305,7 +305,7 @@ struct Validation: Sendable {
                 u += parts
             }
         }
-        return out.values
+        return (0..<out.count).map { out.value($0) ?? (0, 0) }  // users left out by `only` score 0
     }
 
     static func metrics(ranked: [Int32], relevant: Set<Int32>, k: Int) -> (ndcg: Double, precision: Double) {
@@ -318,11 +318,4 @@ struct Validation: Sendable {
     }
 }
 
-/// Per-index result slots written from several threads (each index by one thread).
-final class ResultBox: @unchecked Sendable {
-    private var slots: [(ndcg: Double, precision: Double)]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: (0, 0), count: count) }
-    func set(_ i: Int, _ value: (ndcg: Double, precision: Double)) { lock.lock(); slots[i] = value; lock.unlock() }
-    var values: [(ndcg: Double, precision: Double)] { lock.lock(); defer { lock.unlock() }; return slots }
-}
+

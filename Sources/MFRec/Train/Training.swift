@@ -187,7 +187,6 @@ extension Recommender {
                             saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
     }
 
-    /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
     /// The newest 25% of users by their first rating (at most 2,000), each with their training ratings in
     /// time order (test ratings of a random split left out): the arrivals the light-user rule is chosen for.
     func newcomers(split: TestSplit, maxSeq: Int64) throws -> [(user: Int32, ratings: [(item: Int32, rating: Float)])] {
@@ -202,6 +201,7 @@ extension Recommender {
         }
     }
 
+    /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
     func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
                     scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0, newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
                     progress: ((String) -> Void)?) -> (model: RankingModel, choice: RankingChoice) {
@@ -223,7 +223,7 @@ extension Recommender {
         }
         var parameters = choice.parameters
         parameters.factors = max(1, min(parameters.factors, itemCount))
-        let relevantAt = Float(scale.lowerBound + 0.75 * (scale.upperBound - scale.lowerBound))
+        let relevantAt = Float(Recommender.topQuarter(of: scale))
         let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
                                      itemCount: itemCount, parameters: parameters, seed: request.options.seed,
                                      threads: max(1, request.options.threads))
