@@ -25,10 +25,8 @@ let package = Package(
         .target(name: "MFStore", dependencies: ["CSQLite", "CZlib"], plugins: ["EmbedMigrations"]),
         // Pure computation: factor model, SGD trainer, metrics, top-n heap, item matrix file.
         // The top-n scan's dot products: AVX2+FMA chosen at run time, portable C otherwise.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        // The hot loops are optimized in debug builds too, so `swift test` trains real models in seconds.
-        .target(name: "MFEngine", dependencies: ["CKernels"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "CKernels"),
+        .target(name: "MFEngine", dependencies: ["CKernels"]),
         // The embeddable API: readers, ingest, train, recommend.
         .target(name: "MFRec", dependencies: ["MFStore", "MFEngine", "CZlib"]),
         // The command-line tool: a thin layer over MFRec.

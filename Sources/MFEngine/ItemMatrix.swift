@@ -425,19 +425,6 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> F
 @inline(__always)
 func selfDot(_ a: UnsafePointer<Float>, chunks: Int) -> Float { dot(a, a, chunks: chunks) }
 
-/// Result slots written by `concurrentPerform` iterations, each its own index, read after they end.
-public final class ThreadSlots<T>: @unchecked Sendable {
-    private var slots: [T?]
-    private let lock = NSLock()
-    public init(count: Int) { slots = Array(repeating: nil, count: count) }
-    public var count: Int { slots.count }
-    public func set(_ i: Int, _ value: T) { lock.lock(); slots[i] = value; lock.unlock() }
-    /// The value of a slot that was set.
-    public func get(_ i: Int) -> T { lock.lock(); defer { lock.unlock() }; return slots[i]! }
-    /// The value of a slot, nil when it was never set.
-    public func value(_ i: Int) -> T? { lock.lock(); defer { lock.unlock() }; return slots[i] }
-}
-
 public enum ItemMatrixError: Error, CustomStringConvertible, Sendable, Equatable {
     case missing
     case stale

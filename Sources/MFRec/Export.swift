@@ -17,74 +17,76 @@ extension Recommender {
     /// - Returns: the paths written.
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
-        let (info, model) = try loadModel(snapshot: id)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let userKeys = try store.userKeys(), itemKeys = try store.itemKeys()
-        func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
-        var written: [String] = []
-        func save(_ name: String, _ data: Data) throws {
-            try data.write(to: URL(fileURLWithPath: path(name)), options: .atomic)
-            written.append(path(name))
-        }
-        switch format {
-        case .csv:
-            func table(_ keys: [String], _ count: Int, _ prefix: String, vector: (Int) -> ArraySlice<Float>, bias: [Float]) -> Data {
-                var text = "id," + (0..<model.factors).map { "\(prefix)\($0)" }.joined(separator: ",") + ",bias\n"
-                for r in 0..<count {
-                    text += csvField(r < keys.count ? keys[r] : String(r))
-                    for v in vector(r) { text += ",\(v)" }
-                    text += ",\(bias[r])\n"
-                }
-                return Data(text.utf8)
+        return try serialized {
+            let (info, model) = try loadModel(snapshot: id)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let userKeys = try store.userKeys(), itemKeys = try store.itemKeys()
+            func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+            var written: [String] = []
+            func save(_ name: String, _ data: Data) throws {
+                try data.write(to: URL(fileURLWithPath: path(name)), options: .atomic)
+                written.append(path(name))
             }
-            try save("user_factors.csv", table(userKeys, model.userCount, "p", vector: model.userVector, bias: model.userBias))
-            try save("item_factors.csv", table(itemKeys, model.itemCount, "q", vector: model.itemVector, bias: model.itemBias))
-        case .npy:
-            try save("user_factors.npy", npy(rows: model.userCount, columns: model.factors) { model.userVector($0) })
-            try save("item_factors.npy", npy(rows: model.itemCount, columns: model.factors) { model.itemVector($0) })
-            try save("user_bias.npy", npy(vector: model.userBias))
-            try save("item_bias.npy", npy(vector: model.itemBias))
-            try save("user_ids.txt", Data((userKeys.prefix(model.userCount).joined(separator: "\n") + "\n").utf8))
-            try save("item_ids.txt", Data((itemKeys.prefix(model.itemCount).joined(separator: "\n") + "\n").utf8))
-            try save("global_mean.txt", Data("\(model.globalMean)\n".utf8))
-        }
-        // The ranking model: its item vectors q_i and the users' vectors p_u from their stored ratings (score = p_u·q_i).
-        if let (ranking, _) = try loadRankingModel(snapshot: info.id) {
-            let users = userKeys.count, k = ranking.factors
-            var userVectors = [Float](repeating: 0, count: users * k)
-            var current = -1
-            var ratings: [(item: Int32, rating: Float)] = []
-            func flush() {
-                guard current >= 0, current < users else { return }
-                let v = ranking.userVector(ratings: ratings)
-                for c in 0..<k { userVectors[current * k + c] = v[c] }
-            }
-            try store.forEachRating(maxSeq: nil) { u, i, r in
-                if Int(u) != current { flush(); current = Int(u); ratings.removeAll(keepingCapacity: true) }
-                ratings.append((i, r))
-            }
-            flush()
-            let userRow = { (u: Int) in userVectors[u * k ..< (u + 1) * k] }
-            let itemRow = { (i: Int) in ranking.itemVectors[i * k ..< (i + 1) * k] }
             switch format {
             case .csv:
-                func table(_ keys: [String], _ count: Int, _ prefix: String, _ row: (Int) -> ArraySlice<Float>) -> Data {
-                    var text = "id," + (0..<k).map { "\(prefix)\($0)" }.joined(separator: ",") + "\n"
+                func table(_ keys: [String], _ count: Int, _ prefix: String, vector: (Int) -> ArraySlice<Float>, bias: [Float]) -> Data {
+                    var text = "id," + (0..<model.factors).map { "\(prefix)\($0)" }.joined(separator: ",") + ",bias\n"
                     for r in 0..<count {
                         text += csvField(r < keys.count ? keys[r] : String(r))
-                        for v in row(r) { text += ",\(v)" }
-                        text += "\n"
+                        for v in vector(r) { text += ",\(v)" }
+                        text += ",\(bias[r])\n"
                     }
                     return Data(text.utf8)
                 }
-                try save("ranking_user_factors.csv", table(userKeys, users, "p", userRow))
-                try save("ranking_item_factors.csv", table(itemKeys, ranking.itemCount, "q", itemRow))
+                try save("user_factors.csv", table(userKeys, model.userCount, "p", vector: model.userVector, bias: model.userBias))
+                try save("item_factors.csv", table(itemKeys, model.itemCount, "q", vector: model.itemVector, bias: model.itemBias))
             case .npy:
-                try save("ranking_user_factors.npy", npy(rows: users, columns: k, row: userRow))
-                try save("ranking_item_factors.npy", npy(rows: ranking.itemCount, columns: k, row: itemRow))
+                try save("user_factors.npy", npy(rows: model.userCount, columns: model.factors) { model.userVector($0) })
+                try save("item_factors.npy", npy(rows: model.itemCount, columns: model.factors) { model.itemVector($0) })
+                try save("user_bias.npy", npy(vector: model.userBias))
+                try save("item_bias.npy", npy(vector: model.itemBias))
+                try save("user_ids.txt", Data((userKeys.prefix(model.userCount).joined(separator: "\n") + "\n").utf8))
+                try save("item_ids.txt", Data((itemKeys.prefix(model.itemCount).joined(separator: "\n") + "\n").utf8))
+                try save("global_mean.txt", Data("\(model.globalMean)\n".utf8))
             }
+            // The ranking model: its item vectors q_i and the users' vectors p_u from their stored ratings (score = p_u·q_i).
+            if let (ranking, _) = try loadRankingModel(snapshot: info.id) {
+                let users = userKeys.count, k = ranking.factors
+                var userVectors = [Float](repeating: 0, count: users * k)
+                var current = -1
+                var ratings: [(item: Int32, rating: Float)] = []
+                func flush() {
+                    guard current >= 0, current < users else { return }
+                    let v = ranking.userVector(ratings: ratings)
+                    for c in 0..<k { userVectors[current * k + c] = v[c] }
+                }
+                try store.forEachRating(maxSeq: nil) { u, i, r in
+                    if Int(u) != current { flush(); current = Int(u); ratings.removeAll(keepingCapacity: true) }
+                    ratings.append((i, r))
+                }
+                flush()
+                let userRow = { (u: Int) in userVectors[u * k ..< (u + 1) * k] }
+                let itemRow = { (i: Int) in ranking.itemVectors[i * k ..< (i + 1) * k] }
+                switch format {
+                case .csv:
+                    func table(_ keys: [String], _ count: Int, _ prefix: String, _ row: (Int) -> ArraySlice<Float>) -> Data {
+                        var text = "id," + (0..<k).map { "\(prefix)\($0)" }.joined(separator: ",") + "\n"
+                        for r in 0..<count {
+                            text += csvField(r < keys.count ? keys[r] : String(r))
+                            for v in row(r) { text += ",\(v)" }
+                            text += "\n"
+                        }
+                        return Data(text.utf8)
+                    }
+                    try save("ranking_user_factors.csv", table(userKeys, users, "p", userRow))
+                    try save("ranking_item_factors.csv", table(itemKeys, ranking.itemCount, "q", itemRow))
+                case .npy:
+                    try save("ranking_user_factors.npy", npy(rows: users, columns: k, row: userRow))
+                    try save("ranking_item_factors.npy", npy(rows: ranking.itemCount, columns: k, row: itemRow))
+                }
+            }
+            return written
         }
-        return written
     }
 }
 

@@ -1,8 +1,8 @@
+@_exported import MFEngine
+@_exported import MFStore
 import Foundation
-import MFEngine
-import MFStore
 
-/// The embeddable mfrec API: one database file, opened once.
+/// The embeddable mfrec API: one database file.
 ///
 /// ```swift
 /// let rec = try Recommender(path: "mfrec.db")
@@ -10,34 +10,112 @@ import MFStore
 /// print(try rec.info())
 /// ```
 ///
-/// A `Recommender` holds one SQLite connection and is not safe to share between threads.
-public final class Recommender {
-    public let store: Store
-    /// The live model as last loaded by this connection (see `cachedLiveState`).
+/// A `Recommender` is safe to share between threads and tasks. It owns one read-write SQLite
+/// connection; every public method holds its lock for the method's duration, so writes (and the reads
+/// they depend on) never interleave. Queries go through `queries()`, a `QueryEngine` with read-only
+/// connections of its own, so they do not wait for a long `train` or `ingest` here.
+public final class Recommender: @unchecked Sendable {
+    // Invariant (why `@unchecked Sendable` is sound): `store` and `liveCache` are touched only by code
+    // running inside `serialized`, which holds `lock`. Every public entry point of `Recommender`
+    // (in this file and its extensions) wraps its body in `serialized`; internal helpers are called
+    // only from those bodies.
+    private let lock = NSRecursiveLock()
+    /// The read-write connection (guarded by `lock`).
+    let store: Store
+    /// The live model as last loaded by this connection (guarded by `lock`; see `cachedLiveState`).
     var liveCache: LiveState?
+    /// The database file.
+    public let path: String
 
     /// Opens (creating and migrating when needed) the database at `path`.
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - readOnly: open without creating, migrating or writing anything.
+    /// - Throws: `StoreError` or `DatabaseError` when the file cannot be opened.
     public init(path: String, readOnly: Bool = false) throws {
         store = try Store(path: path, readOnly: readOnly)
+        self.path = path
         if !store.isReadOnly { removeStaleTempFiles() }
     }
 
-    public var path: String { store.path }
+    /// Runs `body` holding this recommender's lock (re-entrant: a public method may call another).
+    func serialized<R>(_ body: () throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// A reader of models over this recommender's connection (call inside `serialized`).
+    var reader: ModelReader { ModelReader(store: store) }
 
     /// Streams a ratings file (and optionally an item file) into the database, atomically.
+    /// - Parameters:
+    ///   - path: the ratings file (any format `RatingsReader` detects, optionally gzip-compressed).
+    ///   - options: format, item file, scale and error handling.
+    ///   - progress: called with bytes read and the file's size.
+    /// - Returns: what was stored.
+    /// - Throws: `InputError` naming file, line and field for bad input (nothing is stored then).
     @discardableResult
-    public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: Progress? = nil) throws -> IngestReport {
-        try Ingestor(store: store).ingest(path: path, options: options, progress: progress)
+    public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil) throws
+        -> IngestReport
+    {
+        try serialized { try Ingestor(store: store).ingest(path: path, options: options, progress: progress) }
     }
 
     /// Counts and statistics of what the database holds.
+    /// - Returns: users, items, ratings, scale, snapshots and the live model's state.
     public func info() throws -> DatabaseInfo {
-        let users = try store.userCount(), items = try store.itemCount(), ratings = try store.ratingCount()
-        let titled = Int(try store.db.scalarInt("SELECT count(*) FROM items WHERE title IS NOT NULL") ?? 0)
-        return DatabaseInfo(
-            path: store.path, users: users, items: items, ratings: ratings, itemsWithTitles: titled,
-            scale: try store.ratingScale(), meanRating: try store.meanRating(),
-            snapshots: try store.snapshots().count, live: try store.liveModel())
+        try serialized {
+            try store.read {
+                DatabaseInfo(
+                    path: store.path, users: try store.userCount(), items: try store.itemCount(),
+                    ratings: try store.ratingCount(), itemsWithTitles: try store.titledItemCount(),
+                    scale: try store.ratingScale(), meanRating: try store.meanRating(),
+                    snapshots: try store.snapshots().count, live: try store.liveModel(),
+                    cooccurrence: try store.cooccurrenceShape().map {
+                        CooccurrenceShape(factors: $0.factors, itemCount: $0.itemCount, exponent: $0.exponent, createdAt: $0.createdAt)
+                    })
+            }
+        }
+    }
+
+    /// The cheap counts (no pass over the ratings): users, items and the rating scale.
+    public func catalog() throws -> (users: Int, items: Int, scale: ClosedRange<Double>?) {
+        try serialized { try store.read { (try store.userCount(), try store.itemCount(), try store.ratingScale()) } }
+    }
+
+    /// Stored ratings.
+    public func ratingCount() throws -> Int { try serialized { try store.ratingCount() } }
+
+    /// Which snapshot is live, its generation, and the incremental updates since.
+    public func liveModel() throws -> Store.LiveModel { try serialized { try store.liveModel() } }
+
+    /// Every snapshot's metadata, oldest first.
+    public func snapshots() throws -> [SnapshotInfo] { try serialized { try reader.snapshots() } }
+
+    /// Loads a snapshot's model, verifying its checksum.
+    /// - Parameter id: the snapshot; the live one when nil.
+    /// - Returns: the snapshot's metadata and its model (without incremental updates: see `liveState()`).
+    public func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
+        try serialized { try reader.loadModel(snapshot: id) }
+    }
+
+    /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
+    /// - Throws: `QueryError.noModel` before the first `train`.
+    public func liveState() throws -> LiveState { try serialized { try reader.liveState() } }
+
+    /// The ranking model stored with a snapshot and what validation chose.
+    /// - Returns: nil when the snapshot has none.
+    public func loadRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
+        try serialized { try reader.rankingModel(snapshot: id) }
+    }
+
+    /// The item matrix file of this database: `<database>.items`.
+    public var itemMatrixPath: String { path + ".items" }
+
+    /// Opens a query engine on the live model, with read-only connections of its own.
+    public func queries() throws -> QueryEngine {
+        try QueryEngine(path: path, itemMatrixPath: itemMatrixPath, readOnly: store.isReadOnly)
     }
 }
 
@@ -52,7 +130,17 @@ public struct DatabaseInfo: Sendable {
     public let meanRating: Double?
     public let snapshots: Int
     public let live: Store.LiveModel
+    /// The stored co-occurrence embedding's shape (nil when there is none).
+    public let cooccurrence: CooccurrenceShape?
 
     /// Share of the user × item matrix that is rated.
     public var density: Double { users > 0 && items > 0 ? Double(ratings) / (Double(users) * Double(items)) : 0 }
+}
+
+/// The shape of the stored co-occurrence embedding.
+public struct CooccurrenceShape: Sendable {
+    public let factors: Int
+    public let itemCount: Int
+    public let exponent: Double
+    public let createdAt: String
 }

@@ -99,13 +99,33 @@ public final class Database {
 
     public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 
-    public var changes: Int { Int(sqlite3_changes64(handle)) }
-
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws
     /// (the first error is rethrown). `BEGIN IMMEDIATE` takes the write lock up front, so a writer
-    /// never fails half-way because another process started writing.
-    public func transaction<R>(_ body: () throws -> R) throws -> R {
-        try execute("BEGIN IMMEDIATE")
+    /// never fails half-way because another process started writing. Inside a transaction already,
+    /// `body` runs in a savepoint of it: a throw undoes just its own changes.
+    func transaction<R>(_ body: () throws -> R) throws -> R {
+        let nested = isInTransaction
+        try execute(nested ? "SAVEPOINT nested" : "BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute(nested ? "RELEASE nested" : "COMMIT")
+            return result
+        } catch {
+            if nested {
+                try? execute("ROLLBACK TO nested")
+                try? execute("RELEASE nested")
+            } else if isInTransaction {
+                try? execute("ROLLBACK")
+            }
+            throw error
+        }
+    }
+
+    /// Runs `body` in a read transaction (`BEGIN DEFERRED`): every statement in it sees the same
+    /// committed state, even while another connection commits. Inside a transaction, it just runs.
+    func readTransaction<R>(_ body: () throws -> R) throws -> R {
+        if isInTransaction { return try body() }
+        try execute("BEGIN DEFERRED")
         do {
             let result = try body()
             try execute("COMMIT")

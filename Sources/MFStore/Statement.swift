@@ -22,9 +22,6 @@ public final class Statement {
 
     deinit { sqlite3_finalize(handle) }
 
-    /// The raw handle, for benchmarks that measure SQLite itself. Valid while the statement lives.
-    public var handleForBench: OpaquePointer { handle }
-
     private func check(_ rc: Int32) throws {
         if rc != SQLITE_OK { throw DatabaseError(handle: database.handle, code: rc, sql: sql) }
     }

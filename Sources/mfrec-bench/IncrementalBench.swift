@@ -134,13 +134,12 @@ struct IncrementalBench: ParsableCommand {
         guard !qualityOnly else { return }
         section("speed")
         // Batched: the whole stream through ingest --update, five times, each into a fresh copy of the same
-        // trained database (its WAL checkpointed first, so no run pays for the training's checkpoint).
+        // trained database (closed first, which checkpoints its WAL, so no run pays for the training's checkpoint).
         let trainedDB = (dir as NSString).appendingPathComponent("trained.db")
         do {
             let trained = try Recommender(path: trainedDB)
             try trained.ingest(path: headPath)
             try trained.train(request)
-            try trained.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         }
         var batches: [UpdateReport] = []
         var speedDB = ""

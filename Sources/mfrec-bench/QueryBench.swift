@@ -24,11 +24,12 @@ struct QueryBench: ParsableCommand {
             }
             let rec = try Recommender(path: db)
             let engine = try rec.queries()
-            let keys = try rec.store.userKeys()
+            let store = try Store(path: rec.path, readOnly: true)
+            let keys = try store.userKeys()
             section("ML-100K: \(engine.matrix.itemCount) items × k=\(engine.matrix.factors), top-10, one thread")
             var full: [Double] = [], kernel: [Double] = []
             let model = try rec.loadModel().1
-            let exclusions = try (0..<keys.count).map { try rec.store.ratings(ofUser: $0).map { Int32($0.item) } }
+            let exclusions = try (0..<keys.count).map { try store.ratings(ofUser: $0).map { Int32($0.item) } }
             for _ in 0..<5 {
                 for (u, key) in keys.enumerated() {
                     full.append(try time { _ = try engine.recommend(user: key, n: 10) }.1)

@@ -57,7 +57,8 @@ struct RankingBench: ParsableCommand {
             // The carve-out mfrec's tuning used, with the original ids, for the peers.
             let (train, _) = try rec.loadSplit(.none, maxSeq: Int64.max)
             let (fit, held) = RankingTuner().carve(train)
-            let users = try rec.store.userKeys(), itemKeys = try rec.store.itemKeys()
+            let store = try Store(path: rec.path, readOnly: true)
+            let users = try store.userKeys(), itemKeys = try store.itemKeys()
             func write(_ t: RatingTriples, _ name: String) throws -> String {
                 let path = (dir as NSString).appendingPathComponent(name)
                 var text = ""

@@ -45,7 +45,7 @@ struct TrainBench: ParsableCommand {
             }
             let rec = try Recommender(path: db)
             let (train, _) = try rec.loadSplit(.random(fraction: 0.1, seed: 42), maxSeq: Int64.max)
-            let userCount = try rec.store.userCount(), itemCount = try rec.store.itemCount()
+            let (userCount, itemCount, _) = try rec.catalog()
             section("\(name): \(train.count) training ratings (90%), \(userCount) users, \(itemCount) items, \(epochs) epochs; memory now \(fmt(currentRSSMegabytes(), 0)) MB")
             print("   k  threads  seconds  updates/s/thread  2-thread speed-up")
             for k in [20, 32, 64] {

@@ -61,10 +61,10 @@ func printModelSummary(_ rec: Recommender) {
     } else {
         print("ranking model: none in this snapshot (recommend ranks by the rating model; `mfrec train` fits one)")
     }
-    if let shape = try? rec.store.cooccurrenceShape() {
+    if let shape = try? rec.info().cooccurrence {
         print("co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt)")
     }
-    if let live = try? rec.store.liveModel(), live.dirty {
+    if let live = try? rec.liveModel(), live.dirty {
         print("incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)")
     }
 }

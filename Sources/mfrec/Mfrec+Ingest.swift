@@ -61,13 +61,13 @@ extension Mfrec {
             }
             var line = "ingested \(grouped(report.ratingsRead)) ratings"
             // Counts and scale only: `rec.info()` would also average every rating (seconds on 25M).
-            let users = try rec.store.userCount(), itemCount = try rec.store.itemCount()
-            line += ": \(grouped(users)) users, \(grouped(itemCount)) items"
-            if let s = try rec.store.ratingScale() { line += ", scale \(compact(s.lowerBound))–\(compact(s.upperBound))" }
+            let catalog = try rec.catalog()
+            line += ": \(grouped(catalog.users)) users, \(grouped(catalog.items)) items"
+            if let s = catalog.scale { line += ", scale \(compact(s.lowerBound))–\(compact(s.upperBound))" }
             line += ", \(duration(report.seconds))"
             print(line)
             var details: [String] = []
-            if report.newUsers != users || report.newItems != itemCount {
+            if report.newUsers != catalog.users || report.newItems != catalog.items {
                 details.append("\(grouped(report.newUsers)) new users, \(grouped(report.newItems)) new items")
             }
             if report.ratingsReplaced > 0 { details.append("\(grouped(report.ratingsReplaced)) replaced earlier ratings") }

@@ -16,7 +16,7 @@ extension Mfrec {
             func run() throws {
                 let rec = try Recommender(path: database.db)
                 let snapshots = try rec.snapshots()
-                let live = try rec.store.liveModel()
+                let live = try rec.liveModel()
                 if format == .json {
                     let rows = snapshots.map { SnapshotRow($0) }
                     try printJSON(rows)

@@ -123,7 +123,7 @@ extension Mfrec {
             // Within-epoch progress on large data, when stderr is a terminal: one tick per stratum.
             let runs = factorList!.count
             let ticksTotal = Int64(bins * request.options.epochs * runs)
-            let bar = (try rec.store.ratingCount()) > 1_000_000 ? Console.progressBar("train", unit: .count) : nil
+            let bar = (try rec.ratingCount()) > 1_000_000 ? Console.progressBar("train", unit: .count) : nil
             var ticks: Int64 = 0
             let outcome = try rec.train(request, progress: { run, k, stats in
                 guard !quiet else { return }

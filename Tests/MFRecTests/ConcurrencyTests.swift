@@ -1,6 +1,6 @@
 import Foundation
 import MFEngine
-import MFStore
+@testable import MFStore
 import Testing
 @testable import MFRec
 

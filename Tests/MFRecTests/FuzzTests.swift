@@ -1,7 +1,7 @@
 import CZlib
 import Foundation
 import MFEngine
-import MFStore
+@testable import MFStore
 import Testing
 @testable import MFRec
 

@@ -1,5 +1,5 @@
 import Foundation
-import MFStore
+@testable import MFStore
 import Testing
 @testable import MFRec
 

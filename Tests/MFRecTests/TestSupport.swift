@@ -1,7 +1,7 @@
 import CZlib
 import Foundation
-import MFRec
-import MFStore
+@testable import MFRec
+@testable import MFStore
 
 /// A fresh folder for one test (tests run in parallel).
 func tempFolder() -> URL {

@@ -1,7 +1,7 @@
 import Foundation
-import MFRec
+@testable import MFRec
 import MFEngine
-import MFStore
+@testable import MFStore
 import Testing
 
 /// The `mfrec` executable built next to this test bundle.

@@ -28,7 +28,7 @@ public struct SyntheticRatings: Sendable {
     }
 
     /// Writes the file atomically (a temp file renamed into place).
-    public func write(to path: String, progress: Progress? = nil) throws -> Report {
+    public func write(to path: String, progress: ProgressHandler? = nil) throws -> Report {
         guard users > 0, items > 0, ratings > 0 else { throw GenerateError("users, items and ratings must be positive") }
         let maxPerUser = max(1, items / 3)
         guard ratings <= users * maxPerUser else {

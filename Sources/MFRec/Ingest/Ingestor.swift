@@ -42,7 +42,7 @@ public struct IngestReport: Sendable {
 }
 
 /// Progress of a long operation: done and total in the same unit (bytes for ingest).
-public typealias Progress = @Sendable (_ done: Int64, _ total: Int64) -> Void
+public typealias ProgressHandler = @Sendable (_ done: Int64, _ total: Int64) -> Void
 
 /// Streams ratings (and item) files into the store in one transaction.
 ///
@@ -53,52 +53,38 @@ struct Ingestor {
 
     /// - Parameter stored: called inside the transaction, after the ratings are stored, with every stored
     ///   rating (dense ids) in file order; a throw rolls the whole ingest back.
-    func ingest(path: String, options: IngestOptions, progress: Progress? = nil,
+    func ingest(path: String, options: IngestOptions, progress: ProgressHandler? = nil,
                 stored: ((RatingTriples, Int64) throws -> Void)? = nil) throws -> IngestReport {
         let started = Date()
         let reader = try RatingsReader(path: path, format: options.format, scale: options.scale)
         var report = IngestReport(file: reader.name, format: reader.format)
         let total = fileSize(path)
 
-        try store.transaction {
+        try store.writeRatings { writer in
             var users = IdMap(keys: try store.userKeys())
             var items = IdMap(keys: try store.itemKeys())
             let usersBefore = users.count, itemsBefore = items.count
-            let insertUser = try store.db.prepare("INSERT INTO users (id, key) VALUES (?, ?)")
-            let insertItem = try store.db.prepare("INSERT INTO items (id, key) VALUES (?, ?)")
-            let upsert = try store.db.prepare(Store.upsertRatingSQL)
-            let firstSeq = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
-            var seq = firstSeq
             var lo = Double.infinity, hi = -Double.infinity
             let ratingsBefore = try store.ratingCount()
             var lastProgress: Int64 = 0
             var collected = RatingTriples()
 
-            func id(_ bytes: UnsafeRawBufferPointer, in map: inout IdMap, insert: Statement, what: String, line: Int) throws -> Int32 {
+            func id(_ bytes: UnsafeRawBufferPointer, in map: inout IdMap, isUser: Bool, line: Int) throws -> Int32 {
                 if let id = map.index(of: bytes) { return id }
                 guard let key = String(validating: bytes, as: UTF8.self) else {
+                    let what = isUser ? "field 1 (user):" : "field 2 (item):"
                     throw InputError(file: reader.name, line: line, reason: "\(what) id is not valid UTF-8")
                 }
                 let id = map.insertNew(key)
-                try insert.bind(Int64(id), at: 1)
-                try insert.bind(key, at: 2)
-                try insert.step()
-                insert.reset()
+                if isUser { try writer.insertUser(id: id, key: key) } else { try writer.insertItem(id: id, key: key) }
                 return id
             }
 
             try reader.read({ line in
                 let number = reader.lineNumber
-                let user = try id(line.user, in: &users, insert: insertUser, what: "field 1 (user):", line: number)
-                let item = try id(line.item, in: &items, insert: insertItem, what: "field 2 (item):", line: number)
-                try upsert.bind(Int64(user), at: 1)
-                try upsert.bind(Int64(item), at: 2)
-                try upsert.bind(line.rating, at: 3)
-                try upsert.bind(line.timestamp, at: 4)
-                try upsert.bind(seq, at: 5)
-                try upsert.step()
-                upsert.reset()
-                seq += 1
+                let user = try id(line.user, in: &users, isUser: true, line: number)
+                let item = try id(line.item, in: &items, isUser: false, line: number)
+                try writer.upsert(user: user, item: item, rating: line.rating, timestamp: line.timestamp)
                 if stored != nil { collected.append(user: user, item: item, rating: Float(line.rating)) }
                 report.ratingsRead += 1
                 lo = min(lo, line.rating)
@@ -116,19 +102,17 @@ struct Ingestor {
             report.newUsers = Int(users.count - usersBefore)
             report.ratingsReplaced = ratingsBefore + report.ratingsRead - (try store.ratingCount())
             if report.ratingsRead > 0 {
-                report.sequence = firstSeq...(seq - 1)
+                report.sequence = writer.firstSequence...(writer.nextSequence - 1)
                 report.observedScale = lo...hi
-                try store.setMetadata("next_seq", String(seq))
                 let oldScale = try store.ratingScale()
                 let scale = options.scale ?? (oldScale.map { min($0.lowerBound, lo)...max($0.upperBound, hi) } ?? lo...hi)
-                try store.setMetadata("scale_min", String(scale.lowerBound))
-                try store.setMetadata("scale_max", String(scale.upperBound))
+                try store.setRatingScale(scale)
             }
             if let itemsPath = options.itemsPath {
-                report.itemsTitled = try ingestItems(path: itemsPath, format: options.itemsFormat, items: &items, insert: insertItem)
+                report.itemsTitled = try ingestItems(path: itemsPath, format: options.itemsFormat, items: &items, writer: writer)
             }
             report.newItems = Int(items.count - itemsBefore)
-            try stored?(collected, seq - 1)
+            try stored?(collected, writer.nextSequence - 1)
         }
         progress?(total, total)
         report.seconds = Date().timeIntervalSince(started)
@@ -136,9 +120,8 @@ struct Ingestor {
     }
 
     /// Reads titles and genres; items not yet known are added (they have no ratings yet).
-    private func ingestItems(path: String, format: ItemsFormat?, items: inout IdMap, insert: Statement) throws -> Int {
+    private func ingestItems(path: String, format: ItemsFormat?, items: inout IdMap, writer: RatingWriter) throws -> Int {
         let reader = ItemsReader(path: path, format: format)
-        let update = try store.db.prepare("UPDATE items SET title = ?, genres = ? WHERE id = ?")
         var count = 0
         try reader.read { line in
             var key = line.key
@@ -148,9 +131,9 @@ struct Ingestor {
                 id = existing
             } else {
                 id = items.insertNew(line.key)
-                try insert.execute([.integer(Int64(id)), .text(line.key)])
+                try writer.insertItem(id: id, key: line.key)
             }
-            try update.execute([.text(line.title), line.genres.map { .text($0) } ?? .null, .integer(Int64(id))])
+            try writer.setTitle(item: id, title: line.title, genres: line.genres)
             count += 1
         }
         return count

@@ -13,7 +13,7 @@ extension QueryEngine {
     @discardableResult
     public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                              cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
-                             progress: Progress? = nil) throws -> Int {
+                             progress: ProgressHandler? = nil) throws -> Int {
         let (model, matrix) = current()
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
@@ -22,8 +22,7 @@ extension QueryEngine {
                                   popular: live.popular, cooccurrenceBelow: cooccurrenceBelow)
         // The popular list shows each item's mean rating, as `recommend` does.
         let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
-        let userKeys = try withStore { try $0.userKeys() }
-        let itemKeys = try withStore { try $0.itemKeys() }
+        let (userKeys, itemKeys) = try pool.read { (try $0.userKeys(), try $0.itemKeys()) }
         let temp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: nil), let out = FileHandle(forWritingAtPath: temp) else {
             throw StoreError("cannot create \(temp)")
@@ -36,13 +35,14 @@ extension QueryEngine {
         try out.write(contentsOf: Data("user,rank,item,predicted_rating\n".utf8))
 
         // Ratings per user, streamed in (user, item) order alongside the users.
-        let stream = try withStore { try $0.db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id") }
-        var pending: (Int, Int32, Float)? = try stream.step() ? (stream.int(0), Int32(stream.int(1)), Float(stream.double(2))) : nil
+        return try pool.withConnection { store in
+        let stream = try store.ratingCursor()
+        var pending: (Int, Int32, Float)? = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
         func ratings(of user: Int) throws -> [(item: Int32, rating: Float)] {
             var out: [(item: Int32, rating: Float)] = []
             while let (u, i, r) = pending, u <= user {
                 if u == user { out.append((i, r)) }
-                pending = try stream.step() ? (stream.int(0), Int32(stream.int(1)), Float(stream.double(2))) : nil
+                pending = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
             }
             return out
         }
@@ -53,7 +53,7 @@ extension QueryEngine {
         let userCount = userKeys.count
         while start < userCount {
             let slice = Array(start ..< min(start + round, userCount))
-            let rated = try withStore { _ in try slice.map { try ratings(of: $0) } }
+            let rated = try slice.map { try ratings(of: $0) }
             let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in
                 if rated[j].isEmpty { return nil }
                 let rule = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]))
@@ -113,9 +113,9 @@ extension QueryEngine {
         guard rename(temp, path) == 0 else { throw StoreError("cannot rename \(temp) to \(path)") }
         done = true
         return written
+        }
     }
 
-    func withStore<R>(_ body: (Store) throws -> R) throws -> R { try locked { try body(store) } }
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

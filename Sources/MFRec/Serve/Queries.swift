@@ -78,9 +78,12 @@ public struct SimilarItem: Sendable, Codable, Equatable {
 ///
 /// Opened once, it maps the item matrix file (rebuilding it from the live snapshot when it is
 /// missing, stale or corrupt) and holds the user factors in memory. It is safe to use from many
-/// threads at once: the mapping is read-only and database look-ups go through one locked connection.
+/// threads at once: the mapping is read-only, database look-ups take a read-only connection of their own
+/// from a small pool, and the cached model state is guarded by a lock.
 public final class QueryEngine: @unchecked Sendable {
-    private let rec: Recommender
+    let pool: ReadPool
+    /// The item matrix file this engine maps.
+    public let itemMatrixPath: String
     private let lock = NSLock()
     // Guarded by `lock`: replaced together when the live model changes.
     private var state: LiveState
@@ -88,13 +91,15 @@ public final class QueryEngine: @unchecked Sendable {
     /// Whether the item matrix file had to be (re)built when this engine was opened.
     public let rebuiltMatrix: Bool
 
-    var store: Store { rec.store }
-
-    init(rec: Recommender) throws {
-        self.rec = rec
-        state = try rec.liveState()
-        (mapped, rebuiltMatrix) = try QueryEngine.openMatrix(path: rec.itemMatrixPath, state: state)
+    init(path: String, itemMatrixPath: String, readOnly: Bool) throws {
+        pool = try ReadPool(path: path, readOnly: readOnly)
+        self.itemMatrixPath = itemMatrixPath
+        state = try pool.read { try ModelReader(store: $0).liveState() }
+        (mapped, rebuiltMatrix) = try QueryEngine.openMatrix(path: itemMatrixPath, state: state)
     }
+
+    /// The database file this engine reads.
+    public var path: String { pool.path }
 
     /// Where the item matrix lives: beside the database, or — when that folder cannot be written and the
     /// file there is unusable — in the temp folder.
@@ -140,13 +145,13 @@ public final class QueryEngine: @unchecked Sendable {
     func current() -> (model: FactorModel, matrix: ItemMatrix) {
         lock.lock()
         defer { lock.unlock() }
-        if let generation = try? rec.store.liveGeneration(), generation != state.live.generation,
-           let fresh = try? rec.liveState() {
+        if let generation = try? pool.read({ try $0.liveGeneration() }), generation != state.live.generation,
+           let fresh = try? pool.read({ try ModelReader(store: $0).liveState() }) {
             // Rows updated in place are already visible through the shared mapping; anything else
             // (new items, another snapshot, a stale header) means mapping the file again.
             let sameFile = mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
                 && mapped.mappedGeneration == UInt64(fresh.live.generation)
-            if !sameFile, let (matrix, _) = try? QueryEngine.openMatrix(path: rec.itemMatrixPath, state: fresh) {
+            if !sameFile, let (matrix, _) = try? QueryEngine.openMatrix(path: itemMatrixPath, state: fresh) {
                 mapped = matrix
                 state = fresh
             } else if sameFile {
@@ -167,17 +172,15 @@ public final class QueryEngine: @unchecked Sendable {
 
     /// An item's key and title, from memory after the first look-up.
     func item(_ id: Int) throws -> Store.ItemInfo? {
-        try locked {
-            if let cached = itemInfo[id] { return cached }
-            let info = try store.item(id: id)
-            if let info, itemInfo.count < 1_000_000 { itemInfo[id] = info }
-            return info
-        }
+        if let cached = locked({ itemInfo[id] }) { return cached }
+        let info = try pool.read { try $0.item(id: id) }
+        if let info { locked { if itemInfo.count < 1_000_000 { itemInfo[id] = info } } }
+        return info
     }
 
     /// The dense id of a user key, and whether the model has a vector for it.
     func resolveUser(_ key: String, in model: FactorModel) throws -> (id: Int, hasVector: Bool)? {
-        guard let id = try locked({ try store.userID(forKey: key) }) else { return nil }
+        guard let id = try pool.read({ try $0.userID(forKey: key) }) else { return nil }
         return (id, model.hasUser(id))
     }
 
@@ -211,7 +214,7 @@ public final class QueryEngine: @unchecked Sendable {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))
         }
-        let rated = try locked { try store.ratings(ofUser: user) }
+        let rated = try pool.read { try $0.ratings(ofUser: user) }
         let ratedIDs = rated.map { Int32($0.item) }
         let excluded = includeRated ? [] : ratedIDs
         func coldList() throws -> RecommendationList {
@@ -274,7 +277,7 @@ public final class QueryEngine: @unchecked Sendable {
         let snapshot = snapshotID
         return try locked {
             if let popularCache, popularCache.snapshot == snapshot { return popularCache.value }
-            let value = try Recommender.popularItems(store: store)
+            let value = try pool.read { try ModelReader(store: $0).popularItems() }
             popularCache = (snapshot, value)
             return value
         }
@@ -289,7 +292,7 @@ public final class QueryEngine: @unchecked Sendable {
         let snapshot = snapshotID
         return try locked {
             if let ranking, ranking.snapshot == snapshot { return ranking.value }
-            let value = try rec.loadRankingModel(snapshot: snapshot)
+            let value = try pool.read { try ModelReader(store: $0).rankingModel(snapshot: snapshot) }
             ranking = (snapshot, value)
             return value
         }
@@ -302,12 +305,12 @@ public final class QueryEngine: @unchecked Sendable {
     /// a newer one was stored.
     func cooccurrence() throws -> CooccurrenceEmbedding? {
         try locked {
-            guard let version = try store.cooccurrenceVersion() else { return nil }
+            guard let version = try pool.read({ try $0.cooccurrenceVersion() }) else { return nil }
             if let embedding, embedding.version == version { return embedding.value }
-            guard let record = try store.cooccurrence(),
+            guard let record = try pool.read({ try $0.cooccurrence() }),
                   let value = CooccurrenceEmbedding(factors: record.factors, itemCount: record.itemCount,
                                                     exponent: record.exponent, encoded: record.vectors) else {
-                throw StoreError("\(store.path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again")
+                throw StoreError("\(path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again")
             }
             embedding = (record.version, value)
             return value
@@ -379,7 +382,7 @@ public final class QueryEngine: @unchecked Sendable {
     /// The predicted rating of (user, item); the fallback μ + known bias when either has no vector.
     public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
         let model = current().model
-        guard let item = try locked({ try store.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
+        guard let item = try pool.read({ try $0.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
         let user = try resolveUser(userKey, in: model)
         let knownUser = user?.hasVector ?? false
         return (Double(model.predictOrFallback(user: user?.id ?? 0, knownUser: knownUser, item: item)),
@@ -390,7 +393,7 @@ public final class QueryEngine: @unchecked Sendable {
     /// (`by: .rating`, the default) or the ranking model's (`by: .ranking`).
     public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
         let matrix = current().matrix
-        guard let id = try locked({ try store.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
+        guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         if ranker == .ranking {
             guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
             guard id < ranking.itemCount else { return [] }
@@ -413,43 +416,6 @@ public final class QueryEngine: @unchecked Sendable {
 }
 
 extension Recommender {
-    /// The ranking model stored with a snapshot and what validation chose; nil when it has none.
-    public func loadRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
-        guard let record = try store.rankingModel(snapshotID: id) else { return nil }
-        guard let choice = SnapshotCodec.decode(RankingChoice.self, record.choice),
-              let model = RankingModel(parameters: choice.parameters, encoded: record.model) else {
-            throw StoreError("\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again")
-        }
-        return (model, choice)
-    }
-
-    /// The item matrix file of this database: `<database>.items`.
-    public var itemMatrixPath: String { store.path + ".items" }
-
-    /// Opens a query engine on the live model.
-    public func queries() throws -> QueryEngine {
-        try QueryEngine(rec: self)
-    }
-
-    /// Items ranked for the popular fallback, with their mean rating: as stored by the last training,
-    /// or (a model imported without one) computed now in one pass over the ratings.
-    static func popularItems(store: Store) throws -> [PopularItem] {
-        if let text = try store.metadata("popular_items"),
-           let items = try? JSONDecoder().decode([PopularItem].self, from: Data(text.utf8)) {
-            return items
-        }
-        let scale = try store.ratingScale() ?? 1...5
-        let threshold = topQuarter(of: scale)
-        let stmt = try store.db.prepare("""
-            SELECT item_id, avg(rating) FROM ratings GROUP BY item_id HAVING sum(rating >= ?) > 0
-            ORDER BY sum(rating >= ?) DESC, item_id LIMIT 1000
-            """)
-        try stmt.bind([.real(threshold), .real(threshold)])
-        var out: [PopularItem] = []
-        while try stmt.step() { out.append(PopularItem(id: Int32(stmt.int(0)), mean: stmt.double(1))) }
-        return out
-    }
-
     /// Where the top quarter of a rating scale starts (4 on 1–5): what the popular list counts and what
     /// validation calls relevant.
     static func topQuarter(of scale: ClosedRange<Double>) -> Double {

@@ -10,32 +10,6 @@ public struct LiveState: Sendable {
 }
 
 extension Recommender {
-    /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
-    public func liveState() throws -> LiveState {
-        let live = try store.liveModel()
-        guard let id = live.snapshotID else { throw QueryError.noModel }
-        var (info, model) = try loadModel(snapshot: id)
-        try applyOverlay(to: &model)
-        return LiveState(snapshot: info, model: model, live: live)
-    }
-
-    /// Applies the stored overlay rows (users and items changed or added since the snapshot).
-    func applyOverlay(to model: inout FactorModel) throws {
-        let users = try store.liveRows(users: true), items = try store.liveRows(users: false)
-        guard !users.isEmpty || !items.isEmpty else { return }
-        let userCount = max(model.userCount, (users.map(\.id).max() ?? -1) + 1)
-        let itemCount = max(model.itemCount, (items.map(\.id).max() ?? -1) + 1)
-        model = model.resized(userCount: userCount, itemCount: itemCount)
-        for row in users where row.vector.count == model.factors {
-            model.userBias[row.id] = row.bias
-            for f in 0..<model.factors { model.userFactors[row.id * model.stride + f] = row.vector[f] }
-        }
-        for row in items where row.vector.count == model.factors {
-            model.itemBias[row.id] = row.bias
-            for f in 0..<model.factors { model.itemFactors[row.id * model.stride + f] = row.vector[f] }
-        }
-    }
-
     /// Rewrites the item matrix file for the live model (temp file + rename). A failure is not an
     /// error of the command that changed the model: the next query rebuilds the file.
     func writeItemMatrix(_ state: LiveState) {

@@ -78,23 +78,3 @@ public struct SnapshotInfo: Sendable {
     }
 }
 
-extension Recommender {
-    /// Every snapshot's metadata, oldest first.
-    public func snapshots() throws -> [SnapshotInfo] {
-        let live = try store.liveModel().snapshotID
-        return try store.snapshots().map { SnapshotInfo($0, live: live) }
-    }
-
-    /// Loads a snapshot's model (the live one when `id` is nil), verifying its checksum.
-    public func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
-        guard let id = try id ?? store.liveModel().snapshotID else {
-            throw StoreError("there is no model yet; run `mfrec train` first")
-        }
-        guard let record = try store.snapshot(id: id) else { throw StoreError("there is no snapshot \(id)") }
-        do {
-            return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try ModelBlob.decode(record.model))
-        } catch let error as ModelFormatError {
-            throw StoreError("snapshot \(id) is corrupt: \(error.description)")
-        }
-    }
-}

@@ -36,17 +36,19 @@ extension Recommender {
     /// becomes the live snapshot. One transaction; the item matrix is rewritten to match.
     @discardableResult
     public func createSnapshot(note: String? = nil) throws -> Int {
-        let (id, state) = try store.transaction { () -> (Int, LiveState) in
-            let state = try liveState()
-            let id = try freeze(state, note: note)
-            try store.setLiveSnapshot(id, watermark: state.live.watermark)
-            var after = state
-            after.live = try store.liveModel()
-            after.snapshot.id = id
-            return (id, after)
+        return try serialized {
+            let (id, state) = try store.transaction { () -> (Int, LiveState) in
+                let state = try liveState()
+                let id = try freeze(state, note: note)
+                try store.setLiveSnapshot(id, watermark: state.live.watermark)
+                var after = state
+                after.live = try store.liveModel()
+                after.snapshot.id = id
+                return (id, after)
+            }
+            writeItemMatrix(state)
+            return id
         }
-        writeItemMatrix(state)
-        return id
     }
 
     /// Inserts the live state as a 'frozen' snapshot (inside the caller's transaction).
@@ -70,98 +72,106 @@ extension Recommender {
     /// first, in the same transaction, so nothing is lost. The item matrix file follows.
     @discardableResult
     public func rollback(to id: Int) throws -> RollbackReport {
-        let started = Date()
-        let (saved, state) = try store.transaction { () -> (Int?, LiveState) in
-            guard try store.db.scalarInt("SELECT count(*) FROM snapshots WHERE id = ?", [.integer(Int64(id))]) ?? 0 > 0 else {
-                throw StoreError("there is no snapshot \(id)")
+        return try serialized {
+            let started = Date()
+            let (saved, state) = try store.transaction { () -> (Int?, LiveState) in
+                guard try store.snapshotExists(id) else { throw StoreError("there is no snapshot \(id)") }
+                var saved: Int?
+                let live = try store.liveModel()
+                if live.dirty {
+                    saved = try freeze(try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
+                }
+                let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
+                try store.setLiveSnapshot(id, watermark: info.watermark)
+                var switched = info
+                switched.isLive = true
+                return (saved, LiveState(snapshot: switched, model: model, live: try store.liveModel()))
             }
-            var saved: Int?
-            let live = try store.liveModel()
-            if live.dirty {
-                saved = try freeze(try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
-            }
-            let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
-            try store.setLiveSnapshot(id, watermark: info.watermark)
-            var switched = info
-            switched.isLive = true
-            return (saved, LiveState(snapshot: switched, model: model, live: try store.liveModel()))
+            writeItemMatrix(state)
+            return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))
         }
-        writeItemMatrix(state)
-        return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))
     }
 
     /// Deletes a snapshot. The live one is refused.
     public func deleteSnapshot(_ id: Int) throws {
-        try store.transaction { try store.deleteSnapshot(id) }
+        try serialized {
+            try store.transaction { try store.deleteSnapshot(id) }
+        }
     }
 
     /// Keeps the `keep` newest snapshots and the live one; deletes the rest. Returns the ids deleted.
     @discardableResult
     public func pruneSnapshots(keep: Int) throws -> [Int] {
-        precondition(keep >= 0)
-        return try store.transaction {
-            let live = try store.liveModel().snapshotID
-            let ids = try store.snapshots().compactMap(\.id).sorted(by: >)
-            let doomed = ids.dropFirst(keep).filter { $0 != live }
-            for id in doomed { try store.deleteSnapshot(id) }
-            return Array(doomed).sorted()
+        return try serialized {
+            precondition(keep >= 0)
+            return try store.transaction {
+                let live = try store.liveModel().snapshotID
+                let ids = try store.snapshots().compactMap(\.id).sorted(by: >)
+                let doomed = ids.dropFirst(keep).filter { $0 != live }
+                for id in doomed { try store.deleteSnapshot(id) }
+                return Array(doomed).sorted()
+            }
         }
     }
 
     /// Compares two snapshots: metric deltas, how far the vectors moved, and how much the top-10 lists
     /// of a seeded sample of users overlap (the users' rated items excluded, as in `recommend`).
     public func diffSnapshots(_ a: Int, _ b: Int, sampleUsers: Int = 200, seed: UInt64 = 11) throws -> SnapshotDiff {
-        let (infoA, modelA) = try loadModel(snapshot: a)
-        let (infoB, modelB) = try loadModel(snapshot: b)
-        func meanCosine(_ count: Int, _ x: (Int) -> ArraySlice<Float>, _ y: (Int) -> ArraySlice<Float>) -> (Double, Int) {
-            var sum = 0.0, n = 0
-            for r in 0..<count {
-                let u = x(r), v = y(r)
-                guard u.count == v.count else { continue }
-                var dot = 0.0, nu = 0.0, nv = 0.0
-                for (p, q) in zip(u, v) { dot += Double(p * q); nu += Double(p * p); nv += Double(q * q) }
-                guard nu > 0 && nv > 0 else { continue }
-                sum += dot / (nu * nv).squareRoot()
-                n += 1
+        return try serialized {
+            let (infoA, modelA) = try loadModel(snapshot: a)
+            let (infoB, modelB) = try loadModel(snapshot: b)
+            func meanCosine(_ count: Int, _ x: (Int) -> ArraySlice<Float>, _ y: (Int) -> ArraySlice<Float>) -> (Double, Int) {
+                var sum = 0.0, n = 0
+                for r in 0..<count {
+                    let u = x(r), v = y(r)
+                    guard u.count == v.count else { continue }
+                    var dot = 0.0, nu = 0.0, nv = 0.0
+                    for (p, q) in zip(u, v) { dot += Double(p * q); nu += Double(p * p); nv += Double(q * q) }
+                    guard nu > 0 && nv > 0 else { continue }
+                    sum += dot / (nu * nv).squareRoot()
+                    n += 1
+                }
+                return (n > 0 ? sum / Double(n) : 0, n)
             }
-            return (n > 0 ? sum / Double(n) : 0, n)
-        }
-        let sameK = modelA.factors == modelB.factors
-        let (itemCos, items) = sameK ? meanCosine(min(modelA.itemCount, modelB.itemCount), modelA.itemVector, modelB.itemVector) : (0, 0)
-        let (userCos, users) = sameK ? meanCosine(min(modelA.userCount, modelB.userCount), modelA.userVector, modelB.userVector) : (0, 0)
-        var rng = SeededGenerator(seed: seed)
-        var candidates = (0..<min(modelA.userCount, modelB.userCount)).filter { modelA.hasUser($0) && modelB.hasUser($0) }
-        candidates.shuffle(using: &rng)
-        let sample = Array(candidates.prefix(sampleUsers))
-        var overlap = 0.0, rankingOverlap = 0.0
-        let rankA = ModelRanker(model: modelA), rankB = ModelRanker(model: modelB)
-        let rankingA = try loadRankingModel(snapshot: a), rankingB = try loadRankingModel(snapshot: b)
-        for u in sample {
-            let rated = try store.ratings(ofUser: u)
-            let excluded = rated.map { Int32($0.item) }
-            let ta = Set(rankA.topN(user: u, n: 10, excluded: excluded).map(\.item))
-            let tb = Set(rankB.topN(user: u, n: 10, excluded: excluded).map(\.item))
-            overlap += Double(ta.intersection(tb).count) / Double(max(ta.count, 1))
-            if let (ma, ca) = rankingA, let (mb, cb) = rankingB {
-                let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
-                let la = Set(ma.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?.map(\.item) ?? [])
-                let lb = Set(mb.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?.map(\.item) ?? [])
-                rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))
+            let sameK = modelA.factors == modelB.factors
+            let (itemCos, items) = sameK ? meanCosine(min(modelA.itemCount, modelB.itemCount), modelA.itemVector, modelB.itemVector) : (0, 0)
+            let (userCos, users) = sameK ? meanCosine(min(modelA.userCount, modelB.userCount), modelA.userVector, modelB.userVector) : (0, 0)
+            var rng = SeededGenerator(seed: seed)
+            var candidates = (0..<min(modelA.userCount, modelB.userCount)).filter { modelA.hasUser($0) && modelB.hasUser($0) }
+            candidates.shuffle(using: &rng)
+            let sample = Array(candidates.prefix(sampleUsers))
+            var overlap = 0.0, rankingOverlap = 0.0
+            let rankA = ModelRanker(model: modelA), rankB = ModelRanker(model: modelB)
+            let rankingA = try loadRankingModel(snapshot: a), rankingB = try loadRankingModel(snapshot: b)
+            for u in sample {
+                let rated = try store.ratings(ofUser: u)
+                let excluded = rated.map { Int32($0.item) }
+                let ta = Set(rankA.topN(user: u, n: 10, excluded: excluded).map(\.item))
+                let tb = Set(rankB.topN(user: u, n: 10, excluded: excluded).map(\.item))
+                overlap += Double(ta.intersection(tb).count) / Double(max(ta.count, 1))
+                if let (ma, ca) = rankingA, let (mb, cb) = rankingB {
+                    let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
+                    let la = Set(ma.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?.map(\.item) ?? [])
+                    let lb = Set(mb.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?.map(\.item) ?? [])
+                    rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))
+                }
             }
+            let ra = infoA.metrics?.test, rb = infoB.metrics?.test
+            return SnapshotDiff(a: a, b: b, factorsA: modelA.factors, factorsB: modelB.factors, rmseDelta: ra.flatMap { x in rb.map { $0.rmse - x.rmse } },
+                                maeDelta: ra.flatMap { x in rb.map { $0.mae - x.mae } },
+                                meanItemCosine: itemCos, meanUserCosine: userCos, comparedItems: items, comparedUsers: users,
+                                top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count),
+                                rankingTop10Overlap: rankingA != nil && rankingB != nil && !sample.isEmpty ? rankingOverlap / Double(sample.count) : nil,
+                                sampledUsers: sample.count)
         }
-        let ra = infoA.metrics?.test, rb = infoB.metrics?.test
-        return SnapshotDiff(a: a, b: b, factorsA: modelA.factors, factorsB: modelB.factors, rmseDelta: ra.flatMap { x in rb.map { $0.rmse - x.rmse } },
-                            maeDelta: ra.flatMap { x in rb.map { $0.mae - x.mae } },
-                            meanItemCosine: itemCos, meanUserCosine: userCos, comparedItems: items, comparedUsers: users,
-                            top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count),
-                            rankingTop10Overlap: rankingA != nil && rankingB != nil && !sample.isEmpty ? rankingOverlap / Double(sample.count) : nil,
-                            sampledUsers: sample.count)
     }
 
     /// One snapshot's full record (without its model).
     public func snapshot(_ id: Int) throws -> SnapshotInfo {
-        guard let info = try snapshots().first(where: { $0.id == id }) else { throw StoreError("there is no snapshot \(id)") }
-        return info
+        return try serialized {
+            guard let info = try snapshots().first(where: { $0.id == id }) else { throw StoreError("there is no snapshot \(id)") }
+            return info
+        }
     }
 }
 
@@ -170,16 +180,18 @@ extension Recommender {
     /// rows are the database's dense ids (row r is the user or item with id r).
     @discardableResult
     public func importModel(_ model: FactorModel, note: String? = nil) throws -> Int {
-        let state = try store.transaction { () -> LiveState in
-            let parent = try store.liveModel().snapshotID
-            let watermark = try store.maxSequence()
-            let id = try store.insertSnapshot(SnapshotCodec.record(
-                model: model, kind: "imported", note: note, parent: parent, options: nil, history: [], test: nil,
-                unseen: nil, split: nil, watermark: watermark))
-            try store.setLiveSnapshot(id, watermark: watermark)
-            return try liveState()
+        return try serialized {
+            let state = try store.transaction { () -> LiveState in
+                let parent = try store.liveModel().snapshotID
+                let watermark = try store.maxSequence()
+                let id = try store.insertSnapshot(SnapshotCodec.record(
+                    model: model, kind: "imported", note: note, parent: parent, options: nil, history: [], test: nil,
+                    unseen: nil, split: nil, watermark: watermark))
+                try store.setLiveSnapshot(id, watermark: watermark)
+                return try liveState()
+            }
+            writeItemMatrix(state)
+            return state.snapshot.id
         }
-        writeItemMatrix(state)
-        return state.snapshot.id
     }
 }

@@ -43,94 +43,96 @@ extension Recommender {
     public func evaluate(snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
                          relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7,
                          compareRankings: Bool = false) throws -> EvaluationReport {
-        let (info, model) = try loadModel(snapshot: id)
-        let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
-        if case .none = split {
-            throw StoreError("snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
-        }
-        let (train, test) = try loadSplit(split, maxSeq: info.watermark)
-        guard test.count > 0 else { throw StoreError("the test set is empty") }
-        var seenUser = [Bool](repeating: false, count: model.userCount), seenItem = [Bool](repeating: false, count: model.itemCount)
-        for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }
-        for i in train.items where Int(i) < model.itemCount { seenItem[Int(i)] = true }
-        let (errors, unseen) = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem)
+        return try serialized {
+            let (info, model) = try loadModel(snapshot: id)
+            let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
+            if case .none = split {
+                throw StoreError("snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
+            }
+            let (train, test) = try loadSplit(split, maxSeq: info.watermark)
+            guard test.count > 0 else { throw StoreError("the test set is empty") }
+            var seenUser = [Bool](repeating: false, count: model.userCount), seenItem = [Bool](repeating: false, count: model.itemCount)
+            for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }
+            for i in train.items where Int(i) < model.itemCount { seenItem[Int(i)] = true }
+            let (errors, unseen) = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem)
 
-        // Ranking: per test user with a vector, rank the items not rated in training.
-        var trainItems: [Int32: [Int32]] = [:]
-        var relevant: [Int32: Set<Int32>] = [:]
-        for j in 0..<test.count where Int(test.users[j]) < model.userCount && seenUser[Int(test.users[j])] {
-            if Double(test.ratings[j]) >= relevantThreshold { relevant[test.users[j], default: []].insert(test.items[j]) }
-        }
-        var users = relevant.keys.sorted()
-        if users.count > maxUsers {
-            var rng = SeededGenerator(seed: seed)
-            users.shuffle(using: &rng)
-            users = Array(users.prefix(maxUsers)).sorted()
-        }
-        let wanted = Set(users)
-        for j in 0..<train.count where wanted.contains(train.users[j]) { trainItems[train.users[j], default: []].append(train.items[j]) }
-        var accumulator = RankingAccumulator(k: k, itemCount: model.itemCount)
-        let ranker = ModelRanker(model: model)
-        for u in users {
-            let excluded = (trainItems[u] ?? []).sorted()
-            accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
-        }
-        var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
-        let stored = try loadRankingModel(snapshot: info.id)
-        if let (rankingModel, choice) = stored, !users.isEmpty {
-            // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
-            let embedding = Result { try storedCooccurrence() }
-            let rankers = ListRankers(ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
-                                      popular: try Recommender.popularItems(store: store),
-                                      cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
-            var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
-            for j in 0..<train.count where wanted.contains(train.users[j]) {
-                trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
+            // Ranking: per test user with a vector, rank the items not rated in training.
+            var trainItems: [Int32: [Int32]] = [:]
+            var relevant: [Int32: Set<Int32>] = [:]
+            for j in 0..<test.count where Int(test.users[j]) < model.userCount && seenUser[Int(test.users[j])] {
+                if Double(test.ratings[j]) >= relevantThreshold { relevant[test.users[j], default: []].insert(test.items[j]) }
             }
-            var byDefault = RankingAccumulator(k: k, itemCount: model.itemCount)
-            var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
+            var users = relevant.keys.sorted()
+            if users.count > maxUsers {
+                var rng = SeededGenerator(seed: seed)
+                users.shuffle(using: &rng)
+                users = Array(users.prefix(maxUsers)).sorted()
+            }
+            let wanted = Set(users)
+            for j in 0..<train.count where wanted.contains(train.users[j]) { trainItems[train.users[j], default: []].append(train.items[j]) }
+            var accumulator = RankingAccumulator(k: k, itemCount: model.itemCount)
+            let ranker = ModelRanker(model: model)
             for u in users {
-                let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
-                let popularTop = try rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
-                let explicit = rankers.explicitRule(.ranking)
-                let modelTop = try rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
-                    .map(\.item)
-                byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
-                let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
-                let top = rule.ranker == .rating
-                    ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
-                    : try rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
-                byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
+                let excluded = (trainItems[u] ?? []).sorted()
+                accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
             }
-            defaultRanking = byDefault.result
-            rankingModelRanking = byRankingModel.result
-        }
-        var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
-        if compareRankings && !users.isEmpty {
-            let embedding = CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: model.userCount,
-                                                      itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
-            let scale = Double(model.scaleMin)...Double(model.scaleMax)
-            let popular = Recommender.rankPopular(train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
-            var byCooccurrence = RankingAccumulator(k: k, itemCount: model.itemCount)
-            var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
-            for u in users {
-                let rated = trainItems[u] ?? [], excluded = Set(rated)
-                let top = embedding.topN(rated: rated, n: k, excluded: excluded) ?? []
-                byCooccurrence.add(ranked: top.map(\.item), relevant: relevant[u] ?? [])
-                byPopularity.add(ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)), relevant: relevant[u] ?? [])
+            var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
+            let stored = try loadRankingModel(snapshot: info.id)
+            if let (rankingModel, choice) = stored, !users.isEmpty {
+                // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
+                let embedding = Result { try storedCooccurrence() }
+                let rankers = ListRankers(ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
+                                          popular: try reader.popularItems(),
+                                          cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
+                var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
+                for j in 0..<train.count where wanted.contains(train.users[j]) {
+                    trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
+                }
+                var byDefault = RankingAccumulator(k: k, itemCount: model.itemCount)
+                var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
+                for u in users {
+                    let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
+                    let popularTop = try rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
+                    let explicit = rankers.explicitRule(.ranking)
+                    let modelTop = try rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
+                        .map(\.item)
+                    byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
+                    let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
+                    let top = rule.ranker == .rating
+                        ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
+                        : try rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
+                    byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
+                }
+                defaultRanking = byDefault.result
+                rankingModelRanking = byRankingModel.result
             }
-            cooccurrenceRanking = byCooccurrence.result
-            popularRanking = byPopularity.result
+            var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
+            if compareRankings && !users.isEmpty {
+                let embedding = CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: model.userCount,
+                                                          itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
+                let scale = Double(model.scaleMin)...Double(model.scaleMax)
+                let popular = Recommender.rankPopular(train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
+                var byCooccurrence = RankingAccumulator(k: k, itemCount: model.itemCount)
+                var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
+                for u in users {
+                    let rated = trainItems[u] ?? [], excluded = Set(rated)
+                    let top = embedding.topN(rated: rated, n: k, excluded: excluded) ?? []
+                    byCooccurrence.add(ranked: top.map(\.item), relevant: relevant[u] ?? [])
+                    byPopularity.add(ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)), relevant: relevant[u] ?? [])
+                }
+                cooccurrenceRanking = byCooccurrence.result
+                popularRanking = byPopularity.result
+            }
+            let source: String
+            switch split {
+            case .file(let path): source = "test file \(path)"
+            default: source = "the snapshot's test split (\(split.summary))"
+            }
+            return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
+                                    ranking: users.isEmpty ? nil : accumulator.result,
+                                    defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
+                                    relevantThreshold: relevantThreshold,
+                                    rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
         }
-        let source: String
-        switch split {
-        case .file(let path): source = "test file \(path)"
-        default: source = "the snapshot's test split (\(split.summary))"
-        }
-        return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
-                                ranking: users.isEmpty ? nil : accumulator.result,
-                                defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
-                                relevantThreshold: relevantThreshold,
-                                rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
     }
 }

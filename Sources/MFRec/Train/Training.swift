@@ -86,105 +86,107 @@ extension Recommender {
     public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
                       isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil,
                       ratingProgress: ((String) -> Void)? = nil) throws -> TrainOutcome {
-        let loadStart = Date()
-        let watermark = try store.maxSequence()
-        let userCount = try store.userCount(), itemCount = try store.itemCount()
-        guard let scale = try store.ratingScale(), watermark > 0 else { throw TrainingError.noTrainingRatings }
-        guard request.testFraction >= 0 && request.testFraction < 1 else {
-            throw TrainingError.invalid("the test fraction must be at least 0 and below 1")
-        }
-        let split: TestSplit = request.testFile.map { .file(path: $0) }
-            ?? (request.testFraction > 0 ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
-        var (train, test) = try loadSplit(split, maxSeq: watermark)
-        let loadSeconds = Date().timeIntervalSince(loadStart)
-        if train.count == 0 { throw TrainingError.noTrainingRatings }
+        return try serialized {
+            let loadStart = Date()
+            let watermark = try store.maxSequence()
+            let userCount = try store.userCount(), itemCount = try store.itemCount()
+            guard let scale = try store.ratingScale(), watermark > 0 else { throw TrainingError.noTrainingRatings }
+            guard request.testFraction >= 0 && request.testFraction < 1 else {
+                throw TrainingError.invalid("the test fraction must be at least 0 and below 1")
+            }
+            let split: TestSplit = request.testFile.map { .file(path: $0) }
+                ?? (request.testFraction > 0 ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
+            var (train, test) = try loadSplit(split, maxSeq: watermark)
+            let loadSeconds = Date().timeIntervalSince(loadStart)
+            if train.count == 0 { throw TrainingError.noTrainingRatings }
 
-        var baseOptions = request.options
-        var ratingChoice: RatingChoice?
-        if request.tune && request.tuneRating && !(request.fixedLearningRate && request.fixedRegularization && request.fixedEpochs) {
-            var tuner = RankingTuner()
-            tuner.seed = request.options.seed
-            let (fit, held) = tuner.carve(train)
-            if fit.count > 0 && held.count > 0 {
-                var ratingTuner = RatingTuner()
-                ratingTuner.budgetSeconds = request.tuneSeconds / 3
-                let choice = try ratingTuner.choose(
-                    fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale, options: request.options,
-                    fixLearningRate: request.fixedLearningRate, fixRegularization: request.fixedRegularization,
-                    fixEpochs: request.fixedEpochs, isCancelled: isCancelled, progress: ratingProgress)
-                baseOptions.learningRate = choice.learningRate
-                baseOptions.regularization = choice.regularization
-                baseOptions.epochs = choice.epochs
-                baseOptions.updateLearningRate = choice.updateLearningRate
-                baseOptions.foldInPrior = choice.foldInPrior
-                ratingChoice = choice
+            var baseOptions = request.options
+            var ratingChoice: RatingChoice?
+            if request.tune && request.tuneRating && !(request.fixedLearningRate && request.fixedRegularization && request.fixedEpochs) {
+                var tuner = RankingTuner()
+                tuner.seed = request.options.seed
+                let (fit, held) = tuner.carve(train)
+                if fit.count > 0 && held.count > 0 {
+                    var ratingTuner = RatingTuner()
+                    ratingTuner.budgetSeconds = request.tuneSeconds / 3
+                    let choice = try ratingTuner.choose(
+                        fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale, options: request.options,
+                        fixLearningRate: request.fixedLearningRate, fixRegularization: request.fixedRegularization,
+                        fixEpochs: request.fixedEpochs, isCancelled: isCancelled, progress: ratingProgress)
+                    baseOptions.learningRate = choice.learningRate
+                    baseOptions.regularization = choice.regularization
+                    baseOptions.epochs = choice.epochs
+                    baseOptions.updateLearningRate = choice.updateLearningRate
+                    baseOptions.foldInPrior = choice.foldInPrior
+                    ratingChoice = choice
+                }
             }
-        }
-        var runs: [TrainRun] = []
-        var best: (index: Int, result: TrainingResult)?
-        for (index, k) in (request.factorList ?? [request.options.factors]).enumerated() {
-            var options = baseOptions
-            options.factors = k
-            let started = Date()
-            let result = try Trainer.train(
-                train: train, test: test.count > 0 ? test : nil, userCount: userCount, itemCount: itemCount,
-                scale: Float(scale.lowerBound)...Float(scale.upperBound), options: options,
-                progress: { progress?(index, k, $0) }, isCancelled: isCancelled)
-            runs.append(TrainRun(factors: k, history: result.history, test: result.final, seconds: Date().timeIntervalSince(started)))
-            if best == nil || (result.final?.rmse ?? 0) < (best!.result.final?.rmse ?? 0) { best = (index, result) }
-        }
-        let kept = best!.result
-        var keptOptions = baseOptions
-        keptOptions.factors = kept.model.factors
-        let counts = (train.count, test.count)
-        let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
-        let fitStart = Date()
-        let cooccurrence = request.cooccurrenceFactors > 0
-            ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
-                                        factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
-                                        seed: request.options.seed)
-            : nil
-        let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
-        let rankingStart = Date()
-        let ranking = request.rankingModel
-            ? fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
-                         ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress)
-            : nil
-        let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
-        train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
+            var runs: [TrainRun] = []
+            var best: (index: Int, result: TrainingResult)?
+            for (index, k) in (request.factorList ?? [request.options.factors]).enumerated() {
+                var options = baseOptions
+                options.factors = k
+                let started = Date()
+                let result = try Trainer.train(
+                    train: train, test: test.count > 0 ? test : nil, userCount: userCount, itemCount: itemCount,
+                    scale: Float(scale.lowerBound)...Float(scale.upperBound), options: options,
+                    progress: { progress?(index, k, $0) }, isCancelled: isCancelled)
+                runs.append(TrainRun(factors: k, history: result.history, test: result.final, seconds: Date().timeIntervalSince(started)))
+                if best == nil || (result.final?.rmse ?? 0) < (best!.result.final?.rmse ?? 0) { best = (index, result) }
+            }
+            let kept = best!.result
+            var keptOptions = baseOptions
+            keptOptions.factors = kept.model.factors
+            let counts = (train.count, test.count)
+            let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
+            let fitStart = Date()
+            let cooccurrence = request.cooccurrenceFactors > 0
+                ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
+                                            factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
+                                            seed: request.options.seed)
+                : nil
+            let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
+            let rankingStart = Date()
+            let ranking = request.rankingModel
+                ? fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
+                             ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress)
+                : nil
+            let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
+            train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
-        let saveStart = Date()
-        var savedUpdates: Int?
-        let snapshotID = try store.transaction {
-            if try store.liveModel().dirty {
-                savedUpdates = try freeze(try liveState(), note: "saved automatically before training a new model")
+            let saveStart = Date()
+            var savedUpdates: Int?
+            let snapshotID = try store.transaction {
+                if try store.liveModel().dirty {
+                    savedUpdates = try freeze(try liveState(), note: "saved automatically before training a new model")
+                }
+                let id = try store.insertSnapshot(SnapshotCodec.record(
+                    model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
+                    options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
+                    split: split, watermark: watermark))
+                try store.setLiveSnapshot(id, watermark: watermark)
+                if let ranking {
+                    try store.setRankingModel(.init(snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
+                                                    choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
+                }
+                try store.setPopularItemsJSON(SnapshotCodec.json(popular))
+                if let cooccurrence {
+                    try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
+                                                    exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
+                } else {
+                    try store.deleteCooccurrence()  // asked for none: an older one must not answer for this model
+                }
+                return id
             }
-            let id = try store.insertSnapshot(SnapshotCodec.record(
-                model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
-                options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
-                split: split, watermark: watermark))
-            try store.setLiveSnapshot(id, watermark: watermark)
-            if let ranking {
-                try store.setRankingModel(.init(snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
-                                                choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
-            }
-            try store.setMetadata("popular_items", SnapshotCodec.json(popular))
-            if let cooccurrence {
-                try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
-                                                exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
-            } else {
-                try store.deleteCooccurrence()  // asked for none: an older one must not answer for this model
-            }
-            return id
+            // The item matrix follows the live model. If this fails, the first query rebuilds it.
+            let live = try store.liveModel()
+            try? ItemMatrix.write(model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
+                                  to: itemMatrixPath)
+            return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
+                                testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
+                                cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds, rating: ratingChoice,
+                                saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
         }
-        // The item matrix follows the live model. If this fails, the first query rebuilds it.
-        let live = try store.liveModel()
-        try? ItemMatrix.write(model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
-                              to: itemMatrixPath)
-        return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
-                            testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
-                            cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds, rating: ratingChoice,
-                            saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
     }
 
     /// The newest 25% of users by their first rating (at most 2,000), each with their training ratings in
@@ -234,24 +236,26 @@ extension Recommender {
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
     public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
-        var train = RatingTriples(), test = RatingTriples()
-        let total = try store.ratingCount()
-        switch split {
-        case .random(let fraction, let seed):
-            train.users.reserveCapacity(Int(Double(total) * (1 - fraction) * 1.01))
-            try store.forEachRating(maxSeq: maxSeq) { u, i, r in
-                if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
-                    test.append(user: u, item: i, rating: r)
-                } else {
-                    train.append(user: u, item: i, rating: r)
+        return try serialized {
+            var train = RatingTriples(), test = RatingTriples()
+            let total = try store.ratingCount()
+            switch split {
+            case .random(let fraction, let seed):
+                train.users.reserveCapacity(Int(Double(total) * (1 - fraction) * 1.01))
+                try store.forEachRating(maxSeq: maxSeq) { u, i, r in
+                    if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
+                        test.append(user: u, item: i, rating: r)
+                    } else {
+                        train.append(user: u, item: i, rating: r)
+                    }
                 }
+            case .none, .file:
+                train.users.reserveCapacity(total); train.items.reserveCapacity(total); train.ratings.reserveCapacity(total)
+                try store.forEachRating(maxSeq: maxSeq) { u, i, r in train.append(user: u, item: i, rating: r) }
+                if case .file(let path) = split { test = try readTestFile(path) }
             }
-        case .none, .file:
-            train.users.reserveCapacity(total); train.items.reserveCapacity(total); train.ratings.reserveCapacity(total)
-            try store.forEachRating(maxSeq: maxSeq) { u, i, r in train.append(user: u, item: i, rating: r) }
-            if case .file(let path) = split { test = try readTestFile(path) }
+            return (train, test)
         }
-        return (train, test)
     }
 
     /// Reads a ratings file for evaluation only: ids are looked up, never stored. Users or items the

@@ -50,7 +50,9 @@ extension Recommender {
     @discardableResult
     public func rate(user: String, item: String, rating: Double, timestamp: Int64? = nil,
                      options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
-        try rate([NewRating(user: user, item: item, rating: rating, timestamp: timestamp)], options: options)
+        return try serialized {
+            try rate([NewRating(user: user, item: item, rating: rating, timestamp: timestamp)], options: options)
+        }
     }
 
     /// Stores new ratings (a re-rating replaces the old value) and updates the live model incrementally:
@@ -61,80 +63,65 @@ extension Recommender {
     /// The item matrix file then follows in place.
     @discardableResult
     public func rate(_ ratings: [NewRating], options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
-        let started = Date()
-        guard let scale = try store.ratingScale() else {
-            throw StoreError("there are no ratings yet: ingest a file and train a model before rating incrementally")
-        }
-        for (n, r) in ratings.enumerated() {
-            let which = ratings.count > 1 ? "rating \(n + 1): " : ""
-            guard !r.user.isEmpty, !r.item.isEmpty else { throw InputError(file: "rate", reason: "\(which)empty user or item id") }
-            guard r.rating.isFinite else { throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number") }
-            guard scale.contains(r.rating) else {
-                throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
+        return try serialized {
+            let started = Date()
+            guard let scale = try store.ratingScale() else {
+                throw StoreError("there are no ratings yet: ingest a file and train a model before rating incrementally")
             }
-        }
-        var report = UpdateReport()
-        let before = try store.liveModel()
-        let (state, touchedItems) = try store.transaction { () -> (LiveState, Set<Int>) in
-            var triples = RatingTriples()
-            var seq = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
-            for r in ratings {
-                let (u, newUser) = try resolve(r.user, table: "users")
-                let (i, newItem) = try resolve(r.item, table: "items")
-                report.newUsers += newUser ? 1 : 0
-                report.newItems += newItem ? 1 : 0
-                try store.withStatement(Store.upsertRatingSQL) { stmt in
-                    try stmt.bind([.integer(Int64(u)), .integer(Int64(i)), .real(r.rating),
-                                   r.timestamp.map { .integer($0) } ?? .null, .integer(seq)])
-                    try stmt.step()
+            for (n, r) in ratings.enumerated() {
+                let which = ratings.count > 1 ? "rating \(n + 1): " : ""
+                guard !r.user.isEmpty, !r.item.isEmpty else { throw InputError(file: "rate", reason: "\(which)empty user or item id") }
+                guard r.rating.isFinite else { throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number") }
+                guard scale.contains(r.rating) else {
+                    throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
                 }
-                seq += 1
-                triples.append(user: Int32(u), item: Int32(i), rating: Float(r.rating))
             }
-            try store.setMetadata("next_seq", String(seq))
-            return try applyUpdates(triples, watermark: seq - 1, options: options, report: &report)
+            var report = UpdateReport()
+            let before = try store.liveModel()
+            let (state, touchedItems) = try store.writeRatings { writer -> (LiveState, Set<Int>) in
+                var triples = RatingTriples()
+                for r in ratings {
+                    let (u, newUser) = try store.addUser(key: r.user)
+                    let (i, newItem) = try store.addItem(key: r.item)
+                    report.newUsers += newUser ? 1 : 0
+                    report.newItems += newItem ? 1 : 0
+                    try writer.upsert(user: Int32(u), item: Int32(i), rating: r.rating, timestamp: r.timestamp)
+                    triples.append(user: Int32(u), item: Int32(i), rating: Float(r.rating))
+                }
+                return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
+            }
+            report.generation = state.live.generation
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: touchedItems)
+            report.ratings = ratings.count
+            report.seconds = Date().timeIntervalSince(started)
+            return report
         }
-        report.generation = state.live.generation
-        report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: touchedItems)
-        report.ratings = ratings.count
-        report.seconds = Date().timeIntervalSince(started)
-        return report
     }
 
     /// `ingest FILE --update`: the file goes in as `ingest` would (same formats and errors), and the live
     /// model is updated with every stored rating, all in one transaction.
     @discardableResult
     public func ingestUpdating(path: String, options: IngestOptions = IngestOptions(), update: UpdateOptions = UpdateOptions(),
-                               progress: Progress? = nil) throws -> (IngestReport, UpdateReport) {
-        var report = UpdateReport()
-        let started = Date()
-        let before = try store.liveModel()
-        guard before.snapshotID != nil else { throw QueryError.noModel }
-        var result: (LiveState, Set<Int>)?
-        let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress) { triples, watermark in
-            result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
+                               progress: ProgressHandler? = nil) throws -> (IngestReport, UpdateReport) {
+        return try serialized {
+            var report = UpdateReport()
+            let started = Date()
+            let before = try store.liveModel()
+            guard before.snapshotID != nil else { throw QueryError.noModel }
+            var result: (LiveState, Set<Int>)?
+            let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress) { triples, watermark in
+                result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
+            }
+            report.ratings = ingest.ratingsRead
+            report.newUsers = ingest.newUsers
+            report.newItems = ingest.newItems
+            if let (state, items) = result {
+                report.generation = state.live.generation
+                report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: items)
+            }
+            report.seconds = Date().timeIntervalSince(started)
+            return (ingest, report)
         }
-        report.ratings = ingest.ratingsRead
-        report.newUsers = ingest.newUsers
-        report.newItems = ingest.newItems
-        if let (state, items) = result {
-            report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: items)
-        }
-        report.seconds = Date().timeIntervalSince(started)
-        return (ingest, report)
-    }
-
-    /// The id of a key, inserting it (next dense id) when new. Runs inside the caller's transaction.
-    private func resolve(_ key: String, table: String) throws -> (Int, Bool) {
-        let users = table == "users"
-        if let id = try (users ? store.userID(forKey: key) : store.itemID(forKey: key)) { return (id, false) }
-        let id = try users ? store.userCount() : store.itemCount()
-        try store.withStatement("INSERT INTO \(table) (id, key) VALUES (?, ?)") { stmt in
-            try stmt.bind([.integer(Int64(id)), .text(key)])
-            try stmt.step()
-        }
-        return (id, true)
     }
 
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).

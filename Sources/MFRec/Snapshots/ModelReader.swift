@@ -1,0 +1,78 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// Reads models out of a store: snapshots, the live model with its overlay, ranking models and the
+/// popular list. `Recommender` reads with its own connection, `QueryEngine` with its read-only ones.
+struct ModelReader {
+    let store: Store
+
+    /// Every snapshot's metadata, oldest first.
+    func snapshots() throws -> [SnapshotInfo] {
+        let live = try store.liveModel().snapshotID
+        return try store.snapshots().map { SnapshotInfo($0, live: live) }
+    }
+
+    /// Loads a snapshot's model (the live one when `id` is nil), verifying its checksum.
+    func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
+        guard let id = try id ?? store.liveModel().snapshotID else {
+            throw StoreError("there is no model yet; run `mfrec train` first")
+        }
+        guard let record = try store.snapshot(id: id) else { throw StoreError("there is no snapshot \(id)") }
+        do {
+            return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try ModelBlob.decode(record.model))
+        } catch let error as ModelFormatError {
+            throw StoreError("snapshot \(id) is corrupt: \(error.description)")
+        }
+    }
+
+    /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
+    func liveState() throws -> LiveState {
+        try store.read {
+            let live = try store.liveModel()
+            guard let id = live.snapshotID else { throw QueryError.noModel }
+            var (info, model) = try loadModel(snapshot: id)
+            try applyOverlay(to: &model)
+            return LiveState(snapshot: info, model: model, live: live)
+    }
+    }
+
+    /// Applies the stored overlay rows (users and items changed or added since the snapshot).
+    func applyOverlay(to model: inout FactorModel) throws {
+        let users = try store.liveRows(users: true), items = try store.liveRows(users: false)
+        guard !users.isEmpty || !items.isEmpty else { return }
+        let userCount = max(model.userCount, (users.map(\.id).max() ?? -1) + 1)
+        let itemCount = max(model.itemCount, (items.map(\.id).max() ?? -1) + 1)
+        model = model.resized(userCount: userCount, itemCount: itemCount)
+        for row in users where row.vector.count == model.factors {
+            model.userBias[row.id] = row.bias
+            for f in 0..<model.factors { model.userFactors[row.id * model.stride + f] = row.vector[f] }
+        }
+        for row in items where row.vector.count == model.factors {
+            model.itemBias[row.id] = row.bias
+            for f in 0..<model.factors { model.itemFactors[row.id * model.stride + f] = row.vector[f] }
+        }
+    }
+
+    /// The ranking model stored with a snapshot and what validation chose; nil when it has none.
+    func rankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
+        guard let record = try store.rankingModel(snapshotID: id) else { return nil }
+        guard let choice = SnapshotCodec.decode(RankingChoice.self, record.choice),
+              let model = RankingModel(parameters: choice.parameters, encoded: record.model) else {
+            throw StoreError("\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again")
+        }
+        return (model, choice)
+    }
+
+    /// Items ranked for the popular fallback, with their mean rating: as stored by the last training,
+    /// or (a model imported without one) computed now in one pass over the ratings.
+    func popularItems() throws -> [PopularItem] {
+        if let text = try store.popularItemsJSON(),
+           let items = try? JSONDecoder().decode([PopularItem].self, from: Data(text.utf8)) {
+            return items
+        }
+        let scale = try store.ratingScale() ?? 1...5
+        let threshold = Recommender.topQuarter(of: scale)
+        return try store.mostRatedItems(atLeast: threshold, limit: 1000).map { PopularItem(id: $0.item, mean: $0.mean) }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// The `users` and `items` tables: external keys and dense ids 0, 1, 2… in first-seen order.
+extension Store {
+    /// Users (ids are dense from 0, so this is max(id) + 1: a rowid look-up, not a table scan).
+    public func userCount() throws -> Int { try denseCount("users") }
+    /// Items (max(id) + 1, as for users).
+    public func itemCount() throws -> Int { try denseCount("items") }
+
+    private func denseCount(_ table: String) throws -> Int {
+        try withStatement("SELECT coalesce(max(id) + 1, 0) FROM \(table)") { stmt in try stmt.step() ? stmt.int(0) : 0 }
+    }
+
+    /// Items with a title.
+    public func titledItemCount() throws -> Int {
+        Int(try db.scalarInt("SELECT count(*) FROM items WHERE title IS NOT NULL") ?? 0)
+    }
+
+    /// Every user key, in id order (index = dense id).
+    public func userKeys() throws -> [String] { try keys("SELECT key FROM users ORDER BY id") }
+    /// Every item key, in id order (index = dense id).
+    public func itemKeys() throws -> [String] { try keys("SELECT key FROM items ORDER BY id") }
+
+    private func keys(_ sql: String) throws -> [String] {
+        let stmt = try db.prepare(sql)
+        var out: [String] = []
+        while try stmt.step() { out.append(stmt.string(0) ?? "") }
+        return out
+    }
+
+    /// The dense id of a user key, or nil for an unknown user.
+    public func userID(forKey key: String) throws -> Int? {
+        try withStatement("SELECT id FROM users WHERE key = ?") { stmt in
+            try stmt.bind(key, at: 1)
+            return try stmt.step() ? stmt.int(0) : nil
+        }
+    }
+
+    /// The dense id of an item key, or nil for an unknown item.
+    public func itemID(forKey key: String) throws -> Int? {
+        try withStatement("SELECT id FROM items WHERE key = ?") { stmt in
+            try stmt.bind(key, at: 1)
+            return try stmt.step() ? stmt.int(0) : nil
+        }
+    }
+
+    /// The id of a user key, adding the user (the next dense id) when new.
+    /// - Returns: the id, and whether the user is new.
+    public func addUser(key: String) throws -> (id: Int, isNew: Bool) { try add(key: key, table: "users") }
+
+    /// The id of an item key, adding the item (the next dense id) when new.
+    /// - Returns: the id, and whether the item is new.
+    public func addItem(key: String) throws -> (id: Int, isNew: Bool) { try add(key: key, table: "items") }
+
+    private func add(key: String, table: String) throws -> (id: Int, isNew: Bool) {
+        try transaction {
+            let users = table == "users"
+            if let id = try (users ? userID(forKey: key) : itemID(forKey: key)) { return (id, false) }
+            let id = try users ? userCount() : itemCount()
+            try withStatement("INSERT INTO \(table) (id, key) VALUES (?, ?)") { stmt in
+                try stmt.bind([.integer(Int64(id)), .text(key)])
+                try stmt.step()
+            }
+            return (id, true)
+        }
+    }
+
+    /// An item's key, title and genres.
+    public struct ItemInfo: Sendable, Equatable {
+        public let id: Int
+        public let key: String
+        public let title: String?
+        public let genres: String?
+    }
+
+    /// One item, or nil for an unknown id.
+    public func item(id: Int) throws -> ItemInfo? {
+        try withStatement("SELECT id, key, title, genres FROM items WHERE id = ?") { stmt in
+            try stmt.bind(Int64(id), at: 1)
+            guard try stmt.step() else { return nil }
+            return ItemInfo(id: stmt.int(0), key: stmt.string(1) ?? "", title: stmt.string(2), genres: stmt.string(3))
+        }
+    }
+
+    /// Titles of all items, in id order (nil where none was ingested).
+    public func itemTitles() throws -> [String?] {
+        let stmt = try db.prepare("SELECT title FROM items ORDER BY id")
+        var out: [String?] = []
+        while try stmt.step() { out.append(stmt.string(0)) }
+        return out
+    }
+}

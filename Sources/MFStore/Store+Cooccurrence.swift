@@ -1,0 +1,56 @@
+import Foundation
+
+/// The `cooccurrence` table: the one stored co-occurrence embedding (row id 1).
+extension Store {
+    /// The stored co-occurrence embedding's parameters and bytes.
+    public struct CooccurrenceRecord: Sendable, Equatable {
+        public var version: Int64
+        public var factors: Int
+        public var itemCount: Int
+        public var exponent: Double
+        public var vectors: [UInt8]
+
+        public init(version: Int64 = 0, factors: Int, itemCount: Int, exponent: Double, vectors: [UInt8]) {
+            self.version = version; self.factors = factors; self.itemCount = itemCount; self.exponent = exponent; self.vectors = vectors
+        }
+    }
+
+    /// Replaces the co-occurrence embedding (the version grows by one).
+    public func setCooccurrence(_ record: CooccurrenceRecord) throws {
+        try db.execute("""
+            INSERT INTO cooccurrence (id, version, created_at, factors, item_count, exponent, vectors, checksum)
+            VALUES (1, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET version = version + 1, created_at = excluded.created_at, factors = excluded.factors,
+                item_count = excluded.item_count, exponent = excluded.exponent, vectors = excluded.vectors, checksum = excluded.checksum
+            """, [.integer(Int64(record.factors)), .integer(Int64(record.itemCount)), .real(record.exponent),
+                  .blob(record.vectors), .integer(Store.checksum(record.vectors))])
+    }
+
+    public func deleteCooccurrence() throws {
+        try db.execute("DELETE FROM cooccurrence")
+    }
+
+    /// The version of the stored co-occurrence embedding (nil when there is none): cheap, for cache checks.
+    public func cooccurrenceVersion() throws -> Int64? {
+        try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in try stmt.step() ? stmt.int64(0) : nil }
+    }
+
+    /// The stored co-occurrence embedding's shape, without its vectors (nil when there is none).
+    public func cooccurrenceShape() throws -> (factors: Int, itemCount: Int, exponent: Double, createdAt: String)? {
+        let stmt = try db.prepare("SELECT factors, item_count, exponent, created_at FROM cooccurrence WHERE id = 1")
+        guard try stmt.step() else { return nil }
+        return (Int(stmt.int64(0)), Int(stmt.int64(1)), stmt.double(2), stmt.string(3) ?? "")
+    }
+
+    /// The stored co-occurrence embedding, its checksum verified; nil when there is none.
+    public func cooccurrence() throws -> CooccurrenceRecord? {
+        let stmt = try db.prepare("SELECT version, factors, item_count, exponent, vectors, checksum FROM cooccurrence WHERE id = 1")
+        guard try stmt.step() else { return nil }
+        let record = CooccurrenceRecord(version: stmt.int64(0), factors: Int(stmt.int64(1)), itemCount: Int(stmt.int64(2)),
+                                        exponent: stmt.double(3), vectors: stmt.blob(4))
+        guard Store.checksum(record.vectors) == stmt.int64(5) else {
+            throw StoreError("\(path): the co-occurrence embedding fails its checksum; run `mfrec train` to fit it again")
+        }
+        return record
+    }
+}

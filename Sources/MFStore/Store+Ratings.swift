@@ -1,0 +1,210 @@
+import Foundation
+
+/// The `ratings` table, with the rating scale and the sequence numbers that order its writes.
+extension Store {
+    /// Stored ratings.
+    public func ratingCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM ratings") ?? 0) }
+    /// The mean stored rating (nil when there are none).
+    public func meanRating() throws -> Double? { try db.scalarDouble("SELECT avg(rating) FROM ratings") }
+    /// The sequence number of the latest rating write (0 when there are none).
+    public func maxSequence() throws -> Int64 { try db.scalarInt("SELECT max(seq) FROM ratings") ?? 0 }
+
+    /// The rating scale: the smallest and largest rating ever ingested (or the scale given at ingest).
+    public func ratingScale() throws -> ClosedRange<Double>? {
+        guard let lo = try metadata("scale_min").flatMap(Double.init),
+            let hi = try metadata("scale_max").flatMap(Double.init)
+        else { return nil }
+        return lo...hi
+    }
+
+    /// Sets the rating scale.
+    public func setRatingScale(_ scale: ClosedRange<Double>) throws {
+        try transaction {
+            try setMetadata("scale_min", String(scale.lowerBound))
+            try setMetadata("scale_max", String(scale.upperBound))
+        }
+    }
+
+    /// Runs `body` with a writer for new ratings, users, items and titles, in one transaction: the
+    /// sequence numbers it hands out are recorded only if `body` returns.
+    /// - Parameter body: the writes.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws (nothing is written then), or a store error.
+    public func writeRatings<R>(_ body: (RatingWriter) throws -> R) throws -> R {
+        try transaction {
+            let writer = try RatingWriter(store: self)
+            let result = try body(writer)
+            try writer.finish()
+            return result
+        }
+    }
+
+    /// The ids of the items a user rated, ascending (a range scan of the primary key).
+    public func ratedItems(ofUser user: Int) throws -> [Int32] {
+        try withStatement("SELECT item_id FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
+            try stmt.bind(Int64(user), at: 1)
+            var out: [Int32] = []
+            while try stmt.step() { out.append(Int32(truncatingIfNeeded: stmt.int64(0))) }
+            return out
+        }
+    }
+
+    /// The items a user rated, with ratings, in item-id order.
+    public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
+        try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
+            try stmt.bind(Int64(user), at: 1)
+            var out: [(Int, Double)] = []
+            while try stmt.step() { out.append((stmt.int(0), stmt.double(1))) }
+            return out
+        }
+    }
+
+    /// Streams every rating with `seq <= maxSeq` (all when nil) in primary-key (user, item) order,
+    /// without materializing anything: the caller keeps what it needs.
+    public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
+        let stmt = try db.prepare(
+            "SELECT user_id, item_id, rating FROM ratings" + (maxSeq == nil ? "" : " WHERE seq <= ?"))
+        if let maxSeq { try stmt.bind(maxSeq, at: 1) }
+        while try stmt.step() {
+            try body(
+                Int32(truncatingIfNeeded: stmt.int64(0)), Int32(truncatingIfNeeded: stmt.int64(1)),
+                Float(stmt.double(2)))
+        }
+    }
+
+    /// A cursor over every rating in (user, item) order, read as the caller pulls.
+    public func ratingCursor() throws -> RatingCursor {
+        RatingCursor(statement: try db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id"))
+    }
+
+    /// The items with the most ratings at or above `threshold` (ties by id), each with its mean rating.
+    /// - Parameters:
+    ///   - threshold: the smallest rating that counts.
+    ///   - limit: how many items to return at most.
+    public func mostRatedItems(atLeast threshold: Double, limit: Int) throws -> [(item: Int32, mean: Double)] {
+        let stmt = try db.prepare(
+            """
+            SELECT item_id, avg(rating) FROM ratings GROUP BY item_id HAVING sum(rating >= ?) > 0
+            ORDER BY sum(rating >= ?) DESC, item_id LIMIT ?
+            """)
+        try stmt.bind([.real(threshold), .real(threshold), .integer(Int64(limit))])
+        var out: [(item: Int32, mean: Double)] = []
+        while try stmt.step() { out.append((Int32(truncatingIfNeeded: stmt.int64(0)), stmt.double(1))) }
+        return out
+    }
+
+    /// Each user's earliest rating time among ratings with `seq <= maxSeq` (users without timestamps
+    /// are left out), in user order: one pass over the primary key.
+    public func firstRatingTimes(maxSeq: Int64) throws -> [(user: Int32, time: Int64)] {
+        let stmt = try db.prepare(
+            "SELECT user_id, min(ts) FROM ratings WHERE seq <= ? AND ts IS NOT NULL GROUP BY user_id")
+        try stmt.bind(maxSeq, at: 1)
+        var out: [(user: Int32, time: Int64)] = []
+        while try stmt.step() { out.append((Int32(truncatingIfNeeded: stmt.int64(0)), stmt.int64(1))) }
+        return out
+    }
+
+    /// A user's ratings with `seq <= maxSeq` in time order (ties by item id).
+    public func ratingsInTimeOrder(ofUser user: Int32, maxSeq: Int64) throws -> [(item: Int32, rating: Float)] {
+        try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? AND seq <= ? ORDER BY ts, item_id") {
+            stmt in
+            try stmt.bind([.integer(Int64(user)), .integer(maxSeq)])
+            var out: [(item: Int32, rating: Float)] = []
+            while try stmt.step() { out.append((Int32(truncatingIfNeeded: stmt.int64(0)), Float(stmt.double(1)))) }
+            return out
+        }
+    }
+}
+
+/// Writes ratings, new users and items, and item titles, inside `Store.writeRatings`'s transaction.
+///
+/// Each rating gets the next sequence number; a re-rating of a (user, item) replaces its value,
+/// timestamp and sequence number. Ids are the caller's (dense, as `IdMap` hands them out).
+public final class RatingWriter {
+    private let store: Store
+    private let insertUser: Statement
+    private let insertItem: Statement
+    private let upsertRating: Statement
+    private let updateTitle: Statement
+    /// The sequence number of the first rating this writer stores.
+    public let firstSequence: Int64
+    /// The sequence number the next rating gets.
+    public private(set) var nextSequence: Int64
+
+    init(store: Store) throws {
+        self.store = store
+        insertUser = try store.db.prepare("INSERT INTO users (id, key) VALUES (?, ?)")
+        insertItem = try store.db.prepare("INSERT INTO items (id, key) VALUES (?, ?)")
+        upsertRating = try store.db.prepare(
+            """
+            INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (user_id, item_id) DO UPDATE SET rating = excluded.rating, ts = excluded.ts, seq = excluded.seq
+            """)
+        updateTitle = try store.db.prepare("UPDATE items SET title = ?, genres = ? WHERE id = ?")
+        firstSequence = try store.metadata("next_seq").flatMap(Int64.init) ?? 1
+        nextSequence = firstSequence
+    }
+
+    /// Adds a user with a new dense id.
+    public func insertUser(id: Int32, key: String) throws {
+        try insert(insertUser, id: id, key: key)
+    }
+
+    /// Adds an item with a new dense id.
+    public func insertItem(id: Int32, key: String) throws {
+        try insert(insertItem, id: id, key: key)
+    }
+
+    private func insert(_ stmt: Statement, id: Int32, key: String) throws {
+        defer { stmt.reset() }
+        try stmt.bind(Int64(id), at: 1)
+        try stmt.bind(key, at: 2)
+        try stmt.step()
+    }
+
+    /// Stores a rating (replacing the user's earlier rating of the item).
+    /// - Returns: its sequence number.
+    @discardableResult
+    public func upsert(user: Int32, item: Int32, rating: Double, timestamp: Int64?) throws -> Int64 {
+        defer { upsertRating.reset() }
+        try upsertRating.bind(Int64(user), at: 1)
+        try upsertRating.bind(Int64(item), at: 2)
+        try upsertRating.bind(rating, at: 3)
+        try upsertRating.bind(timestamp, at: 4)
+        try upsertRating.bind(nextSequence, at: 5)
+        try upsertRating.step()
+        nextSequence += 1
+        return nextSequence - 1
+    }
+
+    /// Sets an item's title and genres.
+    public func setTitle(item: Int32, title: String, genres: String?) throws {
+        try updateTitle.execute([.text(title), genres.map { .text($0) } ?? .null, .integer(Int64(item))])
+    }
+
+    /// Records the sequence numbers used (called by `writeRatings` when its body returns).
+    func finish() throws {
+        if nextSequence != firstSequence { try store.setMetadata("next_seq", String(nextSequence)) }
+    }
+}
+
+/// Ratings in (user, item) order, pulled one at a time (see `Store.ratingCursor()`).
+public final class RatingCursor {
+    private let statement: Statement
+    private var done = false
+
+    init(statement: Statement) { self.statement = statement }
+
+    /// The next rating, or nil after the last.
+    public func next() throws -> (user: Int32, item: Int32, rating: Float)? {
+        guard !done else { return nil }
+        guard try statement.step() else {
+            done = true
+            return nil
+        }
+        return (
+            Int32(truncatingIfNeeded: statement.int64(0)), Int32(truncatingIfNeeded: statement.int64(1)),
+            Float(statement.double(2))
+        )
+    }
+}

@@ -1,0 +1,108 @@
+import CSQLite
+import Foundation
+
+/// The `snapshots` table: immutable, numbered model versions.
+extension Store {
+    /// Stores a snapshot and returns its id. The model blob is checksummed (CRC-32) as stored.
+    public func insertSnapshot(_ record: SnapshotRecord) throws -> Int {
+        let stmt = try db.prepare("""
+            INSERT INTO snapshots (created_at, parent_id, kind, note, factors, user_count, item_count,
+                hyperparameters, metrics, history, split, watermark, global_mean, model, model_bytes, checksum)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        try stmt.bind([
+            .text(record.createdAt), record.parentID.map { .integer(Int64($0)) } ?? .null, .text(record.kind),
+            record.note.map { .text($0) } ?? .null, .integer(Int64(record.factors)), .integer(Int64(record.userCount)),
+            .integer(Int64(record.itemCount)), .text(record.hyperparameters), .text(record.metrics),
+            .text(record.history), .text(record.split), .integer(record.watermark), .real(record.globalMean),
+            .blob(record.model), .integer(Int64(record.modelBytes)), .integer(Store.checksum(record.model)),
+        ])
+        while try stmt.step() {}
+        return Int(sqlite3_last_insert_rowid(db.handle))
+    }
+
+    /// A snapshot's metadata (without the model blob).
+    public func snapshots() throws -> [SnapshotRecord] {
+        try selectSnapshots(where: "1", [], withModel: false)
+    }
+
+    /// One snapshot with its model; the blob's checksum is verified.
+    public func snapshot(id: Int) throws -> SnapshotRecord? {
+        guard let record = try selectSnapshots(where: "id = ?", [.integer(Int64(id))], withModel: true).first else { return nil }
+        return record
+    }
+
+    private func selectSnapshots(where condition: String, _ values: [DatabaseValue], withModel: Bool) throws -> [SnapshotRecord] {
+        let stmt = try db.prepare("""
+            SELECT id, created_at, parent_id, kind, note, factors, user_count, item_count, hyperparameters, metrics,
+                   history, split, watermark, global_mean, \(withModel ? "model" : "NULL"), model_bytes, checksum, length(model)
+            FROM snapshots WHERE \(condition) ORDER BY id
+            """)
+        try stmt.bind(values)
+        var out: [SnapshotRecord] = []
+        while try stmt.step() {
+            var record = SnapshotRecord(
+                createdAt: stmt.string(1) ?? "", parentID: stmt.isNull(2) ? nil : stmt.int(2), kind: stmt.string(3) ?? "",
+                note: stmt.string(4), factors: stmt.int(5), userCount: stmt.int(6), itemCount: stmt.int(7),
+                hyperparameters: stmt.string(8) ?? "{}", metrics: stmt.string(9) ?? "{}", history: stmt.string(10) ?? "[]",
+                split: stmt.string(11) ?? "{}", watermark: stmt.int64(12), globalMean: stmt.double(13),
+                model: withModel ? stmt.blob(14) : [], modelBytes: stmt.int(15))
+            record.id = stmt.int(0)
+            record.storedBytes = stmt.int(17)
+            if withModel {
+                let stored = stmt.int64(16)
+                if Store.checksum(record.model) != stored {
+                    throw StoreError("snapshot \(record.id!) is corrupt: its model blob does not match its checksum")
+                }
+            }
+            out.append(record)
+        }
+        return out
+    }
+
+    /// Whether snapshot `id` exists.
+    public func snapshotExists(_ id: Int) throws -> Bool {
+        try db.scalarInt("SELECT count(*) FROM snapshots WHERE id = ?", [.integer(Int64(id))]) ?? 0 > 0
+    }
+
+    /// Deletes a snapshot; refuses the live one.
+    public func deleteSnapshot(_ id: Int) throws {
+        try transaction {
+            if try liveModel().snapshotID == id {
+                throw StoreError("snapshot \(id) is the live model and cannot be deleted; roll back to another snapshot first")
+            }
+            guard try snapshotExists(id) else { throw StoreError("there is no snapshot \(id)") }
+            try db.execute("DELETE FROM snapshots WHERE id = ?", [.integer(Int64(id))])
+        }
+    }
+}
+
+/// One row of the `snapshots` table.
+public struct SnapshotRecord: Sendable {
+    public var id: Int?
+    public var createdAt: String
+    public var parentID: Int?
+    public var kind: String
+    public var note: String?
+    public var factors: Int
+    public var userCount: Int
+    public var itemCount: Int
+    public var hyperparameters: String
+    public var metrics: String
+    public var history: String
+    public var split: String
+    public var watermark: Int64
+    public var globalMean: Double
+    public var model: [UInt8]
+    public var modelBytes: Int
+    public var storedBytes: Int = 0
+
+    public init(createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
+                hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,
+                globalMean: Double, model: [UInt8], modelBytes: Int) {
+        self.createdAt = createdAt; self.parentID = parentID; self.kind = kind; self.note = note
+        self.factors = factors; self.userCount = userCount; self.itemCount = itemCount
+        self.hyperparameters = hyperparameters; self.metrics = metrics; self.history = history; self.split = split
+        self.watermark = watermark; self.globalMean = globalMean; self.model = model; self.modelBytes = modelBytes
+    }
+}
