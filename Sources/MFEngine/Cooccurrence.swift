@@ -46,7 +46,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     public static func fit(users: [Int32], items: [Int32], userCount: Int, itemCount: Int,
                            factors: Int = defaultFactors, exponent: Double = defaultExponent,
                            iterations: Int = 4, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> CooccurrenceEmbedding {
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                           isCancelled: (() -> Bool)? = nil) -> CooccurrenceEmbedding {
         precondition(users.count == items.count && factors > 0)
         let width = min(factors + 8, itemCount)  // oversampled subspace
         guard width > 0, !users.isEmpty else {
@@ -59,7 +60,7 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
         let (values, basis) = topEigenpairs(users: users, items: items, weightIndex: items, weight: weight,
                                             userCount: userCount, itemCount: itemCount, factors: factors, oversampling: 8,
-                                            iterations: iterations, seed: seed, threads: threads)
+                                            iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
         var vectors = [Float](repeating: 0, count: itemCount * factors)
         for c in 0..<values.count {
             let scale = Float(max(Double(values[c]), 0).squareRoot())
@@ -73,9 +74,13 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// of `factors + oversampling` columns, `iterations` products with XᵀX, each two passes over the
     /// entries) and Rayleigh–Ritz. Eigenvalues largest first; vectors itemCount × count, row-major,
     /// orthonormal columns. Fewer pairs come back when there are fewer items.
+    ///
+    /// `isCancelled` is polled before each iteration: once it answers true the iterations stop and a
+    /// less converged result comes back, which the caller (who polls the same check) discards.
     public static func topEigenpairs(users: [Int32], items: [Int32], weightIndex: [Int32], weight: [Float],
                                      userCount: Int, itemCount: Int, factors: Int, oversampling: Int, iterations: Int,
-                                     seed: UInt64, threads: Int) -> (values: [Float], vectors: [Float]) {
+                                     seed: UInt64, threads: Int, isCancelled: (() -> Bool)? = nil)
+        -> (values: [Float], vectors: [Float]) {
         let width = min(factors + oversampling, itemCount)
         let kept = min(factors, width)
         guard width > 0, !users.isEmpty else {
@@ -93,6 +98,7 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
                               rows: itemCount, width: width).run(threads: threads)
         }
         for iteration in 0..<iterations {
+            if isCancelled?() == true { break }
             basis = multiply(basis)
             // One CholeskyQR pass is orthonormal to float precision while the columns' condition number
             // is modest (each product with XᵀX stretches it by at most λ_1/λ_width); the last gets two.
@@ -102,7 +108,7 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         let image = multiply(basis)
         var small = crossProduct(basis, image, rows: itemCount, columns: width)
         for a in 0..<width { for b in 0..<a { let s = (small[a * width + b] + small[b * width + a]) / 2; small[a * width + b] = s; small[b * width + a] = s } }
-        let (values, eigenvectors) = symmetricEigen(small, size: width)
+        let (values, eigenvectors) = symmetricEigen(small, size: width, isCancelled: isCancelled)
         let order = Array((0..<width).sorted { values[$0] > values[$1] }.prefix(kept))
         var out = [Float](repeating: 0, count: itemCount * factors)
         var outValues = [Float](repeating: 0, count: factors)
@@ -238,12 +244,14 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// Eigenvalues and eigenvectors (columns of the row-major result) of a symmetric matrix, by cyclic
     /// Jacobi rotations: exact to rounding for the small (k + 8)² matrices used here.
-    static func symmetricEigen(_ input: [Double], size n: Int) -> (values: [Double], vectors: [Double]) {
+    static func symmetricEigen(_ input: [Double], size n: Int, isCancelled: (() -> Bool)? = nil)
+        -> (values: [Double], vectors: [Double]) {
         var a = input
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
         let total = a.reduce(0) { $0 + $1 * $1 }
         for _ in 0..<100 {
+            if isCancelled?() == true { break }  // the caller discards the result
             var off = 0.0
             for p in 0..<n { for q in 0..<n where p != q { off += a[p * n + q] * a[p * n + q] } }
             if off <= 1e-24 * max(total, 1e-300) { break }

@@ -98,11 +98,12 @@ public struct RankingModel: Sendable, Equatable {
     ///   - threads: passes over more than 100,000 ratings are split between threads.
     public static func fit(users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
                            parameters: Parameters, iterations: Int = 6, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> RankingModel {
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                           isCancelled: (() -> Bool)? = nil) -> RankingModel {
         let spectrum = Spectrum.fit(users: users, items: items, ratings: ratings, userCount: userCount, itemCount: itemCount,
                                     exponent: parameters.exponent, userExponent: parameters.userExponent, weighting: parameters.weighting,
                                     ratingOffset: parameters.ratingOffset, factors: parameters.factors,
-                                    iterations: iterations, seed: seed, threads: threads)
+                                    iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
         return spectrum.model(parameters)
     }
 
@@ -210,7 +211,8 @@ public struct Spectrum: Sendable {
     public static func fit(users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
                            exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double, factors: Int,
                            iterations: Int = 6, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> Spectrum {
+                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                           isCancelled: (() -> Bool)? = nil) -> Spectrum {
         precondition(users.count == items.count && items.count == ratings.count && factors > 0)
         var degree = [Int](repeating: 0, count: itemCount)
         for i in items { degree[Int(i)] += 1 }
@@ -226,7 +228,8 @@ public struct Spectrum: Sendable {
         let positions = (0..<Int32(ratings.count)).map { $0 }
         let (values, vectors) = CooccurrenceEmbedding.topEigenpairs(
             users: users, items: items, weightIndex: positions, weight: x, userCount: userCount, itemCount: itemCount,
-            factors: factors, oversampling: max(8, min(32, factors / 4)), iterations: iterations, seed: seed, threads: threads)
+            factors: factors, oversampling: max(8, min(32, factors / 4)), iterations: iterations, seed: seed, threads: threads,
+            isCancelled: isCancelled)
         return Spectrum(itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting, ratingOffset: ratingOffset,
                         values: values, vectors: vectors, itemWeights: itemWeights)
     }

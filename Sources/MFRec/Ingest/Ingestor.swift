@@ -53,7 +53,10 @@ struct Ingestor {
 
     /// - Parameter stored: called inside the transaction, after the ratings are stored, with every stored
     ///   rating (dense ids) in file order; a throw rolls the whole ingest back.
+    ///   - isCancelled: polled every 4,096 lines; when it answers true the ingest throws `CancellationError`
+    ///     and stores nothing.
     func ingest(path: String, options: IngestOptions, progress: ProgressHandler? = nil,
+                isCancelled: (() -> Bool)? = nil,
                 stored: ((RatingTriples, Int64) throws -> Void)? = nil) throws -> IngestReport {
         let started = Date()
         let reader = try RatingsReader(path: path, format: options.format, scale: options.scale)
@@ -82,6 +85,7 @@ struct Ingestor {
 
             try reader.read({ line in
                 let number = reader.lineNumber
+                if number & 4095 == 0, isCancelled?() == true { throw CancellationError() }
                 let user = try id(line.user, in: &users, isUser: true, line: number)
                 let item = try id(line.item, in: &items, isUser: false, line: number)
                 try writer.upsert(user: user, item: item, rating: line.rating, timestamp: line.timestamp)

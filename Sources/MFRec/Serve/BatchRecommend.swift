@@ -13,7 +13,7 @@ extension QueryEngine {
     @discardableResult
     public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                              cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
-                             progress: ProgressHandler? = nil) throws -> Int {
+                             progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil) throws -> Int {
         let (model, matrix) = current()
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
@@ -52,6 +52,7 @@ extension QueryEngine {
         var start = 0
         let userCount = userKeys.count
         while start < userCount {
+            if isCancelled?() == true { throw CancellationError() }
             let slice = Array(start ..< min(start + round, userCount))
             let rated = try slice.map { try ratings(of: $0) }
             let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in

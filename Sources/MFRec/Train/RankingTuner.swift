@@ -83,6 +83,8 @@ public struct RankingTuner {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// No new (weighting, α) is started after this many seconds (the first always runs).
     public var budgetSeconds = 180.0
+    /// Polled between settings: when it answers true, `choose` throws `TrainingError.cancelled`.
+    public var isCancelled: (() -> Bool)?
     /// k candidates; 256 only for catalogs of at most 20,000 items (its fit and scan cost grow with the catalog).
     public var factorChoices = [32, 64, 128, 256]
     public var largeFactorsUpToItems = 20_000
@@ -121,8 +123,9 @@ public struct RankingTuner {
     ///   left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few ratings.
     public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
                        newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
-                       progress: ((String) -> Void)? = nil) -> RankingChoice {
+                       progress: ((String) -> Void)? = nil) throws -> RankingChoice {
         let started = Date()
+        func checkCancelled() throws { if isCancelled?() == true { throw TrainingError.cancelled } }
         let (fit, held) = carve(train)
         let relevantAt = Float(Recommender.topQuarter(of: scale))
         var relevant: [Int32: Set<Int32>] = [:]
@@ -146,11 +149,14 @@ public struct RankingTuner {
         var best: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel)?
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
+            try checkCancelled()
             let spectrum = Spectrum.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
                                         itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
-                                        ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads)
+                                        ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads,
+                                        isCancelled: isCancelled)
             for k in factors {
                 for (knee, beta) in filterChoices {
+                    try checkCancelled()
                     let model = spectrum.model(.init(factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
                                                      weighting: weighting, ratingOffset: scale.lowerBound))
                     let perUser = evaluation.scores { ratings, excluded in
@@ -169,6 +175,7 @@ public struct RankingTuner {
         // A blend with popularity for everyone.
         var main = (weight: Float(0), perUser: best!.perUser)
         for weight in popularityWeights where weight > 0 {
+            try checkCancelled()
             let perUser = evaluation.scores { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
             }.map(\.ndcg)
@@ -177,8 +184,10 @@ public struct RankingTuner {
         let chosen = (scored: best!.scored, perUser: main.perUser)
 
         // The light-user rule: the alternatives for the same users.
+        try checkCancelled()
         let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
-                                                  seed: seed, threads: threads)
+                                                  seed: seed, threads: threads, isCancelled: isCancelled)
+        try checkCancelled()
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
         let byCooccurrence = evaluation.scores { ratings, excluded in
             embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded)?.map(\.item) ?? []
@@ -189,6 +198,7 @@ public struct RankingTuner {
         let light = Set(counts.indices.filter { counts[$0] < 40 })
         var alternatives: [(ranker: Ranker, weight: Float, perUser: [Double])] = [(.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity)]
         for weight in lightPopularityWeights {
+            try checkCancelled()
             alternatives.append((.ranking, weight, evaluation.scores(only: light) { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
             }.map(\.ndcg)))
@@ -211,6 +221,7 @@ public struct RankingTuner {
         var lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
         var lightRule = (ranker: rule.ranker, weight: rule.weight)
         var newcomerFigures: RankingChoice.Newcomers?
+        try checkCancelled()
         if let simulated = simulateNewcomers(newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
                                              itemCount: itemCount, scale: scale, relevantAt: relevantAt) {
             // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
@@ -223,6 +234,7 @@ public struct RankingTuner {
                       + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
                       + ", popular " + String(format: "%.4f", simulated.popular))
         }
+        try checkCancelled()
         let n = Double(max(users.count, 1))
         let figures = RankingChoice.Figures(users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
                                             popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
@@ -260,21 +272,25 @@ public struct RankingTuner {
             fit.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
         }
         let model = RankingModel.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
-                                     parameters: parameters, seed: seed, threads: threads)
+                                     parameters: parameters, seed: seed, threads: threads, isCancelled: isCancelled)
             .withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
         let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
-                                                  seed: seed, threads: threads)
+                                                  seed: seed, threads: threads, isCancelled: isCancelled)
+        if isCancelled?() == true { return nil }  // the caller's next check throws
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
         let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
         func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> Double {
             mean(evaluation.scores(rank).map(\.ndcg))
         }
+        if isCancelled?() == true { return nil }
         let main = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
         let popularNDCG = ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
         var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
         for weight in lightPopularityWeights {
+            if isCancelled?() == true { return nil }  // the caller's next check throws
             let byRanking = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? [] }
             if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
+            if isCancelled?() == true { return nil }
             let byCooccurrence = ndcg { r, e in
                 embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(\.item) ?? []
             }

@@ -99,6 +99,8 @@ extension Recommender {
             var (train, test) = try loadSplit(split, maxSeq: watermark)
             let loadSeconds = Date().timeIntervalSince(loadStart)
             if train.count == 0 { throw TrainingError.noTrainingRatings }
+            func checkCancelled() throws { if isCancelled?() == true { throw TrainingError.cancelled } }
+            try checkCancelled()
 
             var baseOptions = request.options
             var ratingChoice: RatingChoice?
@@ -139,21 +141,25 @@ extension Recommender {
             keptOptions.factors = kept.model.factors
             let counts = (train.count, test.count)
             let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
+            try checkCancelled()
             let fitStart = Date()
             let cooccurrence = request.cooccurrenceFactors > 0
                 ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
                                             factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
-                                            seed: request.options.seed)
+                                            seed: request.options.seed, isCancelled: isCancelled)
                 : nil
             let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
+            try checkCancelled()
             let rankingStart = Date()
             let ranking = request.rankingModel
-                ? fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
-                             ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress)
+                ? try fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
+                             ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress,
+                             isCancelled: isCancelled)
                 : nil
             let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
             train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
 
+            try checkCancelled()
             let saveStart = Date()
             var savedUpdates: Int?
             let snapshotID = try store.transaction {
@@ -206,7 +212,7 @@ extension Recommender {
     /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
     func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
                     scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0, newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
-                    progress: ((String) -> Void)?) -> (model: RankingModel, choice: RankingChoice) {
+                    progress: ((String) -> Void)?, isCancelled: (() -> Bool)? = nil) throws -> (model: RankingModel, choice: RankingChoice) {
         var choice: RankingChoice
         if request.tune {
             var tuner = RankingTuner()
@@ -214,7 +220,8 @@ extension Recommender {
             tuner.threads = max(1, request.options.threads)
             tuner.budgetSeconds = max(request.tuneSeconds / 3, request.tuneSeconds - ratingTuningSeconds)
             if let k = request.rankingFactors { tuner.factorChoices = [k] }
-            choice = tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
+            tuner.isCancelled = isCancelled
+            choice = try tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
                                   progress: progress)
         } else {
             var parameters = request.rankingParameters
@@ -228,8 +235,9 @@ extension Recommender {
         let relevantAt = Float(Recommender.topQuarter(of: scale))
         let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
                                      itemCount: itemCount, parameters: parameters, seed: request.options.seed,
-                                     threads: max(1, request.options.threads))
+                                     threads: max(1, request.options.threads), isCancelled: isCancelled)
             .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
+        if isCancelled?() == true { throw TrainingError.cancelled }
         choice.parameters = model.parameters
         return (model, choice)
     }

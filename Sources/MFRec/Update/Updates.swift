@@ -109,9 +109,9 @@ extension Recommender {
             let before = try store.liveModel()
             guard before.snapshotID != nil else { throw QueryError.noModel }
             var result: (LiveState, Set<Int>)?
-            let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress) { triples, watermark in
+            let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress, stored: { triples, watermark in
                 result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
-            }
+            })
             report.ratings = ingest.ratingsRead
             report.newUsers = ingest.newUsers
             report.newItems = ingest.newItems

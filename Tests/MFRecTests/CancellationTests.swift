@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import MFRec
+@testable import MFStore
+
+/// The async entry points follow task cancellation: the work stops within a second, the task throws
+/// `CancellationError`, and the database is exactly as it was.
+@Suite struct CancellationTests {
+    /// Waits (polling) until `flag` is set, for at most `seconds`.
+    func waitFor(_ flag: Locked<Bool>, seconds: Double = 60) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !flag.withLock({ $0 }) {
+            guard Date() < deadline else { Issue.record("the operation never got going"); return }
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+    }
+
+    @Test func cancellingAnIngestStopsItAndStoresNothing() async throws {
+        let dir = tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let small = dir.appendingPathComponent("small.csv").path, big = dir.appendingPathComponent("big.csv").path
+        _ = try SyntheticRatings(users: 100, items: 80, ratings: 2_000, seed: 1).write(to: small)
+        _ = try SyntheticRatings(users: 20_000, items: 5_000, ratings: 3_000_000, seed: 2).write(to: big)
+        let rec = try Recommender(path: dir.appendingPathComponent("db").path)
+        try await rec.ingest(path: small)
+        let before = try dump(rec.store)
+
+        let started = Locked(false)
+        let task = Task { try await rec.ingest(path: big, progress: { done, _ in if done > 0 { started.withLock { $0 = true } } }) }
+        try await waitFor(started)
+        let cancelledAt = Date()
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        let latency = Date().timeIntervalSince(cancelledAt)
+        #expect(latency < 1, "the ingest took \(latency) s to stop")
+        #expect(try dump(rec.store) == before)
+        #expect(try rec.store.integrityCheck() == "ok")
+    }
+
+    @Test func cancellingTrainingStopsItAndSavesNothing() async throws {
+        let dir = tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("r.csv").path
+        _ = try SyntheticRatings(users: 2_000, items: 1_000, ratings: 100_000, seed: 3).write(to: data)
+        let rec = try Recommender(path: dir.appendingPathComponent("db").path)
+        try await rec.ingest(path: data)
+        let before = try dump(rec.store)
+
+        var request = TrainRequest()
+        request.tune = false
+        request.options.epochs = 10_000  // far longer than the test waits
+        let started = Locked(false)
+        let task = Task { try await rec.train(request, progress: { _, _, _ in started.withLock { $0 = true } }) }
+        try await waitFor(started)
+        let cancelledAt = Date()
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        let latency = Date().timeIntervalSince(cancelledAt)
+        #expect(latency < 1, "training took \(latency) s to stop")
+        #expect(try dump(rec.store) == before)
+        #expect(try rec.snapshots().isEmpty)
+    }
+
+    @Test func cancellingWhileTheRankingModelIsTunedStopsToo() async throws {
+        let dir = tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("r.csv").path
+        _ = try SyntheticRatings(users: 3_000, items: 2_000, ratings: 150_000, seed: 4).write(to: data)
+        let rec = try Recommender(path: dir.appendingPathComponent("db").path)
+        try await rec.ingest(path: data)
+        let before = try dump(rec.store)
+
+        var request = TrainRequest()
+        request.tuneRating = false
+        request.options.epochs = 2
+        let trained = Locked(false)
+        // The last epoch's progress comes just before the ranking model is tuned.
+        let task = Task {
+            try await rec.train(request, progress: { _, _, stats in if stats.epoch == 2 { trained.withLock { $0 = true } } })
+        }
+        try await waitFor(trained)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        let cancelledAt = Date()
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        let latency = Date().timeIntervalSince(cancelledAt)
+        #expect(latency < 1, "training took \(latency) s to stop")
+        #expect(try dump(rec.store) == before)
+    }
+
+    @Test func aCancelledTaskStartsNothing() async throws {
+        let dir = tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("r.csv").path
+        _ = try SyntheticRatings(users: 100, items: 80, ratings: 2_000, seed: 1).write(to: data)
+        let rec = try Recommender(path: dir.appendingPathComponent("db").path)
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await rec.ingest(path: data)
+        }
+        await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(try rec.catalog().users == 0)
+    }
+}
