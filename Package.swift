@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // `swift package generate-documentation --target MFRec` (the DocC catalog in Sources/MFRec/MFRec.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System libraries (Debian: libsqlite3-dev, zlib1g-dev).
@@ -30,20 +32,28 @@ let package = Package(
         // The embeddable API: readers, ingest, train, recommend.
         .target(name: "MFRec", dependencies: ["MFStore", "MFEngine", "CZlib"]),
         // The command-line tool: a thin layer over MFRec.
-        .executableTarget(name: "mfrec", dependencies: [
-            "MFRec",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "mfrec",
+            dependencies: [
+                "MFRec",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Benchmarks (release build, outside the test suite).
-        .executableTarget(name: "mfrec-bench", dependencies: [
-            "MFRec", "MFStore", "MFEngine", "CSQLite",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(
+            name: "mfrec-bench",
+            dependencies: [
+                "MFRec", "MFStore", "MFEngine", "CSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
+        // The one place the tests compute where the MovieLens fixture lives.
+        .target(name: "TestFixtures", path: "Tests/TestFixtures"),
         .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
         .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
-        .testTarget(name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib"], exclude: ["Corpus"]),
-        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine"]),
+        .testTarget(
+            name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures"],
+            exclude: ["Corpus"]),
+        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine", "TestFixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

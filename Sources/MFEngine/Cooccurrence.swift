@@ -43,24 +43,28 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     ///   - iterations: subspace iterations after the random start (each costs two passes over the pairs).
     ///   - threads: above 100,000 pairs each pass is split between threads; sums then run in another
     ///     order, so the vectors agree across thread counts to rounding (not bit for bit, unlike training).
-    public static func fit(users: [Int32], items: [Int32], userCount: Int, itemCount: Int,
-                           factors: Int = defaultFactors, exponent: Double = defaultExponent,
-                           iterations: Int = 4, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                           isCancelled: (() -> Bool)? = nil) -> CooccurrenceEmbedding {
+    public static func fit(
+        users: [Int32], items: [Int32], userCount: Int, itemCount: Int,
+        factors: Int = defaultFactors, exponent: Double = defaultExponent,
+        iterations: Int = 4, seed: UInt64 = 42,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        isCancelled: (() -> Bool)? = nil
+    ) -> CooccurrenceEmbedding {
         precondition(users.count == items.count && factors > 0)
         let width = min(factors + 8, itemCount)  // oversampled subspace
         guard width > 0, !users.isEmpty else {
-            return CooccurrenceEmbedding(factors: factors, itemCount: itemCount, exponent: exponent,
-                                         vectors: [Float](repeating: 0, count: itemCount * factors))
+            return CooccurrenceEmbedding(
+                factors: factors, itemCount: itemCount, exponent: exponent,
+                vectors: [Float](repeating: 0, count: itemCount * factors))
         }
         var degree = [Int](repeating: 0, count: itemCount)
         for i in items { degree[Int(i)] += 1 }
         let weight = degree.map { $0 > 0 ? Float(pow(Double($0), -exponent)) : 0 }
 
-        let (values, basis) = topEigenpairs(users: users, items: items, weightIndex: items, weight: weight,
-                                            userCount: userCount, itemCount: itemCount, factors: factors, oversampling: 8,
-                                            iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
+        let (values, basis) = topEigenpairs(
+            users: users, items: items, weightIndex: items, weight: weight,
+            userCount: userCount, itemCount: itemCount, factors: factors, oversampling: 8,
+            iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
         var vectors = [Float](repeating: 0, count: itemCount * factors)
         for c in 0..<values.count {
             let scale = Float(max(Double(values[c]), 0).squareRoot())
@@ -77,10 +81,13 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     ///
     /// `isCancelled` is polled before each iteration: once it answers true the iterations stop and a
     /// less converged result comes back, which the caller (who polls the same check) discards.
-    public static func topEigenpairs(users: [Int32], items: [Int32], weightIndex: [Int32], weight: [Float],
-                                     userCount: Int, itemCount: Int, factors: Int, oversampling: Int, iterations: Int,
-                                     seed: UInt64, threads: Int, isCancelled: (() -> Bool)? = nil)
-        -> (values: [Float], vectors: [Float]) {
+    public static func topEigenpairs(
+        users: [Int32], items: [Int32], weightIndex: [Int32], weight: [Float],
+        userCount: Int, itemCount: Int, factors: Int, oversampling: Int, iterations: Int,
+        seed: UInt64, threads: Int, isCancelled: (() -> Bool)? = nil
+    )
+        -> (values: [Float], vectors: [Float])
+    {
         let width = min(factors + oversampling, itemCount)
         let kept = min(factors, width)
         guard width > 0, !users.isEmpty else {
@@ -92,10 +99,14 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         // XᵀX·M for an itemCount × width matrix M, as Xᵀ(X M): two passes over the entries, each split over
         // `threads` threads that add into private copies of the output (summed after).
         func multiply(_ m: [Float]) -> [Float] {
-            let perUser = ScatterJob(input: m, from: items, to: users, weightIndex: weightIndex, weight: weight,
-                                     rows: userCount, width: width).run(threads: threads)
-            return ScatterJob(input: perUser, from: users, to: items, weightIndex: weightIndex, weight: weight,
-                              rows: itemCount, width: width).run(threads: threads)
+            let perUser = ScatterJob(
+                input: m, from: items, to: users, weightIndex: weightIndex, weight: weight,
+                rows: userCount, width: width
+            ).run(threads: threads)
+            return ScatterJob(
+                input: perUser, from: users, to: items, weightIndex: weightIndex, weight: weight,
+                rows: itemCount, width: width
+            ).run(threads: threads)
         }
         for iteration in 0..<iterations {
             if isCancelled?() == true { break }
@@ -107,7 +118,13 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         // Rayleigh–Ritz: the small matrix Ωᵀ S Ω and its eigenpairs.
         let image = multiply(basis)
         var small = crossProduct(basis, image, rows: itemCount, columns: width)
-        for a in 0..<width { for b in 0..<a { let s = (small[a * width + b] + small[b * width + a]) / 2; small[a * width + b] = s; small[b * width + a] = s } }
+        for a in 0..<width {
+            for b in 0..<a {
+                let s = (small[a * width + b] + small[b * width + a]) / 2
+                small[a * width + b] = s
+                small[b * width + a] = s
+            }
+        }
         let (values, eigenvectors) = symmetricEigen(small, size: width, isCancelled: isCancelled)
         let order = Array((0..<width).sorted { values[$0] > values[$1] }.prefix(kept))
         var out = [Float](repeating: 0, count: itemCount * factors)
@@ -134,7 +151,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// Aᵀ B for two row-major rows × columns matrices (a columns × columns result, in Double); with
     /// `symmetric` (A = B) only the upper triangle is computed and then mirrored. Rows are split between
     /// two threads that add into private sums.
-    static func crossProduct(_ a: [Float], _ b: [Float], rows: Int, columns n: Int, symmetric: Bool = false) -> [Double] {
+    static func crossProduct(_ a: [Float], _ b: [Float], rows: Int, columns n: Int, symmetric: Bool = false) -> [Double]
+    {
         let parts = max(1, min(2, rows / 512))
         let sums = PartialSums(parts: parts, size: n * n)
         DispatchQueue.concurrentPerform(iterations: parts) { part in
@@ -142,10 +160,10 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
             let out = sums.buffer(part)
             let bRow = UnsafeMutablePointer<Double>.allocate(capacity: n)
             defer { bRow.deallocate() }
-            a.withUnsafeBufferPointer { A in
-                b.withUnsafeBufferPointer { B in
+            a.withUnsafeBufferPointer { aRows in
+                b.withUnsafeBufferPointer { bRows in
                     for r in lo..<hi {
-                        let rowA = A.baseAddress! + r * n, rowB = B.baseAddress! + r * n
+                        let rowA = aRows.baseAddress! + r * n, rowB = bRows.baseAddress! + r * n
                         for j in 0..<n { bRow[j] = Double(rowB[j]) }
                         for i in 0..<n {
                             let x = Double(rowA[i])
@@ -169,14 +187,17 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     static func orthonormalizeFast(_ m: inout [Float], rows: Int, columns n: Int, passes: Int = 2) {
         for _ in 0..<passes {
             let g = crossProduct(m, m, rows: rows, columns: n, symmetric: true)
-            guard let l = cholesky(g, size: n) else { orthonormalize(&m, rows: rows, columns: n); return }
+            guard let l = cholesky(g, size: n) else {
+                orthonormalize(&m, rows: rows, columns: n)
+                return
+            }
             // Each row x of M becomes x L⁻ᵀ: solve L y = xᵀ (forward substitution), rows split between two
             // threads (each row is written by one thread only).
             let parts = max(1, min(2, rows / 512))
             m.withUnsafeMutableBufferPointer { buffer in
                 let rowsOut = SendablePointer(buffer.baseAddress!)
-                l.withUnsafeBufferPointer { L in
-                    let lower = SendableConstPointer(L.baseAddress!)
+                l.withUnsafeBufferPointer { lRows in
+                    let lower = SendableConstPointer(lRows.baseAddress!)
                     DispatchQueue.concurrentPerform(iterations: parts) { part in
                         let x = UnsafeMutablePointer<Double>.allocate(capacity: n)
                         defer { x.deallocate() }
@@ -245,7 +266,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// Eigenvalues and eigenvectors (columns of the row-major result) of a symmetric matrix, by cyclic
     /// Jacobi rotations: exact to rounding for the small (k + 8)² matrices used here.
     static func symmetricEigen(_ input: [Double], size n: Int, isCancelled: (() -> Bool)? = nil)
-        -> (values: [Double], vectors: [Double]) {
+        -> (values: [Double], vectors: [Double])
+    {
         var a = input
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
@@ -304,18 +326,22 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// The top-n blended with a popularity prior: z(e_i · user) + weight · z(prior_i) (see `RankingModel.topN`);
     /// nil when none of the rated items has a vector.
-    public func topN(rated: [Int32], n: Int, excluded: Set<Int32>, prior: [Float], weight: Float) -> [(item: Int32, score: Float)]? {
+    public func topN(rated: [Int32], n: Int, excluded: Set<Int32>, prior: [Float], weight: Float) -> [(
+        item: Int32, score: Float
+    )]? {
         guard weight > 0, prior.count >= itemCount else { return topN(rated: rated, n: n, excluded: excluded) }
         let query = userVector(ratedItems: rated)
         guard query.contains(where: { $0 != 0 }) else { return nil }
-        return ItemScan.topN(vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
-                             prior: prior, priorWeight: weight)
+        return ItemScan.topN(
+            vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
+            prior: prior, priorWeight: weight)
     }
 
     /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
     public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
         precondition(user.count == factors)
-        return ItemScan.topN(vectors: vectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded)
+        return ItemScan.topN(
+            vectors: vectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded)
     }
 
     /// The cosine of two items' vectors (0 when either is zero or unknown).
@@ -337,7 +363,9 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         var vectors = [Float](repeating: 0, count: factors * itemCount)
         for i in 0..<vectors.count {
             let b = i * 4
-            vectors[i] = Float(bitPattern: UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(bytes[b + 3]) << 24)
+            vectors[i] = Float(
+                bitPattern: UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(
+                    bytes[b + 3]) << 24)
         }
         self.init(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
     }
@@ -391,14 +419,22 @@ private final class ScatterJob: @unchecked Sendable {
 
     init(input: [Float], from: [Int32], to: [Int32], weightIndex: [Int32], weight: [Float], rows: Int, width: Int) {
         precondition(from.count == to.count && to.count == weightIndex.count)
-        self.input = input; self.from = from; self.to = to; self.weightIndex = weightIndex; self.weight = weight
-        self.rows = rows; self.width = width
+        self.input = input
+        self.from = from
+        self.to = to
+        self.weightIndex = weightIndex
+        self.weight = weight
+        self.rows = rows
+        self.width = width
     }
 
     func run(threads: Int) -> [Float] {
         let count = from.count, parts = max(1, min(threads, count / 100_000 + 1))
         partials = (0..<parts).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * width) }
-        defer { for p in partials { p.deallocate() }; partials = [] }
+        defer {
+            for p in partials { p.deallocate() }
+            partials = []
+        }
         let work = { @Sendable (part: Int) in
             let out = self.partials[part]
             out.initialize(repeating: 0)
@@ -409,8 +445,9 @@ private final class ScatterJob: @unchecked Sendable {
                     self.to.withUnsafeBufferPointer { to in
                         self.weightIndex.withUnsafeBufferPointer { weightIndex in
                             self.weight.withUnsafeBufferPointer { weight in
-                                mfrec_scatter_rows(from.baseAddress! + lo, to.baseAddress! + lo, weightIndex.baseAddress! + lo,
-                                                   weight.baseAddress!, hi - lo, input.baseAddress!, out.baseAddress!, self.width)
+                                mfrec_scatter_rows(
+                                    from.baseAddress! + lo, to.baseAddress! + lo, weightIndex.baseAddress! + lo,
+                                    weight.baseAddress!, hi - lo, input.baseAddress!, out.baseAddress!, self.width)
                             }
                         }
                     }

@@ -22,8 +22,10 @@ public struct FactorModel: Sendable, Equatable {
 
     public static func stride(for factors: Int) -> Int { (factors + 7) / 8 * 8 }
 
-    public init(factors: Int, userCount: Int, itemCount: Int, useBias: Bool, globalMean: Float,
-                scale: ClosedRange<Float>) {
+    public init(
+        factors: Int, userCount: Int, itemCount: Int, useBias: Bool, globalMean: Float,
+        scale: ClosedRange<Float>
+    ) {
         self.factors = factors
         self.stride = Self.stride(for: factors)
         self.userCount = userCount
@@ -42,8 +44,9 @@ public struct FactorModel: Sendable, Equatable {
     public func resized(userCount: Int, itemCount: Int) -> FactorModel {
         precondition(userCount >= self.userCount && itemCount >= self.itemCount)
         if userCount == self.userCount && itemCount == self.itemCount { return self }
-        var out = FactorModel(factors: factors, userCount: userCount, itemCount: itemCount, useBias: useBias,
-                              globalMean: globalMean, scale: scaleMin...scaleMax)
+        var out = FactorModel(
+            factors: factors, userCount: userCount, itemCount: itemCount, useBias: useBias,
+            globalMean: globalMean, scale: scaleMin...scaleMax)
         out.userBias.replaceSubrange(0..<self.userCount, with: userBias)
         out.itemBias.replaceSubrange(0..<self.itemCount, with: itemBias)
         out.userFactors.replaceSubrange(0..<userFactors.count, with: userFactors)
@@ -76,9 +79,9 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// The user's embedding (k values).
-    public func userVector(_ u: Int) -> ArraySlice<Float> { userFactors[u * stride ..< u * stride + factors] }
+    public func userVector(_ u: Int) -> ArraySlice<Float> { userFactors[u * stride..<u * stride + factors] }
     /// The item's embedding (k values).
-    public func itemVector(_ i: Int) -> ArraySlice<Float> { itemFactors[i * stride ..< i * stride + factors] }
+    public func itemVector(_ i: Int) -> ArraySlice<Float> { itemFactors[i * stride..<i * stride + factors] }
 
     /// The unclipped model output.
     public func rawPrediction(user u: Int, item i: Int) -> Float {
@@ -104,7 +107,9 @@ public struct FactorModel: Sendable, Equatable {
     /// The prediction when the user (as the caller knows) and the item both have vectors, the fallback otherwise.
     public func predictOrFallback(user u: Int, knownUser: Bool, item i: Int) -> Float {
         let knownItem = hasItem(i)
-        return knownUser && knownItem ? predict(user: u, item: i) : fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
+        return knownUser && knownItem
+            ? predict(user: u, item: i)
+            : fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
     }
 
     /// Trainable parameters: the embeddings plus biases (and μ) when the model has them.
@@ -125,9 +130,15 @@ extension FactorModel {
         out.reserveCapacity(48 + 4 * (userCount + itemCount) * (factors + 1))
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func put(_ v: Float) { put(v.bitPattern) }
-        put(Self.magic); put(Self.version)
-        put(UInt32(factors)); put(UInt64(userCount)); put(UInt64(itemCount))
-        put(UInt32(useBias ? 1 : 0)); put(globalMean); put(scaleMin); put(scaleMax)
+        put(Self.magic)
+        put(Self.version)
+        put(UInt32(factors))
+        put(UInt64(userCount))
+        put(UInt64(itemCount))
+        put(UInt32(useBias ? 1 : 0))
+        put(globalMean)
+        put(scaleMin)
+        put(scaleMax)
         for v in userBias { put(v) }
         for v in itemBias { put(v) }
         for u in 0..<userCount { for v in userVector(u) { put(v) } }
@@ -139,27 +150,35 @@ extension FactorModel {
     public init(decoding bytes: [UInt8]) throws {
         var offset = 0
         func take<T: FixedWidthInteger>(_: T.Type) throws -> T {
-            guard offset + MemoryLayout<T>.size <= bytes.count else { throw ModelFormatError("model data is truncated") }
+            guard offset + MemoryLayout<T>.size <= bytes.count else {
+                throw ModelFormatError("model data is truncated")
+            }
             var v: T = 0
-            withUnsafeMutableBytes(of: &v) { $0.copyBytes(from: bytes[offset ..< offset + MemoryLayout<T>.size]) }
+            withUnsafeMutableBytes(of: &v) { $0.copyBytes(from: bytes[offset..<offset + MemoryLayout<T>.size]) }
             offset += MemoryLayout<T>.size
             return T(littleEndian: v)
         }
         func float() throws -> Float { Float(bitPattern: try take(UInt32.self)) }
         guard try take(UInt32.self) == Self.magic else { throw ModelFormatError("not an mfrec model (bad magic)") }
         let version = try take(UInt32.self)
-        guard version == Self.version else { throw ModelFormatError("model format version \(version) is not supported") }
+        guard version == Self.version else {
+            throw ModelFormatError("model format version \(version) is not supported")
+        }
         let k = Int(try take(UInt32.self)), users = Int(try take(UInt64.self)), items = Int(try take(UInt64.self))
         let useBias = try take(UInt32.self) != 0
         let mean = try float(), lo = try float(), hi = try float()
         guard k > 0, k <= 4096, users <= 1 << 40, items <= 1 << 40, lo <= hi,
-              bytes.count - offset == 4 * (users + items) * (k + 1) else {
+            bytes.count - offset == 4 * (users + items) * (k + 1)
+        else {
             throw ModelFormatError("model header does not match its size")
         }
         self.init(factors: k, userCount: users, itemCount: items, useBias: useBias, globalMean: mean, scale: lo...hi)
         bytes.withUnsafeBytes { raw in
             var p = offset
-            func next() -> Float { defer { p += 4 }; return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self))) }
+            func next() -> Float {
+                defer { p += 4 }
+                return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+            }
             for u in 0..<users { userBias[u] = next() }
             for i in 0..<items { itemBias[i] = next() }
             for u in 0..<users { for f in 0..<k { userFactors[u * stride + f] = next() } }

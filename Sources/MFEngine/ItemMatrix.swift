@@ -31,20 +31,34 @@ public final class ItemMatrix: @unchecked Sendable {
     public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
 
     /// Bytes of a file holding `count` items of `stride` floats.
-    static func fileLength(count: Int, stride: Int) -> Int { headerSize + count * stride * 4 + (count * 4 + 63) / 64 * 64 }
+    static func fileLength(count: Int, stride: Int) -> Int {
+        headerSize + count * stride * 4 + (count * 4 + 63) / 64 * 64
+    }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
 
-    private init(base: UnsafeRawPointer, length: Int, itemCount: Int, factors: Int, stride: Int, generation: UInt64, snapshotID: UInt64) {
-        self.base = base; self.length = length; self.itemCount = itemCount; self.factors = factors
-        self.stride = stride; self.generation = generation; self.snapshotID = snapshotID
+    private init(
+        base: UnsafeRawPointer, length: Int, itemCount: Int, factors: Int, stride: Int, generation: UInt64,
+        snapshotID: UInt64
+    ) {
+        self.base = base
+        self.length = length
+        self.itemCount = itemCount
+        self.factors = factors
+        self.stride = stride
+        self.generation = generation
+        self.snapshotID = snapshotID
     }
 
     /// The generation in the mapped header now (in-place updates by a writer change it under a reader).
-    public var mappedGeneration: UInt64 { UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt64.self)) }
+    public var mappedGeneration: UInt64 {
+        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
+    }
 
     var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
-    var biases: UnsafePointer<Float> { (base + Self.headerSize + itemCount * stride * 4).assumingMemoryBound(to: Float.self) }
+    var biases: UnsafePointer<Float> {
+        (base + Self.headerSize + itemCount * stride * 4).assumingMemoryBound(to: Float.self)
+    }
 
     // MARK: Writing
 
@@ -86,30 +100,39 @@ public final class ItemMatrix: @unchecked Sendable {
             }
             try buffer.withUnsafeBytes { raw in
                 for r in 0..<n {
-                    checksum &+= itemHash(UnsafeRawBufferPointer(rebasing: raw[r * rowBytes ..< (r + 1) * rowBytes]),
-                                          bias: model.useBias ? model.itemBias[i + r] : 0, item: i + r)
+                    checksum &+= itemHash(
+                        UnsafeRawBufferPointer(rebasing: raw[r * rowBytes..<(r + 1) * rowBytes]),
+                        bias: model.useBias ? model.itemBias[i + r] : 0, item: i + r)
                 }
-                try emit(UnsafeRawBufferPointer(rebasing: raw[0 ..< n * rowBytes]))
+                try emit(UnsafeRawBufferPointer(rebasing: raw[0..<n * rowBytes]))
             }
             i += n
         }
         var biases = model.useBias ? model.itemBias : [Float](repeating: 0, count: model.itemCount)
-        biases += [Float](repeating: 0, count: (fileLength(count: model.itemCount, stride: stride) - headerSize - model.itemCount * rowBytes) / 4 - model.itemCount)
+        biases += [Float](
+            repeating: 0,
+            count: (fileLength(count: model.itemCount, stride: stride) - headerSize - model.itemCount * rowBytes) / 4
+                - model.itemCount)
         try biases.withUnsafeBytes { try emit($0) }
-        fillHeader(&header, itemCount: model.itemCount, factors: model.factors, stride: stride,
-                   generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
+        fillHeader(
+            &header, itemCount: model.itemCount, factors: model.factors, stride: stride,
+            generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
         guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
             throw ItemMatrixError.io("cannot write \(temp): \(String(cString: strerror(errno)))")
         }
-        guard fsync(fd) == 0 else { throw ItemMatrixError.io("cannot sync \(temp): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else {
+            throw ItemMatrixError.io("cannot sync \(temp): \(String(cString: strerror(errno)))")
+        }
         guard rename(temp, path) == 0 else {
             throw ItemMatrixError.io("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
         }
         ok = true
     }
 
-    static func fillHeader(_ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, generation: UInt64,
-                           snapshotID: UInt64, rowChecksum: UInt64) {
+    static func fillHeader(
+        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, generation: UInt64,
+        snapshotID: UInt64, rowChecksum: UInt64
+    ) {
         header.withUnsafeMutableBytes { h in
             for (i, b) in magicBytes.enumerated() { h[i] = b }
             h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
@@ -134,7 +157,10 @@ public final class ItemMatrix: @unchecked Sendable {
             h ^= h >> 29
             offset += 8
         }
-        while offset < bytes.count { h = (h ^ UInt64(bytes[offset])) &* 0x100_0000_01B3; offset += 1 }
+        while offset < bytes.count {
+            h = (h ^ UInt64(bytes[offset])) &* 0x100_0000_01B3
+            offset += 1
+        }
         h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
         return h ^ (h >> 33)
     }
@@ -145,44 +171,57 @@ public final class ItemMatrix: @unchecked Sendable {
     /// vector and part of its new one (each float is either old or new), never anything else.
     /// - Returns: false (and changes nothing) when the file is not the one expected: the caller
     ///   rewrites it whole instead.
-    public static func updateInPlace(path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
-                                     items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64) -> Bool {
+    public static func updateInPlace(
+        path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
+        items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64
+    ) -> Bool {
         let fd = Foundation.open(path, O_RDWR)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var header = [UInt8](repeating: 0, count: headerSize)
-        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, headerSize, 0) }) == headerSize else { return false }
+        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
+            return false
+        }
         func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             header.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         }
         let stride = Self.stride(for: factors)
         guard Array(header[0..<8]) == magicBytes, field(8, UInt32.self) == version,
-              Int(field(16, UInt64.self)) == itemCount, Int(field(24, UInt32.self)) == factors, Int(field(28, UInt32.self)) == stride,
-              field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
-              items.allSatisfy({ $0.item < itemCount && $0.vector.count == factors }) else { return false }
+            Int(field(16, UInt64.self)) == itemCount, Int(field(24, UInt32.self)) == factors,
+            Int(field(28, UInt32.self)) == stride,
+            field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
+            items.allSatisfy({ $0.item < itemCount && $0.vector.count == factors })
+        else { return false }
         var info = stat()
-        guard fstat(fd, &info) == 0, Int(info.st_size) == fileLength(count: itemCount, stride: stride) else { return false }
+        guard fstat(fd, &info) == 0, Int(info.st_size) == fileLength(count: itemCount, stride: stride) else {
+            return false
+        }
         let rowBytes = stride * 4
         let biasBase = headerSize + itemCount * rowBytes
         var stored: UInt64 = field(48, UInt64.self)
         var headerForHash = header
         headerForHash.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
-        stored &-= headerForHash.withUnsafeBytes { itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1) }
+        stored &-= headerForHash.withUnsafeBytes {
+            itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
+        }
         var row = [Float](repeating: 0, count: stride)
         for entry in items {
             let offset = off_t(headerSize + entry.item * rowBytes)
             var oldBias: Float = 0
             guard row.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
-                  pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4 else { return false }
+                pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4
+            else { return false }
             stored &-= row.withUnsafeBytes { itemHash($0, bias: oldBias, item: entry.item) }
             for f in 0..<stride { row[f] = f < factors ? entry.vector[f] : 0 }
             var bias = entry.bias
             stored &+= row.withUnsafeBytes { itemHash($0, bias: bias, item: entry.item) }
             guard row.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
-                  pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4 else { return false }
+                pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4
+            else { return false }
         }
-        fillHeader(&header, itemCount: itemCount, factors: factors, stride: stride, generation: generation,
-                   snapshotID: snapshotID, rowChecksum: stored)
+        fillHeader(
+            &header, itemCount: itemCount, factors: factors, stride: stride, generation: generation,
+            snapshotID: snapshotID, rowChecksum: stored)
         return header.withUnsafeBytes { pwrite(fd, $0.baseAddress, headerSize, 0) } == headerSize
     }
 
@@ -190,8 +229,10 @@ public final class ItemMatrix: @unchecked Sendable {
 
     /// Maps `path` read-only and validates it against what the live model says it should be.
     /// - Throws: `ItemMatrixError.stale` or `.corrupt` when the file must be rebuilt, `.io` when it cannot be read.
-    public static func open(path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
-                            verifyChecksum: Bool = true) throws -> ItemMatrix {
+    public static func open(
+        path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
+        verifyChecksum: Bool = true
+    ) throws -> ItemMatrix {
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else {
             if errno == ENOENT { throw ItemMatrixError.missing }
@@ -206,7 +247,10 @@ public final class ItemMatrix: @unchecked Sendable {
             throw ItemMatrixError.io("cannot map \(path): \(String(cString: strerror(errno)))")
         }
         let raw = UnsafeRawBufferPointer(start: mapped, count: length)
-        func fail(_ error: ItemMatrixError) -> ItemMatrixError { munmap(mapped, length); return error }
+        func fail(_ error: ItemMatrixError) -> ItemMatrixError {
+            munmap(mapped, length)
+            return error
+        }
         guard Array(raw[0..<8]) == magicBytes else { throw fail(.corrupt("not an mfrec item matrix (bad magic)")) }
         let version = UInt32(littleEndian: raw.load(fromByteOffset: 8, as: UInt32.self))
         let storedHeaderSize = UInt32(littleEndian: raw.load(fromByteOffset: 12, as: UInt32.self))
@@ -216,28 +260,39 @@ public final class ItemMatrix: @unchecked Sendable {
         let gen = UInt64(littleEndian: raw.load(fromByteOffset: 32, as: UInt64.self))
         let snap = UInt64(littleEndian: raw.load(fromByteOffset: 40, as: UInt64.self))
         let stored = UInt64(littleEndian: raw.load(fromByteOffset: 48, as: UInt64.self))
-        guard version == Self.version, storedHeaderSize == headerSize else { throw fail(.corrupt("unsupported format version \(version)")) }
-        guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k) else {
+        guard version == Self.version, storedHeaderSize == headerSize else {
+            throw fail(.corrupt("unsupported format version \(version)"))
+        }
+        guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k)
+        else {
             throw fail(.stale)
         }
-        guard count <= (length - headerSize) / max(stride * 4, 1), length == fileLength(count: count, stride: stride) else {
+        guard count <= (length - headerSize) / max(stride * 4, 1), length == fileLength(count: count, stride: stride)
+        else {
             throw fail(.corrupt("file size does not match its header"))
         }
         if verifyChecksum {
             var header = Array(raw[0..<headerSize])
             header.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
-            var sum = header.withUnsafeBytes { itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1) }
+            var sum = header.withUnsafeBytes {
+                itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
+            }
             let rowBytes = stride * 4
             let biasBase = headerSize + count * rowBytes
             for r in 0..<count {
-                let bias = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: biasBase + 4 * r, as: UInt32.self)))
-                sum &+= itemHash(UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes ..< headerSize + (r + 1) * rowBytes]), bias: bias, item: r)
+                let bias = Float(
+                    bitPattern: UInt32(
+                        littleEndian: raw.loadUnaligned(fromByteOffset: biasBase + 4 * r, as: UInt32.self)))
+                sum &+= itemHash(
+                    UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes..<headerSize + (r + 1) * rowBytes]),
+                    bias: bias, item: r)
             }
             guard sum == stored else { throw fail(.corrupt("checksum mismatch")) }
         }
         madvise(mapped, length, MADV_WILLNEED)
-        return ItemMatrix(base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
-                          generation: gen, snapshotID: snap)
+        return ItemMatrix(
+            base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
+            generation: gen, snapshotID: snap)
     }
 
     // MARK: Reading
@@ -257,13 +312,6 @@ public final class ItemMatrix: @unchecked Sendable {
         return q
     }
 
-    /// p_u·q_i + b_i for one item.
-    public func score(query: [Float], item i: Int) -> Float {
-        var out: Float = 0
-        query.withUnsafeBufferPointer { q in mfrec_scores(q.baseAddress!, rows + i * stride, stride, 1, biases + i, &out) }
-        return out
-    }
-
     /// Whether the scan uses the AVX2+FMA kernels on this CPU.
     public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
 
@@ -271,7 +319,8 @@ public final class ItemMatrix: @unchecked Sendable {
     /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
     /// With `threads` > 1 each thread scans a slice with its own heap; the heaps are merged.
     /// - Complexity: O(items · (k + log n)).
-    public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)] {
+    public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)]
+    {
         precondition(query.count == stride)
         let parts = max(1, min(threads, itemCount / 16_384))
         if parts == 1 { return scan(query: query, range: 0..<itemCount, n: n, excluded: excluded[...]).sorted() }
@@ -334,7 +383,8 @@ public final class ItemMatrix: @unchecked Sendable {
                 var start = 0
                 while start < itemCount {
                     let count = min(block, itemCount - start)
-                    mfrec_scores_batch(q.baseAddress!, b, rows + start * stride, stride, count, biases + start, out.baseAddress!)
+                    mfrec_scores_batch(
+                        q.baseAddress!, b, rows + start * stride, stride, count, biases + start, out.baseAddress!)
                     for u in 0..<b {
                         let base = u * count
                         var threshold = heaps[u].threshold
@@ -362,7 +412,10 @@ public final class ItemMatrix: @unchecked Sendable {
         var query = [Float](repeating: 0, count: stride)
         let row = rows + item * stride
         var norm: Float = 0
-        for f in 0..<factors { query[f] = row[f]; norm += row[f] * row[f] }
+        for f in 0..<factors {
+            query[f] = row[f]
+            norm += row[f] * row[f]
+        }
         guard norm > 0 else { return [] }
         let inv = 1 / norm.squareRoot()
         for f in 0..<factors { query[f] *= inv }
@@ -379,26 +432,6 @@ public final class ItemMatrix: @unchecked Sendable {
             }
         }
         return top.sorted()
-    }
-
-    /// Reads every mapped byte once (a sum of floats): the memory-bandwidth bound of a scan, for benchmarks.
-    public func sequentialRead(threads: Int = 1) -> Float {
-        let total = itemCount * stride + itemCount / 16 * 16  // the rows and the biases after them
-        let parts = max(1, threads)
-        let sums = ThreadSlots<Float>(count: parts)
-        let work = { @Sendable (p: Int) in
-            let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
-            var acc = SIMD16<Float>()
-            var j = lo
-            let raw = UnsafeRawPointer(self.rows)
-            while j + 16 <= hi {
-                acc += raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                j += 16
-            }
-            sums.set(p, acc.sum())
-        }
-        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
-        return (0..<parts).reduce(0) { $0 + sums.get($1) }
     }
 }
 
@@ -417,7 +450,9 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> F
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
     var acc = SIMD16<Float>()
     for c in 0..<chunks {
-        acc += ra.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+        acc +=
+            ra.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+            * rb.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
     }
     return acc.sum()
 }

@@ -8,7 +8,9 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     public var rmse: Double { mse.squareRoot() }
 
     public init(count: Int, mae: Double, mse: Double) {
-        self.count = count; self.mae = mae; self.mse = mse
+        self.count = count
+        self.mae = mae
+        self.mse = mse
     }
 
     /// MAE and MSE of `predictions` against `truth`.
@@ -17,7 +19,8 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
         var abs = 0.0, sq = 0.0
         for (p, t) in zip(predictions, truth) {
             let e = Double(t) - Double(p)
-            abs += Swift.abs(e); sq += e * e
+            abs += Swift.abs(e)
+            sq += e * e
         }
         let n = max(predictions.count, 1)
         self.init(count: predictions.count, mae: abs / Double(n), mse: sq / Double(n))
@@ -36,9 +39,18 @@ public struct RankingMetrics: Sendable, Codable, Equatable {
     /// Share of the catalog that appears in at least one user's top K.
     public var coverage: Double
 
-    public init(k: Int, users: Int, precision: Double, recall: Double, ndcg: Double, map: Double, hitRate: Double, coverage: Double) {
-        self.k = k; self.users = users; self.precision = precision; self.recall = recall
-        self.ndcg = ndcg; self.map = map; self.hitRate = hitRate; self.coverage = coverage
+    public init(
+        k: Int, users: Int, precision: Double, recall: Double, ndcg: Double, map: Double, hitRate: Double,
+        coverage: Double
+    ) {
+        self.k = k
+        self.users = users
+        self.precision = precision
+        self.recall = recall
+        self.ndcg = ndcg
+        self.map = map
+        self.hitRate = hitRate
+        self.coverage = coverage
     }
 }
 
@@ -50,7 +62,10 @@ public struct RankingAccumulator: Sendable {
     private var precision = 0.0, recall = 0.0, ndcg = 0.0, map = 0.0, hits = 0.0
     private var recommended: Set<Int32> = []
 
-    public init(k: Int, itemCount: Int) { self.k = k; self.itemCount = itemCount }
+    public init(k: Int, itemCount: Int) {
+        self.k = k
+        self.itemCount = itemCount
+    }
 
     /// Adds one user's ranked list (best first, at most K long) and their relevant items.
     /// Users without relevant items still count toward coverage but not toward the averages.
@@ -75,8 +90,9 @@ public struct RankingAccumulator: Sendable {
 
     public var result: RankingMetrics {
         let n = Double(max(users, 1))
-        return RankingMetrics(k: k, users: users, precision: precision / n, recall: recall / n, ndcg: ndcg / n,
-                              map: map / n, hitRate: hits / n,
-                              coverage: itemCount > 0 ? Double(recommended.count) / Double(itemCount) : 0)
+        return RankingMetrics(
+            k: k, users: users, precision: precision / n, recall: recall / n, ndcg: ndcg / n,
+            map: map / n, hitRate: hits / n,
+            coverage: itemCount > 0 ? Double(recommended.count) / Double(itemCount) : 0)
     }
 }

@@ -10,15 +10,20 @@ public struct ModelRanker: Sendable {
         var top = TopN(capacity: n)
         let stride = model.stride
         var skip = 0
-        model.userFactors.withUnsafeBufferPointer { P in
-            model.itemFactors.withUnsafeBufferPointer { Q in
-                let p = UnsafeRawPointer(P.baseAddress! + user * stride)
+        model.userFactors.withUnsafeBufferPointer { userRows in
+            model.itemFactors.withUnsafeBufferPointer { itemRows in
+                let p = UnsafeRawPointer(userRows.baseAddress! + user * stride)
                 for i in 0..<model.itemCount {
-                    if skip < excluded.count && excluded[skip] == Int32(i) { skip += 1; continue }
-                    let q = UnsafeRawPointer(Q.baseAddress! + i * stride)
+                    if skip < excluded.count && excluded[skip] == Int32(i) {
+                        skip += 1
+                        continue
+                    }
+                    let q = UnsafeRawPointer(itemRows.baseAddress! + i * stride)
                     var acc = SIMD8<Float>()
                     for c in 0..<stride / 8 {
-                        acc += p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self) * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                        acc +=
+                            p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                            * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
                     }
                     let score = acc.sum() + (model.useBias ? model.itemBias[i] : 0)
                     if score >= top.threshold { top.offer(score: score, item: Int32(i)) }

@@ -13,8 +13,11 @@ public struct OnlineUpdater: Sendable {
     public var foldInPrior: Double = 2
 
     public init(learningRate: Float, regularization: Float, biasRegularization: Float, steps: Int, nonnegative: Bool) {
-        self.learningRate = learningRate; self.regularization = regularization
-        self.biasRegularization = biasRegularization; self.steps = steps; self.nonnegative = nonnegative
+        self.learningRate = learningRate
+        self.regularization = regularization
+        self.biasRegularization = biasRegularization
+        self.steps = steps
+        self.nonnegative = nonnegative
     }
 
     /// `steps` SGD steps on p_u, q_i, b_u, b_i for one rating (the training update rule).
@@ -33,7 +36,10 @@ public struct OnlineUpdater: Sendable {
                 let p = model.userFactors[u * s + f], q = model.itemFactors[i * s + f]
                 var np = p + learningRate * (e * q - regularization * p)
                 var nq = q + learningRate * (e * p - regularization * q)
-                if nonnegative { np = max(0, np); nq = max(0, nq) }
+                if nonnegative {
+                    np = max(0, np)
+                    nq = max(0, nq)
+                }
                 model.userFactors[u * s + f] = np
                 model.itemFactors[i * s + f] = nq
             }
@@ -54,16 +60,26 @@ public struct OnlineUpdater: Sendable {
         foldIn(&model, user: false, row: i, ratings: ratings.map { ($0.user, $0.rating) })
     }
 
-    private func foldIn(_ model: inout FactorModel, user: Bool, row: Int, ratings: [(other: Int, rating: Float)]) -> Bool {
+    private func foldIn(_ model: inout FactorModel, user: Bool, row: Int, ratings: [(other: Int, rating: Float)])
+        -> Bool
+    {
         let known = ratings.filter { user ? model.hasItem($0.other) : model.hasUser($0.other) }
         guard !known.isEmpty else { return false }
         let fixed = model
-        let solution = solve(model: model, rows: known.map { entry in
-            (user ? fixed.itemVector(entry.other) : fixed.userVector(entry.other),
-             fixed.useBias ? (user ? fixed.itemBias[entry.other] : fixed.userBias[entry.other]) : 0, entry.rating)
-        })
+        let solution = solve(
+            model: model,
+            rows: known.map { entry in
+                (
+                    user ? fixed.itemVector(entry.other) : fixed.userVector(entry.other),
+                    fixed.useBias ? (user ? fixed.itemBias[entry.other] : fixed.userBias[entry.other]) : 0, entry.rating
+                )
+            })
         for f in 0..<model.factors {
-            if user { model.userFactors[row * model.stride + f] = solution.vector[f] } else { model.itemFactors[row * model.stride + f] = solution.vector[f] }
+            if user {
+                model.userFactors[row * model.stride + f] = solution.vector[f]
+            } else {
+                model.itemFactors[row * model.stride + f] = solution.vector[f]
+            }
         }
         if model.useBias {
             if user { model.userBias[row] = solution.bias } else { model.itemBias[row] = solution.bias }
@@ -73,7 +89,9 @@ public struct OnlineUpdater: Sendable {
 
     /// Solves the regularized normal equations (ZᵀZ + λnI) x = Zᵀy with z = [other vector, 1] (the 1
     /// only with biases) and y = r − μ − other bias, by Cholesky decomposition in double precision.
-    func solve(model: FactorModel, rows: [(vector: ArraySlice<Float>, bias: Float, rating: Float)]) -> (vector: [Float], bias: Float) {
+    func solve(model: FactorModel, rows: [(vector: ArraySlice<Float>, bias: Float, rating: Float)]) -> (
+        vector: [Float], bias: Float
+    ) {
         let k = model.factors
         let d = model.useBias ? k + 1 : k
         var a = [Double](repeating: 0, count: d * d)

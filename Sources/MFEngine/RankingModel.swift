@@ -43,15 +43,23 @@ public struct RankingModel: Sendable, Equatable {
         /// The scale minimum (w(r) = r − ratingOffset + 1).
         public var ratingOffset: Double
 
-        public init(factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5, knee: Int = 0,
-                    weighting: Weighting = .rating, ratingOffset: Double = 1) {
-            self.factors = factors; self.exponent = exponent; self.userExponent = userExponent
-            self.spectrumPower = spectrumPower; self.knee = knee
-            self.weighting = weighting; self.ratingOffset = ratingOffset
+        public init(
+            factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5,
+            knee: Int = 0,
+            weighting: Weighting = .rating, ratingOffset: Double = 1
+        ) {
+            self.factors = factors
+            self.exponent = exponent
+            self.userExponent = userExponent
+            self.spectrumPower = spectrumPower
+            self.knee = knee
+            self.weighting = weighting
+            self.ratingOffset = ratingOffset
         }
 
         public var description: String {
-            "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", " + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
+            "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", "
+                + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
                 + ", \(weighting) weights"
         }
 
@@ -74,19 +82,27 @@ public struct RankingModel: Sendable, Equatable {
     /// lists blended with popularity (see `topN(user:n:excluded:popularityWeight:)`).
     public private(set) var popularity: [Float]
 
-    public init(parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
-                popularity: [Float]? = nil) {
-        precondition(eigenvalues.count == parameters.factors && itemVectors.count == parameters.factors * itemCount
-                     && itemWeights.count == itemCount && (popularity?.count ?? itemCount) == itemCount)
-        self.parameters = parameters; self.itemCount = itemCount; self.eigenvalues = eigenvalues
-        self.itemVectors = itemVectors; self.itemWeights = itemWeights
+    public init(
+        parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
+        popularity: [Float]? = nil
+    ) {
+        precondition(
+            eigenvalues.count == parameters.factors && itemVectors.count == parameters.factors * itemCount
+                && itemWeights.count == itemCount && (popularity?.count ?? itemCount) == itemCount)
+        self.parameters = parameters
+        self.itemCount = itemCount
+        self.eigenvalues = eigenvalues
+        self.itemVectors = itemVectors
+        self.itemWeights = itemWeights
         self.popularity = popularity ?? [Float](repeating: 0, count: itemCount)
     }
 
     /// This model with the popularity prior of training ratings at or above `relevantAt` (log(1 + count)).
     public func withPopularity(users: [Int32], items: [Int32], ratings: [Float], relevantAt: Float) -> RankingModel {
         var counts = [Int](repeating: 0, count: itemCount)
-        for j in 0..<items.count where ratings[j] >= relevantAt && Int(items[j]) < itemCount { counts[Int(items[j])] += 1 }
+        for j in 0..<items.count where ratings[j] >= relevantAt && Int(items[j]) < itemCount {
+            counts[Int(items[j])] += 1
+        }
         var copy = self
         copy.popularity = counts.map { Float(log1p(Double($0))) }
         return copy
@@ -96,14 +112,17 @@ public struct RankingModel: Sendable, Equatable {
     /// - Parameters:
     ///   - iterations: subspace iterations (each costs two passes over the ratings).
     ///   - threads: passes over more than 100,000 ratings are split between threads.
-    public static func fit(users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
-                           parameters: Parameters, iterations: Int = 6, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                           isCancelled: (() -> Bool)? = nil) -> RankingModel {
-        let spectrum = Spectrum.fit(users: users, items: items, ratings: ratings, userCount: userCount, itemCount: itemCount,
-                                    exponent: parameters.exponent, userExponent: parameters.userExponent, weighting: parameters.weighting,
-                                    ratingOffset: parameters.ratingOffset, factors: parameters.factors,
-                                    iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
+    public static func fit(
+        users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
+        parameters: Parameters, iterations: Int = 6, seed: UInt64 = 42,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        isCancelled: (() -> Bool)? = nil
+    ) -> RankingModel {
+        let spectrum = Spectrum.fit(
+            users: users, items: items, ratings: ratings, userCount: userCount, itemCount: itemCount,
+            exponent: parameters.exponent, userExponent: parameters.userExponent, weighting: parameters.weighting,
+            ratingOffset: parameters.ratingOffset, factors: parameters.factors,
+            iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
         return spectrum.model(parameters)
     }
 
@@ -117,7 +136,9 @@ public struct RankingModel: Sendable, Equatable {
 
     /// f(λ) per factor (see `Parameters.knee`).
     var powers: [Float] {
-        let knee = parameters.knee > 0 && parameters.knee < eigenvalues.count ? Double(max(eigenvalues[parameters.knee], 0)) : nil
+        let knee =
+            parameters.knee > 0 && parameters.knee < eigenvalues.count
+            ? Double(max(eigenvalues[parameters.knee], 0)) : nil
         return eigenvalues.map { value in
             let lambda = Double(max(value, 0))
             let base = knee.map { lambda + $0 > 0 ? lambda / (lambda + $0) : 0 } ?? lambda
@@ -140,14 +161,19 @@ public struct RankingModel: Sendable, Equatable {
     /// `popularityWeight` w > 0, the items with the largest z(q_i · user) + w · z(popularity_i), z the
     /// standardization over all items — a blend with the popularity prior, still a dot product of the
     /// user's [user / σ_u, w / σ_pop] with the item's [q_i, popularity_i].
-    public func topN(user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(item: Int32, score: Float)] {
-        ItemScan.topN(vectors: itemVectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded,
-                      prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
+    public func topN(user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
+        item: Int32, score: Float
+    )] {
+        ItemScan.topN(
+            vectors: itemVectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded,
+            prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
     }
 
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector.
-    public func topN(ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
-                     popularityWeight: Float = 0) -> [(item: Int32, score: Float)]? {
+    public func topN(
+        ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
+        popularityWeight: Float = 0
+    ) -> [(item: Int32, score: Float)]? {
         let query = userVector(ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
         return topN(user: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
@@ -167,7 +193,9 @@ public struct RankingModel: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
         out.reserveCapacity(16 + 4 * (factors + itemCount + itemVectors.count))
-        for v in [UInt32(1), UInt32(factors), UInt32(itemCount)] { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        for v in [UInt32(1), UInt32(factors), UInt32(itemCount)] {
+            withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+        }
         for array in [eigenvalues, itemWeights, popularity, itemVectors] {
             for v in array { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         }
@@ -188,9 +216,10 @@ public struct RankingModel: Sendable, Equatable {
         var floats = [Float](repeating: 0, count: k + 2 * n + kn)
         for i in 0..<floats.count { floats[i] = Float(bitPattern: u32(16 + 4 * i)) }
         guard floats.allSatisfy({ $0.isFinite }) else { return nil }
-        self.init(parameters: parameters, itemCount: n, eigenvalues: Array(floats[0..<k]),
-                  itemVectors: Array(floats[(k + 2 * n)...]), itemWeights: Array(floats[k..<(k + n)]),
-                  popularity: Array(floats[(k + n)..<(k + 2 * n)]))
+        self.init(
+            parameters: parameters, itemCount: n, eigenvalues: Array(floats[0..<k]),
+            itemVectors: Array(floats[(k + 2 * n)...]), itemWeights: Array(floats[k..<(k + n)]),
+            popularity: Array(floats[(k + n)..<(k + 2 * n)]))
     }
 }
 
@@ -208,41 +237,55 @@ public struct Spectrum: Sendable {
     public let vectors: [Float]
     public let itemWeights: [Float]
 
-    public static func fit(users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
-                           exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double, factors: Int,
-                           iterations: Int = 6, seed: UInt64 = 42,
-                           threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                           isCancelled: (() -> Bool)? = nil) -> Spectrum {
+    public static func fit(
+        users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
+        exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double,
+        factors: Int,
+        iterations: Int = 6, seed: UInt64 = 42,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        isCancelled: (() -> Bool)? = nil
+    ) -> Spectrum {
         precondition(users.count == items.count && items.count == ratings.count && factors > 0)
         var degree = [Int](repeating: 0, count: itemCount)
         for i in items { degree[Int(i)] += 1 }
         let itemWeights = degree.map { $0 > 0 ? Float(pow(Double($0), -exponent)) : 0 }
-        let parameters = RankingModel.Parameters(factors: factors, exponent: exponent, spectrumPower: 0, weighting: weighting,
-                                                 ratingOffset: ratingOffset)
+        let parameters = RankingModel.Parameters(
+            factors: factors, exponent: exponent, spectrumPower: 0, weighting: weighting,
+            ratingOffset: ratingOffset)
         // x_uj for every rating, indexed by the rating's position (n_u^(−δ) damps heavy users in the fit).
         var userDegree = [Int](repeating: 0, count: userCount)
         if userExponent != 0 { for u in users { userDegree[Int(u)] += 1 } }
         let userWeights = userDegree.map { $0 > 0 ? Float(pow(Double($0), -userExponent)) : 1 }
         var x = [Float](repeating: 0, count: ratings.count)
-        for r in 0..<ratings.count { x[r] = parameters.weight(ratings[r]) * itemWeights[Int(items[r])] * userWeights[Int(users[r])] }
+        for r in 0..<ratings.count {
+            x[r] = parameters.weight(ratings[r]) * itemWeights[Int(items[r])] * userWeights[Int(users[r])]
+        }
         let positions = (0..<Int32(ratings.count)).map { $0 }
         let (values, vectors) = CooccurrenceEmbedding.topEigenpairs(
             users: users, items: items, weightIndex: positions, weight: x, userCount: userCount, itemCount: itemCount,
-            factors: factors, oversampling: max(8, min(32, factors / 4)), iterations: iterations, seed: seed, threads: threads,
+            factors: factors, oversampling: max(8, min(32, factors / 4)), iterations: iterations, seed: seed,
+            threads: threads,
             isCancelled: isCancelled)
-        return Spectrum(itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting, ratingOffset: ratingOffset,
-                        values: values, vectors: vectors, itemWeights: itemWeights)
+        return Spectrum(
+            itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
+            ratingOffset: ratingOffset,
+            values: values, vectors: vectors, itemWeights: itemWeights)
     }
 
     /// The model with the first `parameters.factors` eigenpairs (at most the fitted number).
     public func model(_ parameters: RankingModel.Parameters) -> RankingModel {
         let fitted = values.count, k = min(parameters.factors, fitted)
         var p = parameters
-        p.factors = k; p.exponent = exponent; p.userExponent = userExponent; p.weighting = weighting; p.ratingOffset = ratingOffset
+        p.factors = k
+        p.exponent = exponent
+        p.userExponent = userExponent
+        p.weighting = weighting
+        p.ratingOffset = ratingOffset
         var v = [Float](repeating: 0, count: itemCount * k)
         for r in 0..<itemCount { for c in 0..<k { v[r * k + c] = vectors[r * fitted + c] } }
-        return RankingModel(parameters: p, itemCount: itemCount, eigenvalues: Array(values.prefix(k)), itemVectors: v,
-                            itemWeights: itemWeights)
+        return RankingModel(
+            parameters: p, itemCount: itemCount, eigenvalues: Array(values.prefix(k)), itemVectors: v,
+            itemWeights: itemWeights)
     }
 }
 
@@ -255,18 +298,23 @@ enum ItemScan {
         var dot: Float = 0, na: Float = 0, nb: Float = 0
         for c in 0..<factors {
             let x = vectors[a * factors + c], y = vectors[b * factors + c]
-            dot += x * y; na += x * x; nb += y * y
+            dot += x * y
+            na += x * x
+            nb += y * y
         }
         return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
     }
 
-    static func topN(vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
-                     excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0) -> [(item: Int32, score: Float)] {
+    static func topN(
+        vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
+        excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0
+    ) -> [(item: Int32, score: Float)] {
         precondition(query.count == factors && vectors.count >= factors * itemCount)
         guard n > 0 else { return [] }
         if let prior, priorWeight > 0 {
-            return blended(vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
-                           prior: prior, weight: priorWeight)
+            return blended(
+                vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
+                prior: prior, weight: priorWeight)
         }
         var top = TopN(capacity: n + excluded.count)
         let chunk = chunkZeros.count
@@ -293,8 +341,11 @@ enum ItemScan {
             query.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
                     if factors % 16 == 0 {
-                        let zeros = rows.count <= chunkZeros.count ? chunkZeros : [Float](repeating: 0, count: rows.count)
-                        mfrec_scores(q.baseAddress!, e.baseAddress! + rows.lowerBound * factors, factors, rows.count, zeros, o.baseAddress!)
+                        let zeros =
+                            rows.count <= chunkZeros.count ? chunkZeros : [Float](repeating: 0, count: rows.count)
+                        mfrec_scores(
+                            q.baseAddress!, e.baseAddress! + rows.lowerBound * factors, factors, rows.count, zeros,
+                            o.baseAddress!)
                     } else {
                         for (j, i) in rows.enumerated() {
                             let row = i * factors
@@ -310,15 +361,20 @@ enum ItemScan {
 
     /// z(score) + weight · z(prior) over the items that are not excluded: all scores first (one scan), then
     /// their mean and deviation, then the heap.
-    static func blended(vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int, excluded: Set<Int32>,
-                        prior: [Float], weight: Float) -> [(item: Int32, score: Float)] {
+    static func blended(
+        vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int, excluded: Set<Int32>,
+        prior: [Float], weight: Float
+    ) -> [(item: Int32, score: Float)] {
         precondition(prior.count >= itemCount)
         var scores = [Float](repeating: 0, count: itemCount)
         score(vectors: vectors, factors: factors, query: query, rows: 0..<itemCount, into: &scores)
         func moments(_ values: [Float]) -> (mean: Double, sd: Double) {
             var sum = 0.0, sq = 0.0, count = 0.0
             for i in 0..<itemCount where !excluded.contains(Int32(i)) {
-                let v = Double(values[i]); sum += v; sq += v * v; count += 1
+                let v = Double(values[i])
+                sum += v
+                sq += v * v
+                count += 1
             }
             guard count > 0 else { return (0, 1) }
             let mean = sum / count

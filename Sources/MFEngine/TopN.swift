@@ -66,7 +66,9 @@ public struct TopN: Sendable {
             guard left < count else { return }
             var worst = left
             let right = left + 1
-            if right < count && Self.worse(scores[right], items[right], than: scores[left], items[left]) { worst = right }
+            if right < count && Self.worse(scores[right], items[right], than: scores[left], items[left]) {
+                worst = right
+            }
             guard Self.worse(scores[worst], items[worst], than: scores[parent], items[parent]) else { return }
             scores.swapAt(worst, parent)
             items.swapAt(worst, parent)

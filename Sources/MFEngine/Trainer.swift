@@ -10,13 +10,17 @@ public struct RatingTriples: Sendable {
 
     public init(users: [Int32] = [], items: [Int32] = [], ratings: [Float] = []) {
         precondition(users.count == items.count && items.count == ratings.count)
-        self.users = users; self.items = items; self.ratings = ratings
+        self.users = users
+        self.items = items
+        self.ratings = ratings
     }
 
     public var count: Int { ratings.count }
 
     public mutating func append(user: Int32, item: Int32, rating: Float) {
-        users.append(user); items.append(item); ratings.append(rating)
+        users.append(user)
+        items.append(item)
+        ratings.append(rating)
     }
 }
 
@@ -115,16 +119,25 @@ public enum Trainer {
         options: TrainingOptions, progress: ((EpochStats) -> Void)? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> TrainingResult {
         guard train.count > 0 else { throw TrainingError.noTrainingRatings }
-        guard options.factors >= 1 && options.factors <= 1024 else { throw TrainingError.invalid("factors must be between 1 and 1024") }
+        guard options.factors >= 1 && options.factors <= 1024 else {
+            throw TrainingError.invalid("factors must be between 1 and 1024")
+        }
         guard options.epochs >= 1 else { throw TrainingError.invalid("epochs must be at least 1") }
-        guard options.learningRate > 0 && options.learningRate.isFinite else { throw TrainingError.invalid("the learning rate must be positive") }
-        guard options.regularization >= 0 && options.biasRegularization >= 0 else { throw TrainingError.invalid("regularization must not be negative") }
-        guard options.bins >= 1 && options.threads >= 1 else { throw TrainingError.invalid("bins and threads must be at least 1") }
+        guard options.learningRate > 0 && options.learningRate.isFinite else {
+            throw TrainingError.invalid("the learning rate must be positive")
+        }
+        guard options.regularization >= 0 && options.biasRegularization >= 0 else {
+            throw TrainingError.invalid("regularization must not be negative")
+        }
+        guard options.bins >= 1 && options.threads >= 1 else {
+            throw TrainingError.invalid("bins and threads must be at least 1")
+        }
 
         var rng = SeededGenerator(seed: options.seed)
         let mean = Float(train.ratings.reduce(0.0) { $0 + Double($1) } / Double(train.count))
-        var model = FactorModel(factors: options.factors, userCount: userCount, itemCount: itemCount,
-                                useBias: options.useBias, globalMean: mean, scale: scale)
+        var model = FactorModel(
+            factors: options.factors, userCount: userCount, itemCount: itemCount,
+            useBias: options.useBias, globalMean: mean, scale: scale)
         // Initial embeddings: N(0, initScale²), or |N| for non-negative models. Without biases the dot
         // product alone must reach the mean rating, so start each entry near sqrt(μ / k).
         let k = options.factors, stride = model.stride
@@ -144,8 +157,9 @@ public enum Trainer {
         for u in grid.users { seenUser[Int(u)] = true }
         for i in grid.items { seenItem[Int(i)] = true }
         let localTest = test.map { t in
-            RatingTriples(users: t.users.map { Int($0) < userCount ? grid.localUser[Int($0)] : $0 },
-                          items: t.items.map { Int($0) < itemCount ? grid.localItem[Int($0)] : $0 }, ratings: t.ratings)
+            RatingTriples(
+                users: t.users.map { Int($0) < userCount ? grid.localUser[Int($0)] : $0 },
+                items: t.items.map { Int($0) < itemCount ? grid.localItem[Int($0)] : $0 }, ratings: t.ratings)
         }
 
         var history: [EpochStats] = []
@@ -174,8 +188,9 @@ public enum Trainer {
                 unseen = evaluation.unseen
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e9
-            let stats = EpochStats(epoch: epoch, trainLoss: loss, trainMAE: ab / n, trainMSE: sq / n, test: testMetrics,
-                                   seconds: seconds, learningRate: Double(lr))
+            let stats = EpochStats(
+                epoch: epoch, trainLoss: loss, trainMAE: ab / n, trainMSE: sq / n, test: testMetrics,
+                seconds: seconds, learningRate: Double(lr))
             history.append(stats)
             progress?(stats)
             lr *= options.learningRateDecay
@@ -213,24 +228,30 @@ public enum Trainer {
         return (ErrorMetrics(predictions: predictions, truth: test.ratings), unseen)
     }
 
-    private static func runEpoch(grid: BlockGrid, model: inout FactorModel, lr: Float, options: TrainingOptions,
-                                 isCancelled: (() -> Bool)?) throws -> (Double, Double) {
+    private static func runEpoch(
+        grid: BlockGrid, model: inout FactorModel, lr: Float, options: TrainingOptions,
+        isCancelled: (() -> Bool)?
+    ) throws -> (Double, Double) {
         let bins = grid.bins
         var sqErr = [Double](repeating: 0, count: bins * bins)
         var absErr = [Double](repeating: 0, count: bins * bins)
-        let params = SGDParameters(lr: lr, regP: options.regularization, regQ: options.regularization,
-                                   regB: options.biasRegularization, mean: model.globalMean,
-                                   useBias: options.useBias, nonnegative: options.nonnegative,
-                                   chunks: model.stride / 8)
+        let params = SGDParameters(
+            lr: lr, regP: options.regularization, regQ: options.regularization,
+            regB: options.biasRegularization, mean: model.globalMean,
+            useBias: options.useBias, nonnegative: options.nonnegative,
+            chunks: model.stride / 8)
         let threads = min(options.threads, bins)
-        try model.userFactors.withUnsafeMutableBufferPointer { P in
-            try model.itemFactors.withUnsafeMutableBufferPointer { Q in
-                try model.userBias.withUnsafeMutableBufferPointer { BU in
-                    try model.itemBias.withUnsafeMutableBufferPointer { BI in
-                        try sqErr.withUnsafeMutableBufferPointer { SQ in
-                            try absErr.withUnsafeMutableBufferPointer { AB in
-                                let shared = SharedState(P: P.baseAddress!, Q: Q.baseAddress!, BU: BU.baseAddress!,
-                                                         BI: BI.baseAddress!, SQ: SQ.baseAddress!, AB: AB.baseAddress!)
+        try model.userFactors.withUnsafeMutableBufferPointer { userRows in
+            try model.itemFactors.withUnsafeMutableBufferPointer { itemRows in
+                try model.userBias.withUnsafeMutableBufferPointer { userBiases in
+                    try model.itemBias.withUnsafeMutableBufferPointer { itemBiases in
+                        try sqErr.withUnsafeMutableBufferPointer { squaredErrors in
+                            try absErr.withUnsafeMutableBufferPointer { absoluteErrors in
+                                let shared = SharedState(
+                                    userRows: userRows.baseAddress!, itemRows: itemRows.baseAddress!,
+                                    userBiases: userBiases.baseAddress!,
+                                    itemBiases: itemBiases.baseAddress!, squaredErrors: squaredErrors.baseAddress!,
+                                    absoluteErrors: absoluteErrors.baseAddress!)
                                 for s in 0..<bins {
                                     if isCancelled?() == true { throw TrainingError.cancelled }
                                     let work = { @Sendable (t: Int) in
@@ -239,14 +260,20 @@ public enum Trainer {
                                             let block = b * bins + (b + s) % bins
                                             let r = grid.blockRange(block)
                                             let (sq, ab) = grid.withBlock(r) { users, items, ratings in
-                                                sgdBlock(users: users, items: items, ratings: ratings, shared: shared, p: params)
+                                                sgdBlock(
+                                                    users: users, items: items, ratings: ratings, shared: shared,
+                                                    p: params)
                                             }
-                                            shared.SQ[block] = sq
-                                            shared.AB[block] = ab
+                                            shared.squaredErrors[block] = sq
+                                            shared.absoluteErrors[block] = ab
                                             b += threads
                                         }
                                     }
-                                    if threads == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: work) }
+                                    if threads == 1 {
+                                        work(0)
+                                    } else {
+                                        DispatchQueue.concurrentPerform(iterations: threads, execute: work)
+                                    }
                                 }
                             }
                         }
@@ -267,25 +294,28 @@ struct SGDParameters: Sendable {
 /// Raw pointers into the model's arrays, shared by the training threads.
 /// Invariant: threads touch disjoint rows (the block schedule guarantees it) and disjoint error slots.
 struct SharedState: @unchecked Sendable {
-    let P: UnsafeMutablePointer<Float>
-    let Q: UnsafeMutablePointer<Float>
-    let BU: UnsafeMutablePointer<Float>
-    let BI: UnsafeMutablePointer<Float>
-    let SQ: UnsafeMutablePointer<Double>
-    let AB: UnsafeMutablePointer<Double>
+    let userRows: UnsafeMutablePointer<Float>
+    let itemRows: UnsafeMutablePointer<Float>
+    let userBiases: UnsafeMutablePointer<Float>
+    let itemBiases: UnsafeMutablePointer<Float>
+    let squaredErrors: UnsafeMutablePointer<Double>
+    let absoluteErrors: UnsafeMutablePointer<Double>
 }
 
 /// One SGD pass over one block's ratings: the hot loop, in C (`CKernels`), with AVX2+FMA chosen at run
 /// time. Measured on 25M ratings, k = 32, one thread: the Swift `SIMD8` loop it replaced ran at 26M
 /// updates/s (the baseline x86-64 target has no AVX); see `mfrec-bench train` for the current figures.
 @inline(__always)
-func sgdBlock(users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int32>, ratings: UnsafeBufferPointer<Float>,
-              shared: SharedState, p: SGDParameters) -> (Double, Double) {
+func sgdBlock(
+    users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int32>, ratings: UnsafeBufferPointer<Float>,
+    shared: SharedState, p: SGDParameters
+) -> (Double, Double) {
     var sq = 0.0, ab = 0.0
     guard ratings.count > 0 else { return (0, 0) }
-    mfrec_sgd_block(users.baseAddress, items.baseAddress, ratings.baseAddress, ratings.count, shared.P, shared.Q,
-                    shared.BU, shared.BI, p.chunks * 8, p.lr, p.regP, p.regQ, p.regB, p.mean,
-                    p.useBias ? 1 : 0, p.nonnegative ? 1 : 0, &sq, &ab)
+    mfrec_sgd_block(
+        users.baseAddress, items.baseAddress, ratings.baseAddress, ratings.count, shared.userRows, shared.itemRows,
+        shared.userBiases, shared.itemBiases, p.chunks * 8, p.lr, p.regP, p.regQ, p.regB, p.mean,
+        p.useBias ? 1 : 0, p.nonnegative ? 1 : 0, &sq, &ab)
     return (sq, ab)
 }
 
@@ -314,15 +344,19 @@ final class BlockGrid: @unchecked Sendable {
         var localUser = [Int32](repeating: 0, count: userCount), localItem = [Int32](repeating: 0, count: itemCount)
         for (position, id) in userOrder.enumerated() { localUser[id] = Int32(position) }
         for (position, id) in itemOrder.enumerated() { localItem[id] = Int32(position) }
-        self.userOrder = userOrder; self.itemOrder = itemOrder
-        self.localUser = localUser; self.localItem = localItem
+        self.userOrder = userOrder
+        self.itemOrder = itemOrder
+        self.localUser = localUser
+        self.localItem = localItem
         @inline(__always) func bin(_ local: Int32, _ count: Int) -> Int { Int(local) * bins / max(count, 1) }
 
         let n = triples.count
         var counts = [Int](repeating: 0, count: bins * bins + 1)
         var blockOf = [UInt16](repeating: 0, count: n)
         for j in 0..<n {
-            let b = bin(localUser[Int(triples.users[j])], userCount) * bins + bin(localItem[Int(triples.items[j])], itemCount)
+            let b =
+                bin(localUser[Int(triples.users[j])], userCount) * bins
+                + bin(localItem[Int(triples.items[j])], itemCount)
             blockOf[j] = UInt16(b)
             counts[b + 1] += 1
         }
@@ -346,12 +380,16 @@ final class BlockGrid: @unchecked Sendable {
 
     func blockRange(_ block: Int) -> Range<Int> { offsets[block]..<offsets[block + 1] }
 
-    func withBlock<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Float>) -> R) -> R {
+    func withBlock<R>(
+        _ range: Range<Int>,
+        _ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Float>) -> R
+    ) -> R {
         users.withUnsafeBufferPointer { u in
             items.withUnsafeBufferPointer { i in
                 ratings.withUnsafeBufferPointer { r in
-                    body(UnsafeBufferPointer(rebasing: u[range]), UnsafeBufferPointer(rebasing: i[range]),
-                         UnsafeBufferPointer(rebasing: r[range]))
+                    body(
+                        UnsafeBufferPointer(rebasing: u[range]), UnsafeBufferPointer(rebasing: i[range]),
+                        UnsafeBufferPointer(rebasing: r[range]))
                 }
             }
         }

@@ -14,12 +14,14 @@ extension Recommender {
     /// - Returns: what was stored.
     /// - Throws: `CancellationError` when the task is cancelled (nothing is stored); `InputError` for bad input.
     @discardableResult
-    public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil) async throws
+    public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil)
+        async throws
         -> IngestReport
     {
         try await runCancellable { isCancelled in
             try self.serialized {
-                try Ingestor(store: self.store).ingest(path: path, options: options, progress: progress, isCancelled: isCancelled)
+                try Ingestor(store: self.store).ingest(
+                    path: path, options: options, progress: progress, isCancelled: isCancelled)
             }
         }
     }
@@ -45,7 +47,8 @@ extension QueryEngine {
     /// - Returns: the number of users written.
     /// - Throws: `CancellationError` when the task is cancelled (the file is not created).
     @discardableResult
-    public func recommendAll(n: Int, to path: String, by ranker: Ranker? = nil, progress: ProgressHandler? = nil) async throws
+    public func recommendAll(n: Int, to path: String, by ranker: Ranker? = nil, progress: ProgressHandler? = nil)
+        async throws
         -> Int
     {
         try await runCancellable { isCancelled in
@@ -57,7 +60,9 @@ extension QueryEngine {
 /// Runs `body` on a new thread and waits for it without blocking a cooperative thread. `body` gets a
 /// check that turns true once the calling task is cancelled; if it then throws, the error is
 /// `CancellationError`.
-func runCancellable<R: Sendable>(_ body: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> R)
+func runCancellable<R: Sendable>(
+    _ body: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> R
+)
     async throws -> R
 {
     try Task.checkCancellation()

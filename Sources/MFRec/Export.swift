@@ -29,7 +29,9 @@ extension Recommender {
             }
             switch format {
             case .csv:
-                func table(_ keys: [String], _ count: Int, _ prefix: String, vector: (Int) -> ArraySlice<Float>, bias: [Float]) -> Data {
+                func table(
+                    _ keys: [String], _ count: Int, _ prefix: String, vector: (Int) -> ArraySlice<Float>, bias: [Float]
+                ) -> Data {
                     var text = "id," + (0..<model.factors).map { "\(prefix)\($0)" }.joined(separator: ",") + ",bias\n"
                     for r in 0..<count {
                         text += csvField(r < keys.count ? keys[r] : String(r))
@@ -38,11 +40,17 @@ extension Recommender {
                     }
                     return Data(text.utf8)
                 }
-                try save("user_factors.csv", table(userKeys, model.userCount, "p", vector: model.userVector, bias: model.userBias))
-                try save("item_factors.csv", table(itemKeys, model.itemCount, "q", vector: model.itemVector, bias: model.itemBias))
+                try save(
+                    "user_factors.csv",
+                    table(userKeys, model.userCount, "p", vector: model.userVector, bias: model.userBias))
+                try save(
+                    "item_factors.csv",
+                    table(itemKeys, model.itemCount, "q", vector: model.itemVector, bias: model.itemBias))
             case .npy:
-                try save("user_factors.npy", npy(rows: model.userCount, columns: model.factors) { model.userVector($0) })
-                try save("item_factors.npy", npy(rows: model.itemCount, columns: model.factors) { model.itemVector($0) })
+                try save(
+                    "user_factors.npy", npy(rows: model.userCount, columns: model.factors) { model.userVector($0) })
+                try save(
+                    "item_factors.npy", npy(rows: model.itemCount, columns: model.factors) { model.itemVector($0) })
                 try save("user_bias.npy", npy(vector: model.userBias))
                 try save("item_bias.npy", npy(vector: model.itemBias))
                 try save("user_ids.txt", Data((userKeys.prefix(model.userCount).joined(separator: "\n") + "\n").utf8))
@@ -61,15 +69,21 @@ extension Recommender {
                     for c in 0..<k { userVectors[current * k + c] = v[c] }
                 }
                 try store.forEachRating(maxSeq: nil) { u, i, r in
-                    if Int(u) != current { flush(); current = Int(u); ratings.removeAll(keepingCapacity: true) }
+                    if Int(u) != current {
+                        flush()
+                        current = Int(u)
+                        ratings.removeAll(keepingCapacity: true)
+                    }
                     ratings.append((i, r))
                 }
                 flush()
-                let userRow = { (u: Int) in userVectors[u * k ..< (u + 1) * k] }
-                let itemRow = { (i: Int) in ranking.itemVectors[i * k ..< (i + 1) * k] }
+                let userRow = { (u: Int) in userVectors[u * k..<(u + 1) * k] }
+                let itemRow = { (i: Int) in ranking.itemVectors[i * k..<(i + 1) * k] }
                 switch format {
                 case .csv:
-                    func table(_ keys: [String], _ count: Int, _ prefix: String, _ row: (Int) -> ArraySlice<Float>) -> Data {
+                    func table(_ keys: [String], _ count: Int, _ prefix: String, _ row: (Int) -> ArraySlice<Float>)
+                        -> Data
+                    {
                         var text = "id," + (0..<k).map { "\(prefix)\($0)" }.joined(separator: ",") + "\n"
                         for r in 0..<count {
                             text += csvField(r < keys.count ? keys[r] : String(r))

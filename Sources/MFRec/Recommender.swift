@@ -1,6 +1,6 @@
+import Foundation
 @_exported import MFEngine
 @_exported import MFStore
-import Foundation
 
 /// The embeddable mfrec API: one database file.
 ///
@@ -73,7 +73,9 @@ public final class Recommender: @unchecked Sendable {
                     scale: try store.ratingScale(), meanRating: try store.meanRating(),
                     snapshots: try store.snapshots().count, live: try store.liveModel(),
                     cooccurrence: try store.cooccurrenceShape().map {
-                        CooccurrenceShape(factors: $0.factors, itemCount: $0.itemCount, exponent: $0.exponent, createdAt: $0.createdAt)
+                        CooccurrenceShape(
+                            factors: $0.factors, itemCount: $0.itemCount, exponent: $0.exponent, createdAt: $0.createdAt
+                        )
                     })
             }
         }

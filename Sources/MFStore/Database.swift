@@ -25,7 +25,9 @@ public final class Database {
     public init(path: String, mode: Mode = .readWrite, busyTimeout: Int32 = 10_000) throws {
         var db: OpaquePointer?
         let flags = mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY
-        let name = mode == .immutable ? "file:" + path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)! + "?immutable=1" : path
+        let name =
+            mode == .immutable
+            ? "file:" + path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)! + "?immutable=1" : path
         let rc = sqlite3_open_v2(name, &db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nil)
         guard rc == SQLITE_OK, let db else {
             let error = DatabaseError(handle: db, code: rc)

@@ -19,7 +19,8 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable {
     }
 
     init(handle: OpaquePointer?, code: Int32, sql: String? = nil) {
-        let message = handle.flatMap { sqlite3_errmsg($0).map { String(cString: $0) } }
+        let message =
+            handle.flatMap { sqlite3_errmsg($0).map { String(cString: $0) } }
             ?? String(cString: sqlite3_errstr(code))
         self.init(extendedCode: handle.map { sqlite3_extended_errcode($0) } ?? code, message: message, sql: sql)
     }

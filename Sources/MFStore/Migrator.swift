@@ -50,11 +50,16 @@ public struct Migrator: Sendable {
 
     public var latestVersion: Int { migrations.last?.id ?? 0 }
 
-    struct Applied { let id: Int; let name: String; let checksum: Int64 }
+    struct Applied {
+        let id: Int
+        let name: String
+        let checksum: Int64
+    }
 
     func applied(in db: Database) throws -> [Applied] {
-        let exists = try db.scalarInt(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") ?? 0
+        let exists =
+            try db.scalarInt(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") ?? 0
         guard exists > 0 else { return [] }
         let stmt = try db.prepare("SELECT id, name, checksum FROM schema_migrations ORDER BY id")
         var rows: [Applied] = []
@@ -92,14 +97,17 @@ public struct Migrator: Sendable {
     public func migrate(_ db: Database) throws -> [Int] {
         let todo = try pending(in: db)
         guard !todo.isEmpty else { return [] }
-        try db.execute("""
+        try db.execute(
+            """
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum INTEGER NOT NULL, applied_at TEXT NOT NULL)
             """)
         for migration in todo {
             try db.transaction {
                 // Another process may have applied it while we waited for the write lock.
-                if try db.scalarInt("SELECT count(*) FROM schema_migrations WHERE id = ?", [.integer(Int64(migration.id))]) ?? 0 > 0 {
+                if try db.scalarInt(
+                    "SELECT count(*) FROM schema_migrations WHERE id = ?", [.integer(Int64(migration.id))]) ?? 0 > 0
+                {
                     return
                 }
                 do {
@@ -109,8 +117,10 @@ public struct Migrator: Sendable {
                 }
                 try db.execute(
                     "INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
-                    [.integer(Int64(migration.id)), .text(migration.name), .integer(migration.checksum),
-                     .text(ISO8601DateFormatter().string(from: Date()))])
+                    [
+                        .integer(Int64(migration.id)), .text(migration.name), .integer(migration.checksum),
+                        .text(ISO8601DateFormatter().string(from: Date())),
+                    ])
             }
         }
         return todo.map(\.id)

@@ -54,7 +54,8 @@ public final class Statement {
         // A zero-length blob still needs a non-null pointer, or SQLite stores NULL.
         let empty: UInt8 = 0
         try withUnsafePointer(to: empty) { fallback in
-            try check(mfrec_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count)))
+            try check(
+                mfrec_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count)))
         }
     }
     public func bindBlob(_ bytes: [UInt8], at index: Int32) throws {

@@ -11,19 +11,27 @@ extension Store {
         public var vectors: [UInt8]
 
         public init(version: Int64 = 0, factors: Int, itemCount: Int, exponent: Double, vectors: [UInt8]) {
-            self.version = version; self.factors = factors; self.itemCount = itemCount; self.exponent = exponent; self.vectors = vectors
+            self.version = version
+            self.factors = factors
+            self.itemCount = itemCount
+            self.exponent = exponent
+            self.vectors = vectors
         }
     }
 
     /// Replaces the co-occurrence embedding (the version grows by one).
     public func setCooccurrence(_ record: CooccurrenceRecord) throws {
-        try db.execute("""
+        try db.execute(
+            """
             INSERT INTO cooccurrence (id, version, created_at, factors, item_count, exponent, vectors, checksum)
             VALUES (1, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET version = version + 1, created_at = excluded.created_at, factors = excluded.factors,
                 item_count = excluded.item_count, exponent = excluded.exponent, vectors = excluded.vectors, checksum = excluded.checksum
-            """, [.integer(Int64(record.factors)), .integer(Int64(record.itemCount)), .real(record.exponent),
-                  .blob(record.vectors), .integer(Store.checksum(record.vectors))])
+            """,
+            [
+                .integer(Int64(record.factors)), .integer(Int64(record.itemCount)), .real(record.exponent),
+                .blob(record.vectors), .integer(Store.checksum(record.vectors)),
+            ])
     }
 
     public func deleteCooccurrence() throws {
@@ -32,7 +40,9 @@ extension Store {
 
     /// The version of the stored co-occurrence embedding (nil when there is none): cheap, for cache checks.
     public func cooccurrenceVersion() throws -> Int64? {
-        try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in try stmt.step() ? stmt.int64(0) : nil }
+        try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in
+            try stmt.step() ? stmt.int64(0) : nil
+        }
     }
 
     /// The stored co-occurrence embedding's shape, without its vectors (nil when there is none).
@@ -44,12 +54,15 @@ extension Store {
 
     /// The stored co-occurrence embedding, its checksum verified; nil when there is none.
     public func cooccurrence() throws -> CooccurrenceRecord? {
-        let stmt = try db.prepare("SELECT version, factors, item_count, exponent, vectors, checksum FROM cooccurrence WHERE id = 1")
+        let stmt = try db.prepare(
+            "SELECT version, factors, item_count, exponent, vectors, checksum FROM cooccurrence WHERE id = 1")
         guard try stmt.step() else { return nil }
-        let record = CooccurrenceRecord(version: stmt.int64(0), factors: Int(stmt.int64(1)), itemCount: Int(stmt.int64(2)),
-                                        exponent: stmt.double(3), vectors: stmt.blob(4))
+        let record = CooccurrenceRecord(
+            version: stmt.int64(0), factors: Int(stmt.int64(1)), itemCount: Int(stmt.int64(2)),
+            exponent: stmt.double(3), vectors: stmt.blob(4))
         guard Store.checksum(record.vectors) == stmt.int64(5) else {
-            throw StoreError("\(path): the co-occurrence embedding fails its checksum; run `mfrec train` to fit it again")
+            throw StoreError(
+                "\(path): the co-occurrence embedding fails its checksum; run `mfrec train` to fit it again")
         }
         return record
     }

@@ -15,16 +15,22 @@ extension Store {
     }
 
     public func liveModel() throws -> LiveModel {
-        try withStatement("SELECT snapshot_id, generation, dirty, updates, watermark FROM live_model WHERE id = 1") { stmt in
-            guard try stmt.step() else { return LiveModel(snapshotID: nil, generation: 0, dirty: false, updates: 0, watermark: 0) }
-            return LiveModel(snapshotID: stmt.isNull(0) ? nil : stmt.int(0), generation: stmt.int64(1), dirty: stmt.int(2) != 0,
-                             updates: stmt.int(3), watermark: stmt.int64(4))
+        try withStatement("SELECT snapshot_id, generation, dirty, updates, watermark FROM live_model WHERE id = 1") {
+            stmt in
+            guard try stmt.step() else {
+                return LiveModel(snapshotID: nil, generation: 0, dirty: false, updates: 0, watermark: 0)
+            }
+            return LiveModel(
+                snapshotID: stmt.isNull(0) ? nil : stmt.int(0), generation: stmt.int64(1), dirty: stmt.int(2) != 0,
+                updates: stmt.int(3), watermark: stmt.int64(4))
         }
     }
 
     /// The live model's generation alone: a cheap check for readers that cache the model.
     public func liveGeneration() throws -> Int64 {
-        try withStatement("SELECT generation FROM live_model WHERE id = 1") { stmt in try stmt.step() ? stmt.int64(0) : 0 }
+        try withStatement("SELECT generation FROM live_model WHERE id = 1") { stmt in
+            try stmt.step() ? stmt.int64(0) : 0
+        }
     }
 
     /// Makes snapshot `id` the live model: drops the overlay, bumps the generation. Returns the new generation.
@@ -33,8 +39,9 @@ extension Store {
         try transaction {
             try db.execute("DELETE FROM live_users")
             try db.execute("DELETE FROM live_items")
-            try db.execute("UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, watermark = ? WHERE id = 1",
-                           [.integer(Int64(id)), .integer(watermark)])
+            try db.execute(
+                "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, watermark = ? WHERE id = 1",
+                [.integer(Int64(id)), .integer(watermark)])
             return try liveModel().generation
         }
     }
@@ -43,8 +50,9 @@ extension Store {
     @discardableResult
     public func markLiveUpdated(count: Int, watermark: Int64) throws -> Int64 {
         try transaction {
-            try db.execute("UPDATE live_model SET generation = generation + 1, dirty = 1, updates = updates + ?, watermark = max(watermark, ?) WHERE id = 1",
-                           [.integer(Int64(count)), .integer(watermark)])
+            try db.execute(
+                "UPDATE live_model SET generation = generation + 1, dirty = 1, updates = updates + ?, watermark = max(watermark, ?) WHERE id = 1",
+                [.integer(Int64(count)), .integer(watermark)])
             return try liveModel().generation
         }
     }
@@ -54,23 +62,35 @@ extension Store {
         public var id: Int
         public var bias: Float
         public var vector: [Float]
-        public init(id: Int, bias: Float, vector: [Float]) { self.id = id; self.bias = bias; self.vector = vector }
+        public init(id: Int, bias: Float, vector: [Float]) {
+            self.id = id
+            self.bias = bias
+            self.vector = vector
+        }
     }
 
     public func liveRows(users: Bool) throws -> [LiveRow] {
-        let stmt = try db.prepare(users ? "SELECT user_id, bias, vector FROM live_users ORDER BY user_id"
-                                        : "SELECT item_id, bias, vector FROM live_items ORDER BY item_id")
+        let stmt = try db.prepare(
+            users
+                ? "SELECT user_id, bias, vector FROM live_users ORDER BY user_id"
+                : "SELECT item_id, bias, vector FROM live_items ORDER BY item_id")
         var out: [LiveRow] = []
         while try stmt.step() {
-            let vector = stmt.withBlob(2) { raw in (0..<raw.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+            let vector = stmt.withBlob(2) { raw in
+                (0..<raw.count / 4).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                }
+            }
             out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: vector))
         }
         return out
     }
 
     public func upsertLiveRow(_ row: LiveRow, user: Bool) throws {
-        let sql = user ? "INSERT INTO live_users (user_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
-                       : "INSERT INTO live_items (item_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
+        let sql =
+            user
+            ? "INSERT INTO live_users (user_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
+            : "INSERT INTO live_items (item_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
         try withStatement(sql) { stmt in
             try stmt.bind(Int64(row.id), at: 1)
             try stmt.bind(Double(row.bias), at: 2)

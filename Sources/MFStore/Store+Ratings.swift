@@ -74,7 +74,8 @@ extension Store {
 
     /// A cursor over every rating in (user, item) order, read as the caller pulls.
     public func ratingCursor() throws -> RatingCursor {
-        RatingCursor(statement: try db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id"))
+        RatingCursor(
+            statement: try db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id"))
     }
 
     /// The items with the most ratings at or above `threshold` (ties by id), each with its mean rating.

@@ -5,7 +5,8 @@ import Foundation
 extension Store {
     /// Stores a snapshot and returns its id. The model blob is checksummed (CRC-32) as stored.
     public func insertSnapshot(_ record: SnapshotRecord) throws -> Int {
-        let stmt = try db.prepare("""
+        let stmt = try db.prepare(
+            """
             INSERT INTO snapshots (created_at, parent_id, kind, note, factors, user_count, item_count,
                 hyperparameters, metrics, history, split, watermark, global_mean, model, model_bytes, checksum)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -28,12 +29,17 @@ extension Store {
 
     /// One snapshot with its model; the blob's checksum is verified.
     public func snapshot(id: Int) throws -> SnapshotRecord? {
-        guard let record = try selectSnapshots(where: "id = ?", [.integer(Int64(id))], withModel: true).first else { return nil }
+        guard let record = try selectSnapshots(where: "id = ?", [.integer(Int64(id))], withModel: true).first else {
+            return nil
+        }
         return record
     }
 
-    private func selectSnapshots(where condition: String, _ values: [DatabaseValue], withModel: Bool) throws -> [SnapshotRecord] {
-        let stmt = try db.prepare("""
+    private func selectSnapshots(where condition: String, _ values: [DatabaseValue], withModel: Bool) throws
+        -> [SnapshotRecord]
+    {
+        let stmt = try db.prepare(
+            """
             SELECT id, created_at, parent_id, kind, note, factors, user_count, item_count, hyperparameters, metrics,
                    history, split, watermark, global_mean, \(withModel ? "model" : "NULL"), model_bytes, checksum, length(model)
             FROM snapshots WHERE \(condition) ORDER BY id
@@ -42,9 +48,11 @@ extension Store {
         var out: [SnapshotRecord] = []
         while try stmt.step() {
             var record = SnapshotRecord(
-                createdAt: stmt.string(1) ?? "", parentID: stmt.isNull(2) ? nil : stmt.int(2), kind: stmt.string(3) ?? "",
+                createdAt: stmt.string(1) ?? "", parentID: stmt.isNull(2) ? nil : stmt.int(2),
+                kind: stmt.string(3) ?? "",
                 note: stmt.string(4), factors: stmt.int(5), userCount: stmt.int(6), itemCount: stmt.int(7),
-                hyperparameters: stmt.string(8) ?? "{}", metrics: stmt.string(9) ?? "{}", history: stmt.string(10) ?? "[]",
+                hyperparameters: stmt.string(8) ?? "{}", metrics: stmt.string(9) ?? "{}",
+                history: stmt.string(10) ?? "[]",
                 split: stmt.string(11) ?? "{}", watermark: stmt.int64(12), globalMean: stmt.double(13),
                 model: withModel ? stmt.blob(14) : [], modelBytes: stmt.int(15))
             record.id = stmt.int(0)
@@ -69,7 +77,8 @@ extension Store {
     public func deleteSnapshot(_ id: Int) throws {
         try transaction {
             if try liveModel().snapshotID == id {
-                throw StoreError("snapshot \(id) is the live model and cannot be deleted; roll back to another snapshot first")
+                throw StoreError(
+                    "snapshot \(id) is the live model and cannot be deleted; roll back to another snapshot first")
             }
             guard try snapshotExists(id) else { throw StoreError("there is no snapshot \(id)") }
             try db.execute("DELETE FROM snapshots WHERE id = ?", [.integer(Int64(id))])
@@ -97,12 +106,25 @@ public struct SnapshotRecord: Sendable {
     public var modelBytes: Int
     public var storedBytes: Int = 0
 
-    public init(createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
-                hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,
-                globalMean: Double, model: [UInt8], modelBytes: Int) {
-        self.createdAt = createdAt; self.parentID = parentID; self.kind = kind; self.note = note
-        self.factors = factors; self.userCount = userCount; self.itemCount = itemCount
-        self.hyperparameters = hyperparameters; self.metrics = metrics; self.history = history; self.split = split
-        self.watermark = watermark; self.globalMean = globalMean; self.model = model; self.modelBytes = modelBytes
+    public init(
+        createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
+        hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,
+        globalMean: Double, model: [UInt8], modelBytes: Int
+    ) {
+        self.createdAt = createdAt
+        self.parentID = parentID
+        self.kind = kind
+        self.note = note
+        self.factors = factors
+        self.userCount = userCount
+        self.itemCount = itemCount
+        self.hyperparameters = hyperparameters
+        self.metrics = metrics
+        self.history = history
+        self.split = split
+        self.watermark = watermark
+        self.globalMean = globalMean
+        self.model = model
+        self.modelBytes = modelBytes
     }
 }

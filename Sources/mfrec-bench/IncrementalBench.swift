@@ -23,9 +23,13 @@ struct IncrementalBench: ParsableCommand {
     @Flag(help: "Skip the speed measurements.") var qualityOnly = false
     @Flag(help: "Shuffle the ratings (seeded) instead of sorting them by time: streaming on a random split.")
     var randomOrder = false
-    @Flag(help: "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the last 10% is never read).")
+    @Flag(
+        help:
+            "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the last 10% is never read)."
+    )
     var validation = false
-    @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding.defaultExponent
+    @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding
+        .defaultExponent
     @OptionGroup var scale: Scale
 
     func run() throws {
@@ -49,16 +53,20 @@ struct IncrementalBench: ParsableCommand {
         for line in tail { if rng.nextDouble() < 0.5 { probe.append(line) } else { stream.append(line) } }
         func write(_ rows: [[String]], _ name: String) throws -> String {
             let path = (dir as NSString).appendingPathComponent(name)
-            try (rows.map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try (rows.map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n").write(
+                toFile: path, atomically: true, encoding: .utf8)
             return path
         }
-        let headPath = try write(head, "head.data"), probePath = try write(probe, "probe.data"), streamPath = try write(stream, "stream.data")
+        let headPath = try write(head, "head.data"), probePath = try write(probe, "probe.data"),
+            streamPath = try write(stream, "stream.data")
         let headAndStream = try write(head + stream, "head-stream.data")
         var request = TrainRequest()
         request.testFraction = 0
         request.cooccurrenceExponent = exponent
 
-        section("quality on ML-100K \(randomOrder ? "in random order" : "sorted by time")\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)")
+        section(
+            "quality on ML-100K \(randomOrder ? "in random order" : "sorted by time")\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)"
+        )
         let db = (dir as NSString).appendingPathComponent("inc.db")
         let rec = try Recommender(path: db)
         try rec.ingest(path: headPath)
@@ -67,19 +75,24 @@ struct IncrementalBench: ParsableCommand {
         let rmse0 = try evaluateLive(rec, probePath)
         let headUserKeys = Set(head.map { $0[0] })
         let rankingBefore = try probeRanking(rec, probe, users: headUserKeys)
-        let (_, update) = try rec.ingestUpdating(path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
+        let (_, update) = try rec.ingestUpdating(
+            path: streamPath, update: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
         let rmseI = try evaluateLive(rec, probePath)
         let retrain = try Recommender(path: (dir as NSString).appendingPathComponent("retrain.db"))
         try retrain.ingest(path: headAndStream)
         try retrain.train(request)
         let rmseR = try evaluateLive(retrain, probePath)
-        print("RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))")
+        print(
+            "RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))"
+        )
         let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
         print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
         // The ranking model on the same probe: NDCG@10 (relevant: probe ratings ≥ 4) before the stream, after
         // it (the users' vectors include the streamed ratings), and after the retrain.
-        print("ranking model, NDCG@10 / P@10 on the probe (relevant ≥ 4; users known before the stream): no update \(rankingBefore.text); "
-              + "after ingest --update \(try probeRanking(rec, probe, users: headUserKeys).text); full retrain \(try probeRanking(retrain, probe, users: headUserKeys).text)")
+        print(
+            "ranking model, NDCG@10 / P@10 on the probe (relevant ≥ 4; users known before the stream): no update \(rankingBefore.text); "
+                + "after ingest --update \(try probeRanking(rec, probe, users: headUserKeys).text); full retrain \(try probeRanking(retrain, probe, users: headUserKeys).text)"
+        )
 
         // Cold users: users first seen in the last 10%. Each rates their first 10 items (in time order)
         // incrementally; their top-10 is scored against their later ratings in the last 10%.
@@ -91,12 +104,18 @@ struct IncrementalBench: ParsableCommand {
         try cold.ingest(path: headPath)
         let coldOutcome = try cold.train(request)
         if let choice = coldOutcome.ranking {
-            print("light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity weight \(choice.lightPopularityWeight)"
-                  + (choice.newcomers.map { String(format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)", $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG) } ?? ""))
+            print(
+                "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity weight \(choice.lightPopularityWeight)"
+                    + (choice.newcomers.map {
+                        String(
+                            format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",
+                            $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG)
+                    } ?? ""))
         }
         let queries = try cold.queries()
         // Relevant = any later rating (the issue's "held-out ratings"), and the stricter: rated ≥ 4.
-        var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0, rankings: [Ranking: Int] = [:]
+        var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0,
+            rankings: [Ranking: Int] = [:]
         func score(_ name: String, _ list: [String], any: Set<String>, liked: Set<String>) {
             var h = hits[name] ?? (0, 0)
             h.any += Double(list.prefix(10).filter { any.contains($0) }.count) / 10
@@ -107,13 +126,17 @@ struct IncrementalBench: ParsableCommand {
             let given = rows.prefix(10), held = rows.dropFirst(10)
             let any = Set(held.map { $0[1] }), liked = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
             let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
-            try cold.rate(given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) }, options: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
+            try cold.rate(
+                given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) },
+                options: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
             let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
             let model = try queries.recommend(user: user, n: 10, by: .rating)  // the rating model alone
             let ranking = try queries.recommend(user: user, n: 10, by: .ranking)
             let cooccurrence = try queries.recommend(user: user, n: 10, by: .cooccurrence)
             let exclude = Set(given.map { $0[1] })
-            let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter { !exclude.contains($0) }
+            let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter {
+                !exclude.contains($0)
+            }
             rankings[product.ranking, default: 0] += 1
             if Set(product.items.map(\.item)) != Set(before.items.map(\.item)) { differ += 1 }
             score("mfrec recommend (default)", product.items.map(\.item), any: any, liked: liked)
@@ -124,11 +147,14 @@ struct IncrementalBench: ParsableCommand {
             users.any += 1
             if !liked.isEmpty { users.liked += 1 }
         }
-        print("cold users (first seen in the window, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
-              + "top-10 differs from the popular list for \(differ) of \(users.any)")
+        print(
+            "cold users (first seen in the window, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
+                + "top-10 differs from the popular list for \(differ) of \(users.any)")
         print("precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
         for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {
-            print("  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))")
+            print(
+                "  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))"
+            )
         }
 
         guard !qualityOnly else { return }
@@ -152,28 +178,38 @@ struct IncrementalBench: ParsableCommand {
             batches.append(try speed!.ingestUpdating(path: streamPath).1)
         }
         let seconds = batches.map(\.seconds).sorted()
-        let (_, plain) = try time { try Recommender(path: (dir as NSString).appendingPathComponent("plain.db")).ingest(path: streamPath) }
-        print("ingest --update: \(batches[0].ratings) ratings, median of 5 runs \(fmt(seconds[2] * 1e3, 1)) ms = \(rate(Double(batches[0].ratings), seconds[2])) ratings/s "
-              + "(fastest \(fmt(seconds[0] * 1e3, 1)) ms, slowest \(fmt(seconds[4] * 1e3, 1)) ms); plain ingest of the same file into an empty database: \(fmt(plain * 1e3, 1)) ms")
+        let (_, plain) = try time {
+            try Recommender(path: (dir as NSString).appendingPathComponent("plain.db")).ingest(path: streamPath)
+        }
+        print(
+            "ingest --update: \(batches[0].ratings) ratings, median of 5 runs \(fmt(seconds[2] * 1e3, 1)) ms = \(rate(Double(batches[0].ratings), seconds[2])) ratings/s "
+                + "(fastest \(fmt(seconds[0] * 1e3, 1)) ms, slowest \(fmt(seconds[4] * 1e3, 1)) ms); plain ingest of the same file into an empty database: \(fmt(plain * 1e3, 1)) ms"
+        )
         var latencies: [Double] = []
         for j in 0..<1000 {
             let line = probe[j % probe.count]
             latencies.append(try time { try speed!.rate(user: line[0], item: line[1], rating: Double(line[2])!) }.1)
         }
         latencies.sort()
-        print("single rating in process (store + update + durable commit + item matrix row): p50 \(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 \(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms")
+        print(
+            "single rating in process (store + update + durable commit + item matrix row): p50 \(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 \(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms"
+        )
         var process: [Double] = []
         for j in 0..<20 {
             let line = probe[j]
             process.append(try runChild(mfrecPath, ["rate", line[0], line[1], line[2], "--db", speedDB]).seconds)
         }
         process.sort()
-        print("whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms")
+        print(
+            "whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms"
+        )
     }
 
     /// NDCG@10 and P@10 of the default lists of the probe's users (known to the database) on their probe
     /// ratings ≥ 4, as `recommend` answers now.
-    func probeRanking(_ rec: Recommender, _ probe: [[String]], users known: Set<String>) throws -> (ndcg: Double, precision: Double, text: String) {
+    func probeRanking(_ rec: Recommender, _ probe: [[String]], users known: Set<String>) throws -> (
+        ndcg: Double, precision: Double, text: String
+    ) {
         let engine = try rec.queries()
         var relevant: [String: Set<String>] = [:]
         for line in probe where Double(line[2])! >= 4 { relevant[line[0], default: []].insert(line[1]) }
@@ -182,9 +218,14 @@ struct IncrementalBench: ParsableCommand {
             guard known.contains(user) else { continue }
             let list = try engine.recommend(user: user, n: 10, by: .ranking).items.map(\.item)
             var dcg = 0.0, hits = 0
-            for (rank, item) in list.enumerated() where items.contains(item) { dcg += 1 / log2(Double(rank) + 2); hits += 1 }
+            for (rank, item) in list.enumerated() where items.contains(item) {
+                dcg += 1 / log2(Double(rank) + 2)
+                hits += 1
+            }
             let ideal = (0..<min(items.count, 10)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
-            ndcg += dcg / ideal; precision += Double(hits) / 10; users += 1
+            ndcg += dcg / ideal
+            precision += Double(hits) / 10
+            users += 1
         }
         let n = Double(max(users, 1))
         return (ndcg / n, precision / n, "\(fmt(ndcg / n, 4)) / \(fmt(precision / n, 4)) (\(users) users)")

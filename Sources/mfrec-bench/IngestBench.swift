@@ -7,7 +7,9 @@ import MFStore
 struct IngestBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
-        abstract: "Ingest a generated ratings file (plain and gzip) next to a bare prepared-statement insert of the same rows.")
+        abstract:
+            "Ingest a generated ratings file (plain and gzip) next to a bare prepared-statement insert of the same rows."
+    )
 
     @Option(help: "Ratings to generate.") var ratings = 25_000_000
     @Option(help: "Users.") var users = 162_541
@@ -21,7 +23,9 @@ struct IngestBench: ParsableCommand {
         let gz = plain + ".gz"
         section("ingest: \(ratings) ratings, \(users) users, \(items) items")
         for path in [plain, gz] where !FileManager.default.fileExists(atPath: path) {
-            let (report, seconds) = try time { try SyntheticRatings(users: users, items: items, ratings: ratings).write(to: path) }
+            let (report, seconds) = try time {
+                try SyntheticRatings(users: users, items: items, ratings: ratings).write(to: path)
+            }
             print("generated \(path) (\(fmt(Double(report.bytes) / 1e6, 0)) MB of text) in \(fmt(seconds)) s")
         }
 
@@ -42,7 +46,9 @@ struct IngestBench: ParsableCommand {
         removeDatabase(baseDB)
         _ = try Store(path: baseDB)  // creates the schema; the baseline writes through the C API directly
         var handle: OpaquePointer?
-        guard sqlite3_open(baseDB, &handle) == SQLITE_OK, let db = handle else { throw BenchError("cannot open \(baseDB)") }
+        guard sqlite3_open(baseDB, &handle) == SQLITE_OK, let db = handle else {
+            throw BenchError("cannot open \(baseDB)")
+        }
         defer { sqlite3_close(db) }
         for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"] {
             guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else { throw BenchError("\(pragma) failed") }
@@ -51,7 +57,8 @@ struct IngestBench: ParsableCommand {
             var stmt: OpaquePointer?
             let sql = "INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)"
             guard sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK,
-                  sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else { throw BenchError("prepare failed") }
+                sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK
+            else { throw BenchError("prepare failed") }
             defer { sqlite3_finalize(stmt) }
             for j in 0..<rows.users.count {
                 sqlite3_bind_int64(stmt, 1, Int64(rows.users[j]))
@@ -65,12 +72,15 @@ struct IngestBench: ParsableCommand {
             guard sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK else { throw BenchError("commit failed") }
         }
         let n = Double(rows.users.count)
-        print("baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, \(rate(n, baseSeconds)) rows/s")
+        print(
+            "baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, \(rate(n, baseSeconds)) rows/s"
+        )
 
         for (label, run) in runs {
-            print("mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): \(fmt(run.seconds)) s, "
-                  + "\(rate(n, run.seconds)) rows/s, peak memory \(fmt(run.peakMegabytes, 0)) MB, "
-                  + "\(fmt(run.seconds / baseSeconds)) × the baseline's time")
+            print(
+                "mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): \(fmt(run.seconds)) s, "
+                    + "\(rate(n, run.seconds)) rows/s, peak memory \(fmt(run.peakMegabytes, 0)) MB, "
+                    + "\(fmt(run.seconds / baseSeconds)) × the baseline's time")
         }
     }
 
@@ -83,31 +93,56 @@ struct IngestBench: ParsableCommand {
     /// Parses the generated u.data file (ids are 1-based integers) into columns; not timed.
     func loadRows(_ path: String) throws -> Rows {
         var rows = Rows()
-        rows.users.reserveCapacity(ratings); rows.items.reserveCapacity(ratings)
-        rows.ratings.reserveCapacity(ratings); rows.timestamps.reserveCapacity(ratings)
+        rows.users.reserveCapacity(ratings)
+        rows.items.reserveCapacity(ratings)
+        rows.ratings.reserveCapacity(ratings)
+        rows.timestamps.reserveCapacity(ratings)
         guard let file = fopen(path, "r") else { throw BenchError("cannot open \(path)") }
         defer { fclose(file) }
         var u: Int32 = 0, i: Int32 = 0, r: Int32 = 0, t: Int64 = 0
-        while fscanf_4(file, &u, &i, &r, &t) {
-            rows.users.append(u - 1); rows.items.append(i - 1); rows.ratings.append(Double(r)); rows.timestamps.append(t)
+        while scanRatingLine(file, &u, &i, &r, &t) {
+            rows.users.append(u - 1)
+            rows.items.append(i - 1)
+            rows.ratings.append(Double(r))
+            rows.timestamps.append(t)
         }
         return rows
     }
 }
 
 /// Reads one `u i r t` line of integers with a small hand parser (fscanf is variadic and slow).
-func fscanf_4(_ file: UnsafeMutablePointer<FILE>, _ u: inout Int32, _ i: inout Int32, _ r: inout Int32, _ t: inout Int64) -> Bool {
+func scanRatingLine(
+    _ file: UnsafeMutablePointer<FILE>, _ u: inout Int32, _ i: inout Int32, _ r: inout Int32, _ t: inout Int64
+) -> Bool {
     var values = [Int64](repeating: 0, count: 4)
     var field = 0
     var any = false
     while true {
         let c = getc_unlocked(file)
-        if c == EOF { return any && field == 3 ? { u = Int32(values[0]); i = Int32(values[1]); r = Int32(values[2]); t = values[3]; return true }() : false }
+        if c == EOF {
+            return any && field == 3
+                ? {
+                    u = Int32(values[0])
+                    i = Int32(values[1])
+                    r = Int32(values[2])
+                    t = values[3]
+                    return true
+                }() : false
+        }
         if c == 0x0A {
-            u = Int32(values[0]); i = Int32(values[1]); r = Int32(values[2]); t = values[3]
+            u = Int32(values[0])
+            i = Int32(values[1])
+            r = Int32(values[2])
+            t = values[3]
             return true
         }
-        if c == 0x09 || c == 0x2C { field += 1; continue }
-        if field < 4 { values[field] = values[field] * 10 + Int64(c - 48); any = true }
+        if c == 0x09 || c == 0x2C {
+            field += 1
+            continue
+        }
+        if field < 4 {
+            values[field] = values[field] * 10 + Int64(c - 48)
+            any = true
+        }
     }
 }

@@ -7,7 +7,9 @@ import MFRec
 struct QueryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
-        abstract: "Top-n latency over the mapped item matrix next to a plain sequential read of the same bytes, batch throughput, and whole-process time.")
+        abstract:
+            "Top-n latency over the mapped item matrix next to a plain sequential read of the same bytes, batch throughput, and whole-process time."
+    )
 
     @Option(help: "Items of the large single-query matrix.") var largeItems = 1_000_000
     @OptionGroup var scale: Scale
@@ -19,7 +21,8 @@ struct QueryBench: ParsableCommand {
         if FileManager.default.fileExists(atPath: sharedML100K) {
             let db = (dir as NSString).appendingPathComponent("ml.db")
             guard try runChild(mfrecPath, ["ingest", sharedML100K, "--db", db]).status == 0,
-                  try runChild(mfrecPath, ["train", "--db", db, "--factors", "20", "--quiet"]).status == 0 else {
+                try runChild(mfrecPath, ["train", "--db", db, "--factors", "20", "--quiet"]).status == 0
+            else {
                 throw BenchError("ingest/train failed")
             }
             let rec = try Recommender(path: db)
@@ -37,19 +40,31 @@ struct QueryBench: ParsableCommand {
                     kernel.append(time { _ = engine.matrix.topN(query: q, n: 10, excluded: exclusions[u]) }.1)
                 }
             }
-            full.sort(); kernel.sort()
-            print("scan + heap only:                p50 \(fmt(percentile(kernel, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(kernel, 0.99) * 1e6, 1)) µs")
-            print("recommend() incl. SQLite look-ups of rated items and titles: p50 \(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs")
-            var reads = (0..<200).map { _ in time { _ = engine.matrix.sequentialRead() }.1 }
+            full.sort()
+            kernel.sort()
+            print(
+                "scan + heap only:                p50 \(fmt(percentile(kernel, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(kernel, 0.99) * 1e6, 1)) µs"
+            )
+            print(
+                "recommend() incl. SQLite look-ups of rated items and titles: p50 \(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs"
+            )
+            let bound = try MappedFile(path: engine.itemMatrixPath)
+            var reads = (0..<200).map { _ in time { _ = bound.sequentialRead() }.1 }
             reads.sort()
             print("sequential read of the same bytes: p50 \(fmt(percentile(reads, 0.5) * 1e6, 1)) µs")
             let out = (dir as NSString).appendingPathComponent("all.csv")
             let (users, seconds) = try time { try engine.recommendAll(n: 10, to: out) }
-            print("recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms = \(rate(Double(users), seconds)) users/s")
+            print(
+                "recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms = \(rate(Double(users), seconds)) users/s"
+            )
             var process: [Double] = []
-            for _ in 0..<20 { process.append(try runChild(mfrecPath, ["recommend", "1", "-n", "5", "--db", db]).seconds) }
+            for _ in 0..<20 {
+                process.append(try runChild(mfrecPath, ["recommend", "1", "-n", "5", "--db", db]).seconds)
+            }
             process.sort()
-            print("whole process `mfrec recommend 1 -n 5` (start, open, map, answer): p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms")
+            print(
+                "whole process `mfrec recommend 1 -n 5` (start, open, map, answer): p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms"
+            )
         }
 
         for (items, users) in [(59_047, 162_541), (largeItems, 0)] {
@@ -57,6 +72,7 @@ struct QueryBench: ParsableCommand {
             let path = (dir as NSString).appendingPathComponent("m\(items).items")
             try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
             let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 64, itemCount: items)
+            let bound = try MappedFile(path: path)
             let mb = Double(items * matrix.stride * 4) / 1e6
             section("\(items) items × k=64 (\(fmt(mb, 0)) MB mapped), top-10")
             for threads in [1, 2] {
@@ -65,55 +81,66 @@ struct QueryBench: ParsableCommand {
                 for r in 0..<rounds {
                     let q = matrix.queryVector(model.userVector(r % 64))
                     lat.append(time { _ = matrix.topN(query: q, n: 10, threads: threads) }.1)
-                    if r % 3 == 0 { reads.append(time { _ = matrix.sequentialRead(threads: threads) }.1) }
+                    if r % 3 == 0 { reads.append(time { _ = bound.sequentialRead(threads: threads) }.1) }
                 }
-                lat.sort(); reads.sort()
+                lat.sort()
+                reads.sort()
                 let p50 = percentile(lat, 0.5), boundP50 = percentile(reads, 0.5)
-                print("\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
-                      + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); ratio \(fmt(p50 / boundP50))×")
+                print(
+                    "\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
+                        + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); ratio \(fmt(p50 / boundP50))×"
+                )
             }
             if users > 0 {
                 // The co-occurrence ranking of light users: an in-memory items × 32 embedding.
                 var rng = SeededGenerator(seed: 5)
                 let factors = CooccurrenceEmbedding.defaultFactors
-                let embedding = CooccurrenceEmbedding(factors: factors, itemCount: items, exponent: CooccurrenceEmbedding.defaultExponent,
-                                                      vectors: (0..<(items * factors)).map { _ in Float(rng.nextGaussian()) })
+                let embedding = CooccurrenceEmbedding(
+                    factors: factors, itemCount: items, exponent: CooccurrenceEmbedding.defaultExponent,
+                    vectors: (0..<(items * factors)).map { _ in Float(rng.nextGaussian()) })
                 var lat: [Double] = [], reads: [Double] = []
                 for r in 0..<300 {
                     let rated = (0..<10).map { Int32((r * 7919 + $0 * 104_729) % items) }
                     let q = embedding.userVector(ratedItems: rated)
                     lat.append(time { _ = embedding.topN(user: q, n: 10, excluded: Set(rated)) }.1)
-                    if r % 3 == 0 { reads.append(time { _ = embedding.vectors.withUnsafeBufferPointer { sumFloats($0) } }.1) }
+                    if r % 3 == 0 {
+                        reads.append(time { _ = embedding.vectors.withUnsafeBufferPointer { sumFloats($0) } }.1)
+                    }
                 }
-                lat.sort(); reads.sort()
-                print("co-occurrence top-10 (\(items) × \(factors), in memory, 1 thread): p50 \(fmt(percentile(lat, 0.5) * 1e3, 3)) ms, "
-                      + "p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; summing the same floats p50 \(fmt(percentile(reads, 0.5) * 1e3, 3)) ms; "
-                      + "ratio \(fmt(percentile(lat, 0.5) / percentile(reads, 0.5)))×")
+                lat.sort()
+                reads.sort()
+                print(
+                    "co-occurrence top-10 (\(items) × \(factors), in memory, 1 thread): p50 \(fmt(percentile(lat, 0.5) * 1e3, 3)) ms, "
+                        + "p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; summing the same floats p50 \(fmt(percentile(reads, 0.5) * 1e3, 3)) ms; "
+                        + "ratio \(fmt(percentile(lat, 0.5) / percentile(reads, 0.5)))×")
                 // Batch throughput over a sample of users, next to one query per user.
                 let sample = 4_096
                 let queries = (0..<sample).map { matrix.queryVector(model.userVector($0 % model.userCount)) }
                 let (_, single) = time { for q in queries.prefix(512) { _ = matrix.topN(query: q, n: 10) } }
-                let slots = ThreadCount()
                 let (_, batched) = time {
                     DispatchQueue.concurrentPerform(iterations: 2) { t in
                         var b = t * 8
                         while b < sample {
-                            _ = matrix.topNBatch(queries: Array(queries[b ..< min(b + 8, sample)]), n: 10, excluded: Array(repeating: [], count: 8))
+                            _ = matrix.topNBatch(
+                                queries: Array(queries[b..<min(b + 8, sample)]), n: 10,
+                                excluded: Array(repeating: [], count: 8))
                             b += 16
                         }
-                        slots.done()
                     }
                 }
                 let batchRate = Double(sample) / batched, singleRate = 512 / single
-                print("recommend --all kernel: one query per user \(rate(singleRate, 1)) users/s (1 thread); batches of 8 on 2 threads \(rate(batchRate, 1)) users/s "
-                      + "(\(fmt(batchRate / singleRate, 1))×); all \(users) users ≈ \(fmt(Double(users) / batchRate, 1)) s")
+                print(
+                    "recommend --all kernel: one query per user \(rate(singleRate, 1)) users/s (1 thread); batches of 8 on 2 threads \(rate(batchRate, 1)) users/s "
+                        + "(\(fmt(batchRate / singleRate, 1))×); all \(users) users ≈ \(fmt(Double(users) / batchRate, 1)) s"
+                )
             }
         }
     }
 
     func syntheticModel(users: Int, items: Int, k: Int) -> FactorModel {
         var rng = SeededGenerator(seed: 1)
-        var m = FactorModel(factors: k, userCount: users, itemCount: items, useBias: true, globalMean: 3.5, scale: 1...5)
+        var m = FactorModel(
+            factors: k, userCount: users, itemCount: items, useBias: true, globalMean: 3.5, scale: 1...5)
         for j in 0..<m.userFactors.count where j % m.stride < k { m.userFactors[j] = rng.nextFloat() - 0.5 }
         for j in 0..<m.itemFactors.count where j % m.stride < k { m.itemFactors[j] = rng.nextFloat() - 0.5 }
         for i in 0..<items { m.itemBias[i] = rng.nextFloat() * 0.2 }
@@ -121,10 +148,45 @@ struct QueryBench: ParsableCommand {
     }
 }
 
-final class ThreadCount: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func done() { lock.lock(); count += 1; lock.unlock() }
+/// A file mapped read-only by the benchmark itself: the memory-bandwidth bound of a scan is one read of
+/// every mapped byte (no kernel, no heap).
+final class MappedFile: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let size: Int
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw BenchError("cannot open \(path)") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size > 0 else { throw BenchError("cannot stat \(path)") }
+        size = Int(info.st_size)
+        guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            throw BenchError("cannot map \(path)")
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+
+    /// Sums every float of the file on `threads` threads.
+    func sequentialRead(threads: Int = 1) -> Float {
+        let total = size / 64 * 16
+        let parts = max(1, threads)
+        let sums = ThreadSlots<Float>(count: parts)
+        let work = { @Sendable (p: Int) in
+            let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
+            var acc = SIMD16<Float>()
+            var j = lo
+            while j + 16 <= hi {
+                acc += self.base.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                j += 16
+            }
+            sums.set(p, acc.sum())
+        }
+        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
+        return (0..<parts).reduce(0) { $0 + sums.get($1) }
+    }
 }
 
 /// A read of every float that the compiler cannot drop (8 independent sums, so it vectorizes).

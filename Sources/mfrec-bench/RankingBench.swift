@@ -6,7 +6,8 @@ import MFRec
 struct RankingBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranking",
-        abstract: "Top-n quality on the fixed ML-100K split: mfrec's rankers next to popularity and open-tool peers, one run.",
+        abstract:
+            "Top-n quality on the fixed ML-100K split: mfrec's rankers next to popularity and open-tool peers, one run.",
         discussion: """
             mfrec: ingest train.tsv, `train --test-fraction 0` (the ranking model chosen on validation), `eval \
             --test-file test.tsv --compare`. Peers (scripts/peers.py: item-kNN, EASE, PureSVD with numpy/scipy; \
@@ -19,32 +20,42 @@ struct RankingBench: ParsableCommand {
     @Option(help: "Folder with train.tsv and test.tsv.") var split = sharedSplit
     @Option(help: "Item titles (u.item).") var items = (sharedML100K as NSString).deletingLastPathComponent + "/u.item"
     @Flag(help: "Skip the peers.") var noPeers = false
-    @Option(help: "Also time the ranking-model fit on this many generated ratings (e.g. 25000000) against implicit ALS.")
+    @Option(
+        help: "Also time the ranking-model fit on this many generated ratings (e.g. 25000000) against implicit ALS.")
     var large: Int?
     @OptionGroup var scale: Scale
 
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
-        let trainPath = (split as NSString).appendingPathComponent("train.tsv"), testPath = (split as NSString).appendingPathComponent("test.tsv")
+        let trainPath = (split as NSString).appendingPathComponent("train.tsv"),
+            testPath = (split as NSString).appendingPathComponent("test.tsv")
         guard FileManager.default.fileExists(atPath: trainPath) else { throw BenchError("needs \(trainPath)") }
         let rec = try Recommender(path: (dir as NSString).appendingPathComponent("rank.db"))
-        try rec.ingest(path: trainPath, options: IngestOptions(itemsPath: FileManager.default.fileExists(atPath: items) ? items : nil))
+        try rec.ingest(
+            path: trainPath,
+            options: IngestOptions(itemsPath: FileManager.default.fileExists(atPath: items) ? items : nil))
         var request = TrainRequest()
         request.testFraction = 0
         let (outcome, seconds) = try time { try rec.train(request) }
         let report = try rec.evaluate(testFile: testPath, compareRankings: true)
-        section("mfrec on \(split) (train \(seconds > 0 ? fmt(seconds) : "-") s, of which ranking model \(fmt(outcome.rankingSeconds)) s)")
+        section(
+            "mfrec on \(split) (train \(seconds > 0 ? fmt(seconds) : "-") s, of which ranking model \(fmt(outcome.rankingSeconds)) s)"
+        )
         if let choice = outcome.ranking {
-            print("ranking model: \(choice.parameters); \(choice.grid.count) settings scored on validation"
-                  + (choice.lightBelow > 0 ? "; users with < \(choice.lightBelow) ratings by \(choice.lightRanker.rawValue)" : ""))
+            print(
+                "ranking model: \(choice.parameters); \(choice.grid.count) settings scored on validation"
+                    + (choice.lightBelow > 0
+                        ? "; users with < \(choice.lightBelow) ratings by \(choice.lightRanker.rawValue)" : ""))
             if let v = choice.validation { print("validation NDCG@10 \(fmt(v.ndcg, 4)) over \(v.users) users") }
         }
         print("ranker                          P@10    NDCG@10  coverage  fit s")
         func line(_ name: String, _ m: RankingMetrics?, _ fit: String = "") {
             guard let m else { return }
-            print(name.padding(toLength: 30, withPad: " ", startingAt: 0) + "  " + fmt(m.precision, 4) + "  " + fmt(m.ndcg, 4)
-                  + "   " + fmt(m.coverage, 4) + "    " + fit)
+            print(
+                name.padding(toLength: 30, withPad: " ", startingAt: 0) + "  " + fmt(m.precision, 4) + "  "
+                    + fmt(m.ndcg, 4)
+                    + "   " + fmt(m.coverage, 4) + "    " + fit)
         }
         line("mfrec default", report.defaultRanking, fmt(outcome.rankingSeconds))
         line("mfrec ranking model", report.rankingModelRanking)
@@ -62,19 +73,27 @@ struct RankingBench: ParsableCommand {
             func write(_ t: RatingTriples, _ name: String) throws -> String {
                 let path = (dir as NSString).appendingPathComponent(name)
                 var text = ""
-                for j in 0..<t.count { text += "\(users[Int(t.users[j])])\t\(itemKeys[Int(t.items[j])])\t\(t.ratings[j])\n" }
+                for j in 0..<t.count {
+                    text += "\(users[Int(t.users[j])])\t\(itemKeys[Int(t.items[j])])\t\(t.ratings[j])\n"
+                }
                 try text.write(toFile: path, atomically: true, encoding: .utf8)
                 return path
             }
             let fitPath = try write(fit, "fit.tsv"), valPath = try write(held, "val.tsv")
-            section("peers, tuned on the same validation carve-out (scripts/peers.py; grid: setting:validation NDCG@10)")
+            section(
+                "peers, tuned on the same validation carve-out (scripts/peers.py; grid: setting:validation NDCG@10)")
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("scripts/peers.py").path
             let output = try runPython([script, fitPath, valPath, trainPath, testPath])
             for row in output.split(separator: "\n") {
                 let f = row.split(separator: "\t").map(String.init)
-                if f.count < 8 { print(row); continue }
-                print(f[0].padding(toLength: 30, withPad: " ", startingAt: 0) + "  \(f[3])  \(f[4])   \(f[5])    \(f[6])   chosen \(f[1]) (validation \(f[2]))")
+                if f.count < 8 {
+                    print(row)
+                    continue
+                }
+                print(
+                    f[0].padding(toLength: 30, withPad: " ", startingAt: 0)
+                        + "  \(f[3])  \(f[4])   \(f[5])    \(f[6])   chosen \(f[1]) (validation \(f[2]))")
                 print("    grid: \(f[7])")
             }
         }
@@ -92,10 +111,13 @@ struct RankingBench: ParsableCommand {
         let (train, _) = try rec.loadSplit(.none, maxSeq: Int64.max)
         let parameters = RankingModel.Parameters(factors: 64, exponent: 0.3, spectrumPower: 0.5, weighting: .rating)
         let (_, fitSeconds) = time {
-            RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: users, itemCount: itemCount,
-                             parameters: parameters, threads: 2)
+            RankingModel.fit(
+                users: train.users, items: train.items, ratings: train.ratings, userCount: users, itemCount: itemCount,
+                parameters: parameters, threads: 2)
         }
-        print("mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS \(fmt(peakRSSMegabytes(), 0)) MB")
+        print(
+            "mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS \(fmt(peakRSSMegabytes(), 0)) MB"
+        )
         let path = (dir as NSString).appendingPathComponent("large.npz")
         try writeCOO(train, to: path)
         let code = """
@@ -111,7 +133,8 @@ struct RankingBench: ParsableCommand {
 
     /// Users and items of the ratings as a NumPy .npz (two int32 arrays), for the ALS baseline.
     func writeCOO(_ t: RatingTriples, to path: String) throws {
-        let code = "import sys, numpy as np; u = np.fromfile(sys.argv[1], np.int32); i = np.fromfile(sys.argv[2], np.int32); np.savez(sys.argv[3], u=u, i=i)"
+        let code =
+            "import sys, numpy as np; u = np.fromfile(sys.argv[1], np.int32); i = np.fromfile(sys.argv[2], np.int32); np.savez(sys.argv[3], u=u, i=i)"
         let u = path + ".u", i = path + ".i"
         try t.users.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: u)) }
         try t.items.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: i)) }
@@ -119,7 +142,8 @@ struct RankingBench: ParsableCommand {
     }
 }
 
-let sharedSplit: String = ((sharedML100K as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent + "/ml-100k-split"
+let sharedSplit: String =
+    ((sharedML100K as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent + "/ml-100k-split"
 
 /// Runs python3 with arguments and returns its standard output; a failure is an error with its stderr.
 func runPython(_ arguments: [String]) throws -> String {
@@ -134,7 +158,8 @@ func runPython(_ arguments: [String]) throws -> String {
     let errors = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-        throw BenchError("python3 failed (\(process.terminationStatus)): \(String(decoding: errors, as: UTF8.self).suffix(2000))")
+        throw BenchError(
+            "python3 failed (\(process.terminationStatus)): \(String(decoding: errors, as: UTF8.self).suffix(2000))")
     }
     return String(decoding: data, as: UTF8.self)
 }

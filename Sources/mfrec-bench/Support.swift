@@ -75,8 +75,12 @@ func rate(_ count: Double, _ seconds: Double) -> String {
 func section(_ title: String) { print("\n== \(title)") }
 
 let sharedML100K: String = {
-    let candidates = ["../shared/data/ml-100k/u.data",
-                      URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k/u.data").path]
+    let candidates = [
+        "../shared/data/ml-100k/u.data",
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                "shared/data/ml-100k/u.data"
+            ).path,
+    ]
     return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
 }()

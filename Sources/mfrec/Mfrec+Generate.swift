@@ -19,13 +19,17 @@ extension Mfrec {
         @Option(name: .shortAndLong, help: "The file to write.") var output: String
 
         func validate() throws {
-            guard users > 0, items > 0, ratings > 0 else { throw ValidationError("--users, --items and --ratings must be positive") }
+            guard users > 0, items > 0, ratings > 0 else {
+                throw ValidationError("--users, --items and --ratings must be positive")
+            }
         }
 
         func run() throws {
             let spec = SyntheticRatings(users: users, items: items, ratings: ratings, seed: seed)
             let report = try spec.write(to: output, progress: Console.progressBar("generate", unit: .count))
-            print("wrote \(grouped(report.ratings)) ratings (\(grouped(users)) users, \(grouped(items)) items) to \(output) in \(duration(report.seconds))")
+            print(
+                "wrote \(grouped(report.ratings)) ratings (\(grouped(users)) users, \(grouped(items)) items) to \(output) in \(duration(report.seconds))"
+            )
         }
     }
 }

@@ -14,10 +14,16 @@ extension Mfrec {
             var rows: [(String, String)] = [
                 ("database", info.path),
                 ("users", grouped(info.users)),
-                ("items", grouped(info.items) + (info.itemsWithTitles > 0 ? " (\(grouped(info.itemsWithTitles)) with titles)" : "")),
+                (
+                    "items",
+                    grouped(info.items)
+                        + (info.itemsWithTitles > 0 ? " (\(grouped(info.itemsWithTitles)) with titles)" : "")
+                ),
                 ("ratings", grouped(info.ratings)),
             ]
-            if let scale = info.scale { rows.append(("scale", "\(compact(scale.lowerBound))–\(compact(scale.upperBound))")) }
+            if let scale = info.scale {
+                rows.append(("scale", "\(compact(scale.lowerBound))–\(compact(scale.upperBound))"))
+            }
             if let mean = info.meanRating { rows.append(("mean rating", String(format: "%.5f", mean))) }
             rows.append(("density", String(format: "%.4f%%", info.density * 100)))
             rows.append(("snapshots", grouped(info.snapshots)))
@@ -36,35 +42,51 @@ func printModelSummary(_ rec: Recommender) {
     }
     print("\nlive model: snapshot \(info.id) (\(info.kind), \(info.createdAt))")
     var rows: [[String]] = [
-        ["user_embedding", "(\(grouped(model.userCount)), \(model.factors))", grouped(model.userCount * model.factors)],
-        ["item_embedding", "(\(grouped(model.itemCount)), \(model.factors))", grouped(model.itemCount * model.factors)],
+        [
+            "user_embedding", "(\(grouped(model.userCount)), \(model.factors))",
+            grouped(model.userCount * model.factors),
+        ],
+        [
+            "item_embedding", "(\(grouped(model.itemCount)), \(model.factors))",
+            grouped(model.itemCount * model.factors),
+        ],
     ]
     if model.useBias {
         rows.append(["user_bias", "(\(grouped(model.userCount)),)", grouped(model.userCount)])
         rows.append(["item_bias", "(\(grouped(model.itemCount)),)", grouped(model.itemCount)])
         rows.append(["global_mean", "()", "1"])
     }
-    rows.append(["dot + biases" , model.useBias ? "μ + b_u + b_i + p_u·q_i" : "p_u·q_i", "0"])
+    rows.append(["dot + biases", model.useBias ? "μ + b_u + b_i + p_u·q_i" : "p_u·q_i", "0"])
     print(table(["layer", "output shape", "params"], rows, rightAligned: [2]))
     print("total params: \(grouped(model.parameterCount))")
     if let o = info.options {
-        print("hyperparameters: k=\(o.factors), epochs=\(o.epochs), learning rate=\(o.learningRate) (×\(o.learningRateDecay)/epoch), "
-              + "regularization=\(o.regularization), bias regularization=\(o.biasRegularization), seed=\(o.seed)"
-              + (o.nonnegative ? ", non-negative" : "") + (o.useBias ? "" : ", no bias"))
+        print(
+            "hyperparameters: k=\(o.factors), epochs=\(o.epochs), learning rate=\(o.learningRate) (×\(o.learningRateDecay)/epoch), "
+                + "regularization=\(o.regularization), bias regularization=\(o.biasRegularization), seed=\(o.seed)"
+                + (o.nonnegative ? ", non-negative" : "") + (o.useBias ? "" : ", no bias"))
     }
     if let test = info.metrics?.test {
-        print(String(format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count)))
+        print(
+            String(
+                format: "test: RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse,
+                grouped(test.count)))
     }
     if let (ranking, choice) = try? rec.loadRankingModel(snapshot: info.id) {
-        print("ranking model (answers recommend): item vectors (\(grouped(ranking.itemCount)), \(ranking.factors)); user vectors from their ratings")
+        print(
+            "ranking model (answers recommend): item vectors (\(grouped(ranking.itemCount)), \(ranking.factors)); user vectors from their ratings"
+        )
         print(describe(choice))
     } else {
         print("ranking model: none in this snapshot (recommend ranks by the rating model; `mfrec train` fits one)")
     }
     if let shape = try? rec.info().cooccurrence {
-        print("co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt)")
+        print(
+            "co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt)"
+        )
     }
     if let live = try? rec.liveModel(), live.dirty {
-        print("incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)")
+        print(
+            "incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)"
+        )
     }
 }

@@ -48,12 +48,14 @@ extension Mfrec {
 
         func run() throws {
             let rec = try Recommender(path: database.db)
-            let options = IngestOptions(format: format, itemsPath: items, itemsFormat: itemsFormat,
-                                        scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
+            let options = IngestOptions(
+                format: format, itemsPath: items, itemsFormat: itemsFormat,
+                scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
             let report: IngestReport
             if update {
-                let (ingested, updated) = try rec.ingestUpdating(path: file, options: options, update: UpdateOptions(steps: steps),
-                                                                 progress: Console.progressBar("ingest"))
+                let (ingested, updated) = try rec.ingestUpdating(
+                    path: file, options: options, update: UpdateOptions(steps: steps),
+                    progress: Console.progressBar("ingest"))
                 report = ingested
                 print(updateSummary(updated))
             } else {
@@ -70,11 +72,14 @@ extension Mfrec {
             if report.newUsers != catalog.users || report.newItems != catalog.items {
                 details.append("\(grouped(report.newUsers)) new users, \(grouped(report.newItems)) new items")
             }
-            if report.ratingsReplaced > 0 { details.append("\(grouped(report.ratingsReplaced)) replaced earlier ratings") }
+            if report.ratingsReplaced > 0 {
+                details.append("\(grouped(report.ratingsReplaced)) replaced earlier ratings")
+            }
             if items != nil { details.append("\(grouped(report.itemsTitled)) item titles") }
             if !details.isEmpty { print(details.joined(separator: "; ")) }
             if report.skippedLines > 0 {
-                print("skipped \(grouped(report.skippedLines)) invalid lines; the first \(report.skippedReasons.count):")
+                print(
+                    "skipped \(grouped(report.skippedLines)) invalid lines; the first \(report.skippedReasons.count):")
                 for reason in report.skippedReasons { print("  \(reason)") }
             }
         }
@@ -82,7 +87,8 @@ extension Mfrec {
 }
 
 func updateSummary(_ u: UpdateReport) -> String {
-    var text = "updated the live model with \(grouped(u.ratings)) rating\(u.ratings == 1 ? "" : "s") in \(duration(u.seconds))"
+    var text =
+        "updated the live model with \(grouped(u.ratings)) rating\(u.ratings == 1 ? "" : "s") in \(duration(u.seconds))"
     var folded: [String] = []
     if u.foldedUsers > 0 { folded.append("\(grouped(u.foldedUsers)) new user\(u.foldedUsers == 1 ? "" : "s")") }
     if u.foldedItems > 0 { folded.append("\(grouped(u.foldedItems)) new item\(u.foldedItems == 1 ? "" : "s")") }
@@ -92,6 +98,7 @@ func updateSummary(_ u: UpdateReport) -> String {
 
 func parseScale(_ text: String) -> ClosedRange<Double>? {
     let parts = text.split(separator: ":")
-    guard parts.count == 2, let lo = Double(parts[0]), let hi = Double(parts[1]), lo.isFinite, hi.isFinite, lo < hi else { return nil }
+    guard parts.count == 2, let lo = Double(parts[0]), let hi = Double(parts[1]), lo.isFinite, hi.isFinite, lo < hi
+    else { return nil }
     return lo...hi
 }

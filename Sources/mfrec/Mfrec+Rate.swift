@@ -24,7 +24,8 @@ extension Mfrec {
 
         func run() throws {
             let rec = try Recommender(path: database.db)
-            let report = try rec.rate(user: user, item: item, rating: rating, timestamp: timestamp, options: UpdateOptions(steps: steps))
+            let report = try rec.rate(
+                user: user, item: item, rating: rating, timestamp: timestamp, options: UpdateOptions(steps: steps))
             print(updateSummary(report))
         }
     }

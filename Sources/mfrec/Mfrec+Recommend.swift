@@ -31,9 +31,14 @@ extension Mfrec {
         @Option(help: "For a user without a model vector: popular or error.") var cold: ColdStartPolicy = .popular
         @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
         @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
-        @Option(help: "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; users without a vector are then cold).")
+        @Option(
+            help:
+                "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; users without a vector are then cold)."
+        )
         var cooccurrenceBelow = QueryEngine.defaultCooccurrenceBelow
-        @Option(help: "The ranker: ranking, rating, cooccurrence or popular (default: what validation chose for this user).")
+        @Option(
+            help: "The ranker: ranking, rating, cooccurrence or popular (default: what validation chose for this user)."
+        )
         var by: Ranker?
         @Flag(help: "Recommend for every user (needs --output).") var all = false
         @Option(help: "With --all: the CSV file to write.") var output: String?
@@ -42,7 +47,9 @@ extension Mfrec {
         func validate() throws {
             guard (1...100_000).contains(n) else { throw ValidationError("-n must be 1…100000") }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1…256") }
-            guard minRatings >= 0, cooccurrenceBelow >= 0 else { throw ValidationError("--min-ratings and --cooccurrence-below must not be negative") }
+            guard minRatings >= 0, cooccurrenceBelow >= 0 else {
+                throw ValidationError("--min-ratings and --cooccurrence-below must not be negative")
+            }
             if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
                 guard user == nil else { throw ValidationError("give either USER or --all, not both") }
@@ -54,19 +61,24 @@ extension Mfrec {
         func run() throws {
             let engine = try Recommender(path: database.db).queries()
             if all, let output {
-                let count = try engine.recommendAll(n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, by: by, progress: Console.progressBar("recommend", unit: .count))
+                let count = try engine.recommendAll(
+                    n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, by: by,
+                    progress: Console.progressBar("recommend", unit: .count))
                 print("wrote the top \(n) of \(grouped(count)) users to \(output)")
                 return
             }
-            let list = try engine.recommend(user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
-                                            minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by)
+            let list = try engine.recommend(
+                user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
+                minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by)
             if list.ranking == .cooccurrence && by == nil {
-                Console.note("user \(user!) has few ratings: ranked by co-occurrence with the items they rated "
-                             + "(the light-user rule chosen at training; `mfrec info` shows it)")
+                Console.note(
+                    "user \(user!) has few ratings: ranked by co-occurrence with the items they rated "
+                        + "(the light-user rule chosen at training; `mfrec info` shows it)")
             }
             if list.coldStart {
-                Console.note("user \(user!) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
-                             + "; showing the most popular well-rated items instead")
+                Console.note(
+                    "user \(user!) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
+                        + "; showing the most popular well-rated items instead")
             }
             switch format {
             case .json:
@@ -74,14 +86,20 @@ extension Mfrec {
             case .csv:
                 print("rank,item,title,predicted_rating")
                 for r in list.items {
-                    print("\(r.rank),\(csvField(r.item)),\(csvField(r.title ?? "")),\(String(format: "%.4f", r.predictedRating))")
+                    print(
+                        "\(r.rank),\(csvField(r.item)),\(csvField(r.title ?? "")),\(String(format: "%.4f", r.predictedRating))"
+                    )
                 }
             case .table:
-                let rows = list.items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.2f", $0.predictedRating)] }
+                let rows = list.items.map {
+                    [String($0.rank), $0.item, $0.title ?? "", String(format: "%.2f", $0.predictedRating)]
+                }
                 print(table(["rank", "item", "title", "predicted rating"], rows, rightAligned: [0, 3]))
                 if explain {
                     for r in list.items where !(r.because ?? []).isEmpty {
-                        let reasons = r.because!.map { "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))" }
+                        let reasons = r.because!.map {
+                            "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))"
+                        }
                         let kind = list.ranking == .rating ? "because you rated" : "often rated with your"
                         print("\n\(r.rank). \(r.title ?? r.item)\n   \(kind) " + reasons.joined(separator: "; "))
                     }
@@ -100,14 +118,17 @@ extension Mfrec {
             let engine = try Recommender(path: database.db).queries()
             let (rating, fallback) = try engine.predict(user: user, item: item)
             print(String(format: "%.4f", rating))
-            if fallback { Console.note("the model has no vector for this user or item: predicted by the fallback μ + known bias") }
+            if fallback {
+                Console.note("the model has no vector for this user or item: predicted by the fallback μ + known bias")
+            }
         }
     }
 
     struct Similar: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the items nearest to an item by cosine similarity of their vectors.",
-            discussion: "--by rating (the default) uses the rating model's item vectors; --by ranking the ranking model's.")
+            discussion:
+                "--by rating (the default) uses the rating model's item vectors; --by ranking the ranking model's.")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The item's id.") var item: String
         @Option(name: .short, help: "How many items (1…100000).") var n = 10
@@ -116,7 +137,9 @@ extension Mfrec {
 
         func validate() throws {
             guard (1...100_000).contains(n) else { throw ValidationError("-n must be 1…100000") }
-            guard by == .rating || by == .ranking else { throw ValidationError("--by must be rating or ranking for similar") }
+            guard by == .rating || by == .ranking else {
+                throw ValidationError("--by must be rating or ranking for similar")
+            }
         }
 
         func run() throws {
@@ -128,12 +151,20 @@ extension Mfrec {
                 try printJSON(items)
             case .csv:
                 print("rank,item,title,similarity")
-                for s in items { print("\(s.rank),\(csvField(s.item)),\(csvField(s.title ?? "")),\(String(format: "%.4f", s.similarity))") }
+                for s in items {
+                    print(
+                        "\(s.rank),\(csvField(s.item)),\(csvField(s.title ?? "")),\(String(format: "%.4f", s.similarity))"
+                    )
+                }
             case .table:
-                print(table(["rank", "item", "title", "cosine"], items.map { [String($0.rank), $0.item, $0.title ?? "", String(format: "%.3f", $0.similarity)] },
-                            rightAligned: [0, 3]))
+                print(
+                    table(
+                        ["rank", "item", "title", "cosine"],
+                        items.map {
+                            [String($0.rank), $0.item, $0.title ?? "", String(format: "%.3f", $0.similarity)]
+                        },
+                        rightAligned: [0, 3]))
             }
         }
     }
 }
-

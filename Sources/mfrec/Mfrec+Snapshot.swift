@@ -22,15 +22,26 @@ extension Mfrec {
                     try printJSON(rows)
                     return
                 }
-                if snapshots.isEmpty { print("no snapshots yet (run `mfrec train`)"); return }
-                let rows = snapshots.map { s in
-                    [(s.isLive ? "*" : " ") + String(s.id), s.createdAt, s.kind, String(s.factors),
-                     s.metrics?.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
-                     s.metrics?.test.map { String(format: "%.4f", $0.mae) } ?? "-", grouped(Int(s.watermark)), s.note ?? ""]
+                if snapshots.isEmpty {
+                    print("no snapshots yet (run `mfrec train`)")
+                    return
                 }
-                print(table(["id", "created", "kind", "k", "test RMSE", "test MAE", "ratings seen", "note"], rows, rightAligned: [0, 3, 4, 5, 6]))
+                let rows = snapshots.map { s in
+                    [
+                        (s.isLive ? "*" : " ") + String(s.id), s.createdAt, s.kind, String(s.factors),
+                        s.metrics?.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
+                        s.metrics?.test.map { String(format: "%.4f", $0.mae) } ?? "-", grouped(Int(s.watermark)),
+                        s.note ?? "",
+                    ]
+                }
+                print(
+                    table(
+                        ["id", "created", "kind", "k", "test RMSE", "test MAE", "ratings seen", "note"], rows,
+                        rightAligned: [0, 3, 4, 5, 6]))
                 if live.dirty {
-                    print("\nthe live model has \(grouped(live.updates)) incremental updates since snapshot \(live.snapshotID ?? 0) (not yet in a snapshot: `mfrec snapshot create`)")
+                    print(
+                        "\nthe live model has \(grouped(live.updates)) incremental updates since snapshot \(live.snapshotID ?? 0) (not yet in a snapshot: `mfrec snapshot create`)"
+                    )
                 }
             }
         }
@@ -48,35 +59,57 @@ extension Mfrec {
                     ("parent", s.parentID.map(String.init) ?? "-"), ("note", s.note ?? "-"),
                     ("model", "k = \(s.factors), \(grouped(s.userCount)) users × \(grouped(s.itemCount)) items"),
                     ("ratings seen", "up to sequence number \(grouped(Int(s.watermark)))"),
-                    ("size", "\(grouped(s.storedBytes)) bytes stored (\(grouped(s.modelBytes)) uncompressed, "
-                        + String(format: "%.1f%%", 100 * Double(s.storedBytes) / Double(max(s.modelBytes, 1))) + ")"),
+                    (
+                        "size",
+                        "\(grouped(s.storedBytes)) bytes stored (\(grouped(s.modelBytes)) uncompressed, "
+                            + String(format: "%.1f%%", 100 * Double(s.storedBytes) / Double(max(s.modelBytes, 1))) + ")"
+                    ),
                 ]
                 if let split = s.split { lines.append(("test set", split.summary)) }
                 if let test = s.metrics?.test {
-                    lines.append(("test", String(format: "RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse, grouped(test.count))))
+                    lines.append(
+                        (
+                            "test",
+                            String(
+                                format: "RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse,
+                                grouped(test.count))
+                        ))
                 }
-                if let updates = s.metrics?.incrementalUpdates, updates > 0 { lines.append(("incremental", "\(grouped(updates)) ratings applied since the parent")) }
+                if let updates = s.metrics?.incrementalUpdates, updates > 0 {
+                    lines.append(("incremental", "\(grouped(updates)) ratings applied since the parent"))
+                }
                 if let o = s.options {
-                    lines.append(("hyperparameters", "k=\(o.factors) epochs=\(o.epochs) learning-rate=\(o.learningRate) decay=\(o.learningRateDecay) "
-                                  + "regularization=\(o.regularization) bias-regularization=\(o.biasRegularization) init-scale=\(o.initScale) "
-                                  + "seed=\(o.seed) bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"))
+                    lines.append(
+                        (
+                            "hyperparameters",
+                            "k=\(o.factors) epochs=\(o.epochs) learning-rate=\(o.learningRate) decay=\(o.learningRateDecay) "
+                                + "regularization=\(o.regularization) bias-regularization=\(o.biasRegularization) init-scale=\(o.initScale) "
+                                + "seed=\(o.seed) bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"
+                        ))
                 }
                 let width = lines.map(\.0.count).max() ?? 0
                 for (k, v) in lines { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
                 if !s.history.isEmpty {
                     print("\nhistory:")
                     let rows = s.history.map { h in
-                        [String(h.epoch), String(format: "%.4f", h.trainLoss), String(format: "%.4f", h.trainMSE),
-                         h.test.map { String(format: "%.4f", $0.mse) } ?? "-", h.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
-                         String(format: "%.2f", h.seconds)]
+                        [
+                            String(h.epoch), String(format: "%.4f", h.trainLoss), String(format: "%.4f", h.trainMSE),
+                            h.test.map { String(format: "%.4f", $0.mse) } ?? "-",
+                            h.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
+                            String(format: "%.2f", h.seconds),
+                        ]
                     }
-                    print(table(["epoch", "train loss", "train MSE", "test MSE", "test RMSE", "seconds"], rows, rightAligned: [0, 1, 2, 3, 4, 5]))
+                    print(
+                        table(
+                            ["epoch", "train loss", "train MSE", "test MSE", "test RMSE", "seconds"], rows,
+                            rightAligned: [0, 1, 2, 3, 4, 5]))
                 }
             }
         }
 
         struct Create: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Freeze the live model (with its incremental updates) as a new snapshot.")
+            static let configuration = CommandConfiguration(
+                abstract: "Freeze the live model (with its incremental updates) as a new snapshot.")
             @OptionGroup var database: DatabaseOptions
             @Option(help: "A note to store with it.") var note: String?
 
@@ -94,7 +127,9 @@ extension Mfrec {
             @Argument(help: "The second snapshot.") var b: Int
             @Option(help: "Users sampled for the top-10 overlap (0…1000000).") var users = 200
 
-            func validate() throws { guard (0...1_000_000).contains(users) else { throw ValidationError("--users must be 0…1000000") } }
+            func validate() throws {
+                guard (0...1_000_000).contains(users) else { throw ValidationError("--users must be 0…1000000") }
+            }
 
             func run() throws {
                 let d = try Recommender(path: database.db).diffSnapshots(a, b, sampleUsers: users)
@@ -102,15 +137,26 @@ extension Mfrec {
                 if let r = d.rmseDelta, let m = d.maeDelta {
                     print(String(format: "test RMSE %+.4f, MAE %+.4f", r, m))
                 } else {
-                    print("test metrics: not available for both (frozen snapshots have none; use `mfrec eval --snapshot N`)")
+                    print(
+                        "test metrics: not available for both (frozen snapshots have none; use `mfrec eval --snapshot N`)"
+                    )
                 }
                 if d.factorsA != d.factorsB {
                     print("vectors: not comparable (k = \(d.factorsA) and k = \(d.factorsB))")
                 } else {
-                    print(String(format: "item vectors: mean cosine %.4f over %@ items", d.meanItemCosine, grouped(d.comparedItems)))
-                    print(String(format: "user vectors: mean cosine %.4f over %@ users", d.meanUserCosine, grouped(d.comparedUsers)))
+                    print(
+                        String(
+                            format: "item vectors: mean cosine %.4f over %@ items", d.meanItemCosine,
+                            grouped(d.comparedItems)))
+                    print(
+                        String(
+                            format: "user vectors: mean cosine %.4f over %@ users", d.meanUserCosine,
+                            grouped(d.comparedUsers)))
                 }
-                print(String(format: "top-10 lists by the rating model: %.1f%% shared on average over %@ sampled users", d.top10Overlap * 100, grouped(d.sampledUsers)))
+                print(
+                    String(
+                        format: "top-10 lists by the rating model: %.1f%% shared on average over %@ sampled users",
+                        d.top10Overlap * 100, grouped(d.sampledUsers)))
                 if let ranking = d.rankingTop10Overlap {
                     print(String(format: "top-10 lists by the ranking model: %.1f%% shared", ranking * 100))
                 }
@@ -129,7 +175,8 @@ extension Mfrec {
         }
 
         struct Prune: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Delete all snapshots but the K newest and the live one.")
+            static let configuration = CommandConfiguration(
+                abstract: "Delete all snapshots but the K newest and the live one.")
             @OptionGroup var database: DatabaseOptions
             @Option(help: "How many of the newest to keep.") var keep: Int
 
@@ -137,14 +184,17 @@ extension Mfrec {
 
             func run() throws {
                 let deleted = try Recommender(path: database.db).pruneSnapshots(keep: keep)
-                print(deleted.isEmpty ? "nothing to delete" : "deleted snapshots \(deleted.map(String.init).joined(separator: ", "))")
+                print(
+                    deleted.isEmpty
+                        ? "nothing to delete" : "deleted snapshots \(deleted.map(String.init).joined(separator: ", "))")
             }
         }
     }
 
     struct Rollback: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make an earlier snapshot the live model (unsaved incremental updates are saved as a snapshot first).")
+            abstract:
+                "Make an earlier snapshot the live model (unsaved incremental updates are saved as a snapshot first).")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The snapshot id.") var id: Int
 
@@ -163,8 +213,15 @@ struct SnapshotRow: Encodable {
     var id: Int, createdAt: String, kind: String, factors: Int, testRMSE: Double?, testMAE: Double?
     var watermark: Int64, note: String?, live: Bool, storedBytes: Int
     init(_ s: SnapshotInfo) {
-        id = s.id; createdAt = s.createdAt; kind = s.kind; factors = s.factors
-        testRMSE = s.metrics?.test?.rmse; testMAE = s.metrics?.test?.mae
-        watermark = s.watermark; note = s.note; live = s.isLive; storedBytes = s.storedBytes
+        id = s.id
+        createdAt = s.createdAt
+        kind = s.kind
+        factors = s.factors
+        testRMSE = s.metrics?.test?.rmse
+        testMAE = s.metrics?.test?.mae
+        watermark = s.watermark
+        note = s.note
+        live = s.isLive
+        storedBytes = s.storedBytes
     }
 }

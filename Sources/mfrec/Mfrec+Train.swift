@@ -15,15 +15,22 @@ extension Mfrec {
 
         @OptionGroup var database: DatabaseOptions
 
-        @Option(help: ArgumentHelp("Latent factors k; a list like 3,5,10,20 trains each and keeps the best by test RMSE.", valueName: "k[,k…]"))
+        @Option(
+            help: ArgumentHelp(
+                "Latent factors k; a list like 3,5,10,20 trains each and keeps the best by test RMSE.",
+                valueName: "k[,k…]"))
         var factors: String = String(TrainingOptions().factors)
-        @Option(help: "Passes over the training ratings (default: chosen on validation, at most 60; 60 with --tune off).")
+        @Option(
+            help: "Passes over the training ratings (default: chosen on validation, at most 60; 60 with --tune off).")
         var epochs: Int?
         @Option(help: "SGD step size (default: chosen on validation among 0.01, 0.02, 0.04; 0.02 with --tune off).")
         var learningRate: Float?
         @Option(help: "Multiply the learning rate by this after every epoch.")
         var learningRateDecay = TrainingOptions().learningRateDecay
-        @Option(help: "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with --tune off).")
+        @Option(
+            help:
+                "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with --tune off)."
+        )
         var regularization: Float?
         @Option(help: "L2 regularization of the biases.")
         var biasRegularization = TrainingOptions().biasRegularization
@@ -43,11 +50,20 @@ extension Mfrec {
         var noBias = false
         @Flag(help: "Keep every embedding value ≥ 0.")
         var nonnegative = false
-        @Option(help: "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; those users get the rating model, or the popular list without a vector).")
+        @Option(
+            help:
+                "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; those users get the rating model, or the popular list without a vector)."
+        )
         var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
-        @Option(help: "on: choose the ranking model's settings and the light-user rule on a validation carve-out of the training ratings; off: fixed settings (k 64, α 0.3, β 0.5, rating weights).")
+        @Option(
+            help:
+                "on: choose the ranking model's settings and the light-user rule on a validation carve-out of the training ratings; off: fixed settings (k 64, α 0.3, β 0.5, rating weights)."
+        )
         var tune: Switch = .on
-        @Option(help: "on: fit the ranking model that answers `recommend` by default; off: none (recommend then ranks by the rating model).")
+        @Option(
+            help:
+                "on: fit the ranking model that answers `recommend` by default; off: none (recommend then ranks by the rating model)."
+        )
         var ranking: Switch = .on
         @Option(help: "Fix k of the ranking model (1…1024); tuning chooses the rest.")
         var rankingFactors: Int?
@@ -73,17 +89,35 @@ extension Mfrec {
                 throw ValidationError("--factors must be a number from 1 to 1024, or a comma-separated list of them")
             }
             _ = list
-            if let epochs { guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be 1…100000") } }
-            if let learningRate { guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") } }
-            guard learningRateDecay > 0, learningRateDecay <= 1 else { throw ValidationError("--learning-rate-decay must be in (0, 1]") }
+            if let epochs {
+                guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be 1…100000") }
+            }
+            if let learningRate {
+                guard learningRate > 0, learningRate.isFinite else {
+                    throw ValidationError("--learning-rate must be positive")
+                }
+            }
+            guard learningRateDecay > 0, learningRateDecay <= 1 else {
+                throw ValidationError("--learning-rate-decay must be in (0, 1]")
+            }
             guard (regularization ?? 0) >= 0, (regularization ?? 0).isFinite, biasRegularization >= 0 else {
                 throw ValidationError("regularization must not be negative")
             }
-            guard testFraction >= 0, testFraction < 1 else { throw ValidationError("--test-fraction must be at least 0 and below 1") }
-            guard threads >= 1, bins >= 1, bins <= 256 else { throw ValidationError("--threads must be ≥ 1 and --bins 1…256") }
-            guard (0...1024).contains(cooccurrenceFactors) else { throw ValidationError("--cooccurrence-factors must be 0…1024") }
-            if let rankingFactors, !(1...1024).contains(rankingFactors) { throw ValidationError("--ranking-factors must be 1…1024") }
-            guard tuneSeconds >= 1, tuneSeconds <= 86_400 else { throw ValidationError("--tune-seconds must be 1…86400") }
+            guard testFraction >= 0, testFraction < 1 else {
+                throw ValidationError("--test-fraction must be at least 0 and below 1")
+            }
+            guard threads >= 1, bins >= 1, bins <= 256 else {
+                throw ValidationError("--threads must be ≥ 1 and --bins 1…256")
+            }
+            guard (0...1024).contains(cooccurrenceFactors) else {
+                throw ValidationError("--cooccurrence-factors must be 0…1024")
+            }
+            if let rankingFactors, !(1...1024).contains(rankingFactors) {
+                throw ValidationError("--ranking-factors must be 1…1024")
+            }
+            guard tuneSeconds >= 1, tuneSeconds <= 86_400 else {
+                throw ValidationError("--tune-seconds must be 1…86400")
+            }
         }
 
         func run() throws {
@@ -114,10 +148,13 @@ extension Mfrec {
             request.rankingFactors = rankingFactors
             request.tuneSeconds = tuneSeconds
 
-            let columns = ["epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds"]
+            let columns = [
+                "epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds",
+            ]
             let widths = [5, 10, 9, 9, 8, 8, 9, 7]
             func row(_ cells: [String]) -> String {
-                zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: "  ")
+                zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(
+                    separator: "  ")
             }
             var lastRun = -1
             // Within-epoch progress on large data, when stderr is a terminal: one tick per stratum.
@@ -125,59 +162,95 @@ extension Mfrec {
             let ticksTotal = Int64(bins * request.options.epochs * runs)
             let bar = (try rec.ratingCount()) > 1_000_000 ? Console.progressBar("train", unit: .count) : nil
             var ticks: Int64 = 0
-            let outcome = try rec.train(request, progress: { run, k, stats in
-                guard !quiet else { return }
-                if bar != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }  // clear the bar before a row
-                if run != lastRun {
-                    lastRun = run
-                    print("\nk = \(k)" + (request.factorList == nil ? "" : " (\(run + 1) of \(request.factorList!.count))"))
-                    print(row(columns))
-                }
-                func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "-" }
-                print(row(["\(stats.epoch)", f(stats.trainLoss), f(stats.trainMAE), f(stats.trainMSE), f(stats.test?.mae),
-                           f(stats.test?.mse), f(stats.test?.rmse), String(format: "%.2f", stats.seconds)]))
-                fflush(nil)
-            }, isCancelled: {
-                ticks += 1
-                if let bar, ticks % 4 == 0 || ticks == ticksTotal { bar(ticks, ticksTotal) }
-                return false
-            }, rankingProgress: { line in
-                if !quiet { print("ranking model, validation: " + line); fflush(nil) }
-            }, ratingProgress: { line in
-                if !quiet { print("rating model, validation: " + line); fflush(nil) }
-            })
+            let outcome = try rec.train(
+                request,
+                progress: { run, k, stats in
+                    guard !quiet else { return }
+                    // Clear the progress bar before a row.
+                    if bar != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+                    if run != lastRun {
+                        lastRun = run
+                        print(
+                            "\nk = \(k)"
+                                + (request.factorList == nil ? "" : " (\(run + 1) of \(request.factorList!.count))"))
+                        print(row(columns))
+                    }
+                    func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "-" }
+                    print(
+                        row([
+                            "\(stats.epoch)", f(stats.trainLoss), f(stats.trainMAE), f(stats.trainMSE),
+                            f(stats.test?.mae),
+                            f(stats.test?.mse), f(stats.test?.rmse), String(format: "%.2f", stats.seconds),
+                        ]))
+                    fflush(nil)
+                },
+                isCancelled: {
+                    ticks += 1
+                    if let bar, ticks % 4 == 0 || ticks == ticksTotal { bar(ticks, ticksTotal) }
+                    return false
+                },
+                rankingProgress: { line in
+                    if !quiet {
+                        print("ranking model, validation: " + line)
+                        fflush(nil)
+                    }
+                },
+                ratingProgress: { line in
+                    if !quiet {
+                        print("rating model, validation: " + line)
+                        fflush(nil)
+                    }
+                })
 
             if outcome.runs.count > 1 {
                 print("\nresults from different settings:")
                 let rows = outcome.runs.enumerated().map { index, run in
-                    [String(run.factors), run.test.map { String(format: "%.4f", $0.mae) } ?? "-",
-                     run.test.map { String(format: "%.4f", $0.mse) } ?? "-", run.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
-                     String(format: "%.2f", run.seconds), index == outcome.best ? "✓" : ""]
+                    [
+                        String(run.factors), run.test.map { String(format: "%.4f", $0.mae) } ?? "-",
+                        run.test.map { String(format: "%.4f", $0.mse) } ?? "-",
+                        run.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
+                        String(format: "%.2f", run.seconds), index == outcome.best ? "✓" : "",
+                    ]
                 }
-                print(table(["k", "test MAE", "test MSE", "test RMSE", "seconds", "kept"], rows, rightAligned: [0, 1, 2, 3, 4]))
+                print(
+                    table(
+                        ["k", "test MAE", "test MSE", "test RMSE", "seconds", "kept"], rows,
+                        rightAligned: [0, 1, 2, 3, 4]))
             }
             let kept = outcome.runs[outcome.best]
             print("")
-            print("trained on \(grouped(outcome.trainRatings)) ratings, tested on \(grouped(outcome.testRatings))"
-                  + (outcome.unseenTestPairs > 0 ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in training, predicted by the fallback μ + known bias)" : ""))
+            print(
+                "trained on \(grouped(outcome.trainRatings)) ratings, tested on \(grouped(outcome.testRatings))"
+                    + (outcome.unseenTestPairs > 0
+                        ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in training, predicted by the fallback μ + known bias)"
+                        : ""))
             if let test = kept.test {
-                print(String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
-                      + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
+                print(
+                    String(format: "test RMSE %.4f, MAE %.4f, MSE %.4f", test.rmse, test.mae, test.mse)
+                        + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
-            print("times: loading the ratings \(duration(outcome.loadSeconds)), "
-                  + (outcome.rating.map { "tuning the rating model \(duration($0.seconds)), " } ?? "") + "training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
-                  + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model \(duration(outcome.rankingSeconds)), "
-                  + "saving the snapshot \(duration(outcome.saveSeconds))")
+            print(
+                "times: loading the ratings \(duration(outcome.loadSeconds)), "
+                    + (outcome.rating.map { "tuning the rating model \(duration($0.seconds)), " } ?? "")
+                    + "training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
+                    + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model \(duration(outcome.rankingSeconds)), "
+                    + "saving the snapshot \(duration(outcome.saveSeconds))")
             if let choice = outcome.rating {
-                print("rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), \(choice.epochs) epochs "
-                      + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), \(choice.grid.count) settings); "
-                      + "update step \(choice.updateLearningRate), fold-in prior \(choice.foldInPrior) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
-                      + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
+                print(
+                    "rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), \(choice.epochs) epochs "
+                        + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), \(choice.grid.count) settings); "
+                        + "update step \(choice.updateLearningRate), fold-in prior \(choice.foldInPrior) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
+                        + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
             }
             if let choice = outcome.ranking { print(describe(choice)) }
-            if let saved = outcome.savedUpdatesAs { print("saved the previous live model's incremental updates as snapshot \(saved)") }
+            if let saved = outcome.savedUpdatesAs {
+                print("saved the previous live model's incremental updates as snapshot \(saved)")
+            }
             print("saved snapshot \(outcome.snapshotID) (live)")
-            if let history { try writeHistoryCSV(kept.history, to: history); print("wrote history to \(history)") }
+            if let history {
+                try writeHistoryCSV(kept.history, to: history)
+                print("wrote history to \(history)")
+            }
             if let plot {
                 try LossChart(history: kept.history, title: "mfrec training, k = \(kept.factors)").write(to: plot)
                 print("wrote loss chart to \(plot)")
@@ -190,15 +263,21 @@ enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
 
 /// What validation chose for the ranking model, in one or two lines.
 func describe(_ choice: RankingChoice) -> String {
-    var text = "ranking model: \(choice.parameters)" + (choice.popularityWeight > 0 ? ", blended with popularity (weight \(choice.popularityWeight))" : "")
+    var text =
+        "ranking model: \(choice.parameters)"
+        + (choice.popularityWeight > 0 ? ", blended with popularity (weight \(choice.popularityWeight))" : "")
         + (choice.tuned ? " (chosen on validation, \(choice.grid.count) settings scored)" : " (fixed: --tune off)")
     if let v = choice.validation {
-        text += String(format: "\n  validation NDCG@10 %.4f, P@10 %.4f (%d users); popular %.4f, co-occurrence %.4f", v.ndcg, v.precision, v.users,
-                       v.popularNDCG, v.cooccurrenceNDCG)
+        text += String(
+            format: "\n  validation NDCG@10 %.4f, P@10 %.4f (%d users); popular %.4f, co-occurrence %.4f", v.ndcg,
+            v.precision, v.users,
+            v.popularNDCG, v.cooccurrenceNDCG)
     }
-    text += choice.lightBelow > 0
+    text +=
+        choice.lightBelow > 0
         ? "\n  users with fewer than \(choice.lightBelow) ratings are ranked by \(choice.lightRanker.rawValue)"
-            + (choice.lightPopularityWeight > 0 ? " blended with popularity (weight \(choice.lightPopularityWeight))" : "")
+            + (choice.lightPopularityWeight > 0
+                ? " blended with popularity (weight \(choice.lightPopularityWeight))" : "")
         : "\n  every user with ratings is ranked by it"
     return text
 }
@@ -206,9 +285,11 @@ func describe(_ choice: RankingChoice) -> String {
 func writeHistoryCSV(_ history: [EpochStats], to path: String) throws {
     var text = "epoch,train_loss,train_mae,train_mse,test_mae,test_mse,test_rmse,seconds,learning_rate\n"
     for s in history {
-        let cells: [String] = [String(s.epoch), "\(s.trainLoss)", "\(s.trainMAE)", "\(s.trainMSE)",
-                               s.test.map { "\($0.mae)" } ?? "", s.test.map { "\($0.mse)" } ?? "",
-                               s.test.map { "\($0.rmse)" } ?? "", "\(s.seconds)", "\(s.learningRate)"]
+        let cells: [String] = [
+            String(s.epoch), "\(s.trainLoss)", "\(s.trainMAE)", "\(s.trainMSE)",
+            s.test.map { "\($0.mae)" } ?? "", s.test.map { "\($0.mse)" } ?? "",
+            s.test.map { "\($0.rmse)" } ?? "", "\(s.seconds)", "\(s.learningRate)",
+        ]
         text += cells.joined(separator: ",") + "\n"
     }
     try atomicWrite(Data(text.utf8), to: path)

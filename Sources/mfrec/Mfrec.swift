@@ -9,7 +9,10 @@ struct Mfrec: ParsableCommand {
         abstract: "Recommend items by matrix factorization, from one embedded SQLite file.",
         discussion: "Every command takes --db PATH (default: $MFREC_DB, or mfrec.db in the current folder).",
         version: "0.1.0",
-        subcommands: [Demo.self, Ingest.self, Train.self, Eval.self, Recommend.self, Predict.self, Similar.self, Rate.self, Snapshot.self, Rollback.self, Export.self, Info.self, Generate.self]
+        subcommands: [
+            Demo.self, Ingest.self, Train.self, Eval.self, Recommend.self, Predict.self, Similar.self, Rate.self,
+            Snapshot.self, Rollback.self, Export.self, Info.self, Generate.self,
+        ]
     )
 }
 

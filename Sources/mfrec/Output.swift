@@ -46,7 +46,8 @@ func compact(_ value: Double) -> String {
 
 /// Seconds as "0.31 s" or "1 min 3 s".
 func duration(_ seconds: Double) -> String {
-    seconds < 60 ? String(format: "%.2f s", seconds) : String(format: "%d min %d s", Int(seconds) / 60, Int(seconds) % 60)
+    seconds < 60
+        ? String(format: "%.2f s", seconds) : String(format: "%d min %d s", Int(seconds) / 60, Int(seconds) % 60)
 }
 
 /// A plain text table with right-aligned numeric columns.
@@ -54,18 +55,22 @@ func duration(_ seconds: Double) -> String {
 func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
     if let t = header.firstIndex(of: "title"), rows.allSatisfy({ $0[t].isEmpty }) {
         let keep = header.indices.filter { $0 != t }
-        return table(keep.map { header[$0] }, rows.map { row in keep.map { row[$0] } },
-                     rightAligned: Set(rightAligned.compactMap { $0 == t ? nil : ($0 > t ? $0 - 1 : $0) }))
+        return table(
+            keep.map { header[$0] }, rows.map { row in keep.map { row[$0] } },
+            rightAligned: Set(rightAligned.compactMap { $0 == t ? nil : ($0 > t ? $0 - 1 : $0) }))
     }
     var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    for row in rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+    }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { i, cell in
             let pad = String(repeating: " ", count: max(0, widths[i] - cell.count))
             return rightAligned.contains(i) ? pad + cell : cell + pad
         }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
     }
-    return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)).joined(separator: "\n")
+    return ([line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)).joined(
+        separator: "\n")
 }
 
 /// Prints a value as pretty, key-sorted JSON on stdout.

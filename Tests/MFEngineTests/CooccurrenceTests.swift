@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MFEngine
 
 @Suite struct CooccurrenceTests {
@@ -7,7 +8,12 @@ import Testing
     func pairs(users: Int, items: Int, density: Double, seed: UInt64) -> (users: [Int32], items: [Int32]) {
         var rng = SeededGenerator(seed: seed)
         var us: [Int32] = [], its: [Int32] = []
-        for u in 0..<users { for i in 0..<items where rng.nextDouble() < density { us.append(Int32(u)); its.append(Int32(i)) } }
+        for u in 0..<users {
+            for i in 0..<items where rng.nextDouble() < density {
+                us.append(Int32(u))
+                its.append(Int32(i))
+            }
+        }
         return (us, its)
     }
 
@@ -19,9 +25,11 @@ import Testing
         for i in items { degree[Int(i)] += 1 }
         var s = [Double](repeating: 0, count: itemCount * itemCount)
         for list in byUser.values { for a in list { for b in list { s[a * itemCount + b] += 1 } } }
-        for a in 0..<itemCount { for b in 0..<itemCount where s[a * itemCount + b] != 0 {
-            s[a * itemCount + b] /= pow(degree[a] * degree[b], exponent)
-        } }
+        for a in 0..<itemCount {
+            for b in 0..<itemCount where s[a * itemCount + b] != 0 {
+                s[a * itemCount + b] /= pow(degree[a] * degree[b], exponent)
+            }
+        }
         return s
     }
 
@@ -29,7 +37,8 @@ import Testing
         // With as many factors as items, E Eᵀ must be S itself.
         let items = 12
         let (us, its) = pairs(users: 60, items: items, density: 0.3, seed: 5)
-        let e = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 60, itemCount: items, factors: items, exponent: 0.3)
+        let e = CooccurrenceEmbedding.fit(
+            users: us, items: its, userCount: 60, itemCount: items, factors: items, exponent: 0.3)
         let s = similarity(users: us, items: its, itemCount: items, exponent: 0.3)
         var worst = 0.0, largest = 0.0
         for a in 0..<items {
@@ -50,14 +59,18 @@ import Testing
         let (us, its) = pairs(users: 200, items: items, density: 0.2, seed: 9)
         // A random matrix has a flat spectrum after the first eigenvalue, the slow case for subspace iteration.
         let k = 6
-        let (values, _) = CooccurrenceEmbedding.symmetricEigen(similarity(users: us, items: its, itemCount: items, exponent: 0.5), size: items)
+        let (values, _) = CooccurrenceEmbedding.symmetricEigen(
+            similarity(users: us, items: its, itemCount: items, exponent: 0.5), size: items)
         let exact = values.sorted(by: >).prefix(k).reduce(0, +)
         for (iterations, tolerance) in [(4, 1e-2), (16, 1e-4)] {
-            let e = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 200, itemCount: items, factors: k, exponent: 0.5,
-                                              iterations: iterations)
+            let e = CooccurrenceEmbedding.fit(
+                users: us, items: its, userCount: 200, itemCount: items, factors: k, exponent: 0.5,
+                iterations: iterations)
             let captured = e.vectors.reduce(0.0) { $0 + Double($1) * Double($1) }
             #expect(captured <= exact * (1 + 1e-6))
-            #expect(abs(captured - exact) < tolerance * exact, "\(iterations) iterations: captured \(captured), exact top-\(k) \(exact)")
+            #expect(
+                abs(captured - exact) < tolerance * exact,
+                "\(iterations) iterations: captured \(captured), exact top-\(k) \(exact)")
         }
     }
 
@@ -81,7 +94,10 @@ import Testing
             let group = u < 50 ? 0 : 10
             for i in 0..<20 {
                 let inGroup = (group..<(group + 10)).contains(i)
-                if rng.nextDouble() < (inGroup ? 0.6 : 0.05) { us.append(Int32(u)); its.append(Int32(i)) }
+                if rng.nextDouble() < (inGroup ? 0.6 : 0.05) {
+                    us.append(Int32(u))
+                    its.append(Int32(i))
+                }
             }
         }
         let e = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 100, itemCount: 20, factors: 4)
@@ -98,7 +114,9 @@ import Testing
         let bytes = e.encodedVectors()
         #expect(CooccurrenceEmbedding(factors: 5, itemCount: 25, exponent: e.exponent, encoded: bytes) == e)
         #expect(CooccurrenceEmbedding(factors: 5, itemCount: 26, exponent: e.exponent, encoded: bytes) == nil)
-        #expect(CooccurrenceEmbedding(factors: 5, itemCount: 25, exponent: e.exponent, encoded: Array(bytes.dropLast())) == nil)
+        #expect(
+            CooccurrenceEmbedding(factors: 5, itemCount: 25, exponent: e.exponent, encoded: Array(bytes.dropLast()))
+                == nil)
     }
 
     @Test func itemsWithoutRatingsAndEmptyInputGiveZeroVectors() {
@@ -113,15 +131,21 @@ import Testing
         // Over 100,000 pairs the passes are split between threads, each adding into its own output.
         let (us, its) = pairs(users: 600, items: 300, density: 0.6, seed: 21)
         #expect(us.count > 100_000)
-        let one = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 1)
-        let two = CooccurrenceEmbedding.fit(users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 2)
+        let one = CooccurrenceEmbedding.fit(
+            users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 1)
+        let two = CooccurrenceEmbedding.fit(
+            users: us, items: its, userCount: 600, itemCount: 300, factors: 8, threads: 2)
         func gram(_ e: CooccurrenceEmbedding, _ a: Int, _ b: Int) -> Double {
-            (0..<e.factors).reduce(0.0) { $0 + Double(e.vectors[a * e.factors + $1]) * Double(e.vectors[b * e.factors + $1]) }
+            (0..<e.factors).reduce(0.0) {
+                $0 + Double(e.vectors[a * e.factors + $1]) * Double(e.vectors[b * e.factors + $1])
+            }
         }
         var worst = 0.0
-        for a in stride(from: 0, to: 300, by: 7) { for b in stride(from: 0, to: 300, by: 11) {
-            worst = max(worst, abs(gram(one, a, b) - gram(two, a, b)) / max(abs(gram(one, a, b)), 1e-3))
-        } }
+        for a in stride(from: 0, to: 300, by: 7) {
+            for b in stride(from: 0, to: 300, by: 11) {
+                worst = max(worst, abs(gram(one, a, b) - gram(two, a, b)) / max(abs(gram(one, a, b)), 1e-3))
+            }
+        }
         #expect(worst < 1e-3, "largest relative difference of E Eᵀ entries: \(worst)")
     }
 
@@ -131,8 +155,9 @@ import Testing
         // 12 through the plain loop.
         var rng = SeededGenerator(seed: UInt64(factors))
         let items = 5_000
-        let e = CooccurrenceEmbedding(factors: factors, itemCount: items, exponent: 0.3,
-                                      vectors: (0..<(items * factors)).map { _ in Float(rng.nextGaussian()) })
+        let e = CooccurrenceEmbedding(
+            factors: factors, itemCount: items, exponent: 0.3,
+            vectors: (0..<(items * factors)).map { _ in Float(rng.nextGaussian()) })
         let rated: [Int32] = [3, 2_500, 4_999]
         let q = e.userVector(ratedItems: rated)
         func dot(_ i: Int) -> Float {

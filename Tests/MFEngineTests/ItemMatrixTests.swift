@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MFEngine
 
 func randomModel(users: Int, items: Int, k: Int, seed: UInt64, useBias: Bool = true) -> FactorModel {
@@ -32,7 +33,9 @@ func tempPath(_ name: String) -> String {
             let query = matrix.queryVector(model.userVector(u))
             // Scores from the model in double precision, as the oracle.
             let scores = (0..<items).map { i in
-                Float(zip(model.userVector(u), model.itemVector(i)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) } + Double(model.itemBias[i]))
+                Float(
+                    zip(model.userVector(u), model.itemVector(i)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                        + Double(model.itemBias[i]))
             }
             let got = matrix.topN(query: query, n: n, excluded: excluded)
             let want = TopNTests.oracle(scores, n: n, excluded: Set(excluded))
@@ -41,7 +44,9 @@ func tempPath(_ name: String) -> String {
             for (g, w) in zip(got, want) { #expect(abs(g.score - scores[Int(w)]) < 1e-4) }
             #expect(Set(got.map(\.item)).isDisjoint(with: excluded))
             #expect(matrix.topN(query: query, n: n, excluded: excluded, threads: 2).map(\.item) == got.map(\.item))
-            #expect(matrix.topNBatch(queries: [query, query], n: n, excluded: [excluded, []])[0].map(\.item) == got.map(\.item))
+            #expect(
+                matrix.topNBatch(queries: [query, query], n: n, excluded: [excluded, []])[0].map(\.item)
+                    == got.map(\.item))
         }
     }
 
@@ -52,7 +57,8 @@ func tempPath(_ name: String) -> String {
         let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 8, itemCount: 70_000)
         let query = matrix.queryVector(model.userVector(1))
         let excluded: [Int32] = [5, 17_000, 35_000, 69_999]
-        #expect(matrix.topN(query: query, n: 25, excluded: excluded, threads: 2).map(\.item)
+        #expect(
+            matrix.topN(query: query, n: 25, excluded: excluded, threads: 2).map(\.item)
                 == matrix.topN(query: query, n: 25, excluded: excluded, threads: 1).map(\.item))
     }
 
@@ -61,10 +67,14 @@ func tempPath(_ name: String) -> String {
         let path = tempPath("d.items")
         try ItemMatrix.write(model: model, generation: 4, snapshotID: 2, to: path)
         let good = try Data(contentsOf: URL(fileURLWithPath: path))
-        func open() throws -> ItemMatrix { try ItemMatrix.open(path: path, generation: 4, snapshotID: 2, factors: 6, itemCount: 50) }
+        func open() throws -> ItemMatrix {
+            try ItemMatrix.open(path: path, generation: 4, snapshotID: 2, factors: 6, itemCount: 50)
+        }
         _ = try open()
         // Another model version.
-        #expect(throws: ItemMatrixError.stale) { try ItemMatrix.open(path: path, generation: 5, snapshotID: 2, factors: 6, itemCount: 50) }
+        #expect(throws: ItemMatrixError.stale) {
+            try ItemMatrix.open(path: path, generation: 5, snapshotID: 2, factors: 6, itemCount: 50)
+        }
         // Truncated.
         try good.prefix(good.count - 7).write(to: URL(fileURLWithPath: path))
         #expect(throws: ItemMatrixError.self) { try open() }
@@ -87,7 +97,8 @@ func tempPath(_ name: String) -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-im-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("x.items").path
-        try ItemMatrix.write(model: randomModel(users: 1, items: 10, k: 4, seed: 2), generation: 1, snapshotID: 1, to: path)
+        try ItemMatrix.write(
+            model: randomModel(users: 1, items: 10, k: 4, seed: 2), generation: 1, snapshotID: 1, to: path)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["x.items"])
     }
 

@@ -1,11 +1,13 @@
 import Foundation
 import Testing
+
 @testable import MFEngine
 
 /// Users in `groups` taste groups: each rates mostly items of its own group (high ratings) and a few
 /// popular items; a held-out share of each user's group items is what a good ranker should find.
 private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6, seed: UInt64 = 3)
-    -> (train: RatingTriples, held: [Int32: Set<Int32>], popularity: [Int]) {
+    -> (train: RatingTriples, held: [Int32: Set<Int32>], popularity: [Int])
+{
     var rng = SeededGenerator(seed: seed)
     var train = RatingTriples(), held: [Int32: Set<Int32>] = [:]
     var popularity = [Int](repeating: 0, count: items + 20)
@@ -31,11 +33,13 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
 @Suite struct RankingModelTests {
     @Test func beatsPopularityOnPlantedStructure() {
         let (train, held, popularity) = plantedRatings()
-        let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
-                                     parameters: .init(factors: 16, exponent: 0.3, spectrumPower: 0.5, weighting: .rating), threads: 2)
+        let model = RankingModel.fit(
+            users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
+            parameters: .init(factors: 16, exponent: 0.3, spectrumPower: 0.5, weighting: .rating), threads: 2)
         var byUser: [Int32: [(item: Int32, rating: Float)]] = [:]
         for j in 0..<train.count { byUser[train.users[j], default: []].append((train.items[j], train.ratings[j])) }
-        let popular = (0..<260).sorted { popularity[$0] != popularity[$1] ? popularity[$0] > popularity[$1] : $0 < $1 }.map(Int32.init)
+        let popular = (0..<260).sorted { popularity[$0] != popularity[$1] ? popularity[$0] > popularity[$1] : $0 < $1 }
+            .map(Int32.init)
         var ours = 0, baseline = 0
         for (u, relevant) in held {
             let rated = byUser[u]!, excluded = Set(rated.map(\.item))
@@ -51,8 +55,11 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
     @Test func deterministicForASeedAndRoundTripsThroughItsEncoding() {
         let (train, _, _) = plantedRatings(seed: 9)
         let parameters = RankingModel.Parameters(factors: 16, exponent: 0.5, spectrumPower: 1, weighting: .binary)
-        let fit = { RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
-                                     parameters: parameters, seed: 7, threads: 1) }
+        let fit = {
+            RankingModel.fit(
+                users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
+                parameters: parameters, seed: 7, threads: 1)
+        }
         let one = fit(), two = fit()
         #expect(one == two)
         #expect(RankingModel(parameters: parameters, encoded: one.encoded()) == one)
@@ -67,14 +74,16 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
     @Test func eigenpairsSatisfyTheEigenEquation() {
         // XᵀX V = V Λ for the leading pairs, checked against XᵀX formed densely.
         let (train, _, _) = plantedRatings(users: 120, items: 60, groups: 3, seed: 4)
-        let spectrum = Spectrum.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: 120, itemCount: 80,
-                                    exponent: 0.3, weighting: .rating, ratingOffset: 1, factors: 6, iterations: 12, threads: 1)
+        let spectrum = Spectrum.fit(
+            users: train.users, items: train.items, ratings: train.ratings, userCount: 120, itemCount: 80,
+            exponent: 0.3, weighting: .rating, ratingOffset: 1, factors: 6, iterations: 12, threads: 1)
         let n = 80
         var degree = [Int](repeating: 0, count: n)
         for i in train.items { degree[Int(i)] += 1 }
         var x = [[Double]](repeating: [Double](repeating: 0, count: n), count: 120)
         for j in 0..<train.count {
-            x[Int(train.users[j])][Int(train.items[j])] = Double(train.ratings[j]) * pow(Double(degree[Int(train.items[j])]), -0.3)
+            x[Int(train.users[j])][Int(train.items[j])] =
+                Double(train.ratings[j]) * pow(Double(degree[Int(train.items[j])]), -0.3)
         }
         var gram = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
         for row in x { for a in 0..<n where row[a] != 0 { for b in 0..<n { gram[a][b] += row[a] * row[b] } } }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import MFEngine
 
 @Suite struct TopNTests {

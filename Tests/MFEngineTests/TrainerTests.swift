@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+
 @testable import MFEngine
 
 /// A dense rank-3 matrix with values in about 1…5 (no noise), split 90/10 by a seeded coin.
-func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (train: RatingTriples, test: RatingTriples) {
+func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (train: RatingTriples, test: RatingTriples)
+{
     var rng = SeededGenerator(seed: seed)
     let rank = 3
     let p = (0..<users * rank).map { _ in Float(rng.nextGaussian()) * 0.6 }
@@ -13,8 +15,11 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
         for i in 0..<items {
             var r: Float = 3
             for f in 0..<rank { r += p[u * rank + f] * q[i * rank + f] }
-            if rng.nextDouble() < 0.1 { test.append(user: Int32(u), item: Int32(i), rating: r) }
-            else { train.append(user: Int32(u), item: Int32(i), rating: r) }
+            if rng.nextDouble() < 0.1 {
+                test.append(user: Int32(u), item: Int32(i), rating: r)
+            } else {
+                train.append(user: Int32(u), item: Int32(i), rating: r)
+            }
         }
     }
     return (train, test)
@@ -23,8 +28,13 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
 @Suite struct TrainerTests {
     func options(_ body: (inout TrainingOptions) -> Void = { _ in }) -> TrainingOptions {
         var o = TrainingOptions()
-        o.factors = 8; o.epochs = 40; o.regularization = 0.001; o.biasRegularization = 0.001
-        o.learningRate = 0.02; o.learningRateDecay = 0.98; o.initScale = 0.1
+        o.factors = 8
+        o.epochs = 40
+        o.regularization = 0.001
+        o.biasRegularization = 0.001
+        o.learningRate = 0.02
+        o.learningRateDecay = 0.98
+        o.initScale = 0.1
         body(&o)
         return o
     }
@@ -35,7 +45,8 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
         // is fully determined, so k = 8 with little regularization must get far below it.
         let mean = train.ratings.reduce(0, +) / Float(train.count)
         let baseline = ErrorMetrics(predictions: [Float](repeating: mean, count: test.count), truth: test.ratings).rmse
-        let result = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: -10...20, options: options())
+        let result = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: -10...20, options: options())
         #expect(baseline > 0.5)
         #expect(result.final!.rmse < 0.1, "test RMSE \(result.final!.rmse), baseline \(baseline)")
         #expect(result.unseenTestPairs == 0)
@@ -43,24 +54,44 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
 
     @Test func sameSeedSameModelWhateverTheThreads() throws {
         let (train, test) = lowRankProblem(seed: 2)
-        let one = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                    options: options { $0.threads = 1; $0.epochs = 5 })
-        let again = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                      options: options { $0.threads = 1; $0.epochs = 5 })
-        let two = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                    options: options { $0.threads = 2; $0.epochs = 5 })
+        let one = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.threads = 1
+                $0.epochs = 5
+            })
+        let again = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.threads = 1
+                $0.epochs = 5
+            })
+        let two = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.threads = 2
+                $0.epochs = 5
+            })
         #expect(one.model == again.model)
         #expect(one.model == two.model)
         #expect(one.history.map(\.trainMSE) == two.history.map(\.trainMSE))
-        let other = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                      options: options { $0.seed = 43; $0.epochs = 5 })
+        let other = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.seed = 43
+                $0.epochs = 5
+            })
         #expect(other.model != one.model)
     }
 
     @Test func nonnegativeKeepsEveryFactorAtLeastZero() throws {
         let (train, test) = lowRankProblem(seed: 3)
-        let result = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                       options: options { $0.nonnegative = true; $0.epochs = 10 })
+        let result = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.nonnegative = true
+                $0.epochs = 10
+            })
         #expect(result.model.userFactors.allSatisfy { $0 >= 0 })
         #expect(result.model.itemFactors.allSatisfy { $0 >= 0 })
         #expect(result.model.userFactors.contains { $0 > 0 })
@@ -69,10 +100,17 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
     @Test func divergenceIsCaughtAndNamesTheEpoch() {
         let (train, test) = lowRankProblem(seed: 4)
         let error = #expect(throws: TrainingError.self) {
-            try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                              options: options { $0.learningRate = 50; $0.learningRateDecay = 1 })
+            try Trainer.train(
+                train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+                options: options {
+                    $0.learningRate = 50
+                    $0.learningRateDecay = 1
+                })
         }
-        guard case .diverged(let epoch, _, let lr) = error else { Issue.record("expected divergence, got \(String(describing: error))"); return }
+        guard case .diverged(let epoch, _, let lr) = error else {
+            Issue.record("expected divergence, got \(String(describing: error))")
+            return
+        }
         #expect(epoch >= 1)
         #expect(lr == 50)
         #expect(error!.description.contains("smaller --learning-rate"))
@@ -82,13 +120,17 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
         let train = RatingTriples(users: [0, 0, 1, 1], items: [0, 1, 0, 1], ratings: [5, 3, 4, 2])
         // user 2 and item 2 have no training rating.
         let test = RatingTriples(users: [2, 0, 2], items: [0, 2, 2], ratings: [4, 4, 4])
-        let result = try Trainer.train(train: train, test: test, userCount: 3, itemCount: 3, scale: 1...5,
-                                       options: options { $0.epochs = 3 })
+        let result = try Trainer.train(
+            train: train, test: test, userCount: 3, itemCount: 3, scale: 1...5,
+            options: options { $0.epochs = 3 })
         #expect(result.unseenTestPairs == 3)
         let m = result.model
-        let (metrics, unseen) = Trainer.evaluate(m, on: test, seenUser: [true, true, false], seenItem: [true, true, false])
+        let (metrics, unseen) = Trainer.evaluate(
+            m, on: test, seenUser: [true, true, false], seenItem: [true, true, false])
         #expect(unseen == 3)
-        let expected: [Float] = [m.clip(m.globalMean + m.itemBias[0]), m.clip(m.globalMean + m.userBias[0]), m.clip(m.globalMean)]
+        let expected: [Float] = [
+            m.clip(m.globalMean + m.itemBias[0]), m.clip(m.globalMean + m.userBias[0]), m.clip(m.globalMean),
+        ]
         #expect(metrics == ErrorMetrics(predictions: expected, truth: test.ratings))
         // Cold rows are zeroed after training.
         #expect(m.userVector(2).allSatisfy { $0 == 0 } && m.userBias[2] == 0)
@@ -97,8 +139,12 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
 
     @Test func plainDotProductModelHasNoBiases() throws {
         let (train, test) = lowRankProblem(seed: 5)
-        let result = try Trainer.train(train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
-                                       options: options { $0.useBias = false; $0.epochs = 10 })
+        let result = try Trainer.train(
+            train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
+            options: options {
+                $0.useBias = false
+                $0.epochs = 10
+            })
         #expect(result.model.userBias.allSatisfy { $0 == 0 } && result.model.itemBias.allSatisfy { $0 == 0 })
         let u = 3, i = 7
         let dot = zip(result.model.userVector(u), result.model.itemVector(i)).reduce(Float(0)) { $0 + $1.0 * $1.1 }
@@ -107,7 +153,8 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
 
     @Test func emptyTrainingSetIsAnError() {
         #expect(throws: TrainingError.noTrainingRatings) {
-            try Trainer.train(train: RatingTriples(), test: nil, userCount: 1, itemCount: 1, scale: 1...5, options: TrainingOptions())
+            try Trainer.train(
+                train: RatingTriples(), test: nil, userCount: 1, itemCount: 1, scale: 1...5, options: TrainingOptions())
         }
     }
 }
@@ -116,8 +163,8 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
     @Test func errorMetricsByHand() {
         let m = ErrorMetrics(predictions: [1, 2, 3], truth: [2, 4, 3])
         #expect(m.count == 3)
-        #expect(abs(m.mae - 1.0) < 1e-12)        // (1 + 2 + 0) / 3
-        #expect(abs(m.mse - 5.0 / 3) < 1e-12)    // (1 + 4 + 0) / 3
+        #expect(abs(m.mae - 1.0) < 1e-12)  // (1 + 2 + 0) / 3
+        #expect(abs(m.mse - 5.0 / 3) < 1e-12)  // (1 + 4 + 0) / 3
         #expect(abs(m.rmse - (5.0 / 3).squareRoot()) < 1e-12)
     }
 
@@ -145,8 +192,10 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
     @Test func roundTrips() throws {
         let (train, _) = lowRankProblem(users: 20, items: 15, seed: 6)
         var o = TrainingOptions()
-        o.factors = 5; o.epochs = 2
-        let model = try Trainer.train(train: train, test: nil, userCount: 20, itemCount: 15, scale: 1...5, options: o).model
+        o.factors = 5
+        o.epochs = 2
+        let model = try Trainer.train(train: train, test: nil, userCount: 20, itemCount: 15, scale: 1...5, options: o)
+            .model
         #expect(try FactorModel(decoding: model.encoded()) == model)
     }
 

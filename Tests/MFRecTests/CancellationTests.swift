@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MFRec
 @testable import MFStore
 
@@ -10,7 +11,10 @@ import Testing
     func waitFor(_ flag: Locked<Bool>, seconds: Double = 60) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while !flag.withLock({ $0 }) {
-            guard Date() < deadline else { Issue.record("the operation never got going"); return }
+            guard Date() < deadline else {
+                Issue.record("the operation never got going")
+                return
+            }
             try await Task.sleep(nanoseconds: 5_000_000)
         }
     }
@@ -26,7 +30,9 @@ import Testing
         let before = try dump(rec.store)
 
         let started = Locked(false)
-        let task = Task { try await rec.ingest(path: big, progress: { done, _ in if done > 0 { started.withLock { $0 = true } } }) }
+        let task = Task {
+            try await rec.ingest(path: big, progress: { done, _ in if done > 0 { started.withLock { $0 = true } } })
+        }
         try await waitFor(started)
         let cancelledAt = Date()
         task.cancel()
@@ -76,7 +82,8 @@ import Testing
         let trained = Locked(false)
         // The last epoch's progress comes just before the ranking model is tuned.
         let task = Task {
-            try await rec.train(request, progress: { _, _, stats in if stats.epoch == 2 { trained.withLock { $0 = true } } })
+            try await rec.train(
+                request, progress: { _, _, stats in if stats.epoch == 2 { trained.withLock { $0 = true } } })
         }
         try await waitFor(trained)
         try await Task.sleep(nanoseconds: 200_000_000)

@@ -1,8 +1,9 @@
 import Foundation
 import MFEngine
-@testable import MFStore
 import Testing
+
 @testable import MFRec
+@testable import MFStore
 
 @Suite struct ConcurrencyTests {
     /// Reader threads, each with its own connection and query engine, query while a writer rates,
@@ -15,7 +16,10 @@ import Testing
         let failures = Counter(), queries = Counter()
         let readers = (0..<3).map { r in
             Thread {
-                guard let reader = try? Recommender(path: path), let engine = try? reader.queries() else { failures.add(); return }
+                guard let reader = try? Recommender(path: path), let engine = try? reader.queries() else {
+                    failures.add()
+                    return
+                }
                 var i = 0
                 while !stop.isSet {
                     let user = String(1 + (i * 7 + r) % 300)
@@ -25,8 +29,12 @@ import Testing
                         // by the ranking model's score, which is not shown.
                         let byRating = i % 2 == 0
                         let list = try engine.recommend(user: user, n: 5, by: byRating ? .rating : nil)
-                        let ok = list.items.count == 5
-                            && (!byRating || zip(list.items, list.items.dropFirst()).allSatisfy { $0.predictedRating >= $1.predictedRating })
+                        let ok =
+                            list.items.count == 5
+                            && (!byRating
+                                || zip(list.items, list.items.dropFirst()).allSatisfy {
+                                    $0.predictedRating >= $1.predictedRating
+                                })
                         if !ok { failures.add() }
                         queries.add()
                     } catch {
@@ -38,16 +46,25 @@ import Testing
         for t in readers { t.start() }
         var writes = 0
         for round in 0..<40 {
-            try rec.rate(user: String(1 + round % 300), item: String(1 + (round * 13) % 200), rating: Double(1 + round % 5))
+            try rec.rate(
+                user: String(1 + round % 300), item: String(1 + (round * 13) % 200), rating: Double(1 + round % 5))
             writes += 1
-            if round % 10 == 9 { try rec.createSnapshot(note: "round \(round)"); writes += 1 }
-            if round % 20 == 19 { try rec.rollback(to: 1); writes += 1 }
+            if round % 10 == 9 {
+                try rec.createSnapshot(note: "round \(round)")
+                writes += 1
+            }
+            if round % 20 == 19 {
+                try rec.rollback(to: 1)
+                writes += 1
+            }
         }
         stop.set()
         while readers.contains(where: { $0.isExecuting }) { usleep(1000) }
         #expect(failures.value == 0)
         #expect(queries.value > 0)
-        print("concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, \(failures.value) failures")
+        print(
+            "concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, \(failures.value) failures"
+        )
     }
 
     @Test func veryLongLineIsReadNotTruncated() throws {
@@ -62,6 +79,14 @@ import Testing
 final class Flag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
-    func set() { lock.lock(); value = true; lock.unlock() }
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() {
+        lock.lock()
+        value = true
+        lock.unlock()
+    }
+    var isSet: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
 }

@@ -1,9 +1,10 @@
 import CZlib
 import Foundation
 import MFEngine
-@testable import MFStore
 import Testing
+
 @testable import MFRec
+@testable import MFStore
 
 /// Seeded mutation fuzzing of every parser, run in the suite for a bounded number of inputs.
 /// A crash, hang or trap fails the whole test run; anything else must be a result or a clear error.
@@ -45,12 +46,15 @@ import Testing
         var out = [UInt8](repeating: 0, count: Int(bound) + 32)
         // A raw gzip member: header, deflate data, trailer (via deflateInit2 with gzip wrapping).
         var stream = z_stream()
-        deflateInit2_(&stream, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        deflateInit2_(
+            &stream, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         var input = bytes
         input.withUnsafeMutableBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = src.baseAddress; stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress; stream.avail_out = uInt(dst.count)
+                stream.next_in = src.baseAddress
+                stream.avail_in = uInt(src.count)
+                stream.next_out = dst.baseAddress
+                stream.avail_out = uInt(dst.count)
                 deflate(&stream, Z_FINISH)
             }
         }
@@ -62,7 +66,7 @@ import Testing
     @Test func ratingsAndItemParsersNeverCrash() throws {
         let dir = tempFolder()
         let rec = try Recommender(path: dir.appendingPathComponent("f.db").path)
-        var rng = SeededGenerator(seed: 20261129)
+        var rng = SeededGenerator(seed: 20_261_129)
         var executions = 0, accepted = 0, refused = 0
         for round in 0..<1_500 {
             let seed = Self.seeds[round % Self.seeds.count]
@@ -87,7 +91,8 @@ import Testing
             let items = writeFile(dir, "it-" + seed.name, Self.mutate(Array(seed.text.utf8), &rng), raw: true)
             executions += 1
             do {
-                try rec.ingest(path: writeFile(dir, "one.data", "1\t1\t3\t0\n"), options: IngestOptions(itemsPath: items))
+                try rec.ingest(
+                    path: writeFile(dir, "one.data", "1\t1\t3\t0\n"), options: IngestOptions(itemsPath: items))
                 accepted += 1
             } catch is InputError {
                 refused += 1
@@ -95,7 +100,9 @@ import Testing
         }
         #expect(try rec.store.db.integrityCheck() == "ok")
         #expect(accepted > 0 && refused > 0)
-        print("fuzz (parsers): \(executions) inputs, \(accepted) accepted, \(refused) refused with a clear error, 0 crashes")
+        print(
+            "fuzz (parsers): \(executions) inputs, \(accepted) accepted, \(refused) refused with a clear error, 0 crashes"
+        )
     }
 
     @Test func damagedItemMatrixFilesAreRebuiltNeverTrusted() throws {
@@ -111,7 +118,8 @@ import Testing
             try Data(bad).write(to: URL(fileURLWithPath: path))
             executions += 1
             do {
-                let matrix = try ItemMatrix.open(path: path, generation: 2, snapshotID: 1, factors: model.factors, itemCount: model.itemCount)
+                let matrix = try ItemMatrix.open(
+                    path: path, generation: 2, snapshotID: 1, factors: model.factors, itemCount: model.itemCount)
                 // Accepted only if nothing that matters changed.
                 #expect(bad.count == good.count)
                 for i in 0..<model.itemCount { #expect(matrix.item(i).vector == Array(model.itemVector(i))) }
@@ -120,7 +128,9 @@ import Testing
             }
         }
         #expect(detected > executions / 2)
-        print("fuzz (item matrix files): \(executions) damaged files, \(detected) detected, the rest byte-identical where it matters, 0 crashes")
+        print(
+            "fuzz (item matrix files): \(executions) damaged files, \(detected) detected, the rest byte-identical where it matters, 0 crashes"
+        )
     }
 
     @Test func damagedSnapshotBlobsAreErrorsNotCrashes() throws {
@@ -135,7 +145,9 @@ import Testing
             do { _ = try ModelBlob.decode(bad) } catch is ModelFormatError { refused += 1 }
         }
         #expect(refused > 0)
-        print("fuzz (snapshot blobs): \(executions) damaged blobs, \(refused) refused, 0 crashes (the store's CRC-32 catches the rest before decoding)")
+        print(
+            "fuzz (snapshot blobs): \(executions) damaged blobs, \(refused) refused, 0 crashes (the store's CRC-32 catches the rest before decoding)"
+        )
     }
 
     /// Interesting cases found while writing the parsers, kept as regression tests: each gives a result
@@ -148,7 +160,8 @@ import Testing
         let before = try dump(rec.store)
         do {
             if name.hasSuffix(".item") || name.contains("title") {
-                try rec.ingest(path: writeFile(dir, "one.data", "1\t1\t3\t0\n"), options: IngestOptions(itemsPath: path))
+                try rec.ingest(
+                    path: writeFile(dir, "one.data", "1\t1\t3\t0\n"), options: IngestOptions(itemsPath: path))
             } else {
                 try rec.ingest(path: path)
             }

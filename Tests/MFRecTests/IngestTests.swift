@@ -1,17 +1,24 @@
 import Foundation
-@testable import MFStore
 import Testing
+
 @testable import MFRec
+@testable import MFStore
 
 @Suite struct IngestFormatTests {
     static let cases: [(name: String, text: String)] = [
         ("u.data", "1\t10\t5\t881250949\n2\t10\t3\t891717742\n1\t20\t4\t878887116\n"),
         ("ratings.dat", "1::10::5::881250949\n2::10::3::891717742\n1::20::4::878887116\n"),
-        ("ratings.csv", "userId,movieId,rating,timestamp\n1,10,5.0,881250949\n2,10,3.0,891717742\n1,20,4.0,878887116\n"),
+        (
+            "ratings.csv",
+            "userId,movieId,rating,timestamp\n1,10,5.0,881250949\n2,10,3.0,891717742\n1,20,4.0,878887116\n"
+        ),
         ("variant.csv", "user_id,item_id,rating\n1,10,5\n2,10,3\n1,20,4\n"),
         ("reordered.csv", "rating,item_id,user_id\n5,10,1\n3,10,2\n4,20,1\n"),
         ("noheader.csv", "1,10,5\n2,10,3\n1,20,4\n"),
-        ("quoted.csv", "\"userId\",\"movieId\",\"rating\"\n\"1\",\"10\",\"5\"\n\"2\",\"10\",\"3\"\n\"1\",\"20\",\"4\"\n"),
+        (
+            "quoted.csv",
+            "\"userId\",\"movieId\",\"rating\"\n\"1\",\"10\",\"5\"\n\"2\",\"10\",\"3\"\n\"1\",\"20\",\"4\"\n"
+        ),
         ("crlf-bom.data", "\u{FEFF}1\t10\t5\t881250949\r\n2\t10\t3\t891717742\r\n1\t20\t4\t878887116\r\n\r\n"),
         ("no-final-newline.dat", "1::10::5::881250949\n2::10::3::891717742\n1::20::4::878887116"),
     ]
@@ -56,7 +63,9 @@ import Testing
         let dir = tempFolder()
         let long = String(repeating: "x", count: 40)
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        try rec.ingest(path: writeFile(dir, "r.csv", "user,item,rating\nalice,\(long),4\nbob,B00X,3\nalice,B00X,2\n01,\(long),1\n"))
+        try rec.ingest(
+            path: writeFile(dir, "r.csv", "user,item,rating\nalice,\(long),4\nbob,B00X,3\nalice,B00X,2\n01,\(long),1\n")
+        )
         #expect(try rec.store.userKeys() == ["alice", "bob", "01"])
         #expect(try rec.store.itemKeys() == [long, "B00X"])
         #expect(try rec.store.ratingCount() == 4)
@@ -66,18 +75,30 @@ import Testing
 @Suite struct IngestErrorTests {
     /// (file name, contents, the exact message)
     static let malformed: [(String, String, String)] = [
-        ("a.data", "1\t2\t3\t4\n1\t2\t3\n", "a.data:2: expected 4 tab-separated fields (user, item, rating, timestamp), found 3"),
+        (
+            "a.data", "1\t2\t3\t4\n1\t2\t3\n",
+            "a.data:2: expected 4 tab-separated fields (user, item, rating, timestamp), found 3"
+        ),
         ("b.data", "1\t2\t3\t4\n\t2\t3\t4\n", "b.data:2: field 1 (user): empty id"),
         ("c.data", "1\t\t3\t4\n", "c.data:1: field 2 (item): empty id"),
         ("d.data", "1\t2\tabc\t4\n", "d.data:1: field 3 (rating): \"abc\" is not a finite number"),
         ("e.data", "1\t2\tnan\t4\n", "e.data:1: field 3 (rating): \"nan\" is not a finite number"),
         ("f.data", "1\t2\tinf\t4\n", "f.data:1: field 3 (rating): \"inf\" is not a finite number"),
         ("g.data", "1\t2\t3\t12.5\n", "g.data:1: field 4 (timestamp): \"12.5\" is not an integer"),
-        ("h.dat", "1::2::3::4\n1::2::3\n", "h.dat:2: expected 4 '::'-separated fields (user, item, rating, timestamp), found 3"),
+        (
+            "h.dat", "1::2::3::4\n1::2::3\n",
+            "h.dat:2: expected 4 '::'-separated fields (user, item, rating, timestamp), found 3"
+        ),
         ("i.csv", "userId,movieId,rating\n1,2,3\n1,2\n", "i.csv:3: expected 3 comma-separated fields, found 2"),
-        ("j.csv", "uid,thing,rating\n1,2,3\n", "j.csv:1: CSV header has no item column (expected one of movieId, item_id, item)"),
+        (
+            "j.csv", "uid,thing,rating\n1,2,3\n",
+            "j.csv:1: CSV header has no item column (expected one of movieId, item_id, item)"
+        ),
         ("k.csv", "user,item,stars_given\n1,2,3\n", "k.csv:1: CSV header has no rating column (expected rating)"),
-        ("l.txt", "1 2 3 4\n", "l.txt:1: cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format"),
+        (
+            "l.txt", "1 2 3 4\n",
+            "l.txt:1: cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format"
+        ),
         ("m.data", "1\t2\t3\t4\n1\t2\t9\t4\n", "m.data:2: field 3 (rating): \"9\" is outside the scale 1–5"),
     ]
 
@@ -153,7 +174,9 @@ import Testing
     @Test func missingFileNamesIt() throws {
         let dir = tempFolder()
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        let error = #expect(throws: InputError.self) { try rec.ingest(path: dir.appendingPathComponent("nope.data").path) }
+        let error = #expect(throws: InputError.self) {
+            try rec.ingest(path: dir.appendingPathComponent("nope.data").path)
+        }
         #expect(error?.description.hasPrefix("nope.data: cannot open") == true)
     }
 }
@@ -161,7 +184,9 @@ import Testing
 @Suite struct ItemFileTests {
     @Test func uItemLatin1TitlesAndGenres() throws {
         let dir = tempFolder()
-        let line: [UInt8] = Array("1|Mis".utf8) + [0xE9] + Array("rables, Les (1995)|01-Jan-1995||url|0|0|0|0|0|0|0|0|1|0|0|0|1|0|0|0|0|0|0\n".utf8)
+        let line: [UInt8] =
+            Array("1|Mis".utf8) + [0xE9]
+            + Array("rables, Les (1995)|01-Jan-1995||url|0|0|0|0|0|0|0|0|1|0|0|0|1|0|0|0|0|0|0\n".utf8)
         let items = writeFile(dir, "u.item", line)
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
         try rec.ingest(path: writeFile(dir, "u.data", "1\t1\t5\t0\n"), options: IngestOptions(itemsPath: items))
@@ -172,9 +197,13 @@ import Testing
 
     @Test func moviesCSVQuotedTitles() throws {
         let dir = tempFolder()
-        let items = writeFile(dir, "movies.csv", "movieId,title,genres\n1,\"American President, The (1995)\",Comedy|Drama|Romance\n2,\"Quote \"\"This\"\" (2000)\",(no genres listed)\n")
+        let items = writeFile(
+            dir, "movies.csv",
+            "movieId,title,genres\n1,\"American President, The (1995)\",Comedy|Drama|Romance\n2,\"Quote \"\"This\"\" (2000)\",(no genres listed)\n"
+        )
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        try rec.ingest(path: writeFile(dir, "r.csv", "userId,movieId,rating\n9,2,4\n"), options: IngestOptions(itemsPath: items))
+        try rec.ingest(
+            path: writeFile(dir, "r.csv", "userId,movieId,rating\n9,2,4\n"), options: IngestOptions(itemsPath: items))
         #expect(try rec.store.itemKeys() == ["2", "1"])  // rated items first, then the rest of the file
         #expect(try rec.store.item(id: 1)?.title == "American President, The (1995)")
         #expect(try rec.store.item(id: 1)?.genres == "Comedy|Drama|Romance")
@@ -184,7 +213,8 @@ import Testing
 
     @Test func moviesDatLatin1() throws {
         let dir = tempFolder()
-        let items = writeFile(dir, "movies.dat.gz", Array("7::Caf".utf8) + [0xE9] + Array(" au Lait (1993)::Comedy\n".utf8))
+        let items = writeFile(
+            dir, "movies.dat.gz", Array("7::Caf".utf8) + [0xE9] + Array(" au Lait (1993)::Comedy\n".utf8))
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
         try rec.ingest(path: writeFile(dir, "ratings.dat", "1::7::3::0\n"), options: IngestOptions(itemsPath: items))
         #expect(try rec.store.item(id: 0)?.title == "Café au Lait (1993)")

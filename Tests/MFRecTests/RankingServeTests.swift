@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MFEngine
 @testable import MFRec
 
@@ -16,7 +17,9 @@ import Testing
         // The generator picks items by popularity alone, so no ranker beats the popular list by much here
         // (the planted set below is where the model must win); the figures must still be real scores.
         #expect(validation.users > 100 && validation.ndcg > 0 && validation.popularNDCG > 0)
-        #expect(choice.grid.count >= RankingTuner().filterChoices.count && choice.grid.count % RankingTuner().filterChoices.count == 0)
+        #expect(
+            choice.grid.count >= RankingTuner().filterChoices.count
+                && choice.grid.count % RankingTuner().filterChoices.count == 0)
     }
 
     @Test func rollbackRestoresBothModelsAndSnapshotsKeepTheirs() throws {
@@ -52,8 +55,10 @@ import Testing
         let rated = Set(try rec.store.ratings(ofUser: try rec.store.userID(forKey: user)!).map(\.item))
         // An item the user has not rated, and its nearest neighbours by the ranking model's vectors.
         let target = (0..<model.itemCount).first { !rated.contains($0) && model.cosine($0, $0) > 0 }!
-        let neighbours = (0..<model.itemCount).filter { $0 != target }.sorted { model.cosine(target, $0) > model.cosine(target, $1) }
-            .prefix(5)
+        let neighbours = (0..<model.itemCount).filter { $0 != target }.sorted {
+            model.cosine(target, $0) > model.cosine(target, $1)
+        }
+        .prefix(5)
         let keys = try rec.store.itemKeys()
         func position(_ list: RecommendationList, _ item: Int) -> Int {
             list.items.firstIndex { $0.item == keys[item] } ?? list.items.count
@@ -91,6 +96,8 @@ import Testing
         let report = try rec.evaluate(compareRankings: true)
         let byDefault = try #require(report.defaultRanking), popular = try #require(report.popularRanking)
         #expect(byDefault.users == popular.users && byDefault.users > 100)
-        #expect(byDefault.precision > 2 * popular.precision, "default \(byDefault.precision) vs popular \(popular.precision)")
+        #expect(
+            byDefault.precision > 2 * popular.precision,
+            "default \(byDefault.precision) vs popular \(popular.precision)")
     }
 }

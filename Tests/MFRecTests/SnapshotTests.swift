@@ -1,8 +1,9 @@
 import Foundation
 import MFEngine
-@testable import MFStore
 import Testing
+
 @testable import MFRec
+@testable import MFStore
 
 /// A small trained database on generated data (fast: no MovieLens needed).
 func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false) throws -> (Recommender, URL) {
@@ -95,7 +96,8 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
 
     @Test func corruptedSnapshotIsDetected() throws {
         let (rec, _) = try trainedSmallDatabase()
-        try rec.store.db.execute("UPDATE snapshots SET model = substr(model, 1, 100) || x'00' || substr(model, 102) WHERE id = 1")
+        try rec.store.db.execute(
+            "UPDATE snapshots SET model = substr(model, 1, 100) || x'00' || substr(model, 102) WHERE id = 1")
         let error = #expect(throws: StoreError.self) { try rec.loadModel(snapshot: 1) }
         #expect(error?.description == "snapshot 1 is corrupt: its model blob does not match its checksum")
         #expect(throws: StoreError.self) { try rec.rollback(to: 1) }
@@ -130,8 +132,10 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
 
     @Test func newUserAndNewItemAreFoldedIn() throws {
         let (rec, _) = try trainedSmallDatabase()
-        let report = try rec.rate([NewRating(user: "fresh", item: "1", rating: 5), NewRating(user: "fresh", item: "2", rating: 4),
-                                   NewRating(user: "fresh", item: "3", rating: 1)])
+        let report = try rec.rate([
+            NewRating(user: "fresh", item: "1", rating: 5), NewRating(user: "fresh", item: "2", rating: 4),
+            NewRating(user: "fresh", item: "3", rating: 1),
+        ])
         #expect(report.newUsers == 1 && report.foldedUsers == 1)
         // The folded-in vector takes part in the rating model's ranking (asked for explicitly: with three
         // ratings the default ranks by co-occurrence).
@@ -142,9 +146,13 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         // --min-ratings: with fewer stored ratings than asked, the user is served as cold.
         #expect(try rec.queries().recommend(user: "fresh", n: 5, minRatings: 4).coldStart)
         #expect(try !rec.queries().recommend(user: "fresh", n: 5, minRatings: 3).coldStart)
-        #expect(throws: QueryError.coldUser("fresh")) { try rec.queries().recommend(user: "fresh", cold: .error, minRatings: 10) }
+        #expect(throws: QueryError.coldUser("fresh")) {
+            try rec.queries().recommend(user: "fresh", cold: .error, minRatings: 10)
+        }
 
-        let item = try rec.rate([NewRating(user: "1", item: "brand-new", rating: 5), NewRating(user: "2", item: "brand-new", rating: 4)])
+        let item = try rec.rate([
+            NewRating(user: "1", item: "brand-new", rating: 5), NewRating(user: "2", item: "brand-new", rating: 4),
+        ])
         #expect(item.newItems == 1 && item.foldedItems == 1)
         #expect(!item.matrixUpdatedInPlace)  // a new item grows the file: rewritten whole
         let engine = try rec.queries()
@@ -180,7 +188,9 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         let before = try dump(rec.store)
         let matrixBefore = try Data(contentsOf: URL(fileURLWithPath: rec.itemMatrixPath))
         for bad in [Double.nan, .infinity, 9, 0] {
-            #expect(throws: InputError.self) { try rec.rate([NewRating(user: "1", item: "2", rating: 4), NewRating(user: "1", item: "3", rating: bad)]) }
+            #expect(throws: InputError.self) {
+                try rec.rate([NewRating(user: "1", item: "2", rating: 4), NewRating(user: "1", item: "3", rating: bad)])
+            }
         }
         #expect(throws: InputError.self) { try rec.rate(user: "", item: "2", rating: 3) }
         let file = writeFile(dir, "bad.data", "1\t2\t4\t0\n1\t3\tx\t0\n")

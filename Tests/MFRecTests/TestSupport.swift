@@ -1,5 +1,7 @@
 import CZlib
 import Foundation
+import TestFixtures
+
 @testable import MFRec
 @testable import MFStore
 
@@ -30,12 +32,14 @@ func writeFile(_ folder: URL, _ name: String, _ text: String) -> String { writeF
 /// Everything the database holds, as text, to check that a failed command changed nothing.
 func dump(_ store: Store) throws -> String {
     var out = ""
-    for sql in ["SELECT id, key FROM users ORDER BY id", "SELECT id, key, title, genres FROM items ORDER BY id",
-                "SELECT user_id, item_id, rating, ts, seq FROM ratings ORDER BY user_id, item_id",
-                "SELECT key, value FROM metadata ORDER BY key", "SELECT id, kind, factors FROM snapshots ORDER BY id",
-                "SELECT snapshot_id, generation, dirty FROM live_model",
-                "SELECT version, factors, item_count, checksum FROM cooccurrence",
-                "SELECT snapshot_id, factors, item_count, checksum FROM ranking_models ORDER BY snapshot_id"] {
+    for sql in [
+        "SELECT id, key FROM users ORDER BY id", "SELECT id, key, title, genres FROM items ORDER BY id",
+        "SELECT user_id, item_id, rating, ts, seq FROM ratings ORDER BY user_id, item_id",
+        "SELECT key, value FROM metadata ORDER BY key", "SELECT id, kind, factors FROM snapshots ORDER BY id",
+        "SELECT snapshot_id, generation, dirty FROM live_model",
+        "SELECT version, factors, item_count, checksum FROM cooccurrence",
+        "SELECT snapshot_id, factors, item_count, checksum FROM ranking_models ORDER BY snapshot_id",
+    ] {
         let stmt = try store.db.prepare(sql)
         while try stmt.step() {
             out += (0..<4).map { stmt.string(Int32($0)) ?? "∅" }.joined(separator: "|") + "\n"
@@ -45,7 +49,5 @@ func dump(_ store: Store) throws -> String {
     return out
 }
 
-let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k")
-let ml100k = sharedData.appendingPathComponent("u.data").path
-let ml100kItems = sharedData.appendingPathComponent("u.item").path
+let ml100k = Fixtures.uData
+let ml100kItems = Fixtures.uItem

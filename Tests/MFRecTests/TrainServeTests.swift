@@ -1,8 +1,9 @@
 import Foundation
 import MFEngine
-@testable import MFStore
 import Testing
+
 @testable import MFRec
+@testable import MFStore
 
 /// A database with ML-100K ingested, shared by the tests that only read it after training.
 func ml100kDatabase() throws -> (Recommender, URL) {
@@ -35,7 +36,8 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         // model 0.045, co-occurrence 0.206, popular 0.139 — the rating model is a poor ranker.
         let compared = try rec.evaluate(compareRankings: true)
         #expect(compared.ranking == ranking)
-        let byCooccurrence = try #require(compared.cooccurrenceRanking), byPopularity = try #require(compared.popularRanking)
+        let byCooccurrence = try #require(compared.cooccurrenceRanking),
+            byPopularity = try #require(compared.popularRanking)
         #expect(byCooccurrence.users == ranking.users && byPopularity.users == ranking.users)
         #expect(byCooccurrence.precision > byPopularity.precision && byPopularity.precision > ranking.precision)
         // The default list (the ranking model, chosen on validation) beats every other ranker here.
@@ -95,7 +97,12 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let before = try dump(rec.store)
         var calls = 0
         #expect(throws: TrainingError.cancelled) {
-            try rec.train(TrainRequest(), isCancelled: { calls += 1; return calls > 20 })
+            try rec.train(
+                TrainRequest(),
+                isCancelled: {
+                    calls += 1
+                    return calls > 20
+                })
         }
         #expect(try dump(rec.store) == before)
     }
@@ -138,10 +145,13 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(Array(npy.prefix(8)) == [0x93] + Array("NUMPY".utf8) + [1, 0])
         let headerLength = Int(npy[8]) | Int(npy[9]) << 8
         #expect((10 + headerLength) % 64 == 0)
-        let header = String(decoding: npy[10 ..< 10 + headerLength], as: UTF8.self)
+        let header = String(decoding: npy[10..<10 + headerLength], as: UTF8.self)
         #expect(header.contains("'descr': '<f4'") && header.contains("'shape': (150, 4)"))
         #expect(npy.count == 10 + headerLength + 150 * 4 * 4)
-        let firstValue = npy.withUnsafeBytes { Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 10 + headerLength, as: UInt32.self))) }
+        let firstValue = npy.withUnsafeBytes {
+            Float(
+                bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 10 + headerLength, as: UInt32.self)))
+        }
         #expect(firstValue == model.itemVector(0).first)
 
         // NumPy itself, when it is installed, must load the files and agree.
@@ -152,8 +162,10 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
             assert q.shape == (150, 4) and p.shape == (200, 4) and b.shape == (150,) and q.dtype == np.float32
             print(repr(float(q[0, 0])))
             """
-        if let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile),
-           shell(python, ["-c", "import numpy"]).status == 0 {
+        if let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(
+            where: FileManager.default.isExecutableFile),
+            shell(python, ["-c", "import numpy"]).status == 0
+        {
             let result = shell(python, ["-c", script, out])
             #expect(result.status == 0, "\(result.output)")
             #expect(Float(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) == model.itemVector(0).first)
@@ -202,7 +214,9 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let engine = try rec.queries()
         let unknown = try engine.recommend(user: "no-such-user", n: 5)
         #expect(unknown.coldStart && unknown.items.count == 5)
-        #expect(throws: QueryError.unknownUser("no-such-user")) { try engine.recommend(user: "no-such-user", cold: .error) }
+        #expect(throws: QueryError.unknownUser("no-such-user")) {
+            try engine.recommend(user: "no-such-user", cold: .error)
+        }
         // A user ingested after training has no vector: ranked by co-occurrence with what they rated.
         try rec.ingest(path: writeFile(dir, "late.data", "late\t50\t5\t0\n"))  // Star Wars (1977)
         let byDefault = try rec.queries().recommend(user: "late", n: 10)
@@ -211,12 +225,15 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(late.ranking == .cooccurrence && !late.coldStart && late.items.count == 10)
         #expect(!late.items.contains { $0.item == "50" })  // their own rated item is excluded
         // Star Wars is rated by the same people as its sequels: Return of the Jedi comes first.
-        #expect(late.items.first?.item == "181" && late.items.contains { $0.item == "172" }, "\(late.items.map(\.title))")
+        #expect(
+            late.items.first?.item == "181" && late.items.contains { $0.item == "172" }, "\(late.items.map(\.title))")
         #expect(late.items.prefix(5).map(\.item) != unknown.items.map(\.item))
         // By the rating model the user is cold (no vector): the popular list, or an error.
         let popular = try rec.queries().recommend(user: "late", n: 5, by: .rating)
         #expect(popular.coldStart && popular.ranking == .popular && !popular.items.contains { $0.item == "50" })
-        #expect(throws: QueryError.coldUser("late")) { try rec.queries().recommend(user: "late", cold: .error, by: .rating) }
+        #expect(throws: QueryError.coldUser("late")) {
+            try rec.queries().recommend(user: "late", cold: .error, by: .rating)
+        }
         // --min-ratings wins over co-occurrence.
         #expect(try rec.queries().recommend(user: "late", n: 5, minRatings: 2).coldStart)
     }
@@ -248,11 +265,14 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         // The issue's protocol, in small: ML-100K sorted by time, trained on the first 90%; each user first
         // seen in the last 10% rates their first 10 items incrementally; their top-10 is scored against their
         // later ratings. (mfrec-bench incremental prints the same with the rating model alone.)
-        let lines = try String(contentsOfFile: ml100k, encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
-            .sorted { (Int($0[3])!, $0[0], $0[1]) < (Int($1[3])!, $1[0], $1[1]) }
+        let lines = try String(contentsOfFile: ml100k, encoding: .utf8).split(separator: "\n").map {
+            $0.split(separator: "\t").map(String.init)
+        }
+        .sorted { (Int($0[3])!, $0[0], $0[1]) < (Int($1[3])!, $1[0], $1[1]) }
         let cut = lines.count * 9 / 10
         let dir = tempFolder()
-        let head = writeFile(dir, "head.data", lines[..<cut].map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n")
+        let head = writeFile(
+            dir, "head.data", lines[..<cut].map { $0.joined(separator: "\t") }.joined(separator: "\n") + "\n")
         let rec = try Recommender(path: dir.appendingPathComponent("cold.db").path)
         try rec.ingest(path: head)
         var request = TrainRequest()
@@ -273,14 +293,18 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
             #expect(list.ranking != .rating && list.ranking != .popular && list.items.count == 10)
             #expect(!list.items.contains { given.map { $0[1] }.contains($0.item) })
             let rated = Set(given.map { $0[1] })
-            let popularList = try engine.recommend(user: "nobody", n: 20).items.map(\.item).filter { !rated.contains($0) }.prefix(10)
+            let popularList = try engine.recommend(user: "nobody", n: 20).items.map(\.item).filter {
+                !rated.contains($0)
+            }.prefix(10)
             ours += list.items.filter { later.contains($0.item) }.count
             popular += popularList.filter { later.contains($0) }.count
             users += 1
         }
         #expect(users == 76)
         // Measured: 0.396 vs 0.346 (mfrec-bench incremental). Require a clear margin, not a tie.
-        #expect(Double(ours) > 1.05 * Double(popular), "precision@10 \(Double(ours) / Double(10 * users)) vs popular \(Double(popular) / Double(10 * users))")
+        #expect(
+            Double(ours) > 1.05 * Double(popular),
+            "precision@10 \(Double(ours) / Double(10 * users)) vs popular \(Double(popular) / Double(10 * users))")
     }
 
     @Test func itemMatrixIsRebuiltAfterDamage() throws {
@@ -363,8 +387,16 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func add() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func add() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }
 
 func shell(_ executable: String, _ arguments: [String]) -> (status: Int32, output: String) {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import MFStore
 
 private func tempDB() -> String {
@@ -15,7 +16,9 @@ private let migrationsFolder = URL(fileURLWithPath: #filePath)
 
 @Suite struct MigratorTests {
     @Test func everyMigrationFileIsEmbedded() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: migrationsFolder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: migrationsFolder.path).filter {
+            $0.hasSuffix(".sql")
+        }.sorted()
         #expect(!files.isEmpty)
         let embedded = Migrator.embedded.migrations
         #expect(embedded.map(\.name) == files, "a migrations/*.sql file is missing from the build: run a clean build")
@@ -27,7 +30,8 @@ private let migrationsFolder = URL(fileURLWithPath: #filePath)
 
     @Test func freshDatabaseGetsEverySchemaObject() throws {
         let store = try Store(path: tempDB())
-        let tables = Set(try (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")).rows { $0.string(0)! })
+        let tables = Set(
+            try (store.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'")).rows { $0.string(0)! })
         for name in ["users", "items", "ratings", "snapshots", "live_model", "metadata", "schema_migrations"] {
             #expect(tables.contains(name), "missing table \(name)")
         }
@@ -46,7 +50,8 @@ private let migrationsFolder = URL(fileURLWithPath: #filePath)
     @Test func newMigrationIsAppliedToOlderDatabase() throws {
         let path = tempDB()
         let v1 = try Migrator(migrations: [try Migration(name: "0001_a.sql", sql: "CREATE TABLE a(x);")])
-        let v2 = try Migrator(migrations: v1.migrations + [try Migration(name: "0002_b.sql", sql: "CREATE TABLE b(y);")])
+        let v2 = try Migrator(
+            migrations: v1.migrations + [try Migration(name: "0002_b.sql", sql: "CREATE TABLE b(y);")])
         let db = try Database(path: path)
         #expect(try v1.migrate(db) == [1])
         #expect(try v2.migrate(db) == [2])
@@ -56,12 +61,16 @@ private let migrationsFolder = URL(fileURLWithPath: #filePath)
     @Test func databaseFromNewerMfrecIsRefused() throws {
         let path = tempDB()
         let db = try Database(path: path)
-        let newer = try Migrator(migrations: [try Migration(name: "0001_a.sql", sql: "CREATE TABLE a(x);"),
-                                              try Migration(name: "0002_b.sql", sql: "CREATE TABLE b(y);")])
+        let newer = try Migrator(migrations: [
+            try Migration(name: "0001_a.sql", sql: "CREATE TABLE a(x);"),
+            try Migration(name: "0002_b.sql", sql: "CREATE TABLE b(y);"),
+        ])
         try newer.migrate(db)
         let older = try Migrator(migrations: [newer.migrations[0]])
         let error = #expect(throws: StoreError.self) { try older.migrate(db) }
-        #expect(error?.description.contains("written by a newer mfrec (schema version 2, this mfrec knows up to 1)") == true)
+        #expect(
+            error?.description.contains("written by a newer mfrec (schema version 2, this mfrec knows up to 1)") == true
+        )
     }
 
     @Test func editedMigrationIsReported() throws {
@@ -76,7 +85,9 @@ private let migrationsFolder = URL(fileURLWithPath: #filePath)
     @Test func failingMigrationLeavesNoTrace() throws {
         let path = tempDB()
         let db = try Database(path: path)
-        let broken = try Migrator(migrations: [try Migration(name: "0001_a.sql", sql: "CREATE TABLE a(x); CREATE TABLE oops(")])
+        let broken = try Migrator(migrations: [
+            try Migration(name: "0001_a.sql", sql: "CREATE TABLE a(x); CREATE TABLE oops(")
+        ])
         #expect(throws: StoreError.self) { try broken.migrate(db) }
         #expect(try db.scalarInt("SELECT count(*) FROM sqlite_master WHERE name = 'a'") == 0)
         #expect(try db.scalarInt("SELECT count(*) FROM schema_migrations") == 0)

@@ -1,8 +1,10 @@
 import Foundation
-@testable import MFRec
 import MFEngine
-@testable import MFStore
+import TestFixtures
 import Testing
+
+@testable import MFRec
+@testable import MFStore
 
 /// The `mfrec` executable built next to this test bundle.
 let mfrecBinary: String = {
@@ -15,11 +17,9 @@ let mfrecBinary: String = {
     return dir.appendingPathComponent("mfrec").path
 }()
 
-let shared = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/ml-100k")
-let uData = shared.appendingPathComponent("u.data").path
-let uItem = shared.appendingPathComponent("u.item").path
-let haveData = FileManager.default.fileExists(atPath: uData)
+let uData = Fixtures.uData
+let uItem = Fixtures.uItem
+let haveData = Fixtures.haveMovieLens
 
 struct Run {
     var status: Int32
@@ -29,8 +29,10 @@ struct Run {
 
 /// Runs the real binary and waits for it.
 @discardableResult
-func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: String = mfrecBinary,
-           in directory: URL? = nil) throws -> Run {
+func mfrec(
+    _ arguments: [String], environment: [String: String] = [:], binary: String = mfrecBinary,
+    in directory: URL? = nil
+) throws -> Run {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     if let directory { process.currentDirectoryURL = directory }
@@ -50,14 +52,19 @@ func mfrec(_ arguments: [String], environment: [String: String] = [:], binary: S
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     while errData.value == nil { usleep(1000) }
-    return Run(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-               stderr: String(decoding: errData.value!, as: UTF8.self))
+    return Run(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData.value!, as: UTF8.self))
 }
 
 /// Generates a ratings file with the real binary, ingests it and trains a first model.
-func trainedDatabase(in dir: URL, name: String, users: Int, items: Int, ratings: Int, epochs: Int) throws -> (db: String, data: String) {
+func trainedDatabase(in dir: URL, name: String, users: Int, items: Int, ratings: Int, epochs: Int) throws -> (
+    db: String, data: String
+) {
     let db = dir.appendingPathComponent(name).path, data = dir.appendingPathComponent("r.data").path
-    #expect(try mfrec(["generate", "--users", "\(users)", "--items", "\(items)", "--ratings", "\(ratings)", "-o", data]).status == 0)
+    #expect(
+        try mfrec(["generate", "--users", "\(users)", "--items", "\(items)", "--ratings", "\(ratings)", "-o", data])
+            .status == 0)
     #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
     #expect(try mfrec(["train", "--db", db, "--epochs", "\(epochs)", "--quiet", "--tune", "off"]).status == 0)
     return (db, data)
@@ -78,8 +85,16 @@ final class ThreadBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T?
     var value: T? {
-        get { lock.lock(); defer { lock.unlock() }; return stored }
-        set { lock.lock(); stored = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return stored
+        }
+        set {
+            lock.lock()
+            stored = newValue
+            lock.unlock()
+        }
     }
 }
 
@@ -180,7 +195,8 @@ func folder() -> URL {
         let history = dir.appendingPathComponent("h.csv").path, plot = dir.appendingPathComponent("loss.svg").path
         let train = try mfrec(["train", "--db", db, "--epochs", "15", "--history", history, "--plot", plot])
         #expect(train.status == 0, "\(train.stderr)")
-        #expect(train.stdout.contains("epoch  train loss  train MAE  train MSE  test MAE  test MSE  test RMSE  seconds"))
+        #expect(
+            train.stdout.contains("epoch  train loss  train MAE  train MSE  test MAE  test MSE  test RMSE  seconds"))
         #expect(train.stdout.contains("saved snapshot 1 (live)"))
         #expect(try String(contentsOfFile: history, encoding: .utf8).split(separator: "\n").count == 16)
         let svg = try String(contentsOfFile: plot, encoding: .utf8)
@@ -208,7 +224,8 @@ func folder() -> URL {
         #expect(popular.status == 0 && popular.stderr.contains("most popular"))
 
         let predict = try mfrec(["predict", "1", "50", "--db", db])
-        #expect(Double(predict.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).map { (1...5).contains($0) } == true)
+        #expect(
+            Double(predict.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).map { (1...5).contains($0) } == true)
         let similar = try mfrec(["similar", "50", "-n", "3", "--db", db])
         #expect(similar.status == 0 && similar.stdout.contains("Empire Strikes Back"))
         let eval = try mfrec(["eval", "--db", db])
@@ -229,9 +246,14 @@ func folder() -> URL {
         #expect(newcomer.stdout.contains("Return of the Jedi") && newcomer.stdout.contains("often rated with your"))
         let newcomerJSON = try mfrec(["recommend", "newcomer", "-n", "5", "--format", "json", "--db", db])
         let newcomerList = try JSONDecoder().decode(RecommendationList.self, from: Data(newcomerJSON.stdout.utf8))
-        #expect(newcomerList.ranking != .rating && !newcomerList.coldStart && !newcomerList.items.contains { ["50", "172"].contains($0.item) })
-        let modelRanked = try mfrec(["recommend", "newcomer", "-n", "5", "--by", "rating", "--format", "json", "--db", db])
-        #expect(try JSONDecoder().decode(RecommendationList.self, from: Data(modelRanked.stdout.utf8)).ranking == .rating)
+        #expect(
+            newcomerList.ranking != .rating && !newcomerList.coldStart
+                && !newcomerList.items.contains { ["50", "172"].contains($0.item) })
+        let modelRanked = try mfrec([
+            "recommend", "newcomer", "-n", "5", "--by", "rating", "--format", "json", "--db", db,
+        ])
+        #expect(
+            try JSONDecoder().decode(RecommendationList.self, from: Data(modelRanked.stdout.utf8)).ranking == .rating)
     }
 }
 
@@ -244,7 +266,9 @@ func folder() -> URL {
         try "1\t1\t5\t0\n2\t2\t3\t0\n".write(toFile: small, atomically: true, encoding: .utf8)
         #expect(try mfrec(["ingest", small, "--db", db]).status == 0)
         let big = dir.appendingPathComponent("big.data").path
-        #expect(try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "1500000", "-o", big]).status == 0)
+        #expect(
+            try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "1500000", "-o", big]).status
+                == 0)
         var rng = SystemRandomNumberGenerator()
         var killedMidway = 0
         for _ in 0..<5 {
@@ -271,7 +295,9 @@ func folder() -> URL {
     @Test func killedSnapshotOperationsLeaveAConsistentDatabase() throws {
         let dir = folder()
         let (db, _) = try trainedDatabase(in: dir, name: "s.db", users: 3000, items: 2000, ratings: 150000, epochs: 2)
-        #expect(try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32", "--tune", "off"]).status == 0)
+        #expect(
+            try mfrec(["train", "--db", db, "--epochs", "3", "--quiet", "--factors", "32", "--tune", "off"]).status == 0
+        )
         var rng = SystemRandomNumberGenerator()
         var killedRunning = 0, trials = 0
         for trial in 0..<24 {
@@ -298,11 +324,17 @@ func folder() -> URL {
             let snapshotsAfter = try after.snapshots().map(\.id)
             switch trial % 3 {
             case 0:  // old state, or exactly one new snapshot that is live
-                #expect(snapshotsAfter == snapshotsBefore || (snapshotsAfter.count == snapshotsBefore.count + 1 && liveAfter.snapshotID == snapshotsAfter.last))
+                #expect(
+                    snapshotsAfter == snapshotsBefore
+                        || (snapshotsAfter.count == snapshotsBefore.count + 1
+                            && liveAfter.snapshotID == snapshotsAfter.last)
+                )
             case 1:  // live is the old one or the target; a dirty model's updates were saved if it switched
                 let target = snapshotsBefore[trial % snapshotsBefore.count]
                 #expect(liveAfter.snapshotID == liveBefore.snapshotID || liveAfter.snapshotID == target)
-                if liveBefore.dirty && liveAfter.snapshotID != liveBefore.snapshotID { #expect(snapshotsAfter.count == snapshotsBefore.count + 1) }
+                if liveBefore.dirty && liveAfter.snapshotID != liveBefore.snapshotID {
+                    #expect(snapshotsAfter.count == snapshotsBefore.count + 1)
+                }
             default:  // the rating is stored together with the model update, or neither
                 let count = try after.store.ratingCount()
                 #expect(count == ratingsBefore || (count == ratingsBefore + 1 && liveAfter.dirty))
@@ -313,9 +345,13 @@ func folder() -> URL {
             let user = try #require(try after.store.userID(forKey: "1"))
             let excluded = try after.store.ratings(ofUser: user).map { Int32($0.item) }
             let expected = ModelRanker(model: live).topN(user: user, n: 5, excluded: excluded).map(\.item)
-            let got = try engine.recommend(user: "1", n: 5, by: .rating).items.map { try after.store.itemID(forKey: $0.item).map(Int32.init) }
+            let got = try engine.recommend(user: "1", n: 5, by: .rating).items.map {
+                try after.store.itemID(forKey: $0.item).map(Int32.init)
+            }
             #expect(got == expected.map { Optional($0) })
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter {
+                $0.contains(".tmp-")
+            }
             #expect(leftovers.isEmpty, "temp files left: \(leftovers)")
         }
         #expect(killedRunning > 0, "every command finished before its kill; nothing was tested")
@@ -355,8 +391,11 @@ let canMount: Bool = {
         defer { sh("umount '\(mountPoint)'") }
         let db = mountPoint + "/full.db"
         let small = dir.appendingPathComponent("small.data").path, big = dir.appendingPathComponent("big.data").path
-        #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", small]).status == 0)
-        #expect(try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "400000", "-o", big]).status == 0)
+        #expect(
+            try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", small]).status == 0)
+        #expect(
+            try mfrec(["generate", "--users", "20000", "--items", "3000", "--ratings", "400000", "-o", big]).status == 0
+        )
         #expect(try mfrec(["ingest", small, "--db", db]).status == 0)
         #expect(try mfrec(["train", "--db", db, "--epochs", "2", "--quiet", "--tune", "off"]).status == 0)
         let full = try mfrec(["ingest", big, "--db", db])
@@ -383,9 +422,11 @@ let canMount: Bool = {
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
         let data = dir.appendingPathComponent("r.data").path
-        #expect(try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", data]).status == 0)
+        #expect(
+            try mfrec(["generate", "--users", "300", "--items", "200", "--ratings", "5000", "-o", data]).status == 0)
         #expect(try mfrec(["ingest", data, "--db", source + "/r.db"]).status == 0)
-        #expect(try mfrec(["train", "--db", source + "/r.db", "--epochs", "2", "--quiet", "--tune", "off"]).status == 0)
+        #expect(
+            try mfrec(["train", "--db", source + "/r.db", "--epochs", "2", "--quiet", "--tune", "off"]).status == 0)
         try FileManager.default.removeItem(atPath: source + "/r.db.items")  // it must be rebuilt elsewhere
         #expect(sh("mount --bind '\(source)' '\(readOnly)' && mount -o remount,ro,bind '\(readOnly)'"))
         defer { sh("umount '\(readOnly)'") }
@@ -456,15 +497,23 @@ let canMount: Bool = {
     @Test func randomArgumentsNeverCrashTheBinary() throws {
         let dir = folder()
         let db = dir.appendingPathComponent("a.db").path
-        let words = ["ingest", "train", "recommend", "predict", "similar", "snapshot", "rollback", "rate", "eval", "export", "info",
-                     "generate", "list", "show", "create", "diff", "delete", "prune", "--db", db, "-n", "--factors", "0", "-1", "1e9",
-                     "abc", "--format", "json", "--all", "--output", "", "--keep", "--scale", "5:1", "nan", "--epochs", "3,5", "🙂",
-                     "--test-fraction", "1.5", "--cold", "error", "--threads", "--help", "--update", "/nonexistent", "\u{0}"]
+        let words = [
+            "ingest", "train", "recommend", "predict", "similar", "snapshot", "rollback", "rate", "eval", "export",
+            "info",
+            "generate", "list", "show", "create", "diff", "delete", "prune", "--db", db, "-n", "--factors", "0", "-1",
+            "1e9",
+            "abc", "--format", "json", "--all", "--output", "", "--keep", "--scale", "5:1", "nan", "--epochs", "3,5",
+            "🙂",
+            "--test-fraction", "1.5", "--cold", "error", "--threads", "--help", "--update", "/nonexistent", "\u{0}",
+        ]
         var rng = SystemRandomNumberGenerator()
         var statuses: [Int32: Int] = [:]
         for _ in 0..<120 {
-            let args = (0..<Int.random(in: 1...5, using: &rng)).map { _ in words.randomElement(using: &rng)!.replacingOccurrences(of: "\u{0}", with: "") }
-            let run = try mfrec(args, in: dir)  // relative paths (`--db similar`, the default mfrec.db) land in the temp folder
+            let args = (0..<Int.random(in: 1...5, using: &rng)).map { _ in
+                words.randomElement(using: &rng)!.replacingOccurrences(of: "\u{0}", with: "")
+            }
+            // Relative paths (`--db similar`, the default mfrec.db) land in the temp folder.
+            let run = try mfrec(args, in: dir)
             statuses[run.status, default: 0] += 1
             #expect([0, 1, 64].contains(run.status), "\(args) exited \(run.status): \(run.stderr.prefix(300))")
         }

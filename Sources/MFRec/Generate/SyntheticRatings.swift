@@ -18,7 +18,10 @@ public struct SyntheticRatings: Sendable {
     public var seed: UInt64
 
     public init(users: Int, items: Int, ratings: Int, seed: UInt64 = 42) {
-        self.users = users; self.items = items; self.ratings = ratings; self.seed = seed
+        self.users = users
+        self.items = items
+        self.ratings = ratings
+        self.seed = seed
     }
 
     public struct Report: Sendable {
@@ -29,10 +32,14 @@ public struct SyntheticRatings: Sendable {
 
     /// Writes the file atomically (a temp file renamed into place).
     public func write(to path: String, progress: ProgressHandler? = nil) throws -> Report {
-        guard users > 0, items > 0, ratings > 0 else { throw GenerateError("users, items and ratings must be positive") }
+        guard users > 0, items > 0, ratings > 0 else {
+            throw GenerateError("users, items and ratings must be positive")
+        }
         let maxPerUser = max(1, items / 3)
         guard ratings <= users * maxPerUser else {
-            throw GenerateError("\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per user: \(users * maxPerUser))")
+            throw GenerateError(
+                "\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per user: \(users * maxPerUser))"
+            )
         }
         let started = Date()
         var rng = SeededGenerator(seed: seed)
@@ -45,7 +52,10 @@ public struct SyntheticRatings: Sendable {
         for (rankIndex, item) in order.enumerated() { weight[item] = 1 / pow(Double(rankIndex) + 10, 0.9) }
         var cdf = [Double](repeating: 0, count: items)
         var running = 0.0
-        for i in 0..<items { running += weight[i]; cdf[i] = running }
+        for i in 0..<items {
+            running += weight[i]
+            cdf[i] = running
+        }
         let totalWeight = running
 
         // User activity: log-normal, at least `floor` ratings each, at most `maxPerUser`.
@@ -64,7 +74,10 @@ public struct SyntheticRatings: Sendable {
         }
         while assigned < ratings {  // hand out the rounding remainder
             let u = rng.next(below: users)
-            if counts[u] < maxPerUser { counts[u] += 1; assigned += 1 }
+            if counts[u] < maxPerUser {
+                counts[u] += 1
+                assigned += 1
+            }
         }
 
         // The low-rank model behind the ratings.
@@ -76,7 +89,10 @@ public struct SyntheticRatings: Sendable {
         let writer = try LineWriter(path: path)
         var header = path.hasSuffix(".csv") || path.hasSuffix(".csv.gz")
         let separator = header ? UInt8(ascii: ",") : 0x09
-        if header { writer.append("userId,movieId,rating,timestamp\n"); header = false }
+        if header {
+            writer.append("userId,movieId,rating,timestamp\n")
+            header = false
+        }
         var chosen = [Bool](repeating: false, count: items)
         var list: [Int] = []
         var written = 0
@@ -86,8 +102,14 @@ public struct SyntheticRatings: Sendable {
             while list.count < counts[u] {
                 let x = rng.nextDouble() * totalWeight
                 var lo = 0, hi = items - 1
-                while lo < hi { let mid = (lo + hi) / 2; if cdf[mid] < x { lo = mid + 1 } else { hi = mid } }
-                if !chosen[lo] { chosen[lo] = true; list.append(lo) }
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if cdf[mid] < x { lo = mid + 1 } else { hi = mid }
+                }
+                if !chosen[lo] {
+                    chosen[lo] = true
+                    list.append(lo)
+                }
             }
             list.sort()
             for i in list {
@@ -96,10 +118,14 @@ public struct SyntheticRatings: Sendable {
                 for f in 0..<rank { score += 3 * p[u * rank + f] * q[i * rank + f] }
                 let rating = Int(min(5, max(1, score.rounded())))
                 timestamp += Int64(rng.next(below: 600))
-                writer.append(u + 1); writer.append(separator)
-                writer.append(i + 1); writer.append(separator)
-                writer.append(rating); writer.append(separator)
-                writer.append(Int(timestamp)); writer.append(UInt8(0x0A))
+                writer.append(u + 1)
+                writer.append(separator)
+                writer.append(i + 1)
+                writer.append(separator)
+                writer.append(rating)
+                writer.append(separator)
+                writer.append(Int(timestamp))
+                writer.append(UInt8(0x0A))
             }
             written += list.count
             try writer.flushIfNeeded()
@@ -151,13 +177,23 @@ final class LineWriter {
     /// Appends a non-negative integer in decimal.
     @inline(__always) func append(_ value: Int) {
         var v = value
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var n = 0
         withUnsafeMutableBytes(of: &digits) { d in
-            repeat { d[n] = UInt8(48 + v % 10); v /= 10; n += 1 } while v > 0
-            while n > 0 { n -= 1; buffer.append(d[n]) }
+            repeat {
+                d[n] = UInt8(48 + v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            while n > 0 {
+                n -= 1
+                buffer.append(d[n])
+            }
         }
     }
 
@@ -192,7 +228,9 @@ final class LineWriter {
             self.gz = nil
             guard gzclose(gz) == Z_OK else { throw GenerateError("cannot finish \(tempPath) (disk full?)") }
         } else {
-            guard fsync(fd) == 0, close(fd) == 0 else { throw GenerateError("cannot finish \(tempPath): \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0, close(fd) == 0 else {
+                throw GenerateError("cannot finish \(tempPath): \(String(cString: strerror(errno)))")
+            }
             fd = -1
         }
         guard rename(tempPath, path) == 0 else {

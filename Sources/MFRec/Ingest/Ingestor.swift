@@ -14,10 +14,15 @@ public struct IngestOptions: Sendable {
     /// Store the valid lines and report the invalid ones, instead of stopping at the first.
     public var skipInvalid = false
 
-    public init(format: RatingsFormat? = nil, itemsPath: String? = nil, itemsFormat: ItemsFormat? = nil,
-                scale: ClosedRange<Double>? = nil, skipInvalid: Bool = false) {
-        self.format = format; self.itemsPath = itemsPath; self.itemsFormat = itemsFormat
-        self.scale = scale; self.skipInvalid = skipInvalid
+    public init(
+        format: RatingsFormat? = nil, itemsPath: String? = nil, itemsFormat: ItemsFormat? = nil,
+        scale: ClosedRange<Double>? = nil, skipInvalid: Bool = false
+    ) {
+        self.format = format
+        self.itemsPath = itemsPath
+        self.itemsFormat = itemsFormat
+        self.scale = scale
+        self.skipInvalid = skipInvalid
     }
 }
 
@@ -55,9 +60,11 @@ struct Ingestor {
     ///   rating (dense ids) in file order; a throw rolls the whole ingest back.
     ///   - isCancelled: polled every 4,096 lines; when it answers true the ingest throws `CancellationError`
     ///     and stores nothing.
-    func ingest(path: String, options: IngestOptions, progress: ProgressHandler? = nil,
-                isCancelled: (() -> Bool)? = nil,
-                stored: ((RatingTriples, Int64) throws -> Void)? = nil) throws -> IngestReport {
+    func ingest(
+        path: String, options: IngestOptions, progress: ProgressHandler? = nil,
+        isCancelled: (() -> Bool)? = nil,
+        stored: ((RatingTriples, Int64) throws -> Void)? = nil
+    ) throws -> IngestReport {
         let started = Date()
         let reader = try RatingsReader(path: path, format: options.format, scale: options.scale)
         var report = IngestReport(file: reader.name, format: reader.format)
@@ -83,25 +90,27 @@ struct Ingestor {
                 return id
             }
 
-            try reader.read({ line in
-                let number = reader.lineNumber
-                if number & 4095 == 0, isCancelled?() == true { throw CancellationError() }
-                let user = try id(line.user, in: &users, isUser: true, line: number)
-                let item = try id(line.item, in: &items, isUser: false, line: number)
-                try writer.upsert(user: user, item: item, rating: line.rating, timestamp: line.timestamp)
-                if stored != nil { collected.append(user: user, item: item, rating: Float(line.rating)) }
-                report.ratingsRead += 1
-                lo = min(lo, line.rating)
-                hi = max(hi, line.rating)
-                if let progress, reader.bytesConsumed - lastProgress > 1 << 22 {
-                    lastProgress = reader.bytesConsumed
-                    progress(lastProgress, total)
-                }
-            }, onError: { error in
-                guard options.skipInvalid else { throw error }
-                report.skippedLines += 1
-                if report.skippedReasons.count < 10 { report.skippedReasons.append(error.description) }
-            })
+            try reader.read(
+                { line in
+                    let number = reader.lineNumber
+                    if number & 4095 == 0, isCancelled?() == true { throw CancellationError() }
+                    let user = try id(line.user, in: &users, isUser: true, line: number)
+                    let item = try id(line.item, in: &items, isUser: false, line: number)
+                    try writer.upsert(user: user, item: item, rating: line.rating, timestamp: line.timestamp)
+                    if stored != nil { collected.append(user: user, item: item, rating: Float(line.rating)) }
+                    report.ratingsRead += 1
+                    lo = min(lo, line.rating)
+                    hi = max(hi, line.rating)
+                    if let progress, reader.bytesConsumed - lastProgress > 1 << 22 {
+                        lastProgress = reader.bytesConsumed
+                        progress(lastProgress, total)
+                    }
+                },
+                onError: { error in
+                    guard options.skipInvalid else { throw error }
+                    report.skippedLines += 1
+                    if report.skippedReasons.count < 10 { report.skippedReasons.append(error.description) }
+                })
 
             report.newUsers = Int(users.count - usersBefore)
             report.ratingsReplaced = ratingsBefore + report.ratingsRead - (try store.ratingCount())
@@ -109,11 +118,13 @@ struct Ingestor {
                 report.sequence = writer.firstSequence...(writer.nextSequence - 1)
                 report.observedScale = lo...hi
                 let oldScale = try store.ratingScale()
-                let scale = options.scale ?? (oldScale.map { min($0.lowerBound, lo)...max($0.upperBound, hi) } ?? lo...hi)
+                let scale =
+                    options.scale ?? (oldScale.map { min($0.lowerBound, lo)...max($0.upperBound, hi) } ?? lo...hi)
                 try store.setRatingScale(scale)
             }
             if let itemsPath = options.itemsPath {
-                report.itemsTitled = try ingestItems(path: itemsPath, format: options.itemsFormat, items: &items, writer: writer)
+                report.itemsTitled = try ingestItems(
+                    path: itemsPath, format: options.itemsFormat, items: &items, writer: writer)
             }
             report.newItems = Int(items.count - itemsBefore)
             try stored?(collected, writer.nextSequence - 1)
@@ -124,7 +135,8 @@ struct Ingestor {
     }
 
     /// Reads titles and genres; items not yet known are added (they have no ratings yet).
-    private func ingestItems(path: String, format: ItemsFormat?, items: inout IdMap, writer: RatingWriter) throws -> Int {
+    private func ingestItems(path: String, format: ItemsFormat?, items: inout IdMap, writer: RatingWriter) throws -> Int
+    {
         let reader = ItemsReader(path: path, format: format)
         var count = 0
         try reader.read { line in

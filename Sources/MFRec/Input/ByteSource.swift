@@ -101,10 +101,14 @@ final class GzipSource: ByteSource {
         let n = gzread(file, buffer.baseAddress, chunk)
         var code: Int32 = 0
         var message = gzerror(file, &code).map { String(cString: $0) } ?? ""
-        if message.hasPrefix("<fd:"), let colon = message.range(of: ": ") { message = String(message[colon.upperBound...]) }
+        if message.hasPrefix("<fd:"), let colon = message.range(of: ": ") {
+            message = String(message[colon.upperBound...])
+        }
         if n < 0 || (code != Z_OK && code != Z_STREAM_END) {
             // Z_BUF_ERROR at the end means the stream stopped before its trailer: a truncated file.
-            let reason = code == Z_BUF_ERROR ? "truncated gzip stream (unexpected end of file)" : "corrupt gzip stream (\(message))"
+            let reason =
+                code == Z_BUF_ERROR
+                ? "truncated gzip stream (unexpected end of file)" : "corrupt gzip stream (\(message))"
             throw InputError(file: name, reason: reason)
         }
         return Int(n)

@@ -79,12 +79,18 @@ enum Fields {
         guard n > 0 else { return nil }
         var i = 0
         var negative = false
-        if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 } else if bytes[0] == UInt8(ascii: "+") { i = 1 }
+        if bytes[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        } else if bytes[0] == UInt8(ascii: "+") {
+            i = 1
+        }
         var whole: UInt64 = 0
         var digits = 0
         while i < n, bytes[i] &- 48 < 10, digits < 15 {
             whole = whole * 10 + UInt64(bytes[i] &- 48)
-            i += 1; digits += 1
+            i += 1
+            digits += 1
         }
         var fraction: UInt64 = 0
         var scale: Double = 1
@@ -94,7 +100,8 @@ enum Fields {
             while i < n, bytes[i] &- 48 < 10, fractionDigits < 9 {
                 fraction = fraction * 10 + UInt64(bytes[i] &- 48)
                 scale *= 10
-                i += 1; fractionDigits += 1
+                i += 1
+                fractionDigits += 1
             }
         }
         if i == n && digits + fractionDigits > 0 {
@@ -111,7 +118,8 @@ enum Fields {
         return text.withUnsafeBufferPointer { buffer -> Double? in
             var end: UnsafeMutablePointer<CChar>?
             let value = strtod(buffer.baseAddress!, &end)
-            guard let end, end - UnsafeMutablePointer(mutating: buffer.baseAddress!) == bytes.count, value.isFinite else { return nil }
+            guard let end, end - UnsafeMutablePointer(mutating: buffer.baseAddress!) == bytes.count, value.isFinite
+            else { return nil }
             return value
         }
     }
@@ -122,7 +130,10 @@ enum Fields {
         guard n > 0 else { return nil }
         var i = 0
         var negative = false
-        if bytes[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+        if bytes[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        }
         guard i < n, n - i <= 18 else { return nil }
         var value: Int64 = 0
         while i < n {

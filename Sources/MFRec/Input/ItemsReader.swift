@@ -20,9 +20,11 @@ struct ItemLine: Equatable {
 /// Streams an item file, decoding Latin-1 titles to UTF-8.
 final class ItemsReader {
     /// The 19 genre flags of `u.item`, in file order.
-    static let uitemGenres = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                              "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                              "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+    static let uitemGenres = [
+        "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+        "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+        "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    ]
 
     let name: String
     let path: String
@@ -44,38 +46,50 @@ final class ItemsReader {
             case .uitem:
                 Fields.split(line, delimiter: [0x7C], into: &fields)
                 guard fields.count >= 2 else {
-                    throw InputError(file: name, line: number, reason: "expected '|'-separated fields (id|title|…), found \(fields.count)")
+                    throw InputError(
+                        file: name, line: number,
+                        reason: "expected '|'-separated fields (id|title|…), found \(fields.count)")
                 }
                 let flags = fields.dropFirst(5)
                 var genres: [String] = []
                 for (index, range) in flags.enumerated() where index < Self.uitemGenres.count {
                     if line[range].elementsEqual([UInt8(ascii: "1")]) { genres.append(Self.uitemGenres[index]) }
                 }
-                try body(ItemLine(key: try key(line, fields[0], number),
-                                  title: Fields.decodeUTF8OrLatin1(line[fields[1]]),
-                                  genres: genres.isEmpty ? nil : genres.joined(separator: "|")))
+                try body(
+                    ItemLine(
+                        key: try key(line, fields[0], number),
+                        title: Fields.decodeUTF8OrLatin1(line[fields[1]]),
+                        genres: genres.isEmpty ? nil : genres.joined(separator: "|")))
             case .dat:
                 Fields.split(line, delimiter: [0x3A, 0x3A], into: &fields)
                 guard fields.count >= 2 else {
-                    throw InputError(file: name, line: number, reason: "expected '::'-separated fields (id::title::genres), found \(fields.count)")
+                    throw InputError(
+                        file: name, line: number,
+                        reason: "expected '::'-separated fields (id::title::genres), found \(fields.count)")
                 }
                 let genres = fields.count > 2 ? Fields.decodeUTF8OrLatin1(line[fields[2]]) : nil
-                try body(ItemLine(key: try key(line, fields[0], number),
-                                  title: Fields.decodeUTF8OrLatin1(line[fields[1]]),
-                                  genres: genres?.isEmpty == false ? genres : nil))
+                try body(
+                    ItemLine(
+                        key: try key(line, fields[0], number),
+                        title: Fields.decodeUTF8OrLatin1(line[fields[1]]),
+                        genres: genres?.isEmpty == false ? genres : nil))
             case .csv:
                 if number == 1 && !line.isEmpty && !(line[0] &- 48 < 10) { return true }  // header
                 let values = Fields.splitCSV(line)
                 guard values.count >= 2 else {
-                    throw InputError(file: name, line: number, reason: "expected comma-separated fields (movieId,title,genres), found \(values.count)")
+                    throw InputError(
+                        file: name, line: number,
+                        reason: "expected comma-separated fields (movieId,title,genres), found \(values.count)")
                 }
                 let id = values[0].withUnsafeBytes { Fields.trim($0) }
                 guard !id.isEmpty, let key = String(validating: id, as: UTF8.self) else {
                     throw InputError(file: name, line: number, reason: "field 1 (item): empty id or invalid UTF-8")
                 }
                 let genres = values.count > 2 ? Fields.decodeUTF8OrLatin1(values[2]) : nil
-                try body(ItemLine(key: key, title: Fields.decodeUTF8OrLatin1(values[1]),
-                                  genres: genres.flatMap { $0.isEmpty || $0 == "(no genres listed)" ? nil : $0 }))
+                try body(
+                    ItemLine(
+                        key: key, title: Fields.decodeUTF8OrLatin1(values[1]),
+                        genres: genres.flatMap { $0.isEmpty || $0 == "(no genres listed)" ? nil : $0 }))
             }
             return true
         }
@@ -91,9 +105,12 @@ final class ItemsReader {
     }
 
     private func detect(_ line: UnsafeRawBufferPointer, _ number: Int) throws -> ItemsFormat {
-        if line.contains(0x7C) && !zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .uitem }
+        if line.contains(0x7C) && !zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) {
+            return .uitem
+        }
         if zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .dat }
         if line.contains(0x2C) { return .csv }
-        throw InputError(file: name, line: number, reason: "cannot tell the item file's format (u.item, movies.dat or movies.csv)")
+        throw InputError(
+            file: name, line: number, reason: "cannot tell the item file's format (u.item, movies.dat or movies.csv)")
     }
 }

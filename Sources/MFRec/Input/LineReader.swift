@@ -9,7 +9,7 @@ final class LineReader {
     private let source: ByteSource
     private var buffer: UnsafeMutableRawBufferPointer
     private var start = 0  // first unread byte
-    private var end = 0    // one past the last valid byte
+    private var end = 0  // one past the last valid byte
     private var atEOF = false
     private var isFirstLine = true
     private(set) var lineNumber = 0
@@ -29,7 +29,8 @@ final class LineReader {
         while true {
             // Find the next newline in the valid bytes.
             if let base = buffer.baseAddress, end > start,
-               let hit = memchr(base + start, 0x0A, end - start) {
+                let hit = memchr(base + start, 0x0A, end - start)
+            {
                 let stop = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
                 lineNumber += 1
                 if try !body(trimmed(from: start, to: stop), lineNumber) { return }
@@ -54,7 +55,9 @@ final class LineReader {
         if to > from && buffer[to - 1] == 0x0D { to -= 1 }
         if isFirstLine {
             isFirstLine = false
-            if to - from >= 3 && buffer[from] == 0xEF && buffer[from + 1] == 0xBB && buffer[from + 2] == 0xBF { from += 3 }
+            if to - from >= 3 && buffer[from] == 0xEF && buffer[from + 1] == 0xBB && buffer[from + 2] == 0xBF {
+                from += 3
+            }
         }
         return UnsafeRawBufferPointer(rebasing: buffer[from..<to])
     }

@@ -39,8 +39,12 @@ final class RatingsReader {
         self.format = detected
         self.lines = LineReader(source: try openByteSource(path: path))
         switch detected {
-        case .udata: delimiter = [0x09]; columns = (0, 1, 2, 3, 4)
-        case .dat: delimiter = [0x3A, 0x3A]; columns = (0, 1, 2, 3, 4)
+        case .udata:
+            delimiter = [0x09]
+            columns = (0, 1, 2, 3, 4)
+        case .dat:
+            delimiter = [0x3A, 0x3A]
+            columns = (0, 1, 2, 3, 4)
         case .csv:
             delimiter = [0x2C]
             columns = (0, 1, 2, 3, 4)
@@ -53,8 +57,11 @@ final class RatingsReader {
                     if Fields.parseDouble(firstField) != nil {
                         // No header: positional user,item,rating[,timestamp].
                         guard fields.count == 3 || fields.count == 4 else {
-                            throw InputError(file: name, line: number,
-                                             reason: "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), found \(fields.count)")
+                            throw InputError(
+                                file: name, line: number,
+                                reason:
+                                    "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), found \(fields.count)"
+                            )
                         }
                         columns = (0, 1, 2, fields.count == 4 ? 3 : nil, fields.count)
                     } else {
@@ -86,22 +93,31 @@ final class RatingsReader {
         if line.contains(0x09) { return .udata }
         if zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .dat }
         if line.contains(0x2C) { return .csv }
-        throw InputError(file: name, line: number,
-                         reason: "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format")
+        throw InputError(
+            file: name, line: number,
+            reason:
+                "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format"
+        )
     }
 
     /// Maps a CSV header to column positions. Names are compared without case, `_`, `-` or spaces.
-    static func mapHeader(_ names: [String], name: String, line: Int) throws -> (user: Int, item: Int, rating: Int, timestamp: Int?, count: Int) {
+    static func mapHeader(_ names: [String], name: String, line: Int) throws -> (
+        user: Int, item: Int, rating: Int, timestamp: Int?, count: Int
+    ) {
         func normalized(_ s: String) -> String {
             s.lowercased().filter { $0.isLetter || $0.isNumber }
         }
         let keys = names.map(normalized)
         func find(_ candidates: [String]) -> Int? { keys.firstIndex { candidates.contains($0) } }
         guard let user = find(["userid", "user", "uid", "customerid", "reviewerid", "visitorid"]) else {
-            throw InputError(file: name, line: line, reason: "CSV header has no user column (expected one of userId, user_id, user)")
+            throw InputError(
+                file: name, line: line, reason: "CSV header has no user column (expected one of userId, user_id, user)")
         }
-        guard let item = find(["movieid", "itemid", "item", "movie", "iid", "productid", "asin", "bookid", "isbn"]) else {
-            throw InputError(file: name, line: line, reason: "CSV header has no item column (expected one of movieId, item_id, item)")
+        guard let item = find(["movieid", "itemid", "item", "movie", "iid", "productid", "asin", "bookid", "isbn"])
+        else {
+            throw InputError(
+                file: name, line: line, reason: "CSV header has no item column (expected one of movieId, item_id, item)"
+            )
         }
         guard let rating = find(["rating", "score", "stars", "value", "bookrating"]) else {
             throw InputError(file: name, line: line, reason: "CSV header has no rating column (expected rating)")
@@ -162,20 +178,25 @@ final class RatingsReader {
         }
         let ratingField = field(columns.rating)
         guard let rating = Fields.parseDouble(ratingField) else {
-            throw InputError(file: name, line: number,
-                             reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is not a finite number")
+            throw InputError(
+                file: name, line: number,
+                reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is not a finite number")
         }
         if let scale, !scale.contains(rating) {
-            throw InputError(file: name, line: number,
-                             reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale \(format(scale.lowerBound))–\(format(scale.upperBound))")
+            throw InputError(
+                file: name, line: number,
+                reason:
+                    "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale \(format(scale.lowerBound))–\(format(scale.upperBound))"
+            )
         }
         var timestamp: Int64?
         if let column = columns.timestamp {
             let ts = field(column)
             if !ts.isEmpty {
                 guard let value = Fields.parseInt(ts) else {
-                    throw InputError(file: name, line: number,
-                                     reason: "field \(column + 1) (timestamp): \(Fields.show(ts)) is not an integer")
+                    throw InputError(
+                        file: name, line: number,
+                        reason: "field \(column + 1) (timestamp): \(Fields.show(ts)) is not an integer")
                 }
                 timestamp = value
             }

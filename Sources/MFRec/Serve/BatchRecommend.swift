@@ -11,20 +11,24 @@ extension QueryEngine {
     /// temp name and renamed when complete.
     /// - Returns: the number of users written.
     @discardableResult
-    public func recommendAll(n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                             cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
-                             progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil) throws -> Int {
+    public func recommendAll(
+        n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
+        progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
+    ) throws -> Int {
         let (model, matrix) = current()
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
         let live = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
-        let rankers = ListRankers(ranking: live.ranking, choice: live.choice, embeddingSource: { try embedding.get() },
-                                  popular: live.popular, cooccurrenceBelow: cooccurrenceBelow)
+        let rankers = ListRankers(
+            ranking: live.ranking, choice: live.choice, embeddingSource: { try embedding.get() },
+            popular: live.popular, cooccurrenceBelow: cooccurrenceBelow)
         // The popular list shows each item's mean rating, as `recommend` does.
         let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
         let (userKeys, itemKeys) = try pool.read { (try $0.userKeys(), try $0.itemKeys()) }
         let temp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temp, contents: nil), let out = FileHandle(forWritingAtPath: temp) else {
+        guard FileManager.default.createFile(atPath: temp, contents: nil), let out = FileHandle(forWritingAtPath: temp)
+        else {
             throw StoreError("cannot create \(temp)")
         }
         var done = false
@@ -36,84 +40,94 @@ extension QueryEngine {
 
         // Ratings per user, streamed in (user, item) order alongside the users.
         return try pool.withConnection { store in
-        let stream = try store.ratingCursor()
-        var pending: (Int, Int32, Float)? = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
-        func ratings(of user: Int) throws -> [(item: Int32, rating: Float)] {
-            var out: [(item: Int32, rating: Float)] = []
-            while let (u, i, r) = pending, u <= user {
-                if u == user { out.append((i, r)) }
-                pending = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
+            let stream = try store.ratingCursor()
+            var pending: (Int, Int32, Float)? = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
+            func ratings(of user: Int) throws -> [(item: Int32, rating: Float)] {
+                var out: [(item: Int32, rating: Float)] = []
+                while let (u, i, r) = pending, u <= user {
+                    if u == user { out.append((i, r)) }
+                    pending = try stream.next().map { (Int($0.user), $0.item, $0.rating) }
+                }
+                return out
             }
-            return out
-        }
 
-        let round = batch * threads * 16
-        var written = 0
-        var start = 0
-        let userCount = userKeys.count
-        while start < userCount {
-            if isCancelled?() == true { throw CancellationError() }
-            let slice = Array(start ..< min(start + round, userCount))
-            let rated = try slice.map { try ratings(of: $0) }
-            let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in
-                if rated[j].isEmpty { return nil }
-                let rule = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]))
-                return rule.ranker == .rating && !model.hasUser(slice[j]) ? (.popular, 0) : rule
-            }
-            // A damaged embedding fails the run when a user needs it (never a silent fallback).
-            if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
-            let fellBack = ThreadSlots<Bool>(count: slice.count)
-            let batches = stride(from: 0, to: slice.count, by: batch).map { $0 ..< min($0 + batch, slice.count) }
-            let results = ThreadSlots<[[(item: Int32, score: Float)]]>(count: batches.count)
-            let work = { @Sendable (t: Int) in
-                var b = t
-                while b < batches.count {
-                    let range = batches[b]
-                    var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
-                    let byRating = range.filter { rules[$0]?.ranker == .rating }
-                    if !byRating.isEmpty {
-                        let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
-                        let tops = matrix.topNBatch(queries: queries, n: n, excluded: byRating.map { rated[$0].map(\.item) })
-                        for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
-                    }
-                    for j in range {
-                        guard let rule = rules[j], rule.ranker != .rating else { continue }
-                        let excluded = Set(rated[j].map(\.item))
-                        var top = rule.ranker == .popular
-                            ? nil : try? rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n, excluded: excluded)
-                        if top == nil {
-                            fellBack.set(j, true)
-                            top = try? rankers.top(.popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
+            let round = batch * threads * 16
+            var written = 0
+            var start = 0
+            let userCount = userKeys.count
+            while start < userCount {
+                if isCancelled?() == true { throw CancellationError() }
+                let slice = Array(start..<min(start + round, userCount))
+                let rated = try slice.map { try ratings(of: $0) }
+                let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in
+                    if rated[j].isEmpty { return nil }
+                    let rule =
+                        by.map(rankers.explicitRule)
+                        ?? rankers.defaultRule(ratingCount: rated[j].count, hasVector: model.hasUser(slice[j]))
+                    return rule.ranker == .rating && !model.hasUser(slice[j]) ? (.popular, 0) : rule
+                }
+                // A damaged embedding fails the run when a user needs it (never a silent fallback).
+                if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
+                let fellBack = ThreadSlots<Bool>(count: slice.count)
+                let batches = stride(from: 0, to: slice.count, by: batch).map { $0..<min($0 + batch, slice.count) }
+                let results = ThreadSlots<[[(item: Int32, score: Float)]]>(count: batches.count)
+                let work = { @Sendable (t: Int) in
+                    var b = t
+                    while b < batches.count {
+                        let range = batches[b]
+                        var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
+                        let byRating = range.filter { rules[$0]?.ranker == .rating }
+                        if !byRating.isEmpty {
+                            let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
+                            let tops = matrix.topNBatch(
+                                queries: queries, n: n, excluded: byRating.map { rated[$0].map(\.item) })
+                            for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
                         }
-                        lists[j - range.lowerBound] = top ?? []
+                        for j in range {
+                            guard let rule = rules[j], rule.ranker != .rating else { continue }
+                            let excluded = Set(rated[j].map(\.item))
+                            var top =
+                                rule.ranker == .popular
+                                ? nil
+                                : try? rankers.top(
+                                    rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n,
+                                    excluded: excluded)
+                            if top == nil {
+                                fellBack.set(j, true)
+                                top = try? rankers.top(
+                                    .popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
+                            }
+                            lists[j - range.lowerBound] = top ?? []
+                        }
+                        results.set(b, lists)
+                        b += threads
                     }
-                    results.set(b, lists)
-                    b += threads
                 }
-            }
-            DispatchQueue.concurrentPerform(iterations: max(1, threads), execute: work)
-            var text = ""
-            for (b, range) in batches.enumerated() {
-                for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
-                    let user = slice[offset], known = model.hasUser(user)
-                    for (rank, row) in top.enumerated() {
-                        let predicted = fellBack.value(offset) ?? false
-                            ? meanOf[row.item] ?? 0 : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
-                        text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
-                        text += String(format: "%.4f", predicted) + "\n"
+                DispatchQueue.concurrentPerform(iterations: max(1, threads), execute: work)
+                var text = ""
+                for (b, range) in batches.enumerated() {
+                    for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
+                        let user = slice[offset], known = model.hasUser(user)
+                        for (rank, row) in top.enumerated() {
+                            let predicted =
+                                fellBack.value(offset) ?? false
+                                ? meanOf[row.item] ?? 0
+                                : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
+                            text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
+                            text += String(format: "%.4f", predicted) + "\n"
+                        }
                     }
                 }
+                try out.write(contentsOf: Data(text.utf8))
+                written += rules.lazy.filter { $0 != nil }.count
+                start += round
+                progress?(Int64(start), Int64(userCount))
             }
-            try out.write(contentsOf: Data(text.utf8))
-            written += rules.lazy.filter { $0 != nil }.count
-            start += round
-            progress?(Int64(start), Int64(userCount))
-        }
-        try out.synchronize()
-        try out.close()
-        guard rename(temp, path) == 0 else { throw StoreError("cannot rename \(temp) to \(path)") }
-        done = true
-        return written
+            try out.synchronize()
+            try out.close()
+            guard rename(temp, path) == 0 else { throw StoreError("cannot rename \(temp) to \(path)") }
+            done = true
+            return written
         }
     }
 
@@ -124,5 +138,3 @@ public func csvField(_ text: String) -> String {
     guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
     return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
 }
-
-

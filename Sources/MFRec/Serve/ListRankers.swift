@@ -29,15 +29,18 @@ struct ListRankers: Sendable {
     }
 
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
-    func top(_ ranker: Ranker, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-             excluded: Set<Int32>) throws -> [(item: Int32, score: Float)]? {
+    func top(
+        _ ranker: Ranker, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
+        excluded: Set<Int32>
+    ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
             return ranking?.topN(ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {
-                return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded, prior: prior, weight: popularityWeight)
+                return embedding.topN(
+                    rated: ratings.map(\.item), n: n, excluded: excluded, prior: prior, weight: popularityWeight)
             }
             return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded)
         case .popular:

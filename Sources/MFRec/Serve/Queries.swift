@@ -20,7 +20,9 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String {
         switch self {
         case .unknownUser(let key): return "user \(key) is not in the database"
-        case .coldUser(let key): return "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
+        case .coldUser(let key):
+            return
+                "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
         case .noModel: return "there is no model yet; run `mfrec train` first"
         case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"
@@ -119,8 +121,11 @@ public final class QueryEngine: @unchecked Sendable {
     static func openMatrix(path: String, state: LiveState) throws -> (ItemMatrix, Bool) {
         let generation = UInt64(state.live.generation), snapshotID = UInt64(state.snapshot.id)
         do {
-            return (try ItemMatrix.open(path: path, generation: generation, snapshotID: snapshotID,
-                                        factors: state.model.factors, itemCount: state.model.itemCount), false)
+            return (
+                try ItemMatrix.open(
+                    path: path, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount), false
+            )
         } catch let error as ItemMatrixError {
             if case .io = error { throw error }
             var target = path
@@ -129,13 +134,18 @@ public final class QueryEngine: @unchecked Sendable {
             } catch {
                 // A read-only folder: keep a private copy in the temp folder instead.
                 target = fallbackPath(for: path)
-                if (try? ItemMatrix.open(path: target, generation: generation, snapshotID: snapshotID,
-                                         factors: state.model.factors, itemCount: state.model.itemCount)) == nil {
+                if (try? ItemMatrix.open(
+                    path: target, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount)) == nil
+                {
                     try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: target)
                 }
             }
-            return (try ItemMatrix.open(path: target, generation: generation, snapshotID: snapshotID,
-                                        factors: state.model.factors, itemCount: state.model.itemCount), true)
+            return (
+                try ItemMatrix.open(
+                    path: target, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount), true
+            )
         }
     }
 
@@ -146,10 +156,12 @@ public final class QueryEngine: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let generation = try? pool.read({ try $0.liveGeneration() }), generation != state.live.generation,
-           let fresh = try? pool.read({ try ModelReader(store: $0).liveState() }) {
+            let fresh = try? pool.read({ try ModelReader(store: $0).liveState() })
+        {
             // Rows updated in place are already visible through the shared mapping; anything else
             // (new items, another snapshot, a stale header) means mapping the file again.
-            let sameFile = mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+            let sameFile =
+                mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
                 && mapped.mappedGeneration == UInt64(fresh.live.generation)
             if !sameFile, let (matrix, _) = try? QueryEngine.openMatrix(path: itemMatrixPath, state: fresh) {
                 mapped = matrix
@@ -191,8 +203,9 @@ public final class QueryEngine: @unchecked Sendable {
     /// The rankers and rule that lists come from (see `ListRankers`).
     func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
         let stored = try rankingModel()
-        return ListRankers(ranking: stored?.0, choice: stored?.1, embeddingSource: { [self] in try cooccurrence() },
-                           popular: try popularList(), cooccurrenceBelow: cooccurrenceBelow)
+        return ListRankers(
+            ranking: stored?.0, choice: stored?.1, embeddingSource: { [self] in try cooccurrence() },
+            popular: try popularList(), cooccurrenceBelow: cooccurrenceBelow)
     }
 
     /// The top-n items for a user (by the id of the ratings file).
@@ -206,9 +219,11 @@ public final class QueryEngine: @unchecked Sendable {
     /// ranker; where it has nothing to rank by (no vector), the popular list answers.
     /// `predictedRating` is always the rating model's prediction (its fallback μ + known bias where it
     /// has no vector), whatever ranked.
-    public func recommend(user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
-                          explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
-                          cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil) throws -> RecommendationList {
+    public func recommend(
+        user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
+        explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
+        cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil
+    ) throws -> RecommendationList {
         let (model, matrix) = current()
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
@@ -223,14 +238,18 @@ public final class QueryEngine: @unchecked Sendable {
         }
         guard ratedIDs.count >= minRatings else { return try coldList() }
         let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
-        let (ranker, weight) = by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
-        func listing(_ top: [(item: Int32, score: Float)], _ ranking: Ranker,
-                     reasons: (Int) throws -> [Recommendation.Reason]) throws -> RecommendationList {
+        let (ranker, weight) =
+            by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
+        func listing(
+            _ top: [(item: Int32, score: Float)], _ ranking: Ranker,
+            reasons: (Int) throws -> [Recommendation.Reason]
+        ) throws -> RecommendationList {
             var items: [Recommendation] = []
             for (rank, hit) in top.enumerated() {
                 let item = Int(hit.item), info = try self.item(item)
-                var rec = Recommendation(rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
-                                         predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
+                var rec = Recommendation(
+                    rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
+                    predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
                 if explain { rec.because = try reasons(item) }
                 items.append(rec)
             }
@@ -245,7 +264,10 @@ public final class QueryEngine: @unchecked Sendable {
                 if by == .ranking { throw QueryError.noRankingModel }
                 return try coldList()
             }
-            guard let top = try rankers.top(.ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+            guard
+                let top = try rankers.top(
+                    .ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+            else {
                 return try coldList()
             }
             return try listing(top, .ranking) { item in
@@ -256,10 +278,14 @@ public final class QueryEngine: @unchecked Sendable {
             }
         case .cooccurrence:
             guard let embedding = try rankers.embedding,
-                  let top = try rankers.top(.cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded)) else {
+                let top = try rankers.top(
+                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+            else {
                 return try coldList()
             }
-            return try listing(top, .cooccurrence) { try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding) }
+            return try listing(top, .cooccurrence) {
+                try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding)
+            }
         case .rating:
             guard known else { return try coldList() }
             let query = matrix.queryVector(model.userVector(user))
@@ -308,9 +334,13 @@ public final class QueryEngine: @unchecked Sendable {
             guard let version = try pool.read({ try $0.cooccurrenceVersion() }) else { return nil }
             if let embedding, embedding.version == version { return embedding.value }
             guard let record = try pool.read({ try $0.cooccurrence() }),
-                  let value = CooccurrenceEmbedding(factors: record.factors, itemCount: record.itemCount,
-                                                    exponent: record.exponent, encoded: record.vectors) else {
-                throw StoreError("\(path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again")
+                let value = CooccurrenceEmbedding(
+                    factors: record.factors, itemCount: record.itemCount,
+                    exponent: record.exponent, encoded: record.vectors)
+            else {
+                throw StoreError(
+                    "\(path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again"
+                )
             }
             embedding = (record.version, value)
             return value
@@ -318,7 +348,9 @@ public final class QueryEngine: @unchecked Sendable {
     }
 
     /// The user's rated items that co-occur most with `item` (cosine of their embedding vectors).
-    private func cooccurrenceReasons(for item: Int, rated: [(item: Int, rating: Double)], embedding: CooccurrenceEmbedding) throws
+    private func cooccurrenceReasons(
+        for item: Int, rated: [(item: Int, rating: Double)], embedding: CooccurrenceEmbedding
+    ) throws
         -> [Recommendation.Reason]
     {
         try closest(among: rated) { candidate in
@@ -329,7 +361,8 @@ public final class QueryEngine: @unchecked Sendable {
 
     /// The user's items rated at or above their own mean (and at least the scale's midpoint), most
     /// similar to `item` by cosine of the item vectors: "because you rated …".
-    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], model: FactorModel, matrix: ItemMatrix) throws
+    private func reasons(for item: Int, rated: [(item: Int, rating: Double)], model: FactorModel, matrix: ItemMatrix)
+        throws
         -> [Recommendation.Reason]
     {
         guard !rated.isEmpty else { return [] }
@@ -348,8 +381,10 @@ public final class QueryEngine: @unchecked Sendable {
     }
 
     /// The (at most) `count` candidates with the largest similarity (nil: not a candidate), as reasons.
-    private func closest(among candidates: [(item: Int, rating: Double)], count: Int = 3,
-                         similarity: (Int) -> Float?) throws -> [Recommendation.Reason] {
+    private func closest(
+        among candidates: [(item: Int, rating: Double)], count: Int = 3,
+        similarity: (Int) -> Float?
+    ) throws -> [Recommendation.Reason] {
         var top = TopN(capacity: count)
         for entry in candidates {
             if let s = similarity(entry.item) { top.offer(score: s, item: Int32(entry.item)) }
@@ -357,8 +392,9 @@ public final class QueryEngine: @unchecked Sendable {
         let ratingOf = Dictionary(uniqueKeysWithValues: candidates.map { ($0.item, $0.rating) })
         return try top.sorted().map { hit in
             let info = try self.item(Int(hit.item))
-            return .init(item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
-                         similarity: Double(hit.score))
+            return .init(
+                item: info?.key ?? String(hit.item), title: info?.title, rating: ratingOf[Int(hit.item)] ?? 0,
+                similarity: Double(hit.score))
         }
     }
 
@@ -373,8 +409,10 @@ public final class QueryEngine: @unchecked Sendable {
         for entry in ranked where !excluding.contains(entry.id) {
             guard out.count < n else { break }
             let info = try self.item(Int(entry.id))
-            out.append(Recommendation(rank: out.count + 1, item: info?.key ?? String(entry.id), title: info?.title,
-                                      predictedRating: entry.mean))
+            out.append(
+                Recommendation(
+                    rank: out.count + 1, item: info?.key ?? String(entry.id), title: info?.title,
+                    predictedRating: entry.mean))
         }
         return out
     }
@@ -382,11 +420,15 @@ public final class QueryEngine: @unchecked Sendable {
     /// The predicted rating of (user, item); the fallback μ + known bias when either has no vector.
     public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
         let model = current().model
-        guard let item = try pool.read({ try $0.itemID(forKey: itemKey) }) else { throw QueryError.unknownItem(itemKey) }
+        guard let item = try pool.read({ try $0.itemID(forKey: itemKey) }) else {
+            throw QueryError.unknownItem(itemKey)
+        }
         let user = try resolveUser(userKey, in: model)
         let knownUser = user?.hasVector ?? false
-        return (Double(model.predictOrFallback(user: user?.id ?? 0, knownUser: knownUser, item: item)),
-                !(knownUser && model.hasItem(item)))
+        return (
+            Double(model.predictOrFallback(user: user?.id ?? 0, knownUser: knownUser, item: item)),
+            !(knownUser && model.hasItem(item))
+        )
     }
 
     /// The items nearest to `item` by cosine similarity of their vectors: the rating model's item vectors
@@ -404,13 +446,16 @@ public final class QueryEngine: @unchecked Sendable {
             }
             return try top.sorted().prefix(n).enumerated().map { rank, hit in
                 let info = try self.item(Int(hit.item))
-                return SimilarItem(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
+                return SimilarItem(
+                    rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
+                    similarity: Double(hit.score))
             }
         }
         guard id < matrix.itemCount else { return [] }
         return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
             let info = try self.item(Int(hit.item))
-            return SimilarItem(rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
+            return SimilarItem(
+                rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
         }
     }
 }
@@ -424,13 +469,18 @@ extension Recommender {
 
     /// Ranks items by their count of training ratings in the top quarter of the scale (ties by id) and
     /// keeps the first 1,000, each with its mean over training and test ratings.
-    static func rankPopular(train: RatingTriples, test: RatingTriples, itemCount: Int, scale: ClosedRange<Double>) -> [PopularItem] {
+    static func rankPopular(train: RatingTriples, test: RatingTriples, itemCount: Int, scale: ClosedRange<Double>)
+        -> [PopularItem]
+    {
         let threshold = Float(topQuarter(of: scale))
         var counts = [Int](repeating: 0, count: itemCount)
         var sums = [Double](repeating: 0, count: itemCount), n = [Int](repeating: 0, count: itemCount)
         for (i, r) in zip(train.items, train.ratings) where r >= threshold { counts[Int(i)] += 1 }
         for set in [train, test] {
-            for (i, r) in zip(set.items, set.ratings) where Int(i) < itemCount { sums[Int(i)] += Double(r); n[Int(i)] += 1 }
+            for (i, r) in zip(set.items, set.ratings) where Int(i) < itemCount {
+                sums[Int(i)] += Double(r)
+                n[Int(i)] += 1
+            }
         }
         var ranked: [Int] = (0..<itemCount).filter { counts[$0] > 0 }
         ranked.sort { (a: Int, b: Int) -> Bool in counts[a] != counts[b] ? counts[a] > counts[b] : a < b }

@@ -13,8 +13,9 @@ extension Recommender {
     /// Rewrites the item matrix file for the live model (temp file + rename). A failure is not an
     /// error of the command that changed the model: the next query rebuilds the file.
     func writeItemMatrix(_ state: LiveState) {
-        try? ItemMatrix.write(model: state.model, generation: UInt64(state.live.generation),
-                              snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+        try? ItemMatrix.write(
+            model: state.model, generation: UInt64(state.live.generation),
+            snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
     }
 
     /// Removes temp files of the item matrix left by a process that was killed while writing one.
@@ -22,7 +23,9 @@ extension Recommender {
         let url = URL(fileURLWithPath: itemMatrixPath)
         let folder = url.deletingLastPathComponent().path
         let prefix = url.lastPathComponent + ".tmp-"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else { return }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.isEmpty ? "." : folder) else {
+            return
+        }
         for name in names where name.hasPrefix(prefix) {
             let pid = name.dropFirst(prefix.count).split(separator: "-").first.flatMap { Int32($0) } ?? 0
             // Keep files whose writer is still running (this process included).

@@ -32,13 +32,19 @@ enum ModelBlob {
         guard blob.count >= 12, Array(blob[0..<4]) == magic else { return try FactorModel(decoding: blob) }
         let size = blob[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         // Deflate never expands more than ~1032:1, so a larger claimed size is corruption, not a model.
-        guard size > 0, size <= UInt64(blob.count) * 1040 + 1024 else { throw ModelFormatError("compressed model has an impossible size") }
+        guard size > 0, size <= UInt64(blob.count) * 1040 + 1024 else {
+            throw ModelFormatError("compressed model has an impossible size")
+        }
         var shuffled = [UInt8](repeating: 0, count: Int(size))
         var length = uLong(size)
         let rc = shuffled.withUnsafeMutableBufferPointer { dst in
-            blob.withUnsafeBufferPointer { src in uncompress(dst.baseAddress, &length, src.baseAddress! + 12, uLong(src.count - 12)) }
+            blob.withUnsafeBufferPointer { src in
+                uncompress(dst.baseAddress, &length, src.baseAddress! + 12, uLong(src.count - 12))
+            }
         }
-        guard rc == Z_OK, length == uLong(size) else { throw ModelFormatError("compressed model does not inflate (zlib \(rc))") }
+        guard rc == Z_OK, length == uLong(size) else {
+            throw ModelFormatError("compressed model does not inflate (zlib \(rc))")
+        }
         return try FactorModel(decoding: unshuffle(shuffled))
     }
 

@@ -34,7 +34,7 @@ struct ModelReader {
             var (info, model) = try loadModel(snapshot: id)
             try applyOverlay(to: &model)
             return LiveState(snapshot: info, model: model, live: live)
-    }
+        }
     }
 
     /// Applies the stored overlay rows (users and items changed or added since the snapshot).
@@ -58,8 +58,11 @@ struct ModelReader {
     func rankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
         guard let record = try store.rankingModel(snapshotID: id) else { return nil }
         guard let choice = SnapshotCodec.decode(RankingChoice.self, record.choice),
-              let model = RankingModel(parameters: choice.parameters, encoded: record.model) else {
-            throw StoreError("\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again")
+            let model = RankingModel(parameters: choice.parameters, encoded: record.model)
+        else {
+            throw StoreError(
+                "\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again"
+            )
         }
         return (model, choice)
     }
@@ -68,7 +71,8 @@ struct ModelReader {
     /// or (a model imported without one) computed now in one pass over the ratings.
     func popularItems() throws -> [PopularItem] {
         if let text = try store.popularItemsJSON(),
-           let items = try? JSONDecoder().decode([PopularItem].self, from: Data(text.utf8)) {
+            let items = try? JSONDecoder().decode([PopularItem].self, from: Data(text.utf8))
+        {
             return items
         }
         let scale = try store.ratingScale() ?? 1...5

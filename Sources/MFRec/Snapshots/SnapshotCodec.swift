@@ -24,12 +24,15 @@ enum SnapshotCodec {
         String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 
-    static func record(model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
-                       history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,
-                       watermark: Int64, updates: Int? = nil) -> SnapshotRecord {
+    static func record(
+        model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
+        history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,
+        watermark: Int64, updates: Int? = nil
+    ) -> SnapshotRecord {
         let (bytes, rawBytes) = ModelBlob.encode(model)
-        let metrics = SnapshotMetrics(test: test, unseenTestPairs: unseen, trainMSE: history.last?.trainMSE,
-                                      trainMAE: history.last?.trainMAE, incrementalUpdates: updates)
+        let metrics = SnapshotMetrics(
+            test: test, unseenTestPairs: unseen, trainMSE: history.last?.trainMSE,
+            trainMAE: history.last?.trainMAE, incrementalUpdates: updates)
         return SnapshotRecord(
             createdAt: ISO8601DateFormatter().string(from: Date()), parentID: parent, kind: kind, note: note,
             factors: model.factors, userCount: model.userCount, itemCount: model.itemCount,
@@ -64,8 +67,12 @@ public struct SnapshotInfo: Sendable {
 
     init(_ record: SnapshotRecord, live: Int?) {
         id = record.id ?? 0
-        createdAt = record.createdAt; kind = record.kind; note = record.note
-        factors = record.factors; userCount = record.userCount; itemCount = record.itemCount
+        createdAt = record.createdAt
+        kind = record.kind
+        note = record.note
+        factors = record.factors
+        userCount = record.userCount
+        itemCount = record.itemCount
         watermark = record.watermark
         options = SnapshotCodec.decode(TrainingOptions.self, record.hyperparameters)
         metrics = SnapshotCodec.decode(SnapshotMetrics.self, record.metrics)
@@ -77,4 +84,3 @@ public struct SnapshotInfo: Sendable {
         isLive = record.id == live
     }
 }
-

@@ -56,12 +56,16 @@ extension Recommender {
         let parent = state.snapshot
         let watermark = max(state.live.watermark, parent.watermark)
         let unchanged = !state.live.dirty
-        let id = try store.insertSnapshot(SnapshotCodec.record(
-            model: state.model, kind: "frozen",
-            note: note ?? (unchanged ? "copy of snapshot \(parent.id)" : "\(state.live.updates) incremental updates on snapshot \(parent.id)"),
-            parent: parent.id, options: parent.options, history: parent.history,
-            test: unchanged ? parent.metrics?.test : nil, unseen: unchanged ? parent.metrics?.unseenTestPairs : nil,
-            split: parent.split, watermark: watermark, updates: state.live.updates))
+        let id = try store.insertSnapshot(
+            SnapshotCodec.record(
+                model: state.model, kind: "frozen",
+                note: note
+                    ?? (unchanged
+                        ? "copy of snapshot \(parent.id)"
+                        : "\(state.live.updates) incremental updates on snapshot \(parent.id)"),
+                parent: parent.id, options: parent.options, history: parent.history,
+                test: unchanged ? parent.metrics?.test : nil, unseen: unchanged ? parent.metrics?.unseenTestPairs : nil,
+                split: parent.split, watermark: watermark, updates: state.live.updates))
         // The ranking model's users are computed from the stored ratings, so the parent's model is the
         // live one: the frozen snapshot keeps it.
         try store.copyRankingModel(from: parent.id, to: id)
@@ -79,7 +83,8 @@ extension Recommender {
                 var saved: Int?
                 let live = try store.liveModel()
                 if live.dirty {
-                    saved = try freeze(try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
+                    saved = try freeze(
+                        try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
                 }
                 let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
                 try store.setLiveSnapshot(id, watermark: info.watermark)
@@ -120,13 +125,19 @@ extension Recommender {
         return try serialized {
             let (infoA, modelA) = try loadModel(snapshot: a)
             let (infoB, modelB) = try loadModel(snapshot: b)
-            func meanCosine(_ count: Int, _ x: (Int) -> ArraySlice<Float>, _ y: (Int) -> ArraySlice<Float>) -> (Double, Int) {
+            func meanCosine(_ count: Int, _ x: (Int) -> ArraySlice<Float>, _ y: (Int) -> ArraySlice<Float>) -> (
+                Double, Int
+            ) {
                 var sum = 0.0, n = 0
                 for r in 0..<count {
                     let u = x(r), v = y(r)
                     guard u.count == v.count else { continue }
                     var dot = 0.0, nu = 0.0, nv = 0.0
-                    for (p, q) in zip(u, v) { dot += Double(p * q); nu += Double(p * p); nv += Double(q * q) }
+                    for (p, q) in zip(u, v) {
+                        dot += Double(p * q)
+                        nu += Double(p * p)
+                        nv += Double(q * q)
+                    }
                     guard nu > 0 && nv > 0 else { continue }
                     sum += dot / (nu * nv).squareRoot()
                     n += 1
@@ -134,10 +145,16 @@ extension Recommender {
                 return (n > 0 ? sum / Double(n) : 0, n)
             }
             let sameK = modelA.factors == modelB.factors
-            let (itemCos, items) = sameK ? meanCosine(min(modelA.itemCount, modelB.itemCount), modelA.itemVector, modelB.itemVector) : (0, 0)
-            let (userCos, users) = sameK ? meanCosine(min(modelA.userCount, modelB.userCount), modelA.userVector, modelB.userVector) : (0, 0)
+            let (itemCos, items) =
+                sameK
+                ? meanCosine(min(modelA.itemCount, modelB.itemCount), modelA.itemVector, modelB.itemVector) : (0, 0)
+            let (userCos, users) =
+                sameK
+                ? meanCosine(min(modelA.userCount, modelB.userCount), modelA.userVector, modelB.userVector) : (0, 0)
             var rng = SeededGenerator(seed: seed)
-            var candidates = (0..<min(modelA.userCount, modelB.userCount)).filter { modelA.hasUser($0) && modelB.hasUser($0) }
+            var candidates = (0..<min(modelA.userCount, modelB.userCount)).filter {
+                modelA.hasUser($0) && modelB.hasUser($0)
+            }
             candidates.shuffle(using: &rng)
             let sample = Array(candidates.prefix(sampleUsers))
             var overlap = 0.0, rankingOverlap = 0.0
@@ -151,25 +168,36 @@ extension Recommender {
                 overlap += Double(ta.intersection(tb).count) / Double(max(ta.count, 1))
                 if let (ma, ca) = rankingA, let (mb, cb) = rankingB {
                     let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
-                    let la = Set(ma.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?.map(\.item) ?? [])
-                    let lb = Set(mb.topN(ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?.map(\.item) ?? [])
+                    let la = Set(
+                        ma.topN(
+                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?
+                            .map(\.item) ?? [])
+                    let lb = Set(
+                        mb.topN(
+                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?
+                            .map(\.item) ?? [])
                     rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))
                 }
             }
             let ra = infoA.metrics?.test, rb = infoB.metrics?.test
-            return SnapshotDiff(a: a, b: b, factorsA: modelA.factors, factorsB: modelB.factors, rmseDelta: ra.flatMap { x in rb.map { $0.rmse - x.rmse } },
-                                maeDelta: ra.flatMap { x in rb.map { $0.mae - x.mae } },
-                                meanItemCosine: itemCos, meanUserCosine: userCos, comparedItems: items, comparedUsers: users,
-                                top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count),
-                                rankingTop10Overlap: rankingA != nil && rankingB != nil && !sample.isEmpty ? rankingOverlap / Double(sample.count) : nil,
-                                sampledUsers: sample.count)
+            return SnapshotDiff(
+                a: a, b: b, factorsA: modelA.factors, factorsB: modelB.factors,
+                rmseDelta: ra.flatMap { x in rb.map { $0.rmse - x.rmse } },
+                maeDelta: ra.flatMap { x in rb.map { $0.mae - x.mae } },
+                meanItemCosine: itemCos, meanUserCosine: userCos, comparedItems: items, comparedUsers: users,
+                top10Overlap: sample.isEmpty ? 0 : overlap / Double(sample.count),
+                rankingTop10Overlap: rankingA != nil && rankingB != nil && !sample.isEmpty
+                    ? rankingOverlap / Double(sample.count) : nil,
+                sampledUsers: sample.count)
         }
     }
 
     /// One snapshot's full record (without its model).
     public func snapshot(_ id: Int) throws -> SnapshotInfo {
         return try serialized {
-            guard let info = try snapshots().first(where: { $0.id == id }) else { throw StoreError("there is no snapshot \(id)") }
+            guard let info = try snapshots().first(where: { $0.id == id }) else {
+                throw StoreError("there is no snapshot \(id)")
+            }
             return info
         }
     }
@@ -184,9 +212,11 @@ extension Recommender {
             let state = try store.transaction { () -> LiveState in
                 let parent = try store.liveModel().snapshotID
                 let watermark = try store.maxSequence()
-                let id = try store.insertSnapshot(SnapshotCodec.record(
-                    model: model, kind: "imported", note: note, parent: parent, options: nil, history: [], test: nil,
-                    unseen: nil, split: nil, watermark: watermark))
+                let id = try store.insertSnapshot(
+                    SnapshotCodec.record(
+                        model: model, kind: "imported", note: note, parent: parent, options: nil, history: [],
+                        test: nil,
+                        unseen: nil, split: nil, watermark: watermark))
                 try store.setLiveSnapshot(id, watermark: watermark)
                 return try liveState()
             }

@@ -30,8 +30,9 @@ extension Recommender {
     /// The stored co-occurrence embedding, as `recommend` uses it (nil when there is none).
     func storedCooccurrence() throws -> CooccurrenceEmbedding? {
         guard let record = try store.cooccurrence() else { return nil }
-        return CooccurrenceEmbedding(factors: record.factors, itemCount: record.itemCount, exponent: record.exponent,
-                                     encoded: record.vectors)
+        return CooccurrenceEmbedding(
+            factors: record.factors, itemCount: record.itemCount, exponent: record.exponent,
+            encoded: record.vectors)
     }
 
     /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
@@ -40,18 +41,22 @@ extension Recommender {
     /// item is relevant when its rating is at least `relevantThreshold`. `compareRankings` also ranks the
     /// same users by co-occurrence and by popularity (fitting the embedding costs a few passes over the
     /// training ratings).
-    public func evaluate(snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
-                         relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7,
-                         compareRankings: Bool = false) throws -> EvaluationReport {
+    public func evaluate(
+        snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
+        relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7,
+        compareRankings: Bool = false
+    ) throws -> EvaluationReport {
         return try serialized {
             let (info, model) = try loadModel(snapshot: id)
             let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
             if case .none = split {
-                throw StoreError("snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
+                throw StoreError(
+                    "snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
             }
             let (train, test) = try loadSplit(split, maxSeq: info.watermark)
             guard test.count > 0 else { throw StoreError("the test set is empty") }
-            var seenUser = [Bool](repeating: false, count: model.userCount), seenItem = [Bool](repeating: false, count: model.itemCount)
+            var seenUser = [Bool](repeating: false, count: model.userCount),
+                seenItem = [Bool](repeating: false, count: model.itemCount)
             for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }
             for i in train.items where Int(i) < model.itemCount { seenItem[Int(i)] = true }
             let (errors, unseen) = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem)
@@ -60,7 +65,9 @@ extension Recommender {
             var trainItems: [Int32: [Int32]] = [:]
             var relevant: [Int32: Set<Int32>] = [:]
             for j in 0..<test.count where Int(test.users[j]) < model.userCount && seenUser[Int(test.users[j])] {
-                if Double(test.ratings[j]) >= relevantThreshold { relevant[test.users[j], default: []].insert(test.items[j]) }
+                if Double(test.ratings[j]) >= relevantThreshold {
+                    relevant[test.users[j], default: []].insert(test.items[j])
+                }
             }
             var users = relevant.keys.sorted()
             if users.count > maxUsers {
@@ -69,21 +76,26 @@ extension Recommender {
                 users = Array(users.prefix(maxUsers)).sorted()
             }
             let wanted = Set(users)
-            for j in 0..<train.count where wanted.contains(train.users[j]) { trainItems[train.users[j], default: []].append(train.items[j]) }
+            for j in 0..<train.count where wanted.contains(train.users[j]) {
+                trainItems[train.users[j], default: []].append(train.items[j])
+            }
             var accumulator = RankingAccumulator(k: k, itemCount: model.itemCount)
             let ranker = ModelRanker(model: model)
             for u in users {
                 let excluded = (trainItems[u] ?? []).sorted()
-                accumulator.add(ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? [])
+                accumulator.add(
+                    ranked: ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item), relevant: relevant[u] ?? []
+                )
             }
             var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
             let stored = try loadRankingModel(snapshot: info.id)
             if let (rankingModel, choice) = stored, !users.isEmpty {
                 // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
                 let embedding = Result { try storedCooccurrence() }
-                let rankers = ListRankers(ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
-                                          popular: try reader.popularItems(),
-                                          cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
+                let rankers = ListRankers(
+                    ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
+                    popular: try reader.popularItems(),
+                    cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow)
                 var trainRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
                 for j in 0..<train.count where wanted.contains(train.users[j]) {
                     trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
@@ -92,15 +104,21 @@ extension Recommender {
                 var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
                 for u in users {
                     let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
-                    let popularTop = try rankers.top(.popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
+                    let popularTop = try rankers.top(
+                        .popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
                     let explicit = rankers.explicitRule(.ranking)
-                    let modelTop = try rankers.top(.ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k, excluded: excluded)?
+                    let modelTop = try rankers.top(
+                        .ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k,
+                        excluded: excluded)?
                         .map(\.item)
                     byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
                     let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
-                    let top = rule.ranker == .rating
+                    let top =
+                        rule.ranker == .rating
                         ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
-                        : try rankers.top(rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k, excluded: excluded)?.map(\.item)
+                        : try rankers.top(
+                            rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
+                            excluded: excluded)?.map(\.item)
                     byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
                 }
                 defaultRanking = byDefault.result
@@ -108,17 +126,21 @@ extension Recommender {
             }
             var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
             if compareRankings && !users.isEmpty {
-                let embedding = CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: model.userCount,
-                                                          itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
+                let embedding = CooccurrenceEmbedding.fit(
+                    users: train.users, items: train.items, userCount: model.userCount,
+                    itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
                 let scale = Double(model.scaleMin)...Double(model.scaleMax)
-                let popular = Recommender.rankPopular(train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
+                let popular = Recommender.rankPopular(
+                    train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
                 var byCooccurrence = RankingAccumulator(k: k, itemCount: model.itemCount)
                 var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
                 for u in users {
                     let rated = trainItems[u] ?? [], excluded = Set(rated)
                     let top = embedding.topN(rated: rated, n: k, excluded: excluded) ?? []
                     byCooccurrence.add(ranked: top.map(\.item), relevant: relevant[u] ?? [])
-                    byPopularity.add(ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)), relevant: relevant[u] ?? [])
+                    byPopularity.add(
+                        ranked: Array(popular.lazy.map(\.id).filter { !excluded.contains($0) }.prefix(k)),
+                        relevant: relevant[u] ?? [])
                 }
                 cooccurrenceRanking = byCooccurrence.result
                 popularRanking = byPopularity.result
@@ -128,11 +150,12 @@ extension Recommender {
             case .file(let path): source = "test file \(path)"
             default: source = "the snapshot's test split (\(split.summary))"
             }
-            return EvaluationReport(snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
-                                    ranking: users.isEmpty ? nil : accumulator.result,
-                                    defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
-                                    relevantThreshold: relevantThreshold,
-                                    rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
+            return EvaluationReport(
+                snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
+                ranking: users.isEmpty ? nil : accumulator.result,
+                defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
+                relevantThreshold: relevantThreshold,
+                rankedUsers: users.count, cooccurrenceRanking: cooccurrenceRanking, popularRanking: popularRanking)
         }
     }
 }

@@ -121,15 +121,19 @@ public struct RankingTuner {
     ///   order; when at least 30 have more than `newcomerKnown` ratings, the light-user rule is chosen by
     ///   simulating their arrival (their first `newcomerKnown` ratings known, the later ones held out and
     ///   left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few ratings.
-    public func choose(train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
-                       newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
-                       progress: ((String) -> Void)? = nil) throws -> RankingChoice {
+    public func choose(
+        train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+        newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
+        progress: ((String) -> Void)? = nil
+    ) throws -> RankingChoice {
         let started = Date()
         func checkCancelled() throws { if isCancelled?() == true { throw TrainingError.cancelled } }
         let (fit, held) = carve(train)
         let relevantAt = Float(Recommender.topQuarter(of: scale))
         var relevant: [Int32: Set<Int32>] = [:]
-        for j in 0..<held.count where held.ratings[j] >= relevantAt { relevant[held.users[j], default: []].insert(held.items[j]) }
+        for j in 0..<held.count where held.ratings[j] >= relevantAt {
+            relevant[held.users[j], default: []].insert(held.items[j])
+        }
         var fitRatings: [Int32: [(item: Int32, rating: Float)]] = [:]
         for j in 0..<fit.count { fitRatings[fit.users[j], default: []].append((fit.items[j], fit.ratings[j])) }
         var users = relevant.keys.filter { fitRatings[$0] != nil }.sorted()
@@ -138,8 +142,9 @@ public struct RankingTuner {
             users.shuffle(using: &rng)
             users = Array(users.prefix(maxUsers)).sorted()
         }
-        let evaluation = Validation(users: users, ratings: users.map { fitRatings[$0]! }, relevant: users.map { relevant[$0]! },
-                                    threads: threads)
+        let evaluation = Validation(
+            users: users, ratings: users.map { fitRatings[$0]! }, relevant: users.map { relevant[$0]! },
+            threads: threads)
 
         let allowed = factorChoices.filter { $0 <= 128 || itemCount <= largeFactorsUpToItems }
         let kmax = max(1, min(allowed.max() ?? 64, itemCount / 2))
@@ -150,34 +155,42 @@ public struct RankingTuner {
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
             try checkCancelled()
-            let spectrum = Spectrum.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
-                                        itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
-                                        ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads,
-                                        isCancelled: isCancelled)
+            let spectrum = Spectrum.fit(
+                users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
+                itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
+                ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads,
+                isCancelled: isCancelled)
             for k in factors {
                 for (knee, beta) in filterChoices {
                     try checkCancelled()
-                    let model = spectrum.model(.init(factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
-                                                     weighting: weighting, ratingOffset: scale.lowerBound))
+                    let model = spectrum.model(
+                        .init(
+                            factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
+                            weighting: weighting, ratingOffset: scale.lowerBound))
                     let perUser = evaluation.scores { ratings, excluded in
                         model.topN(ratings: ratings, n: 10, excluded: excluded)?.map(\.item) ?? []
                     }
-                    let scored = RankingChoice.Scored(parameters: model.parameters, ndcg: mean(perUser.map(\.ndcg)),
-                                                      precision: mean(perUser.map(\.precision)))
+                    let scored = RankingChoice.Scored(
+                        parameters: model.parameters, ndcg: mean(perUser.map(\.ndcg)),
+                        precision: mean(perUser.map(\.precision)))
                     grid.append(scored)
                     if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg), model) }
                 }
             }
-            progress?("\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))")
+            progress?(
+                "\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))"
+            )
         }
         // The chosen model, with the popularity prior of the carve-out's training part.
-        let chosenModel = best!.model.withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
+        let chosenModel = best!.model.withPopularity(
+            users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
         // A blend with popularity for everyone.
         var main = (weight: Float(0), perUser: best!.perUser)
         for weight in popularityWeights where weight > 0 {
             try checkCancelled()
             let perUser = evaluation.scores { ratings, excluded in
-                chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
+                chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item)
+                    ?? []
             }.map(\.ndcg)
             if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 { main = (weight, perUser) }
         }
@@ -185,35 +198,54 @@ public struct RankingTuner {
 
         // The light-user rule: the alternatives for the same users.
         try checkCancelled()
-        let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
-                                                  seed: seed, threads: threads, isCancelled: isCancelled)
+        let embedding = CooccurrenceEmbedding.fit(
+            users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
+            seed: seed, threads: threads, isCancelled: isCancelled)
         try checkCancelled()
-        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
+        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
+            .map(\.id)
         let byCooccurrence = evaluation.scores { ratings, excluded in
             embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded)?.map(\.item) ?? []
         }.map(\.ndcg)
-        let byPopularity = evaluation.scores { _, excluded in Array(popular.lazy.filter { !excluded.contains($0) }.prefix(10)) }.map(\.ndcg)
+        let byPopularity = evaluation.scores { _, excluded in
+            Array(popular.lazy.filter { !excluded.contains($0) }.prefix(10))
+        }.map(\.ndcg)
         let counts = evaluation.ratings.map(\.count)
         // Light users are few: score the blended alternatives only for them.
         let light = Set(counts.indices.filter { counts[$0] < 40 })
-        var alternatives: [(ranker: Ranker, weight: Float, perUser: [Double])] = [(.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity)]
+        var alternatives: [(ranker: Ranker, weight: Float, perUser: [Double])] = [
+            (.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity),
+        ]
         for weight in lightPopularityWeights {
             try checkCancelled()
-            alternatives.append((.ranking, weight, evaluation.scores(only: light) { ratings, excluded in
-                chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item) ?? []
-            }.map(\.ndcg)))
+            alternatives.append(
+                (
+                    .ranking, weight,
+                    evaluation.scores(only: light) { ratings, excluded in
+                        chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(
+                            \.item) ?? []
+                    }.map(\.ndcg)
+                ))
             if weight > 0 {
-                alternatives.append((.cooccurrence, weight, evaluation.scores(only: light) { ratings, excluded in
-                    embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded, prior: chosenModel.popularity, weight: weight)?
-                        .map(\.item) ?? []
-                }.map(\.ndcg)))
+                alternatives.append(
+                    (
+                        .cooccurrence, weight,
+                        evaluation.scores(only: light) { ratings, excluded in
+                            embedding.topN(
+                                rated: ratings.map(\.item), n: 10, excluded: excluded, prior: chosenModel.popularity,
+                                weight: weight)?
+                                .map(\.item) ?? []
+                        }.map(\.ndcg)
+                    ))
             }
         }
         var rule = (below: 0, ranker: Ranker.cooccurrence, weight: Float(0), total: chosen.perUser.reduce(0, +))
         for threshold in [5, 10, 20, 40] {
             for alternative in alternatives {
                 var total = 0.0
-                for u in 0..<counts.count { total += counts[u] < threshold ? alternative.perUser[u] : chosen.perUser[u] }
+                for u in 0..<counts.count {
+                    total += counts[u] < threshold ? alternative.perUser[u] : chosen.perUser[u]
+                }
                 if total > rule.total + 1e-9 { rule = (threshold, alternative.ranker, alternative.weight, total) }
             }
         }
@@ -222,27 +254,33 @@ public struct RankingTuner {
         var lightRule = (ranker: rule.ranker, weight: rule.weight)
         var newcomerFigures: RankingChoice.Newcomers?
         try checkCancelled()
-        if let simulated = simulateNewcomers(newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
-                                             itemCount: itemCount, scale: scale, relevantAt: relevantAt) {
+        if let simulated = simulateNewcomers(
+            newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
+            itemCount: itemCount, scale: scale, relevantAt: relevantAt)
+        {
             // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
             lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? newcomerKnown + 1 : 0
             lightRule = (simulated.best.ranker, simulated.best.weight)
-            newcomerFigures = .init(users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
-                                    lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
-            progress?("newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
-                      + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
-                      + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
-                      + ", popular " + String(format: "%.4f", simulated.popular))
+            newcomerFigures = .init(
+                users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
+                lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
+            progress?(
+                "newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
+                    + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
+                    + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
+                    + ", popular " + String(format: "%.4f", simulated.popular))
         }
         try checkCancelled()
         let n = Double(max(users.count, 1))
-        let figures = RankingChoice.Figures(users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
-                                            popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
-                                            defaultNDCG: rule.total / n)
-        return RankingChoice(parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
-                             lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
-                             validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
-                             seconds: Date().timeIntervalSince(started))
+        let figures = RankingChoice.Figures(
+            users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
+            popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
+            defaultNDCG: rule.total / n)
+        return RankingChoice(
+            parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
+            lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
+            validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
+            seconds: Date().timeIntervalSince(started))
     }
 
     private func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
@@ -250,9 +288,11 @@ public struct RankingTuner {
     /// Newcomers' first `newcomerKnown` ratings known, their later ones (top quarter of the scale) relevant;
     /// the models are refitted without those later ratings. Returns the ranking model's NDCG@10 for them,
     /// the best light alternative's, and the popular list's; nil when there are too few newcomers.
-    func simulateNewcomers(_ newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])], train: RatingTriples,
-                           parameters: RankingModel.Parameters, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
-                           relevantAt: Float)
+    func simulateNewcomers(
+        _ newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])], train: RatingTriples,
+        parameters: RankingModel.Parameters, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+        relevantAt: Float
+    )
         -> (users: Int, main: Double, best: (ranker: Ranker, weight: Float, ndcg: Double), popular: Double)?
     {
         let eligible = newcomers.filter { $0.ratings.count > newcomerKnown }
@@ -264,20 +304,26 @@ public struct RankingTuner {
             for r in held { later.insert(Int64(n.user) << 32 | Int64(r.item)) }
             let liked = Set(held.filter { $0.rating >= relevantAt }.map(\.item))
             guard !liked.isEmpty else { continue }
-            users.append(n.user); known.append(Array(n.ratings.prefix(newcomerKnown))); relevant.append(liked)
+            users.append(n.user)
+            known.append(Array(n.ratings.prefix(newcomerKnown)))
+            relevant.append(liked)
         }
         guard users.count >= 30 else { return nil }
         var fit = RatingTriples()
         for j in 0..<train.count where !later.contains(Int64(train.users[j]) << 32 | Int64(train.items[j])) {
             fit.append(user: train.users[j], item: train.items[j], rating: train.ratings[j])
         }
-        let model = RankingModel.fit(users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
-                                     parameters: parameters, seed: seed, threads: threads, isCancelled: isCancelled)
-            .withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
-        let embedding = CooccurrenceEmbedding.fit(users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
-                                                  seed: seed, threads: threads, isCancelled: isCancelled)
+        let model = RankingModel.fit(
+            users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
+            parameters: parameters, seed: seed, threads: threads, isCancelled: isCancelled
+        )
+        .withPopularity(users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
+        let embedding = CooccurrenceEmbedding.fit(
+            users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
+            seed: seed, threads: threads, isCancelled: isCancelled)
         if isCancelled?() == true { return nil }  // the caller's next check throws
-        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale).map(\.id)
+        let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
+            .map(\.id)
         let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
         func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> Double {
             mean(evaluation.scores(rank).map(\.ndcg))
@@ -288,11 +334,14 @@ public struct RankingTuner {
         var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
         for weight in lightPopularityWeights {
             if isCancelled?() == true { return nil }  // the caller's next check throws
-            let byRanking = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? [] }
+            let byRanking = ndcg { r, e in
+                model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? []
+            }
             if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
             if isCancelled?() == true { return nil }
             let byCooccurrence = ndcg { r, e in
-                embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(\.item) ?? []
+                embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(
+                    \.item) ?? []
             }
             if byCooccurrence > best.ndcg + 1e-9 { best = (.cooccurrence, weight, byCooccurrence) }
         }
@@ -308,14 +357,19 @@ struct Validation: Sendable {
     let threads: Int
 
     /// Per-user metrics; users outside `only` (when given) score 0 without being ranked.
-    func scores(only: Set<Int>? = nil,
-                _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> [(ndcg: Double, precision: Double)] {
+    func scores(
+        only: Set<Int>? = nil,
+        _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]
+    ) -> [(ndcg: Double, precision: Double)] {
         let out = ThreadSlots<(ndcg: Double, precision: Double)>(count: users.count)
         let parts = max(1, min(threads, users.count))
         DispatchQueue.concurrentPerform(iterations: parts) { part in
             var u = part
             while u < users.count {
-                if let only, !only.contains(u) { u += parts; continue }
+                if let only, !only.contains(u) {
+                    u += parts
+                    continue
+                }
                 let excluded = Set(ratings[u].map(\.item))
                 out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
                 u += parts
@@ -327,11 +381,10 @@ struct Validation: Sendable {
     static func metrics(ranked: [Int32], relevant: Set<Int32>, k: Int) -> (ndcg: Double, precision: Double) {
         var dcg = 0.0, found = 0
         for (rank, item) in ranked.prefix(k).enumerated() where relevant.contains(item) {
-            dcg += 1 / log2(Double(rank) + 2); found += 1
+            dcg += 1 / log2(Double(rank) + 2)
+            found += 1
         }
         let ideal = (0..<min(relevant.count, k)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
         return (ideal > 0 ? dcg / ideal : 0, Double(found) / Double(k))
     }
 }
-
-

@@ -36,8 +36,10 @@ public struct RatingChoice: Codable, Sendable, Equatable {
 public struct RatingTuner {
     /// (learning rate, regularization) in the order tried: the untuned defaults first, then their
     /// neighbours; no new one starts after `budgetSeconds` (the first always runs).
-    public var settings: [(Float, Float)] = [(0.02, 0.1), (0.02, 0.05), (0.04, 0.1), (0.01, 0.1), (0.02, 0.2),
-                                             (0.04, 0.05), (0.01, 0.05), (0.04, 0.2), (0.01, 0.2)]
+    public var settings: [(Float, Float)] = [
+        (0.02, 0.1), (0.02, 0.05), (0.04, 0.1), (0.01, 0.1), (0.02, 0.2),
+        (0.04, 0.05), (0.01, 0.05), (0.04, 0.2), (0.01, 0.2),
+    ]
     public var budgetSeconds = 60.0
     /// Multiples of the chosen learning rate tried as the update step.
     public var updateScales: [Float] = [0.25, 0.5, 1, 2]
@@ -46,16 +48,20 @@ public struct RatingTuner {
 
     public init() {}
 
-    public func choose(fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
-                       options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,
-                       isCancelled: (() -> Bool)?, progress: ((String) -> Void)?) throws -> RatingChoice {
+    public func choose(
+        fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
+        options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,
+        isCancelled: (() -> Bool)?, progress: ((String) -> Void)?
+    ) throws -> RatingChoice {
         let started = Date()
         let range = Float(scale.lowerBound)...Float(scale.upperBound)
         var grid: [RatingChoice.Scored] = []
         var best: (scored: RatingChoice.Scored, model: FactorModel)?
         var candidates: [(Float, Float)] = []
         for (lr, reg) in settings {
-            let setting = (fixLearningRate ? options.learningRate : lr, fixRegularization ? options.regularization : reg)
+            let setting = (
+                fixLearningRate ? options.learningRate : lr, fixRegularization ? options.regularization : reg
+            )
             if !candidates.contains(where: { $0 == setting }) { candidates.append(setting) }
         }
         for (lr, reg) in candidates {
@@ -64,9 +70,12 @@ public struct RatingTuner {
                 var o = options
                 o.learningRate = lr
                 o.regularization = reg
-                let result = try Trainer.train(train: fit, test: held, userCount: userCount, itemCount: itemCount, scale: range,
-                                               options: o, isCancelled: isCancelled)
-                let epochs = result.history.enumerated().min { ($0.element.test?.rmse ?? .infinity) < ($1.element.test?.rmse ?? .infinity) }
+                let result = try Trainer.train(
+                    train: fit, test: held, userCount: userCount, itemCount: itemCount, scale: range,
+                    options: o, isCancelled: isCancelled)
+                let epochs = result.history.enumerated().min {
+                    ($0.element.test?.rmse ?? .infinity) < ($1.element.test?.rmse ?? .infinity)
+                }
                 let chosenEpoch = fixEpochs ? result.history.count : (epochs?.offset ?? result.history.count - 1) + 1
                 let rmse = result.history[chosenEpoch - 1].test?.rmse ?? .infinity
                 let scored = RatingChoice.Scored(learningRate: lr, regularization: reg, epochs: chosenEpoch, rmse: rmse)
@@ -76,9 +85,12 @@ public struct RatingTuner {
                 continue  // too large a step for this data: not a candidate
             }
         }
-        guard let chosen = best else { throw TrainingError.invalid("every learning rate tried on the validation carve-out diverged") }
-        progress?("learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), \(chosen.scored.epochs) epochs: "
-                  + "validation RMSE \(String(format: "%.4f", chosen.scored.rmse))")
+        guard let chosen = best else {
+            throw TrainingError.invalid("every learning rate tried on the validation carve-out diverged")
+        }
+        progress?(
+            "learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), \(chosen.scored.epochs) epochs: "
+                + "validation RMSE \(String(format: "%.4f", chosen.scored.rmse))")
 
         // Updates: stream one half of the held-out ratings into the model, score the other half.
         var stream = RatingTriples(), probe = RatingTriples()
@@ -95,7 +107,8 @@ public struct RatingTuner {
         let without = Trainer.evaluate(chosen.model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
         // As `ingest --update` does it: users and items without a vector are folded in from their streamed
         // ratings first (regularized least squares with `prior` pseudo-observations), then one SGD step each.
-        var streamedByUser: [Int: [(item: Int, rating: Float)]] = [:], streamedByItem: [Int: [(user: Int, rating: Float)]] = [:]
+        var streamedByUser: [Int: [(item: Int, rating: Float)]] = [:],
+            streamedByItem: [Int: [(user: Int, rating: Float)]] = [:]
         for j in 0..<stream.count {
             streamedByUser[Int(stream.users[j]), default: []].append((Int(stream.items[j]), stream.ratings[j]))
             streamedByItem[Int(stream.items[j]), default: []].append((Int(stream.users[j]), stream.ratings[j]))
@@ -104,8 +117,9 @@ public struct RatingTuner {
         for prior in foldInPriors {
             for multiple in updateScales {
                 let lr = chosen.scored.learningRate * multiple
-                var updater = OnlineUpdater(learningRate: lr, regularization: chosen.scored.regularization,
-                                            biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
+                var updater = OnlineUpdater(
+                    learningRate: lr, regularization: chosen.scored.regularization,
+                    biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
                 updater.foldInPrior = prior
                 var model = chosen.model
                 var knownUser = seenUser, knownItem = seenItem
@@ -116,17 +130,21 @@ public struct RatingTuner {
                     if updater.foldInItem(&model, item: i, ratings: rated) { knownItem[i] = true }
                 }
                 for j in 0..<stream.count where knownUser[Int(stream.users[j])] && knownItem[Int(stream.items[j])] {
-                    updater.step(&model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
+                    updater.step(
+                        &model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
                 }
                 let rmse = Trainer.evaluate(model, on: probe, seenUser: knownUser, seenItem: knownItem).metrics.rmse
                 if update == nil || rmse < update!.rmse { update = (lr, prior, rmse) }
             }
         }
-        progress?("update step \(update!.lr), fold-in prior \(update!.prior): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
-                  + "\(String(format: "%.4f", without)) without")
-        return RatingChoice(learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
-                            epochs: chosen.scored.epochs, validationRMSE: chosen.scored.rmse, grid: grid,
-                            updateLearningRate: update!.lr, foldInPrior: update!.prior, probeRMSEWithoutUpdates: without, probeRMSEWithUpdates: update!.rmse,
-                            seconds: Date().timeIntervalSince(started))
+        progress?(
+            "update step \(update!.lr), fold-in prior \(update!.prior): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
+                + "\(String(format: "%.4f", without)) without")
+        return RatingChoice(
+            learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
+            epochs: chosen.scored.epochs, validationRMSE: chosen.scored.rmse, grid: grid,
+            updateLearningRate: update!.lr, foldInPrior: update!.prior, probeRMSEWithoutUpdates: without,
+            probeRMSEWithUpdates: update!.rmse,
+            seconds: Date().timeIntervalSince(started))
     }
 }

@@ -14,7 +14,8 @@ public enum TestSplit: Codable, Sendable, Equatable {
     /// Whether (user, item) is in the test side of a random split.
     public static func isTest(user: Int32, item: Int32, fraction: Double, seed: UInt64) -> Bool {
         guard fraction > 0 else { return false }
-        var x = seed &+ (UInt64(UInt32(bitPattern: user)) << 32 | UInt64(UInt32(bitPattern: item))) &* 0x9E37_79B9_7F4A_7C15
+        var x =
+            seed &+ (UInt64(UInt32(bitPattern: user)) << 32 | UInt64(UInt32(bitPattern: item))) &* 0x9E37_79B9_7F4A_7C15
         x = (x ^ (x >> 30)) &* 0xBF58_476D_1CE4_E5B9
         x = (x ^ (x >> 27)) &* 0x94D0_49BB_1331_11EB
         x ^= x >> 31
@@ -23,7 +24,8 @@ public enum TestSplit: Codable, Sendable, Equatable {
 
     public var summary: String {
         switch self {
-        case .random(let fraction, let seed): return "random \(Int((fraction * 100).rounded()))% test split, seed \(seed)"
+        case .random(let fraction, let seed):
+            return "random \(Int((fraction * 100).rounded()))% test split, seed \(seed)"
         case .file(let path): return "test file \(path)"
         case .none: return "no test set"
         }

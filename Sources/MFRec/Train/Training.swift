@@ -83,9 +83,11 @@ extension Recommender {
     /// Nothing is written until training has finished: a failed, diverged or cancelled run leaves
     /// the database as it was. The snapshot and the live-model switch are one transaction.
     @discardableResult
-    public func train(_ request: TrainRequest, progress: TrainProgress? = nil,
-                      isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil,
-                      ratingProgress: ((String) -> Void)? = nil) throws -> TrainOutcome {
+    public func train(
+        _ request: TrainRequest, progress: TrainProgress? = nil,
+        isCancelled: (() -> Bool)? = nil, rankingProgress: ((String) -> Void)? = nil,
+        ratingProgress: ((String) -> Void)? = nil
+    ) throws -> TrainOutcome {
         return try serialized {
             let loadStart = Date()
             let watermark = try store.maxSequence()
@@ -94,8 +96,10 @@ extension Recommender {
             guard request.testFraction >= 0 && request.testFraction < 1 else {
                 throw TrainingError.invalid("the test fraction must be at least 0 and below 1")
             }
-            let split: TestSplit = request.testFile.map { .file(path: $0) }
-                ?? (request.testFraction > 0 ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
+            let split: TestSplit =
+                request.testFile.map { .file(path: $0) }
+                ?? (request.testFraction > 0
+                    ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
             var (train, test) = try loadSplit(split, maxSeq: watermark)
             let loadSeconds = Date().timeIntervalSince(loadStart)
             if train.count == 0 { throw TrainingError.noTrainingRatings }
@@ -104,7 +108,9 @@ extension Recommender {
 
             var baseOptions = request.options
             var ratingChoice: RatingChoice?
-            if request.tune && request.tuneRating && !(request.fixedLearningRate && request.fixedRegularization && request.fixedEpochs) {
+            if request.tune && request.tuneRating
+                && !(request.fixedLearningRate && request.fixedRegularization && request.fixedEpochs)
+            {
                 var tuner = RankingTuner()
                 tuner.seed = request.options.seed
                 let (fit, held) = tuner.carve(train)
@@ -112,7 +118,8 @@ extension Recommender {
                     var ratingTuner = RatingTuner()
                     ratingTuner.budgetSeconds = request.tuneSeconds / 3
                     let choice = try ratingTuner.choose(
-                        fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale, options: request.options,
+                        fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale,
+                        options: request.options,
                         fixLearningRate: request.fixedLearningRate, fixRegularization: request.fixedRegularization,
                         fixEpochs: request.fixedEpochs, isCancelled: isCancelled, progress: ratingProgress)
                     baseOptions.learningRate = choice.learningRate
@@ -133,7 +140,10 @@ extension Recommender {
                     train: train, test: test.count > 0 ? test : nil, userCount: userCount, itemCount: itemCount,
                     scale: Float(scale.lowerBound)...Float(scale.upperBound), options: options,
                     progress: { progress?(index, k, $0) }, isCancelled: isCancelled)
-                runs.append(TrainRun(factors: k, history: result.history, test: result.final, seconds: Date().timeIntervalSince(started)))
+                runs.append(
+                    TrainRun(
+                        factors: k, history: result.history, test: result.final,
+                        seconds: Date().timeIntervalSince(started)))
                 if best == nil || (result.final?.rmse ?? 0) < (best!.result.final?.rmse ?? 0) { best = (index, result) }
             }
             let kept = best!.result
@@ -143,21 +153,28 @@ extension Recommender {
             let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
             try checkCancelled()
             let fitStart = Date()
-            let cooccurrence = request.cooccurrenceFactors > 0
-                ? CooccurrenceEmbedding.fit(users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
-                                            factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
-                                            seed: request.options.seed, isCancelled: isCancelled)
+            let cooccurrence =
+                request.cooccurrenceFactors > 0
+                ? CooccurrenceEmbedding.fit(
+                    users: train.users, items: train.items, userCount: userCount, itemCount: itemCount,
+                    factors: request.cooccurrenceFactors, exponent: request.cooccurrenceExponent,
+                    seed: request.options.seed, isCancelled: isCancelled)
                 : nil
             let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
             try checkCancelled()
             let rankingStart = Date()
-            let ranking = request.rankingModel
-                ? try fitRanking(request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
-                             ratingTuningSeconds: ratingChoice?.seconds ?? 0, newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [], progress: rankingProgress,
-                             isCancelled: isCancelled)
+            let ranking =
+                request.rankingModel
+                ? try fitRanking(
+                    request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
+                    ratingTuningSeconds: ratingChoice?.seconds ?? 0,
+                    newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [],
+                    progress: rankingProgress,
+                    isCancelled: isCancelled)
                 : nil
             let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
-            train = RatingTriples(); test = RatingTriples()  // free before encoding the snapshot
+            train = RatingTriples()
+            test = RatingTriples()  // free before encoding the snapshot
 
             try checkCancelled()
             let saveStart = Date()
@@ -166,19 +183,25 @@ extension Recommender {
                 if try store.liveModel().dirty {
                     savedUpdates = try freeze(try liveState(), note: "saved automatically before training a new model")
                 }
-                let id = try store.insertSnapshot(SnapshotCodec.record(
-                    model: kept.model, kind: "trained", note: request.note, parent: try store.liveModel().snapshotID,
-                    options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
-                    split: split, watermark: watermark))
+                let id = try store.insertSnapshot(
+                    SnapshotCodec.record(
+                        model: kept.model, kind: "trained", note: request.note,
+                        parent: try store.liveModel().snapshotID,
+                        options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
+                        split: split, watermark: watermark))
                 try store.setLiveSnapshot(id, watermark: watermark)
                 if let ranking {
-                    try store.setRankingModel(.init(snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
-                                                    choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
+                    try store.setRankingModel(
+                        .init(
+                            snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
+                            choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
                 }
                 try store.setPopularItemsJSON(SnapshotCodec.json(popular))
                 if let cooccurrence {
-                    try store.setCooccurrence(.init(factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
-                                                    exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
+                    try store.setCooccurrence(
+                        .init(
+                            factors: cooccurrence.factors, itemCount: cooccurrence.itemCount,
+                            exponent: cooccurrence.exponent, vectors: cooccurrence.encodedVectors()))
                 } else {
                     try store.deleteCooccurrence()  // asked for none: an older one must not answer for this model
                 }
@@ -186,19 +209,25 @@ extension Recommender {
             }
             // The item matrix follows the live model. If this fails, the first query rebuilds it.
             let live = try store.liveModel()
-            try? ItemMatrix.write(model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
-                                  to: itemMatrixPath)
-            return TrainOutcome(snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index, trainRatings: counts.0,
-                                testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
-                                cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds, rating: ratingChoice,
-                                saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
+            try? ItemMatrix.write(
+                model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
+                to: itemMatrixPath)
+            return TrainOutcome(
+                snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index,
+                trainRatings: counts.0,
+                testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
+                cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds,
+                rating: ratingChoice,
+                saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
         }
     }
 
     /// The newest 25% of users by their first rating (at most 2,000), each with their training ratings in
     /// time order (test ratings of a random split left out): the arrivals the light-user rule is chosen for.
     func newcomers(split: TestSplit, maxSeq: Int64) throws -> [(user: Int32, ratings: [(item: Int32, rating: Float)])] {
-        let firsts = try store.firstRatingTimes(maxSeq: maxSeq).sorted { $0.time != $1.time ? $0.time > $1.time : $0.user > $1.user }
+        let firsts = try store.firstRatingTimes(maxSeq: maxSeq).sorted {
+            $0.time != $1.time ? $0.time > $1.time : $0.user > $1.user
+        }
         let newest = firsts.prefix(min(2_000, firsts.count / 4))
         return try newest.map { entry in
             var ratings = try store.ratingsInTimeOrder(ofUser: entry.user, maxSeq: maxSeq)
@@ -210,9 +239,12 @@ extension Recommender {
     }
 
     /// Chooses (or takes) the ranking model's settings and fits it on all training ratings.
-    func fitRanking(_ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
-                    scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0, newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
-                    progress: ((String) -> Void)?, isCancelled: (() -> Bool)? = nil) throws -> (model: RankingModel, choice: RankingChoice) {
+    func fitRanking(
+        _ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
+        scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0,
+        newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
+        progress: ((String) -> Void)?, isCancelled: (() -> Bool)? = nil
+    ) throws -> (model: RankingModel, choice: RankingChoice) {
         var choice: RankingChoice
         if request.tune {
             var tuner = RankingTuner()
@@ -221,22 +253,26 @@ extension Recommender {
             tuner.budgetSeconds = max(request.tuneSeconds / 3, request.tuneSeconds - ratingTuningSeconds)
             if let k = request.rankingFactors { tuner.factorChoices = [k] }
             tuner.isCancelled = isCancelled
-            choice = try tuner.choose(train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
-                                  progress: progress)
+            choice = try tuner.choose(
+                train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
+                progress: progress)
         } else {
             var parameters = request.rankingParameters
             parameters.ratingOffset = scale.lowerBound
             if let k = request.rankingFactors { parameters.factors = k }
-            choice = RankingChoice(parameters: parameters, popularityWeight: 0, lightBelow: 0, lightRanker: .cooccurrence,
-                                   lightPopularityWeight: 0, validation: nil, grid: [], newcomers: nil, tuned: false, seconds: 0)
+            choice = RankingChoice(
+                parameters: parameters, popularityWeight: 0, lightBelow: 0, lightRanker: .cooccurrence,
+                lightPopularityWeight: 0, validation: nil, grid: [], newcomers: nil, tuned: false, seconds: 0)
         }
         var parameters = choice.parameters
         parameters.factors = max(1, min(parameters.factors, itemCount))
         let relevantAt = Float(Recommender.topQuarter(of: scale))
-        let model = RankingModel.fit(users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
-                                     itemCount: itemCount, parameters: parameters, seed: request.options.seed,
-                                     threads: max(1, request.options.threads), isCancelled: isCancelled)
-            .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
+        let model = RankingModel.fit(
+            users: train.users, items: train.items, ratings: train.ratings, userCount: userCount,
+            itemCount: itemCount, parameters: parameters, seed: request.options.seed,
+            threads: max(1, request.options.threads), isCancelled: isCancelled
+        )
+        .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
         if isCancelled?() == true { throw TrainingError.cancelled }
         choice.parameters = model.parameters
         return (model, choice)
@@ -258,7 +294,9 @@ extension Recommender {
                     }
                 }
             case .none, .file:
-                train.users.reserveCapacity(total); train.items.reserveCapacity(total); train.ratings.reserveCapacity(total)
+                train.users.reserveCapacity(total)
+                train.items.reserveCapacity(total)
+                train.ratings.reserveCapacity(total)
                 try store.forEachRating(maxSeq: maxSeq) { u, i, r in train.append(user: u, item: i, rating: r) }
                 if case .file(let path) = split { test = try readTestFile(path) }
             }
@@ -275,12 +313,25 @@ extension Recommender {
         for (i, key) in try store.itemKeys().enumerated() { items[key] = Int32(i) }
         var nextUser = Int32(users.count), nextItem = Int32(items.count)
         var out = RatingTriples()
-        try reader.read({ line in
-            let uk = String(decoding: line.user, as: UTF8.self), ik = String(decoding: line.item, as: UTF8.self)
-            let u = users[uk] ?? { users[uk] = nextUser; nextUser += 1; return nextUser - 1 }()
-            let i = items[ik] ?? { items[ik] = nextItem; nextItem += 1; return nextItem - 1 }()
-            out.append(user: u, item: i, rating: Float(line.rating))
-        }, onError: { throw $0 })
+        try reader.read(
+            { line in
+                let uk = String(decoding: line.user, as: UTF8.self), ik = String(decoding: line.item, as: UTF8.self)
+                let u =
+                    users[uk]
+                    ?? {
+                        users[uk] = nextUser
+                        nextUser += 1
+                        return nextUser - 1
+                    }()
+                let i =
+                    items[ik]
+                    ?? {
+                        items[ik] = nextItem
+                        nextItem += 1
+                        return nextItem - 1
+                    }()
+                out.append(user: u, item: i, rating: Float(line.rating))
+            }, onError: { throw $0 })
         return out
     }
 }

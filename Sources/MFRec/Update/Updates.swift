@@ -10,7 +10,10 @@ public struct NewRating: Sendable, Equatable {
     public var timestamp: Int64?
 
     public init(user: String, item: String, rating: Double, timestamp: Int64? = nil) {
-        self.user = user; self.item = item; self.rating = rating; self.timestamp = timestamp
+        self.user = user
+        self.item = item
+        self.rating = rating
+        self.timestamp = timestamp
     }
 }
 
@@ -27,7 +30,9 @@ public struct UpdateOptions: Sendable {
     public var foldInPrior: Double?
 
     public init(steps: Int = 1, learningRate: Float? = nil, foldInPrior: Double? = nil) {
-        self.steps = steps; self.learningRate = learningRate; self.foldInPrior = foldInPrior
+        self.steps = steps
+        self.learningRate = learningRate
+        self.foldInPrior = foldInPrior
     }
 }
 
@@ -48,8 +53,10 @@ public struct UpdateReport: Sendable {
 extension Recommender {
     /// Stores one rating and moves the live model toward it (see `rate(_:options:)`).
     @discardableResult
-    public func rate(user: String, item: String, rating: Double, timestamp: Int64? = nil,
-                     options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
+    public func rate(
+        user: String, item: String, rating: Double, timestamp: Int64? = nil,
+        options: UpdateOptions = UpdateOptions()
+    ) throws -> UpdateReport {
         return try serialized {
             try rate([NewRating(user: user, item: item, rating: rating, timestamp: timestamp)], options: options)
         }
@@ -66,14 +73,22 @@ extension Recommender {
         return try serialized {
             let started = Date()
             guard let scale = try store.ratingScale() else {
-                throw StoreError("there are no ratings yet: ingest a file and train a model before rating incrementally")
+                throw StoreError(
+                    "there are no ratings yet: ingest a file and train a model before rating incrementally")
             }
             for (n, r) in ratings.enumerated() {
                 let which = ratings.count > 1 ? "rating \(n + 1): " : ""
-                guard !r.user.isEmpty, !r.item.isEmpty else { throw InputError(file: "rate", reason: "\(which)empty user or item id") }
-                guard r.rating.isFinite else { throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number") }
+                guard !r.user.isEmpty, !r.item.isEmpty else {
+                    throw InputError(file: "rate", reason: "\(which)empty user or item id")
+                }
+                guard r.rating.isFinite else {
+                    throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number")
+                }
                 guard scale.contains(r.rating) else {
-                    throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
+                    throw InputError(
+                        file: "rate",
+                        reason:
+                            "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
                 }
             }
             var report = UpdateReport()
@@ -91,7 +106,8 @@ extension Recommender {
                 return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
             }
             report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: touchedItems)
+            report.matrixUpdatedInPlace = followInPlace(
+                state, previousGeneration: before.generation, items: touchedItems)
             report.ratings = ratings.count
             report.seconds = Date().timeIntervalSince(started)
             return report
@@ -101,17 +117,21 @@ extension Recommender {
     /// `ingest FILE --update`: the file goes in as `ingest` would (same formats and errors), and the live
     /// model is updated with every stored rating, all in one transaction.
     @discardableResult
-    public func ingestUpdating(path: String, options: IngestOptions = IngestOptions(), update: UpdateOptions = UpdateOptions(),
-                               progress: ProgressHandler? = nil) throws -> (IngestReport, UpdateReport) {
+    public func ingestUpdating(
+        path: String, options: IngestOptions = IngestOptions(), update: UpdateOptions = UpdateOptions(),
+        progress: ProgressHandler? = nil
+    ) throws -> (IngestReport, UpdateReport) {
         return try serialized {
             var report = UpdateReport()
             let started = Date()
             let before = try store.liveModel()
             guard before.snapshotID != nil else { throw QueryError.noModel }
             var result: (LiveState, Set<Int>)?
-            let ingest = try Ingestor(store: store).ingest(path: path, options: options, progress: progress, stored: { triples, watermark in
-                result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
-            })
+            let ingest = try Ingestor(store: store).ingest(
+                path: path, options: options, progress: progress,
+                stored: { triples, watermark in
+                    result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
+                })
             report.ratings = ingest.ratingsRead
             report.newUsers = ingest.newUsers
             report.newItems = ingest.newItems
@@ -125,27 +145,39 @@ extension Recommender {
     }
 
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
-    private func applyUpdates(_ triples: RatingTriples, watermark: Int64, options: UpdateOptions,
-                              report: inout UpdateReport) throws -> (LiveState, Set<Int>) {
+    private func applyUpdates(
+        _ triples: RatingTriples, watermark: Int64, options: UpdateOptions,
+        report: inout UpdateReport
+    ) throws -> (LiveState, Set<Int>) {
         var state = try cachedLiveState()
         let userCount = try store.userCount(), itemCount = try store.itemCount()
-        state.model = state.model.resized(userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
+        state.model = state.model.resized(
+            userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
         let hyper = state.snapshot.options ?? TrainingOptions()
-        var updater = OnlineUpdater(learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
-                                    regularization: hyper.regularization,
-                                    biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
+        var updater = OnlineUpdater(
+            learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
+            regularization: hyper.regularization,
+            biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
         if let prior = options.foldInPrior ?? hyper.foldInPrior { updater.foldInPrior = prior }
         var touchedUsers = Set<Int>(), touchedItems = Set<Int>()
         // Fold in first: a user or item without a vector is fitted from all of its stored ratings.
         // (Items are fitted from this batch's ratings of them: the ratings table has no index by item.)
         var itemRatings: [Int: [(user: Int, rating: Float)]] = [:]
-        for j in 0..<triples.count { itemRatings[Int(triples.items[j]), default: []].append((Int(triples.users[j]), triples.ratings[j])) }
+        for j in 0..<triples.count {
+            itemRatings[Int(triples.items[j]), default: []].append((Int(triples.users[j]), triples.ratings[j]))
+        }
         for u in Set(triples.users.map(Int.init)) where !state.model.hasUser(u) {
             let rated = try store.ratings(ofUser: u).map { (item: $0.item, rating: Float($0.rating)) }
-            if updater.foldInUser(&state.model, user: u, ratings: rated) { report.foldedUsers += 1; touchedUsers.insert(u) }
+            if updater.foldInUser(&state.model, user: u, ratings: rated) {
+                report.foldedUsers += 1
+                touchedUsers.insert(u)
+            }
         }
         for (i, rated) in itemRatings where !state.model.hasItem(i) {
-            if updater.foldInItem(&state.model, item: i, ratings: rated) { report.foldedItems += 1; touchedItems.insert(i) }
+            if updater.foldInItem(&state.model, item: i, ratings: rated) {
+                report.foldedItems += 1
+                touchedItems.insert(i)
+            }
         }
         for j in 0..<triples.count {
             let u = Int(triples.users[j]), i = Int(triples.items[j])
@@ -154,10 +186,12 @@ extension Recommender {
             touchedItems.insert(i)
         }
         for u in touchedUsers {
-            try store.upsertLiveRow(.init(id: u, bias: state.model.userBias[u], vector: Array(state.model.userVector(u))), user: true)
+            try store.upsertLiveRow(
+                .init(id: u, bias: state.model.userBias[u], vector: Array(state.model.userVector(u))), user: true)
         }
         for i in touchedItems {
-            try store.upsertLiveRow(.init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
+            try store.upsertLiveRow(
+                .init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
         }
         try store.markLiveUpdated(count: triples.count, watermark: watermark)
         state.live = try store.liveModel()
@@ -177,10 +211,13 @@ extension Recommender {
     /// Brings the item matrix file to the new generation: the changed rows in place when the file is
     /// the previous generation's and no item was added, the whole file otherwise.
     private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: Set<Int>) -> Bool {
-        let rows = items.sorted().map { (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0]) }
-        let done = ItemMatrix.updateInPlace(path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
-                                            snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
-                                            itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
+        let rows = items.sorted().map {
+            (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0])
+        }
+        let done = ItemMatrix.updateInPlace(
+            path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
+            snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
+            itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
         if !done { writeItemMatrix(state) }
         return done
     }
