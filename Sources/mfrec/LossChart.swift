@@ -1,5 +1,5 @@
 import Foundation
-import MFEngine
+import MFRec
 
 /// A line chart of train and test MSE per epoch, as a standalone SVG.
 struct LossChart {

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import MFEngine
 import MFRec
 
 extension Mfrec {

@@ -1,0 +1,19 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec {
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the user and item embedding matrices (and biases) as CSV or NumPy .npy files.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Export this snapshot instead of the live model.") var snapshot: Int?
+        @Option(help: "csv or npy.") var format: ExportFormat = .csv
+        @Option(name: .shortAndLong, help: "The folder to write into.") var output: String
+
+        func run() throws {
+            let paths = try Recommender(path: database.db).export(snapshot: snapshot, format: format, to: output)
+            for path in paths { print("wrote \(path)") }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec.Snapshot {
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Freeze the live model (with its incremental updates) as a new snapshot.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "A note to store with it.") var note: String?
+
+        func run() throws {
+            let rec = try Recommender(path: database.db)
+            let id = try rec.createSnapshot(note: note)
+            print("saved snapshot \(id) (live)")
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec.Snapshot {
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a snapshot (not the live one).")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The snapshot id.") var id: Int
+
+        func run() throws {
+            try Recommender(path: database.db).deleteSnapshot(id)
+            print("deleted snapshot \(id)")
+        }
+    }
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec.Snapshot {
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete all snapshots but the K newest and the live one.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "How many of the newest to keep.") var keep: Int
+
+        func validate() throws { guard keep >= 0 else { throw ValidationError("--keep must be at least 0") } }
+
+        func run() throws {
+            let deleted = try Recommender(path: database.db).pruneSnapshots(keep: keep)
+            print(
+                deleted.isEmpty
+                    ? "nothing to delete" : "deleted snapshots \(deleted.map(String.init).joined(separator: ", "))")
+        }
+    }
+}

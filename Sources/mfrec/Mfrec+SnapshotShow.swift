@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import MFRec
+
+extension Mfrec.Snapshot {
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show everything about one snapshot.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The snapshot id.") var id: Int
+
+        func run() throws {
+            let rec = try Recommender(path: database.db)
+            let s = try rec.snapshot(id)
+            var lines: [(String, String)] = [
+                ("snapshot", "\(s.id)\(s.isLive ? " (live)" : "")"), ("created", s.createdAt), ("kind", s.kind),
+                ("parent", s.parentID.map(String.init) ?? "-"), ("note", s.note ?? "-"),
+                ("model", "k = \(s.factors), \(grouped(s.userCount)) users × \(grouped(s.itemCount)) items"),
+                ("ratings seen", "up to sequence number \(grouped(Int(s.watermark)))"),
+                (
+                    "size",
+                    "\(grouped(s.storedBytes)) bytes stored (\(grouped(s.modelBytes)) uncompressed, "
+                        + String(format: "%.1f%%", 100 * Double(s.storedBytes) / Double(max(s.modelBytes, 1))) + ")"
+                ),
+            ]
+            if let split = s.split { lines.append(("test set", split.summary)) }
+            if let test = s.metrics?.test {
+                lines.append(
+                    (
+                        "test",
+                        String(
+                            format: "RMSE %.4f, MAE %.4f, MSE %.4f on %@ ratings", test.rmse, test.mae, test.mse,
+                            grouped(test.count))
+                    ))
+            }
+            if let updates = s.metrics?.incrementalUpdates, updates > 0 {
+                lines.append(("incremental", "\(grouped(updates)) ratings applied since the parent"))
+            }
+            if let o = s.options {
+                lines.append(
+                    (
+                        "hyperparameters",
+                        "k=\(o.factors) epochs=\(o.epochs) learning-rate=\(o.learningRate) decay=\(o.learningRateDecay) "
+                            + "regularization=\(o.regularization) bias-regularization=\(o.biasRegularization) init-scale=\(o.initScale) "
+                            + "seed=\(o.seed) bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"
+                    ))
+            }
+            let width = lines.map(\.0.count).max() ?? 0
+            for (k, v) in lines { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+            if !s.history.isEmpty {
+                print("\nhistory:")
+                let rows = s.history.map { h in
+                    [
+                        String(h.epoch), String(format: "%.4f", h.trainLoss), String(format: "%.4f", h.trainMSE),
+                        h.test.map { String(format: "%.4f", $0.mse) } ?? "-",
+                        h.test.map { String(format: "%.4f", $0.rmse) } ?? "-",
+                        String(format: "%.2f", h.seconds),
+                    ]
+                }
+                print(
+                    table(
+                        ["epoch", "train loss", "train MSE", "test MSE", "test RMSE", "seconds"], rows,
+                        rightAligned: [0, 1, 2, 3, 4, 5]))
+            }
+        }
+    }
+}
