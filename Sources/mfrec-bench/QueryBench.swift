@@ -29,15 +29,18 @@ struct QueryBench: ParsableCommand {
             let engine = try rec.queries()
             let store = try Store(path: rec.path, readOnly: true)
             let keys = try store.userKeys()
-            section("ML-100K: \(engine.matrix.itemCount) items × k=\(engine.matrix.factors), top-10, one thread")
+            section(
+                "ML-100K: \(try engine.matrix().itemCount) items × k=\(try engine.matrix().factors), top-10, one thread"
+            )
             var full: [Double] = [], kernel: [Double] = []
             let model = try rec.loadModel().1
             let exclusions = try (0..<keys.count).map { try store.ratings(ofUser: $0).map { Int32($0.item) } }
             for _ in 0..<5 {
                 for (u, key) in keys.enumerated() {
                     full.append(try time { _ = try engine.recommend(user: key, n: 10) }.1)
-                    let q = engine.matrix.queryVector(model.userVector(u))
-                    kernel.append(time { _ = engine.matrix.topN(query: q, n: 10, excluded: exclusions[u]) }.1)
+                    let matrix = try engine.matrix()
+                    let q = matrix.queryVector(model.userVector(u))
+                    kernel.append(time { _ = matrix.topN(query: q, n: 10, excluded: exclusions[u]) }.1)
                 }
             }
             full.sort()

@@ -16,7 +16,11 @@ import Testing
         let failures = Counter(), queries = Counter()
         let readers = (0..<3).map { r in
             Thread {
-                guard let reader = try? Recommender(path: path), let engine = try? reader.queries() else {
+                let engine: QueryEngine
+                do {
+                    engine = try Recommender(path: path).queries()
+                } catch {
+                    print("reader failure: \(error)")
                     failures.add()
                     return
                 }
@@ -35,9 +39,13 @@ import Testing
                                 || zip(list.items, list.items.dropFirst()).allSatisfy {
                                     $0.predictedRating >= $1.predictedRating
                                 })
-                        if !ok { failures.add() }
+                        if !ok {
+                            print("reader failure: a malformed list \(list)")
+                            failures.add()
+                        }
                         queries.add()
                     } catch {
+                        print("reader failure: \(error)")
                         failures.add()
                     }
                 }

@@ -103,6 +103,24 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         #expect(throws: StoreError.self) { try rec.rollback(to: 1) }
     }
 
+    @Test func anEngineRefusesToAnswerFromAModelThatIsNoLongerLive() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let engine = try rec.queries()
+        #expect(try engine.recommend(user: "1", n: 3).items.count == 3)
+        // Another writer makes snapshot 1 live again, but its blob is damaged: the reload fails, and the
+        // engine says so instead of answering from the model it had.
+        try rec.createSnapshot(note: "second")
+        try rec.store.db.execute(
+            "UPDATE snapshots SET model = substr(model, 1, 100) || x'00' || substr(model, 102) WHERE id = 1")
+        try rec.store.db.execute("UPDATE live_model SET snapshot_id = 1, generation = generation + 1")
+        let error = #expect(throws: QueryError.self) { try engine.recommend(user: "1", n: 3) }
+        guard case .reloadFailed(let why)? = error else {
+            Issue.record("expected reloadFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(why.contains("snapshot 1 is corrupt"))
+    }
+
     @Test func modelBlobRoundTripsCompressed() throws {
         let model = try trainedSmallDatabase().0.loadModel().1
         let (blob, raw) = ModelBlob.encode(model)
@@ -156,7 +174,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         #expect(item.newItems == 1 && item.foldedItems == 1)
         #expect(!item.matrixUpdatedInPlace)  // a new item grows the file: rewritten whole
         let engine = try rec.queries()
-        #expect(engine.matrix.itemCount == 201)
+        #expect(try engine.matrix().itemCount == 201)
         #expect(try engine.similar(item: "brand-new", n: 3).count == 3)
         #expect(try engine.predict(user: "3", item: "brand-new").fallback == false)
     }
@@ -177,7 +195,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         #expect(report.matrixUpdatedInPlace)
         let item = try #require(try rec.store.itemID(forKey: "10"))
         let model = try rec.liveState().model
-        let mapped = engine.matrix.item(item)
+        let mapped = try engine.matrix().item(item)
         #expect(mapped.vector == Array(model.itemVector(item)) && mapped.bias == model.itemBias[item])
         // The file is valid for the new generation: opening it does not rebuild it.
         #expect(try rec.queries().rebuiltMatrix == false)

@@ -332,7 +332,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         try good.write(to: URL(fileURLWithPath: path))
         let engine = try rec.queries()
         #expect(engine.rebuiltMatrix)
-        #expect(engine.matrix.snapshotID == UInt64(try rec.store.liveModel().snapshotID!))
+        #expect(try engine.matrix().snapshotID == UInt64(try rec.store.liveModel().snapshotID!))
     }
 
     @Test func explainAndSimilar() throws {

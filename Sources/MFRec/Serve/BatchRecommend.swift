@@ -16,7 +16,7 @@ extension QueryEngine {
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> Int {
-        let (model, matrix) = current()
+        let (model, matrix) = try current()
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
         let live = try listRankers(cooccurrenceBelow: cooccurrenceBelow)

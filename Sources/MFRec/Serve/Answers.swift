@@ -1,0 +1,80 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// What to do for a user the model has no vector for (never seen, or added after the last training).
+public enum ColdStartPolicy: String, Sendable, CaseIterable {
+    /// Recommend the most popular well-rated items (see `Recommender.popularItems`).
+    case popular
+    /// Fail with `QueryError.coldUser`.
+    case error
+}
+
+public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
+    case unknownUser(String)
+    case coldUser(String)
+    case unknownItem(String)
+    case noModel
+    case noRankingModel
+    /// The live model changed but could not be loaded; the engine does not answer from the old one.
+    case reloadFailed(String)
+
+    public var description: String {
+        switch self {
+        case .unknownUser(let key): return "user \(key) is not in the database"
+        case .coldUser(let key):
+            return
+                "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
+        case .unknownItem(let key): return "item \(key) is not in the database"
+        case .noModel: return "there is no model yet; run `mfrec train` first"
+        case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"
+        case .reloadFailed(let why): return "the live model changed but could not be loaded: \(why)"
+        }
+    }
+}
+
+/// One recommended item.
+public struct Recommendation: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var item: String
+    public var title: String?
+    /// The model's predicted rating, clipped to the scale.
+    public var predictedRating: Double
+    /// For `--explain`: the user's own highly rated items closest to this one in the embedding space.
+    public var because: [Reason]?
+
+    public struct Reason: Sendable, Codable, Equatable {
+        public var item: String
+        public var title: String?
+        public var rating: Double
+        /// Cosine similarity of the two item vectors.
+        public var similarity: Double
+    }
+}
+
+/// Which ranking answered a top-n query (the JSON's "ranking").
+public typealias Ranking = Ranker
+
+/// The answer to a top-n query.
+public struct RecommendationList: Sendable, Codable, Equatable {
+    public var user: String
+    /// True when the popular-items fallback answered (no ratings or no vector to rank by).
+    public var coldStart: Bool
+    public var ranking: Ranking
+    public var items: [Recommendation]
+
+    public init(user: String, ranking: Ranking, items: [Recommendation]) {
+        self.user = user
+        self.coldStart = ranking == .popular
+        self.ranking = ranking
+        self.items = items
+    }
+}
+
+/// A similar item.
+public struct SimilarItem: Sendable, Codable, Equatable {
+    public var rank: Int
+    public var item: String
+    public var title: String?
+    public var similarity: Double
+}

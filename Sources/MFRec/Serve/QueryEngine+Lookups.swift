@@ -1,0 +1,47 @@
+import Foundation
+import MFEngine
+import MFStore
+
+extension QueryEngine {
+    /// The predicted rating of (user, item); the fallback μ + known bias when either has no vector.
+    public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
+        let model = try current().model
+        guard let item = try pool.read({ try $0.itemID(forKey: itemKey) }) else {
+            throw QueryError.unknownItem(itemKey)
+        }
+        let user = try resolveUser(userKey, in: model)
+        let knownUser = user?.hasVector ?? false
+        return (
+            Double(model.predictOrFallback(user: user?.id ?? 0, knownUser: knownUser, item: item)),
+            !(knownUser && model.hasItem(item))
+        )
+    }
+
+    /// The items nearest to `item` by cosine similarity of their vectors: the rating model's item vectors
+    /// (`by: .rating`, the default) or the ranking model's (`by: .ranking`).
+    public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
+        let matrix = try current().matrix
+        guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
+        if ranker == .ranking {
+            guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
+            guard id < ranking.itemCount else { return [] }
+            var top = TopN(capacity: n + 1)
+            for other in 0..<ranking.itemCount where other != id {
+                let similarity = ranking.cosine(id, other)
+                if similarity != 0 { top.offer(score: similarity, item: Int32(other)) }
+            }
+            return try top.sorted().prefix(n).enumerated().map { rank, hit in
+                let info = try self.item(Int(hit.item))
+                return SimilarItem(
+                    rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
+                    similarity: Double(hit.score))
+            }
+        }
+        guard id < matrix.itemCount else { return [] }
+        return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
+            let info = try self.item(Int(hit.item))
+            return SimilarItem(
+                rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import MFEngine
+import MFStore
+
+extension QueryEngine {
+    /// Without a ranking model (a snapshot trained before it existed, or `--ranking off`), users with
+    /// fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
+    public static let defaultCooccurrenceBelow = 20
+
+    /// The rankers and rule that lists come from (see `ListRankers`).
+    func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
+        let stored = try rankingModel()
+        return ListRankers(
+            ranking: stored?.0, choice: stored?.1, embeddingSource: { [self] in try cooccurrence() },
+            popular: try popularList(), cooccurrenceBelow: cooccurrenceBelow)
+    }
+
+    /// The top-n items for a user (by the id of the ratings file).
+    ///
+    /// Which ranking answers (`by: nil`): a user unknown to the database, or with fewer than `minRatings`
+    /// ratings, gets the popular list (or `QueryError` with `cold: .error`). Otherwise the ranker that
+    /// validation chose at training time for a user with this many ratings: the ranking model (see
+    /// `RankingModel`), or for light users the co-occurrence embedding or the popular list (see
+    /// `RankingChoice`). A snapshot without a ranking model ranks as before it existed: co-occurrence below
+    /// `cooccurrenceBelow` ratings, the rating model's largest predictions above. `by` asks for one
+    /// ranker; where it has nothing to rank by (no vector), the popular list answers.
+    /// `predictedRating` is always the rating model's prediction (its fallback μ + known bias where it
+    /// has no vector), whatever ranked.
+    public func recommend(
+        user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
+        explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
+        cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil
+    ) throws -> RecommendationList {
+        let (model, matrix) = try current()
+        guard let (user, known) = try resolveUser(key, in: model) else {
+            if cold == .error { throw QueryError.unknownUser(key) }
+            return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))
+        }
+        let rated = try pool.read { try $0.ratings(ofUser: user) }
+        let ratedIDs = rated.map { Int32($0.item) }
+        let excluded = includeRated ? [] : ratedIDs
+        func coldList() throws -> RecommendationList {
+            if cold == .error { throw QueryError.coldUser(key) }
+            return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
+        }
+        guard ratedIDs.count >= minRatings else { return try coldList() }
+        let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        let (ranker, weight) =
+            by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
+        func listing(
+            _ top: [(item: Int32, score: Float)], _ ranking: Ranker,
+            reasons: (Int) throws -> [Recommendation.Reason]
+        ) throws -> RecommendationList {
+            var items: [Recommendation] = []
+            for (rank, hit) in top.enumerated() {
+                let item = Int(hit.item), info = try self.item(item)
+                var rec = Recommendation(
+                    rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
+                    predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
+                if explain { rec.because = try reasons(item) }
+                items.append(rec)
+            }
+            return RecommendationList(user: key, ranking: ranking, items: items)
+        }
+        let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
+        switch ranker {
+        case .popular:
+            return try coldList()
+        case .ranking:
+            guard let ranking = rankers.ranking else {
+                if by == .ranking { throw QueryError.noRankingModel }
+                return try coldList()
+            }
+            guard
+                let top = try rankers.top(
+                    .ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+            else {
+                return try coldList()
+            }
+            return try listing(top, .ranking) { item in
+                try closest(among: rated) { candidate in
+                    let similarity = ranking.cosine(candidate, item)
+                    return similarity > 0 ? similarity : nil
+                }
+            }
+        case .cooccurrence:
+            guard let embedding = try rankers.embedding,
+                let top = try rankers.top(
+                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+            else {
+                return try coldList()
+            }
+            return try listing(top, .cooccurrence) {
+                try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding)
+            }
+        case .rating:
+            guard known else { return try coldList() }
+            let query = matrix.queryVector(model.userVector(user))
+            let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
+            return try listing(top, .rating) { try reasons(for: $0, rated: rated, model: model, matrix: matrix) }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import MFEngine
+import MFStore
+
+/// Answers queries against the live model: top-n, predictions, similar items.
+///
+/// Opened once, it maps the item matrix file (rebuilding it from the live snapshot when it is missing,
+/// stale or corrupt) and holds the user factors in memory. It is safe to use from many threads at once:
+/// the mapping is read-only, database look-ups take a read-only connection of their own from a small
+/// pool (`ReadPool`), and the live state and the caches are each behind a lock (`Locked`).
+///
+/// The query methods live in `QueryEngine+Recommend.swift` (top-n), `QueryEngine+Lookups.swift`
+/// (predict, similar), `QueryEngine+Explain.swift` (reasons, the popular fallback) and
+/// `BatchRecommend.swift` (every user's list).
+public final class QueryEngine: Sendable {
+    let pool: ReadPool
+    /// The item matrix file this engine maps.
+    public let itemMatrixPath: String
+    /// The live model and its mapped item matrix, replaced together when the live model changes.
+    private let live: Locked<(state: LiveState, mapped: ItemMatrix)>
+    /// What the engine read once and keeps while the live snapshot (or the stored version) is the same.
+    let caches = Locked(Caches())
+    /// Whether the item matrix file had to be (re)built when this engine was opened.
+    public let rebuiltMatrix: Bool
+
+    /// Per-snapshot caches (see `popularList`, `rankingModel`, `cooccurrence`, `item`).
+    struct Caches {
+        /// Item keys and titles already looked up (they never change for an id).
+        var items: [Int: Store.ItemInfo] = [:]
+        /// The popular list, with the live snapshot it was read for.
+        var popular: (snapshot: Int, value: [PopularItem])?
+        /// The live snapshot's ranking model, with the snapshot it was read from.
+        var ranking: (snapshot: Int, value: (RankingModel, RankingChoice)?)?
+        /// The co-occurrence embedding, with the stored version it was read at.
+        var embedding: (version: Int64, value: CooccurrenceEmbedding)?
+    }
+
+    init(path: String, itemMatrixPath: String, readOnly: Bool) throws {
+        pool = try ReadPool(path: path, readOnly: readOnly)
+        self.itemMatrixPath = itemMatrixPath
+        // A writer may move the live model between reading it and mapping its file: read again then.
+        var attempt = 0
+        while true {
+            let state = try pool.read { try ModelReader(store: $0).liveState() }
+            do {
+                let (mapped, rebuilt) = try QueryEngine.openMatrix(path: itemMatrixPath, state: state)
+                live = Locked((state, mapped))
+                rebuiltMatrix = rebuilt
+                break
+            } catch ItemMatrixError.stale where attempt < 4 {
+                attempt += 1
+            }
+        }
+    }
+
+    /// The database file this engine reads.
+    public var path: String { pool.path }
+
+    /// Where the item matrix lives: beside the database, or — when that folder cannot be written and the
+    /// file there is unusable — in the temp folder.
+    static func fallbackPath(for path: String) -> String {
+        var hash: UInt64 = 14_695_981_039_346_656_037
+        for b in path.utf8 { hash = (hash ^ UInt64(b)) &* 1_099_511_628_211 }
+        return (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-\(String(hash, radix: 16)).items")
+    }
+
+    /// The mapped item matrix now in use.
+    /// - Throws: `QueryError.reloadFailed` when the live model changed and could not be loaded.
+    public func matrix() throws -> ItemMatrix { try current().matrix }
+
+    /// The live snapshot now in use.
+    public var snapshotID: Int { live.withLock { $0.state.snapshot.id } }
+
+    /// Maps the item matrix file, rebuilding it first when it does not match the live model.
+    static func openMatrix(path: String, state: LiveState) throws -> (ItemMatrix, Bool) {
+        let generation = UInt64(state.live.generation), snapshotID = UInt64(state.snapshot.id)
+        do {
+            return (
+                try ItemMatrix.open(
+                    path: path, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount), false
+            )
+        } catch let error as ItemMatrixError {
+            if case .io = error { throw error }
+            var target = path
+            do {
+                try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: path)
+            } catch {
+                // A read-only folder: keep a private copy in the temp folder instead.
+                target = fallbackPath(for: path)
+                if (try? ItemMatrix.open(
+                    path: target, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount)) == nil
+                {
+                    try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: target)
+                }
+            }
+            return (
+                try ItemMatrix.open(
+                    path: target, generation: generation, snapshotID: snapshotID,
+                    factors: state.model.factors, itemCount: state.model.itemCount), true
+            )
+        }
+    }
+
+    /// The model and matrix to answer with. When another connection or process changed the live model
+    /// (a new generation), the engine reloads it first: a long-lived engine follows training, rollbacks
+    /// and incremental updates without being reopened.
+    /// - Throws: `QueryError.reloadFailed` when the live model changed but could not be loaded (a damaged
+    ///   snapshot, an unwritable item matrix): the engine never answers from a model that is no longer live.
+    func current() throws -> (model: FactorModel, matrix: ItemMatrix) {
+        try live.withLock { live in
+            var lastError: Error?
+            // A writer may move the live model again while this reload runs (the file then belongs to a
+            // newer generation than the state just read): read again, a few times, before giving up.
+            for _ in 0..<5 {
+                let generation = try pool.read { try $0.liveGeneration() }
+                guard generation != live.state.live.generation else { return (live.state.model, live.mapped) }
+                do {
+                    let fresh = try pool.read { try ModelReader(store: $0).liveState() }
+                    // Rows updated in place are already visible through the shared mapping; anything else
+                    // (new items, another snapshot, a stale header) means mapping the file again.
+                    let sameFile =
+                        live.mapped.itemCount == fresh.model.itemCount
+                        && live.mapped.snapshotID == UInt64(fresh.snapshot.id)
+                        && live.mapped.mappedGeneration == UInt64(fresh.live.generation)
+                    if !sameFile { live.mapped = try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0 }
+                    live.state = fresh
+                    return (live.state.model, live.mapped)
+                } catch {
+                    lastError = error
+                }
+            }
+            throw QueryError.reloadFailed("\(lastError.map { "\($0)" } ?? "the live model kept changing")")
+        }
+    }
+
+    /// An item's key and title, from memory after the first look-up.
+    func item(_ id: Int) throws -> Store.ItemInfo? {
+        if let cached = caches.withLock({ $0.items[id] }) { return cached }
+        let info = try pool.read { try $0.item(id: id) }
+        if let info { caches.withLock { if $0.items.count < 1_000_000 { $0.items[id] = info } } }
+        return info
+    }
+
+    /// The dense id of a user key, and whether the model has a vector for it.
+    func resolveUser(_ key: String, in model: FactorModel) throws -> (id: Int, hasVector: Bool)? {
+        guard let id = try pool.read({ try $0.userID(forKey: key) }) else { return nil }
+        return (id, model.hasUser(id))
+    }
+
+    /// The popular list of the last training, decoded again only when the live snapshot changes (training
+    /// writes it with the snapshot it makes live).
+    func popularList() throws -> [PopularItem] {
+        let snapshot = snapshotID
+        if let cached = caches.withLock({ $0.popular }), cached.snapshot == snapshot { return cached.value }
+        let value = try pool.read { try ModelReader(store: $0).popularItems() }
+        caches.withLock { $0.popular = (snapshot, value) }
+        return value
+    }
+
+    /// The ranking model of the live snapshot (nil when it has none), read again only when the live
+    /// snapshot changes.
+    /// - Returns: the model and what validation chose at training time.
+    public func rankingModel() throws -> (RankingModel, RankingChoice)? {
+        let snapshot = snapshotID
+        if let cached = caches.withLock({ $0.ranking }), cached.snapshot == snapshot { return cached.value }
+        let value = try pool.read { try ModelReader(store: $0).rankingModel(snapshot: snapshot) }
+        caches.withLock { $0.ranking = (snapshot, value) }
+        return value
+    }
+
+    /// The co-occurrence embedding of the last training (nil when there is none), read again only when
+    /// a newer one was stored.
+    func cooccurrence() throws -> CooccurrenceEmbedding? {
+        guard let version = try pool.read({ try $0.cooccurrenceVersion() }) else { return nil }
+        if let cached = caches.withLock({ $0.embedding }), cached.version == version { return cached.value }
+        guard let record = try pool.read({ try $0.cooccurrence() }),
+            let value = CooccurrenceEmbedding(
+                factors: record.factors, itemCount: record.itemCount,
+                exponent: record.exponent, encoded: record.vectors)
+        else {
+            throw StoreError(
+                "\(path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again"
+            )
+        }
+        caches.withLock { $0.embedding = (record.version, value) }
+        return value
+    }
+}
