@@ -32,7 +32,7 @@ public final class Database {
         guard rc == SQLITE_OK, let db else {
             let error = DatabaseError(handle: db, code: rc)
             sqlite3_close_v2(db)
-            throw StoreError("cannot open database \(path): \(error.message)")
+            throw StoreError.cannotOpen(path: path, code: error.code, message: error.message)
         }
         self.handle = db
         self.path = path
@@ -43,7 +43,7 @@ public final class Database {
         if mode == .readWrite {
             let journal = try scalarString("PRAGMA journal_mode = WAL")
             guard journal?.lowercased() == "wal" else {
-                throw StoreError("cannot switch \(path) to WAL mode (SQLite answered \(journal ?? "nothing"))")
+                throw StoreError.noWAL(path: path, answer: journal ?? "nothing")
             }
             // In WAL mode NORMAL keeps the database consistent across crashes; a power loss may lose the
             // last committed transactions, never corrupt the file.
@@ -51,7 +51,8 @@ public final class Database {
         }
         try execute("PRAGMA cache_size = -65536")  // 64 MiB page cache
         if mode == .readWrite && sqlite3_db_readonly(db, "main") == 1 {
-            throw DatabaseError(extendedCode: SQLITE_READONLY, message: "the database file is read-only")
+            throw StoreError.sqlite(
+                DatabaseError(extendedCode: SQLITE_READONLY, message: "the database file is read-only"))
         }
     }
 
@@ -64,7 +65,8 @@ public final class Database {
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errstr(rc))
             sqlite3_free(message)
-            throw DatabaseError(extendedCode: sqlite3_extended_errcode(handle), message: text, sql: sql)
+            throw StoreError.sqlite(
+                DatabaseError(extendedCode: sqlite3_extended_errcode(handle), message: text, sql: sql))
         }
     }
 

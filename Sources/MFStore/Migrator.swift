@@ -15,7 +15,8 @@ public struct Migration: Sendable, Equatable {
 
     public init(name: String, sql: String) throws {
         guard let prefix = name.split(separator: "_").first, let id = Int(prefix), id > 0 else {
-            throw StoreError("migration file \(name) must start with a positive number, like 0001_initial.sql")
+            throw StoreError.badMigration(
+                "migration file \(name) must start with a positive number, like 0001_initial.sql")
         }
         self.id = id
         self.name = name
@@ -43,7 +44,7 @@ public struct Migrator: Sendable {
     public init(migrations: [Migration]) throws {
         let sorted = migrations.sorted { $0.id < $1.id }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.id == b.id {
-            throw StoreError("two migrations share the number \(a.id): \(a.name) and \(b.name)")
+            throw StoreError.badMigration("two migrations share the number \(a.id): \(a.name) and \(b.name)")
         }
         self.migrations = sorted
     }
@@ -76,15 +77,11 @@ public struct Migrator: Sendable {
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.id, $0) })
         for row in applied {
             guard let migration = known[row.id] else {
-                throw StoreError(
-                    "\(db.path) was written by a newer mfrec (schema version \(applied.last?.id ?? row.id), "
-                        + "this mfrec knows up to \(latestVersion)); upgrade mfrec to open it")
+                throw StoreError.newerSchema(path: db.path, version: applied.last?.id ?? row.id, known: latestVersion)
             }
             if migration.checksum != row.checksum {
-                throw StoreError(
-                    "migration \(migration.name) was changed after it was applied to \(db.path) "
-                        + "(checksum \(row.checksum) recorded, \(migration.checksum) now); "
-                        + "migrations are append-only: add a new numbered file instead")
+                throw StoreError.migrationChanged(
+                    name: migration.name, path: db.path, recorded: row.checksum, now: migration.checksum)
             }
         }
         let done = Set(applied.map(\.id))
@@ -112,8 +109,8 @@ public struct Migrator: Sendable {
                 }
                 do {
                     try db.execute(migration.sql)
-                } catch let error as DatabaseError {
-                    throw StoreError("migration \(migration.name) failed: \(error.message)")
+                } catch StoreError.sqlite(let error) {
+                    throw StoreError.migrationFailed(name: migration.name, message: error.message)
                 }
                 try db.execute(
                     "INSERT INTO schema_migrations (id, name, checksum, applied_at) VALUES (?, ?, ?, ?)",

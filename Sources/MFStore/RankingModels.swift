@@ -59,9 +59,9 @@ extension Store {
             snapshotID: snapshotID, factors: Int(stmt.int64(0)), itemCount: Int(stmt.int64(1)),
             choice: stmt.string(2) ?? "{}", model: stmt.blob(3))
         guard Store.checksum(record.model) == stmt.int64(4) else {
-            throw StoreError(
-                "\(path): the ranking model of snapshot \(snapshotID) fails its checksum; run `mfrec train` to fit it again"
-            )
+            throw StoreError.corrupt(
+                what: "\(path): the ranking model of snapshot \(snapshotID)",
+                reason: "it fails its checksum; run `mfrec train` to fit it again")
         }
         return record
     }

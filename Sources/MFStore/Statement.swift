@@ -13,7 +13,7 @@ public final class Statement {
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v2(database.handle, sql, -1, &stmt, nil)
         guard rc == SQLITE_OK, let stmt else {
-            throw DatabaseError(handle: database.handle, code: rc, sql: sql)
+            throw StoreError.sqlite(DatabaseError(handle: database.handle, code: rc, sql: sql))
         }
         self.handle = stmt
         self.database = database
@@ -23,7 +23,7 @@ public final class Statement {
     deinit { sqlite3_finalize(handle) }
 
     private func check(_ rc: Int32) throws {
-        if rc != SQLITE_OK { throw DatabaseError(handle: database.handle, code: rc, sql: sql) }
+        if rc != SQLITE_OK { throw StoreError.sqlite(DatabaseError(handle: database.handle, code: rc, sql: sql)) }
     }
 
     // MARK: Binding (1-based indices, as in SQLite)
@@ -72,7 +72,7 @@ public final class Statement {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
         default:
-            let error = DatabaseError(handle: database.handle, code: rc, sql: sql)
+            let error = StoreError.sqlite(DatabaseError(handle: database.handle, code: rc, sql: sql))
             sqlite3_reset(handle)
             throw error
         }

@@ -61,8 +61,9 @@ extension Store {
             version: stmt.int64(0), factors: Int(stmt.int64(1)), itemCount: Int(stmt.int64(2)),
             exponent: stmt.double(3), vectors: stmt.blob(4))
         guard Store.checksum(record.vectors) == stmt.int64(5) else {
-            throw StoreError(
-                "\(path): the co-occurrence embedding fails its checksum; run `mfrec train` to fit it again")
+            throw StoreError.corrupt(
+                what: "\(path): the co-occurrence embedding",
+                reason: "it fails its checksum; run `mfrec train` to fit it again")
         }
         return record
     }

@@ -60,7 +60,8 @@ extension Store {
             if withModel {
                 let stored = stmt.int64(16)
                 if Store.checksum(record.model) != stored {
-                    throw StoreError("snapshot \(record.id!) is corrupt: its model blob does not match its checksum")
+                    throw StoreError.corrupt(
+                        what: "snapshot \(record.id!)", reason: "its model blob does not match its checksum")
                 }
             }
             out.append(record)
@@ -77,10 +78,9 @@ extension Store {
     public func deleteSnapshot(_ id: Int) throws {
         try transaction {
             if try liveModel().snapshotID == id {
-                throw StoreError(
-                    "snapshot \(id) is the live model and cannot be deleted; roll back to another snapshot first")
+                throw StoreError.liveSnapshot(id)
             }
-            guard try snapshotExists(id) else { throw StoreError("there is no snapshot \(id)") }
+            guard try snapshotExists(id) else { throw StoreError.noSnapshot(id) }
             try db.execute("DELETE FROM snapshots WHERE id = ?", [.integer(Int64(id))])
         }
     }

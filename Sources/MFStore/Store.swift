@@ -36,8 +36,8 @@ public final class Store {
     /// - Parameters:
     ///   - path: the database file.
     ///   - readOnly: open without writing: the file must exist and its schema be current.
-    /// - Throws: `StoreError` when there is no database to open read-only or its schema is older;
-    ///   `DatabaseError` for SQLite's own failures.
+    /// - Throws: `StoreError`: `.noDatabase` or `.olderSchema` for a read-only open, `.newerSchema`,
+    ///   `.cannotOpen` and `.sqlite` (with SQLite's code) otherwise.
     public init(path: String, readOnly: Bool = false) throws {
         db = try Store.open(path, readOnly: readOnly)
     }
@@ -48,21 +48,20 @@ public final class Store {
                 let db = try Database(path: path, mode: .readWrite)
                 try Migrator.embedded.migrate(db)
                 return db
-            } catch let error as DatabaseError
-                where [SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_AUTH].contains(error.code)
+            } catch let error as StoreError
+                where [SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_AUTH].contains(error.sqliteCode ?? 0)
                 && FileManager.default.fileExists(atPath: path)
             {
                 // Not writable: fall through to read-only.
             }
         }
         guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError("no database at \(path); run `mfrec ingest FILE` first")
+            throw StoreError.noDatabase(path: path)
         }
         let db = try openReadOnly(path)
         let pending = try Migrator.embedded.pending(in: db)
         if !pending.isEmpty {
-            throw StoreError(
-                "\(path) is read-only and has an older schema; open it once where it can be written to upgrade it")
+            throw StoreError.olderSchema(path: path)
         }
         return db
     }
@@ -90,7 +89,7 @@ public final class Store {
     /// - Throws: `StoreError` on a read-only database; whatever `body` throws, after rolling back.
     public func transaction<R>(_ body: () throws -> R) throws -> R {
         if db.isReadOnly {
-            throw StoreError("\(db.path) is read-only (the file or its folder cannot be written); nothing was changed")
+            throw StoreError.readOnly(path: db.path)
         }
         return try db.transaction(body)
     }

@@ -36,8 +36,15 @@ extension Mfrec {
 
 /// Prints the live model as a layer summary a Keras user would recognize.
 func printModelSummary(_ rec: Recommender) {
-    guard let (info, model) = try? rec.loadModel() else {
+    let info: SnapshotInfo, model: FactorModel
+    do {
+        (info, model) = try rec.loadModel()
+    } catch QueryError.noModel {
         print("model        none yet (run `mfrec train`)")
+        return
+    } catch {
+        // A live snapshot that cannot be read is not "no model": say what is wrong.
+        print("model        cannot be read: \(error)")
         return
     }
     print("\nlive model: snapshot \(info.id) (\(info.kind), \(info.createdAt))")

@@ -244,7 +244,8 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(try rec.queries().recommend(user: "light", by: .cooccurrence).ranking == .cooccurrence)
         try rec.store.db.execute("UPDATE cooccurrence SET vectors = zeroblob(length(vectors)), version = version + 1")
         #expect { try rec.queries().recommend(user: "light", by: .cooccurrence) } throws: { error in
-            "\(error)".contains("co-occurrence embedding fails its checksum") && "\(error)".contains("mfrec train")
+            "\(error)".contains("co-occurrence embedding is corrupt: it fails its checksum")
+                && "\(error)".contains("mfrec train")
         }
         #expect(try rec.queries().recommend(user: "1", by: .rating).ranking == .rating)  // other rankers still serve
         #expect(try rec.queries().recommend(user: "1").ranking == .ranking)

@@ -35,11 +35,15 @@ private struct Boom: Error {}
         let db = try Database(path: tempPath())
         try db.execute("CREATE TABLE t(x PRIMARY KEY)")
         try db.execute("INSERT INTO t VALUES (?)", ["secret-value"])
-        let error = #expect(throws: DatabaseError.self) { try db.execute("INSERT INTO t VALUES (?)", ["secret-value"]) }
-        #expect(error?.code == 19)  // SQLITE_CONSTRAINT
-        #expect(error?.sql == "INSERT INTO t VALUES (?)")
-        #expect(error?.description.contains("secret-value") == false)
-        #expect(error?.description.contains("UNIQUE constraint failed") == true)
+        let thrown = #expect(throws: StoreError.self) { try db.execute("INSERT INTO t VALUES (?)", ["secret-value"]) }
+        guard case .sqlite(let error)? = thrown else {
+            Issue.record("expected StoreError.sqlite, got \(String(describing: thrown))")
+            return
+        }
+        #expect(thrown?.sqliteCode == 19)  // SQLITE_CONSTRAINT
+        #expect(error.sql == "INSERT INTO t VALUES (?)")
+        #expect(error.description.contains("secret-value") == false)
+        #expect(error.description.contains("UNIQUE constraint failed") == true)
     }
 
     @Test func blobsAndNullsRoundTrip() throws {
@@ -57,7 +61,7 @@ private struct Boom: Error {}
         let rw = try Database(path: path)
         try rw.execute("CREATE TABLE t(x)")
         let ro = try Database(path: path, mode: .readOnly)
-        let error = #expect(throws: DatabaseError.self) { try ro.execute("INSERT INTO t VALUES (1)") }
-        #expect(error?.code == 8)  // SQLITE_READONLY
+        let error = #expect(throws: StoreError.self) { try ro.execute("INSERT INTO t VALUES (1)") }
+        #expect(error?.sqliteCode == 8)  // SQLITE_READONLY
     }
 }

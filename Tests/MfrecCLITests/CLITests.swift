@@ -147,6 +147,23 @@ func folder() -> URL {
         #expect(info.stdout.contains("users        1\n"))
     }
 
+    @Test func infoSaysWhenTheLiveSnapshotIsDamaged() throws {
+        let dir = folder()
+        let db = dir.appendingPathComponent("t.db").path
+        let data = dir.appendingPathComponent("r.data").path
+        _ = try SyntheticRatings(users: 60, items: 40, ratings: 600, seed: 2).write(to: data)
+        #expect(try mfrec(["ingest", data, "--db", db]).status == 0)
+        #expect(try mfrec(["train", "--db", db, "--tune", "off", "--epochs", "3", "--quiet"]).status == 0)
+        do {
+            let store = try Store(path: db)
+            try store.db.execute(
+                "UPDATE snapshots SET model = substr(model, 1, 100) || x'00' || substr(model, 102) WHERE id = 1")
+        }
+        let info = try mfrec(["info", "--db", db])
+        #expect(!info.stdout.contains("none yet"))
+        #expect(info.stdout.contains("model        cannot be read: snapshot 1 is corrupt"))
+    }
+
     @Test func usageErrorsExitWith64() throws {
         let run = try mfrec(["ingest", "x", "--scale", "5:1"])
         #expect(run.status == 64)

@@ -10,7 +10,8 @@ public enum ColdStartPolicy: String, Sendable, CaseIterable {
     case error
 }
 
-public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
+/// The errors of queries and of the operations that need a model.
+public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable, Equatable {
     case unknownUser(String)
     case coldUser(String)
     case unknownItem(String)
@@ -18,6 +19,16 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
     case noRankingModel
     /// The live model changed but could not be loaded; the engine does not answer from the old one.
     case reloadFailed(String)
+    /// There are no ratings yet (nothing to update or rate against).
+    case noRatings
+    /// The snapshot was trained on every rating: evaluating it needs a test file.
+    case noTestSplit(snapshot: Int)
+    /// The test set has no ratings.
+    case emptyTestSet
+    /// An output file could not be written.
+    case cannotWrite(path: String, reason: String)
+
+    public var errorDescription: String? { description }
 
     public var description: String {
         switch self {
@@ -29,6 +40,11 @@ public enum QueryError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noModel: return "there is no model yet; run `mfrec train` first"
         case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"
         case .reloadFailed(let why): return "the live model changed but could not be loaded: \(why)"
+        case .noRatings: return "there are no ratings yet: ingest a file and train a model before rating incrementally"
+        case .noTestSplit(let id):
+            return "snapshot \(id) was trained on every rating (no test split); give --test-file FILE"
+        case .emptyTestSet: return "the test set is empty"
+        case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
         }
     }
 }

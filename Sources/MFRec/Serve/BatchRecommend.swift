@@ -29,7 +29,7 @@ extension QueryEngine {
         let temp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: nil), let out = FileHandle(forWritingAtPath: temp)
         else {
-            throw StoreError("cannot create \(temp)")
+            throw QueryError.cannotWrite(path: temp, reason: String(cString: strerror(errno)))
         }
         var done = false
         defer {
@@ -125,7 +125,10 @@ extension QueryEngine {
             }
             try out.synchronize()
             try out.close()
-            guard rename(temp, path) == 0 else { throw StoreError("cannot rename \(temp) to \(path)") }
+            guard rename(temp, path) == 0 else {
+                throw QueryError.cannotWrite(
+                    path: path, reason: "cannot rename \(temp) to it: \(String(cString: strerror(errno)))")
+            }
             done = true
             return written
         }

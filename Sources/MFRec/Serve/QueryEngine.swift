@@ -180,9 +180,9 @@ public final class QueryEngine: Sendable {
                 factors: record.factors, itemCount: record.itemCount,
                 exponent: record.exponent, encoded: record.vectors)
         else {
-            throw StoreError(
-                "\(path): the co-occurrence embedding does not match its recorded size; run `mfrec train` to fit it again"
-            )
+            throw StoreError.corrupt(
+                what: "\(path): the co-occurrence embedding",
+                reason: "it does not match its recorded size; run `mfrec train` to fit it again")
         }
         caches.withLock { $0.embedding = (record.version, value) }
         return value

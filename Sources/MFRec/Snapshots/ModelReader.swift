@@ -16,13 +16,13 @@ struct ModelReader {
     /// Loads a snapshot's model (the live one when `id` is nil), verifying its checksum.
     func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
         guard let id = try id ?? store.liveModel().snapshotID else {
-            throw StoreError("there is no model yet; run `mfrec train` first")
+            throw QueryError.noModel
         }
-        guard let record = try store.snapshot(id: id) else { throw StoreError("there is no snapshot \(id)") }
+        guard let record = try store.snapshot(id: id) else { throw StoreError.noSnapshot(id) }
         do {
             return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try ModelBlob.decode(record.model))
         } catch let error as ModelFormatError {
-            throw StoreError("snapshot \(id) is corrupt: \(error.description)")
+            throw StoreError.corrupt(what: "snapshot \(id)", reason: error.description)
         }
     }
 
@@ -60,9 +60,9 @@ struct ModelReader {
         guard let choice = SnapshotCodec.decode(RankingChoice.self, record.choice),
             let model = RankingModel(parameters: choice.parameters, encoded: record.model)
         else {
-            throw StoreError(
-                "\(store.path): the ranking model of snapshot \(id) cannot be decoded; run `mfrec train` to fit it again"
-            )
+            throw StoreError.corrupt(
+                what: "\(store.path): the ranking model of snapshot \(id)",
+                reason: "it cannot be decoded; run `mfrec train` to fit it again")
         }
         return (model, choice)
     }

@@ -79,7 +79,7 @@ extension Recommender {
         return try serialized {
             let started = Date()
             let (saved, state) = try store.transaction { () -> (Int?, LiveState) in
-                guard try store.snapshotExists(id) else { throw StoreError("there is no snapshot \(id)") }
+                guard try store.snapshotExists(id) else { throw StoreError.noSnapshot(id) }
                 var saved: Int?
                 let live = try store.liveModel()
                 if live.dirty {
@@ -196,7 +196,7 @@ extension Recommender {
     public func snapshot(_ id: Int) throws -> SnapshotInfo {
         return try serialized {
             guard let info = try snapshots().first(where: { $0.id == id }) else {
-                throw StoreError("there is no snapshot \(id)")
+                throw StoreError.noSnapshot(id)
             }
             return info
         }

@@ -50,11 +50,10 @@ extension Recommender {
             let (info, model) = try loadModel(snapshot: id)
             let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
             if case .none = split {
-                throw StoreError(
-                    "snapshot \(info.id) was trained on every rating (no test split); give --test-file FILE")
+                throw QueryError.noTestSplit(snapshot: info.id)
             }
             let (train, test) = try loadSplit(split, maxSeq: info.watermark)
-            guard test.count > 0 else { throw StoreError("the test set is empty") }
+            guard test.count > 0 else { throw QueryError.emptyTestSet }
             var seenUser = [Bool](repeating: false, count: model.userCount),
                 seenItem = [Bool](repeating: false, count: model.itemCount)
             for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }

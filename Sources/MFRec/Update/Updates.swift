@@ -73,8 +73,7 @@ extension Recommender {
         return try serialized {
             let started = Date()
             guard let scale = try store.ratingScale() else {
-                throw StoreError(
-                    "there are no ratings yet: ingest a file and train a model before rating incrementally")
+                throw QueryError.noRatings
             }
             for (n, r) in ratings.enumerated() {
                 let which = ratings.count > 1 ? "rating \(n + 1): " : ""
