@@ -353,20 +353,14 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     public func encodedVectors() -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(vectors.count * 4)
-        for v in vectors { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        LittleEndian.append(floats: vectors, to: &out)
         return out
     }
 
     /// Decodes `encodedVectors()`; nil when the size does not match.
     public init?(factors: Int, itemCount: Int, exponent: Double, encoded bytes: [UInt8]) {
         guard factors > 0, itemCount >= 0, bytes.count == factors * itemCount * 4 else { return nil }
-        var vectors = [Float](repeating: 0, count: factors * itemCount)
-        for i in 0..<vectors.count {
-            let b = i * 4
-            vectors[i] = Float(
-                bitPattern: UInt32(bytes[b]) | UInt32(bytes[b + 1]) << 8 | UInt32(bytes[b + 2]) << 16 | UInt32(
-                    bytes[b + 3]) << 24)
-        }
+        guard let vectors = LittleEndian.floats(in: bytes, at: 0, count: factors * itemCount) else { return nil }
         self.init(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
     }
 }

@@ -128,8 +128,8 @@ extension FactorModel {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(48 + 4 * (userCount + itemCount) * (factors + 1))
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
-        func put(_ v: Float) { put(v.bitPattern) }
+        func put<T: FixedWidthInteger>(_ v: T) { LittleEndian.append(v, to: &out) }
+        func put(_ v: Float) { LittleEndian.append(v, to: &out) }
         put(Self.magic)
         put(Self.version)
         put(UInt32(factors))
@@ -139,10 +139,10 @@ extension FactorModel {
         put(globalMean)
         put(scaleMin)
         put(scaleMax)
-        for v in userBias { put(v) }
-        for v in itemBias { put(v) }
-        for u in 0..<userCount { for v in userVector(u) { put(v) } }
-        for i in 0..<itemCount { for v in itemVector(i) { put(v) } }
+        LittleEndian.append(floats: userBias, to: &out)
+        LittleEndian.append(floats: itemBias, to: &out)
+        for u in 0..<userCount { LittleEndian.append(floats: userVector(u), to: &out) }
+        for i in 0..<itemCount { LittleEndian.append(floats: itemVector(i), to: &out) }
         return out
     }
 
@@ -150,13 +150,11 @@ extension FactorModel {
     public init(decoding bytes: [UInt8]) throws {
         var offset = 0
         func take<T: FixedWidthInteger>(_: T.Type) throws -> T {
-            guard offset + MemoryLayout<T>.size <= bytes.count else {
+            guard let v = LittleEndian.integer(T.self, in: bytes, at: offset) else {
                 throw ModelFormatError("model data is truncated")
             }
-            var v: T = 0
-            withUnsafeMutableBytes(of: &v) { $0.copyBytes(from: bytes[offset..<offset + MemoryLayout<T>.size]) }
             offset += MemoryLayout<T>.size
-            return T(littleEndian: v)
+            return v
         }
         func float() throws -> Float { Float(bitPattern: try take(UInt32.self)) }
         guard try take(UInt32.self) == Self.magic else { throw ModelFormatError("not an mfrec model (bad magic)") }
@@ -173,17 +171,16 @@ extension FactorModel {
             throw ModelFormatError("model header does not match its size")
         }
         self.init(factors: k, userCount: users, itemCount: items, useBias: useBias, globalMean: mean, scale: lo...hi)
-        bytes.withUnsafeBytes { raw in
-            var p = offset
-            func next() -> Float {
-                defer { p += 4 }
-                return Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
-            }
-            for u in 0..<users { userBias[u] = next() }
-            for i in 0..<items { itemBias[i] = next() }
-            for u in 0..<users { for f in 0..<k { userFactors[u * stride + f] = next() } }
-            for i in 0..<items { for f in 0..<k { itemFactors[i * stride + f] = next() } }
-        }
+        // The size was checked above, so every read below is in bounds.
+        let values = LittleEndian.floats(in: bytes, at: offset, count: (users + items) * (k + 1))!
+        var p = 0
+        for u in 0..<users { userBias[u] = values[p + u] }
+        p += users
+        for i in 0..<items { itemBias[i] = values[p + i] }
+        p += items
+        for u in 0..<users { for f in 0..<k { userFactors[u * stride + f] = values[p + u * k + f] } }
+        p += users * k
+        for i in 0..<items { for f in 0..<k { itemFactors[i * stride + f] = values[p + i * k + f] } }
     }
 }
 

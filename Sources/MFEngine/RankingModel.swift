@@ -193,11 +193,9 @@ public struct RankingModel: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
         out.reserveCapacity(16 + 4 * (factors + itemCount + itemVectors.count))
-        for v in [UInt32(1), UInt32(factors), UInt32(itemCount)] {
-            withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-        }
+        for v in [UInt32(1), UInt32(factors), UInt32(itemCount)] { LittleEndian.append(v, to: &out) }
         for array in [eigenvalues, itemWeights, popularity, itemVectors] {
-            for v in array { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            LittleEndian.append(floats: array, to: &out)
         }
         return out
     }
@@ -205,17 +203,15 @@ public struct RankingModel: Sendable, Equatable {
     /// Decodes `encoded()`; nil when the bytes are not such an encoding, or do not match `parameters`.
     public init?(parameters: Parameters, encoded bytes: [UInt8]) {
         guard bytes.count >= 16, Array(bytes[0..<4]) == RankingModel.magic else { return nil }
-        func u32(_ at: Int) -> UInt32 {
-            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-        }
+        func u32(_ at: Int) -> UInt32 { LittleEndian.integer(UInt32.self, in: bytes, at: at)! }  // count checked above
         let version = u32(4), k = Int(u32(8)), n = Int(u32(12))
         guard version == 1, k == parameters.factors, k > 0 else { return nil }
         let (kn, overflow1) = k.multipliedReportingOverflow(by: n)
         let (total, overflow2) = (k + 2 * n + kn).multipliedReportingOverflow(by: 4)
         guard !overflow1, !overflow2, bytes.count == 16 + total else { return nil }
-        var floats = [Float](repeating: 0, count: k + 2 * n + kn)
-        for i in 0..<floats.count { floats[i] = Float(bitPattern: u32(16 + 4 * i)) }
-        guard floats.allSatisfy({ $0.isFinite }) else { return nil }
+        guard let floats = LittleEndian.floats(in: bytes, at: 16, count: k + 2 * n + kn),
+            floats.allSatisfy({ $0.isFinite })
+        else { return nil }
         self.init(
             parameters: parameters, itemCount: n, eigenvalues: Array(floats[0..<k]),
             itemVectors: Array(floats[(k + 2 * n)...]), itemWeights: Array(floats[k..<(k + n)]),

@@ -121,14 +121,17 @@ func npyHeader(shape: [Int]) -> Data {
 func npy(rows: Int, columns: Int, row: (Int) -> ArraySlice<Float>) -> Data {
     var data = npyHeader(shape: [rows, columns])
     data.reserveCapacity(data.count + rows * columns * 4)
-    for r in 0..<rows {
-        for v in row(r) { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-    }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(rows * columns * 4)
+    for r in 0..<rows { LittleEndian.append(floats: row(r), to: &bytes) }
+    data.append(contentsOf: bytes)
     return data
 }
 
 func npy(vector: [Float]) -> Data {
     var data = npyHeader(shape: [vector.count])
-    for v in vector { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+    var bytes: [UInt8] = []
+    LittleEndian.append(floats: vector, to: &bytes)
+    data.append(contentsOf: bytes)
     return data
 }

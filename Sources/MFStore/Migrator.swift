@@ -9,8 +9,7 @@ public struct Migration: Sendable, Equatable {
 
     /// CRC-32 of the SQL text, recorded when applied so an edited migration is detected.
     public var checksum: Int64 {
-        var bytes = Array(sql.utf8)
-        return Int64(bytes.withUnsafeMutableBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+        crc32Checksum(Array(sql.utf8))
     }
 
     public init(name: String, sql: String) throws {
@@ -72,7 +71,7 @@ public struct Migrator: Sendable {
 
     /// Checks the applied migrations against the known ones without changing anything.
     /// - Returns: the migrations still to apply.
-    public func pending(in db: Database) throws -> [Migration] {
+    func pending(in db: Database) throws -> [Migration] {
         let applied = try applied(in: db)
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.id, $0) })
         for row in applied {
@@ -91,7 +90,7 @@ public struct Migrator: Sendable {
     /// Applies every pending migration, each in its own transaction.
     /// - Returns: the ids applied.
     @discardableResult
-    public func migrate(_ db: Database) throws -> [Int] {
+    func migrate(_ db: Database) throws -> [Int] {
         let todo = try pending(in: db)
         guard !todo.isEmpty else { return [] }
         try db.execute(

@@ -76,10 +76,11 @@ extension Store {
                 : "SELECT item_id, bias, vector FROM live_items ORDER BY item_id")
         var out: [LiveRow] = []
         while try stmt.step() {
-            let vector = stmt.withBlob(2) { raw in
-                (0..<raw.count / 4).map {
-                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
-                }
+            let bytes = stmt.blob(2)  // little-endian float32
+            let vector = (0..<bytes.count / 4).map { f in
+                Float(
+                    bitPattern: UInt32(bytes[4 * f]) | UInt32(bytes[4 * f + 1]) << 8 | UInt32(bytes[4 * f + 2]) << 16
+                        | UInt32(bytes[4 * f + 3]) << 24)
             }
             out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: vector))
         }
@@ -96,7 +97,12 @@ extension Store {
             try stmt.bind(Double(row.bias), at: 2)
             var bytes = [UInt8]()
             bytes.reserveCapacity(row.vector.count * 4)
-            for v in row.vector { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+            for v in row.vector {
+                let bits = v.bitPattern  // little-endian float32, byte by byte
+                bytes.append(contentsOf: [
+                    UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24),
+                ])
+            }
             try stmt.bindBlob(bytes, at: 3)
             try stmt.step()
         }

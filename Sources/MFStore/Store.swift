@@ -128,6 +128,6 @@ public final class Store {
 
     /// A CRC-32 of a blob, as stored beside snapshots, embeddings and ranking models.
     public static func checksum(_ bytes: [UInt8]) -> Int64 {
-        bytes.withUnsafeBufferPointer { Int64(crc32(0, $0.baseAddress, uInt($0.count))) }
+        crc32Checksum(bytes)
     }
 }

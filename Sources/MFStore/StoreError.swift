@@ -19,13 +19,6 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable, Equatable
         self.sql = sql
     }
 
-    init(handle: OpaquePointer?, code: Int32, sql: String? = nil) {
-        let message =
-            handle.flatMap { sqlite3_errmsg($0).map { String(cString: $0) } }
-            ?? String(cString: sqlite3_errstr(code))
-        self.init(extendedCode: handle.map { sqlite3_extended_errcode($0) } ?? code, message: message, sql: sql)
-    }
-
     public var description: String {
         var text = "SQLite error \(code)"
         if extendedCode != code { text += " (extended \(extendedCode))" }

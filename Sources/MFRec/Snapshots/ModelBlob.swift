@@ -23,7 +23,9 @@ enum ModelBlob {
         }
         guard rc == Z_OK, Int(bound) + 12 < raw.count else { return (raw, raw.count) }
         for (i, b) in magic.enumerated() { out[i] = b }
-        withUnsafeBytes(of: UInt64(raw.count).littleEndian) { for (i, b) in $0.enumerated() { out[4 + i] = b } }
+        var size: [UInt8] = []
+        LittleEndian.append(UInt64(raw.count), to: &size)
+        out.replaceSubrange(4..<12, with: size)
         out.removeLast(out.count - (Int(bound) + 12))
         return (out, raw.count)
     }
