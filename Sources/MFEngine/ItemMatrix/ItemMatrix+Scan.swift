@@ -1,0 +1,169 @@
+import CKernels
+import Dispatch
+import Foundation
+
+extension ItemMatrix {
+    // MARK: Reading
+
+    /// Item i's vector (k values) and bias.
+    public func item(_ i: Int) -> (vector: [Float], bias: Float) {
+        precondition(i >= 0 && i < itemCount)
+        let row = rows + i * stride
+        return (Array(UnsafeBufferPointer(start: row, count: factors)), biases[i])
+    }
+
+    /// A query vector for a user: p_u zero-padded to `stride` floats.
+    public func queryVector(_ user: some Collection<Float>) -> [Float] {
+        precondition(user.count == factors)
+        var q = [Float](repeating: 0, count: stride)
+        for (f, v) in user.enumerated() { q[f] = v }
+        return q
+    }
+
+    /// Whether the scan uses the AVX2+FMA kernels on this CPU.
+    public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
+
+    /// The n best items for a query vector: one pass over the mapped rows, SIMD dot products fused with
+    /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
+    /// With `threads` > 1 each thread scans a slice with its own heap; the heaps are merged.
+    /// - Complexity: O(items · (k + log n)).
+    public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)]
+    {
+        precondition(query.count == stride)
+        let parts = max(1, min(threads, itemCount / 16_384))
+        if parts == 1 { return scan(query: query, range: 0..<itemCount, n: n, excluded: excluded[...]).sorted() }
+        let heaps = ThreadSlots<TopN>(count: parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
+            let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
+            heaps.set(p, scan(query: query, range: lo..<hi, n: n, excluded: excluded[first..<last]))
+        }
+        var merged = TopN(capacity: n)
+        for p in 0..<parts { merged.merge(heaps.get(p)) }
+        return merged.sorted()
+    }
+
+    /// Rows are scored a block at a time by the C kernel (AVX2+FMA when available) into a small buffer
+    /// that stays in L1, then offered to the heap; most offers stop at the threshold comparison.
+    static let block = 1024
+
+    private func scan(query: [Float], range: Range<Int>, n: Int, excluded: ArraySlice<Int32>) -> TopN {
+        var top = TopN(capacity: n)
+        var skip = excluded.startIndex
+        var scores = [Float](repeating: 0, count: Self.block)
+        query.withUnsafeBufferPointer { q in
+            scores.withUnsafeMutableBufferPointer { out in
+                var start = range.lowerBound
+                var threshold = top.threshold
+                while start < range.upperBound {
+                    let count = min(Self.block, range.upperBound - start)
+                    mfrec_scores(q.baseAddress!, rows + start * stride, stride, count, biases + start, out.baseAddress!)
+                    for r in 0..<count {
+                        let i = Int32(start + r)
+                        if skip < excluded.endIndex && excluded[skip] == i {
+                            skip += 1
+                            continue
+                        }
+                        if out[r] >= threshold {
+                            top.offer(score: out[r], item: i)
+                            threshold = top.threshold
+                        }
+                    }
+                    start += count
+                }
+            }
+        }
+        return top
+    }
+
+    /// Top-n for several users in one pass over the rows: each row is loaded once and scored against
+    /// every query (four at a time in registers), which turns a memory-bound scan into a compute-bound one.
+    public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
+        let b = queries.count
+        guard b > 0 else { return [] }
+        let block = 256
+        var heaps = (0..<b).map { _ in TopN(capacity: n) }
+        var cursors = [Int](repeating: 0, count: b)
+        let flat = queries.flatMap { $0 }
+        var scores = [Float](repeating: 0, count: b * block)
+        flat.withUnsafeBufferPointer { q in
+            scores.withUnsafeMutableBufferPointer { out in
+                var start = 0
+                while start < itemCount {
+                    let count = min(block, itemCount - start)
+                    mfrec_scores_batch(
+                        q.baseAddress!, b, rows + start * stride, stride, count, biases + start, out.baseAddress!)
+                    for u in 0..<b {
+                        let base = u * count
+                        var threshold = heaps[u].threshold
+                        for r in 0..<count {
+                            let i = Int32(start + r)
+                            if cursors[u] < excluded[u].count && excluded[u][cursors[u]] == i {
+                                cursors[u] += 1
+                                continue
+                            }
+                            if out[base + r] >= threshold {
+                                heaps[u].offer(score: out[base + r], item: i)
+                                threshold = heaps[u].threshold
+                            }
+                        }
+                    }
+                    start += count
+                }
+            }
+        }
+        return heaps.map { $0.sorted() }
+    }
+
+    /// The n items most similar to `item` by cosine of their vectors (the item itself excluded).
+    public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
+        var query = [Float](repeating: 0, count: stride)
+        let row = rows + item * stride
+        var norm: Float = 0
+        for f in 0..<factors {
+            query[f] = row[f]
+            norm += row[f] * row[f]
+        }
+        guard norm > 0 else { return [] }
+        let inv = 1 / norm.squareRoot()
+        for f in 0..<factors { query[f] *= inv }
+        var top = TopN(capacity: n)
+        let chunks = stride / 16
+        query.withUnsafeBufferPointer { q in
+            var r = rows
+            for i in 0..<itemCount {
+                defer { r += stride }
+                if i == item { continue }
+                let n2 = selfDot(r, chunks: chunks)
+                guard n2 > 0 else { continue }
+                top.offer(score: dot(q.baseAddress!, r, chunks: chunks) / n2.squareRoot(), item: Int32(i))
+            }
+        }
+        return top.sorted()
+    }
+}
+
+/// The first index of a sorted array whose element is ≥ value.
+func lowerBound(_ sorted: [Int32], _ value: Int32) -> Int {
+    var lo = 0, hi = sorted.count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}
+
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> Float {
+    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+    var acc = SIMD16<Float>()
+    for c in 0..<chunks {
+        acc +=
+            ra.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+            * rb.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
+    }
+    return acc.sum()
+}
+
+@inline(__always)
+func selfDot(_ a: UnsafePointer<Float>, chunks: Int) -> Float { dot(a, a, chunks: chunks) }
