@@ -80,6 +80,7 @@ extension ItemMatrix {
     /// every query (four at a time in registers), which turns a memory-bound scan into a compute-bound one.
     public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
         let b = queries.count
+        precondition(excluded.count == b && queries.allSatisfy { $0.count == stride })
         guard b > 0 else { return [] }
         let block = 256
         var heaps = (0..<b).map { _ in TopN(capacity: n) }
@@ -117,6 +118,7 @@ extension ItemMatrix {
 
     /// The n items most similar to `item` by cosine of their vectors (the item itself excluded).
     public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
+        precondition(item >= 0 && item < itemCount)
         var query = [Float](repeating: 0, count: stride)
         let row = rows + item * stride
         var norm: Float = 0

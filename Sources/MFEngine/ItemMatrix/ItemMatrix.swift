@@ -89,7 +89,9 @@ public final class ItemMatrix: @unchecked Sendable {
         guard Array(raw[0..<8]) == magicBytes else { throw fail(.corrupt("not an mfrec item matrix (bad magic)")) }
         let version = UInt32(littleEndian: raw.load(fromByteOffset: 8, as: UInt32.self))
         let storedHeaderSize = UInt32(littleEndian: raw.load(fromByteOffset: 12, as: UInt32.self))
-        let count = Int(UInt64(littleEndian: raw.load(fromByteOffset: 16, as: UInt64.self)))
+        guard let count = Int(exactly: UInt64(littleEndian: raw.load(fromByteOffset: 16, as: UInt64.self))) else {
+            throw fail(.corrupt("item count out of range"))
+        }
         let k = Int(UInt32(littleEndian: raw.load(fromByteOffset: 24, as: UInt32.self)))
         let stride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 28, as: UInt32.self)))
         let gen = UInt64(littleEndian: raw.load(fromByteOffset: 32, as: UInt64.self))
