@@ -311,25 +311,18 @@ extension Recommender {
         var users: [String: Int32] = [:], items: [String: Int32] = [:]
         for (i, key) in try store.userKeys().enumerated() { users[key] = Int32(i) }
         for (i, key) in try store.itemKeys().enumerated() { items[key] = Int32(i) }
-        var nextUser = Int32(users.count), nextItem = Int32(items.count)
+        // Keys the store does not know get the next ids (unseen in training: predicted by the fallback).
+        func id(_ key: String, in map: inout [String: Int32]) -> Int32 {
+            if let known = map[key] { return known }
+            let next = Int32(map.count)
+            map[key] = next
+            return next
+        }
         var out = RatingTriples()
         try reader.read(
             { line in
-                let uk = String(decoding: line.user, as: UTF8.self), ik = String(decoding: line.item, as: UTF8.self)
-                let u =
-                    users[uk]
-                    ?? {
-                        users[uk] = nextUser
-                        nextUser += 1
-                        return nextUser - 1
-                    }()
-                let i =
-                    items[ik]
-                    ?? {
-                        items[ik] = nextItem
-                        nextItem += 1
-                        return nextItem - 1
-                    }()
+                let u = id(String(decoding: line.user, as: UTF8.self), in: &users)
+                let i = id(String(decoding: line.item, as: UTF8.self), in: &items)
                 out.append(user: u, item: i, rating: Float(line.rating))
             }, onError: { throw $0 })
         return out
