@@ -20,16 +20,21 @@ import Foundation
 /// the sum of the vectors of the items they rated, so a new rating changes it at once and a user
 /// needs no fitting: score(u, i) = e_i · Σ_{j rated by u} e_j ≈ Σ_j S_ij.
 public struct CooccurrenceEmbedding: Sendable, Equatable {
+    /// The popularity damping exponent `train` uses.
     public static let defaultExponent = 0.3
+    /// k `train` uses.
     public static let defaultFactors = 32
 
+    /// k: the length of each item's vector.
     public let factors: Int
     /// Items known when it was fitted; later items have no vector (they are not ranked by it).
     public let itemCount: Int
+    /// The popularity damping exponent of the fit.
     public let exponent: Double
     /// itemCount × factors, row-major.
     public let vectors: [Float]
 
+    /// An embedding of `itemCount` vectors of `factors` floats, item by item.
     public init(factors: Int, itemCount: Int, exponent: Double, vectors: [Float]) {
         precondition(vectors.count == factors * itemCount)
         self.factors = factors

@@ -6,22 +6,35 @@ import Foundation
 /// padded to `stride` floats (a multiple of 8) so SIMD loops have no tail; the padding is always zero.
 /// Without biases (`useBias == false`) μ, b_u and b_i are zero: the plain dot-product model.
 public struct FactorModel: Sendable, Equatable {
+    /// k.
     public let factors: Int
+    /// Floats per row (k padded to a multiple of 8).
     public let stride: Int
+    /// Users.
     public let userCount: Int
+    /// Items.
     public let itemCount: Int
+    /// Whether biases take part (`--no-bias` turns them off).
     public var useBias: Bool
+    /// μ.
     public var globalMean: Float
+    /// b_u per user.
     public var userBias: [Float]
+    /// b_i per item.
     public var itemBias: [Float]
+    /// P: user vectors, `stride` floats per row.
     public var userFactors: [Float]
+    /// Q: item vectors, `stride` floats per row.
     public var itemFactors: [Float]
     /// The rating scale predictions are clipped to.
     public var scaleMin: Float
+    /// The top of the rating scale (predictions are clipped to it).
     public var scaleMax: Float
 
+    /// Floats per row for k factors.
     public static func stride(for factors: Int) -> Int { (factors + 7) / 8 * 8 }
 
+    /// A zero model of the given shape.
     public init(
         factors: Int, userCount: Int, itemCount: Int, useBias: Bool, globalMean: Float,
         scale: ClosedRange<Float>
@@ -93,6 +106,7 @@ public struct FactorModel: Sendable, Equatable {
     /// The predicted rating, clipped to the scale.
     public func predict(user u: Int, item i: Int) -> Float { clip(rawPrediction(user: u, item: i)) }
 
+    /// `x` clipped to the rating scale.
     @inline(__always) public func clip(_ x: Float) -> Float { min(scaleMax, max(scaleMin, x)) }
 
     /// The fallback for a pair whose user or item the model has not learned: μ plus the bias of
@@ -184,7 +198,10 @@ extension FactorModel {
     }
 }
 
+/// Why bytes are not a model this version can read.
 public struct ModelFormatError: Error, CustomStringConvertible, Sendable {
+    /// The reason.
     public let description: String
+    /// An error with `description`.
     public init(_ description: String) { self.description = description }
 }

@@ -2,11 +2,16 @@ import Foundation
 
 /// Error metrics of predictions against true ratings.
 public struct ErrorMetrics: Sendable, Codable, Equatable {
+    /// Ratings scored.
     public var count: Int
+    /// Mean absolute error.
     public var mae: Double
+    /// Mean squared error.
     public var mse: Double
+    /// Root mean squared error.
     public var rmse: Double { mse.squareRoot() }
 
+    /// Metrics over `count` ratings.
     public init(count: Int, mae: Double, mse: Double) {
         self.count = count
         self.mae = mae
@@ -29,16 +34,24 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
 
 /// Ranking metrics at a cut-off K, averaged over the users that have at least one relevant test item.
 public struct RankingMetrics: Sendable, Codable, Equatable {
+    /// The list length scored.
     public var k: Int
+    /// Users scored.
     public var users: Int
+    /// Mean precision@k.
     public var precision: Double
+    /// Mean recall@k.
     public var recall: Double
+    /// Mean NDCG@k.
     public var ndcg: Double
+    /// Mean average precision@k.
     public var map: Double
+    /// Share of users with at least one relevant item in their list.
     public var hitRate: Double
     /// Share of the catalog that appears in at least one user's top K.
     public var coverage: Double
 
+    /// Metrics from their parts.
     public init(
         k: Int, users: Int, precision: Double, recall: Double, ndcg: Double, map: Double, hitRate: Double,
         coverage: Double
@@ -56,12 +69,15 @@ public struct RankingMetrics: Sendable, Codable, Equatable {
 
 /// Accumulates ranking metrics one user at a time.
 public struct RankingAccumulator: Sendable {
+    /// The list length scored.
     public let k: Int
+    /// The catalog size (for coverage).
     public let itemCount: Int
     private var users = 0
     private var precision = 0.0, recall = 0.0, ndcg = 0.0, map = 0.0, hits = 0.0
     private var recommended: Set<Int32> = []
 
+    /// An empty accumulator.
     public init(k: Int, itemCount: Int) {
         self.k = k
         self.itemCount = itemCount
@@ -88,6 +104,7 @@ public struct RankingAccumulator: Sendable {
         hits += found > 0 ? 1 : 0
     }
 
+    /// The means over the users added so far.
     public var result: RankingMetrics {
         let n = Double(max(users, 1))
         return RankingMetrics(

@@ -1,8 +1,10 @@
 /// Top-n over an in-memory `FactorModel` (any snapshot, not only the live one): the same fused
 /// score-and-heap pass as `ItemMatrix.topN`, on the model's own padded rows.
 public struct ModelRanker: Sendable {
+    /// The model ranked with.
     public let model: FactorModel
 
+    /// Ranks with `model`.
     public init(model: FactorModel) { self.model = model }
 
     /// The n best items for `user` by p_u·q_i + b_i; `excluded` sorted ascending.

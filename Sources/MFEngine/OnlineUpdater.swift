@@ -1,17 +1,22 @@
 /// Incremental learning on a live `FactorModel`: SGD steps for new ratings, and fold-in of users and
 /// items the model has never seen.
 public struct OnlineUpdater: Sendable {
+    /// The SGD step of an update.
     public var learningRate: Float
+    /// L2 on the vectors.
     public var regularization: Float
+    /// L2 on the biases.
     public var biasRegularization: Float
     /// SGD steps per new rating.
     public var steps: Int
+    /// Keep vectors ≥ 0 (by projection).
     public var nonnegative: Bool
     /// Pseudo-observations added to the fold-in's regularization: a user or item seen a few times is
     /// shrunk toward "average" (zero vector, zero bias) instead of fitting its few ratings exactly.
     /// On the ML-100K time-split benchmark, 1–3 improve the streamed RMSE (0.9372 → 0.9355); 10 is too much.
     public var foldInPrior: Double = 2
 
+    /// An updater with the model's own hyperparameters.
     public init(learningRate: Float, regularization: Float, biasRegularization: Float, steps: Int, nonnegative: Bool) {
         self.learningRate = learningRate
         self.regularization = regularization

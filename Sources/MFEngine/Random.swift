@@ -5,6 +5,7 @@ import Foundation
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
+    /// A generator whose sequence depends only on `seed`.
     public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
@@ -17,6 +18,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The next 64 random bits (xoshiro256**).
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9

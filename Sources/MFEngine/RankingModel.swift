@@ -19,6 +19,7 @@ import Foundation
 /// incremental update of a user is the closed form itself, not an approximation of it.
 /// k, α, β and the weighting are chosen on a validation carve-out (see `RankingTuner` in MFRec).
 public struct RankingModel: Sendable, Equatable {
+    /// How a rating enters X: its value above the scale's bottom, or 1.
     public enum Weighting: String, Codable, Sendable, CaseIterable {
         /// w(r) = r − (scale minimum) + 1: high ratings count more.
         case rating
@@ -28,6 +29,7 @@ public struct RankingModel: Sendable, Equatable {
 
     /// What was fitted.
     public struct Parameters: Codable, Sendable, Equatable, CustomStringConvertible {
+        /// k: eigenpairs kept.
         public var factors: Int
         /// α of d_j^(−α).
         public var exponent: Double
@@ -39,10 +41,12 @@ public struct RankingModel: Sendable, Equatable {
         /// 0: f(λ) = λ^β. m > 0: f(λ) = (λ / (λ + λ_m))^β, a Wiener-like filter that weighs the m leading
         /// components alike (as PureSVD's projection does) and the rest in proportion to λ (as co-occurrence).
         public var knee: Int
+        /// Rating or binary weights.
         public var weighting: Weighting
         /// The scale minimum (w(r) = r − ratingOffset + 1).
         public var ratingOffset: Double
 
+        /// Settings; the defaults are `--tune off`'s.
         public init(
             factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5,
             knee: Int = 0,
@@ -57,6 +61,7 @@ public struct RankingModel: Sendable, Equatable {
             self.ratingOffset = ratingOffset
         }
 
+        /// "k 64, α 0.3, f(λ) = λ^0.5, rating weights".
         public var description: String {
             "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", "
                 + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
@@ -68,7 +73,9 @@ public struct RankingModel: Sendable, Equatable {
         }
     }
 
+    /// The settings it was fitted with.
     public let parameters: Parameters
+    /// k.
     public var factors: Int { parameters.factors }
     /// Items known when it was fitted; later items have no vector (they are not ranked by it).
     public let itemCount: Int
@@ -82,6 +89,7 @@ public struct RankingModel: Sendable, Equatable {
     /// lists blended with popularity (see `topN(user:n:excluded:popularityWeight:)`).
     public private(set) var popularity: [Float]
 
+    /// A model from its parts (as `fit` and decoding make it).
     public init(
         parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
         popularity: [Float]? = nil
@@ -222,17 +230,24 @@ public struct RankingModel: Sendable, Equatable {
 /// The top eigenpairs of XᵀX for one (α, weighting): every k up to `factors` and every β are read off
 /// it without fitting again (tuning uses this).
 public struct Spectrum: Sendable {
+    /// Items.
     public let itemCount: Int
+    /// α: the item popularity damping.
     public let exponent: Double
+    /// δ: the heavy-user damping.
     public let userExponent: Double
+    /// Rating or binary weights.
     public let weighting: RankingModel.Weighting
+    /// The scale's bottom (w(r) = r − offset + 1).
     public let ratingOffset: Double
     /// Largest first.
     public let values: [Float]
     /// itemCount × values.count, row-major.
     public let vectors: [Float]
+    /// d_j^(−α) per item.
     public let itemWeights: [Float]
 
+    /// The top eigenpairs of XᵀX for the given weighting, α and δ.
     public static func fit(
         users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
         exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double,

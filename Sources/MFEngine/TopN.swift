@@ -11,11 +11,14 @@
 /// top.sorted()  // [(3, 0.9), (7, 0.5)]
 /// ```
 public struct TopN: Sendable {
+    /// n: how many best entries are kept.
     public let capacity: Int
     private var scores: [Float]
     private var items: [Int32]
+    /// Entries kept so far.
     public private(set) var count = 0
 
+    /// An empty heap for the `capacity` best entries.
     public init(capacity: Int) {
         precondition(capacity >= 0)
         self.capacity = capacity

@@ -123,14 +123,23 @@ public final class Recommender: @unchecked Sendable {
 
 /// What `mfrec info` shows about the data.
 public struct DatabaseInfo: Sendable {
+    /// The database file.
     public let path: String
+    /// Users (dense ids 0..<users).
     public let users: Int
+    /// Items (dense ids 0..<items).
     public let items: Int
+    /// Stored ratings.
     public let ratings: Int
+    /// Items with a title from an item file.
     public let itemsWithTitles: Int
+    /// The rating scale (nil before the first ingest).
     public let scale: ClosedRange<Double>?
+    /// The mean stored rating (nil when there are none).
     public let meanRating: Double?
+    /// Stored snapshots.
     public let snapshots: Int
+    /// Which snapshot is live, its generation and the incremental updates since.
     public let live: Store.LiveModel
     /// The stored co-occurrence embedding's shape (nil when there is none).
     public let cooccurrence: CooccurrenceShape?
@@ -141,8 +150,12 @@ public struct DatabaseInfo: Sendable {
 
 /// The shape of the stored co-occurrence embedding.
 public struct CooccurrenceShape: Sendable {
+    /// k: the length of each item's vector.
     public let factors: Int
+    /// Items with a vector.
     public let itemCount: Int
+    /// The popularity damping exponent of the fit.
     public let exponent: Double
+    /// When it was fitted (ISO 8601, UTC).
     public let createdAt: String
 }

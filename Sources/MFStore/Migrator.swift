@@ -3,8 +3,11 @@ import Foundation
 
 /// One numbered schema migration: a file `NNNN_name.sql` of the top-level `migrations/` folder.
 public struct Migration: Sendable, Equatable {
+    /// Its number (the file name's prefix).
     public let id: Int
+    /// The file name.
     public let name: String
+    /// The SQL it applies.
     public let sql: String
 
     /// CRC-32 of the SQL text, recorded when applied so an edited migration is detected.
@@ -12,6 +15,7 @@ public struct Migration: Sendable, Equatable {
         crc32Checksum(Array(sql.utf8))
     }
 
+    /// A migration from a file `NNNN_name.sql`; throws `StoreError.badMigration` for another name.
     public init(name: String, sql: String) throws {
         guard let prefix = name.split(separator: "_").first, let id = Int(prefix), id > 0 else {
             throw StoreError.badMigration(
@@ -29,6 +33,7 @@ public struct Migration: Sendable, Equatable {
 /// together with the row that records it (id, name, checksum, time). Opening a database that a newer
 /// mfrec has migrated further is refused, and an applied migration whose text changed is reported.
 public struct Migrator: Sendable {
+    /// The known migrations, by number.
     public let migrations: [Migration]
 
     /// The migrations embedded at build time from `migrations/*.sql`.
@@ -40,6 +45,7 @@ public struct Migrator: Sendable {
         }
     }()
 
+    /// A migrator over `migrations`; throws `StoreError.badMigration` when two share a number.
     public init(migrations: [Migration]) throws {
         let sorted = migrations.sorted { $0.id < $1.id }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.id == b.id {
@@ -48,6 +54,7 @@ public struct Migrator: Sendable {
         self.migrations = sorted
     }
 
+    /// The schema version this binary knows.
     public var latestVersion: Int { migrations.last?.id ?? 0 }
 
     struct Applied {

@@ -4,12 +4,18 @@ import Foundation
 extension Store {
     /// A stored ranking model: its shape, the JSON of what validation chose, and its encoding.
     public struct RankingRecord: Sendable, Equatable {
+        /// The snapshot it belongs to.
         public var snapshotID: Int
+        /// k of the model.
         public var factors: Int
+        /// Items with a vector.
         public var itemCount: Int
+        /// What validation chose, as JSON.
         public var choice: String
+        /// The encoded model.
         public var model: [UInt8]
 
+        /// A record to store with `setRankingModel`.
         public init(snapshotID: Int, factors: Int, itemCount: Int, choice: String, model: [UInt8]) {
             self.snapshotID = snapshotID
             self.factors = factors

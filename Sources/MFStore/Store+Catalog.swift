@@ -67,9 +67,13 @@ extension Store {
 
     /// An item's key, title and genres.
     public struct ItemInfo: Sendable, Equatable {
+        /// The dense id.
         public let id: Int
+        /// The id as in the files.
         public let key: String
+        /// The title, when an item file gave one.
         public let title: String?
+        /// The genres, when an item file gave them ("|"-separated).
         public let genres: String?
     }
 

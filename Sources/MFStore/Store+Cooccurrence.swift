@@ -4,12 +4,18 @@ import Foundation
 extension Store {
     /// The stored co-occurrence embedding's parameters and bytes.
     public struct CooccurrenceRecord: Sendable, Equatable {
+        /// Grows by one at every store: readers compare it to their cached copy.
         public var version: Int64
+        /// k of the embedding.
         public var factors: Int
+        /// Items with a vector.
         public var itemCount: Int
+        /// The popularity damping exponent of the fit.
         public var exponent: Double
+        /// The vectors, little-endian float32, item by item.
         public var vectors: [UInt8]
 
+        /// A record to store with `setCooccurrence`.
         public init(version: Int64 = 0, factors: Int, itemCount: Int, exponent: Double, vectors: [UInt8]) {
             self.version = version
             self.factors = factors
@@ -34,6 +40,7 @@ extension Store {
             ])
     }
 
+    /// Removes the stored embedding.
     public func deleteCooccurrence() throws {
         try db.execute("DELETE FROM cooccurrence")
     }

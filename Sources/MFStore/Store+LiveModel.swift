@@ -2,7 +2,9 @@ import Foundation
 
 /// The live model: `live_model` (which snapshot, its generation) and the rows changed since (`live_users`, `live_items`).
 extension Store {
+    /// Which snapshot is live and what happened to it since.
     public struct LiveModel: Sendable, Equatable {
+        /// The live snapshot (nil before the first `train`).
         public let snapshotID: Int?
         /// Changes whenever the live model changes (training, rollback, incremental update).
         public let generation: Int64
@@ -14,6 +16,7 @@ extension Store {
         public let watermark: Int64
     }
 
+    /// The live model's row.
     public func liveModel() throws -> LiveModel {
         try withStatement("SELECT snapshot_id, generation, dirty, updates, watermark FROM live_model WHERE id = 1") {
             stmt in
@@ -59,9 +62,13 @@ extension Store {
 
     /// One changed row of the live model.
     public struct LiveRow: Sendable, Equatable {
+        /// The user's or item's dense id.
         public var id: Int
+        /// Its bias.
         public var bias: Float
+        /// Its k-vector.
         public var vector: [Float]
+        /// A changed row.
         public init(id: Int, bias: Float, vector: [Float]) {
             self.id = id
             self.bias = bias
@@ -69,6 +76,7 @@ extension Store {
         }
     }
 
+    /// The changed user rows (`users`) or item rows, by id.
     public func liveRows(users: Bool) throws -> [LiveRow] {
         let stmt = try db.prepare(
             users
@@ -87,6 +95,7 @@ extension Store {
         return out
     }
 
+    /// Stores a changed user or item row (replacing an earlier one).
     public func upsertLiveRow(_ row: LiveRow, user: Bool) throws {
         let sql =
             user

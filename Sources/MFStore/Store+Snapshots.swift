@@ -88,24 +88,42 @@ extension Store {
 
 /// One row of the `snapshots` table.
 public struct SnapshotRecord: Sendable {
+    /// The snapshot's number (nil before it is stored).
     public var id: Int?
+    /// When it was made (ISO 8601, UTC).
     public var createdAt: String
+    /// The snapshot live when it was made.
     public var parentID: Int?
+    /// "trained", "frozen" or "imported".
     public var kind: String
+    /// A free-text note.
     public var note: String?
+    /// k of its rating model.
     public var factors: Int
+    /// Users with a vector.
     public var userCount: Int
+    /// Items with a vector.
     public var itemCount: Int
+    /// Training options, as JSON.
     public var hyperparameters: String
+    /// Error metrics, as JSON.
     public var metrics: String
+    /// Per-epoch figures, as JSON.
     public var history: String
+    /// How the test ratings were chosen, as JSON.
     public var split: String
+    /// The largest rating sequence number the model has seen.
     public var watermark: Int64
+    /// μ of the rating model.
     public var globalMean: Double
+    /// The encoded model (empty when listed without it).
     public var model: [UInt8]
+    /// The model's size before compression.
     public var modelBytes: Int
+    /// The bytes the blob takes in the database.
     public var storedBytes: Int = 0
 
+    /// A record to store with `insertSnapshot`.
     public init(
         createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
         hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,

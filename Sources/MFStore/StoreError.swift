@@ -13,12 +13,14 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable, Equatable
     /// The statement that failed, if any.
     public let sql: String?
 
+    /// An error with SQLite's extended result code and message.
     public init(extendedCode: Int32, message: String, sql: String? = nil) {
         self.extendedCode = extendedCode
         self.message = message
         self.sql = sql
     }
 
+    /// SQLite's message with its code and a hint; bound values are never included.
     public var description: String {
         var text = "SQLite error \(code)"
         if extendedCode != code { text += " (extended \(extendedCode))" }
@@ -66,6 +68,7 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
     /// co-occurrence embedding", …), `reason` says how.
     case corrupt(what: String, reason: String)
 
+    /// The message the command line prints.
     public var description: String {
         switch self {
         case .sqlite(let error): return error.description
@@ -92,6 +95,7 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
         }
     }
 
+    /// The same as `description`.
     public var errorDescription: String? { description }
 
     /// SQLite's primary result code, when SQLite reported the error.

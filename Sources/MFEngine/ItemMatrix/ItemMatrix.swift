@@ -18,16 +18,22 @@ public final class ItemMatrix: @unchecked Sendable {
     // Nothing writes through this mapping, so concurrent readers are safe.
     private let base: UnsafeRawPointer
     private let length: Int
+    /// Items (rows).
     public let itemCount: Int
+    /// k.
     public let factors: Int
+    /// Floats per row (k padded to a multiple of 16).
     public let stride: Int
+    /// The live-model generation the file was opened at.
     public let generation: UInt64
+    /// The snapshot the file was written for.
     public let snapshotID: UInt64
 
     static let magicBytes: [UInt8] = Array("MFRECIM1".utf8)
     static let version: UInt32 = 2
     static let headerSize = 64
 
+    /// Floats per row for k factors.
     public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
 
     /// Bytes of a file holding `count` items of `stride` floats.

@@ -1,9 +1,11 @@
+/// Why the item matrix file cannot be used as it is (all but `io` mean: rebuild it).
 public enum ItemMatrixError: Error, CustomStringConvertible, Sendable, Equatable {
     case missing
     case stale
     case corrupt(String)
     case io(String)
 
+    /// What is wrong with the file.
     public var description: String {
         switch self {
         case .missing: return "item matrix file is missing"

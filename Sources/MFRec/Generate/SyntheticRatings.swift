@@ -12,11 +12,16 @@ import MFEngine
 /// - The layout follows the output name: `.csv` gives `userId,movieId,rating,timestamp` with a header,
 ///   anything else tab-separated `u.data`; a `.gz` suffix compresses it.
 public struct SyntheticRatings: Sendable {
+    /// Users to generate.
     public var users: Int
+    /// Items to generate.
     public var items: Int
+    /// Ratings to generate (at most a third of the items per user).
     public var ratings: Int
+    /// The random seed: the same seed gives the same file.
     public var seed: UInt64
 
+    /// A generator of `ratings` ratings by `users` users of `items` items.
     public init(users: Int, items: Int, ratings: Int, seed: UInt64 = 42) {
         self.users = users
         self.items = items
@@ -24,9 +29,13 @@ public struct SyntheticRatings: Sendable {
         self.seed = seed
     }
 
+    /// What was written.
     public struct Report: Sendable {
+        /// Ratings written.
         public var ratings: Int
+        /// Bytes written.
         public var bytes: Int64
+        /// Wall-clock time.
         public var seconds: Double
     }
 
@@ -137,7 +146,9 @@ public struct SyntheticRatings: Sendable {
     }
 }
 
+/// Why a file could not be generated.
 public struct GenerateError: Error, CustomStringConvertible, Sendable {
+    /// The reason.
     public let description: String
     init(_ description: String) { self.description = description }
 }

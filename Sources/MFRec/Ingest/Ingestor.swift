@@ -8,12 +8,14 @@ public struct IngestOptions: Sendable {
     public var format: RatingsFormat?
     /// An item file to read titles and genres from.
     public var itemsPath: String?
+    /// Force the item file's layout instead of detecting it.
     public var itemsFormat: ItemsFormat?
     /// Ratings outside this range are errors. Without it, the scale is the range of the data.
     public var scale: ClosedRange<Double>?
     /// Store the valid lines and report the invalid ones, instead of stopping at the first.
     public var skipInvalid = false
 
+    /// Options for an ingest; every one is optional.
     public init(
         format: RatingsFormat? = nil, itemsPath: String? = nil, itemsFormat: ItemsFormat? = nil,
         scale: ClosedRange<Double>? = nil, skipInvalid: Bool = false
@@ -28,21 +30,29 @@ public struct IngestOptions: Sendable {
 
 /// What an ingest did.
 public struct IngestReport: Sendable {
+    /// The ratings file's name.
     public var file: String
+    /// The layout read (detected or forced).
     public var format: RatingsFormat
     /// Valid rating lines read.
     public var ratingsRead = 0
     /// Of those, how many replaced a rating already stored (or an earlier line of the same file).
     public var ratingsReplaced = 0
+    /// Users seen for the first time.
     public var newUsers = 0
+    /// Items seen for the first time (in the ratings or the item file).
     public var newItems = 0
+    /// Items given a title by the item file.
     public var itemsTitled = 0
+    /// Invalid lines skipped (with `skipInvalid`).
     public var skippedLines = 0
     /// The first 10 reasons lines were skipped.
     public var skippedReasons: [String] = []
+    /// Wall-clock time of the ingest.
     public var seconds = 0.0
     /// The sequence numbers the stored ratings received.
     public var sequence: ClosedRange<Int64>?
+    /// The smallest and largest rating in this file.
     public var observedScale: ClosedRange<Double>?
 }
 

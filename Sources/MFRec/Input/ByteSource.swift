@@ -12,16 +12,21 @@ protocol ByteSource: AnyObject {
 
 /// An input error that names the file (and, where it applies, the line and field).
 public struct InputError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The input file's name.
     public let file: String
+    /// The line, when the error is about one.
     public let line: Int?
+    /// What is wrong (naming the field).
     public let reason: String
 
+    /// An error about `file` (and `line`).
     public init(file: String, line: Int? = nil, reason: String) {
         self.file = file
         self.line = line
         self.reason = reason
     }
 
+    /// "file:line: reason", as the command line prints it.
     public var description: String {
         if let line { return "\(file):\(line): \(reason)" }
         return "\(file): \(reason)"

@@ -4,8 +4,11 @@ import MFStore
 
 /// The live model as queries see it: its snapshot with the incremental overlay applied.
 public struct LiveState: Sendable {
+    /// The live snapshot.
     public var snapshot: SnapshotInfo
+    /// Its rating model with the incremental updates applied.
     public var model: FactorModel
+    /// The generation and update count the state was read at.
     public var live: Store.LiveModel
 }
 

@@ -4,9 +4,13 @@ import MFStore
 
 /// Metrics stored with a snapshot (JSON).
 public struct SnapshotMetrics: Codable, Sendable, Equatable {
+    /// MAE, MSE and RMSE on the test split (nil without one).
     public var test: ErrorMetrics?
+    /// Test ratings whose user or item had no training rating.
     public var unseenTestPairs: Int?
+    /// MSE on the training ratings in the last epoch.
     public var trainMSE: Double?
+    /// MAE on the training ratings in the last epoch.
     public var trainMAE: Double?
     /// For a snapshot frozen from incremental updates: how many ratings were applied since its parent.
     public var incrementalUpdates: Int?
@@ -47,22 +51,37 @@ enum SnapshotCodec {
 
 /// A snapshot as the API presents it.
 public struct SnapshotInfo: Sendable {
+    /// The snapshot's number.
     public var id: Int
+    /// When it was made (ISO 8601, UTC).
     public var createdAt: String
+    /// "trained", "frozen" (the live model with its updates) or "imported".
     public var kind: String
+    /// The note given when it was made.
     public var note: String?
+    /// k of its rating model.
     public var factors: Int
+    /// Users with a vector.
     public var userCount: Int
+    /// Items with a vector.
     public var itemCount: Int
+    /// The largest rating sequence number it has seen.
     public var watermark: Int64
+    /// The hyperparameters it was trained with.
     public var options: TrainingOptions?
+    /// Its error metrics.
     public var metrics: SnapshotMetrics?
+    /// Loss, MAE and MSE per epoch.
     public var history: [EpochStats]
+    /// How its test ratings were chosen.
     public var split: TestSplit?
     /// Bytes of the model blob as stored (compressed), and of its plain encoding.
     public var storedBytes: Int
+    /// The size of its model, uncompressed.
     public var modelBytes: Int
+    /// The snapshot that was live when it was made.
     public var parentID: Int?
+    /// Whether it is the live snapshot.
     public var isLive: Bool
 
     init(_ record: SnapshotRecord, live: Int?) {

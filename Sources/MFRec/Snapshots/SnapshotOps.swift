@@ -4,30 +4,42 @@ import MFStore
 
 /// What `rollback` did.
 public struct RollbackReport: Sendable {
+    /// The snapshot now live.
     public var snapshotID: Int
     /// The snapshot the unsaved incremental updates were frozen into first, if there were any.
     public var savedUpdatesAs: Int?
+    /// Wall-clock time of the rollback.
     public var seconds: Double
 }
 
 /// How two snapshots differ.
 public struct SnapshotDiff: Sendable, Codable {
+    /// The first snapshot compared.
     public var a: Int
+    /// The second snapshot compared.
     public var b: Int
+    /// k of the first.
     public var factorsA: Int
+    /// k of the second.
     public var factorsB: Int
+    /// Test RMSE of b minus a (nil when either has none).
     public var rmseDelta: Double?
+    /// Test MAE of b minus a.
     public var maeDelta: Double?
     /// Mean cosine between the two models' vectors of the same item (of the items both have vectors for).
     public var meanItemCosine: Double
+    /// Mean cosine between the two vectors of each user (same k only).
     public var meanUserCosine: Double
+    /// Items compared.
     public var comparedItems: Int
+    /// Users compared.
     public var comparedUsers: Int
     /// Mean share of a user's top-10 that both snapshots recommend, over `sampledUsers` users: by the
     /// rating model.
     public var top10Overlap: Double
     /// The same for the ranking model's lists (nil unless both snapshots have one).
     public var rankingTop10Overlap: Double?
+    /// Users whose lists were compared.
     public var sampledUsers: Int
 }
 

@@ -4,9 +4,13 @@ import MFStore
 
 /// What `eval` reports.
 public struct EvaluationReport: Sendable, Codable {
+    /// The snapshot evaluated.
     public var snapshotID: Int
+    /// Where the test ratings came from.
     public var testSource: String
+    /// MAE, MSE and RMSE of the rating model.
     public var error: ErrorMetrics
+    /// Test ratings whose user or item had no training rating (predicted by the fallback).
     public var unseenTestPairs: Int
     /// The rating model's largest predicted ratings.
     public var ranking: RankingMetrics?
@@ -17,12 +21,14 @@ public struct EvaluationReport: Sendable, Codable {
     public var rankingModelRanking: RankingMetrics?
     /// What validation chose at training time (the ranking model's settings and light-user rule).
     public var rankingChoice: RankingChoice?
+    /// The smallest test rating that counts as relevant.
     public var relevantThreshold: Double
     /// Users ranked for the ranking metrics (a seeded sample when there are more than `maxUsers`).
     public var rankedUsers: Int
     /// With `compareRankings`: the same users ranked by the other two rankings `recommend` serves —
     /// the co-occurrence embedding and the popular list, both fitted on this training split.
     public var cooccurrenceRanking: RankingMetrics?
+    /// The popular list's ranking metrics (with `compare`).
     public var popularRanking: RankingMetrics?
 }
 

@@ -16,13 +16,16 @@ public enum Ranker: String, Codable, Sendable, CaseIterable {
 
 /// What validation chose for the ranking model, stored with each snapshot.
 public struct RankingChoice: Codable, Sendable, Equatable {
+    /// The ranking model's settings (k, α, δ, filter, weighting).
     public var parameters: RankingModel.Parameters
     /// Blend of the ranking model with the popularity prior for everyone (0: none; see `RankingModel.topN`).
     public var popularityWeight: Float
     /// Users with fewer ratings than this are answered by `lightRanker` (0: nobody), blended with the
     /// popularity prior by `lightPopularityWeight`.
     public var lightBelow: Int
+    /// What ranks light users.
     public var lightRanker: Ranker
+    /// The popularity blend weight for light users.
     public var lightPopularityWeight: Float
     /// NDCG@10 and P@10 on the validation carve-out of the chosen setting, and of the popular list and
     /// the co-occurrence embedding for the same users.
@@ -32,30 +35,47 @@ public struct RankingChoice: Codable, Sendable, Equatable {
     /// The newcomer simulation that chose the light-user rule (nil: chosen on the carve-out's light users).
     public var newcomers: Newcomers?
 
+    /// What the newcomer simulation measured (NDCG@10 on their later ratings).
     public struct Newcomers: Codable, Sendable, Equatable {
+        /// Newcomers scored.
         public var users: Int
+        /// Ratings of theirs known to the rankers.
         public var known: Int
+        /// NDCG@10 of the ranking model for them.
         public var mainNDCG: Double
+        /// NDCG@10 of the best light ranker.
         public var lightNDCG: Double
+        /// NDCG@10 of the popular list.
         public var popularNDCG: Double
     }
     /// Whether the settings were chosen (false: `train --tune off`, fixed settings).
     public var tuned: Bool
+    /// Wall-clock time of the tuning.
     public var seconds: Double
 
+    /// Validation figures of the chosen settings (NDCG@10 and P@10 on the carve-out).
     public struct Figures: Codable, Sendable, Equatable {
+        /// Validation users scored.
         public var users: Int
+        /// NDCG@10 of the chosen ranking model.
         public var ndcg: Double
+        /// Precision@10 of the chosen ranking model.
         public var precision: Double
+        /// NDCG@10 of the popular list.
         public var popularNDCG: Double
+        /// NDCG@10 of the co-occurrence embedding.
         public var cooccurrenceNDCG: Double
         /// With the light-user rule applied.
         public var defaultNDCG: Double
     }
 
+    /// One setting of the grid and its validation figures.
     public struct Scored: Codable, Sendable, Equatable {
+        /// The setting.
         public var parameters: RankingModel.Parameters
+        /// Its NDCG@10.
         public var ndcg: Double
+        /// Its precision@10.
         public var precision: Double
     }
 
@@ -77,9 +97,13 @@ public struct RankingChoice: Codable, Sendable, Equatable {
 /// Relevant validation items are those rated in the top quarter of the scale (≥ 4 on 1–5). For each
 /// (weighting, α) one spectrum is fitted at the largest k; every smaller k and every β is read off it.
 public struct RankingTuner {
+    /// Share of the training ratings carved out for validation.
     public var fraction = 0.2
+    /// Validation users scored at most (a seeded sample).
     public var maxUsers = 2_000
+    /// Seed of the carve-out, the sample and the fits.
     public var seed: UInt64 = 42
+    /// Threads for fitting and scoring.
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// No new (weighting, α) is started after this many seconds (the first always runs).
     public var budgetSeconds = 180.0
@@ -87,17 +111,21 @@ public struct RankingTuner {
     public var isCancelled: (() -> Bool)?
     /// k candidates; 256 only for catalogs of at most 20,000 items (its fit and scan cost grow with the catalog).
     public var factorChoices = [32, 64, 128, 256]
+    /// k above 128 is tried only up to this many items.
     public var largeFactorsUpToItems = 20_000
     /// (knee, β) of the spectral filter: λ^β for knee 0, (λ/(λ+λ_knee))^β otherwise.
     public var filterChoices: [(knee: Int, power: Double)] = [(0, 0.5), (0, 1), (1, 1), (2, 1), (3, 1)]
     /// (weighting, α, δ) families, each one spectrum; in the order tried (the budget cuts the last).
     /// Popularity blends tried for everyone, and for light users.
     public var popularityWeights: [Float] = [0, 0.25, 0.5, 1]
+    /// Popularity blend weights tried for light users.
     public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4]
+    /// The (weighting, α, δ) families tried, each one eigen-decomposition.
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
     ]
 
+    /// The defaults README describes.
     public init() {}
 
     /// The validation carve-out of training ratings: (what models are fitted on, what they are scored on).

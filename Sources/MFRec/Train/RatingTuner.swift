@@ -3,8 +3,11 @@ import MFEngine
 
 /// What validation chose for the rating model and for its incremental updates, stored with each snapshot.
 public struct RatingChoice: Codable, Sendable, Equatable {
+    /// The chosen learning rate.
     public var learningRate: Float
+    /// The chosen L2 regularization.
     public var regularization: Float
+    /// The chosen epoch count (the best epoch on validation).
     public var epochs: Int
     /// Validation RMSE of the chosen setting at its best epoch.
     public var validationRMSE: Double
@@ -14,14 +17,22 @@ public struct RatingChoice: Codable, Sendable, Equatable {
     public var updateLearningRate: Float
     /// Pseudo-observations of a fold-in (see `OnlineUpdater.foldInPrior`).
     public var foldInPrior: Double
+    /// RMSE on the probe half without streaming the other half.
     public var probeRMSEWithoutUpdates: Double
+    /// RMSE on the probe half after streaming the other half with the chosen step.
     public var probeRMSEWithUpdates: Double
+    /// Wall-clock time of the tuning.
     public var seconds: Double
 
+    /// One setting of the grid and its validation RMSE.
     public struct Scored: Codable, Sendable, Equatable {
+        /// The learning rate tried.
         public var learningRate: Float
+        /// The regularization tried.
         public var regularization: Float
+        /// Its best epoch.
         public var epochs: Int
+        /// Its validation RMSE at that epoch.
         public var rmse: Double
     }
 }
@@ -40,14 +51,17 @@ public struct RatingTuner {
         (0.02, 0.1), (0.02, 0.05), (0.04, 0.1), (0.01, 0.1), (0.02, 0.2),
         (0.04, 0.05), (0.01, 0.05), (0.04, 0.2), (0.01, 0.2),
     ]
+    /// No new setting starts after this many seconds.
     public var budgetSeconds = 60.0
     /// Multiples of the chosen learning rate tried as the update step.
     public var updateScales: [Float] = [0.25, 0.5, 1, 2]
     /// Fold-in priors tried (pseudo-observations that shrink a new user's or item's fitted vector).
     public var foldInPriors: [Double] = [2, 5, 10, 20]
 
+    /// The defaults README describes.
     public init() {}
 
+    /// Chooses learning rate, regularization, epochs, update step and fold-in prior on validation ratings.
     public func choose(
         fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,

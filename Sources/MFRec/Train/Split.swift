@@ -22,6 +22,7 @@ public enum TestSplit: Codable, Sendable, Equatable {
         return Double(x >> 11) / 9_007_199_254_740_992.0 < fraction
     }
 
+    /// A one-line description ("random 20% test split, seed 42").
     public var summary: String {
         switch self {
         case .random(let fraction, let seed):

@@ -4,6 +4,7 @@ import MFStore
 
 /// What to train.
 public struct TrainRequest: Sendable {
+    /// The rating model's hyperparameters.
     public var options = TrainingOptions()
     /// Several values of k run one after another; the best by test RMSE is kept.
     public var factorList: [Int]?
@@ -11,6 +12,7 @@ public struct TrainRequest: Sendable {
     public var testFraction = 0.2
     /// Test on this file's ratings instead of a random split (training then uses every stored rating).
     public var testFile: String?
+    /// A note stored with the snapshot.
     public var note: String?
     /// Factors of the item co-occurrence embedding that ranks items for users with few ratings
     /// (see `CooccurrenceEmbedding`); 0 fits none and removes the stored one (those users then get the
@@ -34,33 +36,46 @@ public struct TrainRequest: Sendable {
     /// With `tune`: also choose the rating model's learning rate, regularization and epochs, and the step of
     /// its incremental updates, on the validation carve-out (see `RatingTuner`) — except what is fixed here.
     public var tuneRating = true
+    /// The learning rate was given: tuning keeps it.
     public var fixedLearningRate = false
+    /// The regularization was given: tuning keeps it.
     public var fixedRegularization = false
+    /// The epoch count was given: tuning keeps it.
     public var fixedEpochs = false
 
+    /// The defaults: tuned settings, a random 20% test split, a ranking model.
     public init() {}
 }
 
 /// One k of a training run.
 public struct TrainRun: Sendable {
+    /// k of this run.
     public var factors: Int
+    /// Loss, MAE and MSE per epoch.
     public var history: [EpochStats]
+    /// Its final test metrics (nil without a test split).
     public var test: ErrorMetrics?
+    /// Wall-clock time of the run.
     public var seconds: Double
 }
 
 /// What a training run did.
 public struct TrainOutcome: Sendable {
+    /// The snapshot the kept model was saved as (now live).
     public var snapshotID: Int
     /// Unsaved incremental updates of the previous live model were frozen into this snapshot first.
     public var savedUpdatesAs: Int?
+    /// One run per k asked for.
     public var runs: [TrainRun]
     /// Index into `runs` of the kept model.
     public var best: Int
+    /// Ratings trained on.
     public var trainRatings: Int
+    /// Ratings tested on.
     public var testRatings: Int
     /// Test pairs whose user or item has no training rating (predicted by the fallback).
     public var unseenTestPairs: Int
+    /// Time to load the ratings.
     public var loadSeconds: Double
     /// Fitting the co-occurrence embedding (0 when skipped).
     public var cooccurrenceSeconds: Double
@@ -70,7 +85,9 @@ public struct TrainOutcome: Sendable {
     public var rankingSeconds: Double
     /// What validation chose for the rating model (nil when not tuned).
     public var rating: RatingChoice?
+    /// Time to save the snapshot.
     public var saveSeconds: Double
+    /// The kept rating model.
     public var model: FactorModel
 }
 

@@ -2,11 +2,16 @@ import Foundation
 
 /// A new rating, with the ids of the user's files.
 public struct NewRating: Sendable, Equatable {
+    /// The user's id (new users are added).
     public var user: String
+    /// The item's id (new items are added).
     public var item: String
+    /// The rating, within the database's scale.
     public var rating: Double
+    /// Seconds since 1970, when known.
     public var timestamp: Int64?
 
+    /// A rating of `item` by `user`.
     public init(user: String, item: String, rating: Double, timestamp: Int64? = nil) {
         self.user = user
         self.item = item
@@ -27,6 +32,7 @@ public struct UpdateOptions: Sendable {
     /// Fold-in prior; nil uses the one chosen on validation when the model was trained (else 2).
     public var foldInPrior: Double?
 
+    /// Options; nil takes the value stored with the live model.
     public init(steps: Int = 1, learningRate: Float? = nil, foldInPrior: Double? = nil) {
         self.steps = steps
         self.learningRate = learningRate
@@ -36,13 +42,19 @@ public struct UpdateOptions: Sendable {
 
 /// What an incremental update did.
 public struct UpdateReport: Sendable {
+    /// Ratings applied.
     public var ratings = 0
+    /// Users added by them.
     public var newUsers = 0
+    /// Items added by them.
     public var newItems = 0
     /// Users and items fitted from their stored ratings because the model had no vector for them.
     public var foldedUsers = 0
+    /// Items given a vector by fold-in.
     public var foldedItems = 0
+    /// The live model's generation after the update.
     public var generation: Int64 = 0
+    /// Wall-clock time of the update.
     public var seconds = 0.0
     /// How the item matrix file followed: rows rewritten in place, or the whole file rewritten.
     public var matrixUpdatedInPlace = false
