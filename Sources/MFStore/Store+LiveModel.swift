@@ -43,7 +43,8 @@ extension Store {
             try db.execute("DELETE FROM live_users")
             try db.execute("DELETE FROM live_items")
             try db.execute(
-                "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, watermark = ? WHERE id = 1",
+                "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, "
+                    + "watermark = ? WHERE id = 1",
                 [.integer(Int64(id)), .integer(watermark)])
             return try liveModel().generation
         }
@@ -54,7 +55,8 @@ extension Store {
     public func markLiveUpdated(count: Int, watermark: Int64) throws -> Int64 {
         try transaction {
             try db.execute(
-                "UPDATE live_model SET generation = generation + 1, dirty = 1, updates = updates + ?, watermark = max(watermark, ?) WHERE id = 1",
+                "UPDATE live_model SET generation = generation + 1, dirty = 1, updates = updates + ?, watermark = "
+                    + "max(watermark, ?) WHERE id = 1",
                 [.integer(Int64(count)), .integer(watermark)])
             return try liveModel().generation
         }
@@ -99,8 +101,10 @@ extension Store {
     public func upsertLiveRow(_ row: LiveRow, user: Bool) throws {
         let sql =
             user
-            ? "INSERT INTO live_users (user_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
-            : "INSERT INTO live_items (item_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET bias = excluded.bias, vector = excluded.vector"
+            ? "INSERT INTO live_users (user_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
+                + "bias = excluded.bias, vector = excluded.vector"
+            : "INSERT INTO live_items (item_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET "
+                + "bias = excluded.bias, vector = excluded.vector"
         try withStatement(sql) { stmt in
             try stmt.bind(Int64(row.id), at: 1)
             try stmt.bind(Double(row.bias), at: 2)

@@ -83,7 +83,8 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
                 + "upgrade mfrec to open it"
         case .migrationChanged(let name, let path, let recorded, let now):
             return
-                "migration \(name) was changed after it was applied to \(path) (checksum \(recorded) recorded, \(now) now); "
+                "migration \(name) was changed after it was applied to \(path) (checksum \(recorded) recorded, "
+                + "\(now) now); "
                 + "migrations are append-only: add a new numbered file instead"
         case .migrationFailed(let name, let message): return "migration \(name) failed: \(message)"
         case .badMigration(let why): return why

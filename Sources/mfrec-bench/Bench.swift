@@ -7,7 +7,8 @@ struct Bench: ParsableCommand {
         commandName: "mfrec-bench",
         abstract: "Measure mfrec's ingest, training and query speed next to baselines from the same run.",
         discussion:
-            "Build in release: swift run -c release mfrec-bench <ingest|train|query>. Machines are noisy: read the ratios.",
+            "Build in release: swift run -c release mfrec-bench <ingest|train|query>. Machines are noisy: read "
+            + "the ratios.",
         subcommands: [
             IngestBench.self, TrainBench.self, QueryBench.self, IncrementalBench.self, SnapshotBench.self,
             RankingBench.self,

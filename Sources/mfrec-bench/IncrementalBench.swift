@@ -24,8 +24,9 @@ struct IncrementalBench: ParsableCommand {
     @Flag(help: "Shuffle the ratings (seeded) instead of sorting them by time: streaming on a random split.")
     var randomOrder = false
     @Flag(
-        help:
-            "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the last 10% is never read)."
+        help: ArgumentHelp(
+            "Use the validation window instead: train on the first 80% by time, probe and stream the next 10% (the "
+                + "last 10% is never read).")
     )
     var validation = false
     @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding
@@ -65,7 +66,8 @@ struct IncrementalBench: ParsableCommand {
         request.cooccurrenceExponent = exponent
 
         section(
-            "quality on ML-100K \(randomOrder ? "in random order" : "sorted by time")\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)"
+            "quality on ML-100K "
+                + "\(randomOrder ? "in random order" : "sorted by time")\(validation ? ", validation window" : ""), co-occurrence exponent \(exponent): train \(head.count), stream \(stream.count), probe \(probe.count)"
         )
         let db = (dir as NSString).appendingPathComponent("inc.db")
         let rec = try Recommender(path: db)
@@ -83,15 +85,18 @@ struct IncrementalBench: ParsableCommand {
         try retrain.train(request)
         let rmseR = try evaluateLive(retrain, probePath)
         print(
-            "RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, \(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))"
+            "RMSE₀ (before the stream) \(fmt(rmse0, 4)); RMSEᵢ (after ingest --update, \(update.ratings) ratings, "
+                + "\(update.foldedUsers) users and \(update.foldedItems) items folded in, \(fmt(update.seconds * 1e3, 0)) ms) \(fmt(rmseI, 4)); RMSEᵣ (full retrain) \(fmt(rmseR, 4))"
         )
         let recovered = (rmse0 - rmseI) / max(rmse0 - rmseR, 1e-12)
         print("recovered \(fmt(recovered * 100, 1))% of the retrain's gain (target ≥ 50%)")
         // The ranking model on the same probe: NDCG@10 (relevant: probe ratings ≥ 4) before the stream, after
         // it (the users' vectors include the streamed ratings), and after the retrain.
         print(
-            "ranking model, NDCG@10 / P@10 on the probe (relevant ≥ 4; users known before the stream): no update \(rankingBefore.text); "
-                + "after ingest --update \(try probeRanking(rec, probe, users: headUserKeys).text); full retrain \(try probeRanking(retrain, probe, users: headUserKeys).text)"
+            "ranking model, NDCG@10 / P@10 on the probe (relevant ≥ 4; users known before the stream): no update "
+                + "\(rankingBefore.text); "
+                + "after ingest --update \(try probeRanking(rec, probe, users: headUserKeys).text); full retrain "
+                + "\(try probeRanking(retrain, probe, users: headUserKeys).text)"
         )
 
         // Cold users: users first seen in the last 10%. Each rates their first 10 items (in time order)
@@ -105,7 +110,8 @@ struct IncrementalBench: ParsableCommand {
         let coldOutcome = try cold.train(request)
         if let choice = coldOutcome.ranking {
             print(
-                "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity weight \(choice.lightPopularityWeight)"
+                "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity "
+                    + "weight \(choice.lightPopularityWeight)"
                     + (choice.newcomers.map {
                         String(
                             format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",
@@ -148,12 +154,14 @@ struct IncrementalBench: ParsableCommand {
             if !liked.isEmpty { users.liked += 1 }
         }
         print(
-            "cold users (first seen in the window, > 10 ratings): \(users.any); answered by \(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
+            "cold users (first seen in the window, > 10 ratings): \(users.any); answered by "
+                + "\(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
                 + "top-10 differs from the popular list for \(differ) of \(users.any)")
         print("precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
         for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {
             print(
-                "  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) \(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))"
+                "  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) "
+                    + "\(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))"
             )
         }
 
@@ -182,8 +190,10 @@ struct IncrementalBench: ParsableCommand {
             try Recommender(path: (dir as NSString).appendingPathComponent("plain.db")).ingest(path: streamPath)
         }
         print(
-            "ingest --update: \(batches[0].ratings) ratings, median of 5 runs \(fmt(seconds[2] * 1e3, 1)) ms = \(rate(Double(batches[0].ratings), seconds[2])) ratings/s "
-                + "(fastest \(fmt(seconds[0] * 1e3, 1)) ms, slowest \(fmt(seconds[4] * 1e3, 1)) ms); plain ingest of the same file into an empty database: \(fmt(plain * 1e3, 1)) ms"
+            "ingest --update: \(batches[0].ratings) ratings, median of 5 runs \(fmt(seconds[2] * 1e3, 1)) ms = "
+                + "\(rate(Double(batches[0].ratings), seconds[2])) ratings/s "
+                + "(fastest \(fmt(seconds[0] * 1e3, 1)) ms, slowest \(fmt(seconds[4] * 1e3, 1)) ms); plain ingest "
+                + "of the same file into an empty database: \(fmt(plain * 1e3, 1)) ms"
         )
         var latencies: [Double] = []
         for j in 0..<1000 {
@@ -192,7 +202,8 @@ struct IncrementalBench: ParsableCommand {
         }
         latencies.sort()
         print(
-            "single rating in process (store + update + durable commit + item matrix row): p50 \(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 \(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms"
+            "single rating in process (store + update + durable commit + item matrix row): p50 "
+                + "\(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 \(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms"
         )
         var process: [Double] = []
         for j in 0..<20 {
@@ -201,7 +212,8 @@ struct IncrementalBench: ParsableCommand {
         }
         process.sort()
         print(
-            "whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms"
+            "whole process `mfrec rate`: p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max "
+                + "\(fmt(process.last! * 1e3, 1)) ms"
         )
     }
 

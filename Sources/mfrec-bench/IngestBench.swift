@@ -8,7 +8,8 @@ struct IngestBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract:
-            "Ingest a generated ratings file (plain and gzip) next to a bare prepared-statement insert of the same rows."
+            "Ingest a generated ratings file (plain and gzip) next to a bare prepared-statement insert of "
+            + "the same rows."
     )
 
     @Option(help: "Ratings to generate.") var ratings = 25_000_000
@@ -73,12 +74,14 @@ struct IngestBench: ParsableCommand {
         }
         let n = Double(rows.users.count)
         print(
-            "baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, \(rate(n, baseSeconds)) rows/s"
+            "baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, "
+                + "\(rate(n, baseSeconds)) rows/s"
         )
 
         for (label, run) in runs {
             print(
-                "mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): \(fmt(run.seconds)) s, "
+                "mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): "
+                    + "\(fmt(run.seconds)) s, "
                     + "\(rate(n, run.seconds)) rows/s, peak memory \(fmt(run.peakMegabytes, 0)) MB, "
                     + "\(fmt(run.seconds / baseSeconds)) × the baseline's time")
         }

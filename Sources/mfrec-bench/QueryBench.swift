@@ -8,7 +8,8 @@ struct QueryBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract:
-            "Top-n latency over the mapped item matrix next to a plain sequential read of the same bytes, batch throughput, and whole-process time."
+            "Top-n latency over the mapped item matrix next to a plain sequential read of the same bytes, batch "
+            + "throughput, and whole-process time."
     )
 
     @Option(help: "Items of the large single-query matrix.") var largeItems = 1_000_000
@@ -46,10 +47,12 @@ struct QueryBench: ParsableCommand {
             full.sort()
             kernel.sort()
             print(
-                "scan + heap only:                p50 \(fmt(percentile(kernel, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(kernel, 0.99) * 1e6, 1)) µs"
+                "scan + heap only:                p50 \(fmt(percentile(kernel, 0.5) * 1e6, 1)) µs, p99 "
+                    + "\(fmt(percentile(kernel, 0.99) * 1e6, 1)) µs"
             )
             print(
-                "recommend() incl. SQLite look-ups of rated items and titles: p50 \(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs"
+                "recommend() incl. SQLite look-ups of rated items and titles: p50 "
+                    + "\(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs"
             )
             let bound = try MappedFile(path: engine.itemMatrixPath)
             var reads = (0..<200).map { _ in time { _ = bound.sequentialRead() }.1 }
@@ -58,7 +61,8 @@ struct QueryBench: ParsableCommand {
             let out = (dir as NSString).appendingPathComponent("all.csv")
             let (users, seconds) = try time { try engine.recommendAll(n: 10, to: out) }
             print(
-                "recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms = \(rate(Double(users), seconds)) users/s"
+                "recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms "
+                    + "= \(rate(Double(users), seconds)) users/s"
             )
             var process: [Double] = []
             for _ in 0..<20 {
@@ -66,7 +70,8 @@ struct QueryBench: ParsableCommand {
             }
             process.sort()
             print(
-                "whole process `mfrec recommend 1 -n 5` (start, open, map, answer): p50 \(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms"
+                "whole process `mfrec recommend 1 -n 5` (start, open, map, answer): p50 "
+                    + "\(fmt(percentile(process, 0.5) * 1e3, 1)) ms, max \(fmt(process.last! * 1e3, 1)) ms"
             )
         }
 
@@ -90,8 +95,10 @@ struct QueryBench: ParsableCommand {
                 reads.sort()
                 let p50 = percentile(lat, 0.5), boundP50 = percentile(reads, 0.5)
                 print(
-                    "\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
-                        + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); ratio \(fmt(p50 / boundP50))×"
+                    "\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 "
+                        + "\(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
+                        + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); "
+                        + "ratio \(fmt(p50 / boundP50))×"
                 )
             }
             if users > 0 {
@@ -113,8 +120,10 @@ struct QueryBench: ParsableCommand {
                 lat.sort()
                 reads.sort()
                 print(
-                    "co-occurrence top-10 (\(items) × \(factors), in memory, 1 thread): p50 \(fmt(percentile(lat, 0.5) * 1e3, 3)) ms, "
-                        + "p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; summing the same floats p50 \(fmt(percentile(reads, 0.5) * 1e3, 3)) ms; "
+                    "co-occurrence top-10 (\(items) × \(factors), in memory, 1 thread): p50 "
+                        + "\(fmt(percentile(lat, 0.5) * 1e3, 3)) ms, "
+                        + "p99 \(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; summing the same floats p50 "
+                        + "\(fmt(percentile(reads, 0.5) * 1e3, 3)) ms; "
                         + "ratio \(fmt(percentile(lat, 0.5) / percentile(reads, 0.5)))×")
                 // Batch throughput over a sample of users, next to one query per user.
                 let sample = 4_096
@@ -133,8 +142,10 @@ struct QueryBench: ParsableCommand {
                 }
                 let batchRate = Double(sample) / batched, singleRate = 512 / single
                 print(
-                    "recommend --all kernel: one query per user \(rate(singleRate, 1)) users/s (1 thread); batches of 8 on 2 threads \(rate(batchRate, 1)) users/s "
-                        + "(\(fmt(batchRate / singleRate, 1))×); all \(users) users ≈ \(fmt(Double(users) / batchRate, 1)) s"
+                    "recommend --all kernel: one query per user \(rate(singleRate, 1)) users/s (1 thread); batches "
+                        + "of 8 on 2 threads \(rate(batchRate, 1)) users/s "
+                        + "(\(fmt(batchRate / singleRate, 1))×); all \(users) users ≈ "
+                        + "\(fmt(Double(users) / batchRate, 1)) s"
                 )
             }
         }

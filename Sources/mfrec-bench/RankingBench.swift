@@ -7,7 +7,8 @@ struct RankingBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranking",
         abstract:
-            "Top-n quality on the fixed ML-100K split: mfrec's rankers next to popularity and open-tool peers, one run.",
+            "Top-n quality on the fixed ML-100K split: mfrec's rankers next to popularity and open-tool "
+            + "peers, one run.",
         discussion: """
             mfrec: ingest train.tsv, `train --test-fraction 0` (the ranking model chosen on validation), `eval \
             --test-file test.tsv --compare`. Peers (scripts/peers.py: item-kNN, EASE, PureSVD with numpy/scipy; \
@@ -40,7 +41,8 @@ struct RankingBench: ParsableCommand {
         let (outcome, seconds) = try time { try rec.train(request) }
         let report = try rec.evaluate(testFile: testPath, compareRankings: true)
         section(
-            "mfrec on \(split) (train \(seconds > 0 ? fmt(seconds) : "-") s, of which ranking model \(fmt(outcome.rankingSeconds)) s)"
+            "mfrec on \(split) (train \(seconds > 0 ? fmt(seconds) : "-") s, of which ranking model "
+                + "\(fmt(outcome.rankingSeconds)) s)"
         )
         if let choice = outcome.ranking {
             print(
@@ -116,7 +118,8 @@ struct RankingBench: ParsableCommand {
                 parameters: parameters, threads: 2)
         }
         print(
-            "mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS \(fmt(peakRSSMegabytes(), 0)) MB"
+            "mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS "
+                + "\(fmt(peakRSSMegabytes(), 0)) MB"
         )
         let path = (dir as NSString).appendingPathComponent("large.npz")
         try writeCOO(train, to: path)
@@ -126,7 +129,8 @@ struct RankingBench: ParsableCommand {
             d = np.load(sys.argv[1]); R = sp.csr_matrix((np.ones(len(d['u']), np.float32), (d['u'], d['i'])))
             for it in (6, 15):
                 m = AlternatingLeastSquares(factors=64, iterations=it, random_state=1)
-                t = time.perf_counter(); m.fit(R, show_progress=False); print(f"implicit ALS ({it} iterations, its own threads): {time.perf_counter() - t:.2f} s")
+                t = time.perf_counter(); m.fit(R, show_progress=False); print(f"implicit ALS ({it} iterations, its "
+                    + "own threads): {time.perf_counter() - t:.2f} s")
             """
         print(try runPython(["-c", code, path]), terminator: "")
     }
@@ -134,7 +138,8 @@ struct RankingBench: ParsableCommand {
     /// Users and items of the ratings as a NumPy .npz (two int32 arrays), for the ALS baseline.
     func writeCOO(_ t: RatingTriples, to path: String) throws {
         let code =
-            "import sys, numpy as np; u = np.fromfile(sys.argv[1], np.int32); i = np.fromfile(sys.argv[2], np.int32); np.savez(sys.argv[3], u=u, i=i)"
+            "import sys, numpy as np; u = np.fromfile(sys.argv[1], np.int32); i = np.fromfile(sys.argv[2], "
+            + "np.int32); np.savez(sys.argv[3], u=u, i=i)"
         let u = path + ".u", i = path + ".i"
         try t.users.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: u)) }
         try t.items.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: i)) }

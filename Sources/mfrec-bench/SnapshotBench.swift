@@ -55,7 +55,8 @@ struct SnapshotBench: ParsableCommand {
         let (created, createSeconds) = try time { try rec.createSnapshot(note: "bench") }
         let info = try rec.snapshot(created)
         print(
-            "snapshot create: \(fmt(createSeconds * 1e3, 1)) ms; \(info.storedBytes) bytes stored, \(info.modelBytes) uncompressed "
+            "snapshot create: \(fmt(createSeconds * 1e3, 1)) ms; \(info.storedBytes) bytes stored, "
+                + "\(info.modelBytes) uncompressed "
                 + "(\(fmt(100 * Double(info.storedBytes) / Double(info.modelBytes), 1))%)")
         var times: [Double] = []
         for round in 0..<6 {
@@ -64,7 +65,8 @@ struct SnapshotBench: ParsableCommand {
         }
         times.sort()
         print(
-            "rollback (verify checksum, decode, switch, write the item matrix file): p50 \(fmt(percentile(times, 0.5) * 1e3, 1)) ms, max \(fmt(times.last! * 1e3, 1)) ms"
+            "rollback (verify checksum, decode, switch, write the item matrix file): p50 "
+                + "\(fmt(percentile(times, 0.5) * 1e3, 1)) ms, max \(fmt(times.last! * 1e3, 1)) ms"
         )
         let (_, open) = try time { _ = try rec.queries().recommend(user: "1", n: 5) }
         print(

@@ -8,7 +8,8 @@ struct TrainBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract:
-            "SGD throughput (rating updates per second per thread) for several k, 1 and 2 threads, on ML-100K and generated sets."
+            "SGD throughput (rating updates per second per thread) for several k, 1 and 2 threads, on ML-100K and "
+            + "generated sets."
     )
 
     @Option(help: "Epochs per measurement.") var epochs = 20
@@ -50,7 +51,8 @@ struct TrainBench: ParsableCommand {
                         ])
                     guard run.status == 0 else { throw BenchError("mfrec train failed") }
                     endToEnd.append(
-                        "end to end `mfrec train --factors \(k) --epochs \(epochs) --threads 2` (load + train + test + snapshot + item matrix): "
+                        "end to end `mfrec train --factors \(k) --epochs \(epochs) --threads 2` (load + train + "
+                            + "test + snapshot + item matrix): "
                             + "\(fmt(run.seconds)) s, peak memory \(fmt(run.peakMegabytes, 0)) MB")
                 }
             }
@@ -58,7 +60,8 @@ struct TrainBench: ParsableCommand {
             let (train, _) = try rec.loadSplit(.random(fraction: 0.1, seed: 42), maxSeq: Int64.max)
             let (userCount, itemCount, _) = try rec.catalog()
             section(
-                "\(name): \(train.count) training ratings (90%), \(userCount) users, \(itemCount) items, \(epochs) epochs; memory now \(fmt(currentRSSMegabytes(), 0)) MB"
+                "\(name): \(train.count) training ratings (90%), \(userCount) users, \(itemCount) items, \(epochs) "
+                    + "epochs; memory now \(fmt(currentRSSMegabytes(), 0)) MB"
             )
             print("   k  threads  seconds  updates/s/thread  2-thread speed-up")
             for k in [20, 32, 64] {
@@ -91,7 +94,8 @@ struct TrainBench: ParsableCommand {
             print("LibMF found at \(libmf); run it on the same files to compare (not automated).")
         } else {
             print(
-                "LibMF is not installed here. Reference (from the issue, measured on this kind of machine): ~16M updates/s/thread at k=32, 12–13.5M at k=64 on 25M ratings."
+                "LibMF is not installed here. Reference (from the issue, measured on this kind of machine): ~16M "
+                    + "updates/s/thread at k=32, 12–13.5M at k=64 on 25M ratings."
             )
         }
     }

@@ -28,28 +28,35 @@ struct LossChart {
         for t in 0...5 {
             let v = lo + (hi - lo) * Double(t) / 5
             s +=
-                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y(v)))\" x2=\"\(fmt(left + plotW))\" y2=\"\(fmt(y(v)))\" stroke=\"#e5e5e5\"/>\n"
+                "<line x1=\"\(fmt(left))\" y1=\"\(fmt(y(v)))\" x2=\"\(fmt(left + plotW))\" y2=\"\(fmt(y(v)))\" "
+                + "stroke=\"#e5e5e5\"/>\n"
             s +=
-                "<text x=\"\(fmt(left - 8))\" y=\"\(fmt(y(v) + 4))\" text-anchor=\"end\">\(String(format: "%.3f", v))</text>\n"
+                "<text x=\"\(fmt(left - 8))\" y=\"\(fmt(y(v) + 4))\" "
+                + "text-anchor=\"end\">\(String(format: "%.3f", v))</text>\n"
         }
         // x ticks.
         let step = max(1, Int((Double(epochs) / 10).rounded(.up)))
         for e in Swift.stride(from: 1, through: history.count, by: step) {
             s +=
-                "<line x1=\"\(fmt(x(e)))\" y1=\"\(fmt(top + plotH))\" x2=\"\(fmt(x(e)))\" y2=\"\(fmt(top + plotH + 5))\" stroke=\"#333\"/>\n"
+                "<line x1=\"\(fmt(x(e)))\" y1=\"\(fmt(top + plotH))\" x2=\"\(fmt(x(e)))\" "
+                + "y2=\"\(fmt(top + plotH + 5))\" stroke=\"#333\"/>\n"
             s += "<text x=\"\(fmt(x(e)))\" y=\"\(fmt(top + plotH + 20))\" text-anchor=\"middle\">\(e)</text>\n"
         }
         s +=
-            "<line x1=\"\(fmt(left))\" y1=\"\(fmt(top + plotH))\" x2=\"\(fmt(left + plotW))\" y2=\"\(fmt(top + plotH))\" stroke=\"#333\"/>\n"
+            "<line x1=\"\(fmt(left))\" y1=\"\(fmt(top + plotH))\" x2=\"\(fmt(left + plotW))\" "
+            + "y2=\"\(fmt(top + plotH))\" stroke=\"#333\"/>\n"
         s +=
-            "<line x1=\"\(fmt(left))\" y1=\"\(fmt(top))\" x2=\"\(fmt(left))\" y2=\"\(fmt(top + plotH))\" stroke=\"#333\"/>\n"
+            "<line x1=\"\(fmt(left))\" y1=\"\(fmt(top))\" x2=\"\(fmt(left))\" y2=\"\(fmt(top + plotH))\" "
+            + "stroke=\"#333\"/>\n"
         s += "<text x=\"\(fmt(left + plotW / 2))\" y=\"\(fmt(height - 10))\" text-anchor=\"middle\">epoch</text>\n"
         s +=
-            "<text transform=\"translate(18 \(fmt(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">mean squared error</text>\n"
+            "<text transform=\"translate(18 \(fmt(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">mean "
+            + "squared error</text>\n"
         func polyline(_ points: [(Int, Double)], _ color: String, dashed: Bool) -> String {
             let coords = points.map { "\(fmt(x($0.0))),\(fmt(y($0.1)))" }.joined(separator: " ")
             return
-                "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"6 4\"" : "") points=\"\(coords)\"/>\n"
+                "<polyline fill=\"none\" stroke=\"\(color)\" "
+                + "stroke-width=\"2\"\(dashed ? " stroke-dasharray=\"6 4\"" : "") points=\"\(coords)\"/>\n"
         }
         s += polyline(history.map { ($0.epoch, $0.trainMSE) }, "#1f77b4", dashed: false)
         let testPoints = history.compactMap { h in h.test.map { (h.epoch, $0.mse) } }
@@ -57,11 +64,13 @@ struct LossChart {
         // Legend.
         let lx = left + plotW + 20
         s +=
-            "<line x1=\"\(fmt(lx))\" y1=\"\(fmt(top + 10))\" x2=\"\(fmt(lx + 24))\" y2=\"\(fmt(top + 10))\" stroke=\"#1f77b4\" stroke-width=\"2\"/>"
+            "<line x1=\"\(fmt(lx))\" y1=\"\(fmt(top + 10))\" x2=\"\(fmt(lx + 24))\" y2=\"\(fmt(top + 10))\" "
+            + "stroke=\"#1f77b4\" stroke-width=\"2\"/>"
         s += "<text x=\"\(fmt(lx + 30))\" y=\"\(fmt(top + 14))\">train MSE</text>\n"
         if !testPoints.isEmpty {
             s +=
-                "<line x1=\"\(fmt(lx))\" y1=\"\(fmt(top + 30))\" x2=\"\(fmt(lx + 24))\" y2=\"\(fmt(top + 30))\" stroke=\"#d62728\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
+                "<line x1=\"\(fmt(lx))\" y1=\"\(fmt(top + 30))\" x2=\"\(fmt(lx + 24))\" y2=\"\(fmt(top + 30))\" "
+                + "stroke=\"#d62728\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>"
             s += "<text x=\"\(fmt(lx + 30))\" y=\"\(fmt(top + 34))\">test MSE</text>\n"
         }
         return s + "</svg>\n"

@@ -16,8 +16,10 @@ extension Mfrec {
         @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
         @Option(help: "Rank at most this many test users, a seeded sample beyond (1…10000000).") var maxUsers = 5000
         @Flag(
-            help:
-                "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to compare. The default column ranks each user as `recommend` does; ranking is the ranking model alone, rating the rating model."
+            help: ArgumentHelp(
+                "Also rank the same users by co-occurrence and by popularity (fitted on the training split) to "
+                    + "compare. The default column ranks each user as `recommend` does; ranking is the ranking model alone, rating the rating model."
+            )
         )
         var compare = false
         @Flag(help: "Print JSON.") var json = false
@@ -47,7 +49,8 @@ extension Mfrec {
             if let r = report.ranking {
                 if let choice = report.rankingChoice { print("\n" + describe(choice)) }
                 print(
-                    "\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ \(compact(report.relevantThreshold)); training items excluded)"
+                    "\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ "
+                        + "\(compact(report.relevantThreshold)); training items excluded)"
                 )
                 let rankings = [
                     ("default", report.defaultRanking), ("ranking", report.rankingModelRanking), ("rating", r),

@@ -68,7 +68,8 @@ func printModelSummary(_ rec: Recommender) {
     print("total params: \(grouped(model.parameterCount))")
     if let o = info.options {
         print(
-            "hyperparameters: k=\(o.factors), epochs=\(o.epochs), learning rate=\(o.learningRate) (×\(o.learningRateDecay)/epoch), "
+            "hyperparameters: k=\(o.factors), epochs=\(o.epochs), learning rate=\(o.learningRate) "
+                + "(×\(o.learningRateDecay)/epoch), "
                 + "regularization=\(o.regularization), bias regularization=\(o.biasRegularization), seed=\(o.seed)"
                 + (o.nonnegative ? ", non-negative" : "") + (o.useBias ? "" : ", no bias"))
     }
@@ -80,7 +81,8 @@ func printModelSummary(_ rec: Recommender) {
     }
     if let (ranking, choice) = try? rec.loadRankingModel(snapshot: info.id) {
         print(
-            "ranking model (answers recommend): item vectors (\(grouped(ranking.itemCount)), \(ranking.factors)); user vectors from their ratings"
+            "ranking model (answers recommend): item vectors (\(grouped(ranking.itemCount)), \(ranking.factors)); "
+                + "user vectors from their ratings"
         )
         print(describe(choice))
     } else {
@@ -88,12 +90,14 @@ func printModelSummary(_ rec: Recommender) {
     }
     if let shape = try? rec.info().cooccurrence {
         print(
-            "co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), fitted \(shape.createdAt)"
+            "co-occurrence embedding: (\(grouped(shape.itemCount)), \(shape.factors)), exponent \(shape.exponent), "
+                + "fitted \(shape.createdAt)"
         )
     }
     if let live = try? rec.liveModel(), live.dirty {
         print(
-            "incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a snapshot (`mfrec snapshot create`)"
+            "incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a "
+                + "snapshot (`mfrec snapshot create`)"
         )
     }
 }

@@ -32,8 +32,9 @@ extension Mfrec {
         @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
         @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
         @Option(
-            help:
-                "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; users without a vector are then cold)."
+            help: ArgumentHelp(
+                "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; "
+                    + "users without a vector are then cold).")
         )
         var cooccurrenceBelow = QueryEngine.defaultCooccurrenceBelow
         @Option(
@@ -98,7 +99,8 @@ extension Mfrec {
                 if explain {
                     for r in list.items where !(r.because ?? []).isEmpty {
                         let reasons = r.because!.map {
-                            "\($0.title ?? $0.item) (\(compact($0.rating)), similarity \(String(format: "%.2f", $0.similarity)))"
+                            "\($0.title ?? $0.item) (\(compact($0.rating)), similarity "
+                                + "\(String(format: "%.2f", $0.similarity)))"
                         }
                         let kind = list.ranking == .rating ? "because you rated" : "often rated with your"
                         print("\n\(r.rank). \(r.title ?? r.item)\n   \(kind) " + reasons.joined(separator: "; "))

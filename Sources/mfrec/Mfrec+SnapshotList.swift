@@ -35,7 +35,8 @@ extension Mfrec.Snapshot {
                     rightAligned: [0, 3, 4, 5, 6]))
             if live.dirty {
                 print(
-                    "\nthe live model has \(grouped(live.updates)) incremental updates since snapshot \(live.snapshotID ?? 0) (not yet in a snapshot: `mfrec snapshot create`)"
+                    "\nthe live model has \(grouped(live.updates)) incremental updates since snapshot "
+                        + "\(live.snapshotID ?? 0) (not yet in a snapshot: `mfrec snapshot create`)"
                 )
             }
         }

@@ -39,9 +39,12 @@ extension Mfrec.Snapshot {
                 lines.append(
                     (
                         "hyperparameters",
-                        "k=\(o.factors) epochs=\(o.epochs) learning-rate=\(o.learningRate) decay=\(o.learningRateDecay) "
-                            + "regularization=\(o.regularization) bias-regularization=\(o.biasRegularization) init-scale=\(o.initScale) "
-                            + "seed=\(o.seed) bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"
+                        "k=\(o.factors) epochs=\(o.epochs) learning-rate=\(o.learningRate) "
+                            + "decay=\(o.learningRateDecay) "
+                            + "regularization=\(o.regularization) bias-regularization=\(o.biasRegularization) "
+                            + "init-scale=\(o.initScale) "
+                            + "seed=\(o.seed) "
+                            + "bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"
                     ))
             }
             let width = lines.map(\.0.count).max() ?? 0

@@ -27,8 +27,9 @@ extension Mfrec {
         @Option(help: "Multiply the learning rate by this after every epoch.")
         var learningRateDecay = TrainingOptions().learningRateDecay
         @Option(
-            help:
-                "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with --tune off)."
+            help: ArgumentHelp(
+                "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with "
+                    + "--tune off).")
         )
         var regularization: Float?
         @Option(help: "L2 regularization of the biases.")
@@ -50,18 +51,21 @@ extension Mfrec {
         @Flag(help: "Keep every embedding value ≥ 0.")
         var nonnegative = false
         @Option(
-            help:
-                "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; those users get the rating model, or the popular list without a vector)."
+            help: ArgumentHelp(
+                "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; "
+                    + "those users get the rating model, or the popular list without a vector).")
         )
         var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
         @Option(
-            help:
-                "on: choose the ranking model's settings and the light-user rule on a validation carve-out of the training ratings; off: fixed settings (k 64, α 0.3, β 0.5, rating weights)."
+            help: ArgumentHelp(
+                "on: choose the ranking model's settings and the light-user rule on a validation carve-out of the "
+                    + "training ratings; off: fixed settings (k 64, α 0.3, β 0.5, rating weights).")
         )
         var tune: Switch = .on
         @Option(
-            help:
-                "on: fit the ranking model that answers `recommend` by default; off: none (recommend then ranks by the rating model)."
+            help: ArgumentHelp(
+                "on: fit the ranking model that answers `recommend` by default; off: none (recommend then ranks by "
+                    + "the rating model).")
         )
         var ranking: Switch = .on
         @Option(help: "Fix k of the ranking model (1…1024); tuning chooses the rest.")
@@ -221,7 +225,8 @@ extension Mfrec {
             print(
                 "trained on \(grouped(outcome.trainRatings)) ratings, tested on \(grouped(outcome.testRatings))"
                     + (outcome.unseenTestPairs > 0
-                        ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in training, predicted by the fallback μ + known bias)"
+                        ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in "
+                            + "training, predicted by the fallback μ + known bias)"
                         : ""))
             if let test = kept.test {
                 print(
@@ -232,13 +237,17 @@ extension Mfrec {
                 "times: loading the ratings \(duration(outcome.loadSeconds)), "
                     + (outcome.rating.map { "tuning the rating model \(duration($0.seconds)), " } ?? "")
                     + "training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
-                    + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model \(duration(outcome.rankingSeconds)), "
+                    + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model "
+                    + "\(duration(outcome.rankingSeconds)), "
                     + "saving the snapshot \(duration(outcome.saveSeconds))")
             if let choice = outcome.rating {
                 print(
-                    "rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), \(choice.epochs) epochs "
-                        + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), \(choice.grid.count) settings); "
-                        + "update step \(choice.updateLearningRate), fold-in prior \(choice.foldInPrior) (probe RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
+                    "rating model: learning rate \(choice.learningRate), regularization \(choice.regularization), "
+                        + "\(choice.epochs) epochs "
+                        + "(chosen on validation: RMSE \(String(format: "%.4f", choice.validationRMSE)), "
+                        + "\(choice.grid.count) settings); "
+                        + "update step \(choice.updateLearningRate), fold-in prior \(choice.foldInPrior) (probe "
+                        + "RMSE \(String(format: "%.4f", choice.probeRMSEWithUpdates)) with updates, "
                         + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
             }
             if let choice = outcome.ranking { print(describe(choice)) }

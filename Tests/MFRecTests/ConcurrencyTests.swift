@@ -71,7 +71,8 @@ import Testing
         #expect(failures.value == 0)
         #expect(queries.value > 0)
         print(
-            "concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, \(failures.value) failures"
+            "concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, "
+                + "\(failures.value) failures"
         )
     }
 

@@ -101,7 +101,8 @@ import Testing
         #expect(try rec.store.db.integrityCheck() == "ok")
         #expect(accepted > 0 && refused > 0)
         print(
-            "fuzz (parsers): \(executions) inputs, \(accepted) accepted, \(refused) refused with a clear error, 0 crashes"
+            "fuzz (parsers): \(executions) inputs, \(accepted) accepted, \(refused) refused with a clear "
+                + "error, 0 crashes"
         )
     }
 
@@ -129,7 +130,8 @@ import Testing
         }
         #expect(detected > executions / 2)
         print(
-            "fuzz (item matrix files): \(executions) damaged files, \(detected) detected, the rest byte-identical where it matters, 0 crashes"
+            "fuzz (item matrix files): \(executions) damaged files, \(detected) detected, the rest byte-identical "
+                + "where it matters, 0 crashes"
         )
     }
 
@@ -146,7 +148,8 @@ import Testing
         }
         #expect(refused > 0)
         print(
-            "fuzz (snapshot blobs): \(executions) damaged blobs, \(refused) refused, 0 crashes (the store's CRC-32 catches the rest before decoding)"
+            "fuzz (snapshot blobs): \(executions) damaged blobs, \(refused) refused, 0 crashes (the store's CRC-32 "
+                + "catches the rest before decoding)"
         )
     }
 

@@ -97,7 +97,8 @@ import Testing
         ("k.csv", "user,item,stars_given\n1,2,3\n", "k.csv:1: CSV header has no rating column (expected rating)"),
         (
             "l.txt", "1 2 3 4\n",
-            "l.txt:1: cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format"
+            "l.txt:1: cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or "
+                + "comma-separated (CSV) fields; use --format"
         ),
         ("m.data", "1\t2\t3\t4\n1\t2\t9\t4\n", "m.data:2: field 3 (rating): \"9\" is outside the scale 1–5"),
     ]
@@ -199,7 +200,8 @@ import Testing
         let dir = tempFolder()
         let items = writeFile(
             dir, "movies.csv",
-            "movieId,title,genres\n1,\"American President, The (1995)\",Comedy|Drama|Romance\n2,\"Quote \"\"This\"\" (2000)\",(no genres listed)\n"
+            "movieId,title,genres\n1,\"American President, The (1995)\",Comedy|Drama|Romance\n2,\"Quote "
+                + "\"\"This\"\" (2000)\",(no genres listed)\n"
         )
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
         try rec.ingest(

@@ -47,7 +47,8 @@ public struct SyntheticRatings: Sendable {
         let maxPerUser = max(1, items / 3)
         guard ratings <= users * maxPerUser else {
             throw GenerateError(
-                "\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per user: \(users * maxPerUser))"
+                "\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per "
+                    + "user: \(users * maxPerUser))"
             )
         }
         let started = Date()

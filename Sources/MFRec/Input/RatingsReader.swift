@@ -60,7 +60,8 @@ final class RatingsReader {
                             throw InputError(
                                 file: name, line: number,
                                 reason:
-                                    "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), found \(fields.count)"
+                                    "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), "
+                                    + "found \(fields.count)"
                             )
                         }
                         columns = (0, 1, 2, fields.count == 4 ? 3 : nil, fields.count)
@@ -96,7 +97,8 @@ final class RatingsReader {
         throw InputError(
             file: name, line: number,
             reason:
-                "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or comma-separated (CSV) fields; use --format"
+                "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or "
+                + "comma-separated (CSV) fields; use --format"
         )
     }
 
@@ -186,7 +188,8 @@ final class RatingsReader {
             throw InputError(
                 file: name, line: number,
                 reason:
-                    "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale \(format(scale.lowerBound))–\(format(scale.upperBound))"
+                    "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale "
+                    + "\(format(scale.lowerBound))–\(format(scale.upperBound))"
             )
         }
         var timestamp: Int64?

@@ -37,7 +37,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
         case .unknownUser(let key): return "user \(key) is not in the database"
         case .coldUser(let key):
             return
-                "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer ratings than --min-ratings"
+                "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer "
+                + "ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
         case .noModel: return "there is no model yet; run `mfrec train` first"
         case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"

@@ -206,7 +206,8 @@ public struct RankingTuner {
                 }
             }
             progress?(
-                "\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 \(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))"
+                "\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 "
+                    + "\(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))"
             )
         }
         // The chosen model, with the popularity prior of the carve-out's training part.

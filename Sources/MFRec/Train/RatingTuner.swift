@@ -103,7 +103,8 @@ public struct RatingTuner {
             throw TrainingError.invalid("every learning rate tried on the validation carve-out diverged")
         }
         progress?(
-            "learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), \(chosen.scored.epochs) epochs: "
+            "learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), "
+                + "\(chosen.scored.epochs) epochs: "
                 + "validation RMSE \(String(format: "%.4f", chosen.scored.rmse))")
 
         // Updates: stream one half of the held-out ratings into the model, score the other half.
@@ -152,7 +153,8 @@ public struct RatingTuner {
             }
         }
         progress?(
-            "update step \(update!.lr), fold-in prior \(update!.prior): probe RMSE \(String(format: "%.4f", update!.rmse)) with updates, "
+            "update step \(update!.lr), fold-in prior \(update!.prior): probe RMSE "
+                + "\(String(format: "%.4f", update!.rmse)) with updates, "
                 + "\(String(format: "%.4f", without)) without")
         return RatingChoice(
             learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
