@@ -103,7 +103,7 @@ extension QueryEngine {
                         b += threads
                     }
                 }
-                DispatchQueue.concurrentPerform(iterations: max(1, threads), execute: work)
+                DispatchQueue.concurrentPerform(iterations: max(1, threads)) { work($0) }
                 var text = ""
                 for (b, range) in batches.enumerated() {
                     for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
