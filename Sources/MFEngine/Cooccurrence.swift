@@ -45,9 +45,18 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// Fits the embedding to the (user, item) pairs of `users`/`items` (each pair once).
     /// - Parameters:
+    ///   - users: the pairs' dense user ids.
+    ///   - items: the pairs' dense item ids (same length).
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - factors: k.
+    ///   - exponent: the popularity damping exponent.
     ///   - iterations: subspace iterations after the random start (each costs two passes over the pairs).
+    ///   - seed: seed of the random start.
     ///   - threads: above 100,000 pairs each pass is split between threads; sums then run in another
     ///     order, so the vectors agree across thread counts to rounding (not bit for bit, unlike training).
+    ///   - isCancelled: polled before each iteration; once true, a less converged result comes back.
+    /// - Returns: the embedding (zero vectors when there are no pairs).
     public static func fit(
         users: [Int32], items: [Int32], userCount: Int, itemCount: Int,
         factors: Int = defaultFactors, exponent: Double = defaultExponent,

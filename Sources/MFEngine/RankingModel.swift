@@ -118,8 +118,17 @@ public struct RankingModel: Sendable, Equatable {
 
     /// Fits the model to training ratings (each (user, item) pair once).
     /// - Parameters:
+    ///   - users: the ratings' dense user ids.
+    ///   - items: the ratings' dense item ids.
+    ///   - ratings: the ratings (same length as `users` and `items`).
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - parameters: k, α, δ, filter and weighting.
     ///   - iterations: subspace iterations (each costs two passes over the ratings).
+    ///   - seed: seed of the random start.
     ///   - threads: passes over more than 100,000 ratings are split between threads.
+    ///   - isCancelled: polled before each iteration; once true, a less converged model comes back.
+    /// - Returns: the fitted model.
     public static func fit(
         users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
         parameters: Parameters, iterations: Int = 6, seed: UInt64 = 42,

@@ -98,6 +98,7 @@ public final class Recommender: @unchecked Sendable {
     /// Loads a snapshot's model, verifying its checksum.
     /// - Parameter id: the snapshot; the live one when nil.
     /// - Returns: the snapshot's metadata and its model (without incremental updates: see `liveState()`).
+    /// - Throws: `QueryError.noModel`, `StoreError.noSnapshot` or `StoreError.corrupt`.
     public func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
         try serialized { try reader.loadModel(snapshot: id) }
     }

@@ -34,7 +34,11 @@ final class Database {
     }
 
     /// Opens (and, in `.readWrite` mode, creates) the database at `path`.
-    /// - Parameter busyTimeout: how long a statement waits for another connection's lock, in milliseconds.
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - mode: read-write (creating the file), read-only, or immutable.
+    ///   - busyTimeout: how long a statement waits for another connection's lock, in milliseconds.
+    /// - Throws: `StoreError.cannotOpen`, `.noWAL` or `.sqlite`.
     init(path: String, mode: Mode = .readWrite, busyTimeout: Int32 = 10_000) throws {
         var db: OpaquePointer?
         let flags = mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY

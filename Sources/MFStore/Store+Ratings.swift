@@ -82,6 +82,8 @@ extension Store {
     /// - Parameters:
     ///   - threshold: the smallest rating that counts.
     ///   - limit: how many items to return at most.
+    /// - Returns: item ids with their mean rating, most rated first.
+    /// - Throws: `StoreError.sqlite`.
     public func mostRatedItems(atLeast threshold: Double, limit: Int) throws -> [(item: Int32, mean: Double)] {
         let stmt = try db.prepare(
             """

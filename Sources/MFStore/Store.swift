@@ -97,6 +97,7 @@ public final class Store {
     /// Runs `body` in a read transaction: its reads see one committed state of the database.
     /// - Parameter body: the reads.
     /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws, or `StoreError.sqlite`.
     public func read<R>(_ body: () throws -> R) throws -> R { try db.readTransaction(body) }
 
     /// `PRAGMA integrity_check`.

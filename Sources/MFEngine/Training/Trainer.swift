@@ -11,12 +11,19 @@ import Foundation
 /// sums are added up block by block in a fixed order, so the model is bit-identical for a seed
 /// whatever the number of threads.
 public enum Trainer {
+    /// Trains a model.
     /// - Parameters:
     ///   - train: the ratings to learn from (dense ids below `userCount`/`itemCount`).
     ///   - test: held-out ratings evaluated after every epoch.
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - scale: the rating scale (predictions are clipped to it).
+    ///   - options: the hyperparameters.
     ///   - progress: called after every epoch.
     ///   - isCancelled: polled before each of the `bins` strata of every epoch (so it can also drive a
     ///     progress bar within epochs); return true to stop (throws `.cancelled`).
+    /// - Returns: the model and its per-epoch history.
+    /// - Throws: `TrainingError`: `.noTrainingRatings`, `.invalid`, `.diverged` or `.cancelled`.
     public static func train(
         train: RatingTriples, test: RatingTriples?, userCount: Int, itemCount: Int, scale: ClosedRange<Float>,
         options: TrainingOptions, progress: ((EpochStats) -> Void)? = nil, isCancelled: (() -> Bool)? = nil

@@ -66,10 +66,17 @@ public typealias ProgressHandler = @Sendable (_ done: Int64, _ total: Int64) -> 
 struct Ingestor {
     let store: Store
 
-    /// - Parameter stored: called inside the transaction, after the ratings are stored, with every stored
-    ///   rating (dense ids) in file order; a throw rolls the whole ingest back.
+    /// Streams the file into the store in one transaction.
+    /// - Parameters:
+    ///   - path: the ratings file.
+    ///   - options: format, item file, scale and error handling.
+    ///   - progress: called with bytes read and the file's size.
     ///   - isCancelled: polled every 4,096 lines; when it answers true the ingest throws `CancellationError`
     ///     and stores nothing.
+    ///   - stored: called inside the transaction, after the ratings are stored, with every stored
+    ///     rating (dense ids) in file order; a throw rolls the whole ingest back.
+    /// - Returns: what was stored.
+    /// - Throws: `InputError` for bad input, `CancellationError`, or a store error; nothing is stored then.
     func ingest(
         path: String, options: IngestOptions, progress: ProgressHandler? = nil,
         isCancelled: (() -> Bool)? = nil,

@@ -145,10 +145,20 @@ public struct RankingTuner {
     /// ratings get the light ranker when it wins).
     public var newcomerKnown = 10
 
-    /// - Parameter newcomers: the newest users (by their first rating), each with their training ratings in time
-    ///   order; when at least 30 have more than `newcomerKnown` ratings, the light-user rule is chosen by
-    ///   simulating their arrival (their first `newcomerKnown` ratings known, the later ones held out and
-    ///   left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few ratings.
+    /// Chooses the ranking model's settings and the light-user rule on a validation carve-out.
+    /// - Parameters:
+    ///   - train: the training ratings (the carve-out comes out of them).
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - scale: the rating scale (its top quarter is relevant).
+    ///   - newcomers: the newest users (by their first rating), each with their training ratings in time
+    ///     order; when at least 30 have more than `newcomerKnown` ratings, the light-user rule is chosen by
+    ///     simulating their arrival (their first `newcomerKnown` ratings known, the later ones held out and
+    ///     left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few
+    ///     ratings.
+    ///   - progress: called with a line after each family of settings.
+    /// - Returns: the choice, with its validation figures and the scored grid.
+    /// - Throws: `TrainingError.cancelled` when `isCancelled` answers true.
     public func choose(
         train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
