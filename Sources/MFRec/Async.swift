@@ -19,10 +19,7 @@ extension Recommender {
         -> IngestReport
     {
         try await runCancellable { isCancelled in
-            try self.serialized {
-                try Ingestor(store: self.store).ingest(
-                    path: path, options: options, progress: progress, isCancelled: isCancelled)
-            }
+            try self.ingest(path: path, options: options, progress: progress, isCancelled: isCancelled)
         }
     }
 

@@ -31,7 +31,7 @@ public final class Recommender: @unchecked Sendable {
     /// - Parameters:
     ///   - path: the database file.
     ///   - readOnly: open without creating, migrating or writing anything.
-    /// - Throws: `StoreError` or `DatabaseError` when the file cannot be opened.
+    /// - Throws: `StoreError` when the file cannot be opened (`.sqlite` and `.cannotOpen` carry SQLite's code).
     public init(path: String, readOnly: Bool = false) throws {
         store = try Store(path: path, readOnly: readOnly)
         self.path = path
@@ -59,7 +59,17 @@ public final class Recommender: @unchecked Sendable {
     public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil) throws
         -> IngestReport
     {
-        try serialized { try Ingestor(store: store).ingest(path: path, options: options, progress: progress) }
+        try ingest(path: path, options: options, progress: progress, isCancelled: nil)
+    }
+
+    /// `ingest` with a cancellation check (see `Async.swift`).
+    func ingest(path: String, options: IngestOptions, progress: ProgressHandler?, isCancelled: (() -> Bool)?) throws
+        -> IngestReport
+    {
+        try serialized {
+            try Ingestor(store: store).ingest(
+                path: path, options: options, progress: progress, isCancelled: isCancelled)
+        }
     }
 
     /// Counts and statistics of what the database holds.
@@ -118,7 +128,7 @@ public final class Recommender: @unchecked Sendable {
 
     /// Opens a query engine on the live model, with read-only connections of its own.
     public func queries() throws -> QueryEngine {
-        try QueryEngine(path: path, itemMatrixPath: itemMatrixPath, readOnly: store.isReadOnly)
+        try QueryEngine(path: path, itemMatrixPath: itemMatrixPath)
     }
 }
 

@@ -36,9 +36,10 @@ extension Store {
         }
     }
 
-    /// Makes snapshot `id` the live model: drops the overlay, bumps the generation. Returns the new generation.
+    /// Makes snapshot `id` the live model: drops the overlay, bumps the generation.
+    /// - Returns: the live model's row after the switch.
     @discardableResult
-    public func setLiveSnapshot(_ id: Int, watermark: Int64) throws -> Int64 {
+    public func setLiveSnapshot(_ id: Int, watermark: Int64) throws -> LiveModel {
         try transaction {
             try db.execute("DELETE FROM live_users")
             try db.execute("DELETE FROM live_items")
@@ -46,19 +47,20 @@ extension Store {
                 "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, "
                     + "watermark = ? WHERE id = 1",
                 [.integer(Int64(id)), .integer(watermark)])
-            return try liveModel().generation
+            return try liveModel()
         }
     }
 
-    /// Records incremental updates: `count` more ratings applied, up to `watermark`. Returns the new generation.
+    /// Records incremental updates: `count` more ratings applied, up to `watermark`.
+    /// - Returns: the live model's row after the update.
     @discardableResult
-    public func markLiveUpdated(count: Int, watermark: Int64) throws -> Int64 {
+    public func markLiveUpdated(count: Int, watermark: Int64) throws -> LiveModel {
         try transaction {
             try db.execute(
                 "UPDATE live_model SET generation = generation + 1, dirty = 1, updates = updates + ?, watermark = "
                     + "max(watermark, ?) WHERE id = 1",
                 [.integer(Int64(count)), .integer(watermark)])
-            return try liveModel().generation
+            return try liveModel()
         }
     }
 

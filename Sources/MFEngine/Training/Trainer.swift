@@ -163,7 +163,7 @@ public enum Trainer {
                                     itemBiases: itemBiases.baseAddress!, squaredErrors: squaredErrors.baseAddress!,
                                     absoluteErrors: absoluteErrors.baseAddress!)
                                 for s in 0..<bins {
-                                    if isCancelled?() == true { throw TrainingError.cancelled }
+                                    try TrainingError.check(isCancelled)
                                     let work = { @Sendable (t: Int) in
                                         var b = t
                                         while b < bins {

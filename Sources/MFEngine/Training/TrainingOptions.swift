@@ -89,3 +89,13 @@ public struct TrainingResult: Sendable {
     /// The last epoch's test metrics.
     public var final: ErrorMetrics? { history.last?.test }
 }
+
+extension TrainingError {
+    /// The one cancellation check of every long step (epochs, tuning, fits): throws `.cancelled` when
+    /// `isCancelled` answers true.
+    /// - Parameter isCancelled: the caller's check; nil never cancels.
+    /// - Throws: `TrainingError.cancelled`.
+    public static func check(_ isCancelled: (() -> Bool)?) throws {
+        if isCancelled?() == true { throw TrainingError.cancelled }
+    }
+}

@@ -28,15 +28,25 @@ public final class QueryEngine: Sendable {
         /// Item keys and titles already looked up (they never change for an id).
         var items: [Int: Store.ItemInfo] = [:]
         /// The popular list, with the live snapshot it was read for.
-        var popular: (snapshot: Int, value: [PopularItem])?
+        var popular: (key: Int, value: [PopularItem])?
         /// The live snapshot's ranking model, with the snapshot it was read from.
-        var ranking: (snapshot: Int, value: (RankingModel, RankingChoice)?)?
+        var ranking: (key: Int, value: (RankingModel, RankingChoice)?)?
         /// The co-occurrence embedding, with the stored version it was read at.
-        var embedding: (version: Int64, value: CooccurrenceEmbedding)?
+        var embedding: (key: Int64, value: CooccurrenceEmbedding?)?
     }
 
-    init(path: String, itemMatrixPath: String, readOnly: Bool) throws {
-        pool = try ReadPool(path: path, readOnly: readOnly)
+    /// The value cached in `slot` when it was read for `key`; otherwise `load()`, cached for `key`.
+    private func cached<Key: Equatable, Value>(
+        _ slot: WritableKeyPath<Caches, (key: Key, value: Value)?>, key: Key, load: () throws -> Value
+    ) rethrows -> Value {
+        if let entry = caches.withLock({ $0[keyPath: slot] }), entry.key == key { return entry.value }
+        let value = try load()
+        caches.withLock { $0[keyPath: slot] = (key, value) }
+        return value
+    }
+
+    init(path: String, itemMatrixPath: String) throws {
+        pool = try ReadPool(path: path)
         self.itemMatrixPath = itemMatrixPath
         // A writer may move the live model between reading it and mapping its file: read again then.
         var attempt = 0
@@ -74,32 +84,27 @@ public final class QueryEngine: Sendable {
     /// Maps the item matrix file, rebuilding it first when it does not match the live model.
     static func openMatrix(path: String, state: LiveState) throws -> (ItemMatrix, Bool) {
         let generation = UInt64(state.live.generation), snapshotID = UInt64(state.snapshot.id)
+        func open(_ file: String) throws -> ItemMatrix {
+            try ItemMatrix.open(
+                path: file, generation: generation, snapshotID: snapshotID,
+                factors: state.model.factors, itemCount: state.model.itemCount)
+        }
+        func write(_ file: String) throws {
+            try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: file)
+        }
         do {
-            return (
-                try ItemMatrix.open(
-                    path: path, generation: generation, snapshotID: snapshotID,
-                    factors: state.model.factors, itemCount: state.model.itemCount), false
-            )
+            return (try open(path), false)
         } catch let error as ItemMatrixError {
             if case .io = error { throw error }
             var target = path
             do {
-                try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: path)
+                try write(path)
             } catch {
                 // A read-only folder: keep a private copy in the temp folder instead.
                 target = fallbackPath(for: path)
-                if (try? ItemMatrix.open(
-                    path: target, generation: generation, snapshotID: snapshotID,
-                    factors: state.model.factors, itemCount: state.model.itemCount)) == nil
-                {
-                    try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: target)
-                }
+                if (try? open(target)) == nil { try write(target) }
             }
-            return (
-                try ItemMatrix.open(
-                    path: target, generation: generation, snapshotID: snapshotID,
-                    factors: state.model.factors, itemCount: state.model.itemCount), true
-            )
+            return (try open(target), true)
         }
     }
 
@@ -152,11 +157,7 @@ public final class QueryEngine: Sendable {
     /// The popular list of the last training, decoded again only when the live snapshot changes (training
     /// writes it with the snapshot it makes live).
     func popularList() throws -> [PopularItem] {
-        let snapshot = snapshotID
-        if let cached = caches.withLock({ $0.popular }), cached.snapshot == snapshot { return cached.value }
-        let value = try pool.read { try ModelReader(store: $0).popularItems() }
-        caches.withLock { $0.popular = (snapshot, value) }
-        return value
+        try cached(\.popular, key: snapshotID) { try pool.read { try ModelReader(store: $0).popularItems() } }
     }
 
     /// The ranking model of the live snapshot (nil when it has none), read again only when the live
@@ -164,27 +165,15 @@ public final class QueryEngine: Sendable {
     /// - Returns: the model and what validation chose at training time.
     public func rankingModel() throws -> (RankingModel, RankingChoice)? {
         let snapshot = snapshotID
-        if let cached = caches.withLock({ $0.ranking }), cached.snapshot == snapshot { return cached.value }
-        let value = try pool.read { try ModelReader(store: $0).rankingModel(snapshot: snapshot) }
-        caches.withLock { $0.ranking = (snapshot, value) }
-        return value
+        return try cached(\.ranking, key: snapshot) {
+            try pool.read { try ModelReader(store: $0).rankingModel(snapshot: snapshot) }
+        }
     }
 
     /// The co-occurrence embedding of the last training (nil when there is none), read again only when
     /// a newer one was stored.
     func cooccurrence() throws -> CooccurrenceEmbedding? {
         guard let version = try pool.read({ try $0.cooccurrenceVersion() }) else { return nil }
-        if let cached = caches.withLock({ $0.embedding }), cached.version == version { return cached.value }
-        guard let record = try pool.read({ try $0.cooccurrence() }),
-            let value = CooccurrenceEmbedding(
-                factors: record.factors, itemCount: record.itemCount,
-                exponent: record.exponent, encoded: record.vectors)
-        else {
-            throw StoreError.corrupt(
-                what: "\(path): the co-occurrence embedding",
-                reason: "it does not match its recorded size; run `mfrec train` to fit it again")
-        }
-        caches.withLock { $0.embedding = (record.version, value) }
-        return value
+        return try cached(\.embedding, key: version) { try pool.read { try ModelReader(store: $0).cooccurrence() } }
     }
 }

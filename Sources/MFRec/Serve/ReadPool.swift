@@ -9,15 +9,13 @@ import MFStore
 /// one caller of `withConnection`, which is the only code that touches it until it is returned.
 final class ReadPool: Sendable {
     let path: String
-    private let readOnly: Bool
     private let idle = Locked<[Store]>([])
     /// Connections kept idle at most (more may be open while many queries run at once).
     static let maxIdle = 4
 
     /// Opens the first connection, so that a database that cannot be opened fails here.
-    init(path: String, readOnly: Bool = true) throws {
+    init(path: String) throws {
         self.path = path
-        self.readOnly = readOnly
         let first = try Store(path: path, readOnly: true)
         idle.withLock { $0.append(first) }
     }

@@ -15,12 +15,11 @@ struct ModelReader {
 
     /// Loads a snapshot's model (the live one when `id` is nil), verifying its checksum.
     func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
-        guard let id = try id ?? store.liveModel().snapshotID else {
-            throw QueryError.noModel
-        }
+        let live = try store.liveModel().snapshotID
+        guard let id = id ?? live else { throw QueryError.noModel }
         guard let record = try store.snapshot(id: id) else { throw StoreError.noSnapshot(id) }
         do {
-            return (SnapshotInfo(record, live: try store.liveModel().snapshotID), try ModelBlob.decode(record.model))
+            return (SnapshotInfo(record, live: live), try ModelBlob.decode(record.model))
         } catch let error as ModelFormatError {
             throw StoreError.corrupt(what: "snapshot \(id)", reason: error.description)
         }
@@ -65,6 +64,21 @@ struct ModelReader {
                 reason: "it cannot be decoded; run `mfrec train` to fit it again")
         }
         return (model, choice)
+    }
+
+    /// The stored co-occurrence embedding (nil when there is none), checksum and shape verified.
+    func cooccurrence() throws -> CooccurrenceEmbedding? {
+        guard let record = try store.cooccurrence() else { return nil }
+        guard
+            let value = CooccurrenceEmbedding(
+                factors: record.factors, itemCount: record.itemCount, exponent: record.exponent,
+                encoded: record.vectors)
+        else {
+            throw StoreError.corrupt(
+                what: "\(store.path): the co-occurrence embedding",
+                reason: "it does not match its recorded size; run `mfrec train` to fit it again")
+        }
+        return value
     }
 
     /// Items ranked for the popular fallback, with their mean rating: as stored by the last training,

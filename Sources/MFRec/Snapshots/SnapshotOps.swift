@@ -52,9 +52,8 @@ extension Recommender {
             let (id, state) = try store.transaction { () -> (Int, LiveState) in
                 let state = try liveState()
                 let id = try freeze(state, note: note)
-                try store.setLiveSnapshot(id, watermark: state.live.watermark)
                 var after = state
-                after.live = try store.liveModel()
+                after.live = try store.setLiveSnapshot(id, watermark: state.live.watermark)
                 after.snapshot.id = id
                 return (id, after)
             }
@@ -99,10 +98,10 @@ extension Recommender {
                         try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
                 }
                 let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
-                try store.setLiveSnapshot(id, watermark: info.watermark)
+                let switchedLive = try store.setLiveSnapshot(id, watermark: info.watermark)
                 var switched = info
                 switched.isLive = true
-                return (saved, LiveState(snapshot: switched, model: model, live: try store.liveModel()))
+                return (saved, LiveState(snapshot: switched, model: model, live: switchedLive))
             }
             writeItemMatrix(state)
             return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))

@@ -33,14 +33,6 @@ public struct EvaluationReport: Sendable, Codable {
 }
 
 extension Recommender {
-    /// The stored co-occurrence embedding, as `recommend` uses it (nil when there is none).
-    func storedCooccurrence() throws -> CooccurrenceEmbedding? {
-        guard let record = try store.cooccurrence() else { return nil }
-        return CooccurrenceEmbedding(
-            factors: record.factors, itemCount: record.itemCount, exponent: record.exponent,
-            encoded: record.vectors)
-    }
-
     /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
     ///
     /// Ranking metrics rank, for each test user, every item the user did not rate in training; a test
@@ -96,7 +88,7 @@ extension Recommender {
             let stored = try loadRankingModel(snapshot: info.id)
             if let (rankingModel, choice) = stored, !users.isEmpty {
                 // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
-                let embedding = Result { try storedCooccurrence() }
+                let embedding = Result { try reader.cooccurrence() }
                 let rankers = ListRankers(
                     ranking: rankingModel, choice: choice, embeddingSource: { try embedding.get() },
                     popular: try reader.popularItems(),

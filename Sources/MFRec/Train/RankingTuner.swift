@@ -165,7 +165,6 @@ public struct RankingTuner {
         progress: ((String) -> Void)? = nil
     ) throws -> RankingChoice {
         let started = Date()
-        func checkCancelled() throws { if isCancelled?() == true { throw TrainingError.cancelled } }
         let (fit, held) = carve(train)
         let relevantAt = Float(Recommender.topQuarter(of: scale))
         var relevant: [Int32: Set<Int32>] = [:]
@@ -192,7 +191,7 @@ public struct RankingTuner {
         var best: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel)?
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             let spectrum = Spectrum.fit(
                 users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount,
                 itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,
@@ -200,7 +199,7 @@ public struct RankingTuner {
                 isCancelled: isCancelled)
             for k in factors {
                 for (knee, beta) in filterChoices {
-                    try checkCancelled()
+                    try TrainingError.check(isCancelled)
                     let model = spectrum.model(
                         .init(
                             factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
@@ -226,7 +225,7 @@ public struct RankingTuner {
         // A blend with popularity for everyone.
         var main = (weight: Float(0), perUser: best!.perUser)
         for weight in popularityWeights where weight > 0 {
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             let perUser = evaluation.scores { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item)
                     ?? []
@@ -236,11 +235,11 @@ public struct RankingTuner {
         let chosen = (scored: best!.scored, perUser: main.perUser)
 
         // The light-user rule: the alternatives for the same users.
-        try checkCancelled()
+        try TrainingError.check(isCancelled)
         let embedding = CooccurrenceEmbedding.fit(
             users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
             seed: seed, threads: threads, isCancelled: isCancelled)
-        try checkCancelled()
+        try TrainingError.check(isCancelled)
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
         let byCooccurrence = evaluation.scores { ratings, excluded in
@@ -256,7 +255,7 @@ public struct RankingTuner {
             (.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity),
         ]
         for weight in lightPopularityWeights {
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             alternatives.append(
                 (
                     .ranking, weight,
@@ -292,8 +291,8 @@ public struct RankingTuner {
         var lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
         var lightRule = (ranker: rule.ranker, weight: rule.weight)
         var newcomerFigures: RankingChoice.Newcomers?
-        try checkCancelled()
-        if let simulated = simulateNewcomers(
+        try TrainingError.check(isCancelled)
+        if let simulated = try simulateNewcomers(
             newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
             itemCount: itemCount, scale: scale, relevantAt: relevantAt)
         {
@@ -309,7 +308,6 @@ public struct RankingTuner {
                     + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
                     + ", popular " + String(format: "%.4f", simulated.popular))
         }
-        try checkCancelled()
         let n = Double(max(users.count, 1))
         let figures = RankingChoice.Figures(
             users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
@@ -331,7 +329,7 @@ public struct RankingTuner {
         _ newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])], train: RatingTriples,
         parameters: RankingModel.Parameters, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         relevantAt: Float
-    )
+    ) throws
         -> (users: Int, main: Double, best: (ranker: Ranker, weight: Float, ndcg: Double), popular: Double)?
     {
         let eligible = newcomers.filter { $0.ratings.count > newcomerKnown }
@@ -360,24 +358,24 @@ public struct RankingTuner {
         let embedding = CooccurrenceEmbedding.fit(
             users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
             seed: seed, threads: threads, isCancelled: isCancelled)
-        if isCancelled?() == true { return nil }  // the caller's next check throws
+        try TrainingError.check(isCancelled)
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
         let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
         func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> Double {
             mean(evaluation.scores(rank).map(\.ndcg))
         }
-        if isCancelled?() == true { return nil }
+        try TrainingError.check(isCancelled)
         let main = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
         let popularNDCG = ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
         var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
         for weight in lightPopularityWeights {
-            if isCancelled?() == true { return nil }  // the caller's next check throws
+            try TrainingError.check(isCancelled)
             let byRanking = ndcg { r, e in
                 model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? []
             }
             if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
-            if isCancelled?() == true { return nil }
+            try TrainingError.check(isCancelled)
             let byCooccurrence = ndcg { r, e in
                 embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(
                     \.item) ?? []

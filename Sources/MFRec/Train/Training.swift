@@ -120,8 +120,7 @@ extension Recommender {
             var (train, test) = try loadSplit(split, maxSeq: watermark)
             let loadSeconds = Date().timeIntervalSince(loadStart)
             if train.count == 0 { throw TrainingError.noTrainingRatings }
-            func checkCancelled() throws { if isCancelled?() == true { throw TrainingError.cancelled } }
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
 
             var baseOptions = request.options
             var ratingChoice: RatingChoice?
@@ -168,7 +167,7 @@ extension Recommender {
             keptOptions.factors = kept.model.factors
             let counts = (train.count, test.count)
             let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             let fitStart = Date()
             let cooccurrence =
                 request.cooccurrenceFactors > 0
@@ -178,7 +177,7 @@ extension Recommender {
                     seed: request.options.seed, isCancelled: isCancelled)
                 : nil
             let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             let rankingStart = Date()
             let ranking =
                 request.rankingModel
@@ -193,10 +192,10 @@ extension Recommender {
             train = RatingTriples()
             test = RatingTriples()  // free before encoding the snapshot
 
-            try checkCancelled()
+            try TrainingError.check(isCancelled)
             let saveStart = Date()
             var savedUpdates: Int?
-            let snapshotID = try store.transaction {
+            let (snapshotID, live) = try store.transaction { () -> (Int, Store.LiveModel) in
                 if try store.liveModel().dirty {
                     savedUpdates = try freeze(try liveState(), note: "saved automatically before training a new model")
                 }
@@ -206,7 +205,7 @@ extension Recommender {
                         parent: try store.liveModel().snapshotID,
                         options: keptOptions, history: kept.history, test: kept.final, unseen: kept.unseenTestPairs,
                         split: split, watermark: watermark))
-                try store.setLiveSnapshot(id, watermark: watermark)
+                let live = try store.setLiveSnapshot(id, watermark: watermark)
                 if let ranking {
                     try store.setRankingModel(
                         .init(
@@ -222,10 +221,9 @@ extension Recommender {
                 } else {
                     try store.deleteCooccurrence()  // asked for none: an older one must not answer for this model
                 }
-                return id
+                return (id, live)
             }
             // The item matrix follows the live model. If this fails, the first query rebuilds it.
-            let live = try store.liveModel()
             try? ItemMatrix.write(
                 model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
                 to: itemMatrixPath)
@@ -290,7 +288,7 @@ extension Recommender {
             threads: max(1, request.options.threads), isCancelled: isCancelled
         )
         .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
-        if isCancelled?() == true { throw TrainingError.cancelled }
+        try TrainingError.check(isCancelled)
         choice.parameters = model.parameters
         return (model, choice)
     }

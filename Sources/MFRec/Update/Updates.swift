@@ -144,8 +144,7 @@ extension Recommender {
             try store.upsertLiveRow(
                 .init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
         }
-        try store.markLiveUpdated(count: triples.count, watermark: watermark)
-        state.live = try store.liveModel()
+        state.live = try store.markLiveUpdated(count: triples.count, watermark: watermark)
         liveCache = state
         return (state, touchedItems)
     }
