@@ -13,18 +13,22 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 
 extension Recommender {
     /// Writes the two embedding matrices and biases of a snapshot (the live one by default) into `folder`.
-    /// Each file is written to a temp name and renamed, so none is ever left half-written.
+    /// Each file is written as `OutputFile` writes it (a regular file is replaced whole, a link followed).
     /// - Returns: the paths written.
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
         return try serialized {
             let (info, model) = try loadModel(snapshot: id)
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            guard folder != "-" else {
+                throw OutputError(
+                    path: folder, reason: "export writes several files into a folder, not to standard output")
+            }
+            try OutputFile.createFolder(folder)
             let userKeys = try store.userKeys(), itemKeys = try store.itemKeys()
             func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
             var written: [String] = []
             func save(_ name: String, _ data: Data) throws {
-                try data.write(to: URL(fileURLWithPath: path(name)), options: .atomic)
+                try OutputFile.write(data, to: path(name), allowStdout: false)
                 written.append(path(name))
             }
             switch format {

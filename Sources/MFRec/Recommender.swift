@@ -27,16 +27,43 @@ public final class Recommender: @unchecked Sendable {
     /// The database file.
     public let path: String
 
-    /// Opens (creating and migrating when needed) the database at `path`.
+    /// Opens the database at `path` for `mode` (see `AccessMode`: `.create` creates and migrates it
+    /// when needed, `.write` needs it to exist, `.read` changes nothing).
     /// - Parameters:
     ///   - path: the database file.
-    ///   - readOnly: open without creating, migrating or writing anything.
-    /// - Throws: `StoreError` when the file cannot be opened (`.sqlite` and `.cannotOpen` carry SQLite's code).
-    public init(path: String, readOnly: Bool = false) throws {
-        store = try Store(path: path, readOnly: readOnly)
+    ///   - mode: what this recommender will do with the file.
+    /// - Throws: `StoreError` when the file cannot be opened (`.sqlite` and `.cannotOpen` carry SQLite's
+    ///   code), is missing and `mode` is not `.create`, or is a SQLite file of something else (`.notMfrec`).
+    public init(path: String, mode: AccessMode) throws {
+        store = try Store(path: path, mode: mode)
         self.path = path
         if !store.isReadOnly { removeStaleTempFiles() }
     }
+
+    /// Opens the database at `path`: read-only, or creating and migrating it when needed.
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - readOnly: open without creating, migrating or writing anything (`AccessMode.read`).
+    /// - Throws: as `init(path:mode:)`.
+    public convenience init(path: String, readOnly: Bool = false) throws {
+        try self.init(path: path, mode: readOnly ? .read : .create)
+    }
+
+    /// Removes a database file and SQLite's -wal, -shm and -journal files beside it: for a caller that
+    /// created the database and failed before storing anything (no `Recommender` may have it open).
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - keepingEmptyFile: truncate the database file to 0 bytes instead of removing it.
+    public static func removeDatabaseFiles(at path: String, keepingEmptyFile: Bool) {
+        for suffix in ["-wal", "-shm", "-journal"] { unlink(path + suffix) }
+        if keepingEmptyFile { truncate(path, 0) } else { unlink(path) }
+    }
+
+    /// The database's schema version (the id of the last migration applied).
+    public func schemaVersion() throws -> Int { try serialized { try store.schemaVersion() } }
+
+    /// Whether this recommender can only read (opened with `.read`, or the file cannot be written).
+    public var isReadOnly: Bool { store.isReadOnly }
 
     /// Runs `body` holding this recommender's lock (re-entrant: a public method may call another).
     func serialized<R>(_ body: () throws -> R) rethrows -> R {

@@ -63,6 +63,12 @@ public struct Migrator: Sendable {
         let checksum: Int64
     }
 
+    /// Whether the file has mfrec's schema table.
+    func isMfrec(_ db: Database) throws -> Bool {
+        try db.scalarInt(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") ?? 0 > 0
+    }
+
     func applied(in db: Database) throws -> [Applied] {
         let exists =
             try db.scalarInt(

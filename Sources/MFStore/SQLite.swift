@@ -36,12 +36,15 @@ final class Database {
     /// Opens (and, in `.readWrite` mode, creates) the database at `path`.
     /// - Parameters:
     ///   - path: the database file.
-    ///   - mode: read-write (creating the file), read-only, or immutable.
+    ///   - mode: read-write, read-only, or immutable.
+    ///   - create: in `.readWrite` mode, create the file when it does not exist.
     ///   - busyTimeout: how long a statement waits for another connection's lock, in milliseconds.
     /// - Throws: `StoreError.cannotOpen`, `.noWAL` or `.sqlite`.
-    init(path: String, mode: Mode = .readWrite, busyTimeout: Int32 = 10_000) throws {
+    init(path: String, mode: Mode = .readWrite, create: Bool = true, busyTimeout: Int32 = 10_000) throws {
         var db: OpaquePointer?
-        let flags = mode == .readWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY
+        let flags =
+            mode == .readWrite
+            ? SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) : SQLITE_OPEN_READONLY
         let name =
             mode == .immutable
             ? "file:" + path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)! + "?immutable=1" : path

@@ -2,6 +2,17 @@ import CSQLite
 import CZlib
 import Foundation
 
+/// What a caller will do with a database, which decides what opening it may change.
+public enum AccessMode: Sendable {
+    /// Read only: the file must exist and hold an mfrec database of the current schema; nothing is
+    /// created, migrated or written.
+    case read
+    /// Read and write an existing database (migrating its schema when older).
+    case write
+    /// Read and write, creating the database when the file is missing or empty.
+    case create
+}
+
 /// The mfrec database: users, items, ratings, snapshots and the live model in one SQLite file.
 ///
 /// Opening migrates the schema to the version this binary knows (or refuses a newer one). Every
@@ -29,41 +40,84 @@ public final class Store {
         return try body(stmt)
     }
 
-    /// Opens the database at `path`, creating and migrating it as needed.
+    /// Opens the database at `path` for `mode`.
     ///
-    /// A database that cannot be written (a read-only file or file system) is opened read-only:
-    /// reads work, and writes fail with a clear "read-only" error.
+    /// `.create` and `.write` migrate the schema to the version this binary knows (or refuse a newer
+    /// one); `.read` changes nothing (SQLite's own -wal/-shm files aside) and refuses an older schema.
+    /// Every mode refuses a SQLite file that is not an mfrec database (it has tables of its own but
+    /// no mfrec schema), before touching it. A database that cannot be written (a read-only file or
+    /// file system) is opened read-only in every mode: reads work, and writes fail with a clear
+    /// "read-only" error.
     /// - Parameters:
     ///   - path: the database file.
-    ///   - readOnly: open without writing: the file must exist and its schema be current.
-    /// - Throws: `StoreError`: `.noDatabase` or `.olderSchema` for a read-only open, `.newerSchema`,
-    ///   `.cannotOpen` and `.sqlite` (with SQLite's code) otherwise.
-    public init(path: String, readOnly: Bool = false) throws {
-        db = try Store.open(path, readOnly: readOnly)
+    ///   - mode: what the caller will do with it (see `AccessMode`).
+    /// - Throws: `StoreError`: `.noDatabase` when the file is missing (or empty) and `mode` is not
+    ///   `.create`, `.notMfrec`, `.olderSchema` for a read-only open, `.newerSchema`, `.cannotOpen`
+    ///   and `.sqlite` (with SQLite's code) otherwise.
+    public init(path: String, mode: AccessMode) throws {
+        db = try Store.open(path, mode: mode)
     }
 
-    private static func open(_ path: String, readOnly: Bool) throws -> Database {
-        if !readOnly {
+    /// Opens the database at `path`: read-only (`.read`) or creating it as needed (`.create`).
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - readOnly: open without creating, migrating or writing anything.
+    /// - Throws: as `init(path:mode:)`.
+    public convenience init(path: String, readOnly: Bool = false) throws {
+        try self.init(path: path, mode: readOnly ? .read : .create)
+    }
+
+    /// Whether a database file holds something: it exists and is not empty (a 0-byte file counts as new).
+    public static func databaseExists(at path: String) -> Bool {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        return (size ?? 0) > 0
+    }
+
+    private static func open(_ path: String, mode: AccessMode) throws -> Database {
+        guard !path.isEmpty else {
+            throw StoreError.cannotOpen(path: path, code: SQLITE_CANTOPEN, message: "the database path is empty")
+        }
+        let exists = databaseExists(at: path)
+        if !exists && mode != .create {
+            throw StoreError.noDatabase(path: path)
+        }
+        if exists {
+            // Look before touching: switching to WAL or migrating would change a file that is not ours.
+            try checkIsMfrec(try openReadOnly(path), path: path)
+        }
+        if mode != .read {
             do {
-                let db = try Database(path: path, mode: .readWrite)
+                let db = try Database(path: path, mode: .readWrite, create: mode == .create)
                 try Migrator.embedded.migrate(db)
                 return db
             } catch let error as StoreError
                 where [SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_PERM, SQLITE_AUTH].contains(error.sqliteCode ?? 0)
-                && FileManager.default.fileExists(atPath: path)
+                && exists
             {
                 // Not writable: fall through to read-only.
             }
         }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw StoreError.noDatabase(path: path)
-        }
         let db = try openReadOnly(path)
+        guard try Migrator.embedded.isMfrec(db) else {
+            throw StoreError.noDatabase(path: path)  // a SQLite file without any table yet
+        }
         let pending = try Migrator.embedded.pending(in: db)
         if !pending.isEmpty {
             throw StoreError.olderSchema(path: path)
         }
         return db
+    }
+
+    /// Refuses a SQLite file that has tables but no mfrec schema.
+    private static func checkIsMfrec(_ db: Database, path: String) throws {
+        if try !Migrator.embedded.isMfrec(db) && db.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0 > 0 {
+            throw StoreError.notMfrec(path: path)
+        }
+    }
+
+    /// The schema version of the file (the id of the last migration applied).
+    public func schemaVersion() throws -> Int {
+        try Migrator.embedded.applied(in: db).last?.id ?? 0
     }
 
     /// Whether this connection can only read.

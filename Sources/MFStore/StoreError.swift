@@ -50,6 +50,8 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
     case readOnly(path: String)
     /// A read-only database whose schema is older than this binary's.
     case olderSchema(path: String)
+    /// The file is a SQLite database of something else (tables, but no mfrec schema); nothing was changed.
+    case notMfrec(path: String)
     /// A database written by a newer mfrec.
     case newerSchema(path: String, version: Int, known: Int)
     /// An already-applied migration was edited.
@@ -73,11 +75,14 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
         switch self {
         case .sqlite(let error): return error.description
         case .cannotOpen(let path, _, let message): return "cannot open database \(path): \(message)"
+        case .notMfrec(let path):
+            return "\(path) is a SQLite database but not an mfrec one (it has other tables); nothing was changed"
         case .noDatabase(let path): return "no database at \(path); run `mfrec ingest FILE` first"
         case .readOnly(let path):
             return "\(path) is read-only (the file or its folder cannot be written); nothing was changed"
         case .olderSchema(let path):
-            return "\(path) is read-only and has an older schema; open it once where it can be written to upgrade it"
+            return "\(path) has an older schema, and this command only reads; run `mfrec migrate --db \(path)` "
+                + "(or any command that writes) to upgrade it"
         case .newerSchema(let path, let version, let known):
             return "\(path) was written by a newer mfrec (schema version \(version), this mfrec knows up to \(known)); "
                 + "upgrade mfrec to open it"

@@ -31,7 +31,7 @@ extension Mfrec {
         }
 
         func run() throws {
-            let report = try Recommender(path: database.db).evaluate(
+            let report = try database.read().evaluate(
                 snapshot: snapshot, testFile: testFile, top: top,
                 relevantThreshold: relevant, maxUsers: maxUsers, compareRankings: compare)
             if json {

@@ -11,8 +11,14 @@ extension Mfrec {
         @Option(help: "csv or npy.") var format: ExportFormat = .csv
         @Option(name: .shortAndLong, help: "The folder to write into.") var output: String
 
+        func validate() throws {
+            guard output != "-" else {
+                throw ValidationError("--output is a folder (export writes several files); - is not allowed")
+            }
+        }
+
         func run() throws {
-            let paths = try Recommender(path: database.db).export(snapshot: snapshot, format: format, to: output)
+            let paths = try database.read().export(snapshot: snapshot, format: format, to: output)
             for path in paths { print("wrote \(path)") }
         }
     }

@@ -16,7 +16,8 @@ extension Mfrec {
         @Option(help: "Number of items.") var items = 3706
         @Option(help: "Number of ratings.") var ratings = 1_000_000
         @Option(help: "Random seed.") var seed: UInt64 = 42
-        @Option(name: .shortAndLong, help: "The file to write.") var output: String
+        @Option(name: .shortAndLong, help: "The file to write (- for standard output; .gz compresses).") var output:
+            String
 
         func validate() throws {
             guard users > 0, items > 0, ratings > 0 else {
@@ -25,6 +26,7 @@ extension Mfrec {
         }
 
         func run() throws {
+            if output == "-" { OutputFile.reserveStandardOutput() }
             let spec = SyntheticRatings(users: users, items: items, ratings: ratings, seed: seed)
             let report = try spec.write(to: output, progress: Console.progressBar("generate", unit: .count))
             print(

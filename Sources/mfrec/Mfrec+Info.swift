@@ -9,7 +9,7 @@ extension Mfrec {
         @OptionGroup var database: DatabaseOptions
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            let rec = try database.read()
             let info = try rec.info()
             var rows: [(String, String)] = [
                 ("database", info.path),

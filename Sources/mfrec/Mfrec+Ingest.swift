@@ -28,7 +28,10 @@ extension Mfrec {
         @Option(help: "The item file layout: uitem, dat or csv (default: detected).")
         var itemsFormat: ItemsFormat?
 
-        @Option(help: ArgumentHelp("Refuse ratings outside MIN:MAX (e.g. 1:5).", valueName: "min:max"))
+        @Option(
+            help: ArgumentHelp(
+                "The rating scale, fixed by the first ingest (default: the smallest of 0:1, 1:5, 0.5:5, 1:10 "
+                    + "holding every rating); every later write refuses ratings outside it.", valueName: "min:max"))
         var scale: String?
 
         @Flag(help: "Store the valid lines, skip the invalid ones and report them.")
@@ -47,20 +50,32 @@ extension Mfrec {
         }
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
-            let options = IngestOptions(
-                format: format, itemsPath: items, itemsFormat: itemsFormat,
-                scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
-            let report: IngestReport
-            if update {
+            // A failed first ingest leaves no database behind (an empty file it found stays empty).
+            let isNew = !Store.databaseExists(at: database.db)
+            let wasEmptyFile = FileManager.default.fileExists(atPath: database.db)
+            // The connection that ingests is closed before a failure removes what it created.
+            func ingestFile() throws -> IngestReport {
+                let rec = try Recommender(path: database.db, mode: update ? .write : .create)
+                let options = IngestOptions(
+                    format: format, itemsPath: items, itemsFormat: itemsFormat,
+                    scale: scale.flatMap(parseScale), skipInvalid: skipInvalid)
+                guard update else {
+                    return try rec.ingest(path: file, options: options, progress: Console.progressBar("ingest"))
+                }
                 let (ingested, updated) = try rec.ingestUpdating(
                     path: file, options: options, update: UpdateOptions(steps: steps),
                     progress: Console.progressBar("ingest"))
-                report = ingested
                 print(updateSummary(updated))
-            } else {
-                report = try rec.ingest(path: file, options: options, progress: Console.progressBar("ingest"))
+                return ingested
             }
+            let report: IngestReport
+            do {
+                report = try ingestFile()
+            } catch {
+                if isNew { Recommender.removeDatabaseFiles(at: database.db, keepingEmptyFile: wasEmptyFile) }
+                throw error
+            }
+            let rec = try database.write()
             var line = "ingested \(grouped(report.ratingsRead)) ratings"
             // Counts and scale only: `rec.info()` would also average every rating (seconds on 25M).
             let catalog = try rec.catalog()
@@ -77,6 +92,17 @@ extension Mfrec {
             }
             if items != nil { details.append("\(grouped(report.itemsTitled)) item titles") }
             if !details.isEmpty { print(details.joined(separator: "; ")) }
+            switch report.scaleSource {
+            case .standard where report.observedScale != report.scale:
+                Console.note(
+                    "the rating scale is \(RatingScale.describe(report.scale!)): the smallest standard scale holding "
+                        + "every rating (give --scale MIN:MAX on the first ingest to choose another)")
+            case .data:
+                Console.note(
+                    "warning: no standard scale (1–5, 0.5–5, 1–10, 0–1) holds these ratings; the scale is their own "
+                        + "range, \(RatingScale.describe(report.scale!)) (give --scale MIN:MAX to choose one)")
+            default: break
+            }
             if report.skippedLines > 0 {
                 print(
                     "skipped \(grouped(report.skippedLines)) invalid lines; the first \(report.skippedReasons.count):")

@@ -10,7 +10,7 @@ extension Mfrec {
         @Argument(help: "The item's id.") var item: String
 
         func run() throws {
-            let engine = try Recommender(path: database.db).queries()
+            let engine = try database.read().queries()
             let (rating, fallback) = try engine.predict(user: user, item: item)
             print(String(format: "%.4f", rating))
             if fallback {

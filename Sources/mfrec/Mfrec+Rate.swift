@@ -23,7 +23,7 @@ extension Mfrec {
         }
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            let rec = try database.write()
             let report = try rec.rate(
                 user: user, item: item, rating: rating, timestamp: timestamp, options: UpdateOptions(steps: steps))
             print(updateSummary(report))

@@ -42,7 +42,7 @@ extension Mfrec {
         )
         var by: Ranker?
         @Flag(help: "Recommend for every user (needs --output).") var all = false
-        @Option(help: "With --all: the CSV file to write.") var output: String?
+        @Option(help: "With --all: the CSV file to write (- for standard output).") var output: String?
         @Option(help: "Threads for --all (1…256).") var threads = ProcessInfo.processInfo.activeProcessorCount
 
         func validate() throws {
@@ -60,7 +60,8 @@ extension Mfrec {
         }
 
         func run() throws {
-            let engine = try Recommender(path: database.db).queries()
+            if all && output == "-" { OutputFile.reserveStandardOutput() }
+            let engine = try database.read().queries()
             if all, let output {
                 let count = try engine.recommendAll(
                     n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, by: by,

@@ -11,7 +11,7 @@ extension Mfrec {
         @Argument(help: "The snapshot id.") var id: Int
 
         func run() throws {
-            let report = try Recommender(path: database.db).rollback(to: id)
+            let report = try database.write().rollback(to: id)
             if let saved = report.savedUpdatesAs {
                 print("saved the live model's unsaved incremental updates as snapshot \(saved)")
             }

@@ -22,7 +22,7 @@ extension Mfrec {
         }
 
         func run() throws {
-            let engine = try Recommender(path: database.db).queries()
+            let engine = try database.read().queries()
             let items = try engine.similar(item: item, n: n, by: by)
             if format == .table { Console.note("by cosine of the \(by.rawValue) model's item vectors") }
             switch format {

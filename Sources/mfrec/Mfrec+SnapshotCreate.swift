@@ -10,7 +10,7 @@ extension Mfrec.Snapshot {
         @Option(help: "A note to store with it.") var note: String?
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            let rec = try database.write()
             let id = try rec.createSnapshot(note: note)
             print("saved snapshot \(id) (live)")
         }

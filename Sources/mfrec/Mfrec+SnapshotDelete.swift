@@ -9,7 +9,7 @@ extension Mfrec.Snapshot {
         @Argument(help: "The snapshot id.") var id: Int
 
         func run() throws {
-            try Recommender(path: database.db).deleteSnapshot(id)
+            try database.write().deleteSnapshot(id)
             print("deleted snapshot \(id)")
         }
     }

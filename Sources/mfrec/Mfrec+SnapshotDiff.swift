@@ -15,7 +15,7 @@ extension Mfrec.Snapshot {
         }
 
         func run() throws {
-            let d = try Recommender(path: database.db).diffSnapshots(a, b, sampleUsers: users)
+            let d = try database.read().diffSnapshots(a, b, sampleUsers: users)
             print("snapshot \(d.a) → \(d.b)")
             if let r = d.rmseDelta, let m = d.maeDelta {
                 print(String(format: "test RMSE %+.4f, MAE %+.4f", r, m))

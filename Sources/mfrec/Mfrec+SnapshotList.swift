@@ -9,7 +9,7 @@ extension Mfrec.Snapshot {
         @Option(help: "table or json.") var format: OutputFormat = .table
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            let rec = try database.read()
             let snapshots = try rec.snapshots()
             let live = try rec.liveModel()
             if format == .json {

@@ -12,7 +12,7 @@ extension Mfrec.Snapshot {
         func validate() throws { guard keep >= 0 else { throw ValidationError("--keep must be at least 0") } }
 
         func run() throws {
-            let deleted = try Recommender(path: database.db).pruneSnapshots(keep: keep)
+            let deleted = try database.write().pruneSnapshots(keep: keep)
             print(
                 deleted.isEmpty
                     ? "nothing to delete" : "deleted snapshots \(deleted.map(String.init).joined(separator: ", "))")

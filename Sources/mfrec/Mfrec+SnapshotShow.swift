@@ -9,7 +9,7 @@ extension Mfrec.Snapshot {
         @Argument(help: "The snapshot id.") var id: Int
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            let rec = try database.read()
             let s = try rec.snapshot(id)
             var lines: [(String, String)] = [
                 ("snapshot", "\(s.id)\(s.isLive ? " (live)" : "")"), ("created", s.createdAt), ("kind", s.kind),

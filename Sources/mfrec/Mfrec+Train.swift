@@ -72,9 +72,9 @@ extension Mfrec {
         var rankingFactors: Int?
         @Option(help: "Seconds after which tuning starts no new candidate family (1…86400).")
         var tuneSeconds = TrainRequest().tuneSeconds
-        @Option(help: "Write the per-epoch history as CSV to this file.")
+        @Option(help: "Write the per-epoch history as CSV to this file (- for standard output).")
         var history: String?
-        @Option(help: "Draw train and test loss per epoch as an SVG chart to this file.")
+        @Option(help: "Draw train and test loss per epoch as an SVG chart to this file (- for standard output).")
         var plot: String?
         @Option(help: "A note to store with the snapshot.")
         var note: String?
@@ -124,7 +124,8 @@ extension Mfrec {
         }
 
         func run() throws {
-            let rec = try Recommender(path: database.db)
+            if history == "-" || plot == "-" { OutputFile.reserveStandardOutput() }
+            let rec = try database.write()
             var request = TrainRequest()
             request.options.factors = factorList![0]
             if let epochs { request.options.epochs = epochs }
@@ -303,7 +304,7 @@ func writeHistoryCSV(_ history: [EpochStats], to path: String) throws {
     try atomicWrite(Data(text.utf8), to: path)
 }
 
-/// Writes a file via a temp file renamed into place, so no half-written file is ever left.
+/// Writes a file as `OutputFile` does: `-` is stdout, links are followed, a regular file is replaced whole.
 func atomicWrite(_ data: Data, to path: String) throws {
-    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    try OutputFile.write(data, to: path)
 }

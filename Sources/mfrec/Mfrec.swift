@@ -11,13 +11,27 @@ struct Mfrec: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Ingest.self, Train.self, Eval.self, Recommend.self, Predict.self, Similar.self, Rate.self,
-            Snapshot.self, Rollback.self, Export.self, Info.self, Generate.self,
+            Snapshot.self, Rollback.self, Export.self, Info.self, Generate.self, Migrate.self,
         ]
     )
+
+    static func main() {
+        Signals.removeTempFilesOnExit()
+        main(nil)
+    }
 }
 
 /// Options every command shares.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The database file.", valueName: "path"))
     var db: String = ProcessInfo.processInfo.environment["MFREC_DB"] ?? "mfrec.db"
+
+    func validate() throws {
+        guard !db.isEmpty else { throw ValidationError("--db must name a file (it is empty)") }
+    }
+
+    /// Opens the database for a command that only reads: it must exist, and nothing in it changes.
+    func read() throws -> Recommender { try Recommender(path: db, mode: .read) }
+    /// Opens the database for a command that writes: it must exist (`ingest` alone creates one).
+    func write() throws -> Recommender { try Recommender(path: db, mode: .write) }
 }

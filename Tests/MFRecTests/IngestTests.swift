@@ -34,7 +34,7 @@ import Testing
         #expect(try rec.store.itemKeys() == ["10", "20"])
         #expect(try rec.store.ratings(ofUser: 0).map(\.rating) == [5, 4])
         #expect(try rec.store.ratings(ofUser: 1).map { [Double($0.item), $0.rating] } == [[0, 3]])
-        #expect(try rec.store.ratingScale() == 3...5)
+        #expect(try rec.store.ratingScale() == 1...5)  // the smallest standard scale holding 3…5
     }
 
     @Test func formatIsDetected() throws {
@@ -76,8 +76,8 @@ import Testing
     /// (file name, contents, the exact message)
     static let malformed: [(String, String, String)] = [
         (
-            "a.data", "1\t2\t3\t4\n1\t2\t3\n",
-            "a.data:2: expected 4 tab-separated fields (user, item, rating, timestamp), found 3"
+            "a.data", "1\t2\t3\t4\n1\t2\n",
+            "a.data:2: expected 3 or 4 tab-separated fields (user, item, rating[, timestamp]), found 2"
         ),
         ("b.data", "1\t2\t3\t4\n\t2\t3\t4\n", "b.data:2: field 1 (user): empty id"),
         ("c.data", "1\t\t3\t4\n", "c.data:1: field 2 (item): empty id"),
@@ -86,8 +86,8 @@ import Testing
         ("f.data", "1\t2\tinf\t4\n", "f.data:1: field 3 (rating): \"inf\" is not a finite number"),
         ("g.data", "1\t2\t3\t12.5\n", "g.data:1: field 4 (timestamp): \"12.5\" is not an integer"),
         (
-            "h.dat", "1::2::3::4\n1::2::3\n",
-            "h.dat:2: expected 4 '::'-separated fields (user, item, rating, timestamp), found 3"
+            "h.dat", "1::2::3::4\n1::2::3::4::5\n",
+            "h.dat:2: expected 3 or 4 '::'-separated fields (user, item, rating[, timestamp]), found 5"
         ),
         ("i.csv", "userId,movieId,rating\n1,2,3\n1,2\n", "i.csv:3: expected 3 comma-separated fields, found 2"),
         (
@@ -101,6 +101,12 @@ import Testing
                 + "comma-separated (CSV) fields; use --format"
         ),
         ("m.data", "1\t2\t3\t4\n1\t2\t9\t4\n", "m.data:2: field 3 (rating): \"9\" is outside the scale 1–5"),
+        ("n.data", "1\u{0}2\t3\t4\t5\n", "n.data:1: field 1 (user): id contains a control character (byte 0x00)"),
+        ("o.csv", "userId,movieId,rating\n\"1,2,3\n", "o.csv:2: a quoted field is not closed"),
+        (
+            "p.csv", "userId,movieId,rating\n1,\"x\u{7F}\",3\n",
+            "p.csv:2: field 2 (item): id contains a control character (byte 0x7F)"
+        ),
     ]
 
     @Test(arguments: malformed)
@@ -272,5 +278,93 @@ import Testing
         _ = try SyntheticRatings(users: 50, items: 60, ratings: 500, seed: 3).write(to: b)
         #expect(FileManager.default.contents(atPath: a) == FileManager.default.contents(atPath: b))
         #expect(!FileManager.default.fileExists(atPath: a + ".tmp-\(getpid())"))
+    }
+}
+
+/// Issue 12, defect 6: the first ingest fixes the scale (given, else the smallest standard scale holding
+/// every rating, else the data's range with a warning); every later writer refuses ratings outside it.
+@Suite struct RatingScaleTests {
+    func ingest(_ text: String, scale: ClosedRange<Double>? = nil, into rec: Recommender? = nil) throws -> (
+        Recommender, IngestReport
+    ) {
+        let dir = tempFolder()
+        let rec = try rec ?? Recommender(path: dir.appendingPathComponent("t.db").path)
+        let report = try rec.ingest(path: writeFile(dir, "r.csv", text), options: IngestOptions(scale: scale))
+        return (rec, report)
+    }
+
+    @Test(arguments: [
+        ("1,1,2\n2,1,4\n", 1.0...5.0, ScaleSource.standard), ("1,1,3\n", 1...5, .standard),
+        ("1,1,0.5\n2,1,4.5\n", 0.5...5, .standard), ("1,1,0\n2,1,1\n", 0...1, .standard),
+        ("1,1,-0\n", 0...1, .standard), ("1,1,7\n2,1,10\n", 1...10, .standard),
+        ("1,1,0\n2,1,100\n", 0...100, .data), ("1,1,50\n", 50...50, .data),
+    ])
+    func firstIngestChoosesTheScale(text: String, expected: ClosedRange<Double>, source: ScaleSource) throws {
+        let (rec, report) = try ingest(text)
+        #expect(report.scale == expected && report.scaleSource == source)
+        #expect(try rec.store.ratingScale() == expected)
+    }
+
+    @Test func aGivenScaleWinsAndLaterWritersKeepTheStoredOne() throws {
+        let (rec, report) = try ingest("1,1,2\n2,1,4\n", scale: 2...4)
+        #expect(report.scale == 2...4 && report.scaleSource == .given)
+        // A later ingest (and --update, which runs the same ingest) refuses 5 the same way.
+        let dir = tempFolder()
+        #expect(throws: InputError(file: "r.csv", line: 1, reason: "field 3 (rating): \"5\" is outside the scale 2–4"))
+        {
+            try rec.ingest(path: writeFile(dir, "r.csv", "3,1,5\n"))
+        }
+        #expect(throws: InputError.self) {
+            try rec.ingest(path: writeFile(dir, "r.csv", "3,1,3\n"), options: IngestOptions(scale: 1...5))
+        }
+        let later = try rec.ingest(path: writeFile(dir, "r.csv", "3,1,3\n"))
+        #expect(later.scale == 2...4 && later.scaleSource == .stored)
+        #expect(try rec.store.ratingScale() == 2...4)
+    }
+
+    @Test func rateRefusesOutsideTheScaleInTheSameWords() throws {
+        let dir = tempFolder()
+        let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        var text = ""
+        for u in 0..<30 { for i in 0..<20 where (u + i) % 3 != 0 { text += "\(u),\(i),\(2 + (u * i) % 3)\n" } }
+        try rec.ingest(path: writeFile(dir, "r.csv", text), options: IngestOptions(scale: 2...4))
+        var request = TrainRequest()
+        request.options.epochs = 2
+        request.options.factors = 4
+        request.tune = false
+        request.rankingModel = false
+        try rec.train(request)
+        #expect(throws: InputError(file: "rate", reason: "rating 5 is outside the scale 2–4")) {
+            try rec.rate([NewRating(user: "1", item: "1", rating: 5)])
+        }
+        #expect(throws: InputError(file: "rate", reason: "rating 1.5 is outside the scale 2–4")) {
+            try rec.rate([NewRating(user: "1", item: "1", rating: 1.5)])
+        }
+    }
+}
+
+/// Issue 12, defect 9 (input): blank lines of spaces are blank, u.data/ratings.dat lines may leave out the
+/// timestamp as CSV lines may, and a quoted CSV id holding a comma is one field.
+@Suite struct IngestLeniencyTests {
+    @Test(arguments: [
+        ("ws.csv", "1,1,3\n   \n\t\r\n2,1,4\n"), ("nots.data", "1\t1\t3\n2\t1\t4\n"),
+        ("nots.dat", "1::1::3\n2::1::4::99\n"),
+    ])
+    func accepted(name: String, text: String) throws {
+        let dir = tempFolder()
+        let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        let report = try rec.ingest(path: writeFile(dir, name, text))
+        #expect(report.ratingsRead == 2)
+        #expect(try rec.store.userKeys() == ["1", "2"])
+    }
+
+    @Test func aQuotedIdWithACommaIsOneField() throws {
+        let dir = tempFolder()
+        let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        let text = "userId,movieId,rating\n\"x,y\",1,3\n\"say \"\"hi\"\"\",\"a,b,c\",4\n"
+        let report = try rec.ingest(path: writeFile(dir, "q.csv", text))
+        #expect(report.ratingsRead == 2)
+        #expect(try rec.store.userKeys() == ["x,y", "say \"hi\""])
+        #expect(try rec.store.itemKeys() == ["1", "a,b,c"])
     }
 }

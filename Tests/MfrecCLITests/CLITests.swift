@@ -8,8 +8,11 @@ import Testing
 
 /// The `mfrec` executable built next to this test bundle.
 let mfrecBinary: String = {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+    // argv[0], resolved against the working folder (tests never read system paths such as /proc).
+    let exe = URL(
+        fileURLWithPath: CommandLine.arguments[0],
+        relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+    var dir = exe.standardizedFileURL.deletingLastPathComponent()
     // The test binary lives in <build>/mfrecPackageTests.xctest (a file on Linux, a bundle elsewhere).
     while !FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("mfrec").path) && dir.path != "/" {
         dir = dir.deletingLastPathComponent()
@@ -183,9 +186,13 @@ func folder() -> URL {
         let dir = folder()
         let copy = dir.appendingPathComponent("mfrec-copy").path
         try FileManager.default.copyItem(atPath: mfrecBinary, toPath: copy)
-        let run = try mfrec(["info", "--db", dir.appendingPathComponent("fresh.db").path], binary: copy)
+        let db = dir.appendingPathComponent("fresh.db").path
+        #expect(try mfrec(["migrate", "--db", db], binary: copy).status == 1, "only ingest creates a database")
+        try "1,1,3\n".write(toFile: dir.appendingPathComponent("r.csv").path, atomically: true, encoding: .utf8)
+        #expect(try mfrec(["ingest", dir.appendingPathComponent("r.csv").path, "--db", db], binary: copy).status == 0)
+        let run = try mfrec(["info", "--db", db], binary: copy)
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("ratings ") && $0.hasSuffix(" 0") })
+        #expect(run.stdout.split(separator: "\n").contains { $0.hasPrefix("ratings ") && $0.hasSuffix(" 1") })
     }
 
     @Test func demoRunsEndToEnd() throws {

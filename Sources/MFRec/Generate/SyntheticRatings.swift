@@ -154,33 +154,32 @@ public struct GenerateError: Error, CustomStringConvertible, Sendable {
     init(_ description: String) { self.description = description }
 }
 
-/// Buffered text output to a temp file (gzip-compressed for `.gz`), renamed into place on `finish`,
+/// Buffered text output through an `OutputFile` (gzip-compressed for `.gz`), committed by `finish`,
 /// so an interrupted run leaves no half-written file under the final name.
 final class LineWriter {
-    private let path: String
-    private let tempPath: String
+    private let file: OutputFile
     private var buffer: [UInt8] = []
-    private var fd: Int32 = -1
     private var gz: gzFile?
     private var written: Int64 = 0
 
     init(path: String) throws {
-        self.path = path
-        self.tempPath = path + ".tmp-\(getpid())"
+        do {
+            file = try OutputFile(path: path)
+        } catch let error as OutputError {
+            throw GenerateError(error.description)
+        }
         buffer.reserveCapacity(1 << 20)
         if path.hasSuffix(".gz") {
-            guard let file = gzopen(tempPath, "wb1") else { throw GenerateError("cannot create \(tempPath)") }
-            gz = file
-        } else {
-            fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            guard fd >= 0 else { throw GenerateError("cannot create \(tempPath): \(String(cString: strerror(errno)))") }
+            // zlib writes a duplicate of the descriptor and closes it in `gzclose`.
+            guard let stream = gzdopen(dup(file.fileDescriptor), "wb1") else {
+                throw GenerateError("cannot write \(path): cannot start gzip")
+            }
+            gz = stream
         }
     }
 
     deinit {
         if let gz { gzclose(gz) }
-        if fd >= 0 { close(fd) }
-        unlink(tempPath)  // a no-op after a successful rename
     }
 
     @inline(__always) func append(_ byte: UInt8) { buffer.append(byte) }
@@ -212,42 +211,26 @@ final class LineWriter {
     func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }
 
     private func flush() throws {
-        try buffer.withUnsafeBytes { bytes in
-            if let gz {
-                guard bytes.isEmpty || gzwrite(gz, bytes.baseAddress, UInt32(bytes.count)) == Int32(bytes.count) else {
-                    throw GenerateError("cannot write \(tempPath) (disk full?)")
-                }
-            } else {
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw GenerateError("cannot write \(tempPath): \(String(cString: strerror(errno)))")
-                    }
-                    offset += n
-                }
+        if let gz {
+            let ok = buffer.withUnsafeBytes { bytes in
+                bytes.isEmpty || gzwrite(gz, bytes.baseAddress, UInt32(bytes.count)) == Int32(bytes.count)
             }
+            guard ok else { throw GenerateError("cannot write \(file.path) (disk full?)") }
+        } else {
+            do { try file.write(buffer) } catch let error as OutputError { throw GenerateError(error.description) }
         }
         written += Int64(buffer.count)
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Flushes, closes and renames the file into place; returns the bytes of text written.
+    /// Flushes and commits the file; returns the bytes of text written.
     func finish() throws -> Int64 {
         try flush()
         if let gz {
             self.gz = nil
-            guard gzclose(gz) == Z_OK else { throw GenerateError("cannot finish \(tempPath) (disk full?)") }
-        } else {
-            guard fsync(fd) == 0, close(fd) == 0 else {
-                throw GenerateError("cannot finish \(tempPath): \(String(cString: strerror(errno)))")
-            }
-            fd = -1
+            guard gzclose(gz) == Z_OK else { throw GenerateError("cannot finish \(file.path) (disk full?)") }
         }
-        guard rename(tempPath, path) == 0 else {
-            throw GenerateError("cannot rename \(tempPath) to \(path): \(String(cString: strerror(errno)))")
-        }
+        do { try file.commit() } catch let error as OutputError { throw GenerateError(error.description) }
         return written
     }
 }

@@ -10,7 +10,8 @@ public struct IngestOptions: Sendable {
     public var itemsPath: String?
     /// Force the item file's layout instead of detecting it.
     public var itemsFormat: ItemsFormat?
-    /// Ratings outside this range are errors. Without it, the scale is the range of the data.
+    /// The scale of a first ingest (ratings outside it are errors). Without it, the first ingest fixes the
+    /// smallest standard scale holding every rating (see `RatingScale`); later ingests use the stored one.
     public var scale: ClosedRange<Double>?
     /// Store the valid lines and report the invalid ones, instead of stopping at the first.
     public var skipInvalid = false
@@ -54,6 +55,10 @@ public struct IngestReport: Sendable {
     public var sequence: ClosedRange<Int64>?
     /// The smallest and largest rating in this file.
     public var observedScale: ClosedRange<Double>?
+    /// The database's rating scale after the ingest, and where it came from.
+    public var scale: ClosedRange<Double>?
+    /// Where `scale` came from.
+    public var scaleSource: ScaleSource = .stored
 }
 
 /// Progress of a long operation: done and total in the same unit (bytes for ingest).
@@ -93,6 +98,15 @@ struct Ingestor {
             let usersBefore = users.count, itemsBefore = items.count
             var lo = Double.infinity, hi = -Double.infinity
             let ratingsBefore = try store.ratingCount()
+            let oldScale = try store.ratingScale()
+            if let given = options.scale, let oldScale, given != oldScale {
+                throw InputError(
+                    file: reader.name,
+                    reason: "the scale given (\(RatingScale.describe(given))) is not the database's "
+                        + "(\(RatingScale.describe(oldScale)), fixed by its first ingest)")
+            }
+            // Every writer refuses ratings outside the stored scale; a first ingest checks a given one.
+            reader.scale = options.scale ?? oldScale
             var lastProgress: Int64 = 0
             var collected = RatingTriples()
 
@@ -134,11 +148,16 @@ struct Ingestor {
             if report.ratingsRead > 0 {
                 report.sequence = writer.firstSequence...(writer.nextSequence - 1)
                 report.observedScale = lo...hi
-                let oldScale = try store.ratingScale()
-                let scale =
-                    options.scale ?? (oldScale.map { min($0.lowerBound, lo)...max($0.upperBound, hi) } ?? lo...hi)
-                try store.setRatingScale(scale)
             }
+            if let oldScale {
+                report.scale = oldScale
+            } else if let given = options.scale {
+                (report.scale, report.scaleSource) = (given, .given)
+            } else if report.ratingsRead > 0 {
+                let standard = RatingScale.fitting(lo...hi)
+                (report.scale, report.scaleSource) = (standard ?? lo...hi, standard == nil ? .data : .standard)
+            }
+            if oldScale == nil, let scale = report.scale { try store.setRatingScale(scale) }
             if let itemsPath = options.itemsPath {
                 report.itemsTitled = try ingestItems(
                     path: itemsPath, format: options.itemsFormat, items: &items, writer: writer)

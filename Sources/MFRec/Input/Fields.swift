@@ -32,8 +32,9 @@ enum Fields {
         out.append(fieldStart..<count)
     }
 
-    /// Splits a CSV line (RFC 4180 quoting: `"a, b"`, doubled quotes inside) into strings.
-    static func splitCSV(_ line: UnsafeRawBufferPointer) -> [[UInt8]] {
+    /// Splits a CSV line (RFC 4180 quoting: `"a, b"`, doubled quotes inside) into fields.
+    /// - Returns: the fields, or nil when a quoted field is not closed.
+    static func splitCSV(_ line: UnsafeRawBufferPointer) -> [[UInt8]]? {
         var fields: [[UInt8]] = []
         var field: [UInt8] = []
         var inQuotes = false
@@ -61,8 +62,19 @@ enum Fields {
             }
             i += 1
         }
+        if inQuotes { return nil }
         fields.append(field)
         return fields
+    }
+
+    /// Whether a field is blank: empty, or only spaces, tabs and carriage returns.
+    static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
+    }
+
+    /// The first control byte (below 0x20, or 0x7F) in an id, if any.
+    static func controlByte(_ bytes: UnsafeRawBufferPointer) -> UInt8? {
+        bytes.first { $0 < 0x20 || $0 == 0x7F }
     }
 
     /// Trims ASCII spaces around a field.

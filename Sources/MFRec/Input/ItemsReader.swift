@@ -75,7 +75,9 @@ final class ItemsReader {
                         genres: genres?.isEmpty == false ? genres : nil))
             case .csv:
                 if number == 1 && !line.isEmpty && !(line[0] &- 48 < 10) { return true }  // header
-                let values = Fields.splitCSV(line)
+                guard let values = Fields.splitCSV(line) else {
+                    throw InputError(file: name, line: number, reason: "a quoted field is not closed")
+                }
                 guard values.count >= 2 else {
                     throw InputError(
                         file: name, line: number,

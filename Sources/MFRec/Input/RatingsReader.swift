@@ -27,7 +27,8 @@ final class RatingsReader {
     private var columns: (user: Int, item: Int, rating: Int, timestamp: Int?, count: Int)
     private let delimiter: [UInt8]
     private var headerLine = 0
-    private let scale: ClosedRange<Double>?
+    /// Ratings outside it are errors (naming file, line and field).
+    var scale: ClosedRange<Double>?
 
     /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header.
     init(path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil) throws {
@@ -66,7 +67,10 @@ final class RatingsReader {
                         }
                         columns = (0, 1, 2, fields.count == 4 ? 3 : nil, fields.count)
                     } else {
-                        let names = Fields.splitCSV(raw).map { String(decoding: $0, as: UTF8.self) }
+                        guard let header = Fields.splitCSV(raw) else {
+                            throw InputError(file: name, line: number, reason: "a quoted field is not closed")
+                        }
+                        let names = header.map { String(decoding: $0, as: UTF8.self) }
                         columns = try RatingsReader.mapHeader(names, name: name, line: number)
                         headerLine = number
                     }
@@ -130,8 +134,8 @@ final class RatingsReader {
 
     private var expectation: String {
         switch format {
-        case .udata: return "4 tab-separated fields (user, item, rating, timestamp)"
-        case .dat: return "4 '::'-separated fields (user, item, rating, timestamp)"
+        case .udata: return "3 or 4 tab-separated fields (user, item, rating[, timestamp])"
+        case .dat: return "3 or 4 '::'-separated fields (user, item, rating[, timestamp])"
         case .csv: return "\(columns.count) comma-separated fields"
         }
     }
@@ -143,19 +147,29 @@ final class RatingsReader {
         fields.reserveCapacity(8)
         let headerLine = self.headerLine
         try lines.forEachLine { line, number in
-            if line.isEmpty || number == headerLine { return true }
-            var view = line
-            var unquoted: [UInt8] = []
-            if format == .csv && line.contains(UInt8(ascii: "\"")) {
-                // Rare: quoted fields in a ratings CSV. Re-join them without quotes (ids have no commas).
-                unquoted = Array(Fields.splitCSV(line).joined(separator: [0x2C]))
+            if number == headerLine || Fields.isBlank(line) { return true }
+            guard format == .csv && line.contains(UInt8(ascii: "\"")) else {
+                Fields.split(line, delimiter: delimiter, into: &fields)
+                do { try body(parse(line, fields: fields, line: number)) } catch let error as InputError {
+                    try onError(error)
+                }
+                return true
+            }
+            // Rare: quoted fields in a ratings CSV (a quoted id may hold a comma). The unquoted fields are laid
+            // end to end, each range recorded.
+            guard let parts = Fields.splitCSV(line) else {
+                try onError(InputError(file: name, line: number, reason: "a quoted field is not closed"))
+                return true
+            }
+            let unquoted = Array(parts.joined())
+            fields.removeAll(keepingCapacity: true)
+            var start = 0
+            for part in parts {
+                fields.append(start..<start + part.count)
+                start += part.count
             }
             return try unquoted.withUnsafeBytes { raw -> Bool in
-                if !unquoted.isEmpty { view = raw }
-                Fields.split(view, delimiter: delimiter, into: &fields)
-                do {
-                    try body(parse(view, fields: fields, line: number))
-                } catch let error as InputError {
+                do { try body(parse(raw, fields: fields, line: number)) } catch let error as InputError {
                     try onError(error)
                 }
                 return true
@@ -164,7 +178,9 @@ final class RatingsReader {
     }
 
     private func parse(_ line: UnsafeRawBufferPointer, fields: [Range<Int>], line number: Int) throws -> RatingLine {
-        guard fields.count == columns.count else {
+        // u.data and ratings.dat lines may leave out the timestamp, as CSV files may.
+        let withoutTimestamp = format != .csv && fields.count == columns.count - 1
+        guard fields.count == columns.count || withoutTimestamp else {
             throw InputError(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
         }
         func field(_ index: Int) -> UnsafeRawBufferPointer {
@@ -178,6 +194,14 @@ final class RatingsReader {
         guard !item.isEmpty else {
             throw InputError(file: name, line: number, reason: "field \(columns.item + 1) (item): empty id")
         }
+        for (column, id, what) in [(columns.user, user, "user"), (columns.item, item, "item")] {
+            if let byte = Fields.controlByte(id) {
+                throw InputError(
+                    file: name, line: number,
+                    reason: "field \(column + 1) (\(what)): id contains a control character (byte "
+                        + String(format: "0x%02X", byte) + ")")
+            }
+        }
         let ratingField = field(columns.rating)
         guard let rating = Fields.parseDouble(ratingField) else {
             throw InputError(
@@ -189,11 +213,11 @@ final class RatingsReader {
                 file: name, line: number,
                 reason:
                     "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale "
-                    + "\(format(scale.lowerBound))–\(format(scale.upperBound))"
+                    + RatingScale.describe(scale)
             )
         }
         var timestamp: Int64?
-        if let column = columns.timestamp {
+        if let column = columns.timestamp, !withoutTimestamp {
             let ts = field(column)
             if !ts.isEmpty {
                 guard let value = Fields.parseInt(ts) else {
@@ -205,9 +229,5 @@ final class RatingsReader {
             }
         }
         return RatingLine(user: user, item: item, rating: rating, timestamp: timestamp)
-    }
-
-    private func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(value)
     }
 }

@@ -7,8 +7,8 @@ extension QueryEngine {
     /// Writes the top-n of every user with at least one rating to a CSV file (`user,rank,item,predicted_rating`),
     /// each ranked exactly as `recommend` ranks them by default (or by `by`): streaming, users in id order,
     /// a round of users scored on `threads` threads (the rating model's users in batches of `batch` per
-    /// pass over the item matrix). Memory stays bounded by one round's results. The file is written to a
-    /// temp name and renamed when complete.
+    /// pass over the item matrix). Memory stays bounded by one round's results. The file is written as
+    /// `OutputFile` writes (`-` is standard output, a link is followed, a regular file is replaced whole).
     /// - Returns: the number of users written.
     @discardableResult
     public func recommendAll(
@@ -26,17 +26,8 @@ extension QueryEngine {
         // The popular list shows each item's mean rating, as `recommend` does.
         let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
         let (userKeys, itemKeys) = try pool.read { (try $0.userKeys(), try $0.itemKeys()) }
-        let temp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temp, contents: nil), let out = FileHandle(forWritingAtPath: temp)
-        else {
-            throw QueryError.cannotWrite(path: temp, reason: String(cString: strerror(errno)))
-        }
-        var done = false
-        defer {
-            try? out.close()
-            if !done { unlink(temp) }
-        }
-        try out.write(contentsOf: Data("user,rank,item,predicted_rating\n".utf8))
+        let out = try OutputFile(path: path)
+        try out.write("user,rank,item,predicted_rating\n")
 
         // Ratings per user, streamed in (user, item) order alongside the users.
         return try pool.withConnection { store in
@@ -118,18 +109,12 @@ extension QueryEngine {
                         }
                     }
                 }
-                try out.write(contentsOf: Data(text.utf8))
+                try out.write(text)
                 written += rules.lazy.filter { $0 != nil }.count
                 start += round
                 progress?(Int64(start), Int64(userCount))
             }
-            try out.synchronize()
-            try out.close()
-            guard rename(temp, path) == 0 else {
-                throw QueryError.cannotWrite(
-                    path: path, reason: "cannot rename \(temp) to it: \(String(cString: strerror(errno)))")
-            }
-            done = true
+            try out.commit()
             return written
         }
     }

@@ -38,8 +38,8 @@ extension Recommender {
                 guard scale.contains(r.rating) else {
                     throw InputError(
                         file: "rate",
-                        reason:
-                            "\(which)rating \(r.rating) is outside the scale \(scale.lowerBound)…\(scale.upperBound)")
+                        reason: "\(which)rating \(RatingScale.number(r.rating)) is outside the scale "
+                            + RatingScale.describe(scale))
                 }
             }
             var report = UpdateReport()
