@@ -65,6 +65,10 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         isCancelled: (() -> Bool)? = nil
     ) -> CooccurrenceEmbedding {
         precondition(users.count == items.count && factors > 0)
+        // The products below write through raw pointers: an id past its count would write out of bounds.
+        precondition(
+            users.allSatisfy { $0 >= 0 && Int($0) < userCount } && items.allSatisfy { $0 >= 0 && Int($0) < itemCount },
+            "CooccurrenceEmbedding.fit: a user or item id is outside 0..<userCount or 0..<itemCount")
         let width = min(factors + 8, itemCount)  // oversampled subspace
         guard width > 0, !users.isEmpty else {
             return CooccurrenceEmbedding(

@@ -18,6 +18,25 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
         self.mse = mse
     }
 
+    private enum CodingKeys: String, CodingKey { case count, mae, mse, rmse }
+
+    /// Decodes count, MAE and MSE (RMSE follows from MSE).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            count: try c.decode(Int.self, forKey: .count), mae: try c.decode(Double.self, forKey: .mae),
+            mse: try c.decode(Double.self, forKey: .mse))
+    }
+
+    /// Encodes count, MAE, MSE and RMSE (so JSON readers need not take a square root).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(count, forKey: .count)
+        try c.encode(mae, forKey: .mae)
+        try c.encode(mse, forKey: .mse)
+        try c.encode(rmse, forKey: .rmse)
+    }
+
     /// MAE and MSE of `predictions` against `truth`.
     public init(predictions: [Float], truth: [Float]) {
         precondition(predictions.count == truth.count)

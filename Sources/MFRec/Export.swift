@@ -12,13 +12,14 @@ public enum ExportFormat: String, Sendable, CaseIterable {
 }
 
 extension Recommender {
-    /// Writes the two embedding matrices and biases of a snapshot (the live one by default) into `folder`.
+    /// Writes the two embedding matrices and biases of a snapshot, or of the live model by default (its
+    /// snapshot with the incremental updates since, so new users are there), into `folder`.
     /// Each file is written as `OutputFile` writes it (a regular file is replaced whole, a link followed).
     /// - Returns: the paths written.
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
         return try serialized {
-            let (info, model) = try loadModel(snapshot: id)
+            let (info, model, _) = try store.read { try reader.modelOrLive(snapshot: id) }
             guard folder != "-" else {
                 throw OutputError(
                     path: folder, reason: "export writes several files into a folder, not to standard output")

@@ -59,17 +59,52 @@ extension Store {
         }
     }
 
-    /// Streams every rating with `seq <= maxSeq` (all when nil) in primary-key (user, item) order,
-    /// without materializing anything: the caller keeps what it needs.
+    /// Streams the ratings as they stood at `maxSeq` (a pair re-rated since with its value then; every
+    /// current rating when nil) in (user, item) order, without materializing anything.
     public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
-        let stmt = try db.prepare(
-            "SELECT user_id, item_id, rating FROM ratings" + (maxSeq == nil ? "" : " WHERE seq <= ?"))
+        // As the ratings stood at `maxSeq`: a pair re-rated since counts with the value it had then.
+        let replaced =
+            try maxSeq.map {
+                try db.scalarInt(
+                    "SELECT EXISTS (SELECT 1 FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1)",
+                    [.integer($0)])
+            } ?? 0
+        let sql =
+            maxSeq == nil
+            ? "SELECT user_id, item_id, rating FROM ratings"
+            : replaced == 0
+                ? "SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1"
+                : """
+                SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1
+                UNION ALL SELECT user_id, item_id, rating FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1
+                ORDER BY 1, 2
+                """
+        let stmt = try db.prepare(sql)
         if let maxSeq { try stmt.bind(maxSeq, at: 1) }
         while try stmt.step() {
             try body(
                 Int32(truncatingIfNeeded: stmt.int64(0)), Int32(truncatingIfNeeded: stmt.int64(1)),
                 Float(stmt.double(2)))
         }
+    }
+
+    /// The ratings written after `seq` (new ones and re-ratings), with their current values.
+    /// - Parameter seq: a watermark (a snapshot's).
+    /// - Returns: the ratings, in (user, item) order.
+    /// - Throws: `StoreError.sqlite`.
+    public func ratingsWritten(after seq: Int64) throws -> [(user: Int32, item: Int32, rating: Float)] {
+        let stmt = try db.prepare(
+            "SELECT user_id, item_id, rating FROM ratings WHERE seq > ? ORDER BY user_id, item_id")
+        try stmt.bind(seq, at: 1)
+        var out: [(user: Int32, item: Int32, rating: Float)] = []
+        while try stmt.step() {
+            out.append(
+                (
+                    Int32(truncatingIfNeeded: stmt.int64(0)), Int32(truncatingIfNeeded: stmt.int64(1)),
+                    Float(stmt.double(2))
+                ))
+        }
+        return out
     }
 
     /// A cursor over every rating in (user, item) order, read as the caller pulls.

@@ -19,7 +19,7 @@ extension Mfrec {
 
             step("mfrec generate --users 1000 --items 1700 --ratings 100000 --output \(data)")
             let generated = try SyntheticRatings(users: 1000, items: 1700, ratings: 100_000, seed: 42).write(to: data)
-            print("wrote \(grouped(generated.ratings)) ratings in \(duration(generated.seconds))")
+            print("wrote \(plural(generated.ratings, "rating")) in \(duration(generated.seconds))")
 
             try run(Ingest.self, [data, "--db", db], shown: "mfrec ingest \(data) --db \(db)")
             try run(Info.self, ["--db", db])

@@ -38,10 +38,18 @@ extension Mfrec {
                 try printJSON(report)
                 return
             }
+            let what =
+                report.live
+                ? "the live model (snapshot \(report.snapshotID) + updates)" : "snapshot \(report.snapshotID)"
             print(
-                "snapshot \(report.snapshotID) on \(report.testSource): \(grouped(report.error.count)) ratings"
+                "\(what) on \(report.testSource): \(plural(report.error.count, "rating"))"
                     + (report.unseenTestPairs > 0
                         ? " (\(grouped(report.unseenTestPairs)) with a user or item unseen in training)" : ""))
+            if report.leftOutRatedAfterTraining > 0 {
+                print(
+                    "left out \(plural(report.leftOutRatedAfterTraining, "test rating")) written after training "
+                        + "(the live model has seen them)")
+            }
             print(
                 String(
                     format: "MAE   %.4f\nMSE   %.4f\nRMSE  %.4f", report.error.mae, report.error.mse, report.error.rmse)
@@ -49,7 +57,7 @@ extension Mfrec {
             if let r = report.ranking {
                 if let choice = report.rankingChoice { print("\n" + describe(choice)) }
                 print(
-                    "\nranking at K = \(r.k) over \(grouped(r.users)) users (relevant: rating ≥ "
+                    "\nranking at K = \(r.k) over \(plural(r.users, "user")) (relevant: rating ≥ "
                         + "\(compact(report.relevantThreshold)); training items excluded)"
                 )
                 let rankings = [

@@ -30,7 +30,7 @@ extension Mfrec {
             let spec = SyntheticRatings(users: users, items: items, ratings: ratings, seed: seed)
             let report = try spec.write(to: output, progress: Console.progressBar("generate", unit: .count))
             print(
-                "wrote \(grouped(report.ratings)) ratings (\(grouped(users)) users, \(grouped(items)) items) to "
+                "wrote \(plural(report.ratings, "rating")) (\(plural(users, "user")), \(plural(items, "item"))) to "
                     + "\(output) in \(duration(report.seconds))"
             )
         }

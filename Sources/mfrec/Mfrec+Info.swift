@@ -34,11 +34,13 @@ extension Mfrec {
     }
 }
 
-/// Prints the live model as a layer summary a Keras user would recognize.
+/// Prints the live model (its snapshot with the users and items folded in since) as a layer summary a
+/// Keras user would recognize.
 func printModelSummary(_ rec: Recommender) {
     let info: SnapshotInfo, model: FactorModel
     do {
-        (info, model) = try rec.loadModel()
+        let state = try rec.liveState()
+        (info, model) = (state.snapshot, state.model)
     } catch QueryError.noModel {
         print("model        none yet (run `mfrec train`)")
         return
@@ -96,7 +98,7 @@ func printModelSummary(_ rec: Recommender) {
     }
     if let live = try? rec.liveModel(), live.dirty {
         print(
-            "incremental updates: \(grouped(live.updates)) ratings since snapshot \(info.id), not yet in a "
+            "incremental updates: \(plural(live.updates, "rating")) since snapshot \(info.id), not yet in a "
                 + "snapshot (`mfrec snapshot create`)"
         )
     }

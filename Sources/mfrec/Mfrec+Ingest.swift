@@ -76,19 +76,23 @@ extension Mfrec {
                 throw error
             }
             let rec = try database.write()
-            var line = "ingested \(grouped(report.ratingsRead)) ratings"
+            var line = "ingested \(plural(report.ratingsRead, "rating"))"
             // Counts and scale only: `rec.info()` would also average every rating (seconds on 25M).
             let catalog = try rec.catalog()
-            line += ": \(grouped(catalog.users)) users, \(grouped(catalog.items)) items"
+            line += ": \(plural(catalog.users, "user")), \(plural(catalog.items, "item"))"
             if let s = catalog.scale { line += ", scale \(compact(s.lowerBound))–\(compact(s.upperBound))" }
             line += ", \(duration(report.seconds))"
             print(line)
             var details: [String] = []
             if report.newUsers != catalog.users || report.newItems != catalog.items {
-                details.append("\(grouped(report.newUsers)) new users, \(grouped(report.newItems)) new items")
+                details.append("\(plural(report.newUsers, "new user")), \(plural(report.newItems, "new item"))")
+            }
+            if report.newItemsWithoutRatings > 0 {
+                details.append(
+                    "\(plural(report.newItemsWithoutRatings, "item")) from the item file without ratings yet")
             }
             if report.ratingsReplaced > 0 {
-                details.append("\(grouped(report.ratingsReplaced)) replaced earlier ratings")
+                details.append("\(plural(report.ratingsReplaced, "earlier rating")) replaced")
             }
             if items != nil { details.append("\(grouped(report.itemsTitled)) item titles") }
             if !details.isEmpty { print(details.joined(separator: "; ")) }
@@ -103,9 +107,12 @@ extension Mfrec {
                         + "range, \(RatingScale.describe(report.scale!)) (give --scale MIN:MAX to choose one)")
             default: break
             }
+            if report.ratingsRead == 0 {
+                Console.note("warning: \(file) holds no ratings; nothing was stored")
+            }
             if report.skippedLines > 0 {
                 print(
-                    "skipped \(grouped(report.skippedLines)) invalid lines; the first \(report.skippedReasons.count):")
+                    "skipped \(plural(report.skippedLines, "invalid line")); the first \(report.skippedReasons.count):")
                 for reason in report.skippedReasons { print("  \(reason)") }
             }
         }

@@ -66,7 +66,7 @@ extension Mfrec {
                 let count = try engine.recommendAll(
                     n: n, to: output, threads: threads, cooccurrenceBelow: cooccurrenceBelow, by: by,
                     progress: Console.progressBar("recommend", unit: .count))
-                print("wrote the top \(n) of \(grouped(count)) users to \(output)")
+                print("wrote the top \(n) of \(plural(count, "user")) to \(output)")
                 return
             }
             let list = try engine.recommend(

@@ -11,8 +11,13 @@ extension Mfrec.Snapshot {
 
         func run() throws {
             let rec = try database.write()
+            let before = try rec.liveModel().snapshotID
             let id = try rec.createSnapshot(note: note)
-            print("saved snapshot \(id) (live)")
+            if id == before {
+                print("nothing changed since snapshot \(id) (live): no snapshot made")
+            } else {
+                print("saved snapshot \(id) (live)")
+            }
         }
     }
 }

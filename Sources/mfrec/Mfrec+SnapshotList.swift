@@ -6,7 +6,7 @@ extension Mfrec.Snapshot {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every snapshot; * marks the live one.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "table or json.") var format: OutputFormat = .table
+        @Option(help: "table, json or csv.") var format: OutputFormat = .table
 
         func run() throws {
             let rec = try database.read()
@@ -15,6 +15,19 @@ extension Mfrec.Snapshot {
             if format == .json {
                 let rows = snapshots.map { SnapshotRow($0) }
                 try printJSON(rows)
+                return
+            }
+            if format == .csv {
+                print("id,live,created,kind,k,test_rmse,test_mae,ratings_seen,note")
+                for s in snapshots {
+                    let cells = [
+                        String(s.id), s.isLive ? "1" : "0", s.createdAt, s.kind, String(s.factors),
+                        s.metrics?.test.map { String(format: "%.4f", $0.rmse) } ?? "",
+                        s.metrics?.test.map { String(format: "%.4f", $0.mae) } ?? "", String(s.watermark),
+                        csvField(s.note ?? ""),
+                    ]
+                    print(cells.joined(separator: ","))
+                }
                 return
             }
             if snapshots.isEmpty {

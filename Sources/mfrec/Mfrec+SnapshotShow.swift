@@ -14,11 +14,11 @@ extension Mfrec.Snapshot {
             var lines: [(String, String)] = [
                 ("snapshot", "\(s.id)\(s.isLive ? " (live)" : "")"), ("created", s.createdAt), ("kind", s.kind),
                 ("parent", s.parentID.map(String.init) ?? "-"), ("note", s.note ?? "-"),
-                ("model", "k = \(s.factors), \(grouped(s.userCount)) users × \(grouped(s.itemCount)) items"),
+                ("model", "k = \(s.factors), \(plural(s.userCount, "user")) × \(plural(s.itemCount, "item"))"),
                 ("ratings seen", "up to sequence number \(grouped(Int(s.watermark)))"),
                 (
                     "size",
-                    "\(grouped(s.storedBytes)) bytes stored (\(grouped(s.modelBytes)) uncompressed, "
+                    "\(plural(s.storedBytes, "byte")) stored (\(grouped(s.modelBytes)) uncompressed, "
                         + String(format: "%.1f%%", 100 * Double(s.storedBytes) / Double(max(s.modelBytes, 1))) + ")"
                 ),
             ]
@@ -33,7 +33,7 @@ extension Mfrec.Snapshot {
                     ))
             }
             if let updates = s.metrics?.incrementalUpdates, updates > 0 {
-                lines.append(("incremental", "\(grouped(updates)) ratings applied since the parent"))
+                lines.append(("incremental", "\(plural(updates, "rating")) applied since the parent"))
             }
             if let o = s.options {
                 lines.append(

@@ -224,7 +224,7 @@ extension Mfrec {
             let kept = outcome.runs[outcome.best]
             print("")
             print(
-                "trained on \(grouped(outcome.trainRatings)) ratings, tested on \(grouped(outcome.testRatings))"
+                "trained on \(plural(outcome.trainRatings, "rating")), tested on \(grouped(outcome.testRatings))"
                     + (outcome.unseenTestPairs > 0
                         ? " (\(grouped(outcome.unseenTestPairs)) test pairs with a user or item unseen in "
                             + "training, predicted by the fallback μ + known bias)"

@@ -39,6 +39,11 @@ func grouped(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// 1 → "1 rating", 1234 → "1,234 ratings".
+func plural(_ count: Int, _ noun: String) -> String {
+    "\(grouped(count)) \(noun)" + (count == 1 ? "" : "s")
+}
+
 /// 5.0 → "5", 4.5 → "4.5".
 func compact(_ value: Double) -> String {
     value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)

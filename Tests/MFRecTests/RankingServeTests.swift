@@ -40,7 +40,10 @@ import Testing
         #expect(try engine.rankingModel()?.0.factors == 16)
         #expect(try engine.recommend(user: "3", n: 10) == before)
         // A frozen copy keeps the ranking model; deleting a snapshot deletes its ranking model.
+        #expect(try rec.createSnapshot(note: "copy") == first)  // nothing changed: no duplicate
+        try rec.rate(user: "3", item: "7", rating: 4)
         let copy = try rec.createSnapshot(note: "copy")
+        #expect(copy != first)
         #expect(try rec.loadRankingModel(snapshot: copy)?.0 == rec.loadRankingModel(snapshot: first)?.0)
         try rec.deleteSnapshot(second)
         #expect(try rec.store.rankingModelInfo(snapshotID: second) == nil)

@@ -41,8 +41,10 @@ public struct IngestReport: Sendable {
     public var ratingsReplaced = 0
     /// Users seen for the first time.
     public var newUsers = 0
-    /// Items seen for the first time (in the ratings or the item file).
+    /// Items seen for the first time in the ratings.
     public var newItems = 0
+    /// Items seen for the first time in the item file, without ratings yet.
+    public var newItemsWithoutRatings = 0
     /// Items given a title by the item file.
     public var itemsTitled = 0
     /// Invalid lines skipped (with `skipInvalid`).
@@ -158,11 +160,12 @@ struct Ingestor {
                 (report.scale, report.scaleSource) = (standard ?? lo...hi, standard == nil ? .data : .standard)
             }
             if oldScale == nil, let scale = report.scale { try store.setRatingScale(scale) }
+            report.newItems = Int(items.count - itemsBefore)
             if let itemsPath = options.itemsPath {
                 report.itemsTitled = try ingestItems(
                     path: itemsPath, format: options.itemsFormat, items: &items, writer: writer)
+                report.newItemsWithoutRatings = Int(items.count - itemsBefore) - report.newItems
             }
-            report.newItems = Int(items.count - itemsBefore)
             try stored?(collected, writer.nextSequence - 1)
         }
         progress?(total, total)

@@ -15,6 +15,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
     case unknownUser(String)
     case coldUser(String)
     case unknownItem(String)
+    /// The item is in the database but the model has no vector for it (no ratings it learned from).
+    case noItemVector(String)
     case noModel
     case noRankingModel
     /// The live model changed but could not be loaded; the engine does not answer from the old one.
@@ -27,6 +29,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
     case emptyTestSet
     /// An output file could not be written.
     case cannotWrite(path: String, reason: String)
+    /// A model handed to `importModel` does not fit the database (the reason says how).
+    case modelMismatch(String)
 
     /// The message the command line prints.
     public var errorDescription: String? { description }
@@ -40,6 +44,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
                 "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer "
                 + "ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
+        case .noItemVector(let key):
+            return "item \(key) has no vector in the model yet (no ratings it was trained or updated on)"
         case .noModel: return "there is no model yet; run `mfrec train` first"
         case .noRankingModel: return "the live snapshot has no ranking model; run `mfrec train` to fit one"
         case .reloadFailed(let why): return "the live model changed but could not be loaded: \(why)"
@@ -48,6 +54,7 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
             return "snapshot \(id) was trained on every rating (no test split); give --test-file FILE"
         case .emptyTestSet: return "the test set is empty"
         case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
+        case .modelMismatch(let why): return "the model does not fit this database: \(why); nothing was changed"
         }
     }
 }

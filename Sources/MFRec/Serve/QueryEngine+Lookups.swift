@@ -24,7 +24,7 @@ extension QueryEngine {
         guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         if ranker == .ranking {
             guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
-            guard id < ranking.itemCount else { return [] }
+            guard id < ranking.itemCount else { throw QueryError.noItemVector(key) }
             var top = TopN(capacity: n + 1)
             for other in 0..<ranking.itemCount where other != id {
                 let similarity = ranking.cosine(id, other)
@@ -37,7 +37,7 @@ extension QueryEngine {
                     similarity: Double(hit.score))
             }
         }
-        guard id < matrix.itemCount else { return [] }
+        guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
         return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
             let info = try self.item(Int(hit.item))
             return SimilarItem(

@@ -25,6 +25,17 @@ struct ModelReader {
         }
     }
 
+    /// A snapshot's model, or the live model (its snapshot with the incremental updates) when `id` is nil.
+    /// - Returns: the snapshot's description, the model, and whether it is the live model.
+    func modelOrLive(snapshot id: Int?) throws -> (info: SnapshotInfo, model: FactorModel, isLive: Bool) {
+        if let id {
+            let (info, model) = try loadModel(snapshot: id)
+            return (info, model, false)
+        }
+        let state = try liveState()
+        return (state.snapshot, state.model, true)
+    }
+
     /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
     func liveState() throws -> LiveState {
         try store.read {

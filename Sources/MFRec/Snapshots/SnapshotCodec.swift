@@ -31,7 +31,7 @@ enum SnapshotCodec {
     static func record(
         model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
         history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,
-        watermark: Int64, updates: Int? = nil
+        watermark: Int64, splitAsOf: Int64? = nil, updates: Int? = nil
     ) -> SnapshotRecord {
         let (bytes, rawBytes) = ModelBlob.encode(model)
         let metrics = SnapshotMetrics(
@@ -40,8 +40,15 @@ enum SnapshotCodec {
         return SnapshotRecord(
             createdAt: ISO8601DateFormatter().string(from: Date()), parentID: parent, kind: kind, note: note,
             factors: model.factors, userCount: model.userCount, itemCount: model.itemCount,
-            hyperparameters: json(options), metrics: json(metrics), history: json(history), split: json(split),
+            hyperparameters: json(options), metrics: json(metrics), history: json(history),
+            split: split.map { json(StoredSplit(split: $0, asOf: splitAsOf ?? watermark)) } ?? json(split),
             watermark: watermark, globalMean: Double(model.globalMean), model: bytes, modelBytes: rawBytes)
+    }
+
+    /// The split as stored: the split and the watermark its ratings are read at (the training run's).
+    struct StoredSplit: Codable {
+        var split: TestSplit
+        var asOf: Int64
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
@@ -75,6 +82,9 @@ public struct SnapshotInfo: Sendable {
     public var history: [EpochStats]
     /// How its test ratings were chosen.
     public var split: TestSplit?
+    /// The watermark the split's ratings are read at: the training run's (a frozen snapshot keeps its
+    /// parent's), so ratings written or re-rated later change neither its members nor their values.
+    public var splitAsOf: Int64
     /// Bytes of the model blob as stored (compressed), and of its plain encoding.
     public var storedBytes: Int
     /// The size of its model, uncompressed.
@@ -96,7 +106,10 @@ public struct SnapshotInfo: Sendable {
         options = SnapshotCodec.decode(TrainingOptions.self, record.hyperparameters)
         metrics = SnapshotCodec.decode(SnapshotMetrics.self, record.metrics)
         history = SnapshotCodec.decode([EpochStats].self, record.history) ?? []
-        split = SnapshotCodec.decode(TestSplit.self, record.split)
+        // Rows written before the split carried its watermark hold the bare split (read at `watermark`).
+        let stored = SnapshotCodec.decode(SnapshotCodec.StoredSplit.self, record.split)
+        split = stored?.split ?? SnapshotCodec.decode(TestSplit.self, record.split)
+        splitAsOf = stored?.asOf ?? record.watermark
         storedBytes = record.storedBytes
         modelBytes = record.modelBytes
         parentID = record.parentID

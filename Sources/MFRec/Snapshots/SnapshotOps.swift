@@ -45,19 +45,24 @@ public struct SnapshotDiff: Sendable, Codable {
 
 extension Recommender {
     /// Freezes the live model — its snapshot plus any incremental updates — as a new snapshot, which
-    /// becomes the live snapshot. One transaction; the item matrix is rewritten to match.
+    /// becomes the live snapshot. One transaction; the item matrix is rewritten to match. Without
+    /// incremental updates since the live snapshot there is nothing to freeze: no duplicate is made.
+    /// - Parameter note: a note to store with the snapshot.
+    /// - Returns: the new snapshot's id, or the live snapshot's when nothing changed since it.
+    /// - Throws: `QueryError.noModel` before the first `train`; `StoreError` when the file cannot be written.
     @discardableResult
     public func createSnapshot(note: String? = nil) throws -> Int {
         return try serialized {
-            let (id, state) = try store.transaction { () -> (Int, LiveState) in
+            let (id, state) = try store.transaction { () -> (Int, LiveState?) in
                 let state = try liveState()
+                guard state.live.dirty else { return (state.snapshot.id, nil) }
                 let id = try freeze(state, note: note)
                 var after = state
                 after.live = try store.setLiveSnapshot(id, watermark: state.live.watermark)
                 after.snapshot.id = id
                 return (id, after)
             }
-            writeItemMatrix(state)
+            if let state { writeItemMatrix(state) }
             return id
         }
     }
@@ -76,7 +81,7 @@ extension Recommender {
                         : "\(state.live.updates) incremental updates on snapshot \(parent.id)"),
                 parent: parent.id, options: parent.options, history: parent.history,
                 test: unchanged ? parent.metrics?.test : nil, unseen: unchanged ? parent.metrics?.unseenTestPairs : nil,
-                split: parent.split, watermark: watermark, updates: state.live.updates))
+                split: parent.split, watermark: watermark, splitAsOf: parent.splitAsOf, updates: state.live.updates))
         // The ranking model's users are computed from the stored ratings, so the parent's model is the
         // live one: the frozen snapshot keeps it.
         try store.copyRankingModel(from: parent.id, to: id)
@@ -221,6 +226,7 @@ extension Recommender {
     public func importModel(_ model: FactorModel, note: String? = nil) throws -> Int {
         return try serialized {
             let state = try store.transaction { () -> LiveState in
+                try checkFits(model)
                 let parent = try store.liveModel().snapshotID
                 let watermark = try store.maxSequence()
                 let id = try store.insertSnapshot(
@@ -234,5 +240,24 @@ extension Recommender {
             writeItemMatrix(state)
             return state.snapshot.id
         }
+    }
+
+    /// Refuses a model whose shape or values cannot serve this database: more users or items than it
+    /// knows, arrays of the wrong size, values that are not finite.
+    func checkFits(_ model: FactorModel) throws {
+        let users = try store.userCount(), items = try store.itemCount()
+        func fail(_ why: String) -> QueryError { .modelMismatch(why) }
+        guard model.factors > 0, model.stride >= model.factors else { throw fail("it has \(model.factors) factors") }
+        guard model.userCount <= users else { throw fail("it has \(model.userCount) users, the database \(users)") }
+        guard model.itemCount <= items else { throw fail("it has \(model.itemCount) items, the database \(items)") }
+        guard model.userFactors.count == model.userCount * model.stride,
+            model.itemFactors.count == model.itemCount * model.stride,
+            model.userBias.count == model.userCount, model.itemBias.count == model.itemCount
+        else { throw fail("its arrays do not match its shape") }
+        let finite =
+            model.userFactors.allSatisfy(\.isFinite) && model.itemFactors.allSatisfy(\.isFinite)
+            && model.userBias.allSatisfy(\.isFinite) && model.itemBias.allSatisfy(\.isFinite)
+            && model.globalMean.isFinite
+        guard finite else { throw fail("it holds values that are not finite numbers") }
     }
 }

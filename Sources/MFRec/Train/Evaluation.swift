@@ -4,8 +4,12 @@ import MFStore
 
 /// What `eval` reports.
 public struct EvaluationReport: Sendable, Codable {
-    /// The snapshot evaluated.
+    /// The snapshot evaluated (for the live model, its snapshot).
     public var snapshotID: Int
+    /// Whether the live model (the snapshot with the incremental updates since) was evaluated.
+    public var live: Bool
+    /// Test ratings left out because they were written after training (the live model has seen them).
+    public var leftOutRatedAfterTraining: Int
     /// Where the test ratings came from.
     public var testSource: String
     /// MAE, MSE and RMSE of the rating model.
@@ -33,7 +37,12 @@ public struct EvaluationReport: Sendable, Codable {
 }
 
 extension Recommender {
-    /// Evaluates a snapshot (the live one by default) on its own test split, or on a test file.
+    /// Evaluates a snapshot, or the live model by default, on the snapshot's own test split (the ratings
+    /// as they stood when it was trained: later re-ratings change neither its members nor their values),
+    /// or on a test file.
+    ///
+    /// The live model has seen the ratings written since training (`rate`, `ingest --update`): test pairs
+    /// among them are left out (and counted), and every later rating counts as known, excluded from ranking.
     ///
     /// Ranking metrics rank, for each test user, every item the user did not rate in training; a test
     /// item is relevant when its rating is at least `relevantThreshold`. `compareRankings` also ranks the
@@ -45,12 +54,44 @@ extension Recommender {
         compareRankings: Bool = false
     ) throws -> EvaluationReport {
         return try serialized {
-            let (info, model) = try loadModel(snapshot: id)
-            let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
-            if case .none = split {
-                throw QueryError.noTestSplit(snapshot: info.id)
+            // One committed state: the model, its split and the ratings written since.
+            let (info, model, isLive, loaded, later) = try store.read {
+                let (info, model, isLive) = try reader.modelOrLive(snapshot: id)
+                let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
+                if case .none = split {
+                    throw QueryError.noTestSplit(snapshot: info.id)
+                }
+                let loaded = try loadSplit(split, maxSeq: info.splitAsOf)
+                // A model that has seen ratings written after its training (the live one, a frozen one).
+                let hasSeenLater = isLive || info.watermark > info.splitAsOf
+                return (
+                    info, model, isLive, loaded, hasSeenLater ? try store.ratingsWritten(after: info.splitAsOf) : []
+                )
             }
-            let (train, test) = try loadSplit(split, maxSeq: info.watermark)
+            var (train, test) = loaded
+            var leftOut = 0
+            if !later.isEmpty {
+                // The live model has seen these: out of the test set, and known (current value) for ranking.
+                func key(_ u: Int32, _ i: Int32) -> UInt64 {
+                    UInt64(UInt32(bitPattern: u)) << 32 | UInt64(UInt32(bitPattern: i))
+                }
+                let seen = Set(later.map { key($0.user, $0.item) })
+                func without(_ triples: RatingTriples, counting: Bool) -> RatingTriples {
+                    var kept = RatingTriples()
+                    for j in 0..<triples.count {
+                        if seen.contains(key(triples.users[j], triples.items[j])) {
+                            if counting { leftOut += 1 }
+                        } else {
+                            kept.append(user: triples.users[j], item: triples.items[j], rating: triples.ratings[j])
+                        }
+                    }
+                    return kept
+                }
+                test = without(test, counting: true)
+                train = without(train, counting: false)
+                for r in later { train.append(user: r.user, item: r.item, rating: r.rating) }
+            }
+            let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
             guard test.count > 0 else { throw QueryError.emptyTestSet }
             var seenUser = [Bool](repeating: false, count: model.userCount),
                 seenItem = [Bool](repeating: false, count: model.itemCount)
@@ -123,12 +164,15 @@ extension Recommender {
             }
             var cooccurrenceRanking: RankingMetrics?, popularRanking: RankingMetrics?
             if compareRankings && !users.isEmpty {
+                // Users and items stored after the model was made have ids past its rows.
+                let userSpan = max(model.userCount, (train.users.max().map { Int($0) } ?? -1) + 1)
+                let itemSpan = max(model.itemCount, (train.items.max().map { Int($0) } ?? -1) + 1)
                 let embedding = CooccurrenceEmbedding.fit(
-                    users: train.users, items: train.items, userCount: model.userCount,
-                    itemCount: model.itemCount, factors: CooccurrenceEmbedding.defaultFactors)
+                    users: train.users, items: train.items, userCount: userSpan, itemCount: itemSpan,
+                    factors: CooccurrenceEmbedding.defaultFactors)
                 let scale = Double(model.scaleMin)...Double(model.scaleMax)
                 let popular = Recommender.rankPopular(
-                    train: train, test: RatingTriples(), itemCount: model.itemCount, scale: scale)
+                    train: train, test: RatingTriples(), itemCount: itemSpan, scale: scale)
                 var byCooccurrence = RankingAccumulator(k: k, itemCount: model.itemCount)
                 var byPopularity = RankingAccumulator(k: k, itemCount: model.itemCount)
                 for u in users {
@@ -148,7 +192,8 @@ extension Recommender {
             default: source = "the snapshot's test split (\(split.summary))"
             }
             return EvaluationReport(
-                snapshotID: info.id, testSource: source, error: errors, unseenTestPairs: unseen,
+                snapshotID: info.id, live: isLive, leftOutRatedAfterTraining: leftOut, testSource: source,
+                error: errors, unseenTestPairs: unseen,
                 ranking: users.isEmpty ? nil : accumulator.result,
                 defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,
                 relevantThreshold: relevantThreshold,
