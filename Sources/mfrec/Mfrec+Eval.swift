@@ -10,10 +10,11 @@ extension Mfrec {
             abstract:
                 "Report error and ranking metrics of the live model (or a snapshot) on its test split or a test file.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "Evaluate this snapshot instead of the live model.") var snapshot: Int?
+        @Option(help: "Evaluate this snapshot instead of the live model (1…9223372036854775807; a snapshot id).")
+        var snapshot: Int?
         @Option(help: "Evaluate on this ratings file instead of the snapshot's test split.") var testFile: String?
         @Option(help: "Cut-off K of the ranking metrics (1…10000).") var top = 10
-        @Option(help: "A test rating at least this high makes the item relevant.") var relevant = 4.0
+        @Option(help: "A test rating at least this high makes the item relevant (-1000000…1000000).") var relevant = 4.0
         @Option(help: "Rank at most this many test users, a seeded sample beyond (1…10000000).") var maxUsers = 5000
         @Flag(
             help: ArgumentHelp(
@@ -25,9 +26,10 @@ extension Mfrec {
         @Flag(help: "Print JSON.") var json = false
 
         func validate() throws {
-            guard (1...10_000).contains(top) else { throw ValidationError("--top must be 1…10000") }
-            guard (1...10_000_000).contains(maxUsers) else { throw ValidationError("--max-users must be 1…10000000") }
-            guard relevant.isFinite else { throw ValidationError("--relevant must be a finite number") }
+            try require(snapshot, in: 1...Int.max, "--snapshot")
+            try require(top, in: 1...10_000, "--top")
+            try require(maxUsers, in: 1...10_000_000, "--max-users")
+            try require(relevant, in: -1_000_000...1_000_000, "--relevant")
         }
 
         func run() throws {

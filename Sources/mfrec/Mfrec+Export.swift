@@ -7,11 +7,13 @@ extension Mfrec {
         static let configuration = CommandConfiguration(
             abstract: "Write the user and item embedding matrices (and biases) as CSV or NumPy .npy files.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "Export this snapshot instead of the live model.") var snapshot: Int?
+        @Option(help: "Export this snapshot instead of the live model (1…9223372036854775807; a snapshot id).")
+        var snapshot: Int?
         @Option(help: "csv or npy.") var format: ExportFormat = .csv
         @Option(name: .shortAndLong, help: "The folder to write into.") var output: String
 
         func validate() throws {
+            try require(snapshot, in: 1...Int.max, "--snapshot")
             guard output != "-" else {
                 throw ValidationError("--output is a folder (export writes several files); - is not allowed")
             }

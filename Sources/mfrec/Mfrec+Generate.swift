@@ -12,17 +12,17 @@ extension Mfrec {
                 header, anything else tab-separated u.data; .gz compresses it.
                 """)
 
-        @Option(help: "Number of users.") var users = 6040
-        @Option(help: "Number of items.") var items = 3706
-        @Option(help: "Number of ratings.") var ratings = 1_000_000
-        @Option(help: "Random seed.") var seed: UInt64 = 42
+        @Option(help: "Number of users (1…100000000).") var users = 6040
+        @Option(help: "Number of items (1…10000000).") var items = 3706
+        @Option(help: "Number of ratings (1…10000000000).") var ratings = 1_000_000
+        @Option(help: "Random seed (0…18446744073709551615).") var seed: UInt64 = 42
         @Option(name: .shortAndLong, help: "The file to write (- for standard output; .gz compresses).") var output:
             String
 
         func validate() throws {
-            guard users > 0, items > 0, ratings > 0 else {
-                throw ValidationError("--users, --items and --ratings must be positive")
-            }
+            try require(users, in: 1...100_000_000, "--users")
+            try require(items, in: 1...10_000_000, "--items")
+            try require(ratings, in: 1...10_000_000_000, "--ratings")
         }
 
         func run() throws {

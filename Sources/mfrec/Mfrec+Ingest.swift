@@ -40,10 +40,11 @@ extension Mfrec {
         @Flag(help: "Also update the live model incrementally with the new ratings (no retraining).")
         var update = false
 
-        @Option(help: "With --update: SGD steps per rating.")
+        @Option(help: "With --update: SGD steps per rating (0…100).")
         var steps = UpdateOptions().steps
 
         func validate() throws {
+            try require(steps, in: 0...100, "--steps")
             if let scale, parseScale(scale) == nil {
                 throw ValidationError("--scale must be MIN:MAX with MIN < MAX, like 1:5 or 0.5:5")
             }

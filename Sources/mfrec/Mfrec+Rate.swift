@@ -15,11 +15,12 @@ extension Mfrec {
         @Argument(help: "The user's id.") var user: String
         @Argument(help: "The item's id.") var item: String
         @Argument(help: "The rating.") var rating: Double
-        @Option(help: "Unix time of the rating.") var timestamp: Int64?
-        @Option(help: "SGD steps for this rating.") var steps = UpdateOptions().steps
+        @Option(help: "Unix time of the rating (0…9223372036854775807).") var timestamp: Int64?
+        @Option(help: "SGD steps for this rating (0…100).") var steps = UpdateOptions().steps
 
         func validate() throws {
-            guard steps >= 0 else { throw ValidationError("--steps must not be negative") }
+            try require(timestamp, in: 0...Int64.max, "--timestamp")
+            try require(steps, in: 0...100, "--steps")
         }
 
         func run() throws {

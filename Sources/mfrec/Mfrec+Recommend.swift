@@ -25,15 +25,15 @@ extension Mfrec {
 
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The user's id.") var user: String?
-        @Option(name: .short, help: "How many items.") var n = 10
+        @Option(name: .short, help: "How many items (1…100000).") var n = 10
         @Option(help: "Output format: table, json or csv.") var format: OutputFormat = .table
         @Flag(help: "Also rank items the user already rated.") var includeRated = false
         @Option(help: "For a user without a model vector: popular or error.") var cold: ColdStartPolicy = .popular
         @Flag(help: "Show, for each item, the user's own highly rated items closest to it.") var explain = false
-        @Option(help: "Treat users with fewer ratings than this as cold (see --cold).") var minRatings = 0
+        @Option(help: "Treat users with fewer ratings than this as cold (0…1000000; see --cold).") var minRatings = 0
         @Option(
             help: ArgumentHelp(
-                "Rank users with fewer ratings than this by co-occurrence with the items they rated (0: never; "
+                "Rank users with fewer ratings than this by co-occurrence with the items they rated (0…1000000; 0: never; "
                     + "users without a vector are then cold).")
         )
         var cooccurrenceBelow = QueryEngine.defaultCooccurrenceBelow
@@ -46,11 +46,10 @@ extension Mfrec {
         @Option(help: "Threads for --all (1…256).") var threads = ProcessInfo.processInfo.activeProcessorCount
 
         func validate() throws {
-            guard (1...100_000).contains(n) else { throw ValidationError("-n must be 1…100000") }
-            guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1…256") }
-            guard minRatings >= 0, cooccurrenceBelow >= 0 else {
-                throw ValidationError("--min-ratings and --cooccurrence-below must not be negative")
-            }
+            try require(n, in: 1...100_000, "-n")
+            try require(threads, in: 1...256, "--threads")
+            try require(minRatings, in: 0...1_000_000, "--min-ratings")
+            try require(cooccurrenceBelow, in: 0...1_000_000, "--cooccurrence-below")
             if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
                 guard user == nil else { throw ValidationError("give either USER or --all, not both") }

@@ -15,7 +15,7 @@ extension Mfrec {
         @Option(help: "Whose item vectors: rating or ranking.") var by: Ranker = .rating
 
         func validate() throws {
-            guard (1...100_000).contains(n) else { throw ValidationError("-n must be 1…100000") }
+            try require(n, in: 1...100_000, "-n")
             guard by == .rating || by == .ranking else {
                 throw ValidationError("--by must be rating or ranking for similar")
             }

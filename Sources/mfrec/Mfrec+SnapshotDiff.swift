@@ -11,7 +11,7 @@ extension Mfrec.Snapshot {
         @Option(help: "Users sampled for the top-10 overlap (0…1000000).") var users = 200
 
         func validate() throws {
-            guard (0...1_000_000).contains(users) else { throw ValidationError("--users must be 0…1000000") }
+            try require(users, in: 0...1_000_000, "--users")
         }
 
         func run() throws {

@@ -7,9 +7,9 @@ extension Mfrec.Snapshot {
         static let configuration = CommandConfiguration(
             abstract: "Delete all snapshots but the K newest and the live one.")
         @OptionGroup var database: DatabaseOptions
-        @Option(help: "How many of the newest to keep.") var keep: Int
+        @Option(help: "How many of the newest to keep (0…1000000).") var keep: Int
 
-        func validate() throws { guard keep >= 0 else { throw ValidationError("--keep must be at least 0") } }
+        func validate() throws { try require(keep, in: 0...1_000_000, "--keep") }
 
         func run() throws {
             let deleted = try database.write().pruneSnapshots(keep: keep)

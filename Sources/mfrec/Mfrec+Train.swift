@@ -20,31 +20,36 @@ extension Mfrec {
                 valueName: "k[,k…]"))
         var factors: String = String(TrainingOptions().factors)
         @Option(
-            help: "Passes over the training ratings (default: chosen on validation, at most 60; 60 with --tune off).")
+            help:
+                "Passes over the training ratings (1…100000; default: chosen on validation, at most 60; 60 with --tune off)."
+        )
         var epochs: Int?
-        @Option(help: "SGD step size (default: chosen on validation among 0.01, 0.02, 0.04; 0.02 with --tune off).")
+        @Option(
+            help:
+                "SGD step size (0.000001…1; default: chosen on validation among 0.01, 0.02, 0.04; 0.02 with --tune off)."
+        )
         var learningRate: Float?
-        @Option(help: "Multiply the learning rate by this after every epoch.")
+        @Option(help: "Multiply the learning rate by this after every epoch (0.01…1).")
         var learningRateDecay = TrainingOptions().learningRateDecay
         @Option(
             help: ArgumentHelp(
-                "L2 regularization of the embeddings (default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with "
+                "L2 regularization of the embeddings (0…100; default: chosen on validation among 0.05, 0.1, 0.2; 0.1 with "
                     + "--tune off).")
         )
         var regularization: Float?
-        @Option(help: "L2 regularization of the biases.")
+        @Option(help: "L2 regularization of the biases (0…100).")
         var biasRegularization = TrainingOptions().biasRegularization
-        @Option(help: "Standard deviation of the initial embeddings.")
+        @Option(help: "Standard deviation of the initial embeddings (0…1).")
         var initScale = TrainingOptions().initScale
-        @Option(help: "Share of the ratings held out as the test set (0 trains on all).")
+        @Option(help: "Share of the ratings held out as the test set (0…0.99; 0 trains on all).")
         var testFraction = 0.2
         @Option(help: "Evaluate on this ratings file instead of a random split (train on all stored ratings).")
         var testFile: String?
-        @Option(help: "Random seed (split, initialization, shuffling).")
+        @Option(help: "Random seed (split, initialization, shuffling) (0…18446744073709551615).")
         var seed: UInt64 = 42
-        @Option(help: "Training threads (default: all cores).")
+        @Option(help: "Training threads (1…256; default: all cores).")
         var threads = TrainingOptions().threads
-        @Option(help: "Blocks per side of the rating grid (the model depends on it, not on --threads).")
+        @Option(help: "Blocks per side of the rating grid (1…256; the model depends on it, not on --threads).")
         var bins = TrainingOptions().bins
         @Flag(help: "Train the plain dot-product model r̂ = p·q (no global mean or biases).")
         var noBias = false
@@ -52,7 +57,7 @@ extension Mfrec {
         var nonnegative = false
         @Option(
             help: ArgumentHelp(
-                "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0: none; "
+                "Factors of the item co-occurrence embedding that ranks items for users with few ratings (0…1024; 0: none; "
                     + "those users get the rating model, or the popular list without a vector).")
         )
         var cooccurrenceFactors = TrainRequest().cooccurrenceFactors
@@ -92,35 +97,18 @@ extension Mfrec {
                 throw ValidationError("--factors must be a number from 1 to 1024, or a comma-separated list of them")
             }
             _ = list
-            if let epochs {
-                guard (1...100_000).contains(epochs) else { throw ValidationError("--epochs must be 1…100000") }
-            }
-            if let learningRate {
-                guard learningRate > 0, learningRate.isFinite else {
-                    throw ValidationError("--learning-rate must be positive")
-                }
-            }
-            guard learningRateDecay > 0, learningRateDecay <= 1 else {
-                throw ValidationError("--learning-rate-decay must be in (0, 1]")
-            }
-            guard (regularization ?? 0) >= 0, (regularization ?? 0).isFinite, biasRegularization >= 0 else {
-                throw ValidationError("regularization must not be negative")
-            }
-            guard testFraction >= 0, testFraction < 1 else {
-                throw ValidationError("--test-fraction must be at least 0 and below 1")
-            }
-            guard threads >= 1, bins >= 1, bins <= 256 else {
-                throw ValidationError("--threads must be ≥ 1 and --bins 1…256")
-            }
-            guard (0...1024).contains(cooccurrenceFactors) else {
-                throw ValidationError("--cooccurrence-factors must be 0…1024")
-            }
-            if let rankingFactors, !(1...1024).contains(rankingFactors) {
-                throw ValidationError("--ranking-factors must be 1…1024")
-            }
-            guard tuneSeconds >= 1, tuneSeconds <= 86_400 else {
-                throw ValidationError("--tune-seconds must be 1…86400")
-            }
+            try require(epochs, in: 1...100_000, "--epochs")
+            try require(learningRate, in: 0.000_001...1, "--learning-rate")
+            try require(learningRateDecay, in: 0.01...1, "--learning-rate-decay")
+            try require(regularization, in: 0...100, "--regularization")
+            try require(biasRegularization, in: 0...100, "--bias-regularization")
+            try require(initScale, in: 0...1, "--init-scale")
+            try require(testFraction, in: 0...0.99, "--test-fraction")
+            try require(threads, in: 1...256, "--threads")
+            try require(bins, in: 1...256, "--bins")
+            try require(cooccurrenceFactors, in: 0...1024, "--cooccurrence-factors")
+            try require(rankingFactors, in: 1...1024, "--ranking-factors")
+            try require(tuneSeconds, in: 1...86_400, "--tune-seconds")
         }
 
         func run() throws {

@@ -21,6 +21,18 @@ struct Mfrec: ParsableCommand {
     }
 }
 
+/// Refuses an option value outside the range its help states (exit 64, naming the option and the range).
+func require<T: Comparable>(_ value: T, in range: ClosedRange<T>, _ option: String) throws {
+    guard range.contains(value) else {
+        throw ValidationError("\(option) must be \(range.lowerBound)…\(range.upperBound) (got \(value))")
+    }
+}
+
+/// The same for an optional value (nil: the default, always valid).
+func require<T: Comparable>(_ value: T?, in range: ClosedRange<T>, _ option: String) throws {
+    if let value { try require(value, in: range, option) }
+}
+
 /// Options every command shares.
 struct DatabaseOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The database file.", valueName: "path"))

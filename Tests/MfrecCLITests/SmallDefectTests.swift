@@ -19,7 +19,9 @@ import Testing
         let one = try mfrec(["ingest", try write("one.csv", "1,1,3\n"), "--db", "one.db"], in: dir)
         #expect(one.stdout.hasPrefix("ingested 1 rating: 1 user, 1 item, scale 1–5"), "\(one.stdout)")
         let empty = try mfrec(["ingest", try write("empty.csv", ""), "--db", "one.db"], in: dir)
-        #expect(empty.status == 0 && empty.stderr.contains("empty.csv holds no ratings; nothing was stored"), "\(empty.stderr)")
+        #expect(
+            empty.status == 0 && empty.stderr.contains("empty.csv holds no ratings; nothing was stored"),
+            "\(empty.stderr)")
     }
 
     @Test func snapshotCreateWithoutChangesMakesNoDuplicate() throws {
