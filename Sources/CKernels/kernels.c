@@ -3,6 +3,10 @@
 // still runs on CPUs without AVX2.
 #include "mfrec_kernels.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define MFREC_X86 1
@@ -93,21 +97,31 @@ static void scores_batch_avx2(const float *qs, size_t nq, const float *rows, siz
 }
 #endif
 
-static int use_avx2 = -1;
+// Whether the AVX2+FMA kernels run: detected once (pthread_once, so concurrent first calls agree), unless
+// MFREC_PORTABLE_KERNELS=1 in the environment or mfrec_kernels_force_portable(1) chose the portable ones.
+static atomic_int use_avx2 = 0;
+static atomic_int forced_portable = 0;
+static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
+
+static void detect(void) {
+    int supported = 0;
+#ifdef MFREC_X86
+    __builtin_cpu_init();
+    supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    const char *portable = getenv("MFREC_PORTABLE_KERNELS");
+    if (portable && portable[0] == '1') supported = 0;
+    atomic_store(&use_avx2, supported);
+}
 
 static int vectorized(void) {
-    if (use_avx2 < 0) {
-#ifdef MFREC_X86
-        __builtin_cpu_init();
-        use_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-        use_avx2 = 0;
-#endif
-    }
-    return use_avx2;
+    pthread_once(&detect_once, detect);
+    return atomic_load(&use_avx2) && !atomic_load(&forced_portable);
 }
 
 int mfrec_kernels_vectorized(void) { return vectorized(); }
+
+void mfrec_kernels_force_portable(int portable) { atomic_store(&forced_portable, portable ? 1 : 0); }
 
 void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count, const float *bias, float *out) {
 #ifdef MFREC_X86

@@ -9,6 +9,8 @@ public struct ModelRanker: Sendable {
 
     /// The n best items for `user` by p_u·q_i + b_i; `excluded` sorted ascending.
     public func topN(user: Int, n: Int, excluded: [Int32]) -> [(item: Int32, score: Float)] {
+        // The scan below reads through raw pointers: a user past the model's rows is a caller's bug.
+        precondition(user >= 0 && user < model.userCount, "ModelRanker.topN: user \(user) has no row")
         var top = TopN(capacity: n)
         let stride = model.stride
         var skip = 0

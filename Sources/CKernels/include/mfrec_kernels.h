@@ -16,6 +16,9 @@ void mfrec_scores_batch(const float *queries, size_t nq, const float *rows, size
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);
 
+/// Forces the portable kernels (1) or lets the detected ones run (0), so tests cover both paths.
+void mfrec_kernels_force_portable(int portable);
+
 #endif
 
 #include <stdint.h>

@@ -23,6 +23,11 @@ extension ItemMatrix {
     /// Whether the scan uses the AVX2+FMA kernels on this CPU.
     public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
 
+    /// Forces the portable scoring and training kernels (true) or lets the detected AVX2+FMA ones run
+    /// (false). The environment variable `MFREC_PORTABLE_KERNELS=1` does the same for a whole process.
+    /// - Parameter portable: whether to force the portable kernels.
+    public static func usePortableKernels(_ portable: Bool) { mfrec_kernels_force_portable(portable ? 1 : 0) }
+
     /// The n best items for a query vector: one pass over the mapped rows, SIMD dot products fused with
     /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
     /// With `threads` > 1 each thread scans a slice with its own heap; the heaps are merged.

@@ -39,8 +39,8 @@ public enum Trainer {
         guard options.regularization >= 0 && options.biasRegularization >= 0 else {
             throw TrainingError.invalid("regularization must not be negative")
         }
-        guard options.bins >= 1 && options.threads >= 1 else {
-            throw TrainingError.invalid("bins and threads must be at least 1")
+        guard (1...256).contains(options.bins) && options.threads >= 1 else {
+            throw TrainingError.invalid("bins must be 1…256 and threads at least 1")
         }
 
         var rng = SeededGenerator(seed: options.seed)
