@@ -121,6 +121,8 @@ static int vectorized(void) {
 
 int mfrec_kernels_vectorized(void) { return vectorized(); }
 
+uint64_t mfrec_load_u64_acquire(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+
 void mfrec_kernels_force_portable(int portable) { atomic_store(&forced_portable, portable ? 1 : 0); }
 
 void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count, const float *bias, float *out) {

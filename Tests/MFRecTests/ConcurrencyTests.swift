@@ -67,13 +67,68 @@ import Testing
             }
         }
         stop.set()
-        while readers.contains(where: { $0.isExecuting }) { usleep(1000) }
+        while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
         #expect(failures.value == 0)
         #expect(queries.value > 0)
         print(
             "concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, "
                 + "\(failures.value) failures"
         )
+    }
+
+    /// Issue 12, defect 7: the README's library use — one `Recommender` rating on one thread while a
+    /// `QueryEngine` of it answers on others. At least 1,000 interleaved calls; every answer a reader gets
+    /// must be the answer of some committed state (the writer records each state's answers after each
+    /// commit, with an engine of its own). Run under ThreadSanitizer by `scripts/sanitizers.sh`.
+    @Test func everyAnswerDuringRatingsIsTheAnswerOfACommittedState() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let watched = ["1", "2", "3", "4"]
+        @Sendable func answer(_ engine: QueryEngine, _ user: String) throws -> String {
+            let list = try engine.recommend(user: user, n: 5, by: .rating)
+            return user + "|" + list.items.map { "\($0.item):\($0.predictedRating)" }.joined(separator: ",")
+        }
+        let shared = try rec.queries()
+        let checker = try rec.queries()
+        var committed = Set(try watched.map { try answer(checker, $0) })
+        let seen = Locked<[String]>([])
+        let stop = Flag(), failures = Counter()
+        let readers = (0..<2).map { r in
+            Thread {
+                var i = r
+                while !stop.isSet {
+                    do {
+                        let a = try answer(shared, watched[i % watched.count])
+                        seen.withLock { $0.append(a) }
+                    } catch {
+                        print("reader failure: \(error)")
+                        failures.add()
+                    }
+                    i += 1
+                }
+            }
+        }
+        for t in readers { t.start() }
+        var rates = 0
+        var rng = SeededGenerator(seed: 12)
+        while rates < 400 || seen.withLock({ $0.count }) < 600 {
+            // Other users rate items: the watched users' lists move with the item vectors.
+            try rec.rate(
+                user: String(5 + rng.next(below: 290)), item: String(1 + rng.next(below: 200)),
+                rating: Double(1 + rng.next(below: 5)))
+            rates += 1
+            for user in watched { committed.insert(try answer(checker, user)) }
+        }
+        stop.set()
+        while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        let answers = seen.withLock { $0 }
+        let strays = answers.filter { !committed.contains($0) }
+        #expect(failures.value == 0)
+        #expect(strays.isEmpty, "\(strays.count) answers match no committed state, e.g. \(strays.prefix(2))")
+        #expect(rates + answers.count >= 1_000)
+        #expect(Set(answers).count > watched.count, "the answers never changed: the test saw one state")
+        print(
+            "concurrency (one process): \(rates) rates and \(answers.count) recommends on 2 reader threads, "
+                + "\(Set(answers).count) distinct answers, \(strays.count) matching no committed state")
     }
 
     @Test func veryLongLineIsReadNotTruncated() throws {

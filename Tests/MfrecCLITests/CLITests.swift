@@ -87,6 +87,12 @@ func startMfrec(_ arguments: [String]) throws -> Process {
 final class ThreadBox<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: T?
+    /// Changes the value under the lock (a get-then-set from two threads would lose updates).
+    func mutate(_ change: (inout T?) -> Void) {
+        lock.lock()
+        change(&stored)
+        lock.unlock()
+    }
     var value: T? {
         get {
             lock.lock()
@@ -517,10 +523,13 @@ let canMount: Bool = {
         let (db, _) = try trainedDatabase(in: dir, name: "c.db", users: 500, items: 300, ratings: 20000, epochs: 3)
         let writes = ThreadBox<[(arguments: [String], status: Int32, stderr: String)]>()
         writes.value = []
+        let writing = DispatchGroup()
+        writing.enter()
         let writer = Thread {
+            defer { writing.leave() }
             func write(_ arguments: [String]) {
                 let run = try? mfrec(arguments + ["--db", db])
-                writes.value!.append((arguments, run?.status ?? -1, run?.stderr ?? "did not start"))
+                writes.mutate { $0!.append((arguments, run?.status ?? -1, run?.stderr ?? "did not start")) }
             }
             for round in 0..<30 {
                 write(["rate", String(1 + round), String(1 + round * 3), "4"])
@@ -530,7 +539,7 @@ let canMount: Bool = {
         }
         writer.start()
         var failures = 0, runs = 0
-        while writer.isExecuting || runs < 10 {
+        while writing.wait(timeout: .now()) == .timedOut || runs < 10 {
             let run = try mfrec(["recommend", String(1 + runs % 50), "-n", "5", "--format", "csv", "--db", db])
             runs += 1
             if run.status != 0 || run.stdout.split(separator: "\n").count != 6 { failures += 1 }
@@ -542,6 +551,38 @@ let canMount: Bool = {
         print(
             "concurrency (processes): \(runs) recommend processes during \(done.count) writes "
                 + "(\(done.filter { $0.status == 0 }.count) succeeded), \(failures) reader failures")
+    }
+
+    /// Issue 12, defect 7: two `mfrec rate` processes hammer one item matrix file; afterwards the file is the
+    /// live model's, row for row (as a rebuild from SQLite would write it).
+    @Test func twoRatingProcessesLeaveTheItemMatrixOfTheLiveModel() throws {
+        let dir = folder()
+        let (db, _) = try trainedDatabase(in: dir, name: "r.db", users: 300, items: 200, ratings: 9000, epochs: 2)
+        let results = ThreadBox<[Int32]>()
+        results.value = []
+        let group = DispatchGroup()
+        for p in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                for round in 0..<25 {
+                    // Both processes rate the same few items, so their row writes would collide.
+                    let item = String(1 + (round % 5))
+                    let run = try? mfrec(["rate", String(1 + p * 100 + round), item, String(1 + round % 5), "--db", db])
+                    results.mutate { $0!.append(run?.status ?? -1) }
+                }
+            }
+        }
+        group.wait()
+        #expect(results.value!.count == 50 && results.value!.allSatisfy { $0 == 0 }, "\(results.value!)")
+        let rec = try Recommender(path: db, readOnly: true)
+        let state = try rec.liveState()
+        #expect(state.live.updates == 50)
+        let matrix = try ItemMatrix.open(
+            path: rec.itemMatrixPath, generation: UInt64(state.live.generation), snapshotID: UInt64(state.snapshot.id),
+            factors: state.model.factors, itemCount: state.model.itemCount)
+        for i in 0..<state.model.itemCount {
+            let row = matrix.item(i)
+            #expect(row.vector == Array(state.model.itemVector(i)) && row.bias == state.model.itemBias[i], "item \(i)")
+        }
     }
 
     /// Seeded random command lines against a trained database (so model paths run, not just "no model"),

@@ -2,6 +2,7 @@
 #define MFREC_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Scores `count` rows of `stride` floats against one query: out[r] = q·row_r + bias[r].
 /// `stride` must be a multiple of 16. Uses AVX2+FMA when the CPU has them (checked once at run time).
@@ -15,6 +16,10 @@ void mfrec_scores_batch(const float *queries, size_t nq, const float *rows, size
 
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);
+
+/// Loads an 8-byte-aligned 64-bit value with acquire ordering (the item matrix header's generation, which
+/// a writer in another process changes around its in-place row writes).
+uint64_t mfrec_load_u64_acquire(const void *p);
 
 /// Forces the portable kernels (1) or lets the detected ones run (0), so tests cover both paths.
 void mfrec_kernels_force_portable(int portable);

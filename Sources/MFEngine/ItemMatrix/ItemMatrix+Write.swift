@@ -5,6 +5,22 @@ import Foundation
 extension ItemMatrix {
     // MARK: Writing
 
+    /// Runs `body` holding an exclusive lock on the item matrix at `path` (`flock` on `PATH.lock`), so
+    /// writers in several processes never interleave their row writes or renames. Where the lock file
+    /// cannot be made (a read-only folder), `body` runs unlocked: nothing else can write there either.
+    /// - Parameters:
+    ///   - path: the item matrix file.
+    ///   - body: the writes.
+    /// - Returns: what `body` returns.
+    public static func exclusively<R>(path: String, _ body: () throws -> R) rethrows -> R {
+        let fd = Foundation.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return try body() }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Writes the item matrix of `model` to `path` atomically: a temp file in the same folder, fsynced,
     /// then renamed over `path`. A crash leaves either the old file or the new one, never a half-written one.
     public static func write(model: FactorModel, generation: UInt64, snapshotID: UInt64, to path: String) throws {
@@ -147,6 +163,10 @@ extension ItemMatrix {
         stored &-= headerForHash.withUnsafeBytes {
             itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
         }
+        // Readers map this file: mark it as being written before any row changes (a reader that sees the
+        // same generation before and after its scan saw no row change), and give the real one at the end.
+        var marker = ItemMatrix.writing.littleEndian
+        guard pwrite(fd, &marker, 8, 32) == 8 else { return false }
         var row = [Float](repeating: 0, count: stride)
         for entry in items {
             let offset = off_t(headerSize + entry.item * rowBytes)

@@ -56,10 +56,13 @@ public final class ItemMatrix: @unchecked Sendable {
         self.snapshotID = snapshotID
     }
 
-    /// The generation in the mapped header now (in-place updates by a writer change it under a reader).
-    public var mappedGeneration: UInt64 {
-        UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
-    }
+    /// The generation in the mapped header now (in-place updates by a writer change it under a reader:
+    /// `ItemMatrix.writing` while rows are being rewritten, the new generation after), read with acquire
+    /// ordering so that a reader can check it before and after a scan (a sequence lock).
+    public var mappedGeneration: UInt64 { UInt64(littleEndian: mfrec_load_u64_acquire(base + 32)) }
+
+    /// The header generation while a writer rewrites rows in place.
+    public static let writing = UInt64.max
 
     var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
     var biases: UnsafePointer<Float> {

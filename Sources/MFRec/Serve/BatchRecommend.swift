@@ -16,7 +16,7 @@ extension QueryEngine {
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> Int {
-        let (model, matrix) = try current()
+        let (model, matrix) = try consistently { model, shared in (model, try privateCopy(of: shared, model: model)) }
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
         let live = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
@@ -119,6 +119,20 @@ extension QueryEngine {
         }
     }
 
+}
+
+extension QueryEngine {
+    /// A private copy of the item matrix, mapped from an unlinked temp file: a long run reads one state
+    /// of the rows while raters rewrite the shared file in place.
+    func privateCopy(of shared: ItemMatrix, model: FactorModel) throws -> ItemMatrix {
+        let path = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "mfrec-\(getpid())-\(UUID().uuidString).items")
+        defer { unlink(path) }  // the mapping outlives the name
+        try ItemMatrix.write(model: model, generation: shared.generation, snapshotID: shared.snapshotID, to: path)
+        return try ItemMatrix.open(
+            path: path, generation: shared.generation, snapshotID: shared.snapshotID, factors: model.factors,
+            itemCount: model.itemCount, verifyChecksum: false)
+    }
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

@@ -20,7 +20,6 @@ extension QueryEngine {
     /// The items nearest to `item` by cosine similarity of their vectors: the rating model's item vectors
     /// (`by: .rating`, the default) or the ranking model's (`by: .ranking`).
     public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
-        let matrix = try current().matrix
         guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         if ranker == .ranking {
             guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
@@ -37,8 +36,11 @@ extension QueryEngine {
                     similarity: Double(hit.score))
             }
         }
-        guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
-        return try matrix.similar(to: id, n: n).enumerated().map { rank, hit in
+        let hits = try consistently { _, matrix in
+            guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
+            return matrix.similar(to: id, n: n)
+        }
+        return try hits.enumerated().map { rank, hit in
             let info = try self.item(Int(hit.item))
             return SimilarItem(
                 rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))

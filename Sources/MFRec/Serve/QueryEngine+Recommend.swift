@@ -31,7 +31,19 @@ extension QueryEngine {
         explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil
     ) throws -> RecommendationList {
-        let (model, matrix) = try current()
+        // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
+        try consistently { model, matrix in
+            try recommend(
+                model: model, matrix: matrix, user: key, n: n, includeRated: includeRated, cold: cold,
+                explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
+                by: by)
+        }
+    }
+
+    private func recommend(
+        model: FactorModel, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
+        cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?
+    ) throws -> RecommendationList {
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))

@@ -17,7 +17,7 @@ public final class QueryEngine: Sendable {
     /// The item matrix file this engine maps.
     public let itemMatrixPath: String
     /// The live model and its mapped item matrix, replaced together when the live model changes.
-    private let live: Locked<(state: LiveState, mapped: ItemMatrix)>
+    private let live: Locked<(state: LiveState, mapped: ItemMatrix, forceReload: Bool)>
     /// What the engine read once and keeps while the live snapshot (or the stored version) is the same.
     let caches = Locked(Caches())
     /// Whether the item matrix file had to be (re)built when this engine was opened.
@@ -54,7 +54,7 @@ public final class QueryEngine: Sendable {
             let state = try pool.read { try ModelReader(store: $0).liveState() }
             do {
                 let (mapped, rebuilt) = try QueryEngine.openMatrix(path: itemMatrixPath, state: state)
-                live = Locked((state, mapped))
+                live = Locked((state, mapped, false))
                 rebuiltMatrix = rebuilt
                 break
             } catch ItemMatrixError.stale where attempt < 4 {
@@ -98,7 +98,8 @@ public final class QueryEngine: Sendable {
             if case .io = error { throw error }
             var target = path
             do {
-                try write(path)
+                // Under the writers' lock; another process may have written it meanwhile.
+                try ItemMatrix.exclusively(path: path) { if (try? open(path)) == nil { try write(path) } }
             } catch {
                 // A read-only folder: keep a private copy in the temp folder instead.
                 target = fallbackPath(for: path)
@@ -114,13 +115,42 @@ public final class QueryEngine: Sendable {
     /// - Throws: `QueryError.reloadFailed` when the live model changed but could not be loaded (a damaged
     ///   snapshot, an unwritable item matrix): the engine never answers from a model that is no longer live.
     func current() throws -> (model: FactorModel, matrix: ItemMatrix) {
+        let (model, matrix, _) = try currentState()
+        return (model, matrix)
+    }
+
+    /// Runs `body` on the live model and its mapped item matrix, and keeps its answer only if no writer
+    /// changed the mapped rows meanwhile: the header's generation must be the model's before and after
+    /// (a writer marks the header before it rewrites rows in place). Otherwise the engine reloads and
+    /// runs `body` again.
+    /// - Parameter body: a query over the model and the matrix.
+    /// - Returns: what `body` returns, computed from one committed state.
+    /// - Throws: what `body` throws, or `QueryError.reloadFailed` when writers kept changing the file.
+    func consistently<R>(_ body: (FactorModel, ItemMatrix) throws -> R) throws -> R {
+        for _ in 0..<16 {
+            let (model, matrix, generation) = try currentState()
+            let expected = UInt64(generation)
+            if matrix.mappedGeneration == expected {
+                let answer = try body(model, matrix)
+                if matrix.mappedGeneration == expected { return answer }
+            }
+            // A writer is (or was) rewriting rows: wait for it (its lock), then reload.
+            ItemMatrix.exclusively(path: itemMatrixPath) {}
+            live.withLock { $0.forceReload = true }
+        }
+        throw QueryError.reloadFailed("the item matrix kept changing during the query")
+    }
+
+    private func currentState() throws -> (model: FactorModel, matrix: ItemMatrix, generation: Int64) {
         try live.withLock { live in
             var lastError: Error?
             // A writer may move the live model again while this reload runs (the file then belongs to a
             // newer generation than the state just read): read again, a few times, before giving up.
             for _ in 0..<5 {
                 let generation = try pool.read { try $0.liveGeneration() }
-                guard generation != live.state.live.generation else { return (live.state.model, live.mapped) }
+                if generation == live.state.live.generation && !live.forceReload {
+                    return (live.state.model, live.mapped, generation)
+                }
                 do {
                     let fresh = try pool.read { try ModelReader(store: $0).liveState() }
                     // Rows updated in place are already visible through the shared mapping; anything else
@@ -129,9 +159,12 @@ public final class QueryEngine: Sendable {
                         live.mapped.itemCount == fresh.model.itemCount
                         && live.mapped.snapshotID == UInt64(fresh.snapshot.id)
                         && live.mapped.mappedGeneration == UInt64(fresh.live.generation)
-                    if !sameFile { live.mapped = try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0 }
+                    if !sameFile || live.forceReload {
+                        live.mapped = try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
+                    }
                     live.state = fresh
-                    return (live.state.model, live.mapped)
+                    live.forceReload = false
+                    return (live.state.model, live.mapped, fresh.live.generation)
                 } catch {
                     lastError = error
                 }

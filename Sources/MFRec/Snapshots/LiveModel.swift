@@ -16,9 +16,20 @@ extension Recommender {
     /// Rewrites the item matrix file for the live model (temp file + rename). A failure is not an
     /// error of the command that changed the model: the next query rebuilds the file.
     func writeItemMatrix(_ state: LiveState) {
-        try? ItemMatrix.write(
-            model: state.model, generation: UInt64(state.live.generation),
-            snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+        followLiveModel(state) {
+            try? ItemMatrix.write(
+                model: state.model, generation: UInt64(state.live.generation),
+                snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+        }
+    }
+
+    /// Runs `write` holding the item matrix lock, only if `state` is still the committed live model:
+    /// a process that committed later writes its own (newer) file, and an older one must not replace it.
+    func followLiveModel(_ state: LiveState, _ write: () -> Void) {
+        ItemMatrix.exclusively(path: itemMatrixPath) {
+            guard (try? store.liveGeneration()) == state.live.generation else { return }
+            write()
+        }
     }
 
     /// Removes temp files of the item matrix left by a process that was killed while writing one.

@@ -43,8 +43,7 @@ extension Recommender {
                 }
             }
             var report = UpdateReport()
-            let before = try store.liveModel()
-            let (state, touchedItems) = try store.writeRatings { writer -> (LiveState, Set<Int>) in
+            let (state, touchedItems, previous) = try store.writeRatings { writer -> (LiveState, Set<Int>, Int64) in
                 var triples = RatingTriples()
                 for r in ratings {
                     let (u, newUser) = try store.addUser(key: r.user)
@@ -57,8 +56,7 @@ extension Recommender {
                 return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
             }
             report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(
-                state, previousGeneration: before.generation, items: touchedItems)
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: touchedItems)
             report.ratings = ratings.count
             report.seconds = Date().timeIntervalSince(started)
             return report
@@ -77,7 +75,7 @@ extension Recommender {
             let started = Date()
             let before = try store.liveModel()
             guard before.snapshotID != nil else { throw QueryError.noModel }
-            var result: (LiveState, Set<Int>)?
+            var result: (LiveState, Set<Int>, Int64)?
             let ingest = try Ingestor(store: store).ingest(
                 path: path, options: options, progress: progress,
                 stored: { triples, watermark in
@@ -86,9 +84,9 @@ extension Recommender {
             report.ratings = ingest.ratingsRead
             report.newUsers = ingest.newUsers
             report.newItems = ingest.newItems
-            if let (state, items) = result {
+            if let (state, items, previous) = result {
                 report.generation = state.live.generation
-                report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: before.generation, items: items)
+                report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: items)
             }
             report.seconds = Date().timeIntervalSince(started)
             return (ingest, report)
@@ -96,11 +94,14 @@ extension Recommender {
     }
 
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
+    /// - Returns: the new live state, the items changed, and the live generation the update started from
+    ///   (read inside the transaction, so no other writer's commit falls between).
     private func applyUpdates(
         _ triples: RatingTriples, watermark: Int64, options: UpdateOptions,
         report: inout UpdateReport
-    ) throws -> (LiveState, Set<Int>) {
+    ) throws -> (LiveState, Set<Int>, Int64) {
         var state = try cachedLiveState()
+        let previous = state.live.generation
         let userCount = try store.userCount(), itemCount = try store.itemCount()
         state.model = state.model.resized(
             userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
@@ -146,7 +147,7 @@ extension Recommender {
         }
         state.live = try store.markLiveUpdated(count: triples.count, watermark: watermark)
         liveCache = state
-        return (state, touchedItems)
+        return (state, touchedItems, previous)
     }
 
     /// The live state, reloaded only when the live generation moved since it was cached
@@ -160,15 +161,25 @@ extension Recommender {
 
     /// Brings the item matrix file to the new generation: the changed rows in place when the file is
     /// the previous generation's and no item was added, the whole file otherwise.
+    /// Under the item matrix lock, and only while `state` is still the committed live model (see
+    /// `followLiveModel`): two raters in two processes never interleave row writes, and the file never goes
+    /// back to an older generation.
     private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: Set<Int>) -> Bool {
         let rows = items.sorted().map {
             (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0])
         }
-        let done = ItemMatrix.updateInPlace(
-            path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
-            snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
-            itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
-        if !done { writeItemMatrix(state) }
+        var done = false
+        followLiveModel(state) {
+            done = ItemMatrix.updateInPlace(
+                path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
+                snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
+                itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
+            if !done {
+                try? ItemMatrix.write(
+                    model: state.model, generation: UInt64(state.live.generation),
+                    snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+            }
+        }
         return done
     }
 }
