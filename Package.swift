@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "MFRec", targets: ["MFRec"]),
         .executable(name: "mfrec", targets: ["mfrec"]),
         .executable(name: "mfrec-bench", targets: ["mfrec-bench"]),
+        .executable(name: "mfrec-fuzz", targets: ["mfrec-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,6 +32,10 @@ let package = Package(
         .target(name: "MFEngine", dependencies: ["CKernels"]),
         // The embeddable API: readers, ingest, train, recommend.
         .target(name: "MFRec", dependencies: ["MFStore", "MFEngine", "CZlib"]),
+        // Fuzz targets (readers and decoders fed arbitrary bytes), and their driver: libFuzzer's entry point when
+        // scripts/fuzz.sh builds it with -sanitize=fuzzer,address -D FUZZING, a corpus replay tool otherwise.
+        .target(name: "MFRecFuzz", dependencies: ["MFRec", "MFEngine", "CZlib"]),
+        .executableTarget(name: "mfrec-fuzz", dependencies: ["MFRecFuzz"]),
         // The command-line tool: a thin layer over MFRec.
         .executableTarget(
             name: "mfrec",
@@ -51,7 +56,7 @@ let package = Package(
         .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
         .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
         .testTarget(
-            name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures"],
+            name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures", "MFRecFuzz"],
             exclude: ["Corpus"]),
         .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine", "TestFixtures"]),
     ],

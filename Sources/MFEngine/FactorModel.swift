@@ -176,7 +176,11 @@ extension FactorModel {
         guard version == Self.version else {
             throw ModelFormatError("model format version \(version) is not supported")
         }
-        let k = Int(try take(UInt32.self)), users = Int(try take(UInt64.self)), items = Int(try take(UInt64.self))
+        let k = Int(try take(UInt32.self))
+        // A crafted count past Int.max is an error, not a trap (found by `scripts/fuzz.sh snapshot-blob`).
+        guard let users = Int(exactly: try take(UInt64.self)), let items = Int(exactly: try take(UInt64.self)) else {
+            throw ModelFormatError("model header does not match its size")
+        }
         let useBias = try take(UInt32.self) != 0
         let mean = try float(), lo = try float(), hi = try float()
         guard k > 0, k <= 4096, users <= 1 << 40, items <= 1 << 40, lo <= hi,

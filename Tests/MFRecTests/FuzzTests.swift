@@ -1,6 +1,7 @@
 import CZlib
 import Foundation
 import MFEngine
+import MFRecFuzz
 import Testing
 
 @testable import MFRec
@@ -225,4 +226,26 @@ func randomSmallModel() -> FactorModel {
     for j in 0..<m.itemFactors.count where j % m.stride < 6 { m.itemFactors[j] = rng.nextFloat() }
     for i in 0..<40 { m.itemBias[i] = rng.nextFloat() }
     return m
+}
+
+/// The libFuzzer corpus kept in the repo (`fuzz/corpus/TARGET`, minimized by `scripts/fuzz.sh`) and every
+/// input a fuzz run found crashing (`fuzz/regressions/TARGET`), replayed through the same targets: each
+/// must return (a crash here fails the whole run).
+@Suite struct FuzzCorpusReplayTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fuzz")
+
+    @Test(arguments: FuzzTarget.allCases)
+    func corpusAndRegressionsReplay(target: FuzzTarget) throws {
+        var replayed = 0
+        for kind in ["corpus", "regressions"] {
+            let folder = Self.root.appendingPathComponent(kind).appendingPathComponent(target.rawValue)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] {
+                target.run(Array(try Data(contentsOf: folder.appendingPathComponent(name))))
+                replayed += 1
+            }
+        }
+        #expect(replayed > 0, "no corpus for \(target.rawValue): run scripts/fuzz.sh \(target.rawValue) SECONDS")
+        print("fuzz replay (\(target.rawValue)): \(replayed) inputs")
+    }
 }

@@ -11,14 +11,14 @@ public enum ItemsFormat: String, Sendable, CaseIterable {
 }
 
 /// One item of an item file.
-struct ItemLine: Equatable {
+package struct ItemLine: Equatable {
     var key: String
     var title: String
     var genres: String?
 }
 
 /// Streams an item file, decoding Latin-1 titles to UTF-8.
-final class ItemsReader {
+package final class ItemsReader {
     /// The 19 genre flags of `u.item`, in file order.
     static let uitemGenres = [
         "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -30,13 +30,13 @@ final class ItemsReader {
     let path: String
     private(set) var format: ItemsFormat?
 
-    init(path: String, format: ItemsFormat? = nil) {
+    package init(path: String, format: ItemsFormat? = nil) {
         self.path = path
         self.name = (path as NSString).lastPathComponent
         self.format = format
     }
 
-    func read(_ body: (ItemLine) throws -> Void) throws {
+    package func read(_ body: (ItemLine) throws -> Void) throws {
         let lines = LineReader(source: try openByteSource(path: path))
         var fields: [Range<Int>] = []
         try lines.forEachLine { line, number in

@@ -12,7 +12,7 @@ public enum RatingsFormat: String, Sendable, CaseIterable {
 }
 
 /// One parsed rating line. The key views are valid only during the callback.
-struct RatingLine {
+package struct RatingLine {
     var user: UnsafeRawBufferPointer
     var item: UnsafeRawBufferPointer
     var rating: Double
@@ -20,7 +20,7 @@ struct RatingLine {
 }
 
 /// Streams a ratings file and parses each line, reporting errors as `file:line: reason`.
-final class RatingsReader {
+package final class RatingsReader {
     let name: String
     let format: RatingsFormat
     private let lines: LineReader
@@ -31,7 +31,7 @@ final class RatingsReader {
     var scale: ClosedRange<Double>?
 
     /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header.
-    init(path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil) throws {
+    package init(path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil) throws {
         self.name = (path as NSString).lastPathComponent
         self.scale = scale
         // Detection reads the first non-empty line from its own stream, so the main one starts clean.
@@ -142,7 +142,7 @@ final class RatingsReader {
 
     /// Parses every line. `body` gets each valid rating; `onError` gets each invalid line's error and
     /// returns true to go on (skip) or throws to stop.
-    func read(_ body: (RatingLine) throws -> Void, onError: (InputError) throws -> Void) throws {
+    package func read(_ body: (RatingLine) throws -> Void, onError: (InputError) throws -> Void) throws {
         var fields: [Range<Int>] = []
         fields.reserveCapacity(8)
         let headerLine = self.headerLine

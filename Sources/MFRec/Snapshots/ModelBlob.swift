@@ -8,10 +8,10 @@ import MFEngine
 /// Measured on ML-100K embeddings: zlib alone saves 7%, after the shuffle 14% (the sign/exponent bytes
 /// repeat); level 6 saves under 1% more for several times the time. When compression does not help the
 /// plain encoding is stored.
-enum ModelBlob {
+package enum ModelBlob {
     static let magic: [UInt8] = Array("MFRZ".utf8)
 
-    static func encode(_ model: FactorModel) -> (blob: [UInt8], rawBytes: Int) {
+    package static func encode(_ model: FactorModel) -> (blob: [UInt8], rawBytes: Int) {
         let raw = model.encoded()
         let shuffled = shuffle(raw)
         var bound = compressBound(uLong(shuffled.count))
@@ -30,7 +30,7 @@ enum ModelBlob {
         return (out, raw.count)
     }
 
-    static func decode(_ blob: [UInt8]) throws -> FactorModel {
+    package static func decode(_ blob: [UInt8]) throws -> FactorModel {
         guard blob.count >= 12, Array(blob[0..<4]) == magic else { return try FactorModel(decoding: blob) }
         let size = blob[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         // Deflate never expands more than ~1032:1, so a larger claimed size is corruption, not a model.

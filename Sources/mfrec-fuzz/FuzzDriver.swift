@@ -1,0 +1,73 @@
+import Foundation
+import MFRecFuzz
+
+// Built two ways. With `-D FUZZING -sanitize=fuzzer,address` (only `scripts/fuzz.sh` passes them) this file
+// defines libFuzzer's entry point and hands the process to libFuzzer's own driver (`LLVMFuzzerRunDriver`;
+// SwiftPM names an executable's entry `mfrec_fuzz_main`); the target comes from MFREC_FUZZ_TARGET. Built
+// plainly (as `swift build` and `swift test` do) it is a replay tool: `mfrec-fuzz TARGET FILE...` runs each
+// file through the target once.
+
+#if FUZZING
+    let selectedTarget: FuzzTarget = {
+        let name = ProcessInfo.processInfo.environment["MFREC_FUZZ_TARGET"] ?? ""
+        guard let target = FuzzTarget(rawValue: name) else {
+            fatalError("set MFREC_FUZZ_TARGET to one of " + FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return target
+    }()
+
+    @_cdecl("LLVMFuzzerTestOneInput")
+    public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+        selectedTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        return 0
+    }
+
+    typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func runFuzzerDriver(
+        _ argc: UnsafeMutablePointer<Int32>,
+        _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: FuzzCallback
+    ) -> Int32
+
+    @_cdecl("mfrec_fuzz_main")
+    public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        var count = argc
+        var arguments = argv
+        _ = selectedTarget
+        return runFuzzerDriver(&count, &arguments, fuzzOneInput)
+    }
+#else
+    @main
+    struct FuzzReplay {
+        static func main() {
+            let arguments = CommandLine.arguments.dropFirst()
+            if arguments.first == "--write-seeds", let folder = arguments.dropFirst().first {
+                // mfrec-fuzz --write-seeds DIR: DIR/TARGET/seed-N for every target.
+                for target in FuzzTarget.allCases {
+                    let dir = (folder as NSString).appendingPathComponent(target.rawValue)
+                    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                    for (n, seed) in target.seeds.enumerated() {
+                        FileManager.default.createFile(atPath: dir + "/seed-\(n)", contents: Data(seed))
+                    }
+                }
+                return
+            }
+            guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
+                print(
+                    "usage: mfrec-fuzz TARGET FILE... (targets: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
+                exit(64)
+            }
+            for path in arguments.dropFirst() {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    print("cannot read \(path)")
+                    exit(1)
+                }
+                target.run(Array(data))
+            }
+            print("replayed \(arguments.count - 1) inputs through \(name)")
+        }
+    }
+#endif
