@@ -16,6 +16,7 @@ import MFRecFuzz
         return target
     }()
 
+    /// libFuzzer's callback: one input through the selected target.
     @_cdecl("LLVMFuzzerTestOneInput")
     public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         selectedTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
@@ -31,6 +32,7 @@ import MFRecFuzz
         _ callback: FuzzCallback
     ) -> Int32
 
+    /// The process entry (SwiftPM's name for an executable's `main`): libFuzzer's driver takes over.
     @_cdecl("mfrec_fuzz_main")
     public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
         var count = argc
