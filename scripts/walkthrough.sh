@@ -48,6 +48,7 @@ step ingest "$data/ml-100k/u.data" --items "$data/ml-100k/u.item"
 step info
 step train
 step train --factors 3,5,10,20 --quiet
+step rollback 1
 step eval --compare
 step info
 step export --format npy -o emb

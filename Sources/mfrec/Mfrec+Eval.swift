@@ -40,9 +40,12 @@ extension Mfrec {
                 try printJSON(report)
                 return
             }
+            let updates = report.live ? (try? database.read().liveModel().updates) ?? 0 : 0
             let what =
-                report.live
-                ? "the live model (snapshot \(report.snapshotID) + updates)" : "snapshot \(report.snapshotID)"
+                !report.live
+                ? "snapshot \(report.snapshotID)"
+                : "the live model (snapshot \(report.snapshotID)"
+                    + (updates > 0 ? " + \(plural(updates, "update")))" : ")")
             print(
                 "\(what) on \(report.testSource): \(plural(report.error.count, "rating"))"
                     + (report.unseenTestPairs > 0

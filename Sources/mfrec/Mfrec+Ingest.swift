@@ -124,9 +124,10 @@ func updateSummary(_ u: UpdateReport) -> String {
     var text =
         "updated the live model with \(grouped(u.ratings)) rating\(u.ratings == 1 ? "" : "s") in \(duration(u.seconds))"
     var folded: [String] = []
-    if u.foldedUsers > 0 { folded.append("\(grouped(u.foldedUsers)) new user\(u.foldedUsers == 1 ? "" : "s")") }
-    if u.foldedItems > 0 { folded.append("\(grouped(u.foldedItems)) new item\(u.foldedItems == 1 ? "" : "s")") }
-    if !folded.isEmpty { text += "; folded in " + folded.joined(separator: " and ") }
+    // Folded in: users and items that had no vector (new ones, or ones whose ratings were all held out).
+    if u.foldedUsers > 0 { folded.append(plural(u.foldedUsers, "user")) }
+    if u.foldedItems > 0 { folded.append(plural(u.foldedItems, "item")) }
+    if !folded.isEmpty { text += "; folded in " + folded.joined(separator: " and ") + " without a vector" }
     return text + " (not yet in a snapshot: `mfrec snapshot create` freezes it)"
 }
 

@@ -115,7 +115,7 @@ import Testing
             process.standardError = FileHandle.nullDevice
             try process.run()
             let temp = path("out.data.tmp-\(process.processIdentifier)")
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = Date().addingTimeInterval(60)  // sanitizer builds start slowly
             while !FileManager.default.fileExists(atPath: temp) && Date() < deadline { usleep(2_000) }
             #expect(FileManager.default.fileExists(atPath: temp), "no temp file seen")
             kill(process.processIdentifier, sig)

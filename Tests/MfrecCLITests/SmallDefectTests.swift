@@ -57,7 +57,7 @@ import Testing
                 "--db", db,
             ], in: dir)
         #expect(update.status == 0, "\(update.stderr)")
-        #expect(update.stdout.contains("folded in 1 new user and 1 new item"), "\(update.stdout)")
+        #expect(update.stdout.contains("folded in 1 user and 1 item without a vector"), "\(update.stdout)")
         #expect(update.stdout.contains("1 new user, 1 new item"), "\(update.stdout)")
         let info = try mfrec(["info", "--db", db], in: dir)
         #expect(info.stdout.contains("user_embedding  (151, "), "\(info.stdout)")
