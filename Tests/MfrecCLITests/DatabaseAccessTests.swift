@@ -26,7 +26,7 @@ import Testing
             #expect(left == ["r.csv"], "\(command) left \(left)")
         }
         // An existing 0-byte file is no database for a reader either, and stays 0 bytes.
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("empty.db").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("empty.db").path, contents: nil)
         let run = try mfrec(["info", "--db", "empty.db"], in: dir)
         #expect(run.status == 1 && run.stderr.contains("no database at empty.db"), "\(run.stderr)")
         #expect(try Data(contentsOf: dir.appendingPathComponent("empty.db")).isEmpty)
@@ -62,7 +62,7 @@ import Testing
             #expect(left.isEmpty, "\(file) left \(left)")
         }
         // An empty file the user made stays (empty) after a failure, and takes a good ingest.
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("made.db").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("made.db").path, contents: nil)
         #expect(try mfrec(["ingest", "bad.csv", "--db", "made.db"], in: dir).status == 1)
         #expect(try Data(contentsOf: dir.appendingPathComponent("made.db")).isEmpty)
         let good = try mfrec(["ingest", "good.csv", "--db", "made.db"], in: dir)
