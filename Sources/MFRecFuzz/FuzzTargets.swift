@@ -72,7 +72,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     static func file(_ name: String, _ bytes: [UInt8]) -> String {
         let path = (folder as NSString).appendingPathComponent(name)
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

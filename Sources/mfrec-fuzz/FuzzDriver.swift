@@ -51,7 +51,7 @@ import MFRecFuzz
                     let dir = (folder as NSString).appendingPathComponent(target.rawValue)
                     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                     for (n, seed) in target.seeds.enumerated() {
-                        FileManager.default.createFile(atPath: dir + "/seed-\(n)", contents: Data(seed))
+                        _ = FileManager.default.createFile(atPath: dir + "/seed-\(n)", contents: Data(seed))
                     }
                 }
                 return

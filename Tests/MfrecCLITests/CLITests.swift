@@ -440,7 +440,7 @@ let canMount: Bool = {
         let filler =
             FileHandle(forWritingAtPath: mountPoint + "/filler")
             ?? {
-                FileManager.default.createFile(atPath: mountPoint + "/filler", contents: nil)
+                _ = FileManager.default.createFile(atPath: mountPoint + "/filler", contents: nil)
                 return FileHandle(forWritingAtPath: mountPoint + "/filler")!
             }()
         let zeros = Data(count: 64 << 10)

@@ -62,7 +62,7 @@ public final class OutputFile {
         if exists { fchmod(fd, mode) }  // the old file's permissions, not the umask's
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         renames = true
-        Self.unfinished.withLock { $0.insert(writingPath) }
+        Self.unfinished.withLock { _ = $0.insert(writingPath) }
     }
 
     deinit {
