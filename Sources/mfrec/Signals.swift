@@ -22,7 +22,7 @@ enum Signals {
                     // commits) until a thread that takes it ends the process.
                     signal(sig, SIG_DFL)
                     kill(getpid(), sig)
-                    sleep(30)  // a loaded machine may take a while to schedule the thread that takes it
+                    sleep(5)  // a loaded machine may take a while to schedule the thread that takes it
                     _exit(128 + sig)  // no thread took it
                 }
             }
