@@ -70,10 +70,7 @@ public struct Migrator: Sendable {
     }
 
     func applied(in db: Database) throws -> [Applied] {
-        let exists =
-            try db.scalarInt(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") ?? 0
-        guard exists > 0 else { return [] }
+        guard try isMfrec(db) else { return [] }
         let stmt = try db.prepare("SELECT id, name, checksum FROM schema_migrations ORDER BY id")
         var rows: [Applied] = []
         while try stmt.step() {

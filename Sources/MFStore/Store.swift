@@ -81,11 +81,14 @@ public final class Store {
         if !exists && mode != .create {
             throw StoreError.noDatabase(path: path)
         }
-        if exists {
-            // Look before touching: switching to WAL or migrating would change a file that is not ours.
-            try checkIsMfrec(try openReadOnly(path), path: path)
+        // Look before touching: switching to WAL or migrating would change a file that is not ours.
+        var probe = exists ? try openReadOnly(path) : nil
+        let isMfrec = try probe.map { try Migrator.embedded.isMfrec($0) } ?? false
+        if let probe, !isMfrec, try probe.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0 > 0 {
+            throw StoreError.notMfrec(path: path)
         }
         if mode != .read {
+            probe = nil  // closed before a read-write connection switches the file to WAL
             do {
                 let db = try Database(path: path, mode: .readWrite, create: mode == .create)
                 try Migrator.embedded.migrate(db)
@@ -97,22 +100,16 @@ public final class Store {
                 // Not writable: fall through to read-only.
             }
         }
-        let db = try openReadOnly(path)
-        guard try Migrator.embedded.isMfrec(db) else {
+        // A read-only open: the probe connection serves (a write mode that fell back opens another).
+        guard isMfrec else {
             throw StoreError.noDatabase(path: path)  // a SQLite file without any table yet
         }
+        let db = try probe ?? openReadOnly(path)
         let pending = try Migrator.embedded.pending(in: db)
         if !pending.isEmpty {
             throw StoreError.olderSchema(path: path)
         }
         return db
-    }
-
-    /// Refuses a SQLite file that has tables but no mfrec schema.
-    private static func checkIsMfrec(_ db: Database, path: String) throws {
-        if try !Migrator.embedded.isMfrec(db) && db.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0 > 0 {
-            throw StoreError.notMfrec(path: path)
-        }
     }
 
     /// The schema version of the file (the id of the last migration applied).

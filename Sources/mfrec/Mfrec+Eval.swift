@@ -40,12 +40,11 @@ extension Mfrec {
                 try printJSON(report)
                 return
             }
-            let updates = report.live ? (try? database.read().liveModel().updates) ?? 0 : 0
             let what =
                 !report.live
                 ? "snapshot \(report.snapshotID)"
                 : "the live model (snapshot \(report.snapshotID)"
-                    + (updates > 0 ? " + \(plural(updates, "update")))" : ")")
+                    + (report.updatesSinceSnapshot > 0 ? " + \(plural(report.updatesSinceSnapshot, "update")))" : ")")
             print(
                 "\(what) on \(report.testSource): \(plural(report.error.count, "rating"))"
                     + (report.unseenTestPairs > 0

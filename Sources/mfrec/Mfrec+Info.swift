@@ -22,7 +22,7 @@ extension Mfrec {
                 ("ratings", grouped(info.ratings)),
             ]
             if let scale = info.scale {
-                rows.append(("scale", "\(compact(scale.lowerBound))–\(compact(scale.upperBound))"))
+                rows.append(("scale", RatingScale.describe(scale)))
             }
             if let mean = info.meanRating { rows.append(("mean rating", String(format: "%.5f", mean))) }
             rows.append(("density", String(format: "%.4f%%", info.density * 100)))

@@ -81,7 +81,7 @@ extension Mfrec {
             // Counts and scale only: `rec.info()` would also average every rating (seconds on 25M).
             let catalog = try rec.catalog()
             line += ": \(plural(catalog.users, "user")), \(plural(catalog.items, "item"))"
-            if let s = catalog.scale { line += ", scale \(compact(s.lowerBound))–\(compact(s.upperBound))" }
+            if let scale = catalog.scale { line += ", scale " + RatingScale.describe(scale) }
             line += ", \(duration(report.seconds))"
             print(line)
             var details: [String] = []
@@ -122,7 +122,7 @@ extension Mfrec {
 
 func updateSummary(_ u: UpdateReport) -> String {
     var text =
-        "updated the live model with \(grouped(u.ratings)) rating\(u.ratings == 1 ? "" : "s") in \(duration(u.seconds))"
+        "updated the live model with \(plural(u.ratings, "rating")) in \(duration(u.seconds))"
     var folded: [String] = []
     // Folded in: users and items that had no vector (new ones, or ones whose ratings were all held out).
     if u.foldedUsers > 0 { folded.append(plural(u.foldedUsers, "user")) }

@@ -16,18 +16,23 @@ extension Recommender {
     /// Rewrites the item matrix file for the live model (temp file + rename). A failure is not an
     /// error of the command that changed the model: the next query rebuilds the file.
     func writeItemMatrix(_ state: LiveState) {
-        followLiveModel(state) {
-            try? ItemMatrix.write(
-                model: state.model, generation: UInt64(state.live.generation),
-                snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+        followLiveModel(generation: state.live.generation) {
+            writeItemMatrix(model: state.model, generation: state.live.generation, snapshotID: state.snapshot.id)
         }
     }
 
-    /// Runs `write` holding the item matrix lock, only if `state` is still the committed live model:
+    /// Writes the whole item matrix file of `model` (call inside `followLiveModel`); a failure is left for
+    /// the next query to rebuild.
+    func writeItemMatrix(model: FactorModel, generation: Int64, snapshotID: Int) {
+        try? ItemMatrix.write(
+            model: model, generation: UInt64(generation), snapshotID: UInt64(snapshotID), to: itemMatrixPath)
+    }
+
+    /// Runs `write` holding the item matrix lock, only if `generation` is still the committed live one:
     /// a process that committed later writes its own (newer) file, and an older one must not replace it.
-    func followLiveModel(_ state: LiveState, _ write: () -> Void) {
+    func followLiveModel(generation: Int64, _ write: () -> Void) {
         ItemMatrix.exclusively(path: itemMatrixPath) {
-            guard (try? store.liveGeneration()) == state.live.generation else { return }
+            guard (try? store.liveGeneration()) == generation else { return }
             write()
         }
     }

@@ -10,6 +10,8 @@ public struct EvaluationReport: Sendable, Codable {
     public var live: Bool
     /// Test ratings left out because they were written after training (the live model has seen them).
     public var leftOutRatedAfterTraining: Int
+    /// For the live model: the incremental updates since its snapshot (0 otherwise).
+    public var updatesSinceSnapshot: Int
     /// Where the test ratings came from.
     public var testSource: String
     /// MAE, MSE and RMSE of the rating model.
@@ -55,7 +57,7 @@ extension Recommender {
     ) throws -> EvaluationReport {
         return try serialized {
             // One committed state: the model, its split and the ratings written since.
-            let (info, model, isLive, loaded, later) = try store.read {
+            let (info, model, isLive, split, loaded, later, updates) = try store.read {
                 let (info, model, isLive) = try reader.modelOrLive(snapshot: id)
                 let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
                 if case .none = split {
@@ -64,9 +66,8 @@ extension Recommender {
                 let loaded = try loadSplit(split, maxSeq: info.splitAsOf)
                 // A model that has seen ratings written after its training (the live one, a frozen one).
                 let hasSeenLater = isLive || info.watermark > info.splitAsOf
-                return (
-                    info, model, isLive, loaded, hasSeenLater ? try store.ratingsWritten(after: info.splitAsOf) : []
-                )
+                let later = hasSeenLater ? try store.ratingsWritten(after: info.splitAsOf) : []
+                return (info, model, isLive, split, loaded, later, isLive ? try store.liveModel().updates : 0)
             }
             var (train, test) = loaded
             var leftOut = 0
@@ -91,7 +92,6 @@ extension Recommender {
                 train = without(train, counting: false)
                 for r in later { train.append(user: r.user, item: r.item, rating: r.rating) }
             }
-            let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
             guard test.count > 0 else { throw QueryError.emptyTestSet }
             var seenUser = [Bool](repeating: false, count: model.userCount),
                 seenItem = [Bool](repeating: false, count: model.itemCount)
@@ -192,7 +192,8 @@ extension Recommender {
             default: source = "the snapshot's test split (\(split.summary))"
             }
             return EvaluationReport(
-                snapshotID: info.id, live: isLive, leftOutRatedAfterTraining: leftOut, testSource: source,
+                snapshotID: info.id, live: isLive, leftOutRatedAfterTraining: leftOut, updatesSinceSnapshot: updates,
+                testSource: source,
                 error: errors, unseenTestPairs: unseen,
                 ranking: users.isEmpty ? nil : accumulator.result,
                 defaultRanking: defaultRanking, rankingModelRanking: rankingModelRanking, rankingChoice: stored?.1,

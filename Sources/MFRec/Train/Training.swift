@@ -224,11 +224,8 @@ extension Recommender {
                 return (id, live)
             }
             // The item matrix follows the live model. If this fails, the first query rebuilds it.
-            ItemMatrix.exclusively(path: itemMatrixPath) {
-                guard (try? store.liveGeneration()) == live.generation else { return }  // a later commit writes its own
-                try? ItemMatrix.write(
-                    model: kept.model, generation: UInt64(live.generation), snapshotID: UInt64(snapshotID),
-                    to: itemMatrixPath)
+            followLiveModel(generation: live.generation) {
+                writeItemMatrix(model: kept.model, generation: live.generation, snapshotID: snapshotID)
             }
             return TrainOutcome(
                 snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index,

@@ -169,15 +169,13 @@ extension Recommender {
             (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0])
         }
         var done = false
-        followLiveModel(state) {
+        followLiveModel(generation: state.live.generation) {
             done = ItemMatrix.updateInPlace(
                 path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
                 snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
                 itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
             if !done {
-                try? ItemMatrix.write(
-                    model: state.model, generation: UInt64(state.live.generation),
-                    snapshotID: UInt64(state.snapshot.id), to: itemMatrixPath)
+                writeItemMatrix(model: state.model, generation: state.live.generation, snapshotID: state.snapshot.id)
             }
         }
         return done
