@@ -14,6 +14,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation --target MFRec` (the DocC catalog in Sources/MFRec/MFRec.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // `mfrec serve` (MFRecServer): HTTP on Hummingbird 2, Prometheus text for /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The server's end-to-end tests and `mfrec-bench serve` call it over real HTTP.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries (Debian: libsqlite3-dev, zlib1g-dev).
@@ -36,11 +41,20 @@ let package = Package(
         // scripts/fuzz.sh builds it with -sanitize=fuzzer,address -D FUZZING, a corpus replay tool otherwise.
         .target(name: "MFRecFuzz", dependencies: ["MFRec", "MFEngine", "CZlib"]),
         .executableTarget(name: "mfrec-fuzz", dependencies: ["MFRecFuzz"]),
-        // The command-line tool: a thin layer over MFRec.
+        // The HTTP server (`mfrec serve`): routes, JSON, auth and metrics over MFRec; nothing HTTP-specific in MFRec.
+        .target(
+            name: "MFRecServer",
+            dependencies: [
+                "MFRec",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            exclude: ["openapi.yaml"]),
+        // The command-line tool: a thin layer over MFRec (and MFRecServer for `serve`).
         .executableTarget(
             name: "mfrec",
             dependencies: [
-                "MFRec",
+                "MFRec", "MFRecServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Benchmarks (release build, outside the test suite).
@@ -59,6 +73,13 @@ let package = Package(
             name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures", "MFRecFuzz"],
             exclude: ["Corpus"]),
         .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine", "TestFixtures"]),
+        // The server end to end: the real `mfrec serve` binary on a loopback port, called over HTTP.
+        .testTarget(
+            name: "MFRecServerTests",
+            dependencies: [
+                "mfrec", "MFRec", "TestFixtures",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

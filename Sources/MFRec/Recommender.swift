@@ -27,6 +27,11 @@ public final class Recommender: @unchecked Sendable {
     /// The database file.
     public let path: String
 
+    /// How long a write waits for another process's lock on the database before it fails with a
+    /// `StoreError` whose `isBusy` is true, changing nothing (default 10 s). A server sets it short and
+    /// answers "try again later" instead of holding a request.
+    public func setLockWait(milliseconds: Int) { serialized { store.setLockWait(milliseconds: milliseconds) } }
+
     /// Opens the database at `path` for `mode` (see `AccessMode`: `.create` creates and migrates it
     /// when needed, `.write` needs it to exist, `.read` changes nothing).
     /// - Parameters:

@@ -76,6 +76,11 @@ final class Database {
         }
     }
 
+    /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
+    func setBusyTimeout(milliseconds: Int32) {
+        sqlite3_busy_timeout(handle, milliseconds)
+    }
+
     deinit { sqlite3_close_v2(handle) }
 
     /// Runs one or more SQL statements that return no rows.

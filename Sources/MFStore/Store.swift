@@ -117,6 +117,12 @@ public final class Store {
         try Migrator.embedded.applied(in: db).last?.id ?? 0
     }
 
+    /// How long a write waits for another connection's (or process's) lock before it fails with a busy
+    /// `StoreError` (`isBusy`), changing nothing. The default is 10 s.
+    public func setLockWait(milliseconds: Int) {
+        db.setBusyTimeout(milliseconds: Int32(clamping: max(0, milliseconds)))
+    }
+
     /// Whether this connection can only read.
     public var isReadOnly: Bool { db.isReadOnly }
 

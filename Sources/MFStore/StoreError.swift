@@ -104,6 +104,10 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
     /// The same as `description`.
     public var errorDescription: String? { description }
 
+    /// True when another connection held the database lock longer than this one would wait
+    /// (`SQLITE_BUSY` or `SQLITE_LOCKED`): nothing was changed, and the same call may succeed later.
+    public var isBusy: Bool { sqliteCode == SQLITE_BUSY || sqliteCode == SQLITE_LOCKED }
+
     /// SQLite's primary result code, when SQLite reported the error.
     public var sqliteCode: Int32? {
         switch self {

@@ -30,4 +30,11 @@ enum Signals {
             sources.append(source)
         }
     }
+
+    /// For `mfrec serve`: its service group shuts down gracefully on SIGTERM and SIGINT instead (in-flight
+    /// requests finish, writes commit), so these handlers step aside. SIGHUP stays ignored.
+    static func handOverToServer() {
+        for source in sources { source.cancel() }
+        sources = []
+    }
 }

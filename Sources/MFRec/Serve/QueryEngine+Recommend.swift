@@ -26,31 +26,38 @@ extension QueryEngine {
     /// ranker; where it has nothing to rank by (no vector), the popular list answers.
     /// `predictedRating` is always the rating model's prediction (its fallback μ + known bias where it
     /// has no vector), whatever ranked.
+    /// `excluding` names items (by the ids of the ratings file) that may not appear; they are left out
+    /// inside the scan, so the answer is the true top-n of the allowed items. Unknown ids are ignored.
     public func recommend(
         user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
         explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
-        cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil
+        cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
+        excluding items: Set<String> = []
     ) throws -> RecommendationList {
+        let banned = try pool.read { store in try items.compactMap { try store.itemID(forKey: $0).map(Int32.init) } }
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
-        try consistently { model, matrix in
+        return try consistently { model, matrix in
             try recommend(
                 model: model, matrix: matrix, user: key, n: n, includeRated: includeRated, cold: cold,
                 explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
-                by: by)
+                by: by, banned: banned)
         }
     }
 
     private func recommend(
         model: FactorModel, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
-        cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?
+        cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
+        banned: [Int32]
     ) throws -> RecommendationList {
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
-            return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: []))
+            return RecommendationList(
+                user: key, ranking: .popular, items: try popular(n: n, excluding: Set(banned)))
         }
         let rated = try pool.read { try $0.ratings(ofUser: user) }
         let ratedIDs = rated.map { Int32($0.item) }
-        let excluded = includeRated ? [] : ratedIDs
+        // Sorted and unique: the scan walks it beside the item ids.
+        let excluded = banned.isEmpty ? (includeRated ? [] : ratedIDs) : Set((includeRated ? [] : ratedIDs) + banned).sorted()
         func coldList() throws -> RecommendationList {
             if cold == .error { throw QueryError.coldUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
