@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(
             name: "MFRecServerTests",
             dependencies: [
-                "mfrec", "MFRec", "TestFixtures",
+                "mfrec", "MFRec", "MFStore", "TestFixtures",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]),
     ],

@@ -160,7 +160,9 @@ struct Routes: Sendable {
     }
 
     func rollback(to text: String) async throws -> Response {
-        guard let id = Int(text), id > 0 else { throw APIError.badRequest("snapshot id \(text) is not a positive integer") }
+        guard let id = Int(text), id > 0 else {
+            throw APIError.badRequest("snapshot id \(text) is not a positive integer")
+        }
         let report = try await Routes.blocking { try recommender.rollback(to: id) }
         let generation = try recommender.liveModel().generation
         return try Routes.json(

@@ -33,8 +33,8 @@ public struct RecommendationServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT (graceful: in-flight requests finish first).
     /// - Parameter onListening: called once with the bound address and port (port 0 picks a free one).
-    public func run(onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }) async throws
-    {
+    /// - Throws: when the address cannot be bound, or the service group fails.
+    public func run(onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }) async throws {
         try await application(onListening: onListening).runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 

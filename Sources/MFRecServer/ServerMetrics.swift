@@ -39,7 +39,8 @@ final class ServerMetrics: Sendable {
 
     func record(route: String, method: String, status: Int, nanoseconds: Int64) {
         registry.makeCounter(
-            descriptor: ServerMetrics.requests, labels: [("route", route), ("method", method), ("status", String(status))]
+            descriptor: ServerMetrics.requests,
+            labels: [("route", route), ("method", method), ("status", String(status))]
         ).increment()
         registry.makeDurationHistogram(
             descriptor: ServerMetrics.latency, labels: [("route", route), ("method", method)],

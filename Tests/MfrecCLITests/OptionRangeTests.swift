@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// Issue 12, defect 2: every numeric option states its range in `--help` and refuses values outside it

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// Issue 12, defects 1 and 3: how output paths are written. `-` is standard output, links are followed,

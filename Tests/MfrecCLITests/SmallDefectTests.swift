@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 /// Issue 12, defect 9 (the command line): each smaller defect, shown with the real binary.

@@ -57,7 +57,8 @@ extension QueryEngine {
         let rated = try pool.read { try $0.ratings(ofUser: user) }
         let ratedIDs = rated.map { Int32($0.item) }
         // Sorted and unique: the scan walks it beside the item ids.
-        let excluded = banned.isEmpty ? (includeRated ? [] : ratedIDs) : Set((includeRated ? [] : ratedIDs) + banned).sorted()
+        let excluded =
+            banned.isEmpty ? (includeRated ? [] : ratedIDs) : Set((includeRated ? [] : ratedIDs) + banned).sorted()
         func coldList() throws -> RecommendationList {
             if cold == .error { throw QueryError.coldUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
