@@ -79,7 +79,8 @@ let package = Package(
             dependencies: [
                 "mfrec", "MFRec", "MFStore", "TestFixtures",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ]),
+            ],
+            exclude: ["schemathesis.toml"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,18 +14,22 @@ extension Store {
         public let updates: Int
         /// The largest ratings.seq the live model has seen.
         public let watermark: Int64
+        /// The generation at which the overlay was last cleared (a snapshot made live): a reader that
+        /// holds the same base and an older generation may patch its model with the rows changed since.
+        public var baseGeneration: Int64 = 0
     }
 
     /// The live model's row.
     public func liveModel() throws -> LiveModel {
-        try withStatement("SELECT snapshot_id, generation, dirty, updates, watermark FROM live_model WHERE id = 1") {
-            stmt in
+        try withStatement(
+            "SELECT snapshot_id, generation, dirty, updates, watermark, base_generation FROM live_model WHERE id = 1"
+        ) { stmt in
             guard try stmt.step() else {
                 return LiveModel(snapshotID: nil, generation: 0, dirty: false, updates: 0, watermark: 0)
             }
             return LiveModel(
                 snapshotID: stmt.isNull(0) ? nil : stmt.int(0), generation: stmt.int64(1), dirty: stmt.int(2) != 0,
-                updates: stmt.int(3), watermark: stmt.int64(4))
+                updates: stmt.int(3), watermark: stmt.int64(4), baseGeneration: stmt.int64(5))
         }
     }
 
@@ -45,7 +49,7 @@ extension Store {
             try db.execute("DELETE FROM live_items")
             try db.execute(
                 "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, "
-                    + "watermark = ? WHERE id = 1",
+                    + "watermark = ?, base_generation = generation + 1 WHERE id = 1",
                 [.integer(Int64(id)), .integer(watermark)])
             return try liveModel()
         }
@@ -80,12 +84,14 @@ extension Store {
         }
     }
 
-    /// The changed user rows (`users`) or item rows, by id.
-    public func liveRows(users: Bool) throws -> [LiveRow] {
+    /// The changed user rows (`users`) or item rows, by id: all of them, or those written by a generation
+    /// after `after`.
+    public func liveRows(users: Bool, after: Int64? = nil) throws -> [LiveRow] {
+        let table = users ? "live_users" : "live_items", key = users ? "user_id" : "item_id"
         let stmt = try db.prepare(
-            users
-                ? "SELECT user_id, bias, vector FROM live_users ORDER BY user_id"
-                : "SELECT item_id, bias, vector FROM live_items ORDER BY item_id")
+            "SELECT \(key), bias, vector FROM \(table)" + (after == nil ? "" : " WHERE generation > ?")
+                + " ORDER BY \(key)")
+        if let after { try stmt.bind(after, at: 1) }
         var out: [LiveRow] = []
         while try stmt.step() {
             let bytes = stmt.blob(2)  // little-endian float32
@@ -99,14 +105,14 @@ extension Store {
         return out
     }
 
-    /// Stores a changed user or item row (replacing an earlier one).
+    /// Stores a changed user or item row (replacing an earlier one), stamped with the generation the
+    /// update will commit as (the current one + 1: `markLiveUpdated` follows in the same transaction).
     public func upsertLiveRow(_ row: LiveRow, user: Bool) throws {
+        let table = user ? "live_users" : "live_items", key = user ? "user_id" : "item_id"
         let sql =
-            user
-            ? "INSERT INTO live_users (user_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET "
-                + "bias = excluded.bias, vector = excluded.vector"
-            : "INSERT INTO live_items (item_id, bias, vector) VALUES (?, ?, ?) ON CONFLICT(item_id) DO UPDATE SET "
-                + "bias = excluded.bias, vector = excluded.vector"
+            "INSERT INTO \(table) (\(key), bias, vector, generation) VALUES (?, ?, ?, "
+            + "(SELECT generation + 1 FROM live_model WHERE id = 1)) ON CONFLICT(\(key)) DO UPDATE SET "
+            + "bias = excluded.bias, vector = excluded.vector, generation = excluded.generation"
         try withStatement(sql) { stmt in
             try stmt.bind(Int64(row.id), at: 1)
             try stmt.bind(Double(row.bias), at: 2)

@@ -17,7 +17,17 @@ public final class QueryEngine: Sendable {
     /// The item matrix file this engine maps.
     public let itemMatrixPath: String
     /// The live model and its mapped item matrix, replaced together when the live model changes.
-    private let live: Locked<(state: LiveState, mapped: ItemMatrix, forceReload: Bool)>
+    private let live: Locked<Live>
+
+    /// What `live` holds.
+    struct Live {
+        var state: LiveState
+        var mapped: ItemMatrix
+        /// Set when a query saw the mapped rows change under it: the mapping must be checked again.
+        var forceReload = false
+        /// A query is loading the new live model; the others answer from this one meanwhile.
+        var reloading = false
+    }
     /// What the engine read once and keeps while the live snapshot (or the stored version) is the same.
     let caches = Locked(Caches())
     /// Whether the item matrix file had to be (re)built when this engine was opened.
@@ -54,7 +64,7 @@ public final class QueryEngine: Sendable {
             let state = try pool.read { try ModelReader(store: $0).liveState() }
             do {
                 let (mapped, rebuilt) = try QueryEngine.openMatrix(path: itemMatrixPath, state: state)
-                live = Locked((state, mapped, false))
+                live = Locked(Live(state: state, mapped: mapped))
                 rebuiltMatrix = rebuilt
                 break
             } catch ItemMatrixError.stale where attempt < 4 {
@@ -141,36 +151,90 @@ public final class QueryEngine: Sendable {
         throw QueryError.reloadFailed("the item matrix kept changing during the query")
     }
 
+    /// The model to answer with. When the live generation moved, one query loads the new model (outside
+    /// the lock) while the others keep answering from the old one — unless its mapped rows were rewritten
+    /// in place, which only the new model matches; those wait for the load. The swap is one assignment, so
+    /// a query sees one model, never a mix.
     private func currentState() throws -> (model: FactorModel, matrix: ItemMatrix, generation: Int64) {
-        try live.withLock { live in
-            var lastError: Error?
-            // A writer may move the live model again while this reload runs (the file then belongs to a
-            // newer generation than the state just read): read again, a few times, before giving up.
-            for _ in 0..<5 {
-                let generation = try pool.read { try $0.liveGeneration() }
+        enum Step {
+            case answer(FactorModel, ItemMatrix, Int64)
+            case load(LiveState, ItemMatrix, Bool)
+            case wait
+        }
+        var lastError: Error?
+        var failures = 0
+        let deadline = Date().addingTimeInterval(60)
+        while failures < 5 {
+            let generation = try pool.read { try $0.liveGeneration() }
+            let step = live.withLock { live -> Step in
                 if generation == live.state.live.generation && !live.forceReload {
-                    return (live.state.model, live.mapped, generation)
+                    return .answer(live.state.model, live.mapped, generation)
                 }
+                if live.reloading {
+                    if live.forceReload { return .wait }
+                    return .answer(live.state.model, live.mapped, live.state.live.generation)
+                }
+                live.reloading = true
+                return .load(live.state, live.mapped, live.forceReload)
+            }
+            switch step {
+            case .answer(let model, let matrix, let generation):
+                return (model, matrix, generation)
+            case .wait:
+                if Date() >= deadline {
+                    throw QueryError.reloadFailed("the new live model took more than 60 s to load")
+                }
+                usleep(200)
+            case .load(let old, let mapped, let force):
                 do {
-                    let fresh = try pool.read { try ModelReader(store: $0).liveState() }
-                    // Rows updated in place are already visible through the shared mapping; anything else
-                    // (new items, another snapshot, a stale header) means mapping the file again.
-                    let sameFile =
-                        live.mapped.itemCount == fresh.model.itemCount
-                        && live.mapped.snapshotID == UInt64(fresh.snapshot.id)
-                        && live.mapped.mappedGeneration == UInt64(fresh.live.generation)
-                    if !sameFile || live.forceReload {
-                        live.mapped = try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
+                    let (fresh, matrix) = try load(after: old, mapped: mapped, force: force)
+                    live.withLock { live in
+                        live.state = fresh
+                        live.mapped = matrix
+                        live.forceReload = false
+                        live.reloading = false
                     }
-                    live.state = fresh
-                    live.forceReload = false
-                    return (live.state.model, live.mapped, fresh.live.generation)
+                    return (fresh.model, matrix, fresh.live.generation)
                 } catch {
+                    live.withLock { $0.reloading = false }
+                    // A writer may have moved the live model again while this load ran: read again.
                     lastError = error
+                    failures += 1
                 }
             }
-            throw QueryError.reloadFailed("\(lastError.map { "\($0)" } ?? "the live model kept changing")")
         }
+        throw QueryError.reloadFailed("\(lastError.map { "\($0)" } ?? "the live model kept changing")")
+    }
+
+    /// The live model after `old`: when only incremental updates happened since (the same snapshot and
+    /// overlay base), `old` patched with the rows they wrote; otherwise the live snapshot decoded again.
+    /// The item matrix is mapped again when it is another file (new items, another snapshot) or `force`.
+    private func load(after old: LiveState, mapped: ItemMatrix, force: Bool) throws -> (LiveState, ItemMatrix) {
+        let since = old.live.generation
+        let (row, users, items) = try pool.read { store in
+            try store.read {
+                (
+                    try store.liveModel(), try store.liveRows(users: true, after: since),
+                    try store.liveRows(users: false, after: since)
+                )
+            }
+        }
+        var fresh: LiveState
+        if row.snapshotID == old.snapshot.id && row.baseGeneration == old.live.baseGeneration && row.generation >= since
+        {
+            var model = old.model
+            ModelReader.apply(users: users, items: items, to: &model)
+            fresh = LiveState(snapshot: old.snapshot, model: model, live: row)
+        } else {
+            fresh = try pool.read { try ModelReader(store: $0).liveState() }
+        }
+        // Rows updated in place are already visible through the shared mapping; anything else (new items,
+        // another snapshot, a stale header) means mapping the file again.
+        let sameFile =
+            mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+            && mapped.mappedGeneration == UInt64(fresh.live.generation)
+        let matrix = !sameFile || force ? try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0 : mapped
+        return (fresh, matrix)
     }
 
     /// An item's key and title, from memory after the first look-up.

@@ -49,7 +49,11 @@ struct ModelReader {
 
     /// Applies the stored overlay rows (users and items changed or added since the snapshot).
     func applyOverlay(to model: inout FactorModel) throws {
-        let users = try store.liveRows(users: true), items = try store.liveRows(users: false)
+        ModelReader.apply(users: try store.liveRows(users: true), items: try store.liveRows(users: false), to: &model)
+    }
+
+    /// Writes changed rows into `model`, growing it for users and items it did not have.
+    static func apply(users: [Store.LiveRow], items: [Store.LiveRow], to model: inout FactorModel) {
         guard !users.isEmpty || !items.isEmpty else { return }
         let userCount = max(model.userCount, (users.map(\.id).max() ?? -1) + 1)
         let itemCount = max(model.itemCount, (items.map(\.id).max() ?? -1) + 1)
