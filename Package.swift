@@ -63,6 +63,8 @@ let package = Package(
             dependencies: [
                 "MFRec", "MFStore", "MFEngine", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `mfrec-bench serve`: the fixed-body HTTP ceiling runs on the same framework as the server.
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]),
 
         // The one place the tests compute where the MovieLens fixture lives.
@@ -77,7 +79,7 @@ let package = Package(
         .testTarget(
             name: "MFRecServerTests",
             dependencies: [
-                "mfrec", "MFRec", "MFStore", "TestFixtures",
+                "mfrec", "MFRec", "MFRecServer", "MFStore", "TestFixtures",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             exclude: ["schemathesis.toml"]),

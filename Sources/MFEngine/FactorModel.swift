@@ -11,9 +11,9 @@ public struct FactorModel: Sendable, Equatable {
     /// Floats per row (k padded to a multiple of 8).
     public let stride: Int
     /// Users.
-    public let userCount: Int
+    public private(set) var userCount: Int
     /// Items.
-    public let itemCount: Int
+    public private(set) var itemCount: Int
     /// Whether biases take part (`--no-bias` turns them off).
     public var useBias: Bool
     /// μ.
@@ -51,6 +51,23 @@ public struct FactorModel: Sendable, Equatable {
         self.itemFactors = [Float](repeating: 0, count: itemCount * stride)
         self.scaleMin = scale.lowerBound
         self.scaleMax = scale.upperBound
+    }
+
+    /// Grows the model in place to these counts (new rows are zero: no vector yet). The arrays grow
+    /// geometrically, so adding users one at a time costs amortized O(k) each, not a copy of the model
+    /// (when this model's arrays are not shared with another copy).
+    public mutating func grow(userCount: Int, itemCount: Int) {
+        precondition(userCount >= self.userCount && itemCount >= self.itemCount)
+        if userCount > self.userCount {
+            userBias.append(contentsOf: repeatElement(0, count: userCount - self.userCount))
+            userFactors.append(contentsOf: repeatElement(0, count: (userCount - self.userCount) * stride))
+            self.userCount = userCount
+        }
+        if itemCount > self.itemCount {
+            itemBias.append(contentsOf: repeatElement(0, count: itemCount - self.itemCount))
+            itemFactors.append(contentsOf: repeatElement(0, count: (itemCount - self.itemCount) * stride))
+            self.itemCount = itemCount
+        }
     }
 
     /// A copy with room for more users and items (new rows are zero: no vector yet).

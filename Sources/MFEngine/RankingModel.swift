@@ -336,18 +336,21 @@ enum ItemScan {
                 vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
                 prior: prior, weight: priorWeight)
         }
-        var top = TopN(capacity: n + excluded.count)
+        // Excluded items are skipped as they pass the threshold (few do), so the heap holds just n.
+        var top = TopN(capacity: n)
         let chunk = chunkZeros.count
         var scores = [Float](repeating: 0, count: min(chunk, itemCount))
         var start = 0
         while start < itemCount {
             let count = min(chunk, itemCount - start)
             score(vectors: vectors, factors: factors, query: query, rows: start..<(start + count), into: &scores)
-            let threshold = top.threshold
-            for j in 0..<count where scores[j] >= threshold { top.offer(score: scores[j], item: Int32(start + j)) }
+            for j in 0..<count where scores[j] >= top.threshold {
+                let item = Int32(start + j)
+                if !excluded.contains(item) { top.offer(score: scores[j], item: item) }
+            }
             start += count
         }
-        return Array(top.sorted().lazy.filter { !excluded.contains($0.item) }.prefix(n).map { ($0.item, $0.score) })
+        return top.sorted().map { ($0.item, $0.score) }
     }
 
     /// Zero biases for the kernel, one scan chunk long.

@@ -32,6 +32,11 @@ public final class Recommender: @unchecked Sendable {
     /// answers "try again later" instead of holding a request.
     public func setLockWait(milliseconds: Int) { serialized { store.setLockWait(milliseconds: milliseconds) } }
 
+    /// After how many write-ahead-log pages a write of this recommender checkpoints the log into the
+    /// database file (SQLite's default 1000). A server sets 0 and checkpoints from a connection of its own
+    /// (`Store.checkpointWithoutWaiting`), so that no write waits for the checkpoint's fsync.
+    public func setAutoCheckpoint(pages: Int) throws { try serialized { try store.setAutoCheckpoint(pages: pages) } }
+
     /// Opens the database at `path` for `mode` (see `AccessMode`: `.create` creates and migrates it
     /// when needed, `.write` needs it to exist, `.read` changes nothing).
     /// - Parameters:

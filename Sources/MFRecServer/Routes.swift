@@ -72,7 +72,7 @@ struct Routes: Sendable {
         }
         try Routes.validID(user, "user")
         let list = try engine.recommend(user: user, n: n, explain: explain, by: by, excluding: excluded)
-        return try Routes.json(list)
+        return Routes.json(bytes: JSONText.encode(list))
     }
 
     func similar(item: String, query: Parameters) throws -> Response {
@@ -179,10 +179,13 @@ struct Routes: Sendable {
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        return Response(
+        return json(bytes: try encoder.encode(value), status: status)
+    }
+
+    static func json(bytes: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ request: Request, limit: Int) async throws -> T {

@@ -164,6 +164,23 @@ public final class Store {
     /// Moves the write-ahead log into the database file and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`).
     public func checkpoint() throws { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
 
+    /// Copies the write-ahead log's committed pages into the database file as far as readers allow,
+    /// without waiting for readers or writers (`PRAGMA wal_checkpoint(PASSIVE)`): a server runs it on a
+    /// connection of its own, so that no request's commit pays for the checkpoint's fsync.
+    public func checkpointWithoutWaiting() throws { try db.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+
+    /// Finishes the checkpoint and lets the next writer start the write-ahead log from its beginning
+    /// (`PRAGMA wal_checkpoint(RESTART)`): it waits (up to the lock wait) for the writer and blocks new
+    /// writes while it copies what is left and syncs the database file. After a `checkpointWithoutWaiting`
+    /// little is left, so writes wait a few milliseconds once per call, and the log stays bounded.
+    public func checkpointAndRestartLog() throws { try db.execute("PRAGMA wal_checkpoint(RESTART)") }
+
+    /// After how many pages in the write-ahead log a commit of this connection checkpoints (SQLite's
+    /// default 1000; 0 never: someone else checkpoints, see `checkpointWithoutWaiting`).
+    public func setAutoCheckpoint(pages: Int) throws {
+        try db.execute("PRAGMA wal_autocheckpoint = \(max(0, pages))")
+    }
+
     // MARK: Metadata (key–value settings of the database)
 
     func metadata(_ key: String) throws -> String? {

@@ -34,7 +34,9 @@ extension QueryEngine {
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         excluding items: Set<String> = []
     ) throws -> RecommendationList {
-        let banned = try pool.read { store in try items.compactMap { try store.itemID(forKey: $0).map(Int32.init) } }
+        let banned =
+            items.isEmpty
+            ? [] : try pool.read { store in try items.compactMap { try store.itemID(forKey: $0).map(Int32.init) } }
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
         return try consistently { model, matrix in
             try recommend(

@@ -57,7 +57,7 @@ struct ModelReader {
         guard !users.isEmpty || !items.isEmpty else { return }
         let userCount = max(model.userCount, (users.map(\.id).max() ?? -1) + 1)
         let itemCount = max(model.itemCount, (items.map(\.id).max() ?? -1) + 1)
-        model = model.resized(userCount: userCount, itemCount: itemCount)
+        model.grow(userCount: userCount, itemCount: itemCount)
         for row in users where row.vector.count == model.factors {
             model.userBias[row.id] = row.bias
             for f in 0..<model.factors { model.userFactors[row.id * model.stride + f] = row.vector[f] }

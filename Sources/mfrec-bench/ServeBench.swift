@@ -1,0 +1,330 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Hummingbird
+import Logging
+import MFRec
+
+/// `mfrec serve` under load from wrk on loopback, next to the same queries made in-process and to a
+/// Hummingbird server returning a fixed body of the same size (the HTTP ceiling), all in one run.
+struct ServeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract:
+            "HTTP throughput and latency of `mfrec serve` (wrk on loopback): recommendations, and 95% reads with 5% "
+            + "rating posts, next to in-process queries and a fixed-body Hummingbird server from the same run.")
+
+    @Option(help: "Seconds each measured load runs (after a 2 s warm-up).") var seconds = 10
+    @Option(help: "Concurrent connections of the read loads (repeat the option for several).")
+    var connections: [Int] = [8, 32]
+    @Option(help: "Also measure a generated model with this many ratings (0: ML-100K only; 25000000 for 25M).")
+    var largeRatings = 0
+    @Option(help: "Users of the generated model.") var largeUsers = 162_541
+    @Option(help: "Items of the generated model.") var largeItems = 59_047
+    @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard (1...3_600).contains(seconds) else { throw ValidationError("--seconds must be 1…3600") }
+        guard connections.allSatisfy({ (1...1_024).contains($0) }) else {
+            throw ValidationError("--connections must be 1…1024")
+        }
+    }
+
+    func run() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+            throw BenchError("wrk is needed: apt-get install wrk")
+        }
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
+        if FileManager.default.fileExists(atPath: sharedML100K) {
+            let db = (dir as NSString).appendingPathComponent("ml.db")
+            try prepare(["ingest", sharedML100K, "--db", db], ["train", "--db", db, "--quiet"])
+            try measure(name: "ML-100K", db: db, dir: dir)
+        } else {
+            print("(ML-100K not found at \(sharedML100K): skipped)")
+        }
+        if largeRatings > 0 {
+            let data = (dir as NSString).appendingPathComponent("large.data")
+            let db = (dir as NSString).appendingPathComponent("large.db")
+            try prepare(
+                [
+                    "generate", "--users", "\(largeUsers)", "--items", "\(largeItems)", "--ratings", "\(largeRatings)",
+                    "-o", data,
+                ], ["ingest", data, "--db", db], ["train", "--db", db, "--quiet", "--tune", "off"])
+            try measure(name: "generated \(largeRatings) ratings", db: db, dir: dir)
+        }
+    }
+
+    func prepare(_ steps: [String]...) throws {
+        for step in steps {
+            let run = try runChild(mfrecPath, step)
+            guard run.status == 0 else { throw BenchError("mfrec \(step.joined(separator: " ")) failed") }
+        }
+    }
+
+    func measure(name: String, db: String, dir: String) throws {
+        let rec = try Recommender(path: db, mode: .read)
+        let engine = try rec.queries()
+        let store = try Store(path: db, mode: .read)
+        let users = try store.userKeys()
+        let items = Array(try (0..<min(try rec.catalog().items, 5_000)).compactMap { try store.item(id: $0)?.key })
+        let sample = try engine.recommend(user: users[0], n: 10)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = try encoder.encode(sample)
+        section(
+            "\(name): \(users.count) users, \(try engine.matrix().itemCount) items; top-10 by the default ranker "
+                + "(\(sample.ranking)), responses of about \(body.count) bytes; wrk -t2, \(seconds) s after 2 s warm-up"
+        )
+        let script = (dir as NSString).appendingPathComponent("load.lua")
+
+        // The ceiling: Hummingbird answering the same route with a fixed body of the same size.
+        let ceiling = try FixedBodyServer(body: body)
+        var ceilingRates: [Int: Double] = [:]
+        try writeScript(script, users: users, items: items, writeShare: 0)
+        for c in connections {
+            let r = try wrk(port: ceiling.port, connections: c, script: script)
+            ceilingRates[c] = r.perSecond
+            print(r.line("fixed-body Hummingbird (ceiling)", connections: c))
+        }
+        ceiling.stop()
+
+        // In-process: the same queries from as many threads as connections.
+        var inProcess: [Int: Double] = [:]
+        for c in connections {
+            let r = try inProcessLoad(engine: engine, users: users, threads: c)
+            inProcess[c] = r.perSecond
+            print(r.line("in-process QueryEngine.recommend", connections: c))
+        }
+
+        // mfrec serve.
+        let server = try ServeChild(db: db)
+        defer { server.stop() }
+        for c in connections {
+            let r = try wrk(port: server.port, connections: c, script: script)
+            print(r.line("mfrec serve recommendations", connections: c))
+            print(
+                "    = \(fmt(r.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling's requests/s, "
+                    + "\(fmt(r.perSecond / (inProcess[c] ?? .nan))) × in-process")
+        }
+        let before = try rec.ratingCount()
+        try writeScript(script, users: users, items: items, writeShare: 0.05)
+        let c = connections.min() ?? 8
+        let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false)
+        let after = try rec.ratingCount()
+        print(mixed.line("mfrec serve 95% reads + 5% rating posts", connections: c))
+        // Posts still in flight when wrk stops are stored but not counted by it: stored ≥ acknowledged.
+        let stored = after - before
+        print(
+            "    = \(fmt(mixed.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling; \(mixed.acknowledged) posts "
+                + "acknowledged, \(stored) new ratings stored"
+                + (stored >= mixed.acknowledged
+                    ? " (every acknowledged rating is there; \(stored - mixed.acknowledged) were answered after wrk stopped)"
+                    : " — \(mixed.acknowledged - stored) ACKNOWLEDGED RATINGS MISSING"))
+        print("    server peak memory \(fmt(server.peakMegabytes(), 0)) MB")
+    }
+
+    struct Load {
+        var requests: Int
+        var seconds: Double
+        var p50: Double  // µs
+        var p99: Double
+        var p999: Double
+        var failed: Int
+        var acknowledged = 0
+        var perSecond: Double { Double(requests) / max(seconds, 1e-9) }
+
+        func line(_ what: String, connections: Int) -> String {
+            "\(what), \(connections) connections: \(rate(Double(requests), seconds)) requests/s, p50 "
+                + "\(fmt(p50 / 1000)) ms, p99 \(fmt(p99 / 1000)) ms, p99.9 \(fmt(p999 / 1000)) ms"
+                + (failed > 0 ? ", \(failed) failed" : "")
+        }
+    }
+
+    func writeScript(_ path: String, users: [String], items: [String], writeShare: Double) throws {
+        func list(_ keys: [String]) -> String {
+            "{"
+                + keys.map {
+                    "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                        + "\""
+                }
+                .joined(separator: ",") + "}"
+        }
+        var lua = """
+            local users = \(list(users))
+            local items = \(list(items))
+            local write_share = \(writeShare)
+            local threads = {}
+            local counter = 0
+            function setup(thread)
+              counter = counter + 1
+              thread:set("tid", counter)
+              table.insert(threads, thread)
+            end
+            function init(args)
+              acked = 0
+              seq = 0
+              math.randomseed(tid * 7919 + os.time())
+            end
+            function request()
+              if write_share > 0 and math.random() < write_share then
+                seq = seq + 1
+                local body = string.format('{"user":"wrk-%d-%d-%d","item":"%s","rating":%d}', os.time(), tid, seq,
+                  items[math.random(#items)], math.random(1, 5))
+                return wrk.format("POST", "/v1/ratings", {["Content-Type"] = "application/json"}, body)
+              end
+              return wrk.format("GET", "/v1/users/" .. users[math.random(#users)] .. "/recommendations?n=10")
+            end
+            function done(summary, latency, requests)
+              local a = 0
+              for _, t in ipairs(threads) do a = a + (t:get("acked") or 0) end
+              local e = summary.errors
+              io.write(string.format("RESULT %d %d %d %d %.1f %.1f %.1f %d\\n", summary.requests, summary.duration,
+                e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99),
+                latency:percentile(99.9), a))
+            end
+
+            """
+        if writeShare > 0 {
+            lua += """
+                function response(status, headers, body)
+                  if status == 200 and string.find(body, '"applied"', 1, true) then acked = acked + 1 end
+                end
+
+                """
+        }
+        try lua.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func wrk(port: Int, connections: Int, script: String, warmUp: Bool = true) throws -> Load {
+        func once(_ seconds: Int) throws -> Load {
+            let out = try capture(
+                "/usr/bin/wrk",
+                [
+                    "-t2", "-c\(connections)", "-d\(seconds)s", "--timeout", "10s", "-s", script,
+                    "http://127.0.0.1:\(port)",
+                ])
+            guard let line = out.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
+                throw BenchError("wrk printed no result:\n\(out)")
+            }
+            let f = line.split(separator: " ").dropFirst().map { Double($0) ?? 0 }
+            return Load(
+                requests: Int(f[0]), seconds: f[1] / 1e6, p50: f[4], p99: f[5], p999: f[6], failed: Int(f[2] + f[3]),
+                acknowledged: Int(f[7]))
+        }
+        if warmUp { _ = try once(2) }
+        return try once(seconds)
+    }
+
+    func inProcessLoad(engine: QueryEngine, users: [String], threads: Int) throws -> Load {
+        let warm = Date().addingTimeInterval(2)
+        while Date() < warm { _ = try engine.recommend(user: users.randomElement()!, n: 10) }
+        let latencies = ThreadSlots<[Double]>(count: threads)
+        let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds) * 1_000_000_000
+        let start = DispatchTime.now().uptimeNanoseconds
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var mine: [Double] = []
+            var generator = SystemRandomNumberGenerator()
+            while DispatchTime.now().uptimeNanoseconds < end {
+                let user = users[Int.random(in: 0..<users.count, using: &generator)]
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = try? engine.recommend(user: user, n: 10)
+                mine.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
+            }
+            latencies.set(t, mine)
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let all = (0..<threads).flatMap { latencies.get($0) }.sorted()
+        return Load(
+            requests: all.count, seconds: elapsed, p50: percentile(all, 0.5), p99: percentile(all, 0.99),
+            p999: percentile(all, 0.999), failed: 0)
+    }
+}
+
+/// Runs a program and returns its standard output.
+func capture(_ path: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// `mfrec serve --port 0` as a child process of the bench.
+final class ServeChild {
+    let process = Process()
+    let port: Int
+
+    init(db: String) throws {
+        process.executableURL = URL(fileURLWithPath: mfrecPath)
+        process.arguments = ["serve", "--db", db, "--port", "0"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var seen = ""
+        while !seen.contains("\n") {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { throw BenchError("mfrec serve ended: \(seen)") }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        guard let address = seen.split(separator: "http://").last?.split(separator: " ").first,
+            let port = address.split(separator: ":").last.flatMap({ Int($0) })
+        else { throw BenchError("mfrec serve printed no port: \(seen)") }
+        self.port = port
+    }
+
+    /// The server's peak resident memory so far (VmHWM).
+    func peakMegabytes() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return 0 }
+        return kb / 1024
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// A Hummingbird server in this process answering every recommendation route with the same body: what
+/// HTTP alone costs on this machine (the ceiling `mfrec serve` is compared with).
+final class FixedBodyServer: @unchecked Sendable {
+    private var task: Task<Void, Error>?
+    let port: Int
+
+    init(body: Data) throws {
+        let router = Router(context: BasicRequestContext.self)
+        let bytes = ByteBuffer(bytes: body)
+        router.get("/v1/users/{id}/recommendations") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: bytes))
+        }
+        let bound = ThreadSlots<Int>(count: 1)
+        let ready = DispatchSemaphore(value: 0)
+        var logger = Logger(label: "ceiling")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router, server: .http1(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                bound.set(0, channel.localAddress?.port ?? 0)
+                ready.signal()
+            }, logger: logger)
+        task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        ready.wait()
+        port = bound.get(0)
+    }
+
+    func stop() {
+        task?.cancel()
+        task = nil
+    }
+}
