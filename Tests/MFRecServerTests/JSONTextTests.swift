@@ -1,7 +1,7 @@
 import Foundation
-import MFRec
 import Testing
 
+@testable import MFRec
 @testable import MFRecServer
 
 /// The hand-written JSON of the recommendation route decodes to the same list `JSONEncoder` would have
