@@ -158,7 +158,7 @@ public final class QueryEngine: Sendable {
     private func currentState() throws -> (model: FactorModel, matrix: ItemMatrix, generation: Int64) {
         enum Step {
             case answer(FactorModel, ItemMatrix, Int64)
-            case load(LiveState, ItemMatrix, Bool)
+            case load(LiveState, ItemMatrix)
             case wait
         }
         var lastError: Error?
@@ -175,7 +175,7 @@ public final class QueryEngine: Sendable {
                     return .answer(live.state.model, live.mapped, live.state.live.generation)
                 }
                 live.reloading = true
-                return .load(live.state, live.mapped, live.forceReload)
+                return .load(live.state, live.mapped)
             }
             switch step {
             case .answer(let model, let matrix, let generation):
@@ -185,9 +185,9 @@ public final class QueryEngine: Sendable {
                     throw QueryError.reloadFailed("the new live model took more than 60 s to load")
                 }
                 usleep(200)
-            case .load(let old, let mapped, let force):
+            case .load(let old, let mapped):
                 do {
-                    let (fresh, matrix) = try load(after: old, mapped: mapped, force: force)
+                    let (fresh, matrix) = try load(after: old, mapped: mapped)
                     live.withLock { live in
                         live.state = fresh
                         live.mapped = matrix
@@ -208,8 +208,8 @@ public final class QueryEngine: Sendable {
 
     /// The live model after `old`: when only incremental updates happened since (the same snapshot and
     /// overlay base), `old` patched with the rows they wrote; otherwise the live snapshot decoded again.
-    /// The item matrix is mapped again when it is another file (new items, another snapshot) or `force`.
-    private func load(after old: LiveState, mapped: ItemMatrix, force: Bool) throws -> (LiveState, ItemMatrix) {
+    /// The item matrix is mapped again when it is another file (new items, another snapshot).
+    private func load(after old: LiveState, mapped: ItemMatrix) throws -> (LiveState, ItemMatrix) {
         let since = old.live.generation
         let (row, users, items) = try pool.read { store in
             try store.read {
@@ -228,12 +228,18 @@ public final class QueryEngine: Sendable {
         } else {
             fresh = try pool.read { try ModelReader(store: $0).liveState() }
         }
-        // Rows updated in place are already visible through the shared mapping; anything else (new items,
-        // another snapshot, a stale header) means mapping the file again.
-        let sameFile =
-            mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
-            && mapped.mappedGeneration == UInt64(fresh.live.generation)
-        let matrix = !sameFile || force ? try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0 : mapped
+        // Rows updated in place are already visible through the shared mapping (its header then carries the
+        // new generation, also after a query saw the rows change under it); anything else (new items,
+        // another snapshot, a stale or half-stamped header) means mapping the file again.
+        let sameShape = mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+        var sameFile = sameShape && mapped.mappedGeneration == UInt64(fresh.live.generation)
+        if sameShape && !sameFile {
+            // A writer committed and has not finished stamping its rows in the file yet: wait for it (its
+            // lock) and look again, rather than map and verify the whole file anew.
+            ItemMatrix.exclusively(path: itemMatrixPath) {}
+            sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
+        }
+        let matrix = sameFile ? mapped : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
         return (fresh, matrix)
     }
 
