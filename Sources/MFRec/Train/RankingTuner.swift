@@ -204,7 +204,7 @@ public struct RankingTuner {
                         .init(
                             factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
                             weighting: weighting, ratingOffset: scale.lowerBound))
-                    let perUser = evaluation.scores { ratings, excluded in
+                    let perUser = try evaluation.scores(isCancelled) { ratings, excluded in
                         model.topN(ratings: ratings, n: 10, excluded: excluded)?.map(\.item) ?? []
                     }
                     let scored = RankingChoice.Scored(
@@ -226,7 +226,7 @@ public struct RankingTuner {
         var main = (weight: Float(0), perUser: best!.perUser)
         for weight in popularityWeights where weight > 0 {
             try TrainingError.check(isCancelled)
-            let perUser = evaluation.scores { ratings, excluded in
+            let perUser = try evaluation.scores(isCancelled) { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item)
                     ?? []
             }.map(\.ndcg)
@@ -242,10 +242,10 @@ public struct RankingTuner {
         try TrainingError.check(isCancelled)
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
-        let byCooccurrence = evaluation.scores { ratings, excluded in
+        let byCooccurrence = try evaluation.scores(isCancelled) { ratings, excluded in
             embedding.topN(rated: ratings.map(\.item), n: 10, excluded: excluded)?.map(\.item) ?? []
         }.map(\.ndcg)
-        let byPopularity = evaluation.scores { _, excluded in
+        let byPopularity = try evaluation.scores(isCancelled) { _, excluded in
             Array(popular.lazy.filter { !excluded.contains($0) }.prefix(10))
         }.map(\.ndcg)
         let counts = evaluation.ratings.map(\.count)
@@ -259,7 +259,7 @@ public struct RankingTuner {
             alternatives.append(
                 (
                     .ranking, weight,
-                    evaluation.scores(only: light) { ratings, excluded in
+                    try evaluation.scores(isCancelled, only: light) { ratings, excluded in
                         chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(
                             \.item) ?? []
                     }.map(\.ndcg)
@@ -268,7 +268,7 @@ public struct RankingTuner {
                 alternatives.append(
                     (
                         .cooccurrence, weight,
-                        evaluation.scores(only: light) { ratings, excluded in
+                        try evaluation.scores(isCancelled, only: light) { ratings, excluded in
                             embedding.topN(
                                 rated: ratings.map(\.item), n: 10, excluded: excluded, prior: chosenModel.popularity,
                                 weight: weight)?
@@ -362,21 +362,22 @@ public struct RankingTuner {
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
         let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
-        func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) -> Double {
-            mean(evaluation.scores(rank).map(\.ndcg))
+        func ndcg(_ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]) throws -> Double
+        {
+            mean(try evaluation.scores(isCancelled, rank).map(\.ndcg))
         }
         try TrainingError.check(isCancelled)
-        let main = ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
-        let popularNDCG = ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
+        let main = try ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
+        let popularNDCG = try ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
         var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
         for weight in lightPopularityWeights {
             try TrainingError.check(isCancelled)
-            let byRanking = ndcg { r, e in
+            let byRanking = try ndcg { r, e in
                 model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? []
             }
             if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
             try TrainingError.check(isCancelled)
-            let byCooccurrence = ndcg { r, e in
+            let byCooccurrence = try ndcg { r, e in
                 embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(
                     \.item) ?? []
             }
@@ -393,23 +394,30 @@ struct Validation: Sendable {
     let relevant: [Set<Int32>]
     let threads: Int
 
-    /// Per-user metrics; users outside `only` (when given) score 0 without being ranked.
+    /// Per-user metrics; users outside `only` (when given) score 0 without being ranked. `isCancelled` is
+    /// polled between blocks of users, so a cancelled training stops within one block, not one pass.
+    /// - Throws: `TrainingError.cancelled` when `isCancelled` answers true.
     func scores(
-        only: Set<Int>? = nil,
+        _ isCancelled: (() -> Bool)?, only: Set<Int>? = nil,
         _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]
-    ) -> [(ndcg: Double, precision: Double)] {
+    ) throws -> [(ndcg: Double, precision: Double)] {
         let out = ThreadSlots<(ndcg: Double, precision: Double)>(count: users.count)
         let parts = max(1, min(threads, users.count))
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            var u = part
-            while u < users.count {
-                if let only, !only.contains(u) {
+        let block = 256
+        for start in stride(from: 0, to: users.count, by: block) {
+            try TrainingError.check(isCancelled)
+            let end = min(users.count, start + block)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                var u = start + part
+                while u < end {
+                    if let only, !only.contains(u) {
+                        u += parts
+                        continue
+                    }
+                    let excluded = Set(ratings[u].map(\.item))
+                    out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
                     u += parts
-                    continue
                 }
-                let excluded = Set(ratings[u].map(\.item))
-                out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
-                u += parts
             }
         }
         return (0..<out.count).map { out.value($0) ?? (0, 0) }  // users left out by `only` score 0
