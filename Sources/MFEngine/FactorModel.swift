@@ -70,17 +70,10 @@ public struct FactorModel: Sendable, Equatable {
         }
     }
 
-    /// A copy with room for more users and items (new rows are zero: no vector yet).
+    /// A copy with room for more users and items (new rows are zero: no vector yet); see `grow`.
     public func resized(userCount: Int, itemCount: Int) -> FactorModel {
-        precondition(userCount >= self.userCount && itemCount >= self.itemCount)
-        if userCount == self.userCount && itemCount == self.itemCount { return self }
-        var out = FactorModel(
-            factors: factors, userCount: userCount, itemCount: itemCount, useBias: useBias,
-            globalMean: globalMean, scale: scaleMin...scaleMax)
-        out.userBias.replaceSubrange(0..<self.userCount, with: userBias)
-        out.itemBias.replaceSubrange(0..<self.itemCount, with: itemBias)
-        out.userFactors.replaceSubrange(0..<userFactors.count, with: userFactors)
-        out.itemFactors.replaceSubrange(0..<itemFactors.count, with: itemFactors)
+        var out = self
+        out.grow(userCount: userCount, itemCount: itemCount)
         return out
     }
 

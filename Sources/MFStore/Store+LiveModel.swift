@@ -88,21 +88,24 @@ extension Store {
     /// after `after`.
     public func liveRows(users: Bool, after: Int64? = nil) throws -> [LiveRow] {
         let table = users ? "live_users" : "live_items", key = users ? "user_id" : "item_id"
-        let stmt = try db.prepare(
+        // Prepared once per query shape and kept: a query engine runs it after every incremental update.
+        let sql =
             "SELECT \(key), bias, vector FROM \(table)" + (after == nil ? "" : " WHERE generation > ?")
-                + " ORDER BY \(key)")
-        if let after { try stmt.bind(after, at: 1) }
-        var out: [LiveRow] = []
-        while try stmt.step() {
-            let bytes = stmt.blob(2)  // little-endian float32
-            let vector = (0..<bytes.count / 4).map { f in
-                Float(
-                    bitPattern: UInt32(bytes[4 * f]) | UInt32(bytes[4 * f + 1]) << 8 | UInt32(bytes[4 * f + 2]) << 16
-                        | UInt32(bytes[4 * f + 3]) << 24)
+            + " ORDER BY \(key)"
+        return try withStatement(sql) { stmt in
+            if let after { try stmt.bind(after, at: 1) }
+            var out: [LiveRow] = []
+            while try stmt.step() {
+                let bytes = stmt.blob(2)  // little-endian float32
+                let vector = (0..<bytes.count / 4).map { f in
+                    Float(
+                        bitPattern: UInt32(bytes[4 * f]) | UInt32(bytes[4 * f + 1]) << 8
+                            | UInt32(bytes[4 * f + 2]) << 16 | UInt32(bytes[4 * f + 3]) << 24)
+                }
+                out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: vector))
             }
-            out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: vector))
+            return out
         }
-        return out
     }
 
     /// Stores a changed user or item row (replacing an earlier one), stamped with the generation the

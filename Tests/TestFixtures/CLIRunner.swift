@@ -17,7 +17,7 @@ public let mfrecBinary: String = {
 }()
 
 /// What a finished run of the binary left: its exit status and output.
-public struct Run {
+public struct Run: Sendable {
     /// The exit status (or 128 + signal where a caller computes it so).
     public var status: Int32
     /// Standard output.
