@@ -19,41 +19,62 @@ struct Routes: Sendable {
     /// The most ids `exclude=` may name.
     static let maxExcluded = 10_000
 
-    /// Every route, for the 405 answer to a known path asked with another method.
-    static let table: [(method: String, path: String)] = [
-        ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/v1/users/{id}/recommendations"),
-        ("GET", "/v1/items/{id}/similar"), ("GET", "/v1/predict"), ("POST", "/v1/ratings"), ("GET", "/v1/snapshots"),
-        ("POST", "/v1/snapshots"), ("POST", "/v1/rollback/{id}"), ("GET", "/v1/info"),
-    ]
+    /// Every route the API answers: registered from this one list, which also gives the 405 answer to a
+    /// known path asked with another method (so the two cannot disagree).
+    enum Route: CaseIterable {
+        case health, metrics, recommendations, similar, predict, postRatings, snapshots, createSnapshot, rollback, info
+
+        /// Method and path (`{id}`: one path segment).
+        var endpoint: (method: HTTPRequest.Method, path: String) {
+            switch self {
+            case .health: (.get, "/healthz")
+            case .metrics: (.get, "/metrics")
+            case .recommendations: (.get, "/v1/users/{id}/recommendations")
+            case .similar: (.get, "/v1/items/{id}/similar")
+            case .predict: (.get, "/v1/predict")
+            case .postRatings: (.post, "/v1/ratings")
+            case .snapshots: (.get, "/v1/snapshots")
+            case .createSnapshot: (.post, "/v1/snapshots")
+            case .rollback: (.post, "/v1/rollback/{id}")
+            case .info: (.get, "/v1/info")
+            }
+        }
+    }
 
     /// The methods the API answers on `path` (empty: no such path).
     static func methods(forPath path: String) -> [String] {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        return table.filter { route in
+        return Route.allCases.map(\.endpoint).filter { route in
             let template = route.path.split(separator: "/", omittingEmptySubsequences: false)
             return template.count == parts.count
                 && zip(template, parts).allSatisfy { t, p in t.hasPrefix("{") ? !p.isEmpty : t == p }
-        }.map(\.method)
+        }.map(\.method.rawValue)
     }
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/healthz") { _, _ in try self.health() }
-        router.get("/metrics") { _, _ in try self.metricsText() }
-        let v1 = router.group("v1")
-        v1.get("users/{id}/recommendations") { request, context in
-            try self.recommendations(user: context.parameters.require("id"), query: request.uri.queryParameters)
+        for route in Route.allCases {
+            let (method, path) = route.endpoint
+            router.on(RouterPath(path), method: method) { request, context in
+                try await self.answer(route, request, context: context)
+            }
         }
-        v1.get("items/{id}/similar") { request, context in
-            try self.similar(item: context.parameters.require("id"), query: request.uri.queryParameters)
+    }
+
+    /// The handler of one route.
+    func answer(_ route: Route, _ request: Request, context: BasicRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        switch route {
+        case .health: return try health()
+        case .metrics: return try metricsText()
+        case .recommendations: return try recommendations(user: context.parameters.require("id"), query: query)
+        case .similar: return try similar(item: context.parameters.require("id"), query: query)
+        case .predict: return try predict(query: query)
+        case .postRatings: return try await postRatings(request, context: context)
+        case .snapshots: return try snapshots()
+        case .createSnapshot: return try await createSnapshot(request, context: context)
+        case .rollback: return try await rollback(to: context.parameters.require("id"))
+        case .info: return try info()
         }
-        v1.get("predict") { request, _ in try self.predict(query: request.uri.queryParameters) }
-        v1.post("ratings") { request, context in try await self.postRatings(request, context: context) }
-        v1.get("snapshots") { _, _ in try self.snapshots() }
-        v1.post("snapshots") { request, context in try await self.createSnapshot(request, context: context) }
-        v1.post("rollback/{id}") { _, context in
-            try await self.rollback(to: context.parameters.require("id"))
-        }
-        v1.get("info") { _, _ in try self.info() }
     }
 
     // MARK: Reads

@@ -1,6 +1,7 @@
 import Foundation
 
-/// The `ranking_models` table: one ranking model per snapshot.
+/// The `ranking_models` table (one ranking model per snapshot) and `live_ranking_items` (its item rows
+/// changed by incremental updates since the live snapshot).
 extension Store {
     /// A stored ranking model: its shape, the JSON of what validation chose, and its encoding.
     public struct RankingRecord: Sendable, Equatable {
@@ -70,5 +71,62 @@ extension Store {
                 reason: "it fails its checksum; run `mfrec train` to fit it again")
         }
         return record
+    }
+
+    /// A ranking-model item row changed by an incremental update.
+    public struct RankingRow: Sendable, Equatable {
+        /// The item's dense id.
+        public var id: Int
+        /// Its rating count as the model counts it.
+        public var ratings: Int
+        /// Its popularity prior.
+        public var popularity: Float
+        /// Its vector (k floats).
+        public var vector: [Float]
+
+        /// A row to store with `upsertLiveRankingRow`.
+        public init(id: Int, ratings: Int, popularity: Float, vector: [Float]) {
+            self.id = id
+            self.ratings = ratings
+            self.popularity = popularity
+            self.vector = vector
+        }
+    }
+
+    /// The ranking-model item rows changed since the live snapshot, by id: all of them, or those written
+    /// by a generation after `after`.
+    public func liveRankingRows(after: Int64? = nil) throws -> [RankingRow] {
+        let sql =
+            "SELECT item_id, ratings, popularity, vector FROM live_ranking_items"
+            + (after == nil ? "" : " WHERE generation > ?") + " ORDER BY item_id"
+        return try withStatement(sql) { stmt in
+            if let after { try stmt.bind(after, at: 1) }
+            var out: [RankingRow] = []
+            while try stmt.step() {
+                out.append(
+                    RankingRow(
+                        id: stmt.int(0), ratings: stmt.int(1), popularity: Float(stmt.double(2)),
+                        vector: Store.floats(stmt.blob(3))))
+            }
+            return out
+        }
+    }
+
+    /// Stores a changed ranking-model item row (replacing an earlier one), stamped with the generation the
+    /// update commits as (see `upsertLiveRow`).
+    public func upsertLiveRankingRow(_ row: RankingRow) throws {
+        let sql = """
+            INSERT INTO live_ranking_items (item_id, ratings, popularity, vector, generation)
+            VALUES (?, ?, ?, ?, (SELECT generation + 1 FROM live_model WHERE id = 1))
+            ON CONFLICT(item_id) DO UPDATE SET ratings = excluded.ratings, popularity = excluded.popularity,
+            vector = excluded.vector, generation = excluded.generation
+            """
+        try withStatement(sql) { stmt in
+            try stmt.bind(Int64(row.id), at: 1)
+            try stmt.bind(Int64(row.ratings), at: 2)
+            try stmt.bind(Double(row.popularity), at: 3)
+            try stmt.bindBlob(Store.bytes(row.vector), at: 4)
+            try stmt.step()
+        }
     }
 }

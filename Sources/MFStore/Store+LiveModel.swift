@@ -47,6 +47,7 @@ extension Store {
         try transaction {
             try db.execute("DELETE FROM live_users")
             try db.execute("DELETE FROM live_items")
+            try db.execute("DELETE FROM live_ranking_items")
             try db.execute(
                 "UPDATE live_model SET snapshot_id = ?, generation = generation + 1, dirty = 0, updates = 0, "
                     + "watermark = ?, base_generation = generation + 1 WHERE id = 1",
@@ -96,13 +97,7 @@ extension Store {
             if let after { try stmt.bind(after, at: 1) }
             var out: [LiveRow] = []
             while try stmt.step() {
-                let bytes = stmt.blob(2)  // little-endian float32
-                let vector = (0..<bytes.count / 4).map { f in
-                    Float(
-                        bitPattern: UInt32(bytes[4 * f]) | UInt32(bytes[4 * f + 1]) << 8
-                            | UInt32(bytes[4 * f + 2]) << 16 | UInt32(bytes[4 * f + 3]) << 24)
-                }
-                out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: vector))
+                out.append(LiveRow(id: stmt.int(0), bias: Float(stmt.double(1)), vector: Store.floats(stmt.blob(2))))
             }
             return out
         }
@@ -119,16 +114,30 @@ extension Store {
         try withStatement(sql) { stmt in
             try stmt.bind(Int64(row.id), at: 1)
             try stmt.bind(Double(row.bias), at: 2)
-            var bytes = [UInt8]()
-            bytes.reserveCapacity(row.vector.count * 4)
-            for v in row.vector {
-                let bits = v.bitPattern  // little-endian float32, byte by byte
-                bytes.append(contentsOf: [
-                    UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24),
-                ])
-            }
-            try stmt.bindBlob(bytes, at: 3)
+            try stmt.bindBlob(Store.bytes(row.vector), at: 3)
             try stmt.step()
         }
+    }
+
+    /// A vector blob's floats (little-endian float32; a trailing partial float is ignored).
+    static func floats(_ bytes: [UInt8]) -> [Float] {
+        (0..<bytes.count / 4).map { f in
+            Float(
+                bitPattern: UInt32(bytes[4 * f]) | UInt32(bytes[4 * f + 1]) << 8
+                    | UInt32(bytes[4 * f + 2]) << 16 | UInt32(bytes[4 * f + 3]) << 24)
+        }
+    }
+
+    /// A vector as a blob: little-endian float32, byte by byte.
+    static func bytes(_ vector: [Float]) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(vector.count * 4)
+        for v in vector {
+            let bits = v.bitPattern
+            bytes.append(contentsOf: [
+                UInt8(bits & 0xff), UInt8(bits >> 8 & 0xff), UInt8(bits >> 16 & 0xff), UInt8(bits >> 24),
+            ])
+        }
+        return bytes
     }
 }

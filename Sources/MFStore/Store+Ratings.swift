@@ -59,6 +59,20 @@ extension Store {
         }
     }
 
+    /// The value a (user, item) pair held at `seq`, when a rating written after `seq` replaced it (nil
+    /// when none did: the pair is new since, or unchanged).
+    public func replacedRating(user: Int, item: Int, after seq: Int64) throws -> Double? {
+        try withStatement(
+            "SELECT rating FROM replaced_ratings WHERE user_id = ? AND item_id = ? AND replaced_seq > ? "
+                + "ORDER BY replaced_seq LIMIT 1"
+        ) { stmt in
+            try stmt.bind(Int64(user), at: 1)
+            try stmt.bind(Int64(item), at: 2)
+            try stmt.bind(seq, at: 3)
+            return try stmt.step() ? stmt.double(0) : nil
+        }
+    }
+
     /// Streams the ratings as they stood at `maxSeq` (a pair re-rated since with its value then; every
     /// current rating when nil) in (user, item) order, without materializing anything.
     public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {

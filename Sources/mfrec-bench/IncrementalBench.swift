@@ -31,11 +31,25 @@ struct IncrementalBench: ParsableCommand {
     var validation = false
     @Option(help: "Exponent α of the co-occurrence normalization (d_i d_j)^α.") var exponent = CooccurrenceEmbedding
         .defaultExponent
+    @Option(
+        help: ArgumentHelp(
+            "Measure only single-rating latency on a generated model with this many ratings (25000000 for 25M), "
+                + "trained with --tune off, next to the same model trained with --ranking off (0: ML-100K)."))
+    var largeRatings = 0
+    @Option(help: "Users of the generated model.") var largeUsers = 162_541
+    @Option(help: "Items of the generated model.") var largeItems = 59_047
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard largeRatings >= 0, largeUsers > 0, largeItems > 0 else {
+            throw ValidationError("--large-ratings must be ≥ 0 and --large-users, --large-items > 0")
+        }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
+        if largeRatings > 0 { return try largeLatency(dir: dir) }
         guard FileManager.default.fileExists(atPath: sharedML100K) else { throw BenchError("needs \(sharedML100K)") }
         let text = try String(contentsOfFile: sharedML100K, encoding: .utf8)
         var lines = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
@@ -256,5 +270,53 @@ struct IncrementalBench: ParsableCommand {
             n += 1
         }
         return (sq / Double(n)).squareRoot()
+    }
+
+    /// `rate` in process on a large generated model: the ranking model's item-side update and the rating
+    /// model's step, against the same data trained without a ranking model (the rating model's step and the
+    /// durable commit alone), same run, same random pairs.
+    func largeLatency(dir: String) throws {
+        section("single-rating latency on \(largeRatings) generated ratings (\(largeUsers) × \(largeItems))")
+        let data = (dir as NSString).appendingPathComponent("large.data")
+        let generated = try runChild(
+            mfrecPath,
+            [
+                "generate", "--users", "\(largeUsers)", "--items", "\(largeItems)", "--ratings", "\(largeRatings)",
+                "-o", data,
+            ])
+        guard generated.status == 0 else { throw BenchError("mfrec generate failed") }
+        var rng = SeededGenerator(seed: 31)
+        let pairs = (0..<2200).map { _ in
+            (
+                "\(1 + Int(rng.next() % UInt64(largeUsers)))", "\(1 + Int(rng.next() % UInt64(largeItems)))",
+                Double(1 + rng.next() % 5)
+            )
+        }
+        var medians: [String: Double] = [:]
+        for (name, extra) in [
+            ("with the ranking model", [String]()), ("--ranking off (baseline)", ["--ranking", "off"]),
+        ] {
+            let db = (dir as NSString).appendingPathComponent("large-\(medians.count).db")
+            for step in [["ingest", data, "--db", db], ["train", "--db", db, "--quiet", "--tune", "off"] + extra] {
+                let run = try runChild(mfrecPath, step)
+                guard run.status == 0 else { throw BenchError("mfrec \(step.joined(separator: " ")) failed") }
+            }
+            let rec = try Recommender(path: db)
+            var latencies: [Double] = []
+            for (n, (user, item, rating)) in pairs.enumerated() {
+                let seconds = try time { try rec.rate(user: user, item: item, rating: rating) }.1
+                if n >= 200 { latencies.append(seconds) }  // the first 200 warm up (the model is loaded by the first)
+            }
+            latencies.sort()
+            medians[name] = percentile(latencies, 0.5)
+            print(
+                "\(name): rate in process p50 \(fmt(percentile(latencies, 0.5) * 1e3, 3)) ms, p99 "
+                    + "\(fmt(percentile(latencies, 0.99) * 1e3, 3)) ms, max \(fmt(latencies.last! * 1e3, 3)) ms "
+                    + "(\(latencies.count) ratings after 200 warm-up)")
+            try? FileManager.default.removeItem(atPath: db)
+        }
+        if let a = medians["with the ranking model"], let b = medians["--ranking off (baseline)"] {
+            print("p50 ratio with / without the ranking model: \(fmt(a / b, 2))×")
+        }
     }
 }

@@ -24,7 +24,12 @@ extension Mfrec {
         func run() throws {
             let engine = try database.read().queries()
             let items = try engine.similar(item: item, n: n, by: by)
-            if format == .table { Console.note("by cosine of the \(by.rawValue) model's item vectors") }
+            if format == .table {
+                Console.note(
+                    by == .ranking
+                        ? "by cosine of the ranking model's item vectors, weighted by its spectral filter"
+                        : "by cosine of the rating model's item vectors")
+            }
             switch format {
             case .json:
                 try printJSON(items)

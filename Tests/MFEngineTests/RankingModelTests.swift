@@ -69,6 +69,15 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
         var other = parameters
         other.factors = 8
         #expect(RankingModel(parameters: other, encoded: one.encoded()) == nil)
+        // Which items were folded in survives the encoding; version 1 (stored before fold-ins existed, no
+        // flag bytes) still decodes, every rated item counting as fitted.
+        var grown = one
+        _ = grown.absorb(userRatings: [(1, 1)], new: [(Int32(265), 1, nil)], relevantAt: 1)
+        let decoded = RankingModel(parameters: parameters, encoded: grown.encoded())
+        #expect(decoded == grown && decoded?.hasFittedVector(265) == false && decoded?.hasFittedVector(1) == true)
+        var version1 = Array(one.encoded().dropLast(one.itemCount))
+        version1[4] = 1
+        #expect(RankingModel(parameters: parameters, encoded: version1) == one)
     }
 
     @Test func eigenpairsSatisfyTheEigenEquation() {
@@ -98,5 +107,69 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
             }
             #expect(residual < 1e-3 * lambda, "pair \(c): residual \(residual), λ \(lambda)")
         }
+    }
+
+    @Test func absorbingAnItemsRatingsRebuildsItsRowByTheFoldInIdentity() {
+        let (train, _, _) = plantedRatings(seed: 5)
+        let exponent = 0.4
+        let model = RankingModel.fit(
+            users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
+            parameters: .init(factors: 8, exponent: exponent, spectrumPower: 1, weighting: .rating),
+            iterations: 40, threads: 2
+        )
+        .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: 4)
+        var byUser: [Int32: [(item: Int32, rating: Float)]] = [:]
+        for j in 0..<train.count { byUser[train.users[j], default: []].append((train.items[j], train.ratings[j])) }
+        let target = 3  // an item of taste group 0
+        let raters = byUser.filter { $0.value.contains { $0.item == Int32(target) } }.sorted { $0.key < $1.key }
+        #expect(raters.count > 10)
+        // The same model as if the item had no rating in the fit; then its ratings arrive one user at a
+        // time, each user's projection taken over their other items.
+        var vectors = model.itemVectors, weights = model.itemWeights, prior = model.popularity
+        for c in 0..<8 { vectors[target * 8 + c] = 0 }
+        weights[target] = 0
+        prior[target] = 0
+        var rebuilt = RankingModel(
+            parameters: model.parameters, itemCount: 260, eigenvalues: model.eigenvalues, itemVectors: vectors,
+            itemWeights: weights, popularity: prior)
+        #expect(model.hasFittedVector(target) && !rebuilt.hasFittedVector(target))
+        for (_, rated) in raters {
+            let rating = rated.first { $0.item == Int32(target) }!.rating
+            let changed = rebuilt.absorb(
+                userRatings: rated.filter { $0.item != Int32(target) }, new: [(Int32(target), rating, nil)],
+                relevantAt: 4)
+            #expect(changed == [target])
+        }
+        #expect(rebuilt.ratingCount(item: target) == raters.count)
+        #expect(abs(rebuilt.itemWeights[target] - model.itemWeights[target]) < 1e-6)
+        #expect(rebuilt.popularity[target] == model.popularity[target])
+        // For converged eigenvectors V_i = Λ⁻¹ Σ_u x_ui s_u, s_u over all of u's items. Without item i's own
+        // term in s_u, the rebuilt row is V_i − Λ⁻¹ (Σ_u x_ui²) V_i.
+        let weight = model.itemWeights[target]
+        let squares = raters.map { _, rated in
+            let x = (rated.first { $0.item == Int32(target) }!.rating) * weight  // w(r) = r − 1 + 1
+            return x * x
+        }.reduce(0, +)
+        let original = model.itemRow(target).vector, absorbed = rebuilt.itemRow(target).vector
+        var error: Float = 0, norm: Float = 0
+        for c in 0..<8 {
+            let expected = original[c] - squares * original[c] / model.eigenvalues[c]
+            error += (absorbed[c] - expected) * (absorbed[c] - expected)
+            norm += original[c] * original[c]
+        }
+        #expect(error.squareRoot() < 0.02 * norm.squareRoot(), "error \(error.squareRoot()), norm \(norm.squareRoot())")
+        // Only that row changed; another item's new rating grows the model by the new rows.
+        #expect((0..<260).filter { $0 != target }.allSatisfy { rebuilt.itemRow($0) == model.itemRow($0) })
+        let grown = rebuilt.absorb(userRatings: raters[0].value, new: [(Int32(270), 5, nil)], relevantAt: 4)
+        #expect(grown == [270] && rebuilt.itemCount == 271 && rebuilt.ratingCount(item: 265) == 0)
+        #expect(rebuilt.itemRow(270).vector.contains { $0 != 0 } && !rebuilt.hasFittedVector(270))
+        // A fitted item keeps its vector; its count and prior follow.
+        let other = raters[0].value.first { $0.item != Int32(target) }!.item
+        var moved = model
+        let before = model.itemRow(Int(other))
+        _ = moved.absorb(userRatings: raters[1].value, new: [(other, 5, nil)], relevantAt: 4)
+        #expect(moved.itemRow(Int(other)).vector == before.vector)
+        #expect(moved.ratingCount(item: Int(other)) == before.ratings + 1)
+        #expect(moved.popularity[Int(other)] > before.popularity)
     }
 }

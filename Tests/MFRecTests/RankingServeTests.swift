@@ -41,10 +41,16 @@ import Testing
         #expect(try engine.recommend(user: "3", n: 10) == before)
         // A frozen copy keeps the ranking model; deleting a snapshot deletes its ranking model.
         #expect(try rec.createSnapshot(note: "copy") == first)  // nothing changed: no duplicate
-        try rec.rate(user: "3", item: "7", rating: 4)
+        try rec.rate(user: "3", item: "brand-new", rating: 4)
         let copy = try rec.createSnapshot(note: "copy")
         #expect(copy != first)
-        #expect(try rec.loadRankingModel(snapshot: copy)?.0 == rec.loadRankingModel(snapshot: first)?.0)
+        // The frozen copy holds the live ranking model: a row for the new item, the others as before.
+        let (copied, _) = try #require(try rec.loadRankingModel(snapshot: copy))
+        let (original, _) = try #require(try rec.loadRankingModel(snapshot: first))
+        let added = try #require(try rec.store.itemID(forKey: "brand-new"))
+        #expect(added == original.itemCount && copied.itemCount == added + 1)
+        #expect(copied.itemRow(added).ratings == 1 && copied.itemRow(added).vector.contains { $0 != 0 })
+        #expect((0..<original.itemCount).allSatisfy { copied.itemRow($0) == original.itemRow($0) })
         try rec.deleteSnapshot(second)
         #expect(try rec.store.rankingModelInfo(snapshotID: second) == nil)
     }
@@ -77,25 +83,42 @@ import Testing
         #expect(try reopened.queries().recommend(user: user, n: 200, includeRated: true) == after)
     }
 
-    @Test func defaultListsBeatThePopularListOnAPlantedSet() throws {
-        // Generated ratings whose items are picked by popularity alone tie; here users have tastes.
-        let dir = tempFolder()
-        var lines: [String] = []
-        var rng = SeededGenerator(seed: 12)
-        for u in 0..<300 {
-            let group = u % 5
-            var chosen = Set<Int>()
-            while chosen.count < 25 { chosen.insert(group * 40 + Int(rng.next() % 40)) }
-            while chosen.count < 30 { chosen.insert(200 + Int(rng.next() % 10)) }
-            for i in chosen.sorted() { lines.append("u\(u)\ti\(i)\t\(i >= 200 ? 3 : 5)\t\(u * 100 + i)") }
+    @Test func aNewItemGetsARankingVectorFromItsRatings() throws {
+        let (rec, dir) = try plantedDatabase()
+        let first = try rec.store.liveModel().snapshotID!
+        let engine = try rec.queries()
+        let (before, _) = try #require(try engine.rankingModel())
+        // Ten users of taste group 0 rate a new item highly; the model had no row for it.
+        for u in stride(from: 0, to: 50, by: 5) { try rec.rate(user: "u\(u)", item: "fresh", rating: 5) }
+        let fresh = try #require(try rec.store.itemID(forKey: "fresh"))
+        #expect(fresh >= before.itemCount)
+        let (after, _) = try #require(try engine.rankingModel())
+        #expect(after.itemCount == fresh + 1 && after.itemRow(fresh).ratings >= 1)
+        #expect(after.itemRow(fresh).vector.contains { $0 != 0 })
+        // It is ranked for the taste it was rated by: high for group 0's other users, low for group 1's.
+        func position(_ user: String) throws -> Int {
+            let list = try engine.recommend(user: user, n: 250, by: .ranking)
+            return list.items.firstIndex { $0.item == "fresh" } ?? list.items.count
         }
-        let data = writeFile(dir, "planted.data", lines.joined(separator: "\n") + "\n")
-        let rec = try Recommender(path: dir.appendingPathComponent("p.db").path)
-        try rec.ingest(path: data)
-        var request = TrainRequest()
-        request.options.epochs = 10
-        request.options.factors = 8
-        try rec.train(request)
+        let group0 = try [50, 55, 60, 65, 70].map { try position("u\($0)") }
+        let group1 = try [51, 56, 61, 66, 71].map { try position("u\($0)") }
+        #expect(group0.max()! < 20 && group0.max()! < group1.min()!, "group 0 \(group0), group 1 \(group1)")
+        // Its nearest items by the ranking model are group 0's (items i0–i39).
+        let near = try engine.similar(item: "fresh", n: 5, by: .ranking)
+        #expect(near.filter { Int($0.item.dropFirst())! < 40 }.count >= 4, "\(near.map(\.item))")
+        // Durable: a new process sees the row; a frozen snapshot keeps it; a rollback drops it.
+        let reopened = try Recommender(path: dir.appendingPathComponent("p.db").path)
+        #expect(try reopened.queries().rankingModel()?.0 == after)
+        let frozen = try rec.createSnapshot(note: "with the new item")
+        try rec.rollback(to: first)
+        #expect(try engine.rankingModel()?.0 == before)
+        #expect(try rec.loadRankingModel(snapshot: frozen)?.0 == after)
+        try rec.rollback(to: frozen)
+        #expect(try engine.rankingModel()?.0 == after)
+    }
+
+    @Test func defaultListsBeatThePopularListOnAPlantedSet() throws {
+        let (rec, _) = try plantedDatabase()
         let report = try rec.evaluate(compareRankings: true)
         let byDefault = try #require(report.defaultRanking), popular = try #require(report.popularRanking)
         #expect(byDefault.users == popular.users && byDefault.users > 100)
@@ -103,4 +126,28 @@ import Testing
             byDefault.precision > 2 * popular.precision,
             "default \(byDefault.precision) vs popular \(popular.precision)")
     }
+}
+
+/// Generated ratings whose items are picked by popularity alone tie; here users have tastes: 300 users
+/// `u0`… in 5 groups (u mod 5), each rating 25 of its group's 40 items (`i0`… for group 0) with 5 and
+/// 5 of 10 popular items with 3; trained with `--tune on`'s defaults at k = 8.
+func plantedDatabase() throws -> (Recommender, URL) {
+    let dir = tempFolder()
+    var lines: [String] = []
+    var rng = SeededGenerator(seed: 12)
+    for u in 0..<300 {
+        let group = u % 5
+        var chosen = Set<Int>()
+        while chosen.count < 25 { chosen.insert(group * 40 + Int(rng.next() % 40)) }
+        while chosen.count < 30 { chosen.insert(200 + Int(rng.next() % 10)) }
+        for i in chosen.sorted() { lines.append("u\(u)\ti\(i)\t\(i >= 200 ? 3 : 5)\t\(u * 100 + i)") }
+    }
+    let data = writeFile(dir, "planted.data", lines.joined(separator: "\n") + "\n")
+    let rec = try Recommender(path: dir.appendingPathComponent("p.db").path)
+    try rec.ingest(path: data)
+    var request = TrainRequest()
+    request.options.epochs = 10
+    request.options.factors = 8
+    try rec.train(request)
+    return (rec, dir)
 }

@@ -18,18 +18,14 @@ extension QueryEngine {
     }
 
     /// The items nearest to `item` by cosine similarity of their vectors: the rating model's item vectors
-    /// (`by: .rating`, the default) or the ranking model's (`by: .ranking`).
+    /// (`by: .rating`, the default) or the ranking model's, weighted by its filter (`by: .ranking`, see
+    /// `RankingModel.cosine`).
     public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
         guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
         if ranker == .ranking {
             guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
             guard id < ranking.itemCount else { throw QueryError.noItemVector(key) }
-            var top = TopN(capacity: n + 1)
-            for other in 0..<ranking.itemCount where other != id {
-                let similarity = ranking.cosine(id, other)
-                if similarity != 0 { top.offer(score: similarity, item: Int32(other)) }
-            }
-            return try top.sorted().prefix(n).enumerated().map { rank, hit in
+            return try ranking.similar(to: id, n: n).enumerated().map { rank, hit in
                 let info = try self.item(Int(hit.item))
                 return SimilarItem(
                     rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,

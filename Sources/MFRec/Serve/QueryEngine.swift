@@ -33,14 +33,12 @@ public final class QueryEngine: Sendable {
     /// Whether the item matrix file had to be (re)built when this engine was opened.
     public let rebuiltMatrix: Bool
 
-    /// Per-snapshot caches (see `popularList`, `rankingModel`, `cooccurrence`, `item`).
+    /// Per-snapshot caches (see `popularList`, `cooccurrence`, `item`).
     struct Caches {
         /// Item keys and titles already looked up (they never change for an id).
         var items: [Int: Store.ItemInfo] = [:]
         /// The popular list, with the live snapshot it was read for.
         var popular: (key: Int, value: [PopularItem])?
-        /// The live snapshot's ranking model, with the snapshot it was read from.
-        var ranking: (key: Int, value: (RankingModel, RankingChoice)?)?
         /// The co-occurrence embedding, with the stored version it was read at.
         var embedding: (key: Int64, value: CooccurrenceEmbedding?)?
     }
@@ -125,8 +123,8 @@ public final class QueryEngine: Sendable {
     /// - Throws: `QueryError.reloadFailed` when the live model changed but could not be loaded (a damaged
     ///   snapshot, an unwritable item matrix): the engine never answers from a model that is no longer live.
     func current() throws -> (model: FactorModel, matrix: ItemMatrix) {
-        let (model, matrix, _) = try currentState()
-        return (model, matrix)
+        let (state, matrix, _) = try currentState()
+        return (state.model, matrix)
     }
 
     /// Runs `body` on the live model and its mapped item matrix, and keeps its answer only if no writer
@@ -138,10 +136,10 @@ public final class QueryEngine: Sendable {
     /// - Throws: what `body` throws, or `QueryError.reloadFailed` when writers kept changing the file.
     func consistently<R>(_ body: (FactorModel, ItemMatrix) throws -> R) throws -> R {
         for _ in 0..<16 {
-            let (model, matrix, generation) = try currentState()
+            let (state, matrix, generation) = try currentState()
             let expected = UInt64(generation)
             if matrix.mappedGeneration == expected {
-                let answer = try body(model, matrix)
+                let answer = try body(state.model, matrix)
                 if matrix.mappedGeneration == expected { return answer }
             }
             // A writer is (or was) rewriting rows: wait for it (its lock), then reload.
@@ -155,9 +153,9 @@ public final class QueryEngine: Sendable {
     /// the lock) while the others keep answering from the old one — unless its mapped rows were rewritten
     /// in place, which only the new model matches; those wait for the load. The swap is one assignment, so
     /// a query sees one model, never a mix.
-    private func currentState() throws -> (model: FactorModel, matrix: ItemMatrix, generation: Int64) {
+    private func currentState() throws -> (state: LiveState, matrix: ItemMatrix, generation: Int64) {
         enum Step {
-            case answer(FactorModel, ItemMatrix, Int64)
+            case answer(LiveState, ItemMatrix, Int64)
             case load(LiveState, ItemMatrix)
             case wait
         }
@@ -168,18 +166,18 @@ public final class QueryEngine: Sendable {
             let generation = try pool.read { try $0.liveGeneration() }
             let step = live.withLock { live -> Step in
                 if generation == live.state.live.generation && !live.forceReload {
-                    return .answer(live.state.model, live.mapped, generation)
+                    return .answer(live.state, live.mapped, generation)
                 }
                 if live.reloading {
                     if live.forceReload { return .wait }
-                    return .answer(live.state.model, live.mapped, live.state.live.generation)
+                    return .answer(live.state, live.mapped, live.state.live.generation)
                 }
                 live.reloading = true
                 return .load(live.state, live.mapped)
             }
             switch step {
-            case .answer(let model, let matrix, let generation):
-                return (model, matrix, generation)
+            case .answer(let state, let matrix, let generation):
+                return (state, matrix, generation)
             case .wait:
                 if Date() >= deadline {
                     throw QueryError.reloadFailed("the new live model took more than 60 s to load")
@@ -194,7 +192,7 @@ public final class QueryEngine: Sendable {
                         live.forceReload = false
                         live.reloading = false
                     }
-                    return (fresh.model, matrix, fresh.live.generation)
+                    return (fresh, matrix, fresh.live.generation)
                 } catch {
                     live.withLock { $0.reloading = false }
                     // A writer may have moved the live model again while this load ran: read again.
@@ -211,11 +209,11 @@ public final class QueryEngine: Sendable {
     /// The item matrix is mapped again when it is another file (new items, another snapshot).
     private func load(after old: LiveState, mapped: ItemMatrix) throws -> (LiveState, ItemMatrix) {
         let since = old.live.generation
-        let (row, users, items) = try pool.read { store in
+        let (row, users, items, rankingRows) = try pool.read { store in
             try store.read {
                 (
                     try store.liveModel(), try store.liveRows(users: true, after: since),
-                    try store.liveRows(users: false, after: since)
+                    try store.liveRows(users: false, after: since), try store.liveRankingRows(after: since)
                 )
             }
         }
@@ -224,7 +222,11 @@ public final class QueryEngine: Sendable {
         {
             var model = old.model
             ModelReader.apply(users: users, items: items, to: &model)
-            fresh = LiveState(snapshot: old.snapshot, model: model, live: row)
+            var ranking = old.ranking
+            if ranking != nil && !rankingRows.isEmpty {
+                ModelReader.apply(rankingRows: rankingRows, to: &ranking!.model)
+            }
+            fresh = LiveState(snapshot: old.snapshot, model: model, live: row, ranking: ranking)
         } else {
             fresh = try pool.read { try ModelReader(store: $0).liveState() }
         }
@@ -263,14 +265,11 @@ public final class QueryEngine: Sendable {
         try cached(\.popular, key: snapshotID) { try pool.read { try ModelReader(store: $0).popularItems() } }
     }
 
-    /// The ranking model of the live snapshot (nil when it has none), read again only when the live
-    /// snapshot changes.
+    /// The live ranking model (nil when the live snapshot has none): the snapshot's, with the item rows
+    /// incremental updates moved since, followed like the rating model.
     /// - Returns: the model and what validation chose at training time.
     public func rankingModel() throws -> (RankingModel, RankingChoice)? {
-        let snapshot = snapshotID
-        return try cached(\.ranking, key: snapshot) {
-            try pool.read { try ModelReader(store: $0).rankingModel(snapshot: snapshot) }
-        }
+        try currentState().state.ranking.map { ($0.model, $0.choice) }
     }
 
     /// The co-occurrence embedding of the last training (nil when there is none), read again only when

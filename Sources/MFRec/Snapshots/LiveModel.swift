@@ -10,6 +10,9 @@ public struct LiveState: Sendable {
     public var model: FactorModel
     /// The generation and update count the state was read at.
     public var live: Store.LiveModel
+    /// The snapshot's ranking model with the incremental updates applied (see `RankingModel.absorb`), and
+    /// what validation chose; nil when the snapshot has none.
+    public var ranking: (model: RankingModel, choice: RankingChoice)?
 }
 
 extension Recommender {

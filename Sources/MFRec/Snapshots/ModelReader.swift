@@ -43,8 +43,22 @@ struct ModelReader {
             guard let id = live.snapshotID else { throw QueryError.noModel }
             var (info, model) = try loadModel(snapshot: id)
             try applyOverlay(to: &model)
-            return LiveState(snapshot: info, model: model, live: live)
+            let ranking = try liveRankingModel(snapshot: id).map { (model: $0.0, choice: $0.1) }
+            return LiveState(snapshot: info, model: model, live: live, ranking: ranking)
         }
+    }
+
+    /// The live ranking model: snapshot `id`'s (the live one) with the item rows incremental updates
+    /// moved since; nil when it has none.
+    func liveRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
+        guard var ranking = try rankingModel(snapshot: id) else { return nil }
+        ModelReader.apply(rankingRows: try store.liveRankingRows(), to: &ranking.0)
+        return ranking
+    }
+
+    /// Writes changed ranking-model item rows into `model`, growing it for items it did not have.
+    static func apply(rankingRows rows: [Store.RankingRow], to model: inout RankingModel) {
+        for row in rows { model.setItem(row.id, vector: row.vector, ratings: row.ratings, popularity: row.popularity) }
     }
 
     /// Applies the stored overlay rows (users and items changed or added since the snapshot).

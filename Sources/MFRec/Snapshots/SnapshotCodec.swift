@@ -28,6 +28,13 @@ enum SnapshotCodec {
         String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
     }
 
+    /// The stored form of a snapshot's ranking model and what validation chose.
+    static func rankingRecord(snapshot id: Int, model: RankingModel, choice: RankingChoice) -> Store.RankingRecord {
+        .init(
+            snapshotID: id, factors: model.factors, itemCount: model.itemCount, choice: json(choice),
+            model: model.encoded())
+    }
+
     static func record(
         model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
         history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,

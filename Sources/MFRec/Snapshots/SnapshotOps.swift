@@ -82,9 +82,13 @@ extension Recommender {
                 parent: parent.id, options: parent.options, history: parent.history,
                 test: unchanged ? parent.metrics?.test : nil, unseen: unchanged ? parent.metrics?.unseenTestPairs : nil,
                 split: parent.split, watermark: watermark, splitAsOf: parent.splitAsOf, updates: state.live.updates))
-        // The ranking model's users are computed from the stored ratings, so the parent's model is the
-        // live one: the frozen snapshot keeps it.
-        try store.copyRankingModel(from: parent.id, to: id)
+        // The ranking model's users are computed from the stored ratings; its item rows are the parent's
+        // unless incremental updates moved them, in which case the frozen snapshot keeps the moved ones.
+        if let (ranking, choice) = state.ranking, try !store.liveRankingRows().isEmpty {
+            try store.setRankingModel(SnapshotCodec.rankingRecord(snapshot: id, model: ranking, choice: choice))
+        } else {
+            try store.copyRankingModel(from: parent.id, to: id)
+        }
         return id
     }
 
@@ -106,7 +110,12 @@ extension Recommender {
                 let switchedLive = try store.setLiveSnapshot(id, watermark: info.watermark)
                 var switched = info
                 switched.isLive = true
-                return (saved, LiveState(snapshot: switched, model: model, live: switchedLive))
+                return (
+                    saved,
+                    LiveState(
+                        snapshot: switched, model: model, live: switchedLive,
+                        ranking: try reader.rankingModel(snapshot: id))
+                )
             }
             writeItemMatrix(state)
             return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))

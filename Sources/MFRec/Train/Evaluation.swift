@@ -126,7 +126,8 @@ extension Recommender {
                 )
             }
             var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
-            let stored = try loadRankingModel(snapshot: info.id)
+            let stored =
+                isLive ? try reader.liveRankingModel(snapshot: info.id) : try loadRankingModel(snapshot: info.id)
             if let (rankingModel, choice) = stored, !users.isEmpty {
                 // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
                 let embedding = Result { try reader.cooccurrence() }

@@ -208,9 +208,7 @@ extension Recommender {
                 let live = try store.setLiveSnapshot(id, watermark: watermark)
                 if let ranking {
                     try store.setRankingModel(
-                        .init(
-                            snapshotID: id, factors: ranking.model.factors, itemCount: ranking.model.itemCount,
-                            choice: SnapshotCodec.json(ranking.choice), model: ranking.model.encoded()))
+                        SnapshotCodec.rankingRecord(snapshot: id, model: ranking.model, choice: ranking.choice))
                 }
                 try store.setPopularItemsJSON(SnapshotCodec.json(popular))
                 if let cooccurrence {

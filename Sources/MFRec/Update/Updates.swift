@@ -150,9 +150,42 @@ extension Recommender {
             try store.upsertLiveRow(
                 .init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
         }
+        try absorbIntoRanking(triples, state: &state)
         state.live = try store.markLiveUpdated(count: triples.count, watermark: watermark)
         liveCache = state
         return (state, touchedItems, previous)
+    }
+
+    /// Moves the ranking model's item rows toward the new ratings (`RankingModel.absorb`: one fold-in term
+    /// per rating, from each rating user's projection) and stores the changed rows (inside the caller's
+    /// transaction). Each pair counts once, with its last value in the batch; a re-rating counts as the
+    /// difference from the value the live model had seen.
+    private func absorbIntoRanking(_ triples: RatingTriples, state: inout LiveState) throws {
+        guard var entry = state.ranking, let scale = try store.ratingScale() else { return }
+        state.ranking = nil  // taken, not shared: the arrays below are then written in place (see applyUpdates)
+        let relevantAt = Float(Recommender.topQuarter(of: scale))
+        var order: [Int32] = []
+        var latest: [Int32: [Int32: Float]] = [:]
+        for j in 0..<triples.count {
+            let u = triples.users[j]
+            if latest[u] == nil { order.append(u) }
+            latest[u, default: [:]][triples.items[j]] = triples.ratings[j]
+        }
+        var changed = Set<Int>()
+        for u in order {
+            let new = try latest[u]!.sorted { $0.key < $1.key }.map { item, rating in
+                let previous = try store.replacedRating(user: Int(u), item: Int(item), after: state.live.watermark)
+                return (item: item, rating: rating, previous: previous.map(Float.init))
+            }
+            let rated = try store.ratings(ofUser: Int(u)).map { (item: Int32($0.item), rating: Float($0.rating)) }
+            changed.formUnion(entry.model.absorb(userRatings: rated, new: new, relevantAt: relevantAt))
+        }
+        for i in changed.sorted() {
+            let row = entry.model.itemRow(i)
+            try store.upsertLiveRankingRow(
+                .init(id: i, ratings: row.ratings, popularity: row.popularity, vector: row.vector))
+        }
+        state.ranking = entry
     }
 
     /// The live state, reloaded only when the live generation moved since it was cached
