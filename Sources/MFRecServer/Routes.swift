@@ -120,28 +120,28 @@ struct Routes: Sendable {
     }
 
     func snapshots() throws -> Response {
-        let list = try recommender.snapshots().map(SnapshotBody.init)
-        return try Routes.json(SnapshotsBody(snapshots: list, live: LiveBody(try recommender.liveModel())))
+        let list = try engine.snapshots().map(SnapshotBody.init)
+        return try Routes.json(SnapshotsBody(snapshots: list, live: LiveBody(try engine.liveModel())))
     }
 
     func info() throws -> Response {
-        let catalog = try recommender.catalog()
-        let live = try recommender.liveModel()
+        let catalog = try engine.catalog()
+        let live = try engine.liveModel()
         let ranking = live.snapshotID == nil ? nil : try engine.rankingModel()
         return try Routes.json(
             InfoBody(
-                users: catalog.users, items: catalog.items, ratings: try recommender.ratingCount(),
+                users: catalog.users, items: catalog.items, ratings: try engine.ratingCount(),
                 scale: catalog.scale.map { .init(min: $0.lowerBound, max: $0.upperBound) },
-                snapshots: try recommender.snapshots().count, live: LiveBody(live),
+                snapshots: try engine.snapshots().count, live: LiveBody(live),
                 rankingModel: ranking.map { $0.1.parameters.description }, rankingModelFactors: ranking?.0.factors))
     }
 
     func health() throws -> Response {
-        try Routes.json(HealthBody(status: "ok", generation: try recommender.liveModel().generation))
+        try Routes.json(HealthBody(status: "ok", generation: try engine.liveModel().generation))
     }
 
     func metricsText() throws -> Response {
-        let live = try recommender.liveModel()
+        let live = try engine.liveModel()
         let text = metrics.exposition(
             generation: live.generation, updatesSinceSnapshot: live.updates, snapshot: live.snapshotID)
         return Response(

@@ -28,18 +28,30 @@ public struct ServerConfiguration: Sendable {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
-    /// Refuses settings that would expose the database: a non-loopback address without a token.
-    /// - Throws: `ServerError.configuration` naming the setting.
+    /// Refuses settings out of range, and those that would expose the database (a non-loopback address
+    /// without a token). `mfrec serve` checks its options with this one rule set (exit 64).
+    /// - Throws: `ServerError.configuration` naming the `mfrec serve` option.
     public func validate() throws {
+        func within(_ value: Int, _ range: ClosedRange<Int>, _ option: String) throws {
+            guard range.contains(value) else {
+                throw ServerError.configuration(
+                    "\(option) must be \(range.lowerBound)…\(range.upperBound) (got \(value))")
+            }
+        }
+        try within(port, 0...65_535, "--port")
+        try within(maxBodyBytes, 1024...(1 << 30), "--max-body-bytes")
+        try within(maxBatch, 1...1_000_000, "--max-batch")
+        try within(writeWaitMilliseconds, 0...600_000, "--write-wait-ms")
+        try within(idleTimeoutSeconds, 1...3_600, "--idle-timeout")
+        guard !host.isEmpty else { throw ServerError.configuration("--host must name an address") }
         if !ServerConfiguration.isLoopback(host) && token == nil {
             throw ServerError.configuration(
-                "binding \(host) (not a loopback address) needs --token-file: every write route would be open "
-                    + "to the network otherwise")
+                "--host \(host) is not a loopback address: give --token-file, or every write route would be open "
+                    + "to the network")
         }
         if publicReads && token == nil {
-            throw ServerError.configuration("--public-reads only makes sense with --token-file")
+            throw ServerError.configuration("--public-reads needs --token-file")
         }
-        guard (0...65_535).contains(port) else { throw ServerError.configuration("port \(port) is not in 0…65535") }
     }
 
     /// The token in `path`: its content without surrounding white space.

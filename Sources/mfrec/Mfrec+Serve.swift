@@ -35,31 +35,31 @@ extension Mfrec {
         var writeWaitMs = 2_000
         @Option(help: "Close a connection idle this many seconds (1…3600).") var idleTimeout = 30
 
-        func validate() throws {
-            try require(port, in: 0...65_535, "--port")
-            try require(maxBodyBytes, in: 1024...(1 << 30), "--max-body-bytes")
-            try require(maxBatch, in: 1...1_000_000, "--max-batch")
-            try require(writeWaitMs, in: 0...600_000, "--write-wait-ms")
-            try require(idleTimeout, in: 1...3_600, "--idle-timeout")
-            guard !host.isEmpty else { throw ValidationError("--host must name an address") }
-            if !ServerConfiguration.isLoopback(host) && tokenFile == nil {
-                throw ValidationError(
-                    "--host \(host) is not a loopback address: give --token-file, or every write would be open to "
-                        + "the network")
-            }
-            if publicReads && tokenFile == nil { throw ValidationError("--public-reads needs --token-file") }
-        }
-
-        func run() throws {
+        /// The server's settings from the options (`token`: the token file's content, read at start).
+        func settings(token: String?) -> ServerConfiguration {
             var settings = ServerConfiguration()
             settings.host = host
             settings.port = port
-            settings.token = try tokenFile.map { try ServerConfiguration.readToken(path: $0) }
+            settings.token = token
             settings.publicReads = publicReads
             settings.maxBodyBytes = maxBodyBytes
             settings.maxBatch = maxBatch
             settings.writeWaitMilliseconds = writeWaitMs
             settings.idleTimeoutSeconds = idleTimeout
+            return settings
+        }
+
+        func validate() throws {
+            // The server's own rules; the token file is read at start, so here it only has to be given.
+            do {
+                try settings(token: tokenFile.map { _ in "" }).validate()
+            } catch let error as ServerError {
+                throw ValidationError(error.description)
+            }
+        }
+
+        func run() throws {
+            let settings = settings(token: try tokenFile.map { try ServerConfiguration.readToken(path: $0) })
             let server = try RecommendationServer(path: database.db, configuration: settings)
             Signals.handOverToServer()
             let outcome = HandOff<Result<Void, Error>>()
