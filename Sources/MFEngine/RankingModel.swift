@@ -203,25 +203,32 @@ public struct RankingModel: Sendable, Equatable {
     ///
     /// Cost: O((ratings of u + new ratings) · k), never a pass over a popular item's ratings.
     /// - Parameters:
-    ///   - userRatings: every rating of the user now (the new ones included).
+    ///   - userRatings: every rating of the user now (the new ones included); called only when an item
+    ///     without a fitted vector is among `new`.
     ///   - new: the user's new ratings, with the value each replaced (nil for a new pair).
     ///   - relevantAt: ratings at or above it count for the popularity prior.
     /// - Returns: the items whose rows changed.
     public mutating func absorb(
-        userRatings: [(item: Int32, rating: Float)], new: [(item: Int32, rating: Float, previous: Float?)],
+        userRatings: () throws -> [(item: Int32, rating: Float)], new: [(item: Int32, rating: Float, previous: Float?)],
         relevantAt: Float
-    ) -> [Int] {
+    ) rethrows -> [Int] {
         guard let top = new.map({ Int($0.item) }).max(), top >= 0 else { return [] }
         grow(itemCount: top + 1)
-        let userWeight =
-            parameters.userExponent > 0 && !userRatings.isEmpty
-            ? Float(pow(Double(userRatings.count), -parameters.userExponent)) : 1
-        // s_u with the weights as they are before this update's count changes (one projection per batch).
+        // s_u with the weights as they are before this update's count changes (one projection per batch). Only
+        // a fold-in needs it: the user's ratings are not even read when every rated item has a fitted vector
+        // (on a large catalog, reading their rows from memory is most of an update's cost).
         var projection = [Float](repeating: 0, count: factors)
-        for (item, rating) in userRatings where item >= 0 && Int(item) < itemCount {
-            let j = Int(item), w = parameters.weight(rating) * itemWeights[j] * userWeight
-            guard w != 0 else { continue }
-            for c in 0..<factors { projection[c] += w * itemVectors[j * factors + c] }
+        var userWeight: Float = 1
+        if new.contains(where: { $0.item >= 0 && !hasFittedVector(Int($0.item)) }) {
+            let rated = try userRatings()
+            if parameters.userExponent > 0 && !rated.isEmpty {
+                userWeight = Float(pow(Double(rated.count), -parameters.userExponent))
+            }
+            for (item, rating) in rated where item >= 0 && Int(item) < itemCount {
+                let j = Int(item), w = parameters.weight(rating) * itemWeights[j] * userWeight
+                guard w != 0 else { continue }
+                for c in 0..<factors { projection[c] += w * itemVectors[j * factors + c] }
+            }
         }
         let inverse = eigenvalues.map { $0 > 0 ? 1 / $0 : 0 }
         var changed: [Int] = []

@@ -72,7 +72,7 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
         // Which items were folded in survives the encoding; version 1 (stored before fold-ins existed, no
         // flag bytes) still decodes, every rated item counting as fitted.
         var grown = one
-        _ = grown.absorb(userRatings: [(1, 1)], new: [(Int32(265), 1, nil)], relevantAt: 1)
+        _ = grown.absorb(userRatings: { [(1, 1)] }, new: [(Int32(265), 1, nil)], relevantAt: 1)
         let decoded = RankingModel(parameters: parameters, encoded: grown.encoded())
         #expect(decoded == grown && decoded?.hasFittedVector(265) == false && decoded?.hasFittedVector(1) == true)
         var version1 = Array(one.encoded().dropLast(one.itemCount))
@@ -136,7 +136,7 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
         for (_, rated) in raters {
             let rating = rated.first { $0.item == Int32(target) }!.rating
             let changed = rebuilt.absorb(
-                userRatings: rated.filter { $0.item != Int32(target) }, new: [(Int32(target), rating, nil)],
+                userRatings: { rated.filter { $0.item != Int32(target) } }, new: [(Int32(target), rating, nil)],
                 relevantAt: 4)
             #expect(changed == [target])
         }
@@ -160,14 +160,20 @@ private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6,
         #expect(error.squareRoot() < 0.02 * norm.squareRoot(), "error \(error.squareRoot()), norm \(norm.squareRoot())")
         // Only that row changed; another item's new rating grows the model by the new rows.
         #expect((0..<260).filter { $0 != target }.allSatisfy { rebuilt.itemRow($0) == model.itemRow($0) })
-        let grown = rebuilt.absorb(userRatings: raters[0].value, new: [(Int32(270), 5, nil)], relevantAt: 4)
+        let grown = rebuilt.absorb(userRatings: { raters[0].value }, new: [(Int32(270), 5, nil)], relevantAt: 4)
         #expect(grown == [270] && rebuilt.itemCount == 271 && rebuilt.ratingCount(item: 265) == 0)
         #expect(rebuilt.itemRow(270).vector.contains { $0 != 0 } && !rebuilt.hasFittedVector(270))
         // A fitted item keeps its vector; its count and prior follow.
         let other = raters[0].value.first { $0.item != Int32(target) }!.item
         var moved = model
         let before = model.itemRow(Int(other))
-        _ = moved.absorb(userRatings: raters[1].value, new: [(other, 5, nil)], relevantAt: 4)
+        var asked = false
+        _ = moved.absorb(
+            userRatings: {
+                asked = true
+                return raters[1].value
+            }, new: [(other, 5, nil)], relevantAt: 4)
+        #expect(!asked)  // no fold-in: the user's ratings are not read
         #expect(moved.itemRow(Int(other)).vector == before.vector)
         #expect(moved.ratingCount(item: Int(other)) == before.ratings + 1)
         #expect(moved.popularity[Int(other)] > before.popularity)

@@ -177,8 +177,11 @@ extension Recommender {
                 let previous = try store.replacedRating(user: Int(u), item: Int(item), after: state.live.watermark)
                 return (item: item, rating: rating, previous: previous.map(Float.init))
             }
-            let rated = try store.ratings(ofUser: Int(u)).map { (item: Int32($0.item), rating: Float($0.rating)) }
-            changed.formUnion(entry.model.absorb(userRatings: rated, new: new, relevantAt: relevantAt))
+            changed.formUnion(
+                try entry.model.absorb(
+                    userRatings: {
+                        try store.ratings(ofUser: Int(u)).map { (item: Int32($0.item), rating: Float($0.rating)) }
+                    }, new: new, relevantAt: relevantAt))
         }
         for i in changed.sorted() {
             let row = entry.model.itemRow(i)
