@@ -58,6 +58,7 @@ step recommend 1 -n 5
 step recommend 1 -n 3 --explain
 step recommend 1 -n 5 --by rating
 step similar 50 -n 5
+step similar 50 -n 5 --by ranking
 step predict 1 50
 step rate newcomer 1 5
 step rate newcomer 50 5

@@ -178,10 +178,14 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// Replaces item j's row (growing the model when j is new); a vector of another length is ignored.
+    /// The vector array is written only when the row's vector changed, so patching a shared copy with rows
+    /// whose count or prior alone moved (a fitted item rated again) does not copy every item vector.
     public mutating func setItem(_ j: Int, vector: [Float], ratings: Int, popularity: Float) {
         guard j >= 0, vector.count == factors else { return }
         grow(itemCount: j + 1)
-        for c in 0..<factors { itemVectors[j * factors + c] = vector[c] }
+        if !(0..<factors).allSatisfy({ itemVectors[j * factors + $0] == vector[$0] }) {
+            for c in 0..<factors { itemVectors[j * factors + c] = vector[c] }
+        }
         itemWeights[j] = ratings > 0 ? Float(pow(Double(ratings), -parameters.exponent)) : 0
         self.popularity[j] = popularity
     }
