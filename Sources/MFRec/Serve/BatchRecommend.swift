@@ -16,10 +16,13 @@ extension QueryEngine {
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> Int {
-        let (model, matrix) = try consistently { model, shared in (model, try privateCopy(of: shared, model: model)) }
+        let (state, matrix) = try consistentState { state, shared in
+            (state, try privateCopy(of: shared, model: state.model))
+        }
+        let model = state.model
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
-        let live = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        let live = try listRankers(state, cooccurrenceBelow: cooccurrenceBelow)
         let rankers = ListRankers(
             ranking: live.ranking, choice: live.choice, embeddingSource: { try embedding.get() },
             popular: live.popular, cooccurrenceBelow: cooccurrenceBelow)

@@ -7,11 +7,11 @@ extension QueryEngine {
     /// fewer ratings than this are ranked by co-occurrence by default (see `recommend`).
     public static let defaultCooccurrenceBelow = 20
 
-    /// The rankers and rule that lists come from (see `ListRankers`).
-    func listRankers(cooccurrenceBelow: Int) throws -> ListRankers {
-        let stored = try rankingModel()
-        return ListRankers(
-            ranking: stored?.0, choice: stored?.1, embeddingSource: { [self] in try cooccurrence() },
+    /// The rankers and rule that lists come from (see `ListRankers`), with the ranking model of `state`.
+    func listRankers(_ state: LiveState, cooccurrenceBelow: Int) throws -> ListRankers {
+        ListRankers(
+            ranking: state.ranking?.model, choice: state.ranking?.choice,
+            embeddingSource: { [self] in try cooccurrence() },
             popular: try popularList(), cooccurrenceBelow: cooccurrenceBelow)
     }
 
@@ -38,19 +38,20 @@ extension QueryEngine {
             items.isEmpty
             ? [] : try pool.read { store in try items.compactMap { try store.itemID(forKey: $0).map(Int32.init) } }
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
-        return try consistently { model, matrix in
+        return try consistentState { state, matrix in
             try recommend(
-                model: model, matrix: matrix, user: key, n: n, includeRated: includeRated, cold: cold,
+                state: state, matrix: matrix, user: key, n: n, includeRated: includeRated, cold: cold,
                 explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
                 by: by, banned: banned)
         }
     }
 
     private func recommend(
-        model: FactorModel, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
+        state: LiveState, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
         cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
         banned: [Int32]
     ) throws -> RecommendationList {
+        let model = state.model
         guard let (user, known) = try resolveUser(key, in: model) else {
             if cold == .error { throw QueryError.unknownUser(key) }
             return RecommendationList(
@@ -66,7 +67,7 @@ extension QueryEngine {
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
         }
         guard ratedIDs.count >= minRatings else { return try coldList() }
-        let rankers = try listRankers(cooccurrenceBelow: cooccurrenceBelow)
+        let rankers = try listRankers(state, cooccurrenceBelow: cooccurrenceBelow)
         let (ranker, weight) =
             by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
         func listing(

@@ -135,11 +135,16 @@ public final class QueryEngine: Sendable {
     /// - Returns: what `body` returns, computed from one committed state.
     /// - Throws: what `body` throws, or `QueryError.reloadFailed` when writers kept changing the file.
     func consistently<R>(_ body: (FactorModel, ItemMatrix) throws -> R) throws -> R {
+        try consistentState { state, matrix in try body(state.model, matrix) }
+    }
+
+    /// `consistently`, with the whole live state (both models of one generation).
+    func consistentState<R>(_ body: (LiveState, ItemMatrix) throws -> R) throws -> R {
         for _ in 0..<16 {
             let (state, matrix, generation) = try currentState()
             let expected = UInt64(generation)
             if matrix.mappedGeneration == expected {
-                let answer = try body(state.model, matrix)
+                let answer = try body(state, matrix)
                 if matrix.mappedGeneration == expected { return answer }
             }
             // A writer is (or was) rewriting rows: wait for it (its lock), then reload.
