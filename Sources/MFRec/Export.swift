@@ -19,7 +19,7 @@ extension Recommender {
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
         return try serialized {
-            let (info, model, isLive) = try store.read { try reader.modelOrLive(snapshot: id) }
+            let (_, model, _, stored) = try store.read { try reader.modelOrLive(snapshot: id) }
             guard folder != "-" else {
                 throw OutputError(
                     path: folder, reason: "export writes several files into a folder, not to standard output")
@@ -63,9 +63,7 @@ extension Recommender {
                 try save("global_mean.txt", Data("\(model.globalMean)\n".utf8))
             }
             // The ranking model: its item vectors q_i and the users' vectors p_u from their stored ratings (score = p_u·q_i).
-            if let (ranking, _) =
-                isLive ? try reader.liveRankingModel(snapshot: info.id) : try reader.rankingModel(snapshot: info.id)
-            {
+            if let (ranking, _) = stored {
                 let users = userKeys.count, k = ranking.factors
                 var userVectors = [Float](repeating: 0, count: users * k)
                 var current = -1

@@ -25,15 +25,18 @@ struct ModelReader {
         }
     }
 
-    /// A snapshot's model, or the live model (its snapshot with the incremental updates) when `id` is nil.
-    /// - Returns: the snapshot's description, the model, and whether it is the live model.
-    func modelOrLive(snapshot id: Int?) throws -> (info: SnapshotInfo, model: FactorModel, isLive: Bool) {
+    /// A snapshot's models, or the live ones (its snapshot with the incremental updates) when `id` is nil.
+    /// - Returns: the snapshot's description, the rating model, whether it is the live model, and the
+    ///   ranking model with what validation chose (nil when the snapshot has none).
+    func modelOrLive(snapshot id: Int?) throws -> (
+        info: SnapshotInfo, model: FactorModel, isLive: Bool, ranking: (RankingModel, RankingChoice)?
+    ) {
         if let id {
             let (info, model) = try loadModel(snapshot: id)
-            return (info, model, false)
+            return (info, model, false, try rankingModel(snapshot: id))
         }
         let state = try liveState()
-        return (state.snapshot, state.model, true)
+        return (state.snapshot, state.model, true, state.ranking.map { ($0.model, $0.choice) })
     }
 
     /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
@@ -43,17 +46,11 @@ struct ModelReader {
             guard let id = live.snapshotID else { throw QueryError.noModel }
             var (info, model) = try loadModel(snapshot: id)
             try applyOverlay(to: &model)
-            let ranking = try liveRankingModel(snapshot: id).map { (model: $0.0, choice: $0.1) }
+            // The ranking model with the item rows incremental updates moved since.
+            var ranking = try rankingModel(snapshot: id).map { (model: $0.0, choice: $0.1) }
+            if ranking != nil { ModelReader.apply(rankingRows: try store.liveRankingRows(), to: &ranking!.model) }
             return LiveState(snapshot: info, model: model, live: live, ranking: ranking)
         }
-    }
-
-    /// The live ranking model: snapshot `id`'s (the live one) with the item rows incremental updates
-    /// moved since; nil when it has none.
-    func liveRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
-        guard var ranking = try rankingModel(snapshot: id) else { return nil }
-        ModelReader.apply(rankingRows: try store.liveRankingRows(), to: &ranking.0)
-        return ranking
     }
 
     /// Writes changed ranking-model item rows into `model`, growing it for items it did not have.

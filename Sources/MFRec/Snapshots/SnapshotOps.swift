@@ -84,7 +84,7 @@ extension Recommender {
                 split: parent.split, watermark: watermark, splitAsOf: parent.splitAsOf, updates: state.live.updates))
         // The ranking model's users are computed from the stored ratings; its item rows are the parent's
         // unless incremental updates moved them, in which case the frozen snapshot keeps the moved ones.
-        if let (ranking, choice) = state.ranking, try !store.liveRankingRows().isEmpty {
+        if let (ranking, choice) = state.ranking, !unchanged {
             try store.setRankingModel(SnapshotCodec.rankingRecord(snapshot: id, model: ranking, choice: choice))
         } else {
             try store.copyRankingModel(from: parent.id, to: id)
@@ -98,7 +98,7 @@ extension Recommender {
     public func rollback(to id: Int) throws -> RollbackReport {
         return try serialized {
             let started = Date()
-            let (saved, state) = try store.transaction { () -> (Int?, LiveState) in
+            let (saved, model, live) = try store.transaction { () -> (Int?, FactorModel, Store.LiveModel) in
                 guard try store.snapshotExists(id) else { throw StoreError.noSnapshot(id) }
                 var saved: Int?
                 let live = try store.liveModel()
@@ -107,17 +107,12 @@ extension Recommender {
                         try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
                 }
                 let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
-                let switchedLive = try store.setLiveSnapshot(id, watermark: info.watermark)
-                var switched = info
-                switched.isLive = true
-                return (
-                    saved,
-                    LiveState(
-                        snapshot: switched, model: model, live: switchedLive,
-                        ranking: try reader.rankingModel(snapshot: id))
-                )
+                return (saved, model, try store.setLiveSnapshot(id, watermark: info.watermark))
             }
-            writeItemMatrix(state)
+            // Only the rating model's item side is mapped: the ranking model is read by the next query.
+            followLiveModel(generation: live.generation) {
+                writeItemMatrix(model: model, generation: live.generation, snapshotID: id)
+            }
             return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))
         }
     }

@@ -57,8 +57,8 @@ extension Recommender {
     ) throws -> EvaluationReport {
         return try serialized {
             // One committed state: the model, its split and the ratings written since.
-            let (info, model, isLive, split, loaded, later, updates) = try store.read {
-                let (info, model, isLive) = try reader.modelOrLive(snapshot: id)
+            let (info, model, isLive, stored, split, loaded, later, updates) = try store.read {
+                let (info, model, isLive, stored) = try reader.modelOrLive(snapshot: id)
                 let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
                 if case .none = split {
                     throw QueryError.noTestSplit(snapshot: info.id)
@@ -67,7 +67,7 @@ extension Recommender {
                 // A model that has seen ratings written after its training (the live one, a frozen one).
                 let hasSeenLater = isLive || info.watermark > info.splitAsOf
                 let later = hasSeenLater ? try store.ratingsWritten(after: info.splitAsOf) : []
-                return (info, model, isLive, split, loaded, later, isLive ? try store.liveModel().updates : 0)
+                return (info, model, isLive, stored, split, loaded, later, isLive ? try store.liveModel().updates : 0)
             }
             var (train, test) = loaded
             var leftOut = 0
@@ -126,8 +126,6 @@ extension Recommender {
                 )
             }
             var defaultRanking: RankingMetrics?, rankingModelRanking: RankingMetrics?
-            let stored =
-                isLive ? try reader.liveRankingModel(snapshot: info.id) : try loadRankingModel(snapshot: info.id)
             if let (rankingModel, choice) = stored, !users.isEmpty {
                 // As `recommend` answers: the stored co-occurrence embedding and popular list, the same rule.
                 let embedding = Result { try reader.cooccurrence() }
