@@ -45,12 +45,15 @@ public struct RankingModel: Sendable, Equatable {
         public var weighting: Weighting
         /// The scale minimum (w(r) = r − ratingOffset + 1).
         public var ratingOffset: Double
+        /// Set for a model imported from implicit ALS (Spark's `implicitPrefs=True`): its users are scored
+        /// by stored vectors or the ALS user step, not by the spectral filter (see `ImplicitALS`).
+        public var implicitALS: ImplicitALS?
 
         /// Settings; the defaults are `--tune off`'s.
         public init(
             factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5,
             knee: Int = 0,
-            weighting: Weighting = .rating, ratingOffset: Double = 1
+            weighting: Weighting = .rating, ratingOffset: Double = 1, implicitALS: ImplicitALS? = nil
         ) {
             self.factors = factors
             self.exponent = exponent
@@ -59,11 +62,13 @@ public struct RankingModel: Sendable, Equatable {
             self.knee = knee
             self.weighting = weighting
             self.ratingOffset = ratingOffset
+            self.implicitALS = implicitALS
         }
 
         /// "k 64, α 0.3, f(λ) = λ^0.5, rating weights".
         public var description: String {
-            "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", "
+            if let als = implicitALS { return "k \(factors), implicit ALS (α \(als.alpha), λ \(als.regularization))" }
+            return "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", "
                 + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
                 + ", \(weighting) weights"
         }
@@ -95,11 +100,20 @@ public struct RankingModel: Sendable, Equatable {
     /// The popularity prior: log(1 + the item's training ratings in the top quarter of the scale), for
     /// lists blended with popularity (see `topN(user:n:excluded:popularityWeight:)`).
     public private(set) var popularity: [Float]
+    /// Stored user vectors, `storedUserCount` × k (empty for a fitted model, whose users are computed from
+    /// their ratings): an imported model's own user factors (see `ImplicitALS`).
+    public private(set) var storedUsers: [Float]
+    /// Per stored user: `RankingModel.ratingsHash` of the ratings the vector stands for (0: no vector). A
+    /// stored vector answers only while the user's ratings hash to it; after a new rating the user's vector
+    /// is computed from their ratings again.
+    public private(set) var storedUserHashes: [UInt64]
+    /// YᵀY of the item vectors (k × k, row-major), for the implicit-ALS user step; empty otherwise.
+    var gram: [Double]
 
     /// A model from its parts (as `fit` and decoding make it).
     public init(
         parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
-        popularity: [Float]? = nil, fitted: [Bool]? = nil
+        popularity: [Float]? = nil, fitted: [Bool]? = nil, storedUsers: [Float] = [], storedUserHashes: [UInt64] = []
     ) {
         precondition(
             eigenvalues.count == parameters.factors && itemVectors.count == parameters.factors * itemCount
@@ -112,6 +126,12 @@ public struct RankingModel: Sendable, Equatable {
         self.popularity = popularity ?? [Float](repeating: 0, count: itemCount)
         self.filter = RankingModel.filter(parameters, eigenvalues: eigenvalues)
         self.fittedItems = fitted.flatMap { $0.count == itemCount ? $0 : nil } ?? itemWeights.map { $0 > 0 }
+        precondition(storedUsers.count == storedUserHashes.count * parameters.factors)
+        self.storedUsers = storedUsers
+        self.storedUserHashes = storedUserHashes
+        self.gram =
+            parameters.implicitALS == nil
+            ? [] : RankingModel.gram(itemVectors, factors: parameters.factors, itemCount: itemCount)
     }
 
     /// This model with the popularity prior of training ratings at or above `relevantAt` (log(1 + count)).
@@ -122,6 +142,13 @@ public struct RankingModel: Sendable, Equatable {
         }
         var copy = self
         copy.popularity = counts.map { Float(log1p(Double($0))) }
+        return copy
+    }
+
+    /// This model with the popularity prior of these per-item counts of relevant ratings (log(1 + count)).
+    public func withPopularity(relevantCounts counts: [Int]) -> RankingModel {
+        var copy = self
+        copy.popularity = (0..<itemCount).map { Float(log1p(Double($0 < counts.count ? counts[$0] : 0))) }
         return copy
     }
 
@@ -184,6 +211,7 @@ public struct RankingModel: Sendable, Equatable {
         guard j >= 0, vector.count == factors else { return }
         grow(itemCount: j + 1)
         if !(0..<factors).allSatisfy({ itemVectors[j * factors + $0] == vector[$0] }) {
+            if !gram.isEmpty { updateGram(removing: Array(itemRow(j).vector), adding: vector) }
             for c in 0..<factors { itemVectors[j * factors + c] = vector[c] }
         }
         itemWeights[j] = ratings > 0 ? Float(pow(Double(ratings), -parameters.exponent)) : 0
@@ -223,7 +251,8 @@ public struct RankingModel: Sendable, Equatable {
         // (on a large catalog, reading their rows from memory is most of an update's cost).
         var projection = [Float](repeating: 0, count: factors)
         var userWeight: Float = 1
-        if new.contains(where: { $0.item >= 0 && !hasFittedVector(Int($0.item)) }) {
+        let foldsIn = parameters.implicitALS == nil  // an imported ALS model's items keep their vectors
+        if foldsIn && new.contains(where: { $0.item >= 0 && !hasFittedVector(Int($0.item)) }) {
             let rated = try userRatings()
             if parameters.userExponent > 0 && !rated.isEmpty {
                 userWeight = Float(pow(Double(rated.count), -parameters.userExponent))
@@ -253,7 +282,7 @@ public struct RankingModel: Sendable, Equatable {
             }
             let delta =
                 (parameters.weight(rating) - (previous.map(parameters.weight) ?? 0)) * itemWeights[i] * userWeight
-            if delta != 0 && !hasFittedVector(i) {
+            if foldsIn && delta != 0 && !hasFittedVector(i) {
                 for c in 0..<factors { itemVectors[row + c] += delta * projection[c] * inverse[c] }
             }
             changed.append(i)
@@ -287,6 +316,7 @@ public struct RankingModel: Sendable, Equatable {
     /// A user's vector from their ratings (items unknown to the model are skipped); all zeros when none
     /// of the rated items has a vector.
     public func userVector(ratings: [(item: Int32, rating: Float)]) -> [Float] {
+        if let als = parameters.implicitALS { return alsUserStep(ratings: ratings, als) }
         var out = [Float](repeating: 0, count: factors)
         let powers = self.powers
         for (item, rating) in ratings where item >= 0 && Int(item) < itemCount {
@@ -307,12 +337,13 @@ public struct RankingModel: Sendable, Equatable {
             prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
     }
 
-    /// The top-n of a user with these ratings; nil when none of the rated items has a vector.
+    /// The top-n of a user with these ratings; nil when none of the rated items has a vector. `user`, when
+    /// given, lets a stored vector answer (see `userVector(user:ratings:)`).
     public func topN(
-        ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
+        user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
         popularityWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
-        let query = userVector(ratings: ratings)
+        let query = userVector(user: user, ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
         return topN(user: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
     }
@@ -371,14 +402,22 @@ public struct RankingModel: Sendable, Equatable {
     /// item weights, the popularity prior and item vectors as little-endian float32, then one byte per item:
     /// 1 when it has a fitted vector (see `hasFittedVector`; version 1 had no such bytes). Parameters are
     /// stored beside it as JSON.
+    /// Version 3 (a model with stored users) appends the stored user count (UInt32), their vectors
+    /// (float32) and their ratings hashes (UInt64 each).
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
-        out.reserveCapacity(16 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount)
-        for v in [UInt32(2), UInt32(factors), UInt32(itemCount)] { LittleEndian.append(v, to: &out) }
+        let users = storedUserHashes.count
+        out.reserveCapacity(20 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount + users * (4 * factors + 8))
+        for v in [UInt32(users > 0 ? 3 : 2), UInt32(factors), UInt32(itemCount)] { LittleEndian.append(v, to: &out) }
         for array in [eigenvalues, itemWeights, popularity, itemVectors] {
             LittleEndian.append(floats: array, to: &out)
         }
         out += fittedItems.map { $0 ? 1 : 0 }
+        if users > 0 {
+            LittleEndian.append(UInt32(users), to: &out)
+            LittleEndian.append(floats: storedUsers, to: &out)
+            for hash in storedUserHashes { LittleEndian.append(hash, to: &out) }
+        }
         return out
     }
 
@@ -387,19 +426,36 @@ public struct RankingModel: Sendable, Equatable {
         guard bytes.count >= 16, Array(bytes[0..<4]) == RankingModel.magic else { return nil }
         func u32(_ at: Int) -> UInt32 { LittleEndian.integer(UInt32.self, in: bytes, at: at)! }  // count checked above
         let version = u32(4), k = Int(u32(8)), n = Int(u32(12))
-        guard version == 1 || version == 2, k == parameters.factors, k > 0 else { return nil }
+        guard (1...3).contains(version), k == parameters.factors, k > 0 else { return nil }
         let (kn, overflow1) = k.multipliedReportingOverflow(by: n)
         let (total, overflow2) = (k + 2 * n + kn).multipliedReportingOverflow(by: 4)
-        guard !overflow1, !overflow2, bytes.count == 16 + total + (version == 2 ? n : 0) else { return nil }
+        guard !overflow1, !overflow2 else { return nil }
+        let flagsEnd = 16 + total + (version >= 2 ? n : 0)
+        var users = 0, storedUsers: [Float] = [], hashes: [UInt64] = []
+        if version == 3 {
+            guard bytes.count >= flagsEnd + 4 else { return nil }
+            users = Int(u32(flagsEnd))
+            let (rowFloats, overflow3) = users.multipliedReportingOverflow(by: k)
+            guard !overflow3, users > 0, bytes.count == flagsEnd + 4 + rowFloats * 4 + users * 8,
+                let rows = LittleEndian.floats(in: bytes, at: flagsEnd + 4, count: rowFloats),
+                rows.allSatisfy({ $0.isFinite })
+            else { return nil }
+            storedUsers = rows
+            let hashesAt = flagsEnd + 4 + rowFloats * 4
+            hashes = (0..<users).map { LittleEndian.integer(UInt64.self, in: bytes, at: hashesAt + 8 * $0)! }
+        } else {
+            guard bytes.count == flagsEnd else { return nil }
+        }
         guard let floats = LittleEndian.floats(in: bytes, at: 16, count: k + 2 * n + kn),
             floats.allSatisfy({ $0.isFinite })
         else { return nil }
-        let flags = version == 2 ? bytes[(16 + total)...] : []
+        let flags = version >= 2 ? bytes[(16 + total)..<flagsEnd] : []
         guard flags.allSatisfy({ $0 <= 1 }) else { return nil }
         self.init(
             parameters: parameters, itemCount: n, eigenvalues: Array(floats[0..<k]),
             itemVectors: Array(floats[(k + 2 * n)..<(k + 2 * n + kn)]), itemWeights: Array(floats[k..<(k + n)]),
-            popularity: Array(floats[(k + n)..<(k + 2 * n)]), fitted: version == 2 ? flags.map { $0 == 1 } : nil)
+            popularity: Array(floats[(k + n)..<(k + 2 * n)]), fitted: version >= 2 ? flags.map { $0 == 1 } : nil,
+            storedUsers: storedUsers, storedUserHashes: hashes)
     }
 }
 

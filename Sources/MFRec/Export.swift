@@ -70,7 +70,7 @@ extension Recommender {
                 var ratings: [(item: Int32, rating: Float)] = []
                 func flush() {
                     guard current >= 0, current < users else { return }
-                    let v = ranking.userVector(ratings: ratings)
+                    let v = ranking.userVector(user: current, ratings: ratings)
                     for c in 0..<k { userVectors[current * k + c] = v[c] }
                 }
                 try store.forEachRating(maxSeq: nil) { u, i, r in
@@ -139,4 +139,74 @@ func npy(vector: [Float]) -> Data {
     LittleEndian.append(floats: vector, to: &bytes)
     data.append(contentsOf: bytes)
     return data
+}
+
+/// File formats of `exportRatings`, both read by `spark.read` (and by `ingest`).
+public enum RatingsExportFormat: String, Sendable, CaseIterable {
+    /// `user,item,rating,timestamp` with a header line; fields quoted when they need it (RFC 4180), an
+    /// empty timestamp when the rating has none.
+    case csv
+    /// JSON Lines: `{"user":"…","item":"…","rating":4.0,"timestamp":881250949}` (timestamp null when none).
+    case jsonl
+}
+
+/// What `exportRatings` wrote.
+public struct RatingsExportReport: Sendable {
+    /// The file written.
+    public var path: String
+    /// Ratings written.
+    public var ratings: Int
+    /// Bytes of text (before compression).
+    public var bytes: Int64
+    /// Whether the file is gzip-compressed.
+    public var gzip: Bool
+}
+
+extension Recommender {
+    /// Streams every stored rating — original user and item ids, rating, timestamp — to `path`, for
+    /// `spark.read` (see `spark/README.md`). Memory stays flat in the number of ratings (rows are read one
+    /// at a time inside one read transaction, so the file is one consistent state, and written through a
+    /// 1 MiB buffer). The file is written as `OutputFile` writes (`-` is standard output; a regular file is
+    /// replaced only when complete).
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - format: CSV or JSON Lines.
+    ///   - gzip: compress; nil compresses when the path ends in `.gz`.
+    /// - Throws: `OutputError`, `StoreError`.
+    @discardableResult
+    public func exportRatings(to path: String, format: RatingsExportFormat, gzip: Bool? = nil) throws
+        -> RatingsExportReport
+    {
+        return try serialized {
+            let compress = gzip ?? path.hasSuffix(".gz")
+            let writer = try LineWriter(path: path, gzip: compress)
+            var count = 0
+            if format == .csv { writer.append("user,item,rating,timestamp\n") }
+            try store.read {
+                try store.forEachKeyedRating { user, item, rating, timestamp in
+                    switch format {
+                    case .csv:
+                        writer.append(csvField(user))
+                        writer.append(",")
+                        writer.append(csvField(item))
+                        writer.append(",\(rating),")
+                        if let timestamp { writer.append(String(timestamp)) }
+                        writer.append("\n")
+                    case .jsonl:
+                        writer.append("{\"user\":")
+                        writer.appendJSONString(user)
+                        writer.append(",\"item\":")
+                        writer.appendJSONString(item)
+                        writer.append(",\"rating\":\(rating),\"timestamp\":")
+                        writer.append(timestamp.map(String.init) ?? "null")
+                        writer.append("}\n")
+                    }
+                    count += 1
+                    try writer.flushIfNeeded()
+                }
+            }
+            let bytes = try writer.finish()
+            return RatingsExportReport(path: path, ratings: count, bytes: bytes, gzip: compress)
+        }
+    }
 }

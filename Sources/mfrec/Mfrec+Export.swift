@@ -5,22 +5,58 @@ import MFRec
 extension Mfrec {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the user and item embedding matrices (and biases) as CSV or NumPy .npy files.")
+            abstract: "Write the embedding matrices (and biases) as CSV or NumPy .npy files, or the stored ratings for Spark.",
+            discussion: """
+                mfrec export -o FOLDER [--format csv|npy] writes the models' embeddings into FOLDER.
+                mfrec export --ratings FILE [--format csv|jsonl] [--gzip] streams every stored rating (original \
+                user and item ids, rating, timestamp) into FILE (- for standard output), ready for spark.read; \
+                a FILE ending in .gz is compressed.
+                """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Export this snapshot instead of the live model (1…9223372036854775807; a snapshot id).")
         var snapshot: Int?
-        @Option(help: "csv or npy.") var format: ExportFormat = .csv
-        @Option(name: .shortAndLong, help: "The folder to write into.") var output: String
+        @Option(help: "csv or npy for embeddings (default csv); csv or jsonl for --ratings (default csv).")
+        var format: String?
+        @Option(name: .shortAndLong, help: "The folder to write the embeddings into.") var output: String?
+        @Option(help: "Write the stored ratings to this file instead of the embeddings (- for standard output).")
+        var ratings: String?
+        @Flag(help: "Compress the --ratings file with gzip (the default when it ends in .gz).") var gzip = false
 
         func validate() throws {
             try require(snapshot, in: 1...Int.max, "--snapshot")
-            guard output != "-" else {
-                throw ValidationError("--output is a folder (export writes several files); - is not allowed")
+            switch (output, ratings) {
+            case (nil, nil): throw ValidationError("give -o FOLDER (embeddings) or --ratings FILE (ratings)")
+            case (.some, .some): throw ValidationError("-o and --ratings cannot be combined: one export at a time")
+            case (.some(let output), nil):
+                guard output != "-" else {
+                    throw ValidationError("--output is a folder (export writes several files); - is not allowed")
+                }
+                guard format.map({ ExportFormat(rawValue: $0) != nil }) ?? true else {
+                    throw ValidationError("--format for embeddings is csv or npy, not \(format ?? "")")
+                }
+                guard !gzip else { throw ValidationError("--gzip applies to --ratings only") }
+            case (nil, .some):
+                guard format.map({ RatingsExportFormat(rawValue: $0) != nil }) ?? true else {
+                    throw ValidationError("--format for --ratings is csv or jsonl, not \(format ?? "")")
+                }
+                guard snapshot == nil else {
+                    throw ValidationError("--snapshot applies to embeddings; --ratings writes the stored ratings")
+                }
             }
         }
 
         func run() throws {
-            let paths = try database.read().export(snapshot: snapshot, format: format, to: output)
+            if let ratings {
+                let report = try database.read().exportRatings(
+                    to: ratings, format: format.flatMap(RatingsExportFormat.init) ?? .csv, gzip: gzip ? true : nil)
+                let target = ratings == "-" ? "standard output" : ratings
+                // The count goes to stderr when the ratings themselves go to standard output.
+                let line = "wrote \(report.ratings) ratings to \(target)" + (report.gzip ? " (gzip)" : "")
+                if ratings == "-" { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
+                return
+            }
+            let paths = try database.read().export(
+                snapshot: snapshot, format: format.flatMap(ExportFormat.init) ?? .csv, to: output ?? "")
             for path in paths { print("wrote \(path)") }
         }
     }

@@ -32,6 +32,26 @@ extension Mfrec.Snapshot {
                             grouped(test.count))
                     ))
             }
+            if let imported = s.metrics?.imported {
+                let p = imported.parameters
+                lines.append(
+                    (
+                        "imported",
+                        "\(imported.target) model: \(imported.algorithm) from \(imported.path), rank \(imported.rank), "
+                            + "regParam \(p.regParam)" + (p.alpha.map { ", alpha \($0)" } ?? "")
+                            + (p.maxIter.map { ", maxIter \($0)" } ?? "") + (p.nonnegative == true ? ", nonnegative" : "")
+                            + (imported.sparkVersion.map { ", Spark \($0)" } ?? "")
+                    ))
+                lines.append(("scoring", imported.scoring))
+                if let metrics = imported.metrics, !metrics.isEmpty {
+                    lines.append(
+                        (
+                            "spark holdout",
+                            metrics.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4f", $0.value))" }
+                                .joined(separator: ", ")
+                        ))
+                }
+            }
             if let updates = s.metrics?.incrementalUpdates, updates > 0 {
                 lines.append(("incremental", "\(plural(updates, "rating")) applied since the parent"))
             }

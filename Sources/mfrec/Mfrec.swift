@@ -11,7 +11,7 @@ struct Mfrec: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Demo.self, Ingest.self, Train.self, Eval.self, Recommend.self, Predict.self, Similar.self, Rate.self,
-            Snapshot.self, Rollback.self, Export.self, Info.self, Generate.self, Migrate.self, Serve.self,
+            Snapshot.self, Rollback.self, Export.self, Import.self, Info.self, Generate.self, Migrate.self, Serve.self,
         ]
     )
 

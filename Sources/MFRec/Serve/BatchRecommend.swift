@@ -84,7 +84,8 @@ extension QueryEngine {
                                 rule.ranker == .popular
                                 ? nil
                                 : try? rankers.top(
-                                    rule.ranker, popularityWeight: rule.popularityWeight, ratings: rated[j], n: n,
+                                    rule.ranker, user: slice[j], popularityWeight: rule.popularityWeight,
+                                    ratings: rated[j], n: n,
                                     excluded: excluded)
                             if top == nil {
                                 fellBack.set(j, true)

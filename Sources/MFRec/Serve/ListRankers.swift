@@ -29,13 +29,14 @@ struct ListRankers: Sendable {
     }
 
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
+    /// `user` lets an imported ranking model answer from the user's stored vector (see `ImplicitALS`).
     func top(
-        _ ranker: Ranker, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
+        _ ranker: Ranker, user: Int? = nil, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
         excluded: Set<Int32>
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
-            return ranking?.topN(ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
+            return ranking?.topN(user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {

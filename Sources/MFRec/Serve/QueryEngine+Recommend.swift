@@ -96,7 +96,7 @@ extension QueryEngine {
             }
             guard
                 let top = try rankers.top(
-                    .ranking, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+                    .ranking, user: user, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
             else {
                 return try coldList()
             }

@@ -14,6 +14,32 @@ public struct SnapshotMetrics: Codable, Sendable, Equatable {
     public var trainMAE: Double?
     /// For a snapshot frozen from incremental updates: how many ratings were applied since its parent.
     public var incrementalUpdates: Int?
+    /// For an imported snapshot: where its model came from.
+    public var imported: ImportSource?
+}
+
+/// Where an imported snapshot's model came from (`importSpark`).
+public struct ImportSource: Codable, Sendable, Equatable {
+    /// "spark".
+    public var source: String
+    /// Which of the snapshot's models was imported: "rating" or "ranking".
+    public var target: String
+    /// What trained it, e.g. "Spark MLlib ALS (implicitPrefs)".
+    public var algorithm: String
+    /// The folder it was read from.
+    public var path: String
+    /// k.
+    public var rank: Int
+    /// The manifest's ALS parameters.
+    public var parameters: SparkFactors.Manifest.Parameters
+    /// The manifest's holdout metrics.
+    public var metrics: [String: Double]?
+    /// The Spark version.
+    public var sparkVersion: String?
+    /// Rows of the run (ratings, train, holdout, users, items).
+    public var rows: [String: Int]?
+    /// How the imported model scores, in a sentence.
+    public var scoring: String
 }
 
 /// Turns models and their training records into snapshot rows and back.
@@ -38,12 +64,12 @@ enum SnapshotCodec {
     static func record(
         model: FactorModel, kind: String, note: String?, parent: Int?, options: TrainingOptions?,
         history: [EpochStats], test: ErrorMetrics?, unseen: Int?, split: TestSplit?,
-        watermark: Int64, splitAsOf: Int64? = nil, updates: Int? = nil
+        watermark: Int64, splitAsOf: Int64? = nil, updates: Int? = nil, imported: ImportSource? = nil
     ) -> SnapshotRecord {
         let (bytes, rawBytes) = ModelBlob.encode(model)
         let metrics = SnapshotMetrics(
             test: test, unseenTestPairs: unseen, trainMSE: history.last?.trainMSE,
-            trainMAE: history.last?.trainMAE, incrementalUpdates: updates)
+            trainMAE: history.last?.trainMAE, incrementalUpdates: updates, imported: imported)
         return SnapshotRecord(
             createdAt: ISO8601DateFormatter().string(from: Date()), parentID: parent, kind: kind, note: note,
             factors: model.factors, userCount: model.userCount, itemCount: model.itemCount,

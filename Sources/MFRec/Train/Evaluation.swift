@@ -145,7 +145,7 @@ extension Recommender {
                         .popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
                     let explicit = rankers.explicitRule(.ranking)
                     let modelTop = try rankers.top(
-                        .ranking, popularityWeight: explicit.popularityWeight, ratings: ratings, n: k,
+                        .ranking, user: Int(u), popularityWeight: explicit.popularityWeight, ratings: ratings, n: k,
                         excluded: excluded)?
                         .map(\.item)
                     byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
@@ -154,7 +154,7 @@ extension Recommender {
                         rule.ranker == .rating
                         ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
                         : try rankers.top(
-                            rule.ranker, popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
+                            rule.ranker, user: Int(u), popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
                             excluded: excluded)?.map(\.item)
                     byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
                 }

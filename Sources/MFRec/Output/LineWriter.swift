@@ -1,0 +1,83 @@
+import CZlib
+import Foundation
+
+/// Buffered text output through an `OutputFile` (gzip-compressed for `.gz`), committed by `finish`,
+/// so an interrupted run leaves no half-written file under the final name. Errors are `OutputError`s.
+final class LineWriter {
+    private let file: OutputFile
+    private var buffer: [UInt8] = []
+    private var gz: gzFile?
+    private var written: Int64 = 0
+
+    /// Opens `path` (see `OutputFile`); gzip-compressed when `gzip` is true or, by default, when the path
+    /// ends in `.gz`.
+    init(path: String, gzip: Bool? = nil) throws {
+        file = try OutputFile(path: path)
+        buffer.reserveCapacity(1 << 20)
+        if gzip ?? path.hasSuffix(".gz") {
+            // zlib writes a duplicate of the descriptor and closes it in `gzclose`.
+            guard let stream = gzdopen(dup(file.fileDescriptor), "wb1") else {
+                throw OutputError(path: path, reason: "cannot start gzip")
+            }
+            gz = stream
+        }
+    }
+
+    deinit {
+        if let gz { gzclose(gz) }
+    }
+
+    @inline(__always) func append(_ byte: UInt8) { buffer.append(byte) }
+    func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
+    /// Appends `text` as a quoted JSON string.
+    func appendJSONString(_ text: String) { JSONEscape.append(text, to: &buffer) }
+
+    /// Appends a non-negative integer in decimal.
+    @inline(__always) func append(_ value: Int) {
+        var v = value
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(48 + v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            while n > 0 {
+                n -= 1
+                buffer.append(d[n])
+            }
+        }
+    }
+
+    func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }
+
+    private func flush() throws {
+        if let gz {
+            let ok = buffer.withUnsafeBytes { bytes in
+                bytes.isEmpty || gzwrite(gz, bytes.baseAddress, UInt32(bytes.count)) == Int32(bytes.count)
+            }
+            guard ok else { throw OutputError(path: file.path, reason: "cannot write (disk full?)") }
+        } else {
+            try file.write(buffer)
+        }
+        written += Int64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes and commits the file; returns the bytes of text written.
+    func finish() throws -> Int64 {
+        try flush()
+        if let gz {
+            self.gz = nil
+            guard gzclose(gz) == Z_OK else { throw OutputError(path: file.path, reason: "cannot finish (disk full?)") }
+        }
+        try file.commit()
+        return written
+    }
+}
