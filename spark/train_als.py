@@ -117,9 +117,9 @@ def main(argv):
             top = model.recommendForUserSubset(relevant.select("uid"), 10).select(
                 "uid", F.col("recommendations.iid").cast("array<double>").alias("prediction"))
             scored = top.join(relevant, "uid")
-            for metric in ("precisionAtK", "ndcgAtK"):
+            for metric, name in (("precisionAtK", "precision@10"), ("ndcgAtK", "ndcg@10")):
                 evaluator = RankingEvaluator(metricName=metric, k=10, labelCol="label", predictionCol="prediction")
-                metrics[metric + "@10"] = evaluator.evaluate(scored)
+                metrics[name] = evaluator.evaluate(scored)
             metrics["note"] = "top-10 over every item (rated ones included), relevant = holdout rating >= %g" % args.relevant_at
         else:
             predicted = model.transform(holdout)

@@ -53,7 +53,8 @@ extension RankingModel {
     }
 
     /// An order-independent 64-bit hash of a user's ratings ((item, rating) pairs); 0 only for none.
-    public static func ratingsHash<S: Sequence>(_ ratings: S) -> UInt64 where S.Element == (item: Int32, rating: Float) {
+    public static func ratingsHash<S: Sequence>(_ ratings: S) -> UInt64
+    where S.Element == (item: Int32, rating: Float) {
         var sum: UInt64 = 0
         var any = false
         for (item, rating) in ratings {

@@ -407,7 +407,8 @@ public struct RankingModel: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
         let users = storedUserHashes.count
-        out.reserveCapacity(20 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount + users * (4 * factors + 8))
+        out.reserveCapacity(
+            20 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount + users * (4 * factors + 8))
         for v in [UInt32(users > 0 ? 3 : 2), UInt32(factors), UInt32(itemCount)] { LittleEndian.append(v, to: &out) }
         for array in [eigenvalues, itemWeights, popularity, itemVectors] {
             LittleEndian.append(floats: array, to: &out)

@@ -5,7 +5,8 @@ import MFRec
 extension Mfrec {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the embedding matrices (and biases) as CSV or NumPy .npy files, or the stored ratings for Spark.",
+            abstract:
+                "Write the embedding matrices (and biases) as CSV or NumPy .npy files, or the stored ratings for Spark.",
             discussion: """
                 mfrec export -o FOLDER [--format csv|npy] writes the models' embeddings into FOLDER.
                 mfrec export --ratings FILE [--format csv|jsonl] [--gzip] streams every stored rating (original \

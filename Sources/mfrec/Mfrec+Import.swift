@@ -42,7 +42,8 @@ extension Mfrec {
                     "imported a k = \(r.rank) \(r.target.rawValue) model from \(r.files) part files: "
                         + "\(grouped(r.users)) users, \(grouped(r.items)) items "
                         + "(\(grouped(r.newUsers)) users and \(grouped(r.newItems)) items were new to the database; "
-                        + "\(grouped(r.usersWithoutVector)) users and \(grouped(r.itemsWithoutVector)) items have no vector)")
+                        + "\(grouped(r.usersWithoutVector)) users and \(grouped(r.itemsWithoutVector)) items have no vector)"
+                )
                 let other = r.target == .rating ? "ranking" : "rating"
                 print(
                     "snapshot \(r.snapshotID)\(r.activated ? " is live" : " stored (not live)"); "

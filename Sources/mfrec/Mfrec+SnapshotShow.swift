@@ -39,7 +39,8 @@ extension Mfrec.Snapshot {
                         "imported",
                         "\(imported.target) model: \(imported.algorithm) from \(imported.path), rank \(imported.rank), "
                             + "regParam \(p.regParam)" + (p.alpha.map { ", alpha \($0)" } ?? "")
-                            + (p.maxIter.map { ", maxIter \($0)" } ?? "") + (p.nonnegative == true ? ", nonnegative" : "")
+                            + (p.maxIter.map { ", maxIter \($0)" } ?? "")
+                            + (p.nonnegative == true ? ", nonnegative" : "")
                             + (imported.sparkVersion.map { ", Spark \($0)" } ?? "")
                     ))
                 lines.append(("scoring", imported.scoring))

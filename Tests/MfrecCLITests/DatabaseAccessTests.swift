@@ -10,10 +10,12 @@ import Testing
     static let readCommands: [[String]] = [
         ["info"], ["recommend", "1"], ["snapshot", "list"], ["snapshot", "show", "1"], ["snapshot", "diff", "1", "1"],
         ["similar", "1"], ["predict", "1", "1"], ["eval"], ["export", "-o", "out"],
+        ["export", "--ratings", "ratings.csv"],
     ]
     static let writeCommands: [[String]] = [
         ["train", "--epochs", "1"], ["rate", "1", "1", "3"], ["snapshot", "create"], ["rollback", "1"],
         ["snapshot", "prune", "--keep", "1"], ["ingest", "--update", "r.csv"],
+        ["import", "spark", "r.csv"],
     ]
 
     @Test func noCommandButIngestCreatesADatabase() throws {

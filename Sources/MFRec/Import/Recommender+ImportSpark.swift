@@ -72,7 +72,8 @@ extension Recommender {
                     "\(folder) holds an implicit ALS model (scores, not ratings): import it --as ranking")
             case .ranking where !implicit:
                 throw QueryError.modelMismatch(
-                    "\(folder) holds an explicit ALS model (ratings): import it --as rating, or train with --model implicit")
+                    "\(folder) holds an explicit ALS model (ratings): import it --as rating, or train with --model implicit"
+                )
             default: break
             }
             var report = ImportReport(snapshotID: 0, activated: activate, target: target, rank: manifest.rank)
@@ -150,7 +151,8 @@ extension Recommender {
                     id = try store.insertSnapshot(
                         SnapshotCodec.record(
                             model: current.model, kind: "imported",
-                            note: note ?? "Spark ALS ranking model from \(folder); rating model of snapshot \(parent.id)",
+                            note: note
+                                ?? "Spark ALS ranking model from \(folder); rating model of snapshot \(parent.id)",
                             parent: parent.id, options: parent.options, history: parent.history,
                             test: current.live.dirty ? nil : parent.metrics?.test,
                             unseen: current.live.dirty ? nil : parent.metrics?.unseenTestPairs, split: parent.split,
@@ -200,7 +202,9 @@ extension Recommender {
         var current = -1
         var ratings: [(item: Int32, rating: Float)] = []
         func flush() {
-            if current >= 0, current < storedUsers, hasUser[current] { hashes[current] = RankingModel.ratingsHash(ratings) }
+            if current >= 0, current < storedUsers, hasUser[current] {
+                hashes[current] = RankingModel.ratingsHash(ratings)
+            }
         }
         try store.forEachRating(maxSeq: nil) { u, i, r in
             if Int(u) != current {

@@ -60,7 +60,8 @@ public struct SparkFactors: Sendable {
         }
 
         private enum MetricValue: Decodable {
-            case number(Double), other
+            case number(Double)
+            case other
             var number: Double? { if case .number(let v) = self { return v } else { return nil } }
             init(from decoder: Decoder) throws {
                 let c = try decoder.singleValueContainer()
@@ -130,12 +131,14 @@ public struct SparkFactors: Sendable {
             name = "manifest.json"
         }
         guard let text else {
-            throw InputError(file: "manifest", reason: "\(folder) has no manifest (manifest/part-00000 or manifest.json)")
+            throw InputError(
+                file: "manifest", reason: "\(folder) has no manifest (manifest/part-00000 or manifest.json)")
         }
         do {
             return try JSONDecoder().decode(Manifest.self, from: text)
         } catch {
-            throw InputError(file: name, line: 1, reason: "not a manifest of spark/train_als.py: \(Self.describe(error))")
+            throw InputError(
+                file: name, line: 1, reason: "not a manifest of spark/train_als.py: \(Self.describe(error))")
         }
     }
 
@@ -147,13 +150,16 @@ public struct SparkFactors: Sendable {
 
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard c.contains(.id) else {
+                throw DecodingError.keyNotFound(CodingKeys.id, .init(codingPath: [], debugDescription: "missing"))
+            }
             if let text = try? c.decode(String.self, forKey: .id) {
                 id = text
             } else if let number = try? c.decode(Int64.self, forKey: .id) {
                 id = String(number)  // an integer id column written as a number
             } else {
                 throw DecodingError.dataCorruptedError(
-                    forKey: .id, in: c, debugDescription: "field id: not a string or integer")
+                    forKey: .id, in: c, debugDescription: "not a string or integer")
             }
             features = try c.decode([Double].self, forKey: .features)
         }
@@ -185,13 +191,17 @@ public struct SparkFactors: Sendable {
                         file: file, line: line,
                         reason: "field features: \(row.features.count) values, but the manifest's rank is \(rank)")
                 }
-                if let bad = row.features.firstIndex(where: { !$0.isFinite || abs($0) > Double(Float.greatestFiniteMagnitude) }) {
+                if let bad = row.features.firstIndex(where: {
+                    !$0.isFinite || abs($0) > Double(Float.greatestFiniteMagnitude)
+                }) {
                     throw InputError(
-                        file: file, line: line, reason: "field features[\(bad)]: \(row.features[bad]) is not a finite number")
+                        file: file, line: line,
+                        reason: "field features[\(bad)]: \(row.features[bad]) is not a finite number")
                 }
                 guard !row.id.isEmpty else { throw InputError(file: file, line: line, reason: "field id: empty") }
                 if let first = seen.updateValue("\(file):\(line)", forKey: row.id) {
-                    throw InputError(file: file, line: line, reason: "field id: \"\(row.id)\" again (first at \(first))")
+                    throw InputError(
+                        file: file, line: line, reason: "field id: \"\(row.id)\" again (first at \(first))")
                 }
                 side.keys.append(row.id)
                 side.vectors.append(contentsOf: row.features.map { Float($0) })
@@ -209,7 +219,8 @@ public struct SparkFactors: Sendable {
             return "field \(path(context)): \(context.debugDescription)"
         case DecodingError.dataCorrupted(let context):
             return context.codingPath.isEmpty
-                ? "not a JSON object: \(context.debugDescription)" : "field \(path(context)): \(context.debugDescription)"
+                ? "not a JSON object: \(context.debugDescription)"
+                : "field \(path(context)): \(context.debugDescription)"
         default: return "\(error)"
         }
     }
