@@ -172,6 +172,7 @@ extension Recommender {
     ///   - path: the file.
     ///   - format: CSV or JSON Lines.
     ///   - gzip: compress; nil compresses when the path ends in `.gz`.
+    /// - Returns: what was written.
     /// - Throws: `OutputError`, `StoreError`.
     @discardableResult
     public func exportRatings(to path: String, format: RatingsExportFormat, gzip: Bool? = nil) throws

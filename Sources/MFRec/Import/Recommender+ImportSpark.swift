@@ -55,6 +55,7 @@ extension Recommender {
     ///   - target: which model it becomes (must match the manifest's `model`: rating or implicit).
     ///   - note: a note for the snapshot.
     ///   - activate: make it the live model (otherwise it is stored for a later `rollback`).
+    /// - Returns: the new snapshot and what the import mapped, added and kept.
     /// - Throws: `InputError` (a file, line and field), `QueryError.modelMismatch` (the wrong kind of model,
     ///   no rating model to keep), `QueryError.noRatings`, `StoreError`.
     @discardableResult
