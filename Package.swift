@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "mfrec-bench",
             dependencies: [
-                "MFRec", "MFStore", "MFEngine", "CSQLite",
+                "MFRec", "MFStore", "MFEngine", "CSQLite", "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `mfrec-bench serve`: the fixed-body HTTP ceiling runs on the same framework as the server.
                 .product(name: "Hummingbird", package: "hummingbird"),

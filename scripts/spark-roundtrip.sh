@@ -52,7 +52,7 @@ awk -F, 'NR == 1 { print "user,item,rating,timestamp"; next }
     gen.csv >keyed.csv
 "$MFREC" ingest keyed.csv --db "$db"
 "$MFREC" export --ratings ratings.csv.gz --db "$db"
-"$MFREC" export --ratings ratings.jsonl --format jsonl --db "$db"
+"$MFREC" export --ratings ratings.jsonl --db "$db"
 
 step "Spark: explicit ALS (the rating model), from the CSV"
 spark --ratings ratings.csv.gz --output als-rating --model rating --rank 10 --max-iter 10 --reg-param 0.05 \

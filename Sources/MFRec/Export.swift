@@ -184,24 +184,44 @@ extension Recommender {
             var count = 0
             if format == .csv { writer.append("user,item,rating,timestamp\n") }
             try store.read {
-                try store.forEachKeyedRating { user, item, rating, timestamp in
-                    switch format {
-                    case .csv:
-                        writer.append(csvField(user))
-                        writer.append(",")
-                        writer.append(csvField(item))
-                        writer.append(",\(rating),")
-                        if let timestamp { writer.append(String(timestamp)) }
-                        writer.append("\n")
-                    case .jsonl:
-                        writer.append("{\"user\":")
-                        writer.appendJSONString(user)
-                        writer.append(",\"item\":")
-                        writer.appendJSONString(item)
-                        writer.append(",\"rating\":\(rating),\"timestamp\":")
-                        writer.append(timestamp.map(String.init) ?? "null")
-                        writer.append("}\n")
+                // Each key is quoted once, not once per rating: rows then cost a copy of two byte runs.
+                func quoted(_ keys: [String]) -> [[UInt8]] {
+                    keys.map { key in
+                        if format == .csv { return Array(csvField(key).utf8) }
+                        var bytes: [UInt8] = []
+                        JSONEscape.append(key, to: &bytes)
+                        return bytes
                     }
+                }
+                let users = quoted(try store.userKeys()), items = quoted(try store.itemKeys())
+                var ratingText: [Double: [UInt8]] = [:]
+                let (open, middle, rating, time, close): (String, String, String, String, String) =
+                    format == .csv
+                    ? ("", ",", ",", ",", "\n") : ("{\"user\":", ",\"item\":", ",\"rating\":", ",\"timestamp\":", "}\n")
+                try store.forEachTimedRating { u, i, r, timestamp in
+                    guard Int(u) < users.count, Int(i) < items.count else {
+                        throw StoreError.corrupt(
+                            what: "ratings", reason: "a rating names user \(u) or item \(i), which has no row")
+                    }
+                    writer.append(open)
+                    writer.append(bytes: users[Int(u)])
+                    writer.append(middle)
+                    writer.append(bytes: items[Int(i)])
+                    writer.append(rating)
+                    if let text = ratingText[r] {
+                        writer.append(bytes: text)
+                    } else {
+                        let text = Array(String(r).utf8)
+                        if ratingText.count < 1024 { ratingText[r] = text }
+                        writer.append(bytes: text)
+                    }
+                    writer.append(time)
+                    if let timestamp {
+                        if timestamp >= 0 { writer.append(Int(timestamp)) } else { writer.append(String(timestamp)) }
+                    } else if format == .jsonl {
+                        writer.append("null")
+                    }
+                    writer.append(close)
                     count += 1
                     try writer.flushIfNeeded()
                 }

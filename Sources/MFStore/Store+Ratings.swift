@@ -262,20 +262,16 @@ public final class RatingCursor {
 }
 
 extension Store {
-    /// Streams every stored rating with its user's and item's keys (the ids of the input files) and its
-    /// timestamp, in (user, item) order, one row at a time (memory does not grow with the table). Call it
-    /// inside `read` so the rows are one consistent state.
-    /// - Parameter body: called once per rating: user key, item key, rating, timestamp (nil when none).
+    /// Streams every stored rating with its timestamp, in (user, item) order, one row at a time (memory
+    /// does not grow with the table). Call it inside `read` so the rows are one consistent state.
+    /// - Parameter body: called once per rating: dense user id, dense item id, rating, timestamp (nil when none).
     /// - Throws: `StoreError.sqlite`, or what `body` throws.
-    public func forEachKeyedRating(_ body: (String, String, Double, Int64?) throws -> Void) throws {
-        let stmt = try db.prepare(
-            """
-            SELECT u.key, i.key, r.rating, r.ts FROM ratings r
-            JOIN users u ON u.id = r.user_id JOIN items i ON i.id = r.item_id
-            ORDER BY r.user_id, r.item_id
-            """)
+    public func forEachTimedRating(_ body: (Int32, Int32, Double, Int64?) throws -> Void) throws {
+        let stmt = try db.prepare("SELECT user_id, item_id, rating, ts FROM ratings ORDER BY user_id, item_id")
         while try stmt.step() {
-            try body(stmt.string(0) ?? "", stmt.string(1) ?? "", stmt.double(2), stmt.isNull(3) ? nil : stmt.int64(3))
+            try body(
+                Int32(truncatingIfNeeded: stmt.int64(0)), Int32(truncatingIfNeeded: stmt.int64(1)), stmt.double(2),
+                stmt.isNull(3) ? nil : stmt.int64(3))
         }
     }
 }

@@ -11,12 +11,15 @@ extension Mfrec {
                 mfrec export -o FOLDER [--format csv|npy] writes the models' embeddings into FOLDER.
                 mfrec export --ratings FILE [--format csv|jsonl] [--gzip] streams every stored rating (original \
                 user and item ids, rating, timestamp) into FILE (- for standard output), ready for spark.read; \
-                a FILE ending in .gz is compressed.
+                a FILE ending in .gz is compressed, one ending in .jsonl or .json (before .gz) is JSON Lines.
                 """)
         @OptionGroup var database: DatabaseOptions
         @Option(help: "Export this snapshot instead of the live model (1…9223372036854775807; a snapshot id).")
         var snapshot: Int?
-        @Option(help: "csv or npy for embeddings (default csv); csv or jsonl for --ratings (default csv).")
+        @Option(
+            help:
+                "csv or npy for embeddings (default csv); csv or jsonl for --ratings (default: jsonl for a .jsonl or .json name, else csv)."
+        )
         var format: String?
         @Option(name: .shortAndLong, help: "The folder to write the embeddings into.") var output: String?
         @Option(help: "Write the stored ratings to this file instead of the embeddings (- for standard output).")
@@ -48,8 +51,10 @@ extension Mfrec {
 
         func run() throws {
             if let ratings {
+                let stem = ratings.hasSuffix(".gz") ? String(ratings.dropLast(3)) : ratings
+                let byName: RatingsExportFormat = stem.hasSuffix(".jsonl") || stem.hasSuffix(".json") ? .jsonl : .csv
                 let report = try database.read().exportRatings(
-                    to: ratings, format: format.flatMap(RatingsExportFormat.init) ?? .csv, gzip: gzip ? true : nil)
+                    to: ratings, format: format.flatMap(RatingsExportFormat.init) ?? byName, gzip: gzip ? true : nil)
                 let target = ratings == "-" ? "standard output" : ratings
                 // The count goes to stderr when the ratings themselves go to standard output.
                 let line = "wrote \(report.ratings) ratings to \(target)" + (report.gzip ? " (gzip)" : "")

@@ -29,8 +29,8 @@ final class LineWriter {
 
     @inline(__always) func append(_ byte: UInt8) { buffer.append(byte) }
     func append(_ text: String) { buffer.append(contentsOf: text.utf8) }
-    /// Appends `text` as a quoted JSON string.
-    func appendJSONString(_ text: String) { JSONEscape.append(text, to: &buffer) }
+    /// Appends bytes as they are.
+    @inline(__always) func append(bytes: [UInt8]) { buffer.append(contentsOf: bytes) }
 
     /// Appends a non-negative integer in decimal.
     @inline(__always) func append(_ value: Int) {
