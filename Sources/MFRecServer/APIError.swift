@@ -94,6 +94,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .noModel: return APIError(.conflict, "no_model", message)
         case .noRankingModel: return APIError(.conflict, "no_ranking_model", message)
         case .noRatings: return APIError(.conflict, "no_ratings", message)
+        case .unknownGenre: return APIError(.notFound, "unknown_genre", message)
         case .reloadFailed: return APIError(.internalServerError, "reload_failed", message)
         default: return APIError(.internalServerError, "internal", message)
         }

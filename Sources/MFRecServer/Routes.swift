@@ -80,19 +80,29 @@ struct Routes: Sendable {
     // MARK: Reads
 
     func recommendations(user: String, query: Parameters) throws -> Response {
-        try Routes.allow(query, ["n", "by", "explain", "exclude"])
+        try Routes.allow(query, ["n", "by", "explain", "exclude", "only", "genre", "minItemRatings"])
         let n = try Routes.integer(query, "n", default: 10, in: 1...Routes.maxN)
         let by = try Routes.ranker(query)
         let explain = try Routes.boolean(query, "explain")
-        var excluded = Set<String>()
-        for value in query.getAll("exclude") {
-            for id in value.split(separator: ",", omittingEmptySubsequences: true) { excluded.insert(String(id)) }
+        func ids(_ name: String) throws -> Set<String>? {
+            let values = query.getAll(name)
+            guard !values.isEmpty else { return nil }
+            var out = Set<String>()
+            for value in values {
+                for id in value.split(separator: ",", omittingEmptySubsequences: true) { out.insert(String(id)) }
+            }
+            guard out.count <= Routes.maxExcluded else {
+                throw APIError.badRequest("\(name) names more than \(Routes.maxExcluded) items")
+            }
+            return out
         }
-        guard excluded.count <= Routes.maxExcluded else {
-            throw APIError.badRequest("exclude names more than \(Routes.maxExcluded) items")
-        }
+        let genre = query.get("genre")
+        if let genre, genre.isEmpty { throw APIError.badRequest("genre is empty") }
+        let filter = ItemFilter(
+            excluded: try ids("exclude") ?? [], only: try ids("only"), genre: genre,
+            minRatings: try Routes.integer(query, "minItemRatings", default: 0, in: 0...1_000_000_000))
         try Routes.validID(user, "user")
-        let list = try engine.recommend(user: user, n: n, explain: explain, by: by, excluding: excluded)
+        let list = try engine.recommend(user: user, n: n, explain: explain, by: by, filter: filter)
         return Routes.json(bytes: JSONText.encode(list))
     }
 

@@ -94,3 +94,37 @@ extension Store {
         return out
     }
 }
+
+extension Store {
+    /// Ids of the items whose genres (the "|"-separated list of the item file) include `genre`, compared
+    /// whole and without regard to ASCII case, in id order.
+    public func itemIDs(genre: String) throws -> [Int32] {
+        let stmt = try db.prepare(
+            "SELECT id FROM items WHERE instr('|' || lower(genres) || '|', '|' || lower(?1) || '|') > 0 ORDER BY id")
+        try stmt.bind(genre, at: 1)
+        var out: [Int32] = []
+        while try stmt.step() { out.append(Int32(truncatingIfNeeded: stmt.int64(0))) }
+        return out
+    }
+
+    /// Every genre named in the item file, sorted (for the error that names the choices).
+    public func genres() throws -> [String] {
+        let stmt = try db.prepare("SELECT DISTINCT genres FROM items WHERE genres IS NOT NULL")
+        var out = Set<String>()
+        while try stmt.step() {
+            for name in (stmt.string(0) ?? "").split(separator: "|") { out.insert(String(name)) }
+        }
+        return out.sorted()
+    }
+
+    /// How many stored ratings each item has (index: the item's dense id), in one pass over the ratings.
+    public func itemRatingCounts() throws -> [Int32] {
+        var counts = [Int32](repeating: 0, count: try itemCount())
+        let stmt = try db.prepare("SELECT item_id, count(*) FROM ratings GROUP BY item_id")
+        while try stmt.step() {
+            let item = stmt.int(0)
+            if item >= 0 && item < counts.count { counts[item] = Int32(truncatingIfNeeded: stmt.int64(1)) }
+        }
+        return counts
+    }
+}

@@ -44,12 +44,26 @@ extension Mfrec {
         @Flag(help: "Recommend for every user (needs --output).") var all = false
         @Option(help: "With --all: the CSV file to write (- for standard output).") var output: String?
         @Option(help: "Threads for --all (1…256).") var threads = ProcessInfo.processInfo.activeProcessorCount
+        @Option(
+            help: "Items that may not appear: a file of ids (one per line or comma-separated) or ids,comma,separated.")
+        var exclude: String?
+        @Option(help: "The only items that may appear (the candidate set): a file of ids or ids,comma,separated.")
+        var only: String?
+        @Option(help: "Only items of this genre (from the item file; any case).") var genre: String?
+        @Option(help: "Only items with at least this many stored ratings (0…1000000000; 0: any).")
+        var minItemRatings = 0
 
         func validate() throws {
             try require(n, in: 1...100_000, "-n")
             try require(threads, in: 1...256, "--threads")
             try require(minRatings, in: 0...1_000_000, "--min-ratings")
             try require(cooccurrenceBelow, in: 0...1_000_000, "--cooccurrence-below")
+            try require(minItemRatings, in: 0...1_000_000_000, "--min-item-ratings")
+            if let genre, genre.isEmpty { throw ValidationError("--genre is empty") }
+            if all && (exclude != nil || only != nil || genre != nil || minItemRatings > 0) {
+                throw ValidationError(
+                    "--exclude, --only, --genre and --min-item-ratings apply to one user's list, not --all")
+            }
             if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
                 guard user == nil else { throw ValidationError("give either USER or --all, not both") }
@@ -68,9 +82,12 @@ extension Mfrec {
                 print("wrote the top \(n) of \(plural(count, "user")) to \(output)")
                 return
             }
+            let filter = ItemFilter(
+                excluded: Set(try exclude.map { try Self.ids($0, "--exclude") } ?? []),
+                only: try only.map { Set(try Self.ids($0, "--only")) }, genre: genre, minRatings: minItemRatings)
             let list = try engine.recommend(
                 user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
-                minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by)
+                minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by, filter: filter)
             if list.ranking == .cooccurrence && by == nil {
                 Console.note(
                     "user \(user!) has few ratings: ranked by co-occurrence with the items they rated "
@@ -107,6 +124,24 @@ extension Mfrec {
                     }
                 }
             }
+        }
+
+        /// Item ids from an option: the lines (or comma-separated fields) of a file when the value names one,
+        /// otherwise the value itself, split at commas.
+        static func ids(_ value: String, _ option: String) throws -> [String] {
+            var isFolder: ObjCBool = false
+            let text: String
+            if FileManager.default.fileExists(atPath: value, isDirectory: &isFolder), !isFolder.boolValue {
+                do {
+                    text = try String(contentsOfFile: value, encoding: .utf8)
+                } catch {
+                    throw InputError(file: value, reason: "\(option): cannot read it as UTF-8 text")
+                }
+            } else {
+                text = value
+            }
+            return text.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == "\r" })
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
     }
 

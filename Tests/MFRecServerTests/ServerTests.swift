@@ -123,7 +123,21 @@ func storedRatings(_ db: String, user: String) throws -> [String: Double]? {
                 let excluded = long.itemIDs.prefix(10).joined(separator: ",")
                 let rest = try await api.get("/v1/users/2/recommendations?n=5&by=\(by)&exclude=\(excluded)")
                 #expect(rest.itemIDs == Array(long.itemIDs.suffix(5)), "\(by)")
+                // A candidate set of the unfiltered ranks 3, 7 and 12 gives exactly those, in that order.
+                let picked = [2, 6, 11].map { long.itemIDs[$0] }
+                let only = try await api.get(
+                    "/v1/users/2/recommendations?n=5&by=\(by)&only=\(picked.reversed().joined(separator: ","))")
+                #expect(only.itemIDs == picked, "\(by): \(only.text)")
+                // Every item has at least 0 ratings; none has a billion.
+                let all = try await api.get("/v1/users/2/recommendations?n=15&by=\(by)&minItemRatings=0")
+                #expect(all.itemIDs == long.itemIDs, "\(by)")
+                let none = try await api.get("/v1/users/2/recommendations?n=5&by=\(by)&minItemRatings=1000000000")
+                #expect(none.status == 200 && none.itemIDs.isEmpty, "\(by): \(none.text)")
             }
+            let genre = try await api.get("/v1/users/2/recommendations?genre=Jazz")
+            #expect(genre.status == 404 && genre.errorCode == "unknown_genre", "\(genre.text)")
+            let bad = try await api.get("/v1/users/2/recommendations?minItemRatings=-1")
+            #expect(bad.status == 400, "\(bad.text)")
         }
         server.stop()
     }

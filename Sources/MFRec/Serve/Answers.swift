@@ -31,6 +31,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
     case cannotWrite(path: String, reason: String)
     /// A model handed to `importModel` does not fit the database (the reason says how).
     case modelMismatch(String)
+    /// A genre filter names a genre no item has (the genres the item file gave are listed).
+    case unknownGenre(String, known: [String])
 
     /// The message the command line prints.
     public var errorDescription: String? { description }
@@ -55,6 +57,11 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
         case .emptyTestSet: return "the test set is empty"
         case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
         case .modelMismatch(let why): return "the model does not fit this database: \(why); nothing was changed"
+        case .unknownGenre(let genre, let known):
+            return "no item has the genre \(genre); "
+                + (known.isEmpty
+                    ? "no genres were ingested (mfrec ingest --items FILE)"
+                    : "the genres are: \(known.joined(separator: ", "))")
         }
     }
 }

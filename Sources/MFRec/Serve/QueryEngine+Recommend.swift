@@ -26,17 +26,18 @@ extension QueryEngine {
     /// ranker; where it has nothing to rank by (no vector), the popular list answers.
     /// `predictedRating` is always the rating model's prediction (its fallback μ + known bias where it
     /// has no vector), whatever ranked.
-    /// `excluding` names items (by the ids of the ratings file) that may not appear; they are left out
+    /// `excluding` names items (by the ids of the ratings file) that may not appear, and `filter` says
+    /// which may (a candidate set, a genre, a least number of ratings); items ruled out are left out
     /// inside the scan, so the answer is the true top-n of the allowed items. Unknown ids are ignored.
     public func recommend(
         user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
         explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
-        excluding items: Set<String> = []
+        excluding items: Set<String> = [], filter: ItemFilter = ItemFilter()
     ) throws -> RecommendationList {
-        let banned =
-            items.isEmpty
-            ? [] : try pool.read { store in try items.compactMap { try store.itemID(forKey: $0).map(Int32.init) } }
+        var filter = filter
+        filter.excluded.formUnion(items)
+        let banned = try self.banned(by: filter)
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
         return try consistentState { state, matrix in
             try recommend(

@@ -41,10 +41,12 @@ public final class QueryEngine: Sendable {
         var popular: (key: Int, value: [PopularItem])?
         /// The co-occurrence embedding, with the stored version it was read at.
         var embedding: (key: Int64, value: CooccurrenceEmbedding?)?
+        /// Ratings per item (for `ItemFilter.minRatings`), with the live generation they were counted at.
+        var itemRatingCounts: (key: Int64, value: [Int32])?
     }
 
     /// The value cached in `slot` when it was read for `key`; otherwise `load()`, cached for `key`.
-    private func cached<Key: Equatable, Value>(
+    func cached<Key: Equatable, Value>(
         _ slot: WritableKeyPath<Caches, (key: Key, value: Value)?>, key: Key, load: () throws -> Value
     ) rethrows -> Value {
         if let entry = caches.withLock({ $0[keyPath: slot] }), entry.key == key { return entry.value }
