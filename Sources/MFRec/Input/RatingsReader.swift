@@ -15,6 +15,7 @@ public enum RatingsFormat: String, Sendable, CaseIterable {
 package struct RatingLine {
     var user: UnsafeRawBufferPointer
     var item: UnsafeRawBufferPointer
+    /// NaN on a line without a rating (only a reader opened with `ratingOptional` accepts one).
     var rating: Double
     var timestamp: Int64?
 }
@@ -29,11 +30,17 @@ package final class RatingsReader {
     private var headerLine = 0
     /// Ratings outside it are errors (naming file, line and field).
     var scale: ClosedRange<Double>?
+    /// Whether lines of (user, item) pairs without a rating are read too (batch prediction).
+    let ratingOptional: Bool
 
-    /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header.
-    package init(path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil) throws {
+    /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header. With
+    /// `ratingOptional`, a line may stop after the item (a CSV header may lack the rating column).
+    package init(
+        path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil, ratingOptional: Bool = false
+    ) throws {
         self.name = (path as NSString).lastPathComponent
         self.scale = scale
+        self.ratingOptional = ratingOptional
         // Detection reads the first non-empty line from its own stream, so the main one starts clean.
         let first = try RatingsReader.firstLine(path: path)
         let detected = try format ?? RatingsReader.detect(first, name: name)
@@ -56,7 +63,11 @@ package final class RatingsReader {
                     Fields.split(raw, delimiter: delimiter, into: &fields)
                     let firstField = Fields.trim(UnsafeRawBufferPointer(rebasing: raw[fields[0]]))
                     if Fields.parseDouble(firstField) != nil {
-                        // No header: positional user,item,rating[,timestamp].
+                        // No header: positional user,item,rating[,timestamp] (or user,item for pairs).
+                        if ratingOptional && fields.count == 2 {
+                            columns = (0, 1, -1, nil, 2)
+                            return
+                        }
                         guard fields.count == 3 || fields.count == 4 else {
                             throw InputError(
                                 file: name, line: number,
@@ -71,7 +82,8 @@ package final class RatingsReader {
                             throw InputError(file: name, line: number, reason: "a quoted field is not closed")
                         }
                         let names = header.map { String(decoding: $0, as: UTF8.self) }
-                        columns = try RatingsReader.mapHeader(names, name: name, line: number)
+                        columns = try RatingsReader.mapHeader(
+                            names, name: name, line: number, ratingOptional: ratingOptional)
                         headerLine = number
                     }
                 }
@@ -107,7 +119,7 @@ package final class RatingsReader {
     }
 
     /// Maps a CSV header to column positions. Names are compared without case, `_`, `-` or spaces.
-    static func mapHeader(_ names: [String], name: String, line: Int) throws -> (
+    static func mapHeader(_ names: [String], name: String, line: Int, ratingOptional: Bool = false) throws -> (
         user: Int, item: Int, rating: Int, timestamp: Int?, count: Int
     ) {
         func normalized(_ s: String) -> String {
@@ -125,7 +137,8 @@ package final class RatingsReader {
                 file: name, line: line, reason: "CSV header has no item column (expected one of movieId, item_id, item)"
             )
         }
-        guard let rating = find(["rating", "score", "stars", "value", "bookrating"]) else {
+        let rating = find(["rating", "score", "stars", "value", "bookrating"]) ?? -1
+        guard rating >= 0 || ratingOptional else {
             throw InputError(file: name, line: line, reason: "CSV header has no rating column (expected rating)")
         }
         let timestamp = find(["timestamp", "ts", "time", "unixtime", "unixreviewtime", "date"])
@@ -134,8 +147,14 @@ package final class RatingsReader {
 
     private var expectation: String {
         switch format {
-        case .udata: return "3 or 4 tab-separated fields (user, item, rating[, timestamp])"
-        case .dat: return "3 or 4 '::'-separated fields (user, item, rating[, timestamp])"
+        case .udata:
+            return ratingOptional
+                ? "2 to 4 tab-separated fields (user, item[, rating[, timestamp]])"
+                : "3 or 4 tab-separated fields (user, item, rating[, timestamp])"
+        case .dat:
+            return ratingOptional
+                ? "2 to 4 '::'-separated fields (user, item[, rating[, timestamp]])"
+                : "3 or 4 '::'-separated fields (user, item, rating[, timestamp])"
         case .csv: return "\(columns.count) comma-separated fields"
         }
     }
@@ -178,9 +197,10 @@ package final class RatingsReader {
     }
 
     private func parse(_ line: UnsafeRawBufferPointer, fields: [Range<Int>], line number: Int) throws -> RatingLine {
-        // u.data and ratings.dat lines may leave out the timestamp, as CSV files may.
+        // u.data and ratings.dat lines may leave out the timestamp, as CSV files may; pairs also the rating.
         let withoutTimestamp = format != .csv && fields.count == columns.count - 1
-        guard fields.count == columns.count || withoutTimestamp else {
+        let pairOnly = ratingOptional && format != .csv && fields.count == 2
+        guard fields.count == columns.count || withoutTimestamp || pairOnly else {
             throw InputError(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
         }
         func field(_ index: Int) -> UnsafeRawBufferPointer {
@@ -201,6 +221,9 @@ package final class RatingsReader {
                     reason: "field \(column + 1) (\(what)): id contains a control character (byte "
                         + String(format: "0x%02X", byte) + ")")
             }
+        }
+        if pairOnly || columns.rating < 0 {
+            return RatingLine(user: user, item: item, rating: .nan, timestamp: nil)
         }
         let ratingField = field(columns.rating)
         guard let rating = Fields.parseDouble(ratingField) else {

@@ -32,6 +32,40 @@ final class LineWriter {
     /// Appends bytes as they are.
     @inline(__always) func append(bytes: [UInt8]) { buffer.append(contentsOf: bytes) }
 
+    /// Appends an id as a CSV field: as it is, or quoted (RFC 4180) when it holds a comma, quote or line break.
+    func appendCSVField(_ bytes: UnsafeRawBufferPointer) {
+        let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
+        guard special else {
+            buffer.append(contentsOf: bytes)
+            return
+        }
+        buffer.append(UInt8(ascii: "\""))
+        for byte in bytes {
+            if byte == UInt8(ascii: "\"") { buffer.append(byte) }
+            buffer.append(byte)
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends a finite number with 4 decimals, as `String(format: "%.4f")` would (half away from zero),
+    /// without its cost.
+    func appendFixed4(_ value: Float) {
+        guard value.isFinite else {
+            append("nan")
+            return
+        }
+        let scaled = (Double(value) * 10_000).rounded(.toNearestOrAwayFromZero)
+        if scaled < 0 { append(UInt8(ascii: "-")) }
+        let magnitude = Int(abs(scaled))
+        append(magnitude / 10_000)
+        append(UInt8(ascii: "."))
+        let fraction = magnitude % 10_000
+        append(UInt8(48 + fraction / 1_000))
+        append(UInt8(48 + fraction / 100 % 10))
+        append(UInt8(48 + fraction / 10 % 10))
+        append(UInt8(48 + fraction % 10))
+    }
+
     /// Appends a non-negative integer in decimal.
     @inline(__always) func append(_ value: Int) {
         var v = value
