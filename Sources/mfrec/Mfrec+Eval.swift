@@ -24,8 +24,17 @@ extension Mfrec {
         )
         var compare = false
         @Flag(help: "Print JSON.") var json = false
+        @Option(
+            help: ArgumentHelp(
+                "K-fold cross-validation instead (2…20): train K models on the stored ratings with the live snapshot's "
+                    + "settings, each scored on its held-out fold; nothing is stored."))
+        var folds: Int?
 
         func validate() throws {
+            try require(folds, in: 2...20, "--folds")
+            if folds != nil && (snapshot != nil || testFile != nil || compare) {
+                throw ValidationError("--folds trains its own models: it takes no --snapshot, --test-file or --compare")
+            }
             try require(snapshot, in: 1...Int.max, "--snapshot")
             try require(top, in: 1...10_000, "--top")
             try require(maxUsers, in: 1...10_000_000, "--max-users")
@@ -33,6 +42,10 @@ extension Mfrec {
         }
 
         func run() throws {
+            if let folds {
+                try crossValidate(folds)
+                return
+            }
             let report = try database.read().evaluate(
                 snapshot: snapshot, testFile: testFile, top: top,
                 relevantThreshold: relevant, maxUsers: maxUsers, compareRankings: compare)
@@ -89,6 +102,45 @@ extension Mfrec {
                             },
                             rightAligned: Set(1...rankings.count)))
                 }
+            }
+        }
+
+        /// `--folds K`: the live snapshot's settings (or the defaults before the first `train`), K models.
+        func crossValidate(_ folds: Int) throws {
+            let rec = try database.read()
+            var request = TrainRequest()
+            if let live = try? rec.liveState() {
+                if let options = live.snapshot.options { request.options = options }
+                if let choice = live.ranking?.choice, choice.parameters.implicitALS == nil {
+                    request.rankingParameters = choice.parameters
+                } else if live.ranking == nil {
+                    request.rankingModel = false
+                }
+            }
+            let report = try rec.crossValidate(
+                folds: folds, request: request, maxUsers: maxUsers,
+                progress: { f, fold in
+                    guard !json else { return }
+                    var line = String(
+                        format: "fold %d: RMSE %.4f, MAE %.4f on %@ held-out ratings", f + 1, fold.error.rmse,
+                        fold.error.mae, grouped(fold.testRatings))
+                    if let r = fold.ranking {
+                        line += String(
+                            format: "; P@10 %.4f, NDCG@10 %.4f over %@ users", r.precision, r.ndcg, grouped(r.users))
+                    }
+                    print(line)
+                })
+            if json {
+                try printJSON(report)
+                return
+            }
+            print(
+                String(
+                    format: "%d folds (seed %llu), %@: RMSE %.4f ± %.4f, MAE %.4f ± %.4f", folds, report.seed,
+                    duration(report.seconds), report.rmse.mean, report.rmse.sd, report.mae.mean, report.mae.sd))
+            if let p = report.precision, let n = report.ndcg {
+                print(
+                    String(format: "ranking model: P@10 %.4f ± %.4f, NDCG@10 %.4f ± %.4f", p.mean, p.sd, n.mean, n.sd))
             }
         }
     }

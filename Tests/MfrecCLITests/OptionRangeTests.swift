@@ -9,7 +9,7 @@ import Testing
     /// Options whose values are not numbers.
     static let textOptions: Set<String> = [
         "db", "folder", "items", "format", "items-format", "scale", "test-file", "history", "plot", "note", "output",
-        "by", "cold", "tune", "ranking", "factors", "host", "token-file", "as",
+        "by", "cold", "tune", "ranking", "factors", "host", "token-file", "as", "exclude", "only", "genre", "file",
         // By command, where the same name is a number elsewhere (`generate --ratings N`).
         "export ratings",
     ]
