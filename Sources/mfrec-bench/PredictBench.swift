@@ -18,7 +18,7 @@ struct PredictBench: ParsableCommand {
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
-        let users = 6_040, items = 3_706
+        let users = 60_000, items = 20_000
         let db = (dir as NSString).appendingPathComponent("predict.db")
         let train = (dir as NSString).appendingPathComponent("train.data")
         for suffix in ["", "-wal", "-shm", ".items", ".items.lock"] { unlink(db + suffix) }
