@@ -37,3 +37,25 @@ public struct ModelRanker: Sendable {
         return top.sorted()
     }
 }
+
+extension FactorModel {
+    /// `predict(user:item:)` with the dot product over the padded rows in SIMD (batch prediction's inner
+    /// loop). Both indices must have rows (checked).
+    public func fastPredict(user u: Int, item i: Int) -> Float {
+        precondition(u >= 0 && u < userCount && i >= 0 && i < itemCount, "fastPredict: no row")
+        let dot = userFactors.withUnsafeBufferPointer { users in
+            itemFactors.withUnsafeBufferPointer { items in
+                let p = UnsafeRawPointer(users.baseAddress! + u * stride)
+                let q = UnsafeRawPointer(items.baseAddress! + i * stride)
+                var acc = SIMD8<Float>()
+                for c in 0..<stride / 8 {
+                    acc +=
+                        p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                        * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                }
+                return acc.sum()
+            }
+        }
+        return clip(useBias ? globalMean + userBias[u] + itemBias[i] + dot : dot)
+    }
+}

@@ -32,38 +32,40 @@ final class LineWriter {
     /// Appends bytes as they are.
     @inline(__always) func append(bytes: [UInt8]) { buffer.append(contentsOf: bytes) }
 
-    /// Appends an id as a CSV field: as it is, or quoted (RFC 4180) when it holds a comma, quote or line break.
-    func appendCSVField(_ bytes: UnsafeRawBufferPointer) {
+    /// Appends an id as a CSV field to `out`: as it is, or quoted (RFC 4180) when it holds a comma, quote or
+    /// line break.
+    static func appendCSVField(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
         guard special else {
-            buffer.append(contentsOf: bytes)
+            out.append(contentsOf: bytes)
             return
         }
-        buffer.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
         for byte in bytes {
-            if byte == UInt8(ascii: "\"") { buffer.append(byte) }
-            buffer.append(byte)
+            if byte == UInt8(ascii: "\"") { out.append(byte) }
+            out.append(byte)
         }
-        buffer.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
     }
 
-    /// Appends a finite number with 4 decimals, as `String(format: "%.4f")` would (half away from zero),
-    /// without its cost.
-    func appendFixed4(_ value: Float) {
+    /// Appends a finite number with 4 decimals to `out`, as `String(format: "%.4f")` would (half away from
+    /// zero), without its cost.
+    static func appendFixed4(_ value: Float, to out: inout [UInt8]) {
         guard value.isFinite else {
-            append("nan")
+            out.append(contentsOf: "nan".utf8)
             return
         }
         let scaled = (Double(value) * 10_000).rounded(.toNearestOrAwayFromZero)
-        if scaled < 0 { append(UInt8(ascii: "-")) }
+        if scaled < 0 { out.append(UInt8(ascii: "-")) }
         let magnitude = Int(abs(scaled))
-        append(magnitude / 10_000)
-        append(UInt8(ascii: "."))
+        let whole = magnitude / 10_000
+        if whole < 10 { out.append(UInt8(48 + whole)) } else { out.append(contentsOf: String(whole).utf8) }
+        out.append(UInt8(ascii: "."))
         let fraction = magnitude % 10_000
-        append(UInt8(48 + fraction / 1_000))
-        append(UInt8(48 + fraction / 100 % 10))
-        append(UInt8(48 + fraction / 10 % 10))
-        append(UInt8(48 + fraction % 10))
+        out.append(UInt8(48 + fraction / 1_000))
+        out.append(UInt8(48 + fraction / 100 % 10))
+        out.append(UInt8(48 + fraction / 10 % 10))
+        out.append(UInt8(48 + fraction % 10))
     }
 
     /// Appends a non-negative integer in decimal.

@@ -40,13 +40,8 @@ extension QueryEngine {
     ) throws -> BatchPredictReport {
         let started = Date()
         let model = try current().model
-        let (userIDs, itemIDs) = try pool.read { store -> ([String: Int32], [String: Int32]) in
-            func map(_ keys: [String]) -> [String: Int32] {
-                var out = [String: Int32](minimumCapacity: keys.count)
-                for (id, key) in keys.enumerated() { out[key] = Int32(id) }
-                return out
-            }
-            return (map(try store.userKeys()), map(try store.itemKeys()))
+        let (userIDs, itemIDs) = try pool.read { store in
+            (KeyTable(try store.userKeys()), KeyTable(try store.itemKeys()))
         }
         let userHasVector = (0..<model.userCount).map(model.hasUser)
         let itemHasVector = (0..<model.itemCount).map(model.hasItem)
@@ -57,6 +52,10 @@ extension QueryEngine {
         // Files are usually grouped by user: the last user's key and id are kept.
         var lastUser: [UInt8] = [], lastUserID: Int32 = -1
         writer.append("user,item,prediction\n")
+        // Lines are formatted into a local buffer and handed to the writer in blocks: appending to the
+        // writer's own buffer byte by byte paid for an exclusivity check per byte.
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 16 + 256)
         try reader.read(
             { line in
                 if report.pairs & 0xffff == 0, isCancelled?() == true { throw CancellationError() }
@@ -64,16 +63,17 @@ extension QueryEngine {
                 if line.user.elementsEqual(lastUser) {
                     user = lastUserID
                 } else {
-                    user = userIDs[String(decoding: line.user, as: UTF8.self)] ?? -1
-                    lastUser = Array(line.user)
+                    user = userIDs.id(of: line.user)
+                    lastUser.removeAll(keepingCapacity: true)
+                    lastUser.append(contentsOf: line.user)
                     lastUserID = user
                 }
-                let item = itemIDs[String(decoding: line.item, as: UTF8.self)] ?? -1
+                let item = itemIDs.id(of: line.item)
                 let knownUser = user >= 0 && Int(user) < userHasVector.count && userHasVector[Int(user)]
                 let knownItem = item >= 0 && Int(item) < itemHasVector.count && itemHasVector[Int(item)]
                 let prediction =
                     knownUser && knownItem
-                    ? model.predict(user: Int(user), item: Int(item))
+                    ? model.fastPredict(user: Int(user), item: Int(item))
                     : model.fallbackPrediction(
                         user: max(Int(user), 0), knownUser: knownUser, item: max(Int(item), 0), knownItem: knownItem)
                 report.pairs += 1
@@ -88,14 +88,19 @@ extension QueryEngine {
                     absolute += abs(error)
                     report.rated += 1
                 }
-                writer.appendCSVField(line.user)
-                writer.append(UInt8(ascii: ","))
-                writer.appendCSVField(line.item)
-                writer.append(UInt8(ascii: ","))
-                writer.appendFixed4(prediction)
-                writer.append(UInt8(ascii: "\n"))
-                try writer.flushIfNeeded()
+                LineWriter.appendCSVField(line.user, to: &out)
+                out.append(UInt8(ascii: ","))
+                LineWriter.appendCSVField(line.item, to: &out)
+                out.append(UInt8(ascii: ","))
+                LineWriter.appendFixed4(prediction, to: &out)
+                out.append(UInt8(ascii: "\n"))
+                if out.count >= 1 << 16 {
+                    writer.append(bytes: out)
+                    out.removeAll(keepingCapacity: true)
+                    try writer.flushIfNeeded()
+                }
             }, onError: { throw $0 })
+        writer.append(bytes: out)
         _ = try writer.finish()
         if report.rated > 0 {
             report.rmse = (squared / Double(report.rated)).squareRoot()
