@@ -66,22 +66,11 @@ extension Recommender {
             if let (ranking, _) = stored {
                 let users = userKeys.count, k = ranking.factors
                 var userVectors = [Float](repeating: 0, count: users * k)
-                var current = -1
-                var ratings: [(item: Int32, rating: Float)] = []
-                func flush() {
-                    guard current >= 0, current < users else { return }
-                    let v = ranking.userVector(user: current, ratings: ratings)
-                    for c in 0..<k { userVectors[current * k + c] = v[c] }
+                try store.forEachUserRatings { u, ratings in
+                    guard u < users else { return }
+                    let v = ranking.userVector(user: u, ratings: ratings)
+                    for c in 0..<k { userVectors[u * k + c] = v[c] }
                 }
-                try store.forEachRating(maxSeq: nil) { u, i, r in
-                    if Int(u) != current {
-                        flush()
-                        current = Int(u)
-                        ratings.removeAll(keepingCapacity: true)
-                    }
-                    ratings.append((i, r))
-                }
-                flush()
                 let userRow = { (u: Int) in userVectors[u * k..<(u + 1) * k] }
                 let itemRow = { (i: Int) in ranking.itemVectors[i * k..<(i + 1) * k] }
                 switch format {

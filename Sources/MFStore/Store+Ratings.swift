@@ -275,3 +275,22 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Streams every user's current ratings, one user at a time in id order (memory holds one user's).
+    /// - Parameter body: called once per user with ratings: the dense user id and their (item, rating) pairs.
+    /// - Throws: `StoreError.sqlite`, or what `body` throws.
+    public func forEachUserRatings(_ body: (Int, [(item: Int32, rating: Float)]) throws -> Void) throws {
+        var current = -1
+        var ratings: [(item: Int32, rating: Float)] = []
+        try forEachRating(maxSeq: nil) { u, i, r in
+            if Int(u) != current {
+                if current >= 0 { try body(current, ratings) }
+                current = Int(u)
+                ratings.removeAll(keepingCapacity: true)
+            }
+            ratings.append((i, r))
+        }
+        if current >= 0 { try body(current, ratings) }
+    }
+}

@@ -200,23 +200,10 @@ extension Recommender {
         var hashes = [UInt64](repeating: 0, count: storedUsers)
         var relevant = [Int](repeating: 0, count: itemCount)
         let relevantAt = Float(Recommender.topQuarter(of: scale))
-        var current = -1
-        var ratings: [(item: Int32, rating: Float)] = []
-        func flush() {
-            if current >= 0, current < storedUsers, hasUser[current] {
-                hashes[current] = RankingModel.ratingsHash(ratings)
-            }
+        try store.forEachUserRatings { u, ratings in
+            if u < storedUsers, hasUser[u] { hashes[u] = RankingModel.ratingsHash(ratings) }
+            for (i, r) in ratings where r >= relevantAt && Int(i) < itemCount { relevant[Int(i)] += 1 }
         }
-        try store.forEachRating(maxSeq: nil) { u, i, r in
-            if Int(u) != current {
-                flush()
-                current = Int(u)
-                ratings.removeAll(keepingCapacity: true)
-            }
-            ratings.append((i, r))
-            if r >= relevantAt, Int(i) < itemCount { relevant[Int(i)] += 1 }
-        }
-        flush()
         return RankingModel.importedALS(
             als, factors: k, itemVectors: itemVectors, hasItemVector: hasVector, userVectors: userVectors,
             userHashes: hashes, ratingOffset: scale.lowerBound
