@@ -133,6 +133,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
             // is modest (each product with XᵀX stretches it by at most λ_1/λ_width); the last gets two.
             orthonormalizeFast(&basis, rows: itemCount, columns: width, passes: iteration == iterations - 1 ? 2 : 1)
         }
+        // Cancelled: the caller discards the result, so skip the Rayleigh–Ritz step (one more product and a
+        // width² cross product: most of a second under load at width 300, past the 1 s cancellation bound).
+        if isCancelled?() == true {
+            return ([Float](repeating: 0, count: factors), [Float](repeating: 0, count: itemCount * factors))
+        }
         // Rayleigh–Ritz: the small matrix Ωᵀ S Ω and its eigenpairs.
         let image = multiply(basis)
         var small = crossProduct(basis, image, rows: itemCount, columns: width)
