@@ -40,7 +40,7 @@ let package = Package(
         // Fuzz targets (readers and decoders fed arbitrary bytes), and their driver: libFuzzer's entry point when
         // scripts/fuzz.sh builds it with -sanitize=fuzzer,address -D FUZZING, a corpus replay tool otherwise.
         .target(name: "MFRecFuzz", dependencies: ["MFRec", "MFEngine", "CZlib"]),
-        .executableTarget(name: "mfrec-fuzz", dependencies: ["MFRecFuzz"]),
+        .executableTarget(name: "mfrec-fuzz", dependencies: ["MFRecFuzz", "MFRecCLI"]),
         // The HTTP server (`mfrec serve`): routes, JSON, auth and metrics over MFRec; nothing HTTP-specific in MFRec.
         .target(
             name: "MFRecServer",
@@ -50,13 +50,15 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["openapi.yaml"]),
-        // The command-line tool: a thin layer over MFRec (and MFRecServer for `serve`).
-        .executableTarget(
-            name: "mfrec",
+        // The command-line tool: a thin layer over MFRec (and MFRecServer for `serve`). Its commands are a library,
+        // so that the CLI fuzz target (in mfrec-fuzz) runs them in-process; the executable only calls `Mfrec.main()`.
+        .target(
+            name: "MFRecCLI",
             dependencies: [
                 "MFRec", "MFRecServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "mfrec", dependencies: ["MFRecCLI"]),
         // Benchmarks (release build, outside the test suite).
         .executableTarget(
             name: "mfrec-bench",

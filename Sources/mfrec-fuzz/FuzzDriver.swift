@@ -5,21 +5,28 @@ import MFRecFuzz
 // defines libFuzzer's entry point and hands the process to libFuzzer's own driver (`LLVMFuzzerRunDriver`;
 // SwiftPM names an executable's entry `mfrec_fuzz_main`); the target comes from MFREC_FUZZ_TARGET. Built
 // plainly (as `swift build` and `swift test` do) it is a replay tool: `mfrec-fuzz TARGET FILE...` runs each
-// file through the target once.
+// file through the target once. The targets are MFRecFuzz's (readers and decoders) and `cli` (CLIFuzz.swift: command
+// lines run in-process against a trained database in a temp folder).
+
+/// Every target's name, and the function that runs one input through it.
+let fuzzTargets: [(name: String, run: @Sendable ([UInt8]) -> Void, seeds: @Sendable () -> [[UInt8]])] =
+    FuzzTarget.allCases.map { target in (target.rawValue, target.run, { target.seeds }) }
+    + [("cli", CLIFuzz.run, CLIFuzz.seedInputs)]
+
+func fuzzTarget(named name: String) -> (@Sendable ([UInt8]) -> Void)? { fuzzTargets.first { $0.name == name }?.run }
+let targetNames = fuzzTargets.map(\.name).joined(separator: ", ")
 
 #if FUZZING
-    let selectedTarget: FuzzTarget = {
+    let selectedTarget: @Sendable ([UInt8]) -> Void = {
         let name = ProcessInfo.processInfo.environment["MFREC_FUZZ_TARGET"] ?? ""
-        guard let target = FuzzTarget(rawValue: name) else {
-            fatalError("set MFREC_FUZZ_TARGET to one of " + FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))
-        }
+        guard let target = fuzzTarget(named: name) else { fatalError("set MFREC_FUZZ_TARGET to one of " + targetNames) }
         return target
     }()
 
     /// libFuzzer's callback: one input through the selected target.
     @_cdecl("LLVMFuzzerTestOneInput")
     public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-        selectedTarget.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        selectedTarget(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
         return 0
     }
 
@@ -47,19 +54,17 @@ import MFRecFuzz
             let arguments = CommandLine.arguments.dropFirst()
             if arguments.first == "--write-seeds", let folder = arguments.dropFirst().first {
                 // mfrec-fuzz --write-seeds DIR: DIR/TARGET/seed-N for every target.
-                for target in FuzzTarget.allCases {
-                    let dir = (folder as NSString).appendingPathComponent(target.rawValue)
+                for target in fuzzTargets {
+                    let dir = (folder as NSString).appendingPathComponent(target.name)
                     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    for (n, seed) in target.seeds.enumerated() {
+                    for (n, seed) in target.seeds().enumerated() {
                         _ = FileManager.default.createFile(atPath: dir + "/seed-\(n)", contents: Data(seed))
                     }
                 }
                 return
             }
-            guard let name = arguments.first, let target = FuzzTarget(rawValue: name) else {
-                print(
-                    "usage: mfrec-fuzz TARGET FILE... (targets: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))"
-                )
+            guard let name = arguments.first, let target = fuzzTarget(named: name) else {
+                print("usage: mfrec-fuzz TARGET FILE... (targets: \(targetNames))")
                 exit(64)
             }
             for path in arguments.dropFirst() {
@@ -67,7 +72,7 @@ import MFRecFuzz
                     print("cannot read \(path)")
                     exit(1)
                 }
-                target.run(Array(data))
+                target(Array(data))
             }
             print("replayed \(arguments.count - 1) inputs through \(name)")
         }

@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import MFRec
 
-@main
-struct Mfrec: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The root command. `mfrec`'s `main.swift` calls ``main()``; the CLI fuzz target parses and runs commands in-process.
+public struct Mfrec: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "mfrec",
         abstract: "Recommend items by matrix factorization, from one embedded SQLite file.",
         discussion: "Every command takes --db PATH (default: $MFREC_DB, or mfrec.db in the current folder).",
@@ -15,7 +15,10 @@ struct Mfrec: ParsableCommand {
         ]
     )
 
-    static func main() {
+    public init() {}
+
+    /// Runs the command line of this process and exits with its status (0, 1 for a failure, 64 for a usage error).
+    public static func main() {
         Signals.removeTempFilesOnExit()
         main(nil)
     }
