@@ -76,7 +76,9 @@ let package = Package(
         .testTarget(
             name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures", "MFRecFuzz"],
             exclude: ["Corpus"]),
-        .testTarget(name: "MfrecCLITests", dependencies: ["mfrec", "MFRec", "MFStore", "MFEngine", "TestFixtures"]),
+        .testTarget(
+            name: "MfrecCLITests",
+            dependencies: ["mfrec", "mfrec-fuzz", "MFRec", "MFStore", "MFEngine", "TestFixtures"]),
         // The server end to end: the real `mfrec serve` binary on a loopback port, called over HTTP.
         .testTarget(
             name: "MFRecServerTests",

@@ -29,7 +29,7 @@ run_one() {
     local extra=()
     # cli: command lines are short; ASan's leak check is off (ArgumentParser and Foundation keep caches per process).
     if [ "$t" = cli ]; then extra=(-dict="$dict" -max_len=512 -detect_leaks=0); fi
-    (cd "$work" && MFREC_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
+    (cd "$work" && TMPDIR="$work" MFREC_FUZZ_TARGET=$t "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
         -rss_limit_mb=4096 -print_final_stats=1 -close_fd_mask=1 -artifact_prefix="$work/" "${extra[@]}" \
         "$work/new" "$OLDPWD/fuzz/corpus/$t") >"$work/log" 2>&1
     status=$?
@@ -47,7 +47,7 @@ run_one() {
     local merged="$work/merged"
     mkdir -p "$merged"
     # Absolute paths: the cli target changes its current folder.
-    MFREC_FUZZ_TARGET=$t "$bin" -merge=1 -close_fd_mask=1 "${extra[@]}" "$merged" "$PWD/fuzz/corpus/$t" "$work/new" \
+    TMPDIR="$work" MFREC_FUZZ_TARGET=$t "$bin" -merge=1 -close_fd_mask=1 "${extra[@]}" "$merged" "$PWD/fuzz/corpus/$t" "$work/new" \
         >/dev/null 2>&1 || true
     if [ -n "$(ls -A "$merged")" ]; then
         rm -f fuzz/corpus/"$t"/*

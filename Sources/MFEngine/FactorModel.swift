@@ -136,6 +136,21 @@ public struct FactorModel: Sendable, Equatable {
             : fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
     }
 
+    /// The prediction for a user given by a vector and bias rather than a row (an anonymous session's, see
+    /// `OnlineUpdater.sessionUser`), by the same arithmetic as `predict`; nil `user` (no vector) or an item
+    /// without one gives the fallback.
+    public func predictOrFallback(user: (vector: [Float], bias: Float)?, item i: Int) -> Float {
+        guard let user, hasItem(i) else {
+            var p = globalMean
+            if useBias && user != nil { p += user!.bias }
+            if useBias && hasItem(i) { p += itemBias[i] }
+            return clip(p)
+        }
+        var dot: Float = 0
+        for f in 0..<factors { dot += user.vector[f] * itemFactors[i * stride + f] }
+        return clip(useBias ? globalMean + user.bias + itemBias[i] + dot : dot)
+    }
+
     /// Trainable parameters: the embeddings plus biases (and μ) when the model has them.
     public var parameterCount: Int {
         (userCount + itemCount) * factors + (useBias ? userCount + itemCount + 1 : 0)

@@ -51,6 +51,36 @@ public struct OnlineUpdater: Sendable {
         }
     }
 
+    /// The vector and bias an unseen user gets from `ratings` on the incremental path (`rate`, `ingest --update`:
+    /// fold-in from the last value of each rated item, then `steps` SGD steps per rating in the given order),
+    /// computed without changing `model`: the steps' moves of the rated items are made on copies of their rows,
+    /// which the user's later steps see, as they would in the model. Items without a vector are left out (the
+    /// stored path folds them in from this user alone first; here they inform nothing). Nil when no rated item
+    /// has a vector.
+    public func sessionUser(_ model: FactorModel, ratings: [(item: Int, rating: Float)]) -> (
+        vector: [Float], bias: Float
+    )? {
+        let usable = ratings.filter { model.hasItem($0.item) }
+        var local: [Int: Int] = [:]
+        for entry in usable where local[entry.item] == nil { local[entry.item] = local.count }
+        guard !local.isEmpty else { return nil }
+        // One user and the rated items' rows: the same fold-in and steps as on the whole model.
+        var small = FactorModel(
+            factors: model.factors, userCount: 1, itemCount: local.count, useBias: model.useBias,
+            globalMean: model.globalMean, scale: model.scaleMin...model.scaleMax)
+        for (item, j) in local {
+            small.itemBias[j] = model.itemBias[item]
+            for f in 0..<model.stride {
+                small.itemFactors[j * small.stride + f] = model.itemFactors[item * model.stride + f]
+            }
+        }
+        var last: [Int: Float] = [:]
+        for entry in usable { last[entry.item] = entry.rating }
+        foldInUser(&small, user: 0, ratings: last.sorted { $0.key < $1.key }.map { (local[$0.key]!, $0.value) })
+        for entry in usable { step(&small, user: 0, item: local[entry.item]!, rating: entry.rating) }
+        return (Array(small.userVector(0)), small.userBias[0])
+    }
+
     /// Fits a user's vector (and bias) to their ratings against the fixed item vectors:
     /// regularized least squares, minimize Σ (r − μ − b_i − b_u − p·q_i)² + (λ n + prior)(‖p‖² + b_u²).
     /// Items without a vector are ignored. Returns false when no rating could be used.

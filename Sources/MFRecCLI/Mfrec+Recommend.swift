@@ -20,7 +20,8 @@ extension Mfrec {
                 model ranks users with fewer than --cooccurrence-below ratings by co-occurrence and the rest \
                 by the rating model. A user without ratings gets the most popular well-rated items (--cold \
                 popular, the default) or an error (--cold error). The predicted rating shown is always the \
-                rating model's.
+                rating model's. --ratings "50:5,181:4" recommends for an anonymous session instead of a stored \
+                user: the ratings are folded in as `rate` would fold in a new user, and nothing is written.
                 """)
 
         @OptionGroup var database: DatabaseOptions
@@ -42,6 +43,12 @@ extension Mfrec {
         )
         var by: Ranker?
         @Flag(help: "Recommend for every user (needs --output).") var all = false
+        @Option(
+            help: ArgumentHelp(
+                "Recommend for an anonymous session with these ratings instead of a stored USER: ITEM:RATING pairs, "
+                    + "comma-separated or a file of them (one per line); nothing is written.",
+                valueName: "pairs"))
+        var ratings: String?
         @Option(help: "With --all: the CSV file to write (- for standard output).") var output: String?
         @Option(help: "Threads for --all (1…256).") var threads = ProcessInfo.processInfo.activeProcessorCount
         @Option(
@@ -64,11 +71,14 @@ extension Mfrec {
                 throw ValidationError(
                     "--exclude, --only, --genre and --min-item-ratings apply to one user's list, not --all")
             }
-            if all {
+            if let ratings {
+                guard user == nil, !all else { throw ValidationError("give either USER, --all or --ratings, not two") }
+                if !Self.namesFile(ratings) { _ = try Self.sessionRatings(ratings) }
+            } else if all {
                 guard output != nil else { throw ValidationError("--all needs --output FILE.csv") }
                 guard user == nil else { throw ValidationError("give either USER or --all, not both") }
             } else if user == nil {
-                throw ValidationError("give a USER id, or --all --output FILE.csv")
+                throw ValidationError("give a USER id, --ratings ITEM:RATING,..., or --all --output FILE.csv")
             }
         }
 
@@ -85,17 +95,29 @@ extension Mfrec {
             let filter = ItemFilter(
                 excluded: Set(try exclude.map { try Self.ids($0, "--exclude") } ?? []),
                 only: try only.map { Set(try Self.ids($0, "--only")) }, genre: genre, minRatings: minItemRatings)
-            let list = try engine.recommend(
-                user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
-                minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by, filter: filter)
+            let list: RecommendationList
+            if let ratings {
+                let session = try engine.recommend(
+                    ratings: try Self.sessionRatings(ratings), n: n, includeRated: includeRated, explain: explain,
+                    by: by, filter: filter)
+                list = session.list
+                if session.ignored > 0 {
+                    Console.note("left out \(plural(session.ignored, "rating")) of items the database does not know")
+                }
+            } else {
+                list = try engine.recommend(
+                    user: user!, n: n, includeRated: includeRated, cold: cold, explain: explain,
+                    minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by, filter: filter)
+            }
+            let who = ratings != nil ? "this session" : "user \(list.user)"
             if list.ranking == .cooccurrence && by == nil {
                 Console.note(
-                    "user \(user!) has few ratings: ranked by co-occurrence with the items they rated "
+                    "\(who) has few ratings: ranked by co-occurrence with the items they rated "
                         + "(the light-user rule chosen at training; `mfrec info` shows it)")
             }
             if list.coldStart {
                 Console.note(
-                    "user \(user!) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
+                    "\(who) has no ratings to rank by" + (minRatings > 0 ? " or fewer than \(minRatings)" : "")
                         + "; showing the most popular well-rated items instead")
             }
             switch format {
@@ -124,6 +146,33 @@ extension Mfrec {
                     }
                 }
             }
+        }
+
+        static func namesFile(_ value: String) -> Bool {
+            var isFolder: ObjCBool = false
+            return FileManager.default.fileExists(atPath: value, isDirectory: &isFolder) && !isFolder.boolValue
+        }
+
+        /// `--ratings`: ITEM:RATING pairs (split at the last colon), inline or from a file. A malformed pair is a
+        /// usage error naming it (with the file and line when it came from a file).
+        static func sessionRatings(_ value: String) throws -> [(item: String, rating: Double)] {
+            let fromFile = namesFile(value)
+            var out: [(item: String, rating: Double)] = []
+            for (n, entry) in try ids(value, "--ratings").enumerated() {
+                let place = fromFile ? "\(value), entry \(n + 1)" : "pair \(n + 1)"
+                guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex else {
+                    throw ValidationError("--ratings: \(place) (\(entry)) is not ITEM:RATING")
+                }
+                let item = entry[..<colon].trimmingCharacters(in: .whitespaces)
+                guard let rating = Double(entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)),
+                    rating.isFinite
+                else {
+                    throw ValidationError("--ratings: \(place) (\(entry)): field rating is not a number")
+                }
+                out.append((item, rating))
+            }
+            guard !out.isEmpty else { throw ValidationError("--ratings: no ITEM:RATING pairs") }
+            return out
         }
 
         /// Item ids from an option: the lines (or comma-separated fields) of a file when the value names one,

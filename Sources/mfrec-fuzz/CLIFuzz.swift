@@ -53,11 +53,17 @@ enum CLIFuzz {
         }
     }
 
+    /// Removes this process's folder (after a replay; a libFuzzer run leaves it to scripts/fuzz.sh's own temp folder).
+    static func removeFolder() {
+        _ = FileManager.default.changeCurrentDirectoryPath(NSTemporaryDirectory())
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
     /// Empties `work/`, copies the template into it and makes it the current folder.
     static func reset() {
         let fm = FileManager.default
         let work = root + "/work", template = root + "/template"
-        fm.changeCurrentDirectoryPath(root)
+        _ = fm.changeCurrentDirectoryPath(root)
         try? fm.removeItem(atPath: work)
         try? fm.copyItem(atPath: template, toPath: work)
         guard fm.changeCurrentDirectoryPath(work) else { fatalError("cannot enter \(work)") }
@@ -74,7 +80,8 @@ enum CLIFuzz {
         ["train", "--tune", "off", "--factors", "3", "--epochs", "3"], ["train", "--tune-seconds", "1"],
         ["eval", "--compare", "--top", "5"], ["eval", "--folds", "2", "--json"],
         ["eval", "--test-file", "ratings.data", "--max-users", "5"], ["snapshot", "list", "--format", "csv"],
-        ["snapshot", "show", "1"], ["snapshot", "diff", "1", "2", "--users", "5"], ["snapshot", "create", "--note", "x"],
+        ["snapshot", "show", "1"], ["snapshot", "diff", "1", "2", "--users", "5"],
+        ["snapshot", "create", "--note", "x"],
         ["snapshot", "delete", "1"], ["snapshot", "prune", "--keep", "1"], ["rollback", "1"], ["info"],
         ["export", "-o", "out", "--format", "csv"], ["export", "--ratings", "r.jsonl.gz"], ["migrate"],
         ["import", "spark", "als", "--as", "ranking"], ["info", "--db", "other.db"],
@@ -86,7 +93,7 @@ enum CLIFuzz {
     /// trained database with two snapshots and a live incremental update.
     static func prepareTemplate(in folder: String) {
         let fm = FileManager.default
-        fm.changeCurrentDirectoryPath(folder)
+        _ = fm.changeCurrentDirectoryPath(folder)
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         func next(_ bound: Int) -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
@@ -95,19 +102,22 @@ enum CLIFuzz {
         var lines: [String] = []
         for user in 1...40 {
             for item in 1...30 where next(3) == 0 || item <= 3 || (item + user) % 7 == 0 {
-                lines.append("u\(user)\ti\(item)\t\(1 + (item * 7 + user * 3 + next(2)) % 5)\t\(880_000_000 + user * 1000 + item)")
+                lines.append(
+                    "u\(user)\ti\(item)\t\(1 + (item * 7 + user * 3 + next(2)) % 5)\t\(880_000_000 + user * 1000 + item)"
+                )
             }
         }
-        fm.createFile(atPath: "ratings.data", contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+        _ = fm.createFile(atPath: "ratings.data", contents: Data((lines.joined(separator: "\n") + "\n").utf8))
         let genres = 19
         let items = (1...30).map { item in
             let flags = (0..<genres).map { $0 == item % genres || $0 == 5 && item % 3 == 0 ? "1" : "0" }
             return "i\(item)|Film \(item) (199\(item % 10))|01-Jan-199\(item % 10)||http://x/\(item)|"
                 + flags.joined(separator: "|")
         }
-        fm.createFile(atPath: "items.item", contents: Data((items.joined(separator: "\n") + "\n").utf8))
-        fm.createFile(
-            atPath: "more.csv", contents: Data("user,item,rating,timestamp\nu41,i2,5,990000000\nu1,i30,1,990000001\n".utf8))
+        _ = fm.createFile(atPath: "items.item", contents: Data((items.joined(separator: "\n") + "\n").utf8))
+        _ = fm.createFile(
+            atPath: "more.csv",
+            contents: Data("user,item,rating,timestamp\nu41,i2,5,990000000\nu1,i30,1,990000001\n".utf8))
         for command in [
             ["ingest", "ratings.data", "--items", "items.item"], ["train", "--tune", "off", "--factors", "4"],
             ["rate", "u1", "i29", "5"], ["snapshot", "create", "--note", "rated"],

@@ -74,6 +74,7 @@ let targetNames = fuzzTargets.map(\.name).joined(separator: ", ")
                 }
                 target(Array(data))
             }
+            if name == "cli" { CLIFuzz.removeFolder() }
             print("replayed \(arguments.count - 1) inputs through \(name)")
         }
     }

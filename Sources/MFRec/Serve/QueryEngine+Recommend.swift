@@ -47,6 +47,74 @@ extension QueryEngine {
         }
     }
 
+    /// Whom a list is for: a stored user, or an anonymous session's ratings folded in on the fly.
+    struct ListSubject {
+        /// The user's id as given (for the answer).
+        var key: String
+        /// The ratings the list is for, by item id.
+        var rated: [(item: Int, rating: Double)]
+        /// A stored user's id: it lets an imported ALS ranking model answer from the user's stored vector.
+        var storedUser: Int?
+        /// The rating model's user vector and bias; nil when it has none.
+        var vector: (vector: [Float], bias: Float)?
+    }
+
+    /// The top-n for an anonymous session: `ratings` (item ids of the ratings file, and values on the scale) are
+    /// folded in as `rate` or `ingest --update` would fold in a new user who gave them, and nothing is written,
+    /// so this works on a database opened read-only. The rating model's vector comes from the incremental path's
+    /// fold-in and SGD steps (`OnlineUpdater.sessionUser`); the ranking model sees the counts and priors the
+    /// ratings would give their items (`RankingModel.absorb` on a copy); the light-user rule, rankers, filters and
+    /// explanations are `recommend(user:)`'s. So the list equals the one a stored user with these ratings, added in
+    /// one batch, would get. A repeated item counts with its last value; items the database does not know are
+    /// left out and counted in `ignored`. With no known item the popular list answers.
+    public func recommend(
+        ratings: [(item: String, rating: Double)], n: Int = 10, includeRated: Bool = false, explain: Bool = false,
+        by: Ranker? = nil, excluding items: Set<String> = [], filter: ItemFilter = ItemFilter()
+    ) throws -> (list: RecommendationList, ignored: Int) {
+        var filter = filter
+        filter.excluded.formUnion(items)
+        let banned = try self.banned(by: filter)
+        var known: [(item: Int, rating: Double)] = []
+        var ignored = 0
+        let scale = try pool.read { try $0.ratingScale() }
+        for (key, rating) in ratings {
+            guard let id = try pool.read({ try $0.itemID(forKey: key) }) else {
+                ignored += 1
+                continue
+            }
+            guard rating.isFinite, scale?.contains(rating) ?? true else {
+                throw InputError(
+                    file: "ratings",
+                    reason: "rating \(RatingScale.number(rating)) of item \(key) is outside the scale "
+                        + (scale.map(RatingScale.describe) ?? "?"))
+            }
+            known.append((id, rating))
+        }
+        let list = try consistentState { state, matrix in
+            let hyper = state.snapshot.options ?? TrainingOptions()
+            let vector = UpdateOptions().updater(trainedWith: hyper).sessionUser(
+                state.model, ratings: known.map { ($0.item, Float($0.rating)) })
+            var last: [Int: Double] = [:]
+            for entry in known { last[entry.item] = entry.rating }
+            let rated = last.sorted { $0.key < $1.key }.map { (item: $0.key, rating: $0.value) }
+            var state = state
+            if var entry = state.ranking, let scale {
+                // The counts and popularity priors the session's ratings would give their items, on a copy.
+                _ = entry.model.absorb(
+                    userRatings: { rated.map { (Int32($0.item), Float($0.rating)) } },
+                    new: rated.map { (Int32($0.item), Float($0.rating), nil) },
+                    relevantAt: Float(Recommender.topQuarter(of: scale)))
+                state.ranking = entry
+            }
+            return try recommend(
+                state: state, matrix: matrix,
+                subject: ListSubject(key: "(session)", rated: rated, storedUser: nil, vector: vector), n: n,
+                includeRated: includeRated, cold: .popular, explain: explain, threads: 1, minRatings: 0,
+                cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow, by: by, banned: banned)
+        }
+        return (list, ignored)
+    }
+
     private func recommend(
         state: LiveState, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
         cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
@@ -58,7 +126,21 @@ extension QueryEngine {
             return RecommendationList(
                 user: key, ranking: .popular, items: try popular(n: n, excluding: Set(banned)))
         }
-        let rated = try pool.read { try $0.ratings(ofUser: user) }
+        let subject = ListSubject(
+            key: key, rated: try pool.read { try $0.ratings(ofUser: user) }, storedUser: user,
+            vector: known ? (Array(model.userVector(user)), model.userBias[user]) : nil)
+        return try recommend(
+            state: state, matrix: matrix, subject: subject, n: n, includeRated: includeRated, cold: cold,
+            explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by,
+            banned: banned)
+    }
+
+    private func recommend(
+        state: LiveState, matrix: ItemMatrix, subject: ListSubject, n: Int, includeRated: Bool,
+        cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
+        banned: [Int32]
+    ) throws -> RecommendationList {
+        let model = state.model, key = subject.key, rated = subject.rated
         let ratedIDs = rated.map { Int32($0.item) }
         // Sorted and unique: the scan walks it beside the item ids.
         let excluded =
@@ -70,7 +152,8 @@ extension QueryEngine {
         guard ratedIDs.count >= minRatings else { return try coldList() }
         let rankers = try listRankers(state, cooccurrenceBelow: cooccurrenceBelow)
         let (ranker, weight) =
-            by.map(rankers.explicitRule) ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: known)
+            by.map(rankers.explicitRule)
+            ?? rankers.defaultRule(ratingCount: ratedIDs.count, hasVector: subject.vector != nil)
         func listing(
             _ top: [(item: Int32, score: Float)], _ ranking: Ranker,
             reasons: (Int) throws -> [Recommendation.Reason]
@@ -80,7 +163,7 @@ extension QueryEngine {
                 let item = Int(hit.item), info = try self.item(item)
                 var rec = Recommendation(
                     rank: rank + 1, item: info?.key ?? String(item), title: info?.title,
-                    predictedRating: Double(model.predictOrFallback(user: user, knownUser: known, item: item)))
+                    predictedRating: Double(model.predictOrFallback(user: subject.vector, item: item)))
                 if explain { rec.because = try reasons(item) }
                 items.append(rec)
             }
@@ -97,7 +180,8 @@ extension QueryEngine {
             }
             guard
                 let top = try rankers.top(
-                    .ranking, user: user, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+                    .ranking, user: subject.storedUser, popularityWeight: weight, ratings: ratings, n: n,
+                    excluded: Set(excluded))
             else {
                 return try coldList()
             }
@@ -118,8 +202,8 @@ extension QueryEngine {
                 try cooccurrenceReasons(for: $0, rated: rated, embedding: embedding)
             }
         case .rating:
-            guard known else { return try coldList() }
-            let query = matrix.queryVector(model.userVector(user))
+            guard let vector = subject.vector else { return try coldList() }
+            let query = matrix.queryVector(vector.vector)
             let top = matrix.topN(query: query, n: n, excluded: excluded, threads: threads)
             return try listing(top, .rating) { try reasons(for: $0, rated: rated, model: model, matrix: matrix) }
         }

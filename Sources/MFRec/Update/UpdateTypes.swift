@@ -1,4 +1,5 @@
 import Foundation
+import MFEngine
 
 /// A new rating, with the ids of the user's files.
 public struct NewRating: Sendable, Equatable {
@@ -37,6 +38,20 @@ public struct UpdateOptions: Sendable {
         self.steps = steps
         self.learningRate = learningRate
         self.foldInPrior = foldInPrior
+    }
+}
+
+extension UpdateOptions {
+    /// The updater these options make for a model trained with `hyper`: nil values take the choices stored
+    /// with it. `rate`, `ingest --update` and an anonymous session's fold-in (`QueryEngine.recommend(ratings:)`)
+    /// all use it, so a session is ranked as its ratings would be if they were stored.
+    func updater(trainedWith hyper: TrainingOptions) -> OnlineUpdater {
+        var updater = OnlineUpdater(
+            learningRate: learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
+            regularization: hyper.regularization,
+            biasRegularization: hyper.biasRegularization, steps: steps, nonnegative: hyper.nonnegative)
+        if let prior = foldInPrior ?? hyper.foldInPrior { updater.foldInPrior = prior }
+        return updater
     }
 }
 

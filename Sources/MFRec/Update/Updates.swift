@@ -110,12 +110,7 @@ extension Recommender {
         let userCount = try store.userCount(), itemCount = try store.itemCount()
         state.model.grow(
             userCount: max(userCount, state.model.userCount), itemCount: max(itemCount, state.model.itemCount))
-        let hyper = state.snapshot.options ?? TrainingOptions()
-        var updater = OnlineUpdater(
-            learningRate: options.learningRate ?? hyper.updateLearningRate ?? hyper.learningRate,
-            regularization: hyper.regularization,
-            biasRegularization: hyper.biasRegularization, steps: options.steps, nonnegative: hyper.nonnegative)
-        if let prior = options.foldInPrior ?? hyper.foldInPrior { updater.foldInPrior = prior }
+        let updater = options.updater(trainedWith: state.snapshot.options ?? TrainingOptions())
         var touchedUsers = Set<Int>(), touchedItems = Set<Int>()
         // Fold in first: a user or item without a vector is fitted from all of its stored ratings.
         // (Items are fitted from this batch's ratings of them: the ratings table has no index by item.)
