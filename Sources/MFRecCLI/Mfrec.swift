@@ -4,6 +4,7 @@ import MFRec
 
 /// The root command. `mfrec`'s `main.swift` calls ``main()``; the CLI fuzz target parses and runs commands in-process.
 public struct Mfrec: ParsableCommand {
+    /// The name, help text and subcommands.
     public static let configuration = CommandConfiguration(
         commandName: "mfrec",
         abstract: "Recommend items by matrix factorization, from one embedded SQLite file.",
@@ -15,6 +16,7 @@ public struct Mfrec: ParsableCommand {
         ]
     )
 
+    /// The root command (ArgumentParser fills its subcommand in when it parses a command line).
     public init() {}
 
     /// Runs the command line of this process and exits with its status (0, 1 for a failure, 64 for a usage error).
