@@ -87,6 +87,20 @@ public struct FactorModel: Sendable, Equatable {
         i >= 0 && i < itemCount && (itemBias[i] != 0 || itemVector(i).contains { $0 != 0 })
     }
 
+    /// Zeroes user u's vector and bias: the model then has no vector for them (see `hasUser`).
+    public mutating func clearUser(_ u: Int) {
+        guard u >= 0, u < userCount else { return }
+        userBias[u] = 0
+        for f in 0..<stride { userFactors[u * stride + f] = 0 }
+    }
+
+    /// Zeroes item i's vector and bias (see `hasItem`).
+    public mutating func clearItem(_ i: Int) {
+        guard i >= 0, i < itemCount else { return }
+        itemBias[i] = 0
+        for f in 0..<stride { itemFactors[i * stride + f] = 0 }
+    }
+
     /// A copy whose user row j is this model's row `users[j]` (and likewise for items).
     public func permuted(users: [Int], items: [Int]) -> FactorModel {
         var out = self

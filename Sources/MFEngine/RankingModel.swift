@@ -218,6 +218,34 @@ public struct RankingModel: Sendable, Equatable {
         self.popularity[j] = popularity
     }
 
+    /// Removes item j: its vector, weight, popularity prior and fitted flag become zero, so it scores nothing, counts
+    /// for no user's vector and reads as absent (`mfrec forget item`).
+    public mutating func forgetItem(_ j: Int) {
+        guard j >= 0, j < itemCount else { return }
+        setItem(j, vector: [Float](repeating: 0, count: factors), ratings: 0, popularity: 0)
+        fittedItems[j] = false
+    }
+
+    /// Removes user u's stored vector and ratings hash (an imported ALS model's; other models store no users).
+    public mutating func forgetUser(_ u: Int) {
+        guard u >= 0, u < storedUserHashes.count else { return }
+        for c in 0..<factors { storedUsers[u * factors + c] = 0 }
+        storedUserHashes[u] = 0
+    }
+
+    /// Removes one rating (r by a user, of item j) from the item side's counts: d_j falls by one and, for a rating
+    /// at or above `relevantAt`, the popularity prior too. Fitted vectors stay (see `absorb`). `mfrec delete rating`.
+    public mutating func remove(rating: Float, item j: Int, relevantAt: Float) {
+        guard j >= 0, j < itemCount else { return }
+        let row = itemRow(j)
+        let prior =
+            rating >= relevantAt ? Float(log1p(max(0, expm1(Double(row.popularity)).rounded() - 1))) : row.popularity
+        // Without popularity damping (α = 0) the weight does not depend on the count (see `ratingCount`).
+        setItem(
+            j, vector: row.vector, ratings: parameters.exponent > 0 ? max(0, row.ratings - 1) : row.ratings,
+            popularity: prior)
+    }
+
     /// Moves the item side toward one user's new ratings: items without a fitted vector get one by the
     /// fold-in identity of the fit; every rated item's count and popularity prior follow.
     ///

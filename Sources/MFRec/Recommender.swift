@@ -47,7 +47,10 @@ public final class Recommender: @unchecked Sendable {
     public init(path: String, mode: AccessMode) throws {
         store = try Store(path: path, mode: mode)
         self.path = path
-        if !store.isReadOnly { removeStaleTempFiles() }
+        if !store.isReadOnly {
+            removeStaleTempFiles()
+            finishPendingScrub()
+        }
     }
 
     /// Opens the database at `path`: read-only, or creating and migrating it when needed.

@@ -13,6 +13,7 @@ public struct Mfrec: ParsableCommand {
         subcommands: [
             Demo.self, Ingest.self, Train.self, Eval.self, Recommend.self, Predict.self, Similar.self, Rate.self,
             Snapshot.self, Rollback.self, Export.self, Import.self, Info.self, Generate.self, Migrate.self, Serve.self,
+            Forget.self, Delete.self,
         ]
     )
 

@@ -15,6 +15,8 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
     case unknownUser(String)
     case coldUser(String)
     case unknownItem(String)
+    /// The user has not rated the item (`deleteRating`).
+    case noRating(user: String, item: String)
     /// The item is in the database but the model has no vector for it (no ratings it learned from).
     case noItemVector(String)
     case noModel
@@ -46,6 +48,7 @@ public enum QueryError: Error, CustomStringConvertible, LocalizedError, Sendable
                 "user \(key) is cold: no vector in the live model (no ratings when it was trained), or fewer "
                 + "ratings than --min-ratings"
         case .unknownItem(let key): return "item \(key) is not in the database"
+        case .noRating(let user, let item): return "user \(user) has not rated item \(item); nothing was changed"
         case .noItemVector(let key):
             return "item \(key) has no vector in the model yet (no ratings it was trained or updated on)"
         case .noModel: return "there is no model yet; run `mfrec train` first"

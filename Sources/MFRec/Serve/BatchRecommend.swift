@@ -20,6 +20,11 @@ extension QueryEngine {
             (state, try privateCopy(of: shared, model: state.model))
         }
         let model = state.model
+        let forgotten = try forgottenItems(state)
+        // What a user's list leaves out: their rated items (ascending) and forgotten items.
+        @Sendable func excluded(_ rated: [(item: Int32, rating: Float)]) -> [Int32] {
+            forgotten.isEmpty ? rated.map(\.item) : Set(rated.map(\.item) + forgotten).sorted()
+        }
         // The embedding is read once for the whole run (a damaged one fails the run when a user needs it).
         let embedding = Result { try cooccurrence() }
         let live = try listRankers(state, cooccurrenceBelow: cooccurrenceBelow)
@@ -74,12 +79,12 @@ extension QueryEngine {
                         if !byRating.isEmpty {
                             let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
                             let tops = matrix.topNBatch(
-                                queries: queries, n: n, excluded: byRating.map { rated[$0].map(\.item) })
+                                queries: queries, n: n, excluded: byRating.map { excluded(rated[$0]) })
                             for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
                         }
                         for j in range {
                             guard let rule = rules[j], rule.ranker != .rating else { continue }
-                            let excluded = Set(rated[j].map(\.item))
+                            let excluded = Set(excluded(rated[j]))
                             var top =
                                 rule.ranker == .popular
                                 ? nil

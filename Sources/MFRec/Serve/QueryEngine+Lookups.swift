@@ -22,21 +22,19 @@ extension QueryEngine {
     /// `RankingModel.cosine`).
     public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
         guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
+        let forgotten = try consistentState { state, _ in Set(try forgottenItems(state)) }
+        let hits: [(item: Int32, score: Float)]
         if ranker == .ranking {
             guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
             guard id < ranking.itemCount else { throw QueryError.noItemVector(key) }
-            return try ranking.similar(to: id, n: n).enumerated().map { rank, hit in
-                let info = try self.item(Int(hit.item))
-                return SimilarItem(
-                    rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title,
-                    similarity: Double(hit.score))
+            hits = ranking.similar(to: id, n: n + forgotten.count)
+        } else {
+            hits = try consistently { _, matrix in
+                guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
+                return matrix.similar(to: id, n: n + forgotten.count)
             }
         }
-        let hits = try consistently { _, matrix in
-            guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
-            return matrix.similar(to: id, n: n)
-        }
-        return try hits.enumerated().map { rank, hit in
+        return try hits.filter { !forgotten.contains($0.item) }.prefix(n).enumerated().map { rank, hit in
             let info = try self.item(Int(hit.item))
             return SimilarItem(
                 rank: rank + 1, item: info?.key ?? String(hit.item), title: info?.title, similarity: Double(hit.score))

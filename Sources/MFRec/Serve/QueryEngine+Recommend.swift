@@ -141,6 +141,8 @@ extension QueryEngine {
         banned: [Int32]
     ) throws -> RecommendationList {
         let model = state.model, key = subject.key, rated = subject.rated
+        let forgotten = try forgottenItems(state)
+        let banned = forgotten.isEmpty ? banned : Set(banned + forgotten).sorted()
         let ratedIDs = rated.map { Int32($0.item) }
         // Sorted and unique: the scan walks it beside the item ids.
         let excluded =

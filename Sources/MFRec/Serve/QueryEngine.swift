@@ -43,6 +43,8 @@ public final class QueryEngine: Sendable {
         var embedding: (key: Int64, value: CooccurrenceEmbedding?)?
         /// Ratings per item (for `ItemFilter.minRatings`), with the live generation they were counted at.
         var itemRatingCounts: (key: Int64, value: [Int32])?
+        /// Forgotten items, with the live model's base generation they were read at (a forget moves it).
+        var forgotten: (key: Int64, value: [Int32])?
     }
 
     /// The value cached in `slot` when it was read for `key`; otherwise `load()`, cached for `key`.
@@ -250,6 +252,16 @@ public final class QueryEngine: Sendable {
         }
         let matrix = sameFile ? mapped : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
         return (fresh, matrix)
+    }
+
+    /// The items `Recommender.forget(item:)` removed, ascending: no list shows them. Read again (and the item
+    /// look-up cache emptied, as it may hold a forgotten key) when the live model's base generation moves, as a
+    /// forget moves it; the hot path reads nothing.
+    func forgottenItems(_ state: LiveState) throws -> [Int32] {
+        try cached(\.forgotten, key: state.live.baseGeneration) {
+            caches.withLock { $0.items.removeAll() }
+            return try pool.read { try $0.forgottenItemIDs() }
+        }
     }
 
     /// An item's key and title, from memory after the first look-up.

@@ -93,6 +93,58 @@ extension Recommender {
         }
     }
 
+    /// Deletes one rating, and the live model forgets it. The rating model's row of the user is fitted again from
+    /// their remaining ratings against the fixed item vectors (the fold-in `rate` gives a new user; with nothing
+    /// left to fit, the row is cleared); the item's row stays, as the rating's share of a fitted item vector is not
+    /// at hand to subtract. The ranking model's count and popularity prior of the item fall by it, and its user
+    /// vectors come from the stored ratings at query time, so it forgets at once. Durable when this returns; the
+    /// item matrix's header follows in place.
+    /// - Throws: `QueryError.unknownUser`/`.unknownItem` for keys the database does not have, `QueryError.noRating`
+    ///   when the user has not rated the item, `QueryError.noModel` before the first `train`.
+    @discardableResult
+    public func deleteRating(user userKey: String, item itemKey: String) throws -> UpdateReport {
+        try serialized {
+            let started = Date()
+            guard let user = try store.userID(forKey: userKey) else { throw QueryError.unknownUser(userKey) }
+            guard let item = try store.itemID(forKey: itemKey) else { throw QueryError.unknownItem(itemKey) }
+            guard try store.liveModel().snapshotID != nil else { throw QueryError.noModel }
+            let (state, previous) = try store.transaction { () -> (LiveState, Int64) in
+                guard let value = try store.deleteRating(user: user, item: item) else {
+                    throw QueryError.noRating(user: userKey, item: itemKey)
+                }
+                var state = try cachedLiveState()
+                liveCache = nil  // taken, not shared (see applyUpdates)
+                let previous = state.live.generation
+                if user < state.model.userCount {
+                    let updater = UpdateOptions().updater(trainedWith: state.snapshot.options ?? TrainingOptions())
+                    let left = try store.ratings(ofUser: user).map { (item: $0.item, rating: Float($0.rating)) }
+                    if !updater.foldInUser(&state.model, user: user, ratings: left) { state.model.clearUser(user) }
+                    try store.upsertLiveRow(
+                        .init(id: user, bias: state.model.userBias[user], vector: Array(state.model.userVector(user))),
+                        user: true)
+                }
+                if var entry = state.ranking, let scale = try store.ratingScale() {
+                    state.ranking = nil
+                    entry.model.remove(
+                        rating: Float(value), item: item, relevantAt: Float(Recommender.topQuarter(of: scale)))
+                    let row = entry.model.itemRow(item)
+                    try store.upsertLiveRankingRow(
+                        .init(id: item, ratings: row.ratings, popularity: row.popularity, vector: row.vector))
+                    state.ranking = entry
+                }
+                state.live = try store.markLiveUpdated(count: 1, watermark: state.live.watermark)
+                return (state, previous)
+            }
+            liveCache = state
+            var report = UpdateReport()
+            report.ratings = 1
+            report.generation = state.live.generation
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: [])
+            report.seconds = Date().timeIntervalSince(started)
+            return report
+        }
+    }
+
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
     /// - Returns: the new live state, the items changed, and the live generation the update started from
     ///   (read inside the transaction, so no other writer's commit falls between).
