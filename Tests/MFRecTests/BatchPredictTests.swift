@@ -78,5 +78,18 @@ import Testing
             throws: InputError(file: "bad.data", line: 2, reason: "field 3 (rating): \"five\" is not a finite number")
         ) { try engine.predictFile(bad, to: target) }
         #expect(!FileManager.default.fileExists(atPath: target))
+        // The same after batches were handed to the predicting thread (8,192 pairs a batch).
+        let late = writeFile(dir, "late.data", String(repeating: "1\t2\n", count: 20_000) + "3\t4\tfive\n")
+        #expect(
+            throws: InputError(
+                file: "late.data", line: 20_001, reason: "field 3 (rating): \"five\" is not a finite number")
+        ) { try engine.predictFile(late, to: target) }
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // And a long file predicts every pair, in order.
+        let long = writeFile(dir, "long.data", (0..<30_000).map { "\($0 % 7 + 1)\t\($0 % 11 + 1)\n" }.joined())
+        let report = try engine.predictFile(long, to: target)
+        let rows = try predictions(target)
+        #expect(report.pairs == 30_000 && rows.count == 30_000)
+        #expect(rows.enumerated().allSatisfy { j, row in row.user == "\(j % 7 + 1)" && row.item == "\(j % 11 + 1)" })
     }
 }

@@ -1,11 +1,17 @@
 /// Ids by key, looked up from the bytes of a key without making a `String` of them: batch prediction
 /// looks up two ids per line, and building and hashing two Strings per line cost more than the prediction.
 /// Open addressing with linear probing over FNV-1a hashes; keys are kept end to end in one byte array.
-struct KeyTable {
+///
+/// When every key is a decimal number written the one way (no sign, no leading zero; ids in most rating files are),
+/// a key is looked up by its value in a dense array instead: parsing a few digits costs less than hashing and
+/// probing (`mfrec-bench predict`).
+struct KeyTable: Sendable {
     private var bytes: [UInt8] = []
     private var starts: [Int] = []
     private var slots: [Int32]  // index into `starts`, or -1
     private let mask: Int
+    /// value ↦ id when every key is a canonical decimal of at most 9 digits and the values are not too sparse.
+    private var direct: [Int32]? = nil
 
     /// A table of `keys`, key r ↦ id r.
     init(_ keys: [String]) {
@@ -22,6 +28,30 @@ struct KeyTable {
             slots[slot] = Int32(id)
         }
         starts.append(bytes.count)
+        var values: [Int] = []
+        values.reserveCapacity(keys.count)
+        for key in keys {
+            guard let value = Self.canonicalDecimal(key.utf8) else { return }
+            values.append(value)
+        }
+        let largest = values.max() ?? 0
+        guard largest <= 4 * keys.count + 1_024 else { return }
+        var table = [Int32](repeating: -1, count: largest + 1)
+        for (id, value) in values.enumerated() { table[value] = Int32(id) }
+        direct = table
+    }
+
+    /// The value of a key that is a decimal number written without sign or leading zero, of 1–9 digits; nil
+    /// otherwise (such a key cannot be in a table whose keys all are: it differs from each as a string).
+    @inline(__always) static func canonicalDecimal<C: Collection>(_ key: C) -> Int? where C.Element == UInt8 {
+        guard !key.isEmpty, key.count <= 9, key.first != UInt8(ascii: "0") || key.count == 1 else { return nil }
+        var value = 0
+        for b in key {
+            let digit = Int(b) &- 48
+            guard digit >= 0 && digit <= 9 else { return nil }
+            value = value * 10 + digit
+        }
+        return value
     }
 
     @inline(__always) static func hash<S: Sequence>(_ key: S) -> Int where S.Element == UInt8 {
@@ -32,6 +62,10 @@ struct KeyTable {
 
     /// The id of the key with these bytes, or -1.
     func id<C: Collection>(of key: C) -> Int32 where C.Element == UInt8 {
+        if let direct {
+            guard let value = Self.canonicalDecimal(key), value < direct.count else { return -1 }
+            return direct[value]
+        }
         var slot = Self.hash(key) & mask
         while true {
             let id = slots[slot]
