@@ -39,23 +39,38 @@ public struct ModelRanker: Sendable {
 }
 
 extension FactorModel {
-    /// `predict(user:item:)` with the dot product over the padded rows in SIMD (batch prediction's inner
-    /// loop). Both indices must have rows (checked).
-    public func fastPredict(user u: Int, item i: Int) -> Float {
-        precondition(u >= 0 && u < userCount && i >= 0 && i < itemCount, "fastPredict: no row")
-        let dot = userFactors.withUnsafeBufferPointer { users in
-            itemFactors.withUnsafeBufferPointer { items in
-                let p = UnsafeRawPointer(users.baseAddress! + u * stride)
-                let q = UnsafeRawPointer(items.baseAddress! + i * stride)
-                var acc = SIMD8<Float>()
-                for c in 0..<stride / 8 {
-                    acc +=
-                        p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                        * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+    /// `predict(user:item:)` for many pairs at once (batch prediction's inner loop): the dot products over the
+    /// padded rows in SIMD, the rows reached through one pointer per matrix for the whole batch. A pair whose
+    /// user or item is -1 (no row, or no vector: the caller decides) gets NaN, for the caller's fallback.
+    public func predictPairs(users: [Int32], items: [Int32], into out: inout [Float]) {
+        precondition(users.count == items.count)
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(users.count)
+        userFactors.withUnsafeBufferPointer { p in
+            itemFactors.withUnsafeBufferPointer { q in
+                userBias.withUnsafeBufferPointer { bu in
+                    itemBias.withUnsafeBufferPointer { bi in
+                        let base = (UnsafeRawPointer(p.baseAddress!), UnsafeRawPointer(q.baseAddress!))
+                        let rowBytes = stride * 4, blocks = stride / 8
+                        for j in 0..<users.count {
+                            let u = Int(users[j]), i = Int(items[j])
+                            guard u >= 0 && u < userCount && i >= 0 && i < itemCount else {
+                                out.append(.nan)
+                                continue
+                            }
+                            let pu = base.0 + u * rowBytes, qi = base.1 + i * rowBytes
+                            var acc = SIMD8<Float>()
+                            for c in 0..<blocks {
+                                acc +=
+                                    pu.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                                    * qi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                            }
+                            let dot = acc.sum()
+                            out.append(clip(useBias ? globalMean + bu[u] + bi[i] + dot : dot))
+                        }
+                    }
                 }
-                return acc.sum()
             }
         }
-        return clip(useBias ? globalMean + userBias[u] + itemBias[i] + dot : dot)
     }
 }

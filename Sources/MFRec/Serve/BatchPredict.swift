@@ -207,6 +207,7 @@ final class PredictWorker: @unchecked Sendable {
         var pairs = 0, fallback = 0, unknownUsers = 0, unknownItems = 0, rated = 0
         var squared = 0.0, absolute = 0.0
         var users: [Int32] = [], items: [Int32] = [], predictions: [Float] = []
+        var known: [Int32] = [], knownItems: [Int32] = []
         while var batch = queue.take() {
             // Three passes per batch: look the keys up, predict (a tight loop, so the rows' cache misses of many
             // pairs overlap), then count and format.
@@ -227,22 +228,29 @@ final class PredictWorker: @unchecked Sendable {
                     items.append(itemIDs.id(of: UnsafeRawBufferPointer(rebasing: keys[userEnd..<itemEnd])))
                 }
             }
-            predictions.removeAll(keepingCapacity: true)
+            // Pairs the model has both vectors for go to the SIMD loop (-1 marks the others), the rest to the fallback.
+            known.removeAll(keepingCapacity: true)
+            knownItems.removeAll(keepingCapacity: true)
             for j in 0..<users.count {
                 let user = users[j], item = items[j]
                 let knownUser = user >= 0 && Int(user) < userHasVector.count && userHasVector[Int(user)]
                 let knownItem = item >= 0 && Int(item) < itemHasVector.count && itemHasVector[Int(item)]
-                predictions.append(
-                    knownUser && knownItem
-                        ? model.fastPredict(user: Int(user), item: Int(item))
-                        : model.fallbackPrediction(
-                            user: max(Int(user), 0), knownUser: knownUser, item: max(Int(item), 0),
-                            knownItem: knownItem))
+                known.append(knownUser && knownItem ? user : -1)
+                knownItems.append(knownUser && knownItem ? item : -1)
                 if !(knownUser && knownItem) {
                     fallback += 1
                     if user < 0 { unknownUsers += 1 }
                     if item < 0 { unknownItems += 1 }
                 }
+            }
+            model.predictPairs(users: known, items: knownItems, into: &predictions)
+            for j in 0..<users.count where known[j] < 0 {
+                let user = users[j], item = items[j]
+                predictions[j] = model.fallbackPrediction(
+                    user: max(Int(user), 0),
+                    knownUser: user >= 0 && Int(user) < userHasVector.count && userHasVector[Int(user)],
+                    item: max(Int(item), 0),
+                    knownItem: item >= 0 && Int(item) < itemHasVector.count && itemHasVector[Int(item)])
             }
             pairs += users.count
             batch.keys.withUnsafeBytes { keys in
