@@ -11,7 +11,7 @@ import Testing
         "db", "folder", "items", "format", "items-format", "scale", "test-file", "history", "plot", "note", "output",
         "by", "cold", "tune", "ranking", "factors", "host", "token-file", "as", "exclude", "only", "genre", "file",
         // By command, where the same name is a number elsewhere (`generate --ratings N`).
-        "export ratings",
+        "export ratings", "recommend ratings",
     ]
     /// Arguments each command needs besides the option under test.
     static let baseArguments: [String: [String]] = [
