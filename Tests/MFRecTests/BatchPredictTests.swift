@@ -92,4 +92,13 @@ import Testing
         #expect(report.pairs == 30_000 && rows.count == 30_000)
         #expect(rows.enumerated().allSatisfy { j, row in row.user == "\(j % 7 + 1)" && row.item == "\(j % 11 + 1)" })
     }
+
+    @Test func csvFieldsAreQuotedByOneRule() {
+        #expect(csvField("plain") == "plain")
+        #expect(csvField("x,y") == "\"x,y\"")
+        #expect(csvField("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(csvField("a\rb") == "\"a\rb\"")
+        #expect(csvField("a\r\nb") == "\"a\r\nb\"")
+        #expect(csvField("a\nb") == "\"a\nb\"")
+    }
 }

@@ -146,6 +146,10 @@ extension QueryEngine {
 
 /// Quotes a CSV field when it needs it (RFC 4180).
 public func csvField(_ text: String) -> String {
-    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
-    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    // One rule for every CSV writer: `LineWriter.appendCSVField` (it also quotes a lone carriage return, which a
+    // test on `Character`s missed: "\r\n" is one character).
+    var out: [UInt8] = []
+    var text = text
+    text.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &out) }
+    return String(decoding: out, as: UTF8.self)
 }
