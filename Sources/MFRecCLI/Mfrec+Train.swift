@@ -77,6 +77,11 @@ extension Mfrec {
         var rankingFactors: Int?
         @Option(help: "Seconds after which tuning starts no new candidate family (1…86400).")
         var tuneSeconds = TrainRequest().tuneSeconds
+        @Option(
+            help: ArgumentHelp(
+                "Tune by K-fold cross-validation of the training ratings instead of one 20% carve-out (1…20; 1: the "
+                    + "carve-out; about K times the tuning time)."))
+        var folds = TrainRequest().folds
         @Option(help: "Write the per-epoch history as CSV to this file (- for standard output).")
         var history: String?
         @Option(help: "Draw train and test loss per epoch as an SVG chart to this file (- for standard output).")
@@ -109,6 +114,7 @@ extension Mfrec {
             try require(cooccurrenceFactors, in: 0...1024, "--cooccurrence-factors")
             try require(rankingFactors, in: 1...1024, "--ranking-factors")
             try require(tuneSeconds, in: 1...86_400, "--tune-seconds")
+            try require(folds, in: 1...20, "--folds")
         }
 
         func run() throws {
@@ -139,6 +145,7 @@ extension Mfrec {
             request.rankingModel = ranking == .on
             request.rankingFactors = rankingFactors
             request.tuneSeconds = tuneSeconds
+            request.folds = folds
 
             let columns = [
                 "epoch", "train loss", "train MAE", "train MSE", "test MAE", "test MSE", "test RMSE", "seconds",
@@ -240,6 +247,11 @@ extension Mfrec {
                         + "\(String(format: "%.4f", choice.probeRMSEWithoutUpdates)) without)")
             }
             if let choice = outcome.ranking { print(describe(choice)) }
+            if folds > 1 && tune == .on {
+                print(
+                    "tuned by \(folds)-fold cross-validation of the training ratings: validation figures are means over "
+                        + "the folds; the popularity blend, the light-user rule and the update step on the first fold")
+            }
             if let saved = outcome.savedUpdatesAs {
                 print("saved the previous live model's incremental updates as snapshot \(saved)")
             }

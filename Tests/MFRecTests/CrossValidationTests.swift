@@ -37,4 +37,44 @@ import Testing
         #expect(again.folds.map(\.ranking) == report.folds.map(\.ranking))
         #expect(throws: TrainingError.self) { try rec.crossValidate(folds: 1, request: request) }
     }
+
+    /// `train --folds K`: the tuners' K carve-outs hold out every training rating exactly once, and a tuned
+    /// training with folds chooses from a grid scored on them.
+    @Test func tuningFoldsPartitionTheTrainingRatings() throws {
+        var train = RatingTriples()
+        var rng = SeededGenerator(seed: 9)
+        for _ in 0..<5_000 {
+            train.append(
+                user: Int32(rng.next() % 200), item: Int32(rng.next() % 100), rating: Float(1 + rng.next() % 5))
+        }
+        var tuner = RankingTuner()
+        tuner.folds = 4
+        var heldTimes = [Int](repeating: 0, count: train.count)
+        var heldTotal = 0
+        for fold in 0..<4 {
+            let (fit, held) = tuner.carve(train, fold: fold)
+            #expect(fit.count + held.count == train.count)
+            #expect(held.count > train.count / 6 && held.count < train.count / 3, "fold \(fold): \(held.count)")
+            heldTotal += held.count
+            // Held-out pairs of one fold are in no other fold's held-out part.
+            for j in 0..<train.count
+            where Recommender.fold(user: train.users[j], item: train.items[j], folds: 4, seed: tuner.seed &+ 0x5EED)
+                == fold
+            {
+                heldTimes[j] += 1
+            }
+        }
+        #expect(heldTotal == train.count && heldTimes.allSatisfy { $0 == 1 })
+
+        let (rec, dir) = try trainedSmallDatabase()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var request = TrainRequest()
+        request.folds = 3
+        request.tuneSeconds = 5
+        request.options.factors = 8
+        let outcome = try rec.train(request)
+        let choice = try #require(outcome.ranking)
+        #expect(choice.tuned && !choice.grid.isEmpty)
+        #expect(try #require(outcome.rating).grid.count > 0)
+    }
 }

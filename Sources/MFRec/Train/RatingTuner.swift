@@ -65,6 +65,7 @@ public struct RatingTuner {
     public func choose(
         fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,
+        otherFolds: [(fit: RatingTriples, held: RatingTriples)] = [],
         isCancelled: (() -> Bool)?, progress: ((String) -> Void)?
     ) throws -> RatingChoice {
         let started = Date()
@@ -87,11 +88,21 @@ public struct RatingTuner {
                 let result = try Trainer.train(
                     train: fit, test: held, userCount: userCount, itemCount: itemCount, scale: range,
                     options: o, isCancelled: isCancelled)
-                let epochs = result.history.enumerated().min {
-                    ($0.element.test?.rmse ?? .infinity) < ($1.element.test?.rmse ?? .infinity)
+                // Validation RMSE per epoch: on the carve-out, or (`train --folds K`) the mean over the K folds.
+                var perEpoch = result.history.map { $0.test?.rmse ?? .infinity }
+                for other in otherFolds {
+                    let history = try Trainer.train(
+                        train: other.fit, test: other.held, userCount: userCount, itemCount: itemCount, scale: range,
+                        options: o, isCancelled: isCancelled
+                    ).history
+                    for e in perEpoch.indices {
+                        perEpoch[e] += e < history.count ? history[e].test?.rmse ?? .infinity : .infinity
+                    }
                 }
-                let chosenEpoch = fixEpochs ? result.history.count : (epochs?.offset ?? result.history.count - 1) + 1
-                let rmse = result.history[chosenEpoch - 1].test?.rmse ?? .infinity
+                perEpoch = perEpoch.map { $0 / Double(1 + otherFolds.count) }
+                let epochs = perEpoch.enumerated().min { $0.element < $1.element }
+                let chosenEpoch = fixEpochs ? perEpoch.count : (epochs?.offset ?? perEpoch.count - 1) + 1
+                let rmse = perEpoch[chosenEpoch - 1]
                 let scored = RatingChoice.Scored(learningRate: lr, regularization: reg, epochs: chosenEpoch, rmse: rmse)
                 grid.append(scored)
                 if best == nil || rmse < best!.scored.rmse { best = (scored, result.model) }

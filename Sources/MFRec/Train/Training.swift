@@ -33,6 +33,9 @@ public struct TrainRequest: Sendable {
     public var rankingFactors: Int?
     /// Tuning starts no new candidate family after this many seconds.
     public var tuneSeconds = 180.0
+    /// K > 1: tuning scores every setting on K folds of the training ratings and chooses by the mean, instead of
+    /// on one 20% carve-out (`train --folds K`; about K times the tuning time). 1: one carve-out.
+    public var folds = 1
     /// With `tune`: also choose the rating model's learning rate, regularization and epochs, and the step of
     /// its incremental updates, on the validation carve-out (see `RatingTuner`) — except what is fixed here.
     public var tuneRating = true
@@ -129,7 +132,9 @@ extension Recommender {
             {
                 var tuner = RankingTuner()
                 tuner.seed = request.options.seed
+                tuner.folds = request.folds
                 let (fit, held) = tuner.carve(train)
+                let otherFolds = (1..<max(1, request.folds)).map { tuner.carve(train, fold: $0) }
                 if fit.count > 0 && held.count > 0 {
                     var ratingTuner = RatingTuner()
                     ratingTuner.budgetSeconds = request.tuneSeconds / 3
@@ -137,7 +142,8 @@ extension Recommender {
                         fit: fit, held: held, userCount: userCount, itemCount: itemCount, scale: scale,
                         options: request.options,
                         fixLearningRate: request.fixedLearningRate, fixRegularization: request.fixedRegularization,
-                        fixEpochs: request.fixedEpochs, isCancelled: isCancelled, progress: ratingProgress)
+                        fixEpochs: request.fixedEpochs, otherFolds: otherFolds, isCancelled: isCancelled,
+                        progress: ratingProgress)
                     baseOptions.learningRate = choice.learningRate
                     baseOptions.regularization = choice.regularization
                     baseOptions.epochs = choice.epochs
@@ -262,6 +268,7 @@ extension Recommender {
         if request.tune {
             var tuner = RankingTuner()
             tuner.seed = request.options.seed
+            tuner.folds = request.folds
             tuner.threads = max(1, request.options.threads)
             tuner.budgetSeconds = max(request.tuneSeconds / 3, request.tuneSeconds - ratingTuningSeconds)
             if let k = request.rankingFactors { tuner.factorChoices = [k] }
