@@ -250,7 +250,7 @@ extension Mfrec {
             if folds > 1 && tune == .on {
                 print(
                     "tuned by \(folds)-fold cross-validation of the training ratings: validation figures are means over "
-                        + "the folds; the popularity blend, the light-user rule and the update step on the first fold")
+                        + "the folds; the light-user rule and the update step are chosen on the first fold")
             }
             if let saved = outcome.savedUpdatesAs {
                 print("saved the previous live model's incremental updates as snapshot \(saved)")

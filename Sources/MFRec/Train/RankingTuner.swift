@@ -130,8 +130,8 @@ public struct RankingTuner {
 
     /// K > 1 (`train --folds K`): the settings of the ranking model (family, k, filter) are scored on K folds of
     /// the training ratings (each fold held out once, by a seeded hash of user and item) and chosen by their mean
-    /// NDCG@10, instead of on one 20% carve-out; the popularity blend and the light-user rule are then chosen on
-    /// the first fold. Fitting takes about K times as long.
+    /// NDCG@10, instead of on one 20% carve-out, and so is the popularity blend; the light-user rule is then chosen
+    /// on the first fold (or by the newcomer simulation). Fitting takes about K times as long.
     public var folds = 1
 
     /// The validation carve-out of training ratings: (what models are fitted on, what they are scored on).
@@ -210,6 +210,7 @@ public struct RankingTuner {
         if factors.isEmpty { factors = [kmax] }
         var grid: [RankingChoice.Scored] = []
         var best: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel)?
+        var bestOnOtherFolds: [RankingModel] = []  // the best setting fitted on folds 2…K
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
             try TrainingError.check(isCancelled)
@@ -245,7 +246,10 @@ public struct RankingTuner {
                         parameters: model.parameters, ndcg: ndcg / Double(1 + otherFolds.count),
                         precision: precision / Double(1 + otherFolds.count))
                     grid.append(scored)
-                    if best == nil || scored.ndcg > best!.scored.ndcg { best = (scored, perUser.map(\.ndcg), model) }
+                    if best == nil || scored.ndcg > best!.scored.ndcg {
+                        best = (scored, perUser.map(\.ndcg), model)
+                        bestOnOtherFolds = otherFolds.indices.map { spectra[$0 + 1].model(parameters) }
+                    }
                 }
             }
             progress?(
@@ -258,13 +262,36 @@ public struct RankingTuner {
             users: fit.users, items: fit.items, ratings: fit.ratings, relevantAt: relevantAt)
         // A blend with popularity for everyone.
         var main = (weight: Float(0), perUser: best!.perUser)
+        // With folds, a blend is judged by its mean NDCG over all K folds (fold 1's users and the others').
+        let onOtherFolds = bestOnOtherFolds.enumerated().map { f, model in
+            model.withPopularity(
+                users: otherFolds[f].fit.users, items: otherFolds[f].fit.items, ratings: otherFolds[f].fit.ratings,
+                relevantAt: relevantAt)
+        }
+        func otherFoldsNDCG(_ weight: Float) throws -> Double {
+            var total = 0.0
+            for (f, other) in otherFolds.enumerated() {
+                total += mean(
+                    try other.evaluation.scores(isCancelled) { ratings, excluded in
+                        onOtherFolds[f].topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?
+                            .map(\.item) ?? []
+                    }.map(\.ndcg))
+            }
+            return total
+        }
+        var mainScore = otherFolds.isEmpty ? 0 : mean(main.perUser) + (try otherFoldsNDCG(0))
         for weight in popularityWeights where weight > 0 {
             try TrainingError.check(isCancelled)
             let perUser = try evaluation.scores(isCancelled) { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item)
                     ?? []
             }.map(\.ndcg)
-            if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 { main = (weight, perUser) }
+            if otherFolds.isEmpty {
+                if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 { main = (weight, perUser) }
+            } else {
+                let score = mean(perUser) + (try otherFoldsNDCG(weight))
+                if score > mainScore + 1e-9 { (main, mainScore) = ((weight, perUser), score) }
+            }
         }
         let chosen = (scored: best!.scored, perUser: main.perUser)
 
