@@ -97,6 +97,9 @@ import Testing
         let (rec, dir, _, item) = try Self.database()
         defer { try? FileManager.default.removeItem(at: dir) }
         let id = try #require(try rec.store.itemID(forKey: item))
+        // An engine opened before the forget (a running server's) caches the popular list.
+        let early = try rec.queries()
+        _ = try early.recommend(user: "nobody", n: 200)
         let report = try rec.forget(item: item)
         #expect(report.ratings == 30, "\(report)")  // 30 users, two of whom rated it again
         #expect(report.snapshots == 3 && report.checkpointed, "\(report)")
@@ -119,6 +122,10 @@ import Testing
         for by in [Ranker.ranking, .rating] {
             #expect(!(try engine.similar(item: "7", n: 500, by: by)).contains { Store.isForgotten(key: $0.item) })
         }
+        // The engine that was open before: an unknown user's popular list does not hold it either.
+        let popular = try early.recommend(user: "nobody", n: 200)
+        #expect(popular.coldStart && !popular.items.isEmpty)
+        #expect(!popular.items.contains { $0.item == item || Store.isForgotten(key: $0.item) })
         let all = dir.appendingPathComponent("all.csv").path
         try engine.recommendAll(n: 500, to: all)
         #expect(!(try String(contentsOfFile: all, encoding: .utf8)).contains("forgotten"))

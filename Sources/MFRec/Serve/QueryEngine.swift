@@ -37,8 +37,9 @@ public final class QueryEngine: Sendable {
     struct Caches {
         /// Item keys and titles already looked up (they never change for an id).
         var items: [Int: Store.ItemInfo] = [:]
-        /// The popular list, with the live snapshot it was read for.
-        var popular: (key: Int, value: [PopularItem])?
+        /// The popular list, with the live snapshot and base generation it was read for (a forget rewrites the
+        /// list without changing the snapshot, and moves the base generation).
+        var popular: (key: [Int64], value: [PopularItem])?
         /// The co-occurrence embedding, with the stored version it was read at.
         var embedding: (key: Int64, value: CooccurrenceEmbedding?)?
         /// Ratings per item (for `ItemFilter.minRatings`), with the live generation they were counted at.
@@ -279,9 +280,10 @@ public final class QueryEngine: Sendable {
     }
 
     /// The popular list of the last training, decoded again only when the live snapshot changes (training
-    /// writes it with the snapshot it makes live).
+    /// writes it with the snapshot it makes live) or a forget rewrites it (it moves the base generation).
     func popularList() throws -> [PopularItem] {
-        try cached(\.popular, key: snapshotID) { try pool.read { try ModelReader(store: $0).popularItems() } }
+        let key = live.withLock { [Int64($0.state.snapshot.id), $0.state.live.baseGeneration] }
+        return try cached(\.popular, key: key) { try pool.read { try ModelReader(store: $0).popularItems() } }
     }
 
     /// The live ranking model (nil when the live snapshot has none): the snapshot's, with the item rows
