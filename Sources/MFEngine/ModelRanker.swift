@@ -23,13 +23,8 @@ public struct ModelRanker: Sendable {
                         continue
                     }
                     let q = UnsafeRawPointer(itemRows.baseAddress! + i * stride)
-                    var acc = SIMD8<Float>()
-                    for c in 0..<stride / 8 {
-                        acc +=
-                            p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                            * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                    }
-                    let score = acc.sum() + (model.useBias ? model.itemBias[i] : 0)
+                    let score =
+                        FactorModel.paddedDot(p, q, blocks: stride / 8) + (model.useBias ? model.itemBias[i] : 0)
                     if score >= top.threshold { top.offer(score: score, item: Int32(i)) }
                 }
             }
@@ -39,6 +34,18 @@ public struct ModelRanker: Sendable {
 }
 
 extension FactorModel {
+    /// The dot product of two padded rows (`blocks` runs of 8 floats each), in SIMD: the one inner loop of
+    /// `ModelRanker.topN` and `predictPairs`.
+    @inline(__always) static func paddedDot(_ p: UnsafeRawPointer, _ q: UnsafeRawPointer, blocks: Int) -> Float {
+        var acc = SIMD8<Float>()
+        for c in 0..<blocks {
+            acc +=
+                p.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+                * q.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
+        }
+        return acc.sum()
+    }
+
     /// `predict(user:item:)` for many pairs at once (batch prediction's inner loop): the dot products over the
     /// padded rows in SIMD, the rows reached through one pointer per matrix for the whole batch. A pair whose
     /// user or item is -1 (no row, or no vector: the caller decides) gets NaN, for the caller's fallback.
@@ -58,14 +65,8 @@ extension FactorModel {
                                 out.append(.nan)
                                 continue
                             }
-                            let pu = base.0 + u * rowBytes, qi = base.1 + i * rowBytes
-                            var acc = SIMD8<Float>()
-                            for c in 0..<blocks {
-                                acc +=
-                                    pu.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                                    * qi.loadUnaligned(fromByteOffset: c * 32, as: SIMD8<Float>.self)
-                            }
-                            let dot = acc.sum()
+                            let dot = FactorModel.paddedDot(
+                                base.0 + u * rowBytes, base.1 + i * rowBytes, blocks: blocks)
                             out.append(clip(useBias ? globalMean + bu[u] + bi[i] + dot : dot))
                         }
                     }

@@ -76,9 +76,12 @@ extension QueryEngine {
         let banned = try self.banned(by: filter)
         var known: [(item: Int, rating: Double)] = []
         var ignored = 0
-        let scale = try pool.read { try $0.ratingScale() }
-        for (key, rating) in ratings {
-            guard let id = try pool.read({ try $0.itemID(forKey: key) }) else {
+        // One read for the scale and every key.
+        let (scale, ids) = try pool.read { store in
+            (try store.ratingScale(), try ratings.map { try store.itemID(forKey: $0.item) })
+        }
+        for ((key, rating), id) in zip(ratings, ids) {
+            guard let id else {
                 ignored += 1
                 continue
             }
