@@ -250,7 +250,8 @@ extension Mfrec {
             if folds > 1 && tune == .on {
                 print(
                     "tuned by \(folds)-fold cross-validation of the training ratings: validation figures are means over "
-                        + "the folds; the light-user rule and the update step are chosen on the first fold")
+                        + "the folds, and so are the update step's probe figures and the light-user rule's (except a newcomer "
+                        + "simulation by time, which is one)")
             }
             if let saved = outcome.savedUpdatesAs {
                 print("saved the previous live model's incremental updates as snapshot \(saved)")

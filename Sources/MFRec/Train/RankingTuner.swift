@@ -130,8 +130,9 @@ public struct RankingTuner {
 
     /// K > 1 (`train --folds K`): the settings of the ranking model (family, k, filter) are scored on K folds of
     /// the training ratings (each fold held out once, by a seeded hash of user and item) and chosen by their mean
-    /// NDCG@10, instead of on one 20% carve-out, and so is the popularity blend; the light-user rule is then chosen
-    /// on the first fold (or by the newcomer simulation). Fitting takes about K times as long.
+    /// NDCG@10, instead of on one 20% carve-out, and so are the popularity blend and the light-user rule (every
+    /// fold's validation users counting once; a newcomer simulation by time replaces it when the ratings have
+    /// timestamps). Fitting takes about K times as long.
     public var folds = 1
 
     /// The validation carve-out of training ratings: (what models are fitted on, what they are scored on).
@@ -297,6 +298,80 @@ public struct RankingTuner {
 
         // The light-user rule: the alternatives for the same users.
         try TrainingError.check(isCancelled)
+        let onFoldZero = try lightAlternatives(
+            fit: fit, evaluation: evaluation, model: chosenModel, mainPerUser: chosen.perUser, userCount: userCount,
+            itemCount: itemCount, scale: scale)
+        var lightBelow = 0
+        var lightRule = (ranker: Ranker.cooccurrence, weight: Float(0))
+        var defaultNDCG = mean(chosen.perUser)
+        var newcomerFigures: RankingChoice.Newcomers?
+        try TrainingError.check(isCancelled)
+        if let simulated = try simulateNewcomers(
+            newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
+            itemCount: itemCount, scale: scale, relevantAt: relevantAt)
+        {
+            // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
+            lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? newcomerKnown + 1 : 0
+            lightRule = (simulated.best.ranker, simulated.best.weight)
+            newcomerFigures = .init(
+                users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
+                lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
+            progress?(
+                "newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
+                    + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
+                    + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
+                    + ", popular " + String(format: "%.4f", simulated.popular))
+        } else {
+            // No newcomers to simulate: the rule is chosen on the carve-out's users with few ratings, or (with
+            // folds) on every fold's, each user of every fold counting once.
+            var perFold = [onFoldZero]
+            let mainWeight = main.weight
+            for (f, other) in otherFolds.enumerated() {
+                try TrainingError.check(isCancelled)
+                let mainPerUser = try other.evaluation.scores(isCancelled) { ratings, excluded in
+                    onOtherFolds[f].topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: mainWeight)?
+                        .map(\.item) ?? []
+                }.map(\.ndcg)
+                perFold.append(
+                    try lightAlternatives(
+                        fit: other.fit, evaluation: other.evaluation, model: onOtherFolds[f], mainPerUser: mainPerUser,
+                        userCount: userCount, itemCount: itemCount, scale: scale))
+            }
+            let rule = Self.lightRule(perFold)
+            // Counts here are of the carve-out's 80%: the rule applies to all of a user's ratings.
+            lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
+            lightRule = (rule.ranker, rule.weight)
+            defaultNDCG = rule.meanNDCG
+        }
+        let n = Double(max(users.count, 1))
+        let figures = RankingChoice.Figures(
+            users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
+            popularNDCG: onFoldZero.byPopularity.reduce(0, +) / n,
+            cooccurrenceNDCG: onFoldZero.byCooccurrence.reduce(0, +) / n, defaultNDCG: defaultNDCG)
+        return RankingChoice(
+            parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
+            lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
+            validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
+            seconds: Date().timeIntervalSince(started))
+    }
+
+    /// One fold's light-user alternatives, each scored per validation user: co-occurrence, popular, and the
+    /// ranking model and co-occurrence blended with popularity (these only for users with under 40 ratings).
+    struct LightAlternatives {
+        /// Each validation user's rating count in the fold's fitting part.
+        var counts: [Int]
+        /// The chosen model's per-user NDCG@10 (with the chosen popularity blend).
+        var mainPerUser: [Double]
+        /// Per-user NDCG@10 of the co-occurrence embedding and of the popular list.
+        var byCooccurrence: [Double], byPopularity: [Double]
+        /// Every alternative in a fixed order (the same on every fold).
+        var alternatives: [(ranker: Ranker, weight: Float, perUser: [Double])]
+    }
+
+    func lightAlternatives(
+        fit: RatingTriples, evaluation: Validation, model: RankingModel, mainPerUser: [Double],
+        userCount: Int, itemCount: Int, scale: ClosedRange<Double>
+    ) throws -> LightAlternatives {
         let embedding = CooccurrenceEmbedding.fit(
             users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
             seed: seed, threads: threads, isCancelled: isCancelled)
@@ -321,7 +396,7 @@ public struct RankingTuner {
                 (
                     .ranking, weight,
                     try evaluation.scores(isCancelled, only: light) { ratings, excluded in
-                        chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(
+                        model.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(
                             \.item) ?? []
                     }.map(\.ndcg)
                 ))
@@ -331,54 +406,43 @@ public struct RankingTuner {
                         .cooccurrence, weight,
                         try evaluation.scores(isCancelled, only: light) { ratings, excluded in
                             embedding.topN(
-                                rated: ratings.map(\.item), n: 10, excluded: excluded, prior: chosenModel.popularity,
+                                rated: ratings.map(\.item), n: 10, excluded: excluded, prior: model.popularity,
                                 weight: weight)?
                                 .map(\.item) ?? []
                         }.map(\.ndcg)
                     ))
             }
         }
-        var rule = (below: 0, ranker: Ranker.cooccurrence, weight: Float(0), total: chosen.perUser.reduce(0, +))
+        return LightAlternatives(
+            counts: counts, mainPerUser: mainPerUser, byCooccurrence: byCooccurrence, byPopularity: byPopularity,
+            alternatives: alternatives)
+    }
+
+    /// The light-user rule with the largest NDCG@10 summed over every fold's validation users: users with
+    /// fewer than `below` ratings (0: nobody) get the alternative, the others the main ranker.
+    static func lightRule(_ folds: [LightAlternatives]) -> (
+        below: Int, ranker: Ranker, weight: Float, meanNDCG: Double
+    ) {
+        let users = Double(max(1, folds.reduce(0) { $0 + $1.counts.count }))
+        var rule = (
+            below: 0, ranker: Ranker.cooccurrence, weight: Float(0),
+            total: folds.reduce(0.0) { $0 + $1.mainPerUser.reduce(0, +) }
+        )
         for threshold in [5, 10, 20, 40] {
-            for alternative in alternatives {
+            for a in folds[0].alternatives.indices {
                 var total = 0.0
-                for u in 0..<counts.count {
-                    total += counts[u] < threshold ? alternative.perUser[u] : chosen.perUser[u]
+                for fold in folds {
+                    let alternative = fold.alternatives[a].perUser
+                    for u in 0..<fold.counts.count {
+                        total += fold.counts[u] < threshold ? alternative[u] : fold.mainPerUser[u]
+                    }
                 }
-                if total > rule.total + 1e-9 { rule = (threshold, alternative.ranker, alternative.weight, total) }
+                if total > rule.total + 1e-9 {
+                    rule = (threshold, folds[0].alternatives[a].ranker, folds[0].alternatives[a].weight, total)
+                }
             }
         }
-        // Counts here are of the carve-out's 80%: the rule applies to all of a user's ratings.
-        var lightBelow = rule.below == 0 ? 0 : Int((Double(rule.below) / (1 - fraction)).rounded())
-        var lightRule = (ranker: rule.ranker, weight: rule.weight)
-        var newcomerFigures: RankingChoice.Newcomers?
-        try TrainingError.check(isCancelled)
-        if let simulated = try simulateNewcomers(
-            newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
-            itemCount: itemCount, scale: scale, relevantAt: relevantAt)
-        {
-            // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
-            lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? newcomerKnown + 1 : 0
-            lightRule = (simulated.best.ranker, simulated.best.weight)
-            newcomerFigures = .init(
-                users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
-                lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
-            progress?(
-                "newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
-                    + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
-                    + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
-                    + ", popular " + String(format: "%.4f", simulated.popular))
-        }
-        let n = Double(max(users.count, 1))
-        let figures = RankingChoice.Figures(
-            users: users.count, ndcg: chosen.scored.ndcg, precision: chosen.scored.precision,
-            popularNDCG: byPopularity.reduce(0, +) / n, cooccurrenceNDCG: byCooccurrence.reduce(0, +) / n,
-            defaultNDCG: rule.total / n)
-        return RankingChoice(
-            parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
-            lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
-            validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
-            seconds: Date().timeIntervalSince(started))
+        return (rule.below, rule.ranker, rule.weight, rule.total / users)
     }
 
     private func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }

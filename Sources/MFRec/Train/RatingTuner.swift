@@ -71,7 +71,8 @@ public struct RatingTuner {
         let started = Date()
         let range = Float(scale.lowerBound)...Float(scale.upperBound)
         var grid: [RatingChoice.Scored] = []
-        var best: (scored: RatingChoice.Scored, model: FactorModel)?
+        // The best setting's model on every fold (the carve-out first), for the update simulation.
+        var best: (scored: RatingChoice.Scored, models: [FactorModel])?
         var candidates: [(Float, Float)] = []
         for (lr, reg) in settings {
             let setting = (
@@ -90,11 +91,13 @@ public struct RatingTuner {
                     options: o, isCancelled: isCancelled)
                 // Validation RMSE per epoch: on the carve-out, or (`train --folds K`) the mean over the K folds.
                 var perEpoch = result.history.map { $0.test?.rmse ?? .infinity }
+                var models = [result.model]
                 for other in otherFolds {
-                    let history = try Trainer.train(
+                    let otherResult = try Trainer.train(
                         train: other.fit, test: other.held, userCount: userCount, itemCount: itemCount, scale: range,
-                        options: o, isCancelled: isCancelled
-                    ).history
+                        options: o, isCancelled: isCancelled)
+                    let history = otherResult.history
+                    models.append(otherResult.model)
                     for e in perEpoch.indices {
                         perEpoch[e] += e < history.count ? history[e].test?.rmse ?? .infinity : .infinity
                     }
@@ -105,7 +108,7 @@ public struct RatingTuner {
                 let rmse = perEpoch[chosenEpoch - 1]
                 let scored = RatingChoice.Scored(learningRate: lr, regularization: reg, epochs: chosenEpoch, rmse: rmse)
                 grid.append(scored)
-                if best == nil || rmse < best!.scored.rmse { best = (scored, result.model) }
+                if best == nil || rmse < best!.scored.rmse { best = (scored, models) }
             } catch TrainingError.diverged {
                 continue  // too large a step for this data: not a candidate
             }
@@ -118,49 +121,28 @@ public struct RatingTuner {
                 + "\(chosen.scored.epochs) epochs: "
                 + "validation RMSE \(String(format: "%.4f", chosen.scored.rmse))")
 
-        // Updates: stream one half of the held-out ratings into the model, score the other half.
-        var stream = RatingTriples(), probe = RatingTriples()
-        for j in 0..<held.count {
-            if TestSplit.isTest(user: held.users[j], item: held.items[j], fraction: 0.5, seed: options.seed &+ 0x5742) {
-                probe.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
-            } else {
-                stream.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
-            }
-        }
-        var seenUser = [Bool](repeating: false, count: userCount), seenItem = [Bool](repeating: false, count: itemCount)
-        for u in fit.users { seenUser[Int(u)] = true }
-        for i in fit.items { seenItem[Int(i)] = true }
-        let without = Trainer.evaluate(chosen.model, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
-        // As `ingest --update` does it: users and items without a vector are folded in from their streamed
-        // ratings first (regularized least squares with `prior` pseudo-observations), then one SGD step each.
-        var streamedByUser: [Int: [(item: Int, rating: Float)]] = [:],
-            streamedByItem: [Int: [(user: Int, rating: Float)]] = [:]
-        for j in 0..<stream.count {
-            streamedByUser[Int(stream.users[j]), default: []].append((Int(stream.items[j]), stream.ratings[j]))
-            streamedByItem[Int(stream.items[j]), default: []].append((Int(stream.users[j]), stream.ratings[j]))
+        // Updates: on every fold, stream one half of its held-out ratings into its model and score the other
+        // half; each (step, prior) is judged by its mean probe RMSE over the folds.
+        let folds = [(fit: fit, held: held)] + otherFolds
+        var without = 0.0
+        var probeRMSE: [Double] = []
+        for (f, fold) in folds.enumerated() {
+            let scores = simulateUpdates(
+                model: chosen.models[f], fit: fold.fit, held: fold.held, userCount: userCount, itemCount: itemCount,
+                learningRate: chosen.scored.learningRate, regularization: chosen.scored.regularization,
+                options: options)
+            without += scores.without / Double(folds.count)
+            if probeRMSE.isEmpty { probeRMSE = [Double](repeating: 0, count: scores.with.count) }
+            for c in scores.with.indices { probeRMSE[c] += scores.with[c] / Double(folds.count) }
         }
         var update: (lr: Float, prior: Double, rmse: Double)?
+        var c = 0
         for prior in foldInPriors {
             for multiple in updateScales {
-                let lr = chosen.scored.learningRate * multiple
-                var updater = OnlineUpdater(
-                    learningRate: lr, regularization: chosen.scored.regularization,
-                    biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
-                updater.foldInPrior = prior
-                var model = chosen.model
-                var knownUser = seenUser, knownItem = seenItem
-                for (u, rated) in streamedByUser where !model.hasUser(u) {
-                    if updater.foldInUser(&model, user: u, ratings: rated) { knownUser[u] = true }
+                if update == nil || probeRMSE[c] < update!.rmse {
+                    update = (chosen.scored.learningRate * multiple, prior, probeRMSE[c])
                 }
-                for (i, rated) in streamedByItem where !model.hasItem(i) {
-                    if updater.foldInItem(&model, item: i, ratings: rated) { knownItem[i] = true }
-                }
-                for j in 0..<stream.count where knownUser[Int(stream.users[j])] && knownItem[Int(stream.items[j])] {
-                    updater.step(
-                        &model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
-                }
-                let rmse = Trainer.evaluate(model, on: probe, seenUser: knownUser, seenItem: knownItem).metrics.rmse
-                if update == nil || rmse < update!.rmse { update = (lr, prior, rmse) }
+                c += 1
             }
         }
         progress?(
@@ -173,5 +155,57 @@ public struct RatingTuner {
             updateLearningRate: update!.lr, foldInPrior: update!.prior, probeRMSEWithoutUpdates: without,
             probeRMSEWithUpdates: update!.rmse,
             seconds: Date().timeIntervalSince(started))
+    }
+
+    /// The update simulation on one fold: half of `held` streamed into `model` as `ingest --update` does it,
+    /// the other half scored; the probe RMSE without updates, and with each (prior, step multiple) in the
+    /// order of `foldInPriors` × `updateScales`.
+    func simulateUpdates(
+        model trained: FactorModel, fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int,
+        learningRate: Float, regularization: Float, options: TrainingOptions
+    ) -> (without: Double, with: [Double]) {
+        var stream = RatingTriples(), probe = RatingTriples()
+        for j in 0..<held.count {
+            if TestSplit.isTest(user: held.users[j], item: held.items[j], fraction: 0.5, seed: options.seed &+ 0x5742) {
+                probe.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
+            } else {
+                stream.append(user: held.users[j], item: held.items[j], rating: held.ratings[j])
+            }
+        }
+        var seenUser = [Bool](repeating: false, count: userCount), seenItem = [Bool](repeating: false, count: itemCount)
+        for u in fit.users { seenUser[Int(u)] = true }
+        for i in fit.items { seenItem[Int(i)] = true }
+        let without = Trainer.evaluate(trained, on: probe, seenUser: seenUser, seenItem: seenItem).metrics.rmse
+        // As `ingest --update` does it: users and items without a vector are folded in from their streamed
+        // ratings first (regularized least squares with `prior` pseudo-observations), then one SGD step each.
+        var streamedByUser: [Int: [(item: Int, rating: Float)]] = [:],
+            streamedByItem: [Int: [(user: Int, rating: Float)]] = [:]
+        for j in 0..<stream.count {
+            streamedByUser[Int(stream.users[j]), default: []].append((Int(stream.items[j]), stream.ratings[j]))
+            streamedByItem[Int(stream.items[j]), default: []].append((Int(stream.users[j]), stream.ratings[j]))
+        }
+        var with: [Double] = []
+        for prior in foldInPriors {
+            for multiple in updateScales {
+                var updater = OnlineUpdater(
+                    learningRate: learningRate * multiple, regularization: regularization,
+                    biasRegularization: options.biasRegularization, steps: 1, nonnegative: options.nonnegative)
+                updater.foldInPrior = prior
+                var model = trained
+                var knownUser = seenUser, knownItem = seenItem
+                for (u, rated) in streamedByUser where !model.hasUser(u) {
+                    if updater.foldInUser(&model, user: u, ratings: rated) { knownUser[u] = true }
+                }
+                for (i, rated) in streamedByItem where !model.hasItem(i) {
+                    if updater.foldInItem(&model, item: i, ratings: rated) { knownItem[i] = true }
+                }
+                for j in 0..<stream.count where knownUser[Int(stream.users[j])] && knownItem[Int(stream.items[j])] {
+                    updater.step(
+                        &model, user: Int(stream.users[j]), item: Int(stream.items[j]), rating: stream.ratings[j])
+                }
+                with.append(Trainer.evaluate(model, on: probe, seenUser: knownUser, seenItem: knownItem).metrics.rmse)
+            }
+        }
+        return (without, with)
     }
 }
