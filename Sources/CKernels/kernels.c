@@ -1,6 +1,6 @@
-// Hot loops of the top-n scan. The portable versions are plain C the compiler vectorizes for the baseline
-// target; the AVX2+FMA versions are compiled for that target only and chosen at run time, so the binary
-// still runs on CPUs without AVX2.
+// Kernel selection, the SGD training loop and the co-occurrence scatter. The portable versions are plain C
+// the compiler vectorizes for the baseline target; the AVX2+FMA versions are compiled for that target only
+// and chosen at run time, so the binary still runs on CPUs without AVX2. The scan kernels are in scan.c.
 #include "mfrec_kernels.h"
 
 #include <pthread.h>
@@ -12,95 +12,10 @@
 #define MFREC_X86 1
 #endif
 
-static void scores_portable(const float *q, const float *rows, size_t stride, size_t count,
-                            const float *bias, float *out) {
-    for (size_t r = 0; r < count; r++) {
-        const float *row = rows + r * stride;
-        float acc[16] = {0};
-        for (size_t f = 0; f < stride; f += 16)
-            for (int l = 0; l < 16; l++) acc[l] += q[f + l] * row[f + l];
-        float s = 0;
-        for (int l = 0; l < 16; l++) s += acc[l];
-        out[r] = s + bias[r];
-    }
-}
-
-static void scores_batch_portable(const float *qs, size_t nq, const float *rows, size_t stride, size_t count,
-                                  const float *bias, float *out) {
-    for (size_t u = 0; u < nq; u++) scores_portable(qs + u * stride, rows, stride, count, bias, out + u * count);
-}
-
-#ifdef MFREC_X86
-__attribute__((target("avx2,fma")))
-static inline float hsum256(__m256 v) {
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-    return _mm_cvtss_f32(lo);
-}
-
-__attribute__((target("avx2,fma")))
-static void scores_avx2(const float *q, const float *rows, size_t stride, size_t count,
-                        const float *bias, float *out) {
-    size_t r = 0;
-    // Two rows at a time: two independent FMA chains per row hide latency.
-    for (; r + 2 <= count; r += 2) {
-        const float *a = rows + r * stride, *b = a + stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-        for (size_t f = 0; f < stride; f += 16) {
-            __m256 q0 = _mm256_loadu_ps(q + f), q1 = _mm256_loadu_ps(q + f + 8);
-            a0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(a + f), a0);
-            a1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(a + f + 8), a1);
-            b0 = _mm256_fmadd_ps(q0, _mm256_loadu_ps(b + f), b0);
-            b1 = _mm256_fmadd_ps(q1, _mm256_loadu_ps(b + f + 8), b1);
-        }
-        out[r] = hsum256(_mm256_add_ps(a0, a1)) + bias[r];
-        out[r + 1] = hsum256(_mm256_add_ps(b0, b1)) + bias[r + 1];
-    }
-    for (; r < count; r++) {
-        const float *a = rows + r * stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (size_t f = 0; f < stride; f += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + f), _mm256_loadu_ps(a + f), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + f + 8), _mm256_loadu_ps(a + f + 8), a1);
-        }
-        out[r] = hsum256(_mm256_add_ps(a0, a1)) + bias[r];
-    }
-}
-
-__attribute__((target("avx2,fma")))
-static void scores_batch_avx2(const float *qs, size_t nq, const float *rows, size_t stride, size_t count,
-                              const float *bias, float *out) {
-    // Queries in groups of 4: each row chunk is loaded once and multiplied into 4 accumulators.
-    size_t u = 0;
-    for (; u + 4 <= nq; u += 4) {
-        const float *q0 = qs + u * stride, *q1 = q0 + stride, *q2 = q1 + stride, *q3 = q2 + stride;
-        for (size_t r = 0; r < count; r++) {
-            const float *row = rows + r * stride;
-            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-            for (size_t f = 0; f < stride; f += 8) {
-                __m256 x = _mm256_loadu_ps(row + f);
-                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + f), x, s0);
-                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q1 + f), x, s1);
-                s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q2 + f), x, s2);
-                s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q3 + f), x, s3);
-            }
-            float b = bias[r];
-            out[(u + 0) * count + r] = hsum256(s0) + b;
-            out[(u + 1) * count + r] = hsum256(s1) + b;
-            out[(u + 2) * count + r] = hsum256(s2) + b;
-            out[(u + 3) * count + r] = hsum256(s3) + b;
-        }
-    }
-    for (; u < nq; u++) scores_avx2(qs + u * stride, rows, stride, count, bias, out + u * count);
-}
-#endif
-
 // Whether the AVX2+FMA kernels run: detected once (pthread_once, so concurrent first calls agree), unless
 // MFREC_PORTABLE_KERNELS=1 in the environment or mfrec_kernels_force_portable(1) chose the portable ones.
 static atomic_int use_avx2 = 0;
-static atomic_int forced_portable = 0;
+static _Thread_local int forced_portable = 0;  // per thread: a test's choice does not reach other threads
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
 static void detect(void) {
@@ -116,29 +31,16 @@ static void detect(void) {
 
 static int vectorized(void) {
     pthread_once(&detect_once, detect);
-    return atomic_load(&use_avx2) && !atomic_load(&forced_portable);
+    return atomic_load(&use_avx2) && !forced_portable;
 }
 
 int mfrec_kernels_vectorized(void) { return vectorized(); }
 
 uint64_t mfrec_load_u64_acquire(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
 
-void mfrec_kernels_force_portable(int portable) { atomic_store(&forced_portable, portable ? 1 : 0); }
+void mfrec_kernels_force_portable(int portable) { forced_portable = portable ? 1 : 0; }
 
-void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count, const float *bias, float *out) {
-#ifdef MFREC_X86
-    if (vectorized()) { scores_avx2(q, rows, stride, count, bias, out); return; }
-#endif
-    scores_portable(q, rows, stride, count, bias, out);
-}
-
-void mfrec_scores_batch(const float *qs, size_t nq, const float *rows, size_t stride, size_t count,
-                        const float *bias, float *out) {
-#ifdef MFREC_X86
-    if (vectorized()) { scores_batch_avx2(qs, nq, rows, stride, count, bias, out); return; }
-#endif
-    scores_batch_portable(qs, nq, rows, stride, count, bias, out);
-}
+int mfrec_use_avx2(void) { return vectorized(); }
 
 /// The scalar part of one SGD step, shared by both kernels: the error of the prediction (before the
 /// update) and the bias updates. Returns the error. (The error sums stay in the callers' registers:
@@ -179,6 +81,15 @@ static void sgd_portable(const int32_t *users, const int32_t *items, const float
 }
 
 #ifdef MFREC_X86
+__attribute__((target("avx2,fma")))
+static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
+    return _mm_cvtss_f32(lo);
+}
+
 __attribute__((target("avx2,fma")))
 static void sgd_avx2(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
                      float *P, float *Q, float *bu, float *bi, size_t stride,

@@ -365,6 +365,16 @@ public struct RankingModel: Sendable, Equatable {
             prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
     }
 
+    /// `topN(user:n:excluded:popularityWeight:)` for many users in one blocked pass over the item vectors
+    /// (the lists are the same, bit for bit); `excluded[u]` sorted ascending without repeats.
+    public func topN(users: [[Float]], n: Int, excluded: [[Int32]], popularityWeights: [Float]) -> [[(
+        item: Int32, score: Float
+    )]] {
+        ItemScan.topN(
+            vectors: itemVectors, factors: factors, itemCount: itemCount, queries: users, n: n, excluded: excluded,
+            prior: popularity, priorWeights: popularityWeights)
+    }
+
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector. `user`, when
     /// given, lets a stored vector answer (see `userVector(user:ratings:)`).
     public func topN(
@@ -577,90 +587,81 @@ enum ItemScan {
         return na > 0 && nb > 0 ? dot / (na * nb).squareRoot() : 0
     }
 
+    /// The n best items for one query (see the many-query form below).
     static func topN(
         vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
         excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0
     ) -> [(item: Int32, score: Float)] {
-        precondition(query.count == factors && vectors.count >= factors * itemCount)
-        guard n > 0 else { return [] }
-        if let prior, priorWeight > 0 {
-            return blended(
-                vectors: vectors, factors: factors, itemCount: itemCount, query: query, n: n, excluded: excluded,
-                prior: prior, weight: priorWeight)
-        }
-        // Excluded items are skipped as they pass the threshold (few do), so the heap holds just n.
-        var top = TopN(capacity: n)
-        let chunk = chunkZeros.count
-        var scores = [Float](repeating: 0, count: min(chunk, itemCount))
-        var start = 0
-        while start < itemCount {
-            let count = min(chunk, itemCount - start)
-            score(vectors: vectors, factors: factors, query: query, rows: start..<(start + count), into: &scores)
-            for j in 0..<count where scores[j] >= top.threshold {
-                let item = Int32(start + j)
-                if !excluded.contains(item) { top.offer(score: scores[j], item: item) }
-            }
-            start += count
-        }
-        return top.sorted().map { ($0.item, $0.score) }
+        topN(
+            vectors: vectors, factors: factors, itemCount: itemCount, queries: [query], n: n,
+            excluded: [excluded.sorted()], prior: prior, priorWeights: [priorWeight])[0]
     }
 
-    /// Zero biases for the kernel, one scan chunk long.
-    static let chunkZeros = [Float](repeating: 0, count: 2048)
-
-    /// out[j] = query · row (rows.lowerBound + j) for the rows of `rows`: the scan's SIMD kernel (no biases)
-    /// where the row width is a multiple of 16, a plain loop otherwise.
-    static func score(vectors: [Float], factors: Int, query: [Float], rows: Range<Int>, into out: inout [Float]) {
-        precondition(out.count >= rows.count && vectors.count >= rows.upperBound * factors)
-        vectors.withUnsafeBufferPointer { e in
-            query.withUnsafeBufferPointer { q in
-                out.withUnsafeMutableBufferPointer { o in
-                    if factors % 16 == 0 {
-                        let zeros =
-                            rows.count <= chunkZeros.count ? chunkZeros : [Float](repeating: 0, count: rows.count)
-                        mfrec_scores(
-                            q.baseAddress!, e.baseAddress! + rows.lowerBound * factors, factors, rows.count, zeros,
-                            o.baseAddress!)
-                    } else {
-                        for (j, i) in rows.enumerated() {
-                            let row = i * factors
-                            var s: Float = 0
-                            for c in 0..<factors { s += e[row + c] * q[c] }
-                            o[j] = s
-                        }
+    /// The n best items for each query, minus its `excluded` (sorted ascending, no repeats), in one blocked
+    /// pass (`BlockScan`): by q · v_i, or for a query with a prior weight w > 0 by z(q · v_i) + w · z(prior_i),
+    /// z the standardization over the items not excluded. The blend ranks as q · v_i + (w σ_s / σ_prior) ·
+    /// prior_i does, so it is one more term of the same scan; σ_s comes from Σ s and Σ s² over all items (a
+    /// first pass of the same kernel) minus the excluded items' own scores. TopN order: ties by smaller id.
+    static func topN(
+        vectors: [Float], factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
+        prior: [Float]? = nil, priorWeights: [Float]
+    ) -> [[(item: Int32, score: Float)]] {
+        precondition(vectors.count >= factors * itemCount && queries.allSatisfy { $0.count == factors })
+        precondition(excluded.count == queries.count && priorWeights.count == queries.count)
+        guard n > 0, itemCount > 0 else { return queries.map { _ in [] } }
+        let blend = prior == nil ? [] : priorWeights.indices.filter { priorWeights[$0] > 0 }
+        var scales = [Float](repeating: 0, count: queries.count)
+        // For a blended query: what turns its scan score back into z(s) + w · z(prior).
+        var shifts = [(offset: Double, sd: Double)?](repeating: nil, count: queries.count)
+        return vectors.withUnsafeBufferPointer { v in
+            let rows = v.baseAddress!
+            if let prior, !blend.isEmpty {
+                precondition(prior.count >= itemCount)
+                let sums = BlockScan.moments(
+                    queries: blend.map { queries[$0] }, k: factors, rows: rows, stride: factors, count: itemCount)
+                var priorSum = 0.0, priorSquares = 0.0
+                for i in 0..<itemCount {
+                    let p = Double(prior[i])
+                    priorSum += p
+                    priorSquares += p * p
+                }
+                for (j, u) in blend.enumerated() {
+                    var s = (sum: sums.sum[j], squares: sums.sumOfSquares[j]),
+                        p = (sum: priorSum, squares: priorSquares)
+                    var count = Double(itemCount)
+                    for item in excluded[u] where item >= 0 && Int(item) < itemCount {
+                        let x = Double(BlockScan.dot(queries[u], row: rows + Int(item) * factors, k: factors))
+                        let y = Double(prior[Int(item)])
+                        s = (s.sum - x, s.squares - x * x)
+                        p = (p.sum - y, p.squares - y * y)
+                        count -= 1
                     }
+                    let ms = standardization(s.sum, s.squares, count), mp = standardization(p.sum, p.squares, count)
+                    let c = Double(priorWeights[u]) * ms.sd / mp.sd
+                    scales[u] = Float(c)
+                    shifts[u] = (ms.mean + Double(scales[u]) * mp.mean, ms.sd)
+                }
+            }
+            let heaps = { (bias: UnsafePointer<Float>?) in
+                BlockScan.topN(
+                    queries: queries, k: factors, rows: rows, stride: factors, count: itemCount, bias: bias,
+                    scales: scales, excluded: excluded, n: n)
+            }
+            let tops = blend.isEmpty ? heaps(nil) : prior!.withUnsafeBufferPointer { heaps($0.baseAddress!) }
+            return tops.enumerated().map { u, top in
+                top.sorted().map { entry in
+                    guard let shift = shifts[u] else { return entry }
+                    return (entry.item, Float((Double(entry.score) - shift.offset) / shift.sd))
                 }
             }
         }
     }
 
-    /// z(score) + weight · z(prior) over the items that are not excluded: all scores first (one scan), then
-    /// their mean and deviation, then the heap.
-    static func blended(
-        vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int, excluded: Set<Int32>,
-        prior: [Float], weight: Float
-    ) -> [(item: Int32, score: Float)] {
-        precondition(prior.count >= itemCount)
-        var scores = [Float](repeating: 0, count: itemCount)
-        score(vectors: vectors, factors: factors, query: query, rows: 0..<itemCount, into: &scores)
-        func moments(_ values: [Float]) -> (mean: Double, sd: Double) {
-            var sum = 0.0, sq = 0.0, count = 0.0
-            for i in 0..<itemCount where !excluded.contains(Int32(i)) {
-                let v = Double(values[i])
-                sum += v
-                sq += v * v
-                count += 1
-            }
-            guard count > 0 else { return (0, 1) }
-            let mean = sum / count
-            return (mean, max((sq / count - mean * mean).squareRoot(), 1e-12))
-        }
-        let s = moments(scores), p = moments(prior)
-        var top = TopN(capacity: n)
-        for i in 0..<itemCount where !excluded.contains(Int32(i)) {
-            let z = Float((Double(scores[i]) - s.mean) / s.sd) + weight * Float((Double(prior[i]) - p.mean) / p.sd)
-            if z >= top.threshold { top.offer(score: z, item: Int32(i)) }
-        }
-        return top.sorted().map { ($0.item, $0.score) }
+    /// Mean and standard deviation from Σ x, Σ x² and the count ((0, 1) for no values; the deviation at
+    /// least 1e-12).
+    static func standardization(_ sum: Double, _ squares: Double, _ count: Double) -> (mean: Double, sd: Double) {
+        guard count > 0 else { return (0, 1) }
+        let mean = sum / count
+        return (mean, max(max(squares / count - mean * mean, 0).squareRoot(), 1e-12))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+@testable import MFEngine
 @testable import MFRec
 @testable import MFStore
 
@@ -100,5 +101,19 @@ import Testing
         #expect(csvField("a\rb") == "\"a\rb\"")
         #expect(csvField("a\r\nb") == "\"a\r\nb\"")
         #expect(csvField("a\nb") == "\"a\nb\"")
+    }
+
+    /// The fast 4-decimal writer prints what `String(format: "%.4f")` prints, exact ties (x.xxxx5 exactly in
+    /// binary) included: those round half to even, as printf does (it printed 3.2813 for 3.28125 before).
+    @Test func fixedFourDecimalsMatchPrintf() {
+        var rng = SeededGenerator(seed: 3)
+        var values: [Float] = [3.28125, 3.03125, 3.90625, 0.00005, -2.71875, 0, -0.0, -0.00001, 1.5, 4.99995, 12.34565]
+        for _ in 0..<20_000 { values.append(Float(Double(rng.next() % 100_000_000) / 1e7 - 2)) }
+        for _ in 0..<2_000 { values.append(Float(rng.next() % 160_000) / 32_768) }  // exact binary ties among them
+        for value in values {
+            var out: [UInt8] = []
+            LineWriter.appendFixed4(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(format: "%.4f", value), "\(value)")
+        }
     }
 }

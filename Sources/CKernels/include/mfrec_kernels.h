@@ -4,15 +4,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// Scores `count` rows of `stride` floats against one query: out[r] = q·row_r + bias[r].
-/// `stride` must be a multiple of 16. Uses AVX2+FMA when the CPU has them (checked once at run time).
+/// Scores `count` rows of `stride` floats against one query: out[r] = q·row_r + bias[r] (bias may be NULL:
+/// no bias), the first `k` floats of the query and of each row (k ≤ stride; any k). Every kernel below
+/// computes a dot product with the same operations, so their scores agree bit for bit (see scan.c).
+void mfrec_dots(const float *query, const float *rows, size_t k, size_t stride, size_t count, const float *bias,
+                float *out);
+
+/// `mfrec_dots` with k = stride.
 void mfrec_scores(const float *query, const float *rows, size_t stride, size_t count,
                   const float *bias, float *out);
 
-/// Scores `count` rows against `nq` queries (each `stride` floats, consecutive):
-/// out[u * count + r] = q_u·row_r + bias[r]. Each row is loaded once for all queries.
-void mfrec_scores_batch(const float *queries, size_t nq, const float *rows, size_t stride, size_t count,
-                        const float *bias, float *out);
+/// A block of `nu` queries (`qstride` floats apart) against `count` rows, the threshold check fused in:
+/// s = q_u·row_r (+ scale[u] · bias[r] when bias is not NULL); every s ≥ threshold[u] is written to
+/// out_user/out_row/out_score (room for nu × count). Returns how many were written. Two users × two rows
+/// are scored at a time in registers, so each row chunk is loaded once for both users.
+size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                              size_t stride, size_t count, const float *bias, const float *scale,
+                              const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score);
+
+/// sum[u] += s and sumsq[u] += s² (in double, rows in order) for s = q_u·row_r: the moments a blend with
+/// a prior standardizes by, from the same dot products the candidates come from.
+void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                         size_t stride, size_t count, double *sum, double *sumsq);
 
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);
@@ -21,7 +34,8 @@ int mfrec_kernels_vectorized(void);
 /// a writer in another process changes around its in-place row writes).
 uint64_t mfrec_load_u64_acquire(const void *p);
 
-/// Forces the portable kernels (1) or lets the detected ones run (0), so tests cover both paths.
+/// Forces the portable kernels (1) or lets the detected ones run (0) on the calling thread, so tests cover
+/// both paths without changing what other threads run.
 void mfrec_kernels_force_portable(int portable);
 
 #endif

@@ -24,7 +24,8 @@ extension ItemMatrix {
     public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
 
     /// Forces the portable scoring and training kernels (true) or lets the detected AVX2+FMA ones run
-    /// (false). The environment variable `MFREC_PORTABLE_KERNELS=1` does the same for a whole process.
+    /// (false), on the calling thread only (scans it hands to other threads use the detected kernels).
+    /// The environment variable `MFREC_PORTABLE_KERNELS=1` does the same for a whole process.
     /// - Parameter portable: whether to force the portable kernels.
     public static func usePortableKernels(_ portable: Bool) { mfrec_kernels_force_portable(portable ? 1 : 0) }
 
@@ -81,44 +82,16 @@ extension ItemMatrix {
         return top
     }
 
-    /// Top-n for several users in one pass over the rows: each row is loaded once and scored against
-    /// every query (four at a time in registers), which turns a memory-bound scan into a compute-bound one.
+    /// Top-n for several users in one blocked pass over the rows (`BlockScan`): a block of rows stays in
+    /// cache while every user's scores for it are computed, and only scores at or above a user's heap
+    /// threshold leave the kernel. The lists equal `topN(query:n:excluded:)`'s for each user, bit for bit.
+    /// `excluded[u]` must be sorted ascending.
     public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
-        let b = queries.count
-        precondition(excluded.count == b && queries.allSatisfy { $0.count == stride })
-        guard b > 0 else { return [] }
-        let block = 256
-        var heaps = (0..<b).map { _ in TopN(capacity: n) }
-        var cursors = [Int](repeating: 0, count: b)
-        let flat = queries.flatMap { $0 }
-        var scores = [Float](repeating: 0, count: b * block)
-        flat.withUnsafeBufferPointer { q in
-            scores.withUnsafeMutableBufferPointer { out in
-                var start = 0
-                while start < itemCount {
-                    let count = min(block, itemCount - start)
-                    mfrec_scores_batch(
-                        q.baseAddress!, b, rows + start * stride, stride, count, biases + start, out.baseAddress!)
-                    for u in 0..<b {
-                        let base = u * count
-                        var threshold = heaps[u].threshold
-                        for r in 0..<count {
-                            let i = Int32(start + r)
-                            if cursors[u] < excluded[u].count && excluded[u][cursors[u]] == i {
-                                cursors[u] += 1
-                                continue
-                            }
-                            if out[base + r] >= threshold {
-                                heaps[u].offer(score: out[base + r], item: i)
-                                threshold = heaps[u].threshold
-                            }
-                        }
-                    }
-                    start += count
-                }
-            }
-        }
-        return heaps.map { $0.sorted() }
+        precondition(excluded.count == queries.count && queries.allSatisfy { $0.count == stride })
+        return BlockScan.topN(
+            queries: queries, k: stride, rows: rows, stride: stride, count: itemCount, bias: biases,
+            scales: [Float](repeating: 1, count: queries.count), excluded: excluded, n: n
+        ).map { $0.sorted() }
     }
 
     /// The n items most similar to `item` by cosine of their vectors (the item itself excluded).

@@ -48,15 +48,16 @@ final class LineWriter {
         out.append(UInt8(ascii: "\""))
     }
 
-    /// Appends a finite number with 4 decimals to `out`, as `String(format: "%.4f")` would (half away from
-    /// zero), without its cost.
+    /// Appends a finite number with 4 decimals to `out`, as `String(format: "%.4f")` would, without its cost.
+    /// value × 10⁴ is exact in a double (24 + 14 bits), so rounding it half to even is what printf does with
+    /// the exact binary value (3.28125 gives 3.2812, not 3.2813).
     static func appendFixed4(_ value: Float, to out: inout [UInt8]) {
         guard value.isFinite else {
             out.append(contentsOf: "nan".utf8)
             return
         }
-        let scaled = (Double(value) * 10_000).rounded(.toNearestOrAwayFromZero)
-        if scaled < 0 { out.append(UInt8(ascii: "-")) }
+        let scaled = (Double(value) * 10_000).rounded(.toNearestOrEven)
+        if scaled.sign == .minus { out.append(UInt8(ascii: "-")) }  // printf keeps the sign of -0.0000
         let magnitude = Int(abs(scaled))
         let whole = magnitude / 10_000
         if whole < 10 { out.append(UInt8(48 + whole)) } else { out.append(contentsOf: String(whole).utf8) }
@@ -66,6 +67,15 @@ final class LineWriter {
         out.append(UInt8(48 + fraction / 100 % 10))
         out.append(UInt8(48 + fraction / 10 % 10))
         out.append(UInt8(48 + fraction % 10))
+    }
+
+    /// Appends a non-negative integer in decimal to `out`.
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 10 {
+            out.append(UInt8(48 + max(value, 0)))
+        } else {
+            out.append(contentsOf: String(value).utf8)
+        }
     }
 
     /// Appends a non-negative integer in decimal.

@@ -6,13 +6,13 @@ import MFStore
 extension QueryEngine {
     /// Writes the top-n of every user with at least one rating to a CSV file (`user,rank,item,predicted_rating`),
     /// each ranked exactly as `recommend` ranks them by default (or by `by`): streaming, users in id order,
-    /// a round of users scored on `threads` threads (the rating model's users in batches of `batch` per
-    /// pass over the item matrix). Memory stays bounded by one round's results. The file is written as
+    /// a round of users scored on `threads` threads (the rating model's and the ranking model's users in
+    /// batches of `batch`, each batch one blocked pass over the item vectors: see `BlockScan`). Memory stays bounded by one round's results. The file is written as
     /// `OutputFile` writes (`-` is standard output, a link is followed, a regular file is replaced whole).
     /// - Returns: the number of users written.
     @discardableResult
     public func recommendAll(
-        n: Int, to path: String, batch: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        n: Int, to path: String, batch: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> Int {
@@ -34,6 +34,11 @@ extension QueryEngine {
         // The popular list shows each item's mean rating, as `recommend` does.
         let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
         let (userKeys, itemKeys) = try pool.read { (try $0.userKeys(), try $0.itemKeys()) }
+        let itemFields = itemKeys.map { key -> [UInt8] in
+            var field: [UInt8] = [], key = key
+            key.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &field) }
+            return field
+        }
         let out = try OutputFile(path: path)
         try out.write("user,rank,item,predicted_rating\n")
 
@@ -50,7 +55,7 @@ extension QueryEngine {
                 return out
             }
 
-            let round = batch * threads * 16
+            let round = batch * threads * 4
             var written = 0
             var start = 0
             let userCount = userKeys.count
@@ -67,14 +72,15 @@ extension QueryEngine {
                 }
                 // A damaged embedding fails the run when a user needs it (never a silent fallback).
                 if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
-                let fellBack = ThreadSlots<Bool>(count: slice.count)
                 let batches = stride(from: 0, to: slice.count, by: batch).map { $0..<min($0 + batch, slice.count) }
-                let results = ThreadSlots<[[(item: Int32, score: Float)]]>(count: batches.count)
+                // Each batch's CSV lines, formatted on the thread that ranked it.
+                let results = ThreadSlots<[UInt8]>(count: batches.count)
                 let work = { @Sendable (t: Int) in
                     var b = t
                     while b < batches.count {
                         let range = batches[b]
                         var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
+                        var fellBack = Set<Int>()
                         let byRating = range.filter { rules[$0]?.ranker == .rating }
                         if !byRating.isEmpty {
                             let queries = byRating.map { matrix.queryVector(model.userVector(slice[$0])) }
@@ -82,7 +88,26 @@ extension QueryEngine {
                                 queries: queries, n: n, excluded: byRating.map { excluded(rated[$0]) })
                             for (j, top) in zip(byRating, tops) { lists[j - range.lowerBound] = top }
                         }
-                        for j in range {
+                        // The ranking model's users: one blocked pass for the batch (the same lists as one by one).
+                        var done = Set<Int>()
+                        if let ranking = rankers.ranking {
+                            var members: [Int] = [], queries: [[Float]] = [], weights: [Float] = []
+                            for j in range where rules[j]?.ranker == .ranking {
+                                let query = ranking.userVector(user: slice[j], ratings: rated[j])
+                                guard query.contains(where: { $0 != 0 }) else { continue }  // falls back below
+                                members.append(j)
+                                queries.append(query)
+                                weights.append(rules[j]!.popularityWeight)
+                            }
+                            let tops = ranking.topN(
+                                users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
+                                popularityWeights: weights)
+                            for (j, top) in zip(members, tops) {
+                                lists[j - range.lowerBound] = top
+                                done.insert(j)
+                            }
+                        }
+                        for j in range where !done.contains(j) {
                             guard let rule = rules[j], rule.ranker != .rating else { continue }
                             let excluded = Set(excluded(rated[j]))
                             var top =
@@ -93,31 +118,41 @@ extension QueryEngine {
                                     ratings: rated[j], n: n,
                                     excluded: excluded)
                             if top == nil {
-                                fellBack.set(j, true)
+                                fellBack.insert(j)
                                 top = try? rankers.top(
                                     .popular, popularityWeight: 0, ratings: [], n: n, excluded: excluded)
                             }
                             lists[j - range.lowerBound] = top ?? []
                         }
-                        results.set(b, lists)
+                        var text: [UInt8] = []
+                        text.reserveCapacity(range.count * n * 32)
+                        for j in range where rules[j] != nil {
+                            let user = slice[j], known = model.hasUser(user)
+                            var userField: [UInt8] = []
+                            var key = userKeys[user]
+                            key.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &userField) }
+                            for (rank, row) in lists[j - range.lowerBound].enumerated() {
+                                let predicted =
+                                    fellBack.contains(j)
+                                    ? meanOf[row.item] ?? 0
+                                    : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
+                                text.append(contentsOf: userField)
+                                text.append(UInt8(ascii: ","))
+                                LineWriter.appendDecimal(rank + 1, to: &text)
+                                text.append(UInt8(ascii: ","))
+                                text.append(contentsOf: itemFields[Int(row.item)])
+                                text.append(UInt8(ascii: ","))
+                                LineWriter.appendFixed4(predicted, to: &text)
+                                text.append(UInt8(ascii: "\n"))
+                            }
+                        }
+                        results.set(b, text)
                         b += threads
                     }
                 }
                 DispatchQueue.concurrentPerform(iterations: max(1, threads)) { work($0) }
-                var text = ""
-                for (b, range) in batches.enumerated() {
-                    for (offset, top) in zip(range, results.get(b)) where rules[offset] != nil {
-                        let user = slice[offset], known = model.hasUser(user)
-                        for (rank, row) in top.enumerated() {
-                            let predicted =
-                                fellBack.value(offset) ?? false
-                                ? meanOf[row.item] ?? 0
-                                : model.predictOrFallback(user: user, knownUser: known, item: Int(row.item))
-                            text += "\(csvField(userKeys[user])),\(rank + 1),\(csvField(itemKeys[Int(row.item)])),"
-                            text += String(format: "%.4f", predicted) + "\n"
-                        }
-                    }
-                }
+                var text: [UInt8] = []
+                for b in batches.indices { text.append(contentsOf: results.get(b)) }
                 try out.write(text)
                 written += rules.lazy.filter { $0 != nil }.count
                 start += round

@@ -1,0 +1,277 @@
+// The top-n scan's kernels: one user against many rows (`mfrec_scores`, `mfrec_dots`), and a block of users
+// against a block of rows with the threshold check fused in (`mfrec_block_candidates`, `mfrec_block_moments`).
+//
+// Every dot product, whichever kernel and slot computes it, is the same sequence of operations: two 8-lane
+// accumulators (lanes c..c+7 and c+8..c+15 of each 16-float chunk, the last chunk zero-filled past k), added
+// lane-wise, then reduced as ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)). So a user's list from the block kernel equals
+// their list from the one-user scan bit for bit (in AVX2 mode and in portable mode alike), which the tests check.
+#include "mfrec_kernels.h"
+
+#include <stdint.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define MFREC_X86 1
+#endif
+
+int mfrec_use_avx2(void);
+
+// MARK: Portable
+
+static inline float reduce8(const float *v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
+
+static float dot_portable(const float *q, const float *r, size_t k) {
+    float lo[8] = {0}, hi[8] = {0};
+    size_t c = 0;
+    for (; c + 16 <= k; c += 16)
+        for (int l = 0; l < 8; l++) {
+            lo[l] += q[c + l] * r[c + l];
+            hi[l] += q[c + 8 + l] * r[c + 8 + l];
+        }
+    if (c < k)
+        for (int l = 0; l < 8; l++) {
+            if (c + l < k) lo[l] += q[c + l] * r[c + l];
+            if (c + 8 + l < k) hi[l] += q[c + 8 + l] * r[c + 8 + l];
+        }
+    float v[8];
+    for (int l = 0; l < 8; l++) v[l] = lo[l] + hi[l];
+    return reduce8(v);
+}
+
+// MARK: AVX2 + FMA
+
+#ifdef MFREC_X86
+static const int32_t lane_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// The first `valid` lanes (0…8) of p, zeros after them; masked lanes are not read.
+__attribute__((target("avx2,fma")))
+static inline __m256 load_part(const float *p, size_t valid) {
+    if (valid >= 8) return _mm256_loadu_ps(p);
+    if (valid == 0) return _mm256_setzero_ps();
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i *)(lane_mask + 8 - valid)));
+}
+
+__attribute__((target("avx2,fma")))
+static inline float reduce1(__m256 v) {
+    __m256 h = _mm256_hadd_ps(v, v);
+    h = _mm256_hadd_ps(h, h);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+}
+
+// [d0, d1, d2, d3], each reduced exactly as reduce1 reduces one.
+__attribute__((target("avx2,fma")))
+static inline __m128 reduce4(__m256 d0, __m256 d1, __m256 d2, __m256 d3) {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+__attribute__((target("avx2,fma")))
+static float dot_avx2(const float *q, const float *r, size_t k) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    size_t c = 0;
+    for (; c + 16 <= k; c += 16) {
+        lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), _mm256_loadu_ps(r + c), lo);
+        hi = _mm256_fmadd_ps(_mm256_loadu_ps(q + c + 8), _mm256_loadu_ps(r + c + 8), hi);
+    }
+    if (c < k) {
+        size_t rest = k - c, a = rest < 8 ? rest : 8, b = rest > 8 ? rest - 8 : 0;
+        lo = _mm256_fmadd_ps(load_part(q + c, a), load_part(r + c, a), lo);
+        hi = _mm256_fmadd_ps(load_part(q + c + 8, b), load_part(r + c + 8, b), hi);
+    }
+    return reduce1(_mm256_add_ps(lo, hi));
+}
+
+// Two users × two rows: [s(u0,r0), s(u0,r1), s(u1,r0), s(u1,r1)], each row chunk loaded once for both users.
+__attribute__((target("avx2,fma")))
+static inline __m128 dot2x2_avx2(const float *q0, const float *q1, const float *r0, const float *r1, size_t k) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), d0 = _mm256_setzero_ps(), d1 = _mm256_setzero_ps();
+    size_t c = 0;
+    for (; c + 16 <= k; c += 16) {
+        __m256 x0 = _mm256_loadu_ps(r0 + c), x1 = _mm256_loadu_ps(r0 + c + 8);
+        __m256 y0 = _mm256_loadu_ps(r1 + c), y1 = _mm256_loadu_ps(r1 + c + 8);
+        __m256 p0 = _mm256_loadu_ps(q0 + c), p1 = _mm256_loadu_ps(q0 + c + 8);
+        a0 = _mm256_fmadd_ps(p0, x0, a0);
+        a1 = _mm256_fmadd_ps(p1, x1, a1);
+        b0 = _mm256_fmadd_ps(p0, y0, b0);
+        b1 = _mm256_fmadd_ps(p1, y1, b1);
+        __m256 s0 = _mm256_loadu_ps(q1 + c), s1 = _mm256_loadu_ps(q1 + c + 8);
+        c0 = _mm256_fmadd_ps(s0, x0, c0);
+        c1 = _mm256_fmadd_ps(s1, x1, c1);
+        d0 = _mm256_fmadd_ps(s0, y0, d0);
+        d1 = _mm256_fmadd_ps(s1, y1, d1);
+    }
+    if (c < k) {
+        size_t rest = k - c, a = rest < 8 ? rest : 8, b = rest > 8 ? rest - 8 : 0;
+        __m256 x0 = load_part(r0 + c, a), x1 = load_part(r0 + c + 8, b);
+        __m256 y0 = load_part(r1 + c, a), y1 = load_part(r1 + c + 8, b);
+        __m256 p0 = load_part(q0 + c, a), p1 = load_part(q0 + c + 8, b);
+        __m256 s0 = load_part(q1 + c, a), s1 = load_part(q1 + c + 8, b);
+        a0 = _mm256_fmadd_ps(p0, x0, a0);
+        a1 = _mm256_fmadd_ps(p1, x1, a1);
+        b0 = _mm256_fmadd_ps(p0, y0, b0);
+        b1 = _mm256_fmadd_ps(p1, y1, b1);
+        c0 = _mm256_fmadd_ps(s0, x0, c0);
+        c1 = _mm256_fmadd_ps(s1, x1, c1);
+        d0 = _mm256_fmadd_ps(s0, y0, d0);
+        d1 = _mm256_fmadd_ps(s1, y1, d1);
+    }
+    return reduce4(_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1), _mm256_add_ps(c0, c1), _mm256_add_ps(d0, d1));
+}
+#endif
+
+// MARK: Entry points
+
+static inline float dot1(int avx, const float *q, const float *r, size_t k) {
+#ifdef MFREC_X86
+    if (avx) return dot_avx2(q, r, k);
+#endif
+    (void)avx;
+    return dot_portable(q, r, k);
+}
+
+void mfrec_dots(const float *q, const float *rows, size_t k, size_t stride, size_t count, const float *bias,
+                float *out) {
+    int avx = mfrec_use_avx2();
+    for (size_t r = 0; r < count; r++) {
+        float s = dot1(avx, q, rows + r * stride, k);
+        out[r] = bias ? s + bias[r] : s;
+    }
+}
+
+void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count, const float *bias, float *out) {
+    mfrec_dots(q, rows, stride, stride, count, bias, out);
+}
+
+// s(u, r) for a 2 × 2 block (or fewer: a missing user or row is skipped), passed to `visit`.
+#define MFREC_BLOCK_LOOP(VISIT)                                                                              \
+    size_t u = 0;                                                                                            \
+    for (; u + 2 <= nu; u += 2) {                                                                            \
+        const float *q0 = queries + u * qstride, *q1 = q0 + qstride;                                         \
+        size_t r = 0;                                                                                        \
+        BLOCK_PAIRS(VISIT)                                                                                   \
+        for (; r < count; r++) {                                                                             \
+            const float *x = rows + r * stride;                                                              \
+            VISIT(u, r, dot1(avx, q0, x, k));                                                                \
+            VISIT(u + 1, r, dot1(avx, q1, x, k));                                                            \
+        }                                                                                                    \
+    }                                                                                                        \
+    for (; u < nu; u++) {                                                                                    \
+        const float *q0 = queries + u * qstride;                                                             \
+        for (size_t r = 0; r < count; r++) VISIT(u, r, dot1(avx, q0, rows + r * stride, k));                 \
+    }
+
+#ifdef MFREC_X86
+#define BLOCK_PAIRS(VISIT)                                                                                   \
+    if (avx)                                                                                                 \
+        for (; r + 2 <= count; r += 2) {                                                                     \
+            float s[4];                                                                                      \
+            _mm_storeu_ps(s, dot2x2_avx2(q0, q1, rows + r * stride, rows + (r + 1) * stride, k));            \
+            VISIT(u, r, s[0]);                                                                               \
+            VISIT(u, r + 1, s[1]);                                                                           \
+            VISIT(u + 1, r, s[2]);                                                                           \
+            VISIT(u + 1, r + 1, s[3]);                                                                       \
+        }
+#else
+#define BLOCK_PAIRS(VISIT)
+#endif
+
+#ifdef MFREC_X86
+// The candidates of a 2 × 2 block: s + scale·bias compared with the thresholds four at a time (the same
+// operations as the scalar check: one multiply, one add), stored only when one passes.
+__attribute__((target("avx2,fma")))
+static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                              size_t stride, size_t count, const float *bias, const float *scale,
+                              const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
+    size_t found = 0, u = 0;
+    for (; u + 2 <= nu; u += 2) {
+        const float *q0 = queries + u * qstride, *q1 = q0 + qstride;
+        __m128 limit = _mm_setr_ps(threshold[u], threshold[u], threshold[u + 1], threshold[u + 1]);
+        __m128 factor = bias ? _mm_setr_ps(scale[u], scale[u], scale[u + 1], scale[u + 1]) : _mm_setzero_ps();
+        size_t r = 0;
+        for (; r + 2 <= count; r += 2) {
+            __m128 s = dot2x2_avx2(q0, q1, rows + r * stride, rows + (r + 1) * stride, k);
+            if (bias) {
+                __m128 b = _mm_setr_ps(bias[r], bias[r + 1], bias[r], bias[r + 1]);
+                s = _mm_add_ps(s, _mm_mul_ps(factor, b));
+            }
+            int pass = _mm_movemask_ps(_mm_cmp_ps(s, limit, _CMP_GE_OQ));
+            if (pass) {
+                float v[4];
+                _mm_storeu_ps(v, s);
+                for (int j = 0; j < 4; j++)
+                    if (pass & (1 << j)) {
+                        out_user[found] = (uint32_t)(u + (j >> 1));
+                        out_row[found] = (uint32_t)(r + (j & 1));
+                        out_score[found] = v[j];
+                        found++;
+                    }
+            }
+        }
+        for (; r < count; r++)
+            for (size_t w = u; w < u + 2; w++) {
+                float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
+                if (bias) v = v + scale[w] * bias[r];
+                if (v >= threshold[w]) {
+                    out_user[found] = (uint32_t)w;
+                    out_row[found] = (uint32_t)r;
+                    out_score[found] = v;
+                    found++;
+                }
+            }
+    }
+    for (; u < nu; u++)
+        for (size_t r = 0; r < count; r++) {
+            float v = dot_avx2(queries + u * qstride, rows + r * stride, k);
+            if (bias) v = v + scale[u] * bias[r];
+            if (v >= threshold[u]) {
+                out_user[found] = (uint32_t)u;
+                out_row[found] = (uint32_t)r;
+                out_score[found] = v;
+                found++;
+            }
+        }
+    return found;
+}
+#endif
+
+size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                              size_t stride, size_t count, const float *bias, const float *scale,
+                              const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
+    int avx = mfrec_use_avx2();
+#ifdef MFREC_X86
+    if (avx)
+        return candidates_avx2(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, out_user,
+                               out_row, out_score);
+#endif
+    size_t found = 0;
+#define MFREC_CANDIDATE(U, R, S)                                                                             \
+    do {                                                                                                     \
+        float v_ = (S);                                                                                      \
+        if (bias) v_ = v_ + scale[(U)] * bias[(R)];                                                          \
+        if (v_ >= threshold[(U)]) {                                                                          \
+            out_user[found] = (uint32_t)(U);                                                                 \
+            out_row[found] = (uint32_t)(R);                                                                  \
+            out_score[found] = v_;                                                                           \
+            found++;                                                                                         \
+        }                                                                                                    \
+    } while (0)
+    MFREC_BLOCK_LOOP(MFREC_CANDIDATE)
+#undef MFREC_CANDIDATE
+    return found;
+}
+
+void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                         size_t stride, size_t count, double *sum, double *sumsq) {
+    int avx = mfrec_use_avx2();
+#define MFREC_MOMENT(U, R, S)                                                                                \
+    do {                                                                                                     \
+        double v_ = (double)(S);                                                                             \
+        sum[(U)] += v_;                                                                                      \
+        sumsq[(U)] += v_ * v_;                                                                               \
+    } while (0)
+    MFREC_BLOCK_LOOP(MFREC_MOMENT)
+#undef MFREC_MOMENT
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+@testable import MFEngine
+
+/// Issue 16: `recommend --all` ranks users a block at a time (`BlockScan`); each user's list must be the
+/// list the one-user scan gives, bit for bit — the same items, in the same order, with the same scores, ties
+/// broken the same way — in the AVX2 kernels and in the portable ones.
+@Suite(.serialized) struct BlockScanTests {
+    /// Runs `body` with the detected kernels and again with the portable ones.
+    func inBothKernels(_ body: () throws -> Void) rethrows {
+        for portable in [false, true] {
+            ItemMatrix.usePortableKernels(portable)
+            defer { ItemMatrix.usePortableKernels(false) }
+            try body()
+        }
+    }
+
+    /// Sorted, repeat-free random exclusions (some users exclude the unblocked top items).
+    func exclusions(items: Int, users: Int, seed: UInt64) -> [[Int32]] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<users).map { u in
+            let rate = u % 3 == 0 ? 0.0 : u % 3 == 1 ? 0.05 : 0.5
+            return (0..<items).filter { _ in rng.nextDouble() < rate }.map(Int32.init)
+        }
+    }
+
+    @Test(arguments: [(16, 1_000), (64, 2_345), (48, 517)])
+    func ratingModelBlocksEqualOneUserScans(k: Int, items: Int) throws {
+        let users = 67  // odd: the last user of a block goes through the one-user tail
+        let model = randomModel(users: users, items: items, k: k, seed: UInt64(k + items))
+        let path = tempPath("block.items")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
+        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
+        let excluded = exclusions(items: items, users: users, seed: 7)
+        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
+        try inBothKernels {
+            for n in [1, 10, 200] {
+                let alone = (0..<users).map { matrix.topN(query: queries[$0], n: n, excluded: excluded[$0]) }
+                for size in [1, 2, 5, 64, users] {
+                    for start in stride(from: 0, to: users, by: size) {
+                        let range = start..<min(start + size, users)
+                        let block = matrix.topNBatch(
+                            queries: Array(queries[range]), n: n, excluded: Array(excluded[range]))
+                        for (u, list) in zip(range, block) {
+                            #expect(list.map(\.item) == alone[u].map(\.item), "user \(u), n \(n), block \(size)")
+                            #expect(
+                                list.map(\.score.bitPattern) == alone[u].map(\.score.bitPattern),
+                                "user \(u), n \(n), block \(size)")
+                        }
+                    }
+                }
+                // Against exact arithmetic: the same scores to float precision, nothing excluded listed.
+                for u in [0, 1, 2, 66] {
+                    let exact = (0..<items).map { i in
+                        zip(model.userVector(u), model.itemVector(i)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                            + Double(model.itemBias[i])
+                    }
+                    for entry in alone[u] {
+                        #expect(abs(Double(entry.score) - exact[Int(entry.item)]) < 1e-3)
+                        #expect(!excluded[u].contains(entry.item))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ties: items with identical rows get identical scores; both paths keep the smaller ids.
+    @Test func tiesAreBrokenBySmallerIdInBothPaths() throws {
+        let k = 16, items = 300
+        var model = randomModel(users: 4, items: items, k: k, seed: 3)
+        for i in 0..<items {  // ten distinct rows, each repeated
+            for f in 0..<k { model.itemFactors[i * model.stride + f] = model.itemFactors[(i % 10) * model.stride + f] }
+            model.itemBias[i] = model.itemBias[i % 10]
+        }
+        let path = tempPath("ties.items")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
+        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
+        let queries = (0..<4).map { matrix.queryVector(model.userVector($0)) }
+        let block = matrix.topNBatch(queries: queries, n: 7, excluded: [[], [], [], []])
+        for u in 0..<4 {
+            let alone = matrix.topN(query: queries[u], n: 7, excluded: [])
+            #expect(block[u].map(\.item) == alone.map(\.item))
+            let best = alone[0].item
+            #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) })
+        }
+    }
+
+    @Test(arguments: [20, 32, 7])
+    func rankingModelBlocksEqualOneUserScans(k: Int) throws {
+        let items = 1_500, users = 41
+        var rng = SeededGenerator(seed: UInt64(k))
+        let vectors = (0..<(items * k)).map { _ in Float(rng.nextGaussian()) }
+        let popularity = (0..<items).map { _ in Float(rng.nextDouble() * 50) }
+        let model = RankingModel(
+            parameters: .init(factors: k), itemCount: items, eigenvalues: [Float](repeating: 1, count: k),
+            itemVectors: vectors, itemWeights: [Float](repeating: 1, count: items), popularity: popularity)
+        let queries = (0..<users).map { _ in (0..<k).map { _ in Float(rng.nextGaussian()) } }
+        let excluded = exclusions(items: items, users: users, seed: 9)
+        let weights: [Float] = (0..<users).map { [0, 0.5, 2][$0 % 3] }
+        try inBothKernels {
+            let block = model.topN(users: queries, n: 25, excluded: excluded, popularityWeights: weights)
+            for u in 0..<users {
+                let alone = model.topN(
+                    user: queries[u], n: 25, excluded: Set(excluded[u]), popularityWeight: weights[u])
+                #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
+                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
+                // The blend against its definition in double precision: z(q·v) + w·z(popularity) over the
+                // items not excluded; the list's scores agree and nothing left out scores higher.
+                let allowed = (0..<items).filter { !excluded[u].contains(Int32($0)) }
+                let dots = (0..<items).map { i in
+                    (0..<k).reduce(0.0) { $0 + Double(queries[u][$1]) * Double(vectors[i * k + $1]) }
+                }
+                func z(_ x: [Double]) -> [Double] {
+                    let values = allowed.map { x[$0] }
+                    let mean = values.reduce(0, +) / Double(values.count)
+                    let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
+                    return x.map { ($0 - mean) / sd }
+                }
+                let zs = z(dots), zp = z(popularity.map(Double.init))
+                let exact = (0..<items).map { weights[u] > 0 ? zs[$0] + Double(weights[u]) * zp[$0] : dots[$0] }
+                let cut = exact[Int(alone.last!.item)]
+                for entry in alone { #expect(abs(Double(entry.score) - exact[Int(entry.item)]) < 1e-3) }
+                let listed = Set(alone.map(\.item))
+                for i in allowed where !listed.contains(Int32(i)) { #expect(exact[i] <= cut + 1e-3) }
+            }
+        }
+    }
+}
