@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+
+/// `recommend --all` (issue 16): the whole `mfrec recommend --all -n 10` process, for the rating model and
+/// the ranking model, next to same-run baselines over the same exported matrices (scripts/batch_baselines.py):
+/// numpy's blocked sgemm with no selection at all (the arithmetic floor), numpy argpartition, and implicit's
+/// C++ topk when it is installed. Medians after a warm-up; the load average is printed with them.
+struct BatchBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch",
+        abstract: "recommend --all against numpy's sgemm floor and implicit's topk, on the same matrices.")
+
+    @Option(help: "Users of the generated data.") var users = 40_000
+    @Option(help: "Items of the generated data.") var items = 20_000
+    @Option(help: "Ratings of the generated data.") var ratings = 2_000_000
+    @Option(help: "Factors of both models.") var factors = 64
+    @Option(help: "Timed runs (medians are printed).") var runs = 3
+    @OptionGroup var scale: Scale
+
+    func run() throws {
+        let dir = try scale.makeFolder()
+        defer { scale.removeFolder(dir) }
+        let db = (dir as NSString).appendingPathComponent("batch.db")
+        let data = (dir as NSString).appendingPathComponent("batch.data")
+        let npy = (dir as NSString).appendingPathComponent("npy")
+        let out = (dir as NSString).appendingPathComponent("all.csv")
+        for suffix in ["", "-wal", "-shm", ".items", ".items.lock"] { unlink(db + suffix) }
+        for step in [
+            ["generate", "--users", "\(users)", "--items", "\(items)", "--ratings", "\(ratings)", "--output", data],
+            ["ingest", data, "--db", db],
+            [
+                "train", "--factors", "\(factors)", "--ranking-factors", "\(factors)", "--epochs", "3",
+                "--test-fraction", "0", "--tune", "off", "--quiet", "--db", db,
+            ],
+            ["export", "-o", npy, "--format", "npy", "--db", db],
+        ] {
+            let run = try runChild(mfrecPath, step)
+            guard run.status == 0 else { throw BenchError("mfrec \(step[0]) failed (exit status \(run.status))") }
+        }
+        section(
+            "recommend --all -n 10: \(users) users × \(items) items × k \(factors), \(ratings) ratings; "
+                + "load average \(loadAverage())")
+        for model in ["rating", "ranking"] {
+            // The whole process: start, open, read every user's rated items, score, select, write the CSV.
+            var times: [Double] = []
+            var peak = 0.0
+            for run in 0...runs {
+                let child = try runChild(
+                    mfrecPath, ["recommend", "--all", "-n", "10", "--by", model, "--output", out, "--db", db])
+                guard child.status == 0 else { throw BenchError("mfrec recommend --all failed (\(child.status))") }
+                if run > 0 { times.append(child.seconds) }
+                peak = max(peak, child.peakMegabytes)
+            }
+            let mfrec = times.sorted()[times.count / 2]
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/batch_baselines.py").path
+            let lines = try runPython([script, npy, "--model", model, "--runs", "\(runs)"])
+            var baseline: [String: Double] = [:]
+            for line in lines.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2, let seconds = Double(parts[1]) { baseline[String(parts[0])] = seconds }
+            }
+            let floor = baseline["sgemm"] ?? .nan
+            print("\(model) model:")
+            print(
+                "  mfrec recommend --all, whole process: \(fmt(mfrec)) s (\(rate(Double(users), mfrec)) users/s, "
+                    + "peak \(fmt(peak, 0)) MB) = \(fmt(mfrec / floor))× the sgemm floor")
+            print("  numpy blocked sgemm, no selection (floor): \(fmt(floor)) s")
+            if let a = baseline["argpart"] { print("  numpy sgemm + argpartition: \(fmt(a)) s (\(fmt(a / floor))×)") }
+            if let i = baseline["implicit"] {
+                print("  implicit topk (2 threads, no exclusion): \(fmt(i)) s (\(fmt(i / floor))×)")
+            } else {
+                print("  implicit topk: not installed (pip install implicit)")
+            }
+        }
+        print("load average after: \(loadAverage())")
+    }
+}
+
+/// The 1-minute load average.
+func loadAverage() -> String {
+    var loads = [Double](repeating: 0, count: 3)
+    return getloadavg(&loads, 3) == 3 ? fmt(loads[0]) : "?"
+}
