@@ -20,6 +20,8 @@ parser.add_argument("--model", choices=["rating", "ranking"], default="rating")
 parser.add_argument("--n", type=int, default=10)
 parser.add_argument("--runs", type=int, default=3)
 parser.add_argument("--block", type=int, default=2048)
+parser.add_argument("--only", choices=["sgemm", "argpart", "implicit"], action="append",
+                    help="run only these baselines (repeatable; default: all)")
 args = parser.parse_args()
 
 prefix = "" if args.model == "rating" else "ranking_"
@@ -53,9 +55,14 @@ def timed(body):
     return statistics.median(times)
 
 
-print(f"sgemm {timed(sgemm):.4f}")
-print(f"argpart {timed(argpart):.4f}")
+wanted = set(args.only or ["sgemm", "argpart", "implicit"])
+if "sgemm" in wanted:
+    print(f"sgemm {timed(sgemm):.4f}")
+if "argpart" in wanted:
+    print(f"argpart {timed(argpart):.4f}")
 try:
+    if "implicit" not in wanted:
+        raise ImportError
     from implicit.cpu.topk import topk  # noqa: E402
 
     def implicit_topk():
@@ -64,4 +71,5 @@ try:
 
     print(f"implicit {timed(implicit_topk):.4f}")
 except ImportError:
-    print("implicit -")
+    if "implicit" in wanted:
+        print("implicit -")

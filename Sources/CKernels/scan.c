@@ -186,30 +186,39 @@ static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, c
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
     size_t found = 0, u = 0;
-    for (; u + 2 <= nu; u += 2) {
-        const float *q0 = queries + u * qstride, *q1 = q0 + qstride;
-        __m128 limit = _mm_setr_ps(threshold[u], threshold[u], threshold[u + 1], threshold[u + 1]);
-        __m128 factor = bias ? _mm_setr_ps(scale[u], scale[u], scale[u + 1], scale[u + 1]) : _mm_setzero_ps();
-        size_t r = 0;
-        for (; r + 2 <= count; r += 2) {
-            __m128 s = dot2x2_avx2(q0, q1, rows + r * stride, rows + (r + 1) * stride, k);
-            if (bias) {
-                __m128 b = _mm_setr_ps(bias[r], bias[r + 1], bias[r], bias[r + 1]);
-                s = _mm_add_ps(s, _mm_mul_ps(factor, b));
-            }
-            int pass = _mm_movemask_ps(_mm_cmp_ps(s, limit, _CMP_GE_OQ));
+    // Rows outer, users inner: a row pair stays in registers and L1 while every user pair of the block (their
+    // queries a few KiB, in L1 too) is scored against it.
+    size_t pairs = nu / 2, even = count & ~(size_t)1;
+    __m128 limits[pairs > 0 ? pairs : 1], factors[pairs > 0 ? pairs : 1];
+    for (size_t p = 0; p < pairs; p++) {
+        limits[p] = _mm_setr_ps(threshold[2 * p], threshold[2 * p], threshold[2 * p + 1], threshold[2 * p + 1]);
+        factors[p] = bias ? _mm_setr_ps(scale[2 * p], scale[2 * p], scale[2 * p + 1], scale[2 * p + 1])
+                          : _mm_setzero_ps();
+    }
+    for (size_t r = 0; r < even; r += 2) {
+        const float *x0 = rows + r * stride, *x1 = x0 + stride;
+        __m128 b = bias ? _mm_setr_ps(bias[r], bias[r + 1], bias[r], bias[r + 1]) : _mm_setzero_ps();
+        for (size_t p = 0; p < pairs; p++) {
+            size_t v0 = 2 * p;
+            const float *q0 = queries + v0 * qstride, *q1 = q0 + qstride;
+            __m128 s = dot2x2_avx2(q0, q1, x0, x1, k);
+            if (bias) s = _mm_add_ps(s, _mm_mul_ps(factors[p], b));
+            int pass = _mm_movemask_ps(_mm_cmp_ps(s, limits[p], _CMP_GE_OQ));
             if (pass) {
                 float v[4];
                 _mm_storeu_ps(v, s);
                 for (int j = 0; j < 4; j++)
                     if (pass & (1 << j)) {
-                        out_user[found] = (uint32_t)(u + (j >> 1));
+                        out_user[found] = (uint32_t)(v0 + (j >> 1));
                         out_row[found] = (uint32_t)(r + (j & 1));
                         out_score[found] = v[j];
                         found++;
                     }
             }
         }
+    }
+    for (; u + 2 <= nu; u += 2) {
+        size_t r = even;
         for (; r < count; r++)
             for (size_t w = u; w < u + 2; w++) {
                 float v = dot_avx2(queries + w * qstride, rows + r * stride, k);

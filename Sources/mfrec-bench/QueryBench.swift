@@ -61,7 +61,7 @@ struct QueryBench: ParsableCommand {
             let out = (dir as NSString).appendingPathComponent("all.csv")
             let (users, seconds) = try time { try engine.recommendAll(n: 10, to: out) }
             print(
-                "recommend --all (top-10, batches of 8, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms "
+                "recommend --all (top-10, blocks of 64 users, 2 threads): \(users) users in \(fmt(seconds * 1e3, 1)) ms "
                     + "= \(rate(Double(users), seconds)) users/s"
             )
             var process: [Double] = []

@@ -14,6 +14,11 @@ struct TrainBench: ParsableCommand {
 
     @Option(help: "Epochs per measurement.") var epochs = 20
     @Option(help: "Largest generated set (0 skips generated sets).") var largest = 25_000_000
+    @Option(
+        help: ArgumentHelp(
+            "A LibMF mf-train binary (built outside the repo) to time on the same training ratings, same run.",
+            valueName: "path"))
+    var libmf: String?
     @OptionGroup var scale: Scale
 
     func run() throws {
@@ -64,6 +69,7 @@ struct TrainBench: ParsableCommand {
                     + "epochs; memory now \(fmt(currentRSSMegabytes(), 0)) MB"
             )
             print("   k  threads  seconds  updates/s/thread  2-thread speed-up")
+            var twoThreads: [Int: Double] = [:]
             for k in [20, 32, 64] {
                 var single = 0.0
                 for threads in [1, 2] {
@@ -77,6 +83,7 @@ struct TrainBench: ParsableCommand {
                             options: options)
                     }
                     if threads == 1 { single = seconds }
+                    if threads == 2 { twoThreads[k] = seconds }
                     let perThread = Double(train.count * epochs) / seconds / Double(threads)
                     print(
                         String(
@@ -86,17 +93,31 @@ struct TrainBench: ParsableCommand {
                 }
             }
             for line in endToEnd { print(line) }
+            if let libmf, count >= 1_000_000 {
+                try compareLibMF(libmf, train: train, dir: dir, mfrecSeconds: twoThreads)
+            }
         }
         print("\npeak memory of this benchmark process: \(fmt(peakRSSMegabytes(), 0)) MB")
-        if let libmf = ["/usr/bin/mf-train", "/usr/local/bin/mf-train"].first(
-            where: FileManager.default.isExecutableFile)
-        {
-            print("LibMF found at \(libmf); run it on the same files to compare (not automated).")
-        } else {
+    }
+
+    /// LibMF's `mf-train` on the same training ratings (its text format: 0-based "user item rating" lines),
+    /// 2 threads, the same k and epochs; its wall time next to the in-process SGD's 2-thread time above.
+    func compareLibMF(_ libmf: String, train: RatingTriples, dir: String, mfrecSeconds: [Int: Double]) throws {
+        let path = (dir as NSString).appendingPathComponent("libmf-\(train.count).txt")
+        let model = (dir as NSString).appendingPathComponent("libmf-\(train.count).model")
+        var text = ""
+        text.reserveCapacity(train.count * 16)
+        for j in 0..<train.count { text += "\(train.users[j]) \(train.items[j]) \(train.ratings[j])\n" }
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        for k in [32, 64] {
+            let run = try runChild(
+                libmf, ["-f", "0", "-k", "\(k)", "-t", "\(epochs)", "-s", "2", "-l2", "0.1", "-r", "0.02", path, model])
+            guard run.status == 0 else { throw BenchError("\(libmf) failed (exit status \(run.status))") }
+            let perThread = Double(train.count * epochs) / run.seconds / 2
+            let ratio = mfrecSeconds[k].map { fmt(run.seconds / $0) + "× mfrec's 2-thread time" } ?? ""
             print(
-                "LibMF is not installed here. Reference (from the issue, measured on this kind of machine): ~16M "
-                    + "updates/s/thread at k=32, 12–13.5M at k=64 on 25M ratings."
-            )
+                "LibMF mf-train, k \(k), 2 threads, same ratings and epochs (whole process, incl. reading its text "
+                    + "file): \(fmt(run.seconds)) s = \(rate(perThread, 1)) updates/s/thread; \(ratio)")
         }
     }
 }

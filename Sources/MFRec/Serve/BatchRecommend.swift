@@ -57,13 +57,16 @@ extension QueryEngine {
 
             let round = batch * threads * 4
             var written = 0
-            var start = 0
             let userCount = userKeys.count
-            while start < userCount {
-                if isCancelled?() == true { throw CancellationError() }
+            typealias Rule = (ranker: Ranker, popularityWeight: Float)
+            /// One round's users, their ratings and rules, read on this thread (the one connection's).
+            func prepare(_ start: Int) throws -> (
+                slice: [Int], rated: [[(item: Int32, rating: Float)]], rules: [Rule?]
+            )? {
+                guard start < userCount else { return nil }
                 let slice = Array(start..<min(start + round, userCount))
                 let rated = try slice.map { try ratings(of: $0) }
-                let rules = slice.indices.map { j -> (ranker: Ranker, popularityWeight: Float)? in
+                let rules = slice.indices.map { j -> Rule? in
                     if rated[j].isEmpty { return nil }
                     let rule =
                         by.map(rankers.explicitRule)
@@ -72,6 +75,12 @@ extension QueryEngine {
                 }
                 // A damaged embedding fails the run when a user needs it (never a silent fallback).
                 if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
+                return (slice, rated, rules)
+            }
+            var upcoming = try prepare(0)
+            var start = 0
+            while let (slice, rated, rules) = upcoming {
+                if isCancelled?() == true { throw CancellationError() }
                 let batches = stride(from: 0, to: slice.count, by: batch).map { $0..<min($0 + batch, slice.count) }
                 // Each batch's CSV lines, formatted on the thread that ranked it.
                 let results = ThreadSlots<[UInt8]>(count: batches.count)
@@ -150,7 +159,14 @@ extension QueryEngine {
                         b += threads
                     }
                 }
-                DispatchQueue.concurrentPerform(iterations: max(1, threads)) { work($0) }
+                // The workers score this round while this thread reads the next round's ratings.
+                let scored = DispatchGroup()
+                DispatchQueue.global().async(group: scored) {
+                    DispatchQueue.concurrentPerform(iterations: max(1, threads)) { work($0) }
+                }
+                let next = Result { try prepare(start + round) }
+                scored.wait()
+                upcoming = try next.get()
                 var text: [UInt8] = []
                 for b in batches.indices { text.append(contentsOf: results.get(b)) }
                 try out.write(text)
