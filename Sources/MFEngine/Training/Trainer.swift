@@ -272,20 +272,45 @@ final class BlockGrid: @unchecked Sendable {
         }
         for b in 0..<bins * bins { counts[b + 1] += counts[b] }
         offsets = counts
+        // The ratings are scattered into their blocks (in input order within a block: one sequential read,
+        // bins² write streams), then each block is shuffled in place, the three arrays by the same swaps —
+        // the permutation `shuffle(using:)` of an index array would give (the same Fisher–Yates draws), without
+        // gathering 3 × n values from random places afterwards (which cost 5 s on 22.5M ratings).
         var cursor = counts
-        var order = [Int32](repeating: 0, count: n)
+        var users = [Int32](repeating: 0, count: n), items = [Int32](repeating: 0, count: n)
+        var ratings = [Float](repeating: 0, count: n)
         for j in 0..<n {
             let b = Int(blockOf[j])
-            order[cursor[b]] = Int32(j)
+            let at = cursor[b]
+            users[at] = localUser[Int(triples.users[j])]
+            items[at] = localItem[Int(triples.items[j])]
+            ratings[at] = triples.ratings[j]
             cursor[b] += 1
         }
         blockOf = []
-        for b in 0..<bins * bins {
-            order[counts[b]..<counts[b + 1]].shuffle(using: &rng)
+        users.withUnsafeMutableBufferPointer { u in
+            items.withUnsafeMutableBufferPointer { i in
+                ratings.withUnsafeMutableBufferPointer { r in
+                    for b in 0..<bins * bins {
+                        // `MutableCollection.shuffle(using:)`'s loop, applied to three arrays at once.
+                        var amount = counts[b + 1] - counts[b]
+                        var current = counts[b]
+                        guard amount > 1 else { continue }
+                        while amount > 1 {
+                            let random = Int.random(in: 0..<amount, using: &rng)
+                            amount -= 1
+                            u.swapAt(current, current + random)
+                            i.swapAt(current, current + random)
+                            r.swapAt(current, current + random)
+                            current += 1
+                        }
+                    }
+                }
+            }
         }
-        users = order.map { localUser[Int(triples.users[Int($0)])] }
-        items = order.map { localItem[Int(triples.items[Int($0)])] }
-        ratings = order.map { triples.ratings[Int($0)] }
+        self.users = users
+        self.items = items
+        self.ratings = ratings
     }
 
     func blockRange(_ block: Int) -> Range<Int> { offsets[block]..<offsets[block + 1] }
