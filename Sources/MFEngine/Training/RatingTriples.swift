@@ -24,4 +24,18 @@ public struct RatingTriples: Sendable {
         items.append(item)
         ratings.append(rating)
     }
+
+    /// Reserves room for `count` ratings in all three columns.
+    public mutating func reserve(_ count: Int) {
+        users.reserveCapacity(count)
+        items.reserveCapacity(count)
+        ratings.reserveCapacity(count)
+    }
+
+    /// Adds another set's ratings after these.
+    public mutating func append(contentsOf other: RatingTriples) {
+        users.append(contentsOf: other.users)
+        items.append(contentsOf: other.items)
+        ratings.append(contentsOf: other.ratings)
+    }
 }

@@ -298,26 +298,40 @@ extension Recommender {
         return (model, choice)
     }
 
+    /// Connections that read the ratings at once when training (see `Store.readRatings`).
+    var loadThreads: Int { min(2, ProcessInfo.processInfo.activeProcessorCount) }
+
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
     public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
         return try serialized {
             var train = RatingTriples(), test = RatingTriples()
-            let total = try store.ratingCount()
             switch split {
             case .random(let fraction, let seed):
-                train.users.reserveCapacity(Int(Double(total) * (1 - fraction) * 1.01))
-                try store.forEachRating(maxSeq: maxSeq) { u, i, r in
-                    if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
-                        test.append(user: u, item: i, rating: r)
-                    } else {
-                        train.append(user: u, item: i, rating: r)
-                    }
+                // Two connections read halves of the users at once (one commit: see `Store.readRatings`).
+                let parts = try store.readRatings(
+                    maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(),
+                    make: { (train: RatingTriples(), test: RatingTriples()) },
+                    add: { out, u, i, r in
+                        if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
+                            out.test.append(user: u, item: i, rating: r)
+                        } else {
+                            out.train.append(user: u, item: i, rating: r)
+                        }
+                    })
+                (train, test) = parts[0]
+                train.reserve(parts.reduce(0) { $0 + $1.train.count })
+                test.reserve(parts.reduce(0) { $0 + $1.test.count })
+                for part in parts.dropFirst() {
+                    train.append(contentsOf: part.train)
+                    test.append(contentsOf: part.test)
                 }
             case .none, .file:
-                train.users.reserveCapacity(total)
-                train.items.reserveCapacity(total)
-                train.ratings.reserveCapacity(total)
-                try store.forEachRating(maxSeq: maxSeq) { u, i, r in train.append(user: u, item: i, rating: r) }
+                let parts = try store.readRatings(
+                    maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(), make: { RatingTriples() },
+                    add: { out, u, i, r in out.append(user: u, item: i, rating: r) })
+                train = parts[0]
+                train.reserve(parts.reduce(0) { $0 + $1.count })
+                for part in parts.dropFirst() { train.append(contentsOf: part) }
                 if case .file(let path) = split { test = try readTestFile(path) }
             }
             return (train, test)
