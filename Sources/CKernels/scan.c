@@ -185,7 +185,7 @@ __attribute__((target("avx2,fma")))
 static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
-    size_t found = 0, u = 0;
+    size_t found = 0;
     // Rows outer, users inner: a row pair stays in registers and L1 while every user pair of the block (their
     // queries a few KiB, in L1 too) is scored against it.
     size_t pairs = nu / 2, even = count & ~(size_t)1;
@@ -217,26 +217,13 @@ static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, c
             }
         }
     }
-    for (; u + 2 <= nu; u += 2) {
-        size_t r = even;
-        for (; r < count; r++)
-            for (size_t w = u; w < u + 2; w++) {
-                float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
-                if (bias) v = v + scale[w] * bias[r];
-                if (v >= threshold[w]) {
-                    out_user[found] = (uint32_t)w;
-                    out_row[found] = (uint32_t)r;
-                    out_score[found] = v;
-                    found++;
-                }
-            }
-    }
-    for (; u < nu; u++)
-        for (size_t r = 0; r < count; r++) {
-            float v = dot_avx2(queries + u * qstride, rows + r * stride, k);
-            if (bias) v = v + scale[u] * bias[r];
-            if (v >= threshold[u]) {
-                out_user[found] = (uint32_t)u;
+    // The rest one dot at a time: the odd last row for the paired users, every row for an odd last user.
+    for (size_t w = 0; w < nu; w++)
+        for (size_t r = w < 2 * pairs ? even : 0; r < count; r++) {
+            float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
+            if (bias) v = v + scale[w] * bias[r];
+            if (v >= threshold[w]) {
+                out_user[found] = (uint32_t)w;
                 out_row[found] = (uint32_t)r;
                 out_score[found] = v;
                 found++;

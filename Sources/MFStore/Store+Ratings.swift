@@ -79,26 +79,31 @@ extension Store {
         }
     }
 
-    /// Streams the ratings as they stood at `maxSeq` (a pair re-rated since with its value then; every
-    /// current rating when nil) in (user, item) order, without materializing anything.
-    public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
-        // As the ratings stood at `maxSeq`: a pair re-rated since counts with the value it had then.
+    /// The query of the ratings as they stood at `maxSeq` (a pair re-rated since with the value it had then;
+    /// every current rating when nil), in (user, item) order: ?1 is `maxSeq`, and with `byUsers` the user ids
+    /// run from ?2 up to (not including) ?3.
+    private func ratingsQuery(maxSeq: Int64?, byUsers: Bool) throws -> String {
         let replaced =
             try maxSeq.map {
                 try db.scalarInt(
                     "SELECT EXISTS (SELECT 1 FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1)",
                     [.integer($0)])
             } ?? 0
-        let sql =
-            maxSeq == nil
-            ? "SELECT user_id, item_id, rating FROM ratings"
-            : replaced == 0
-                ? "SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1"
-                : """
-                SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1
-                UNION ALL SELECT user_id, item_id, rating FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1
-                ORDER BY 1, 2
-                """
+        let range = byUsers ? " AND user_id >= ?2 AND user_id < ?3" : ""
+        guard maxSeq != nil else { return "SELECT user_id, item_id, rating FROM ratings WHERE 1\(range)" }
+        let current = "SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1\(range)"
+        guard replaced != 0 else { return current }
+        return """
+            \(current)
+            UNION ALL SELECT user_id, item_id, rating FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1\(range)
+            ORDER BY 1, 2
+            """
+    }
+
+    /// Streams the ratings as they stood at `maxSeq` (a pair re-rated since with its value then; every
+    /// current rating when nil) in (user, item) order, without materializing anything.
+    public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
+        let sql = try ratingsQuery(maxSeq: maxSeq, byUsers: false)
         let stmt = try db.prepare(sql)
         if let maxSeq { try stmt.bind(maxSeq, at: 1) }
         while try stmt.step() {
@@ -128,29 +133,12 @@ extension Store {
         var readers: [PartReader] = []
         do {
             // Inside the lock: whether old values are needed, then each part's first step (its snapshot).
-            let replaced =
-                try maxSeq.map {
-                    try db.scalarInt(
-                        "SELECT EXISTS (SELECT 1 FROM replaced_ratings WHERE seq <= ?1 AND replaced_seq > ?1)",
-                        [.integer($0)])
-                } ?? 0
-            let range = "user_id >= ?2 AND user_id < ?3"
-            let sql =
-                maxSeq == nil
-                ? "SELECT user_id, item_id, rating FROM ratings WHERE ?1 IS NULL AND \(range)"
-                : replaced == 0
-                    ? "SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1 AND \(range)"
-                    : """
-                    SELECT user_id, item_id, rating FROM ratings WHERE seq <= ?1 AND \(range)
-                    UNION ALL SELECT user_id, item_id, rating FROM replaced_ratings
-                      WHERE seq <= ?1 AND replaced_seq > ?1 AND \(range)
-                    ORDER BY 1, 2
-                    """
+            let sql = try ratingsQuery(maxSeq: maxSeq, byUsers: true)
             for part in 0..<parts {
                 let connection = try Database(path: db.path, mode: .readOnly)
                 try connection.execute("BEGIN")
                 let statement = try connection.prepare(sql)
-                if let maxSeq { try statement.bind(maxSeq, at: 1) } else { try statement.bindNull(at: 1) }
+                if let maxSeq { try statement.bind(maxSeq, at: 1) }
                 try statement.bind(Int64(userCount * part / parts), at: 2)
                 try statement.bind(part == parts - 1 ? Int64.max : Int64(userCount * (part + 1) / parts), at: 3)
                 readers.append(PartReader(connection: connection, statement: statement, hasRow: try statement.step()))
