@@ -141,7 +141,7 @@ extension Store {
                 if let maxSeq { try statement.bind(maxSeq, at: 1) }
                 try statement.bind(Int64(userCount * part / parts), at: 2)
                 try statement.bind(part == parts - 1 ? Int64.max : Int64(userCount * (part + 1) / parts), at: 3)
-                readers.append(PartReader(connection: connection, statement: statement, hasRow: try statement.step()))
+                readers.append(PartReader(statement: statement, hasRow: try statement.step()))
             }
         } catch {
             try? db.execute("ROLLBACK")
@@ -364,14 +364,12 @@ extension Store {
     }
 }
 
-/// One part of `readRatings`: its own connection and statement, used by one thread at a time (the
-/// opening thread, then its worker), never two at once.
+/// One part of `readRatings`: its own statement (which keeps its own connection open), used by one thread
+/// at a time (the opening thread, then its worker), never two at once.
 private final class PartReader: @unchecked Sendable {
-    let connection: Database
     let statement: Statement
     let hasRow: Bool
-    init(connection: Database, statement: Statement, hasRow: Bool) {
-        self.connection = connection
+    init(statement: Statement, hasRow: Bool) {
         self.statement = statement
         self.hasRow = hasRow
     }

@@ -48,6 +48,12 @@ final class LineWriter {
         out.append(UInt8(ascii: "\""))
     }
 
+    /// `appendCSVField` for a `String` (its UTF-8 bytes).
+    static func appendCSVField(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { appendCSVField(UnsafeRawBufferPointer($0), to: &out) }
+    }
+
     /// Appends a finite number with 4 decimals to `out`, as `String(format: "%.4f")` would, without its cost.
     /// value × 10⁴ is exact in a double (24 + 14 bits), so rounding it half to even is what printf does with
     /// the exact binary value (3.28125 gives 3.2812, not 3.2813).

@@ -35,8 +35,8 @@ extension QueryEngine {
         let meanOf = Dictionary(rankers.popular.map { ($0.id, Float($0.mean)) }, uniquingKeysWith: { a, _ in a })
         let (userKeys, itemKeys) = try pool.read { (try $0.userKeys(), try $0.itemKeys()) }
         let itemFields = itemKeys.map { key -> [UInt8] in
-            var field: [UInt8] = [], key = key
-            key.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &field) }
+            var field: [UInt8] = []
+            LineWriter.appendCSVField(key, to: &field)
             return field
         }
         let out = try OutputFile(path: path)
@@ -138,8 +138,7 @@ extension QueryEngine {
                         for j in range where rules[j] != nil {
                             let user = slice[j], known = model.hasUser(user)
                             var userField: [UInt8] = []
-                            var key = userKeys[user]
-                            key.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &userField) }
+                            LineWriter.appendCSVField(userKeys[user], to: &userField)
                             for (rank, row) in lists[j - range.lowerBound].enumerated() {
                                 let predicted =
                                     fellBack.contains(j)
@@ -200,7 +199,6 @@ public func csvField(_ text: String) -> String {
     // One rule for every CSV writer: `LineWriter.appendCSVField` (it also quotes a lone carriage return, which a
     // test on `Character`s missed: "\r\n" is one character).
     var out: [UInt8] = []
-    var text = text
-    text.withUTF8 { LineWriter.appendCSVField(UnsafeRawBufferPointer($0), to: &out) }
+    LineWriter.appendCSVField(text, to: &out)
     return String(decoding: out, as: UTF8.self)
 }

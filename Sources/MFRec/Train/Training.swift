@@ -304,36 +304,27 @@ extension Recommender {
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
     public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
         return try serialized {
-            var train = RatingTriples(), test = RatingTriples()
-            switch split {
-            case .random(let fraction, let seed):
-                // Two connections read halves of the users at once (one commit: see `Store.readRatings`).
-                let parts = try store.readRatings(
-                    maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(),
-                    make: { (train: RatingTriples(), test: RatingTriples()) },
-                    add: { out, u, i, r in
-                        if TestSplit.isTest(user: u, item: i, fraction: fraction, seed: seed) {
-                            out.test.append(user: u, item: i, rating: r)
-                        } else {
-                            out.train.append(user: u, item: i, rating: r)
-                        }
-                    })
-                (train, test) = parts[0]
-                train.reserve(parts.reduce(0) { $0 + $1.train.count })
-                test.reserve(parts.reduce(0) { $0 + $1.test.count })
-                for part in parts.dropFirst() {
-                    train.append(contentsOf: part.train)
-                    test.append(contentsOf: part.test)
-                }
-            case .none, .file:
-                let parts = try store.readRatings(
-                    maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(), make: { RatingTriples() },
-                    add: { out, u, i, r in out.append(user: u, item: i, rating: r) })
-                train = parts[0]
-                train.reserve(parts.reduce(0) { $0 + $1.count })
-                for part in parts.dropFirst() { train.append(contentsOf: part) }
-                if case .file(let path) = split { test = try readTestFile(path) }
+            // Two connections read halves of the users at once (one commit: see `Store.readRatings`).
+            let random: (fraction: Double, seed: UInt64)? =
+                if case .random(let fraction, let seed) = split { (fraction, seed) } else { nil }
+            let parts = try store.readRatings(
+                maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(),
+                make: { (train: RatingTriples(), test: RatingTriples()) },
+                add: { out, u, i, r in
+                    if let random, TestSplit.isTest(user: u, item: i, fraction: random.fraction, seed: random.seed) {
+                        out.test.append(user: u, item: i, rating: r)
+                    } else {
+                        out.train.append(user: u, item: i, rating: r)
+                    }
+                })
+            var (train, test) = parts[0]
+            train.reserve(parts.reduce(0) { $0 + $1.train.count })
+            test.reserve(parts.reduce(0) { $0 + $1.test.count })
+            for part in parts.dropFirst() {
+                train.append(contentsOf: part.train)
+                test.append(contentsOf: part.test)
             }
+            if case .file(let path) = split { test = try readTestFile(path) }
             return (train, test)
         }
     }
