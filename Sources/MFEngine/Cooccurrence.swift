@@ -171,38 +171,6 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         return (outValues, out)
     }
 
-    /// Aᵀ B for two row-major rows × columns matrices (a columns × columns result, in Double); with
-    /// `symmetric` (A = B) only the upper triangle is computed and then mirrored. Rows are split between
-    /// two threads that add into private sums.
-    static func crossProduct(_ a: [Float], _ b: [Float], rows: Int, columns n: Int, symmetric: Bool = false) -> [Double]
-    {
-        let parts = max(1, min(2, rows / 512))
-        let sums = PartialSums(parts: parts, size: n * n)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let lo = rows * part / parts, hi = rows * (part + 1) / parts
-            let out = sums.buffer(part)
-            let bRow = UnsafeMutablePointer<Double>.allocate(capacity: n)
-            defer { bRow.deallocate() }
-            a.withUnsafeBufferPointer { aRows in
-                b.withUnsafeBufferPointer { bRows in
-                    for r in lo..<hi {
-                        let rowA = aRows.baseAddress! + r * n, rowB = bRows.baseAddress! + r * n
-                        for j in 0..<n { bRow[j] = Double(rowB[j]) }
-                        for i in 0..<n {
-                            let x = Double(rowA[i])
-                            if x == 0 { continue }
-                            let o = out + i * n
-                            for j in (symmetric ? i : 0)..<n { o[j] += x * bRow[j] }
-                        }
-                    }
-                }
-            }
-        }
-        var result = sums.total()
-        if symmetric { for i in 0..<n { for j in 0..<i { result[i * n + j] = result[j * n + i] } } }
-        return result
-    }
-
     /// Orthonormal columns by CholeskyQR2 (Fukaya et al. 2014): G = MᵀM, G = LLᵀ, M ← M L⁻ᵀ, twice, which
     /// costs two passes of contiguous row-wise products instead of Gram–Schmidt's column sweeps (many
     /// times faster for hundreds of columns). Falls back to Gram–Schmidt when G is not numerically
@@ -214,29 +182,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
                 orthonormalize(&m, rows: rows, columns: n)
                 return
             }
-            // Each row x of M becomes x L⁻ᵀ: solve L y = xᵀ (forward substitution), rows split between two
-            // threads (each row is written by one thread only).
-            let parts = max(1, min(2, rows / 512))
-            m.withUnsafeMutableBufferPointer { buffer in
-                let rowsOut = SendablePointer(buffer.baseAddress!)
-                l.withUnsafeBufferPointer { lRows in
-                    let lower = SendableConstPointer(lRows.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: parts) { part in
-                        let x = UnsafeMutablePointer<Double>.allocate(capacity: n)
-                        defer { x.deallocate() }
-                        for r in (rows * part / parts)..<(rows * (part + 1) / parts) {
-                            let row = rowsOut.pointer + r * n
-                            for i in 0..<n {
-                                var v = Double(row[i])
-                                let li = lower.pointer + i * n
-                                for k in 0..<i { v -= li[k] * x[k] }
-                                x[i] = v / li[i]
-                            }
-                            for i in 0..<n { row[i] = Float(x[i]) }
-                        }
-                    }
-                }
-            }
+            // Each row x of M becomes x L⁻ᵀ (forward substitution), rows split between two threads.
+            solveRows(&m, lower: l, rows: rows, columns: n, parts: max(1, min(2, rows / 512)))
         }
     }
 
@@ -330,11 +277,9 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     /// embedding are skipped).
     public func userVector<S: Sequence>(ratedItems: S) -> [Float] where S.Element == Int32 {
         var out = [Float](repeating: 0, count: factors)
-        vectors.withUnsafeBufferPointer { e in
-            for item in ratedItems where item >= 0 && Int(item) < itemCount {
-                let row = Int(item) * factors
-                for c in 0..<factors { out[c] += e[row + c] }
-            }
+        for item in ratedItems where item >= 0 && Int(item) < itemCount {
+            let row = Int(item) * factors
+            for c in 0..<factors { out[c] += vectors[row + c] }
         }
         return out
     }
@@ -385,97 +330,5 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
         guard factors > 0, itemCount >= 0, bytes.count == factors * itemCount * 4 else { return nil }
         guard let vectors = LittleEndian.floats(in: bytes, at: 0, count: factors * itemCount) else { return nil }
         self.init(factors: factors, itemCount: itemCount, exponent: exponent, vectors: vectors)
-    }
-}
-
-/// A pointer handed to worker threads that write disjoint parts of its memory.
-struct SendablePointer: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Float>
-    init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
-}
-
-/// A read-only pointer handed to worker threads.
-struct SendableConstPointer: @unchecked Sendable {
-    let pointer: UnsafePointer<Double>
-    init(_ pointer: UnsafePointer<Double>) { self.pointer = pointer }
-}
-
-/// Private running sums of several threads, added up at the end.
-private final class PartialSums: @unchecked Sendable {
-    private let buffers: [UnsafeMutablePointer<Double>]
-    private let size: Int
-
-    init(parts: Int, size: Int) {
-        self.size = size
-        buffers = (0..<parts).map { _ in
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: size)
-            p.initialize(repeating: 0, count: size)
-            return p
-        }
-    }
-
-    deinit { for p in buffers { p.deallocate() } }
-
-    /// The buffer of one part: only that part's thread writes it.
-    func buffer(_ part: Int) -> UnsafeMutablePointer<Double> { buffers[part] }
-
-    func total() -> [Double] {
-        var out = [Double](repeating: 0, count: size)
-        for p in buffers { for j in 0..<size { out[j] += p[j] } }
-        return out
-    }
-}
-
-/// out[to[r]] += weight[weightIndex[r]] · input[from[r]] over all r, rows of `width` floats: one pass of
-/// the co-occurrence product, split over threads that each add into a private output (summed after).
-private final class ScatterJob: @unchecked Sendable {
-    let input: [Float], from: [Int32], to: [Int32], weightIndex: [Int32], weight: [Float]
-    let rows: Int, width: Int
-    /// One output per thread, allocated by `run`.
-    private var partials: [UnsafeMutableBufferPointer<Float>] = []
-
-    init(input: [Float], from: [Int32], to: [Int32], weightIndex: [Int32], weight: [Float], rows: Int, width: Int) {
-        precondition(from.count == to.count && to.count == weightIndex.count)
-        self.input = input
-        self.from = from
-        self.to = to
-        self.weightIndex = weightIndex
-        self.weight = weight
-        self.rows = rows
-        self.width = width
-    }
-
-    func run(threads: Int) -> [Float] {
-        let count = from.count, parts = max(1, min(threads, count / 100_000 + 1))
-        partials = (0..<parts).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: rows * width) }
-        defer {
-            for p in partials { p.deallocate() }
-            partials = []
-        }
-        let work = { @Sendable (part: Int) in
-            let out = self.partials[part]
-            out.initialize(repeating: 0)
-            let lo = count * part / parts, hi = count * (part + 1) / parts
-            guard hi > lo else { return }
-            self.input.withUnsafeBufferPointer { input in
-                self.from.withUnsafeBufferPointer { from in
-                    self.to.withUnsafeBufferPointer { to in
-                        self.weightIndex.withUnsafeBufferPointer { weightIndex in
-                            self.weight.withUnsafeBufferPointer { weight in
-                                mfrec_scatter_rows(
-                                    from.baseAddress! + lo, to.baseAddress! + lo, weightIndex.baseAddress! + lo,
-                                    weight.baseAddress!, hi - lo, input.baseAddress!, out.baseAddress!, self.width)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
-        var out = Array(partials[0])
-        out.withUnsafeMutableBufferPointer { out in
-            for p in partials.dropFirst() { for j in 0..<out.count { out[j] += p[j] } }
-        }
-        return out
     }
 }

@@ -204,28 +204,30 @@ extension FactorModel {
         var offset = 0
         func take<T: FixedWidthInteger>(_: T.Type) throws -> T {
             guard let v = LittleEndian.integer(T.self, in: bytes, at: offset) else {
-                throw ModelFormatError("model data is truncated")
+                throw EngineError.modelFormat("model data is truncated")
             }
             offset += MemoryLayout<T>.size
             return v
         }
         func float() throws -> Float { Float(bitPattern: try take(UInt32.self)) }
-        guard try take(UInt32.self) == Self.magic else { throw ModelFormatError("not an mfrec model (bad magic)") }
+        guard try take(UInt32.self) == Self.magic else {
+            throw EngineError.modelFormat("not an mfrec model (bad magic)")
+        }
         let version = try take(UInt32.self)
         guard version == Self.version else {
-            throw ModelFormatError("model format version \(version) is not supported")
+            throw EngineError.modelFormat("model format version \(version) is not supported")
         }
         let k = Int(try take(UInt32.self))
         // A crafted count past Int.max is an error, not a trap (found by `scripts/fuzz.sh snapshot-blob`).
         guard let users = Int(exactly: try take(UInt64.self)), let items = Int(exactly: try take(UInt64.self)) else {
-            throw ModelFormatError("model header does not match its size")
+            throw EngineError.modelFormat("model header does not match its size")
         }
         let useBias = try take(UInt32.self) != 0
         let mean = try float(), lo = try float(), hi = try float()
         guard k > 0, k <= 4096, users <= 1 << 40, items <= 1 << 40, lo <= hi,
             bytes.count - offset == 4 * (users + items) * (k + 1)
         else {
-            throw ModelFormatError("model header does not match its size")
+            throw EngineError.modelFormat("model header does not match its size")
         }
         self.init(factors: k, userCount: users, itemCount: items, useBias: useBias, globalMean: mean, scale: lo...hi)
         // The size was checked above, so every read below is in bounds.
@@ -239,12 +241,4 @@ extension FactorModel {
         p += users * k
         for i in 0..<items { for f in 0..<k { itemFactors[i * stride + f] = values[p + i * k + f] } }
     }
-}
-
-/// Why bytes are not a model this version can read.
-public struct ModelFormatError: Error, CustomStringConvertible, Sendable {
-    /// The reason.
-    public let description: String
-    /// An error with `description`.
-    public init(_ description: String) { self.description = description }
 }

@@ -613,8 +613,7 @@ enum ItemScan {
         var scales = [Float](repeating: 0, count: queries.count)
         // For a blended query: what turns its scan score back into z(s) + w · z(prior).
         var shifts = [(offset: Double, sd: Double)?](repeating: nil, count: queries.count)
-        return vectors.withUnsafeBufferPointer { v in
-            let rows = v.baseAddress!
+        return FloatRows.with(vectors) { rows in
             if let prior, !blend.isEmpty {
                 precondition(prior.count >= itemCount)
                 let sums = BlockScan.moments(
@@ -630,7 +629,7 @@ enum ItemScan {
                         p = (sum: priorSum, squares: priorSquares)
                     var count = Double(itemCount)
                     for item in excluded[u] where item >= 0 && Int(item) < itemCount {
-                        let x = Double(BlockScan.dot(queries[u], row: rows + Int(item) * factors, k: factors))
+                        let x = Double(BlockScan.dot(queries[u], rows: rows, at: Int(item) * factors, k: factors))
                         let y = Double(prior[Int(item)])
                         s = (s.sum - x, s.squares - x * x)
                         p = (p.sum - y, p.squares - y * y)
@@ -642,12 +641,12 @@ enum ItemScan {
                     shifts[u] = (ms.mean + Double(scales[u]) * mp.mean, ms.sd)
                 }
             }
-            let heaps = { (bias: UnsafePointer<Float>?) in
+            let heaps = { (bias: FloatRows?) in
                 BlockScan.topN(
                     queries: queries, k: factors, rows: rows, stride: factors, count: itemCount, bias: bias,
                     scales: scales, excluded: excluded, n: n)
             }
-            let tops = blend.isEmpty ? heaps(nil) : prior!.withUnsafeBufferPointer { heaps($0.baseAddress!) }
+            let tops = blend.isEmpty ? heaps(nil) : FloatRows.with(prior!) { heaps($0) }
             return tops.enumerated().map { u, top in
                 top.sorted().map { entry in
                     guard let shift = shifts[u] else { return entry }

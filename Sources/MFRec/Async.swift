@@ -28,7 +28,7 @@ extension Recommender {
     ///   - request: what to train.
     ///   - progress: called after every epoch with the run index, its k and the epoch's figures.
     /// - Returns: the runs, the kept model and the snapshot it was saved as.
-    /// - Throws: `CancellationError` when the task is cancelled (nothing is saved); `TrainingError` otherwise.
+    /// - Throws: `CancellationError` when the task is cancelled (nothing is saved); `EngineError` otherwise.
     @discardableResult
     public func train(_ request: TrainRequest, progress: (@Sendable (Int, Int, EpochStats) -> Void)? = nil) async throws
         -> TrainOutcome

@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 import MFEngine
 import MFRec
@@ -101,7 +100,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     static func itemMatrix(_ data: [UInt8]) {
         guard data.count >= 64 else { return }
         func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
-            data.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+            LittleEndian.integer(T.self, in: data, at: offset) ?? 0
         }
         // Expect what the header claims, so the fuzzer gets past the shape check into the body.
         let count = Int(truncatingIfNeeded: field(16, UInt64.self)), k = Int(field(24, UInt32.self))
@@ -138,25 +137,5 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     /// A gzip stream of `bytes`.
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        guard
-            deflateInit2_(
-                &stream, 1, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-                == Z_OK
-        else { return bytes }
-        defer { deflateEnd(&stream) }
-        var input = bytes
-        var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 64)
-        let produced = input.withUnsafeMutableBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst -> Int in
-                stream.next_in = src.baseAddress
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                return deflate(&stream, Z_FINISH) == Z_STREAM_END ? dst.count - Int(stream.avail_out) : -1
-            }
-        }
-        return produced >= 0 ? Array(out.prefix(produced)) : bytes
-    }
+    static func gzip(_ bytes: [UInt8]) -> [UInt8] { Zlib.gzip(bytes) }
 }

@@ -72,25 +72,25 @@ func tempPath(_ name: String) -> String {
         }
         _ = try open()
         // Another model version.
-        #expect(throws: ItemMatrixError.stale) {
+        #expect(throws: EngineError.itemMatrixStale) {
             try ItemMatrix.open(path: path, generation: 5, snapshotID: 2, factors: 6, itemCount: 50)
         }
         // Truncated.
         try good.prefix(good.count - 7).write(to: URL(fileURLWithPath: path))
-        #expect(throws: ItemMatrixError.self) { try open() }
+        #expect(throws: EngineError.self) { try open() }
         try good.prefix(10).write(to: URL(fileURLWithPath: path))
-        #expect(throws: ItemMatrixError.self) { try open() }
+        #expect(throws: EngineError.self) { try open() }
         // One flipped byte anywhere in the rows.
         var flipped = good
         flipped[good.count / 2] ^= 0x01
         try flipped.write(to: URL(fileURLWithPath: path))
-        #expect(throws: ItemMatrixError.corrupt("checksum mismatch")) { try open() }
+        #expect(throws: EngineError.itemMatrixCorrupt("checksum mismatch")) { try open() }
         // Foreign content.
         try Data(repeating: 0x41, count: good.count).write(to: URL(fileURLWithPath: path))
-        #expect(throws: ItemMatrixError.self) { try open() }
+        #expect(throws: EngineError.self) { try open() }
         // Missing.
         try FileManager.default.removeItem(atPath: path)
-        #expect(throws: ItemMatrixError.missing) { try open() }
+        #expect(throws: EngineError.itemMatrixMissing) { try open() }
     }
 
     @Test func writeLeavesNoTempFiles() throws {

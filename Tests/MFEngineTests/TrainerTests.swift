@@ -99,7 +99,7 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
 
     @Test func divergenceIsCaughtAndNamesTheEpoch() {
         let (train, test) = lowRankProblem(seed: 4)
-        let error = #expect(throws: TrainingError.self) {
+        let error = #expect(throws: EngineError.self) {
             try Trainer.train(
                 train: train, test: test, userCount: 120, itemCount: 90, scale: 1...5,
                 options: options {
@@ -152,7 +152,7 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
     }
 
     @Test func emptyTrainingSetIsAnError() {
-        #expect(throws: TrainingError.noTrainingRatings) {
+        #expect(throws: EngineError.noTrainingRatings) {
             try Trainer.train(
                 train: RatingTriples(), test: nil, userCount: 1, itemCount: 1, scale: 1...5, options: TrainingOptions())
         }
@@ -204,10 +204,10 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
         model.userFactors[0] = 1
         let bytes = model.encoded()
         for cut in [0, 3, 20, bytes.count - 1] {
-            #expect(throws: ModelFormatError.self) { try FactorModel(decoding: Array(bytes.prefix(cut))) }
+            #expect(throws: EngineError.self) { try FactorModel(decoding: Array(bytes.prefix(cut))) }
         }
         var foreign = bytes
         foreign[0] ^= 0xFF
-        #expect(throws: ModelFormatError.self) { try FactorModel(decoding: foreign) }
+        #expect(throws: EngineError.self) { try FactorModel(decoding: foreign) }
     }
 }

@@ -35,7 +35,7 @@ import Testing
         let again = try rec.crossValidate(folds: 5, request: request)
         #expect(again.folds.map(\.error) == report.folds.map(\.error))
         #expect(again.folds.map(\.ranking) == report.folds.map(\.ranking))
-        #expect(throws: TrainingError.self) { try rec.crossValidate(folds: 1, request: request) }
+        #expect(throws: EngineError.self) { try rec.crossValidate(folds: 1, request: request) }
     }
 
     /// `train --folds K`: the tuners' K carve-outs hold out every training rating exactly once, and a tuned

@@ -87,7 +87,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         request.tune = false
         request.options.learningRate = 100
         request.options.learningRateDecay = 1
-        #expect(throws: TrainingError.self) { try rec.train(request) }
+        #expect(throws: EngineError.self) { try rec.train(request) }
         #expect(try dump(rec.store) == before)
         #expect(!FileManager.default.fileExists(atPath: rec.itemMatrixPath))
     }
@@ -96,7 +96,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let (rec, _) = try smallDatabase()
         let before = try dump(rec.store)
         var calls = 0
-        #expect(throws: TrainingError.cancelled) {
+        #expect(throws: EngineError.cancelled) {
             try rec.train(
                 TrainRequest(),
                 isCancelled: {

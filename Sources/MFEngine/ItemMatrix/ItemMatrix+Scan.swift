@@ -8,8 +8,7 @@ extension ItemMatrix {
     /// Item i's vector (k values) and bias.
     public func item(_ i: Int) -> (vector: [Float], bias: Float) {
         precondition(i >= 0 && i < itemCount)
-        let row = rows + i * stride
-        return (Array(UnsafeBufferPointer(start: row, count: factors)), biases[i])
+        return (rows.copy(from: i * stride, count: factors), biases[i])
     }
 
     /// A query vector for a user: p_u zero-padded to `stride` floats.
@@ -57,27 +56,23 @@ extension ItemMatrix {
         var top = TopN(capacity: n)
         var skip = excluded.startIndex
         var scores = [Float](repeating: 0, count: Self.block)
-        query.withUnsafeBufferPointer { q in
-            scores.withUnsafeMutableBufferPointer { out in
-                var start = range.lowerBound
-                var threshold = top.threshold
-                while start < range.upperBound {
-                    let count = min(Self.block, range.upperBound - start)
-                    mfrec_scores(q.baseAddress!, rows + start * stride, stride, count, biases + start, out.baseAddress!)
-                    for r in 0..<count {
-                        let i = Int32(start + r)
-                        if skip < excluded.endIndex && excluded[skip] == i {
-                            skip += 1
-                            continue
-                        }
-                        if out[r] >= threshold {
-                            top.offer(score: out[r], item: i)
-                            threshold = top.threshold
-                        }
-                    }
-                    start += count
+        var start = range.lowerBound
+        var threshold = top.threshold
+        while start < range.upperBound {
+            let count = min(Self.block, range.upperBound - start)
+            rows.scores(query: query, start: start, length: count, stride: stride, biases: biases, into: &scores)
+            for r in 0..<count {
+                let i = Int32(start + r)
+                if skip < excluded.endIndex && excluded[skip] == i {
+                    skip += 1
+                    continue
+                }
+                if scores[r] >= threshold {
+                    top.offer(score: scores[r], item: i)
+                    threshold = top.threshold
                 }
             }
+            start += count
         }
         return top
     }
@@ -98,26 +93,20 @@ extension ItemMatrix {
     public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
         precondition(item >= 0 && item < itemCount)
         var query = [Float](repeating: 0, count: stride)
-        let row = rows + item * stride
         var norm: Float = 0
         for f in 0..<factors {
-            query[f] = row[f]
-            norm += row[f] * row[f]
+            query[f] = rows[item * stride + f]
+            norm += query[f] * query[f]
         }
         guard norm > 0 else { return [] }
         let inv = 1 / norm.squareRoot()
         for f in 0..<factors { query[f] *= inv }
         var top = TopN(capacity: n)
         let chunks = stride / 16
-        query.withUnsafeBufferPointer { q in
-            var r = rows
-            for i in 0..<itemCount {
-                defer { r += stride }
-                if i == item { continue }
-                let n2 = selfDot(r, chunks: chunks)
-                guard n2 > 0 else { continue }
-                top.offer(score: dot(q.baseAddress!, r, chunks: chunks) / n2.squareRoot(), item: Int32(i))
-            }
+        for i in 0..<itemCount where i != item {
+            let n2 = rows.selfDot16(at: i * stride, chunks: chunks)
+            guard n2 > 0 else { continue }
+            top.offer(score: rows.dot16(query, at: i * stride, chunks: chunks) / n2.squareRoot(), item: Int32(i))
         }
         return top.sorted()
     }
@@ -132,18 +121,3 @@ func lowerBound(_ sorted: [Int32], _ value: Int32) -> Int {
     }
     return lo
 }
-
-@inline(__always)
-func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, chunks: Int) -> Float {
-    let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-    var acc = SIMD16<Float>()
-    for c in 0..<chunks {
-        acc +=
-            ra.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
-            * rb.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
-    }
-    return acc.sum()
-}
-
-@inline(__always)
-func selfDot(_ a: UnsafePointer<Float>, chunks: Int) -> Float { dot(a, a, chunks: chunks) }

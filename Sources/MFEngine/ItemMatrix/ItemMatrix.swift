@@ -64,42 +64,45 @@ public final class ItemMatrix: @unchecked Sendable {
     /// The header generation while a writer rewrites rows in place.
     public static let writing = UInt64.max
 
-    var rows: UnsafePointer<Float> { (base + Self.headerSize).assumingMemoryBound(to: Float.self) }
-    var biases: UnsafePointer<Float> {
-        (base + Self.headerSize + itemCount * stride * 4).assumingMemoryBound(to: Float.self)
-    }
+    /// The rows (`itemCount` × `stride` floats), viewed in the mapping for the life of this handle.
+    var rows: FloatRows { FloatRows(base: base + Self.headerSize, count: itemCount * stride) }
+    /// The biases (`itemCount` floats), viewed in the mapping for the life of this handle.
+    var biases: FloatRows { FloatRows(base: base + Self.headerSize + itemCount * stride * 4, count: itemCount) }
 
     // MARK: Opening
 
     /// Maps `path` read-only and validates it against what the live model says it should be.
-    /// - Throws: `ItemMatrixError.stale` or `.corrupt` when the file must be rebuilt, `.io` when it cannot be read.
+    /// - Throws: `EngineError.itemMatrixStale`, `.itemMatrixMissing` or `.itemMatrixCorrupt` when the file must be
+    ///   rebuilt, `.itemMatrixIO` when it cannot be read.
     public static func open(
         path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
         verifyChecksum: Bool = true
     ) throws -> ItemMatrix {
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else {
-            if errno == ENOENT { throw ItemMatrixError.missing }
-            throw ItemMatrixError.io("cannot open \(path): \(String(cString: strerror(errno)))")
+            if errno == ENOENT { throw EngineError.itemMatrixMissing }
+            throw EngineError.itemMatrixIO("cannot open \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ItemMatrixError.io("cannot stat \(path)") }
+        guard fstat(fd, &info) == 0 else { throw EngineError.itemMatrixIO("cannot stat \(path)") }
         let length = Int(info.st_size)
-        guard length >= headerSize else { throw ItemMatrixError.corrupt("file is shorter than its header") }
+        guard length >= headerSize else { throw EngineError.itemMatrixCorrupt("file is shorter than its header") }
         guard let mapped = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0), mapped != MAP_FAILED else {
-            throw ItemMatrixError.io("cannot map \(path): \(String(cString: strerror(errno)))")
+            throw EngineError.itemMatrixIO("cannot map \(path): \(String(cString: strerror(errno)))")
         }
         let raw = UnsafeRawBufferPointer(start: mapped, count: length)
-        func fail(_ error: ItemMatrixError) -> ItemMatrixError {
+        func fail(_ error: EngineError) -> EngineError {
             munmap(mapped, length)
             return error
         }
-        guard Array(raw[0..<8]) == magicBytes else { throw fail(.corrupt("not an mfrec item matrix (bad magic)")) }
+        guard Array(raw[0..<8]) == magicBytes else {
+            throw fail(.itemMatrixCorrupt("not an mfrec item matrix (bad magic)"))
+        }
         let version = UInt32(littleEndian: raw.load(fromByteOffset: 8, as: UInt32.self))
         let storedHeaderSize = UInt32(littleEndian: raw.load(fromByteOffset: 12, as: UInt32.self))
         guard let count = Int(exactly: UInt64(littleEndian: raw.load(fromByteOffset: 16, as: UInt64.self))) else {
-            throw fail(.corrupt("item count out of range"))
+            throw fail(.itemMatrixCorrupt("item count out of range"))
         }
         let k = Int(UInt32(littleEndian: raw.load(fromByteOffset: 24, as: UInt32.self)))
         let stride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 28, as: UInt32.self)))
@@ -107,15 +110,15 @@ public final class ItemMatrix: @unchecked Sendable {
         let snap = UInt64(littleEndian: raw.load(fromByteOffset: 40, as: UInt64.self))
         let stored = UInt64(littleEndian: raw.load(fromByteOffset: 48, as: UInt64.self))
         guard version == Self.version, storedHeaderSize == headerSize else {
-            throw fail(.corrupt("unsupported format version \(version)"))
+            throw fail(.itemMatrixCorrupt("unsupported format version \(version)"))
         }
         guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k)
         else {
-            throw fail(.stale)
+            throw fail(.itemMatrixStale)
         }
         guard count <= (length - headerSize) / max(stride * 4, 1), length == fileLength(count: count, stride: stride)
         else {
-            throw fail(.corrupt("file size does not match its header"))
+            throw fail(.itemMatrixCorrupt("file size does not match its header"))
         }
         if verifyChecksum {
             var header = Array(raw[0..<headerSize])
@@ -133,11 +136,200 @@ public final class ItemMatrix: @unchecked Sendable {
                     UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes..<headerSize + (r + 1) * rowBytes]),
                     bias: bias, item: r)
             }
-            guard sum == stored else { throw fail(.corrupt("checksum mismatch")) }
+            guard sum == stored else { throw fail(.itemMatrixCorrupt("checksum mismatch")) }
         }
         madvise(mapped, length, MADV_WILLNEED)
         return ItemMatrix(
             base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
             generation: gen, snapshotID: snap)
+    }
+}
+
+extension ItemMatrix {
+    // MARK: Writing
+
+    /// Runs `body` holding an exclusive lock on the item matrix at `path` (`flock` on `PATH.lock`), so
+    /// writers in several processes never interleave their row writes or renames. Where the lock file
+    /// cannot be made (a read-only folder), `body` runs unlocked: nothing else can write there either.
+    /// - Parameters:
+    ///   - path: the item matrix file.
+    ///   - body: the writes.
+    /// - Returns: what `body` returns.
+    public static func exclusively<R>(path: String, _ body: () throws -> R) rethrows -> R {
+        let fd = Foundation.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return try body() }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Writes the item matrix of `model` to `path` atomically: a temp file in the same folder, fsynced,
+    /// then renamed over `path`. A crash leaves either the old file or the new one, never a half-written one.
+    public static func write(model: FactorModel, generation: UInt64, snapshotID: UInt64, to path: String) throws {
+        let stride = stride(for: model.factors)
+        let rowBytes = stride * 4
+        let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            throw EngineError.itemMatrixIO("cannot create \(temp): \(String(cString: strerror(errno)))")
+        }
+        var ok = false
+        defer {
+            close(fd)
+            if !ok { unlink(temp) }
+        }
+        var checksum: UInt64 = 0
+        var header = [UInt8](repeating: 0, count: headerSize)
+        func emit(_ bytes: UnsafeRawBufferPointer) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw EngineError.itemMatrixIO("cannot write \(temp): \(String(cString: strerror(errno)))")
+                }
+                offset += n
+            }
+        }
+        try header.withUnsafeBytes { try emit($0) }  // placeholder, rewritten at the end
+        var buffer = [Float](repeating: 0, count: stride * 4096)
+        var i = 0
+        while i < model.itemCount {
+            let n = min(4096, model.itemCount - i)
+            for r in 0..<n {
+                let item = i + r
+                for f in 0..<stride { buffer[r * stride + f] = 0 }
+                for f in 0..<model.factors { buffer[r * stride + f] = model.itemFactors[item * model.stride + f] }
+            }
+            try buffer.withUnsafeBytes { raw in
+                for r in 0..<n {
+                    checksum &+= itemHash(
+                        UnsafeRawBufferPointer(rebasing: raw[r * rowBytes..<(r + 1) * rowBytes]),
+                        bias: model.useBias ? model.itemBias[i + r] : 0, item: i + r)
+                }
+                try emit(UnsafeRawBufferPointer(rebasing: raw[0..<n * rowBytes]))
+            }
+            i += n
+        }
+        var biases = model.useBias ? model.itemBias : [Float](repeating: 0, count: model.itemCount)
+        biases += [Float](
+            repeating: 0,
+            count: (fileLength(count: model.itemCount, stride: stride) - headerSize - model.itemCount * rowBytes) / 4
+                - model.itemCount)
+        try biases.withUnsafeBytes { try emit($0) }
+        fillHeader(
+            &header, itemCount: model.itemCount, factors: model.factors, stride: stride,
+            generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
+        guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
+            throw EngineError.itemMatrixIO("cannot write \(temp): \(String(cString: strerror(errno)))")
+        }
+        guard fsync(fd) == 0 else {
+            throw EngineError.itemMatrixIO("cannot sync \(temp): \(String(cString: strerror(errno)))")
+        }
+        guard rename(temp, path) == 0 else {
+            throw EngineError.itemMatrixIO("cannot rename \(temp) to \(path): \(String(cString: strerror(errno)))")
+        }
+        ok = true
+    }
+
+    static func fillHeader(
+        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, generation: UInt64,
+        snapshotID: UInt64, rowChecksum: UInt64
+    ) {
+        header.withUnsafeMutableBytes { h in
+            for (i, b) in magicBytes.enumerated() { h[i] = b }
+            h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
+            h.storeBytes(of: UInt32(headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
+            h.storeBytes(of: UInt64(itemCount).littleEndian, toByteOffset: 16, as: UInt64.self)
+            h.storeBytes(of: UInt32(factors).littleEndian, toByteOffset: 24, as: UInt32.self)
+            h.storeBytes(of: UInt32(stride).littleEndian, toByteOffset: 28, as: UInt32.self)
+            h.storeBytes(of: generation.littleEndian, toByteOffset: 32, as: UInt64.self)
+            h.storeBytes(of: snapshotID.littleEndian, toByteOffset: 40, as: UInt64.self)
+            h.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self)
+            let total = rowChecksum &+ itemHash(UnsafeRawBufferPointer(rebasing: h[0..<48]), bias: 0, item: -1)
+            h.storeBytes(of: total.littleEndian, toByteOffset: 48, as: UInt64.self)
+        }
+    }
+
+    /// A 64-bit hash of one item's row and bias (or the header, item −1), mixing 8 bytes at a time.
+    static func itemHash(_ bytes: UnsafeRawBufferPointer, bias: Float, item: Int) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(bitPattern: Int64(item) &+ 2) ^ UInt64(bias.bitPattern)
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x100_0000_01B3
+            h ^= h >> 29
+            offset += 8
+        }
+        while offset < bytes.count {
+            h = (h ^ UInt64(bytes[offset])) &* 0x100_0000_01B3
+            offset += 1
+        }
+        h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
+        return h ^ (h >> 33)
+    }
+
+    /// Rewrites some items' rows and biases in place and stamps the header with `generation`, adjusting
+    /// the checksum by the changed items' hashes. Readers that hold a mapping see the new rows at once;
+    /// one reading an item while it is rewritten may see, for that item and that query, part of its old
+    /// vector and part of its new one (each float is either old or new), never anything else.
+    /// - Returns: false (and changes nothing) when the file is not the one expected: the caller
+    ///   rewrites it whole instead.
+    public static func updateInPlace(
+        path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
+        items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64
+    ) -> Bool {
+        let fd = Foundation.open(path, O_RDWR)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: headerSize)
+        guard header.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
+            return false
+        }
+        func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            header.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        let stride = Self.stride(for: factors)
+        guard Array(header[0..<8]) == magicBytes, field(8, UInt32.self) == version,
+            Int(field(16, UInt64.self)) == itemCount, Int(field(24, UInt32.self)) == factors,
+            Int(field(28, UInt32.self)) == stride,
+            field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
+            items.allSatisfy({ $0.item < itemCount && $0.vector.count == factors })
+        else { return false }
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) == fileLength(count: itemCount, stride: stride) else {
+            return false
+        }
+        let rowBytes = stride * 4
+        let biasBase = headerSize + itemCount * rowBytes
+        var stored: UInt64 = field(48, UInt64.self)
+        var headerForHash = header
+        headerForHash.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
+        stored &-= headerForHash.withUnsafeBytes {
+            itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
+        }
+        // Readers map this file: mark it as being written before any row changes (a reader that sees the
+        // same generation before and after its scan saw no row change), and give the real one at the end.
+        var marker = ItemMatrix.writing.littleEndian
+        guard pwrite(fd, &marker, 8, 32) == 8 else { return false }
+        var row = [Float](repeating: 0, count: stride)
+        for entry in items {
+            let offset = off_t(headerSize + entry.item * rowBytes)
+            var oldBias: Float = 0
+            guard row.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
+                pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4
+            else { return false }
+            stored &-= row.withUnsafeBytes { itemHash($0, bias: oldBias, item: entry.item) }
+            for f in 0..<stride { row[f] = f < factors ? entry.vector[f] : 0 }
+            var bias = entry.bias
+            stored &+= row.withUnsafeBytes { itemHash($0, bias: bias, item: entry.item) }
+            guard row.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
+                pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4
+            else { return false }
+        }
+        fillHeader(
+            &header, itemCount: itemCount, factors: factors, stride: stride, generation: generation,
+            snapshotID: snapshotID, rowChecksum: stored)
+        return header.withUnsafeBytes { pwrite(fd, $0.baseAddress, headerSize, 0) } == headerSize
     }
 }

@@ -23,24 +23,24 @@ public enum Trainer {
     ///   - isCancelled: polled before each of the `bins` strata of every epoch (so it can also drive a
     ///     progress bar within epochs); return true to stop (throws `.cancelled`).
     /// - Returns: the model and its per-epoch history.
-    /// - Throws: `TrainingError`: `.noTrainingRatings`, `.invalid`, `.diverged` or `.cancelled`.
+    /// - Throws: `EngineError`: `.noTrainingRatings`, `.invalid`, `.diverged` or `.cancelled`.
     public static func train(
         train: RatingTriples, test: RatingTriples?, userCount: Int, itemCount: Int, scale: ClosedRange<Float>,
         options: TrainingOptions, progress: ((EpochStats) -> Void)? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> TrainingResult {
-        guard train.count > 0 else { throw TrainingError.noTrainingRatings }
+        guard train.count > 0 else { throw EngineError.noTrainingRatings }
         guard options.factors >= 1 && options.factors <= 1024 else {
-            throw TrainingError.invalid("factors must be between 1 and 1024")
+            throw EngineError.invalid("factors must be between 1 and 1024")
         }
-        guard options.epochs >= 1 else { throw TrainingError.invalid("epochs must be at least 1") }
+        guard options.epochs >= 1 else { throw EngineError.invalid("epochs must be at least 1") }
         guard options.learningRate > 0 && options.learningRate.isFinite else {
-            throw TrainingError.invalid("the learning rate must be positive")
+            throw EngineError.invalid("the learning rate must be positive")
         }
         guard options.regularization >= 0 && options.biasRegularization >= 0 else {
-            throw TrainingError.invalid("regularization must not be negative")
+            throw EngineError.invalid("regularization must not be negative")
         }
         guard (1...256).contains(options.bins) && options.threads >= 1 else {
-            throw TrainingError.invalid("bins must be 1…256 and threads at least 1")
+            throw EngineError.invalid("bins must be 1…256 and threads at least 1")
         }
 
         var rng = SeededGenerator(seed: options.seed)
@@ -89,7 +89,7 @@ public enum Trainer {
             let loss = (sq + penalty) / n
             let range = Double(scale.upperBound - scale.lowerBound) + 1
             if !loss.isFinite || sq / n > 100 * range * range {
-                throw TrainingError.diverged(epoch: epoch, loss: loss, learningRate: options.learningRate)
+                throw EngineError.diverged(epoch: epoch, loss: loss, learningRate: options.learningRate)
             }
             var testMetrics: ErrorMetrics?
             if let localTest, localTest.count > 0 {
@@ -143,55 +143,30 @@ public enum Trainer {
         isCancelled: (() -> Bool)?
     ) throws -> (Double, Double) {
         let bins = grid.bins
-        var sqErr = [Double](repeating: 0, count: bins * bins)
-        var absErr = [Double](repeating: 0, count: bins * bins)
         let params = SGDParameters(
             lr: lr, regP: options.regularization, regQ: options.regularization,
             regB: options.biasRegularization, mean: model.globalMean,
             useBias: options.useBias, nonnegative: options.nonnegative,
             chunks: model.stride / 8)
         let threads = min(options.threads, bins)
-        try model.userFactors.withUnsafeMutableBufferPointer { userRows in
-            try model.itemFactors.withUnsafeMutableBufferPointer { itemRows in
-                try model.userBias.withUnsafeMutableBufferPointer { userBiases in
-                    try model.itemBias.withUnsafeMutableBufferPointer { itemBiases in
-                        try sqErr.withUnsafeMutableBufferPointer { squaredErrors in
-                            try absErr.withUnsafeMutableBufferPointer { absoluteErrors in
-                                let shared = SharedState(
-                                    userRows: userRows.baseAddress!, itemRows: itemRows.baseAddress!,
-                                    userBiases: userBiases.baseAddress!,
-                                    itemBiases: itemBiases.baseAddress!, squaredErrors: squaredErrors.baseAddress!,
-                                    absoluteErrors: absoluteErrors.baseAddress!)
-                                for s in 0..<bins {
-                                    try TrainingError.check(isCancelled)
-                                    let work = { @Sendable (t: Int) in
-                                        var b = t
-                                        while b < bins {
-                                            let block = b * bins + (b + s) % bins
-                                            let r = grid.blockRange(block)
-                                            let (sq, ab) = grid.withBlock(r) { users, items, ratings in
-                                                sgdBlock(
-                                                    users: users, items: items, ratings: ratings, shared: shared,
-                                                    p: params)
-                                            }
-                                            shared.squaredErrors[block] = sq
-                                            shared.absoluteErrors[block] = ab
-                                            b += threads
-                                        }
-                                    }
-                                    if threads == 1 {
-                                        work(0)
-                                    } else {
-                                        DispatchQueue.concurrentPerform(iterations: threads, execute: work)
-                                    }
-                                }
-                            }
-                        }
+        let errors = try SharedModel.withShared(&model, grid: grid) { shared in
+            for s in 0..<bins {
+                try EngineError.check(isCancelled)
+                let work = { @Sendable (t: Int) in
+                    var b = t
+                    while b < bins {
+                        shared.sgd(block: b * bins + (b + s) % bins, params)
+                        b += threads
                     }
+                }
+                if threads == 1 {
+                    work(0)
+                } else {
+                    DispatchQueue.concurrentPerform(iterations: threads, execute: work)
                 }
             }
         }
-        return (sqErr.reduce(0, +), absErr.reduce(0, +))
+        return (errors.squared.reduce(0, +), errors.absolute.reduce(0, +))
     }
 }
 
@@ -201,39 +176,11 @@ struct SGDParameters: Sendable {
     var chunks: Int
 }
 
-/// Raw pointers into the model's arrays, shared by the training threads.
-/// Invariant: threads touch disjoint rows (the block schedule guarantees it) and disjoint error slots.
-struct SharedState: @unchecked Sendable {
-    let userRows: UnsafeMutablePointer<Float>
-    let itemRows: UnsafeMutablePointer<Float>
-    let userBiases: UnsafeMutablePointer<Float>
-    let itemBiases: UnsafeMutablePointer<Float>
-    let squaredErrors: UnsafeMutablePointer<Double>
-    let absoluteErrors: UnsafeMutablePointer<Double>
-}
-
-/// One SGD pass over one block's ratings: the hot loop, in C (`CKernels`), with AVX2+FMA chosen at run
-/// time. Measured on 25M ratings, k = 32, one thread: the Swift `SIMD8` loop it replaced ran at 26M
-/// updates/s (the baseline x86-64 target has no AVX); see `mfrec-bench train` for the current figures.
-@inline(__always)
-func sgdBlock(
-    users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int32>, ratings: UnsafeBufferPointer<Float>,
-    shared: SharedState, p: SGDParameters
-) -> (Double, Double) {
-    var sq = 0.0, ab = 0.0
-    guard ratings.count > 0 else { return (0, 0) }
-    mfrec_sgd_block(
-        users.baseAddress, items.baseAddress, ratings.baseAddress, ratings.count, shared.userRows, shared.itemRows,
-        shared.userBiases, shared.itemBiases, p.chunks * 8, p.lr, p.regP, p.regQ, p.regB, p.mean,
-        p.useBias ? 1 : 0, p.nonnegative ? 1 : 0, &sq, &ab)
-    return (sq, ab)
-}
-
 /// The training ratings reordered block by block (counting sort), each block internally shuffled.
 ///
 /// Users and items are shuffled, renumbered in shuffled order ("local" ids), and binned by contiguous
 /// ranges of local ids; the stored ratings use local ids.
-final class BlockGrid: @unchecked Sendable {
+final class BlockGrid: Sendable {
     let bins: Int
     let offsets: [Int]  // bins² + 1 boundaries
     let users: [Int32]
@@ -288,24 +235,18 @@ final class BlockGrid: @unchecked Sendable {
             cursor[b] += 1
         }
         blockOf = []
-        users.withUnsafeMutableBufferPointer { u in
-            items.withUnsafeMutableBufferPointer { i in
-                ratings.withUnsafeMutableBufferPointer { r in
-                    for b in 0..<bins * bins {
-                        // `MutableCollection.shuffle(using:)`'s loop, applied to three arrays at once.
-                        var amount = counts[b + 1] - counts[b]
-                        var current = counts[b]
-                        guard amount > 1 else { continue }
-                        while amount > 1 {
-                            let random = Int.random(in: 0..<amount, using: &rng)
-                            amount -= 1
-                            u.swapAt(current, current + random)
-                            i.swapAt(current, current + random)
-                            r.swapAt(current, current + random)
-                            current += 1
-                        }
-                    }
-                }
+        for b in 0..<bins * bins {
+            // `MutableCollection.shuffle(using:)`'s loop, applied to three arrays at once.
+            var amount = counts[b + 1] - counts[b]
+            var current = counts[b]
+            guard amount > 1 else { continue }
+            while amount > 1 {
+                let random = Int.random(in: 0..<amount, using: &rng)
+                amount -= 1
+                users.swapAt(current, current + random)
+                items.swapAt(current, current + random)
+                ratings.swapAt(current, current + random)
+                current += 1
             }
         }
         self.users = users
@@ -314,19 +255,4 @@ final class BlockGrid: @unchecked Sendable {
     }
 
     func blockRange(_ block: Int) -> Range<Int> { offsets[block]..<offsets[block + 1] }
-
-    func withBlock<R>(
-        _ range: Range<Int>,
-        _ body: (UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Int32>, UnsafeBufferPointer<Float>) -> R
-    ) -> R {
-        users.withUnsafeBufferPointer { u in
-            items.withUnsafeBufferPointer { i in
-                ratings.withUnsafeBufferPointer { r in
-                    body(
-                        UnsafeBufferPointer(rebasing: u[range]), UnsafeBufferPointer(rebasing: i[range]),
-                        UnsafeBufferPointer(rebasing: r[range]))
-                }
-            }
-        }
-    }
 }

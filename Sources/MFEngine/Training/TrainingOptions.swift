@@ -58,26 +58,6 @@ public struct EpochStats: Sendable, Codable, Equatable {
     public var learningRate: Double
 }
 
-/// Why training stopped without a model.
-public enum TrainingError: Error, CustomStringConvertible, Sendable, Equatable {
-    case diverged(epoch: Int, loss: Double, learningRate: Float)
-    case noTrainingRatings
-    case invalid(String)
-    case cancelled
-
-    /// What happened, and what to try.
-    public var description: String {
-        switch self {
-        case .diverged(let epoch, let loss, let lr):
-            return "training diverged at epoch \(epoch) (train loss \(loss)); nothing was saved. "
-                + "Try a smaller --learning-rate (it was \(lr); \(lr / 4) is a good next try)"
-        case .noTrainingRatings: return "there are no ratings to train on; run `mfrec ingest FILE` first"
-        case .invalid(let why): return why
-        case .cancelled: return "training was cancelled; nothing was saved"
-        }
-    }
-}
-
 /// The outcome of training.
 public struct TrainingResult: Sendable {
     /// The trained model.
@@ -88,14 +68,4 @@ public struct TrainingResult: Sendable {
     public var unseenTestPairs: Int
     /// The last epoch's test metrics.
     public var final: ErrorMetrics? { history.last?.test }
-}
-
-extension TrainingError {
-    /// The one cancellation check of every long step (epochs, tuning, fits): throws `.cancelled` when
-    /// `isCancelled` answers true.
-    /// - Parameter isCancelled: the caller's check; nil never cancels.
-    /// - Throws: `TrainingError.cancelled`.
-    public static func check(_ isCancelled: (() -> Bool)?) throws {
-        if isCancelled?() == true { throw TrainingError.cancelled }
-    }
 }

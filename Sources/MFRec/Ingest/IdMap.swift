@@ -18,15 +18,17 @@ struct IdMap {
         for key in keys { _ = insertNew(key) }
     }
 
-    private static func pack(_ bytes: UnsafeRawBufferPointer) -> Packed? {
+    private static func pack(_ bytes: ByteView) -> Packed? {
         guard bytes.count <= 16 else { return nil }
-        var words: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: bytes) }
-        return Packed(a: words.0, b: words.1, count: UInt8(bytes.count))
+        var a: UInt64 = 0, b: UInt64 = 0
+        for (i, byte) in bytes.enumerated() {
+            if i < 8 { a |= UInt64(byte) << (8 * i) } else { b |= UInt64(byte) << (8 * (i - 8)) }
+        }
+        return Packed(a: a, b: b, count: UInt8(bytes.count))
     }
 
     /// The index of `bytes`, or nil when it is new.
-    func index(of bytes: UnsafeRawBufferPointer) -> Int32? {
+    func index(of bytes: ByteView) -> Int32? {
         if let key = Self.pack(bytes) { return packed[key] }
         return long[String(decoding: bytes, as: UTF8.self)]
     }
@@ -34,8 +36,7 @@ struct IdMap {
     /// Adds a key known to be new; returns its index.
     mutating func insertNew(_ key: String) -> Int32 {
         let index = count
-        var utf8 = key
-        let p = utf8.withUTF8 { Self.pack(UnsafeRawBufferPointer($0)) }
+        let p = ByteView.with(key) { Self.pack($0) }
         if let p { packed[p] = index } else { long[key] = index }
         count += 1
         return index

@@ -112,7 +112,7 @@ struct Ingestor {
             var lastProgress: Int64 = 0
             var collected = RatingTriples()
 
-            func id(_ bytes: UnsafeRawBufferPointer, in map: inout IdMap, isUser: Bool, line: Int) throws -> Int32 {
+            func id(_ bytes: ByteView, in map: inout IdMap, isUser: Bool, line: Int) throws -> Int32 {
                 if let id = map.index(of: bytes) { return id }
                 guard let key = String(validating: bytes, as: UTF8.self) else {
                     let what = isUser ? "field 1 (user):" : "field 2 (item):"
@@ -179,8 +179,7 @@ struct Ingestor {
         let reader = ItemsReader(path: path, format: format)
         var count = 0
         try reader.read { line in
-            var key = line.key
-            let existing = key.withUTF8 { items.index(of: UnsafeRawBufferPointer($0)) }
+            let existing = ByteView.with(line.key) { items.index(of: $0) }
             let id: Int32
             if let existing {
                 id = existing

@@ -1,6 +1,59 @@
 import CZlib
 import Foundation
 
+// The one unsafe file of the input layer: bytes come in from a file or a gzip stream into the line
+// buffer, and the parsers see them only as `ByteView`s, checked views that never outlive the call that
+// handed them out. Nothing else in `Input/` or `Ingest/` forms a pointer.
+
+/// A read-only view of bytes owned elsewhere (the line buffer, an array, a string's UTF-8), valid only
+/// during the call that handed it out (`LineReader.forEachLine`, `ByteView.with`). Subscripts check their
+/// bounds; `view(_:)` gives a sub-view indexed from 0.
+///
+/// Invariant: `bytes` is valid for reading while the view is used; a view is never stored past the
+/// callback that received it (it is not `Sendable`, and every API takes it as a parameter only).
+struct ByteView: RandomAccessCollection {
+    private let bytes: UnsafeRawBufferPointer
+
+    fileprivate init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Calls `body` with a view of `array`.
+    static func with<R>(_ array: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
+        try array.withUnsafeBytes { try body(ByteView($0)) }
+    }
+
+    /// Calls `body` with a view of `string`'s UTF-8.
+    static func with<R>(_ string: String, _ body: (ByteView) throws -> R) rethrows -> R {
+        var text = string
+        return try text.withUTF8 { try body(ByteView(UnsafeRawBufferPointer($0))) }
+    }
+
+    /// 0.
+    var startIndex: Int { 0 }
+    /// The byte count.
+    var endIndex: Int { bytes.count }
+
+    /// The byte at `index`.
+    subscript(index: Int) -> UInt8 {
+        precondition(index >= 0 && index < bytes.count, "ByteView: index \(index) outside 0..<\(bytes.count)")
+        return bytes[index]
+    }
+
+    /// The bytes of `range` as a view of their own, indexed from 0.
+    func view(_ range: Range<Int>) -> ByteView {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "ByteView: range outside the view")
+        return ByteView(UnsafeRawBufferPointer(rebasing: bytes[range]))
+    }
+
+    /// The first index at or after `start` holding `byte` (memchr), or nil.
+    func firstIndex(of byte: UInt8, from start: Int) -> Int? {
+        precondition(start >= 0 && start <= bytes.count)
+        guard start < bytes.count, let base = bytes.baseAddress,
+            let hit = memchr(base + start, Int32(byte), bytes.count - start)
+        else { return nil }
+        return base.distance(to: UnsafeRawPointer(hit))
+    }
+}
+
 /// A stream of bytes: a plain file, or a gzip file decompressed by zlib as it is read.
 /// The whole file is never held in memory.
 protocol ByteSource: AnyObject {
@@ -117,5 +170,86 @@ final class GzipSource: ByteSource {
             throw InputError(file: name, reason: reason)
         }
         return Int(n)
+    }
+}
+
+/// Splits a byte stream into lines without copying them: each line is handed to the caller as a view
+/// into an internal buffer, valid only during the call.
+///
+/// Accepts `\n` and `\r\n` endings, a UTF-8 byte-order mark at the start, and a last line without
+/// a newline. Lines longer than the buffer grow it.
+final class LineReader {
+    private let source: ByteSource
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var start = 0  // first unread byte
+    private var end = 0  // one past the last valid byte
+    private var atEOF = false
+    private var isFirstLine = true
+    private(set) var lineNumber = 0
+
+    init(source: ByteSource, capacity: Int = 1 << 20) {
+        self.source = source
+        self.buffer = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    var bytesConsumed: Int64 { source.bytesConsumed }
+
+    /// Calls `body` with each line (without its line ending) and its 1-based number.
+    /// `body` returns false to stop early.
+    func forEachLine(_ body: (ByteView, Int) throws -> Bool) throws {
+        while true {
+            // Find the next newline in the valid bytes.
+            if let base = buffer.baseAddress, end > start,
+                let hit = memchr(base + start, 0x0A, end - start)
+            {
+                let stop = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(hit))
+                lineNumber += 1
+                if try !body(trimmed(from: start, to: stop), lineNumber) { return }
+                start = stop + 1
+                continue
+            }
+            if atEOF {
+                if end > start {
+                    lineNumber += 1
+                    _ = try body(trimmed(from: start, to: end), lineNumber)
+                }
+                start = end
+                return
+            }
+            try refill()
+        }
+    }
+
+    private func trimmed(from: Int, to: Int) -> ByteView {
+        var from = from
+        var to = to
+        if to > from && buffer[to - 1] == 0x0D { to -= 1 }
+        if isFirstLine {
+            isFirstLine = false
+            if to - from >= 3 && buffer[from] == 0xEF && buffer[from + 1] == 0xBB && buffer[from + 2] == 0xBF {
+                from += 3
+            }
+        }
+        return ByteView(UnsafeRawBufferPointer(rebasing: buffer[from..<to]))
+    }
+
+    private func refill() throws {
+        // Move the partial line to the front; grow when it fills the whole buffer.
+        let pending = end - start
+        if pending > 0 && start > 0 {
+            buffer.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pending)
+        }
+        start = 0
+        end = pending
+        if end == buffer.count {
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 16)
+            bigger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: end)
+            buffer.deallocate()
+            buffer = bigger
+        }
+        let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+        if n == 0 { atEOF = true } else { end += n }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 /// Byte-level helpers for parsing delimited lines without building strings.
 enum Fields {
     /// Splits `line` on a one- or two-byte delimiter into `out` (reused to avoid allocation).
-    static func split(_ line: UnsafeRawBufferPointer, delimiter: [UInt8], into out: inout [Range<Int>]) {
+    static func split(_ line: ByteView, delimiter: [UInt8], into out: inout [Range<Int>]) {
         out.removeAll(keepingCapacity: true)
         let count = line.count
         var fieldStart = 0
@@ -34,7 +34,7 @@ enum Fields {
 
     /// Splits a CSV line (RFC 4180 quoting: `"a, b"`, doubled quotes inside) into fields.
     /// - Returns: the fields, or nil when a quoted field is not closed.
-    static func splitCSV(_ line: UnsafeRawBufferPointer) -> [[UInt8]]? {
+    static func splitCSV(_ line: ByteView) -> [[UInt8]]? {
         var fields: [[UInt8]] = []
         var field: [UInt8] = []
         var inQuotes = false
@@ -68,25 +68,25 @@ enum Fields {
     }
 
     /// Whether a field is blank: empty, or only spaces, tabs and carriage returns.
-    static func isBlank(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    static func isBlank(_ bytes: ByteView) -> Bool {
         bytes.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     }
 
     /// The first control byte (below 0x20, or 0x7F) in an id, if any.
-    static func controlByte(_ bytes: UnsafeRawBufferPointer) -> UInt8? {
+    static func controlByte(_ bytes: ByteView) -> UInt8? {
         bytes.first { $0 < 0x20 || $0 == 0x7F }
     }
 
     /// Trims ASCII spaces around a field.
-    static func trim(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    static func trim(_ bytes: ByteView) -> ByteView {
         var lo = 0, hi = bytes.count
         while lo < hi && (bytes[lo] == 0x20 || bytes[lo] == 0x09) { lo += 1 }
         while hi > lo && (bytes[hi - 1] == 0x20 || bytes[hi - 1] == 0x09) { hi -= 1 }
-        return UnsafeRawBufferPointer(rebasing: bytes[lo..<hi])
+        return bytes.view(lo..<hi)
     }
 
     /// Parses a finite decimal number. Fast path for `[-]digits[.digits]`, `strtod` otherwise.
-    static func parseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
+    static func parseDouble(_ bytes: ByteView) -> Double? {
         let n = bytes.count
         guard n > 0 else { return nil }
         var i = 0
@@ -123,21 +123,16 @@ enum Fields {
         return slowParseDouble(bytes)
     }
 
-    private static func slowParseDouble(_ bytes: UnsafeRawBufferPointer) -> Double? {
-        guard bytes.count < 64 else { return nil }
-        var text = [CChar](repeating: 0, count: bytes.count + 1)
-        for (i, b) in bytes.enumerated() { text[i] = CChar(bitPattern: b) }
-        return text.withUnsafeBufferPointer { buffer -> Double? in
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(buffer.baseAddress!, &end)
-            guard let end, end - UnsafeMutablePointer(mutating: buffer.baseAddress!) == bytes.count, value.isFinite
-            else { return nil }
-            return value
+    private static func slowParseDouble(_ bytes: ByteView) -> Double? {
+        // `Double(_: String)` is strtod in the C locale that must consume the whole text.
+        guard bytes.count < 64, let value = Double(String(decoding: bytes, as: UTF8.self)), value.isFinite else {
+            return nil
         }
+        return value
     }
 
     /// Parses a decimal integer that fits in Int64.
-    static func parseInt(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+    static func parseInt(_ bytes: ByteView) -> Int64? {
         let n = bytes.count
         guard n > 0 else { return nil }
         var i = 0
@@ -158,7 +153,7 @@ enum Fields {
     }
 
     /// A short, printable rendering of a field for error messages.
-    static func show(_ bytes: UnsafeRawBufferPointer) -> String {
+    static func show(_ bytes: ByteView) -> String {
         let text = String(decoding: bytes.prefix(40), as: UTF8.self)
         return "\"" + text + (bytes.count > 40 ? "…" : "") + "\""
     }

@@ -83,8 +83,11 @@ package final class ItemsReader {
                         file: name, line: number,
                         reason: "expected comma-separated fields (movieId,title,genres), found \(values.count)")
                 }
-                let id = values[0].withUnsafeBytes { Fields.trim($0) }
-                guard !id.isEmpty, let key = String(validating: id, as: UTF8.self) else {
+                let key = ByteView.with(values[0]) { raw -> String? in
+                    let id = Fields.trim(raw)
+                    return id.isEmpty ? nil : String(validating: id, as: UTF8.self)
+                }
+                guard let key else {
                     throw InputError(file: name, line: number, reason: "field 1 (item): empty id or invalid UTF-8")
                 }
                 let genres = values.count > 2 ? Fields.decodeUTF8OrLatin1(values[2]) : nil
@@ -97,8 +100,8 @@ package final class ItemsReader {
         }
     }
 
-    private func key(_ line: UnsafeRawBufferPointer, _ range: Range<Int>, _ number: Int) throws -> String {
-        let bytes = Fields.trim(UnsafeRawBufferPointer(rebasing: line[range]))
+    private func key(_ line: ByteView, _ range: Range<Int>, _ number: Int) throws -> String {
+        let bytes = Fields.trim(line.view(range))
         guard !bytes.isEmpty else { throw InputError(file: name, line: number, reason: "field 1 (item): empty id") }
         guard let key = String(validating: bytes, as: UTF8.self) else {
             throw InputError(file: name, line: number, reason: "field 1 (item): id is not valid UTF-8")
@@ -106,7 +109,7 @@ package final class ItemsReader {
         return key
     }
 
-    private func detect(_ line: UnsafeRawBufferPointer, _ number: Int) throws -> ItemsFormat {
+    private func detect(_ line: ByteView, _ number: Int) throws -> ItemsFormat {
         if line.contains(0x7C) && !zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) {
             return .uitem
         }

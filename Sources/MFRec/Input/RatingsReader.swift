@@ -13,8 +13,8 @@ public enum RatingsFormat: String, Sendable, CaseIterable {
 
 /// One parsed rating line. The key views are valid only during the callback.
 package struct RatingLine {
-    var user: UnsafeRawBufferPointer
-    var item: UnsafeRawBufferPointer
+    var user: ByteView
+    var item: ByteView
     /// NaN on a line without a rating (only a reader opened with `ratingOptional` accepts one).
     var rating: Double
     var timestamp: Int64?
@@ -58,10 +58,9 @@ package final class RatingsReader {
             columns = (0, 1, 2, 3, 4)
             if let (line, number) = first {
                 var fields: [Range<Int>] = []
-                let bytes = Array(line)
-                try bytes.withUnsafeBytes { raw in
+                try ByteView.with(Array(line)) { raw in
                     Fields.split(raw, delimiter: delimiter, into: &fields)
-                    let firstField = Fields.trim(UnsafeRawBufferPointer(rebasing: raw[fields[0]]))
+                    let firstField = Fields.trim(raw.view(fields[0]))
                     if Fields.parseDouble(firstField) != nil {
                         // No header: positional user,item,rating[,timestamp] (or user,item for pairs).
                         if ratingOptional && fields.count == 2 {
@@ -187,7 +186,7 @@ package final class RatingsReader {
                 fields.append(start..<start + part.count)
                 start += part.count
             }
-            return try unquoted.withUnsafeBytes { raw -> Bool in
+            return try ByteView.with(unquoted) { raw -> Bool in
                 do { try body(parse(raw, fields: fields, line: number)) } catch let error as InputError {
                     try onError(error)
                 }
@@ -196,15 +195,15 @@ package final class RatingsReader {
         }
     }
 
-    private func parse(_ line: UnsafeRawBufferPointer, fields: [Range<Int>], line number: Int) throws -> RatingLine {
+    private func parse(_ line: ByteView, fields: [Range<Int>], line number: Int) throws -> RatingLine {
         // u.data and ratings.dat lines may leave out the timestamp, as CSV files may; pairs also the rating.
         let withoutTimestamp = format != .csv && fields.count == columns.count - 1
         let pairOnly = ratingOptional && format != .csv && fields.count == 2
         guard fields.count == columns.count || withoutTimestamp || pairOnly else {
             throw InputError(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
         }
-        func field(_ index: Int) -> UnsafeRawBufferPointer {
-            Fields.trim(UnsafeRawBufferPointer(rebasing: line[fields[index]]))
+        func field(_ index: Int) -> ByteView {
+            Fields.trim(line.view(fields[index]))
         }
         let user = field(columns.user)
         guard !user.isEmpty else {

@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 
 /// Buffered text output through an `OutputFile` (gzip-compressed for `.gz`), committed by `finish`,
@@ -6,7 +5,7 @@ import Foundation
 final class LineWriter {
     private let file: OutputFile
     private var buffer: [UInt8] = []
-    private var gz: gzFile?
+    private var gz: GzipFileWriter?
     private var written: Int64 = 0
 
     /// Opens `path` (see `OutputFile`); gzip-compressed when `gzip` is true or, by default, when the path
@@ -15,16 +14,12 @@ final class LineWriter {
         file = try OutputFile(path: path)
         buffer.reserveCapacity(1 << 20)
         if gzip ?? path.hasSuffix(".gz") {
-            // zlib writes a duplicate of the descriptor and closes it in `gzclose`.
-            guard let stream = gzdopen(dup(file.fileDescriptor), "wb1") else {
+            // zlib writes a duplicate of the descriptor and closes it when the stream closes.
+            guard let stream = GzipFileWriter(descriptor: file.fileDescriptor) else {
                 throw OutputError(path: path, reason: "cannot start gzip")
             }
             gz = stream
         }
-    }
-
-    deinit {
-        if let gz { gzclose(gz) }
     }
 
     @inline(__always) func append(_ byte: UInt8) { buffer.append(byte) }
@@ -34,7 +29,7 @@ final class LineWriter {
 
     /// Appends an id as a CSV field to `out`: as it is, or quoted (RFC 4180) when it holds a comma, quote or
     /// line break.
-    static func appendCSVField(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+    static func appendCSVField(_ bytes: ByteView, to out: inout [UInt8]) {
         let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
         guard special else {
             out.append(contentsOf: bytes)
@@ -50,8 +45,7 @@ final class LineWriter {
 
     /// `appendCSVField` for a `String` (its UTF-8 bytes).
     static func appendCSVField(_ text: String, to out: inout [UInt8]) {
-        var text = text
-        text.withUTF8 { appendCSVField(UnsafeRawBufferPointer($0), to: &out) }
+        ByteView.with(text) { appendCSVField($0, to: &out) }
     }
 
     /// Appends a finite number with 4 decimals to `out`, as `String(format: "%.4f")` would, without its cost.
@@ -86,35 +80,20 @@ final class LineWriter {
 
     /// Appends a non-negative integer in decimal.
     @inline(__always) func append(_ value: Int) {
-        var v = value
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
-            ) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var n = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[n] = UInt8(48 + v % 10)
-                v /= 10
-                n += 1
-            } while v > 0
-            while n > 0 {
-                n -= 1
-                buffer.append(d[n])
-            }
-        }
+        let v = max(value, 0)
+        var divisor = 1
+        while divisor <= v / 10 { divisor *= 10 }
+        repeat {
+            buffer.append(UInt8(48 + v / divisor % 10))
+            divisor /= 10
+        } while divisor > 0
     }
 
     func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }
 
     private func flush() throws {
         if let gz {
-            let ok = buffer.withUnsafeBytes { bytes in
-                bytes.isEmpty || gzwrite(gz, bytes.baseAddress, UInt32(bytes.count)) == Int32(bytes.count)
-            }
-            guard ok else { throw OutputError(path: file.path, reason: "cannot write (disk full?)") }
+            guard gz.write(buffer) else { throw OutputError(path: file.path, reason: "cannot write (disk full?)") }
         } else {
             try file.write(buffer)
         }
@@ -127,7 +106,7 @@ final class LineWriter {
         try flush()
         if let gz {
             self.gz = nil
-            guard gzclose(gz) == Z_OK else { throw OutputError(path: file.path, reason: "cannot finish (disk full?)") }
+            guard gz.close() else { throw OutputError(path: file.path, reason: "cannot finish (disk full?)") }
         }
         try file.commit()
         return written

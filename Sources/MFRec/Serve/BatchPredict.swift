@@ -107,7 +107,7 @@ struct PairBatch: Sendable {
         ratings.reserveCapacity(Self.capacity)
     }
 
-    mutating func append(user: UnsafeRawBufferPointer, item: UnsafeRawBufferPointer, rating: Double) {
+    mutating func append(user: ByteView, item: ByteView, rating: Double) {
         keys.append(contentsOf: user)
         userEnds.append(Int32(keys.count))
         keys.append(contentsOf: item)
@@ -213,11 +213,11 @@ final class PredictWorker: @unchecked Sendable {
             // pairs overlap), then count and format.
             users.removeAll(keepingCapacity: true)
             items.removeAll(keepingCapacity: true)
-            batch.keys.withUnsafeBytes { keys in
+            ByteView.with(batch.keys) { keys in
                 var start = 0
                 for j in 0..<batch.count {
                     let userEnd = Int(batch.userEnds[j]), itemEnd = Int(batch.itemEnds[j])
-                    let userKey = UnsafeRawBufferPointer(rebasing: keys[start..<userEnd])
+                    let userKey = keys.view(start..<userEnd)
                     start = itemEnd
                     if !userKey.elementsEqual(lastUser) {
                         lastUserID = userIDs.id(of: userKey)
@@ -225,7 +225,7 @@ final class PredictWorker: @unchecked Sendable {
                         lastUser.append(contentsOf: userKey)
                     }
                     users.append(lastUserID)
-                    items.append(itemIDs.id(of: UnsafeRawBufferPointer(rebasing: keys[userEnd..<itemEnd])))
+                    items.append(itemIDs.id(of: keys.view(userEnd..<itemEnd)))
                 }
             }
             // Pairs the model has both vectors for go to the SIMD loop (-1 marks the others), the rest to the fallback.
@@ -253,7 +253,7 @@ final class PredictWorker: @unchecked Sendable {
                     knownItem: item >= 0 && Int(item) < itemHasVector.count && itemHasVector[Int(item)])
             }
             pairs += users.count
-            batch.keys.withUnsafeBytes { keys in
+            ByteView.with(batch.keys) { keys in
                 var start = 0
                 for j in 0..<batch.count {
                     let userEnd = Int(batch.userEnds[j]), itemEnd = Int(batch.itemEnds[j])
@@ -264,9 +264,9 @@ final class PredictWorker: @unchecked Sendable {
                         absolute += abs(error)
                         rated += 1
                     }
-                    LineWriter.appendCSVField(UnsafeRawBufferPointer(rebasing: keys[start..<userEnd]), to: &out)
+                    LineWriter.appendCSVField(keys.view(start..<userEnd), to: &out)
                     out.append(UInt8(ascii: ","))
-                    LineWriter.appendCSVField(UnsafeRawBufferPointer(rebasing: keys[userEnd..<itemEnd]), to: &out)
+                    LineWriter.appendCSVField(keys.view(userEnd..<itemEnd), to: &out)
                     out.append(UInt8(ascii: ","))
                     LineWriter.appendFixed4(prediction, to: &out)
                     out.append(UInt8(ascii: "\n"))

@@ -70,7 +70,7 @@ public final class QueryEngine: Sendable {
                 live = Locked(Live(state: state, mapped: mapped))
                 rebuiltMatrix = rebuilt
                 break
-            } catch ItemMatrixError.stale where attempt < 4 {
+            } catch EngineError.itemMatrixStale where attempt < 4 {
                 attempt += 1
             }
         }
@@ -107,8 +107,8 @@ public final class QueryEngine: Sendable {
         }
         do {
             return (try open(path), false)
-        } catch let error as ItemMatrixError {
-            if case .io = error { throw error }
+        } catch let error as EngineError {
+            if case .itemMatrixIO = error { throw error }
             var target = path
             do {
                 // Under the writers' lock; another process may have written it meanwhile.

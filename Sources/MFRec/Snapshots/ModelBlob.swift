@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 import MFEngine
 
@@ -13,20 +12,12 @@ package enum ModelBlob {
 
     package static func encode(_ model: FactorModel) -> (blob: [UInt8], rawBytes: Int) {
         let raw = model.encoded()
-        let shuffled = shuffle(raw)
-        var bound = compressBound(uLong(shuffled.count))
-        var out = [UInt8](repeating: 0, count: Int(bound) + 12)
-        let rc = out.withUnsafeMutableBufferPointer { dst in
-            shuffled.withUnsafeBufferPointer { src in
-                compress2(dst.baseAddress! + 12, &bound, src.baseAddress, uLong(src.count), 1)
-            }
+        guard let deflated = Zlib.deflate(shuffle(raw), level: 1), deflated.count + 12 < raw.count else {
+            return (raw, raw.count)
         }
-        guard rc == Z_OK, Int(bound) + 12 < raw.count else { return (raw, raw.count) }
-        for (i, b) in magic.enumerated() { out[i] = b }
-        var size: [UInt8] = []
-        LittleEndian.append(UInt64(raw.count), to: &size)
-        out.replaceSubrange(4..<12, with: size)
-        out.removeLast(out.count - (Int(bound) + 12))
+        var out = magic
+        LittleEndian.append(UInt64(raw.count), to: &out)
+        out += deflated
         return (out, raw.count)
     }
 
@@ -35,17 +26,13 @@ package enum ModelBlob {
         let size = blob[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         // Deflate never expands more than ~1032:1, so a larger claimed size is corruption, not a model.
         guard size > 0, size <= UInt64(blob.count) * 1040 + 1024 else {
-            throw ModelFormatError("compressed model has an impossible size")
+            throw EngineError.modelFormat("compressed model has an impossible size")
         }
-        var shuffled = [UInt8](repeating: 0, count: Int(size))
-        var length = uLong(size)
-        let rc = shuffled.withUnsafeMutableBufferPointer { dst in
-            blob.withUnsafeBufferPointer { src in
-                uncompress(dst.baseAddress, &length, src.baseAddress! + 12, uLong(src.count - 12))
-            }
-        }
-        guard rc == Z_OK, length == uLong(size) else {
-            throw ModelFormatError("compressed model does not inflate (zlib \(rc))")
+        let shuffled: [UInt8]
+        switch Zlib.inflate(blob[12...], size: Int(size)) {
+        case .success(let bytes): shuffled = bytes
+        case .failure(let failure):
+            throw EngineError.modelFormat("compressed model does not inflate (zlib \(failure.code))")
         }
         return try FactorModel(decoding: unshuffle(shuffled))
     }

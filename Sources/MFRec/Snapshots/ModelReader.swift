@@ -20,8 +20,8 @@ struct ModelReader {
         guard let record = try store.snapshot(id: id) else { throw StoreError.noSnapshot(id) }
         do {
             return (SnapshotInfo(record, live: live), try ModelBlob.decode(record.model))
-        } catch let error as ModelFormatError {
-            throw StoreError.corrupt(what: "snapshot \(id)", reason: error.description)
+        } catch EngineError.modelFormat(let reason) {
+            throw StoreError.corrupt(what: "snapshot \(id)", reason: reason)
         }
     }
 

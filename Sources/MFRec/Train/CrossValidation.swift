@@ -57,16 +57,16 @@ extension Recommender {
     ///   - progress: called after each fold with its index and figures.
     ///   - isCancelled: polled between epochs and folds.
     /// - Returns: every fold's figures, and their means and standard deviations.
-    /// - Throws: `TrainingError`, `StoreError`.
+    /// - Throws: `EngineError`, `StoreError`.
     public func crossValidate(
         folds: Int, request: TrainRequest = TrainRequest(), maxUsers: Int = 2_000,
         progress: ((Int, CrossValidationReport.Fold) -> Void)? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> CrossValidationReport {
         return try serialized {
-            guard (2...20).contains(folds) else { throw TrainingError.invalid("--folds must be 2…20 (got \(folds))") }
+            guard (2...20).contains(folds) else { throw EngineError.invalid("--folds must be 2…20 (got \(folds))") }
             let started = Date()
             let watermark = try store.maxSequence()
-            guard let scale = try store.ratingScale(), watermark > 0 else { throw TrainingError.noTrainingRatings }
+            guard let scale = try store.ratingScale(), watermark > 0 else { throw EngineError.noTrainingRatings }
             let userCount = try store.userCount(), itemCount = try store.itemCount()
             let (all, _) = try loadSplit(.none, maxSeq: watermark)
             let seed = request.options.seed
@@ -76,7 +76,7 @@ extension Recommender {
             let relevantAt = Float(Recommender.topQuarter(of: scale))
             var out: [CrossValidationReport.Fold] = []
             for f in 0..<folds {
-                try TrainingError.check(isCancelled)
+                try EngineError.check(isCancelled)
                 var train = RatingTriples(), test = RatingTriples()
                 for j in 0..<all.count {
                     if part[j] == f {

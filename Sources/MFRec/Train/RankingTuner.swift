@@ -107,7 +107,7 @@ public struct RankingTuner {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     /// No new (weighting, α) is started after this many seconds (the first always runs).
     public var budgetSeconds = 180.0
-    /// Polled between settings: when it answers true, `choose` throws `TrainingError.cancelled`.
+    /// Polled between settings: when it answers true, `choose` throws `EngineError.cancelled`.
     public var isCancelled: (() -> Bool)?
     /// k candidates; 256 only for catalogs of at most 20,000 items (its fit and scan cost grow with the catalog).
     public var factorChoices = [32, 64, 128, 256]
@@ -171,7 +171,7 @@ public struct RankingTuner {
     ///     ratings.
     ///   - progress: called with a line after each family of settings.
     /// - Returns: the choice, with its validation figures and the scored grid.
-    /// - Throws: `TrainingError.cancelled` when `isCancelled` answers true.
+    /// - Throws: `EngineError.cancelled` when `isCancelled` answers true.
     public func choose(
         train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
@@ -214,7 +214,7 @@ public struct RankingTuner {
         var bestOnOtherFolds: [RankingModel] = []  // the best setting fitted on folds 2…K
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let spectra = try ([fit] + otherFolds.map(\.fit)).map { part in
                 Spectrum.fit(
                     users: part.users, items: part.items, ratings: part.ratings, userCount: userCount,
@@ -222,10 +222,10 @@ public struct RankingTuner {
                     ratingOffset: scale.lowerBound, factors: factors.max()!, seed: seed, threads: threads,
                     isCancelled: isCancelled)
             }
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             for k in factors {
                 for (knee, beta) in filterChoices {
-                    try TrainingError.check(isCancelled)
+                    try EngineError.check(isCancelled)
                     let parameters = RankingModel.Parameters(
                         factors: k, exponent: exponent, userExponent: userExponent, spectrumPower: beta, knee: knee,
                         weighting: weighting, ratingOffset: scale.lowerBound)
@@ -282,7 +282,7 @@ public struct RankingTuner {
         }
         var mainScore = otherFolds.isEmpty ? 0 : mean(main.perUser) + (try otherFoldsNDCG(0))
         for weight in popularityWeights where weight > 0 {
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let perUser = try evaluation.scores(isCancelled) { ratings, excluded in
                 chosenModel.topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: weight)?.map(\.item)
                     ?? []
@@ -297,7 +297,7 @@ public struct RankingTuner {
         let chosen = (scored: best!.scored, perUser: main.perUser)
 
         // The light-user rule: the alternatives for the same users.
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         let onFoldZero = try lightAlternatives(
             fit: fit, evaluation: evaluation, model: chosenModel, mainPerUser: chosen.perUser, userCount: userCount,
             itemCount: itemCount, scale: scale)
@@ -305,7 +305,7 @@ public struct RankingTuner {
         var lightRule = (ranker: Ranker.cooccurrence, weight: Float(0))
         var defaultNDCG = mean(chosen.perUser)
         var newcomerFigures: RankingChoice.Newcomers?
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         if let simulated = try simulateNewcomers(
             newcomers, train: train, parameters: chosenModel.parameters, userCount: userCount,
             itemCount: itemCount, scale: scale, relevantAt: relevantAt)
@@ -327,7 +327,7 @@ public struct RankingTuner {
             var perFold = [onFoldZero]
             let mainWeight = main.weight
             for (f, other) in otherFolds.enumerated() {
-                try TrainingError.check(isCancelled)
+                try EngineError.check(isCancelled)
                 let mainPerUser = try other.evaluation.scores(isCancelled) { ratings, excluded in
                     onOtherFolds[f].topN(ratings: ratings, n: 10, excluded: excluded, popularityWeight: mainWeight)?
                         .map(\.item) ?? []
@@ -375,7 +375,7 @@ public struct RankingTuner {
         let embedding = CooccurrenceEmbedding.fit(
             users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
             seed: seed, threads: threads, isCancelled: isCancelled)
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
         let byCooccurrence = try evaluation.scores(isCancelled) { ratings, excluded in
@@ -391,7 +391,7 @@ public struct RankingTuner {
             (.cooccurrence, 0, byCooccurrence), (.popular, 0, byPopularity),
         ]
         for weight in lightPopularityWeights {
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             alternatives.append(
                 (
                     .ranking, weight,
@@ -483,7 +483,7 @@ public struct RankingTuner {
         let embedding = CooccurrenceEmbedding.fit(
             users: fit.users, items: fit.items, userCount: userCount, itemCount: itemCount,
             seed: seed, threads: threads, isCancelled: isCancelled)
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         let popular = Recommender.rankPopular(train: fit, test: RatingTriples(), itemCount: itemCount, scale: scale)
             .map(\.id)
         let evaluation = Validation(users: users, ratings: known, relevant: relevant, threads: threads)
@@ -491,17 +491,17 @@ public struct RankingTuner {
         {
             mean(try evaluation.scores(isCancelled, rank).map(\.ndcg))
         }
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         let main = try ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
         let popularNDCG = try ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
         var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
         for weight in lightPopularityWeights {
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let byRanking = try ndcg { r, e in
                 model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? []
             }
             if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let byCooccurrence = try ndcg { r, e in
                 embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(
                     \.item) ?? []
@@ -521,7 +521,7 @@ struct Validation: Sendable {
 
     /// Per-user metrics; users outside `only` (when given) score 0 without being ranked. `isCancelled` is
     /// polled between blocks of users, so a cancelled training stops within one block, not one pass.
-    /// - Throws: `TrainingError.cancelled` when `isCancelled` answers true.
+    /// - Throws: `EngineError.cancelled` when `isCancelled` answers true.
     func scores(
         _ isCancelled: (() -> Bool)?, only: Set<Int>? = nil,
         _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]
@@ -530,7 +530,7 @@ struct Validation: Sendable {
         let parts = max(1, min(threads, users.count))
         let block = 256
         for start in stride(from: 0, to: users.count, by: block) {
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let end = min(users.count, start + block)
             DispatchQueue.concurrentPerform(iterations: parts) { part in
                 var u = start + part

@@ -109,12 +109,12 @@ public struct RatingTuner {
                 let scored = RatingChoice.Scored(learningRate: lr, regularization: reg, epochs: chosenEpoch, rmse: rmse)
                 grid.append(scored)
                 if best == nil || rmse < best!.scored.rmse { best = (scored, models) }
-            } catch TrainingError.diverged {
+            } catch EngineError.diverged {
                 continue  // too large a step for this data: not a candidate
             }
         }
         guard let chosen = best else {
-            throw TrainingError.invalid("every learning rate tried on the validation carve-out diverged")
+            throw EngineError.invalid("every learning rate tried on the validation carve-out diverged")
         }
         progress?(
             "learning rate \(chosen.scored.learningRate), regularization \(chosen.scored.regularization), "

@@ -112,9 +112,9 @@ extension Recommender {
             let loadStart = Date()
             let watermark = try store.maxSequence()
             let userCount = try store.userCount(), itemCount = try store.itemCount()
-            guard let scale = try store.ratingScale(), watermark > 0 else { throw TrainingError.noTrainingRatings }
+            guard let scale = try store.ratingScale(), watermark > 0 else { throw EngineError.noTrainingRatings }
             guard request.testFraction >= 0 && request.testFraction < 1 else {
-                throw TrainingError.invalid("the test fraction must be at least 0 and below 1")
+                throw EngineError.invalid("the test fraction must be at least 0 and below 1")
             }
             let split: TestSplit =
                 request.testFile.map { .file(path: $0) }
@@ -122,8 +122,8 @@ extension Recommender {
                     ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
             var (train, test) = try loadSplit(split, maxSeq: watermark)
             let loadSeconds = Date().timeIntervalSince(loadStart)
-            if train.count == 0 { throw TrainingError.noTrainingRatings }
-            try TrainingError.check(isCancelled)
+            if train.count == 0 { throw EngineError.noTrainingRatings }
+            try EngineError.check(isCancelled)
 
             var baseOptions = request.options
             var ratingChoice: RatingChoice?
@@ -173,7 +173,7 @@ extension Recommender {
             keptOptions.factors = kept.model.factors
             let counts = (train.count, test.count)
             let popular = Recommender.rankPopular(train: train, test: test, itemCount: itemCount, scale: scale)
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let fitStart = Date()
             let cooccurrence =
                 request.cooccurrenceFactors > 0
@@ -183,7 +183,7 @@ extension Recommender {
                     seed: request.options.seed, isCancelled: isCancelled)
                 : nil
             let cooccurrenceSeconds = cooccurrence == nil ? 0 : Date().timeIntervalSince(fitStart)
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let rankingStart = Date()
             let ranking =
                 request.rankingModel
@@ -198,7 +198,7 @@ extension Recommender {
             train = RatingTriples()
             test = RatingTriples()  // free before encoding the snapshot
 
-            try TrainingError.check(isCancelled)
+            try EngineError.check(isCancelled)
             let saveStart = Date()
             var savedUpdates: Int?
             let (snapshotID, live) = try store.transaction { () -> (Int, Store.LiveModel) in
@@ -293,7 +293,7 @@ extension Recommender {
             threads: max(1, request.options.threads), isCancelled: isCancelled
         )
         .withPopularity(users: train.users, items: train.items, ratings: train.ratings, relevantAt: relevantAt)
-        try TrainingError.check(isCancelled)
+        try EngineError.check(isCancelled)
         choice.parameters = model.parameters
         return (model, choice)
     }
