@@ -12,7 +12,7 @@ extension Recommender {
     ///   - options: format, item file, scale and error handling.
     ///   - progress: called with bytes read and the file's size.
     /// - Returns: what was stored.
-    /// - Throws: `CancellationError` when the task is cancelled (nothing is stored); `InputError` for bad input.
+    /// - Throws: `CancellationError` when the task is cancelled (nothing is stored); `MFRecError` for bad input.
     @discardableResult
     public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil)
         async throws

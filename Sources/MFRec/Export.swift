@@ -21,7 +21,7 @@ extension Recommender {
         return try serialized {
             let (_, model, _, stored) = try store.read { try reader.modelOrLive(snapshot: id) }
             guard folder != "-" else {
-                throw OutputError(
+                throw MFRecError.cannotWrite(
                     path: folder, reason: "export writes several files into a folder, not to standard output")
             }
             try OutputFile.createFolder(folder)
@@ -162,7 +162,7 @@ extension Recommender {
     ///   - format: CSV or JSON Lines.
     ///   - gzip: compress; nil compresses when the path ends in `.gz`.
     /// - Returns: what was written.
-    /// - Throws: `OutputError`, `StoreError`.
+    /// - Throws: `MFRecError`, `StoreError`.
     @discardableResult
     public func exportRatings(to path: String, format: RatingsExportFormat, gzip: Bool? = nil) throws
         -> RatingsExportReport

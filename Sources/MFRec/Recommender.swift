@@ -94,7 +94,7 @@ public final class Recommender: @unchecked Sendable {
     ///   - options: format, item file, scale and error handling.
     ///   - progress: called with bytes read and the file's size.
     /// - Returns: what was stored.
-    /// - Throws: `InputError` naming file, line and field for bad input (nothing is stored then).
+    /// - Throws: `MFRecError` naming file, line and field for bad input (nothing is stored then).
     @discardableResult
     public func ingest(path: String, options: IngestOptions = IngestOptions(), progress: ProgressHandler? = nil) throws
         -> IngestReport
@@ -148,13 +148,13 @@ public final class Recommender: @unchecked Sendable {
     /// Loads a snapshot's model, verifying its checksum.
     /// - Parameter id: the snapshot; the live one when nil.
     /// - Returns: the snapshot's metadata and its model (without incremental updates: see `liveState()`).
-    /// - Throws: `QueryError.noModel`, `StoreError.noSnapshot` or `StoreError.corrupt`.
+    /// - Throws: `MFRecError.noModel`, `StoreError.noSnapshot` or `StoreError.corrupt`.
     public func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
         try serialized { try reader.loadModel(snapshot: id) }
     }
 
     /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
-    /// - Throws: `QueryError.noModel` before the first `train`.
+    /// - Throws: `MFRecError.noModel` before the first `train`.
     public func liveState() throws -> LiveState { try serialized { try reader.liveState() } }
 
     /// The ranking model stored with a snapshot and what validation chose.

@@ -41,7 +41,7 @@ func printModelSummary(_ rec: Recommender) {
     do {
         let state = try rec.liveState()
         (info, model) = (state.snapshot, state.model)
-    } catch QueryError.noModel {
+    } catch MFRecError.noModel {
         print("model        none yet (run `mfrec train`)")
         return
     } catch {

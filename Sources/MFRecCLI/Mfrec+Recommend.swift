@@ -184,7 +184,7 @@ extension Mfrec {
                 do {
                     text = try String(contentsOfFile: value, encoding: .utf8)
                 } catch {
-                    throw InputError(file: value, reason: "\(option): cannot read it as UTF-8 text")
+                    throw MFRecError.input(file: value, reason: "\(option): cannot read it as UTF-8 text")
                 }
             } else {
                 text = value

@@ -50,11 +50,8 @@ struct APIError: Error, HTTPResponseError, Sendable {
         switch error {
         case let error as APIError:
             return error
-        case let error as QueryError:
+        case let error as MFRecError:
             return from(error)
-        case let error as InputError:
-            // Well-formed JSON whose values the database cannot take (a rating outside its scale).
-            return APIError(.unprocessableContent, "invalid_rating", error.reason)
         case let error as StoreError:
             if error.isBusy {
                 return APIError(
@@ -84,7 +81,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
         }
     }
 
-    private static func from(_ error: QueryError) -> APIError {
+    private static func from(_ error: MFRecError) -> APIError {
         let message = error.description
         switch error {
         case .unknownUser: return APIError(.notFound, "unknown_user", message)
@@ -96,6 +93,9 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .noRatings: return APIError(.conflict, "no_ratings", message)
         case .unknownGenre: return APIError(.notFound, "unknown_genre", message)
         case .reloadFailed: return APIError(.internalServerError, "reload_failed", message)
+        case .input(_, _, let reason):
+            // Well-formed JSON whose values the database cannot take (a rating outside its scale).
+            return APIError(.unprocessableContent, "invalid_rating", reason)
         default: return APIError(.internalServerError, "internal", message)
         }
     }

@@ -76,13 +76,14 @@ import Testing
         let bad = writeFile(dir, "bad.data", "1\t2\n3\t4\tfive\n")
         let target = dir.appendingPathComponent("bad.out.csv").path
         #expect(
-            throws: InputError(file: "bad.data", line: 2, reason: "field 3 (rating): \"five\" is not a finite number")
+            throws: MFRecError.input(
+                file: "bad.data", line: 2, reason: "field 3 (rating): \"five\" is not a finite number")
         ) { try engine.predictFile(bad, to: target) }
         #expect(!FileManager.default.fileExists(atPath: target))
         // The same after batches were handed to the predicting thread (8,192 pairs a batch).
         let late = writeFile(dir, "late.data", String(repeating: "1\t2\n", count: 20_000) + "3\t4\tfive\n")
         #expect(
-            throws: InputError(
+            throws: MFRecError.input(
                 file: "late.data", line: 20_001, reason: "field 3 (rating): \"five\" is not a finite number")
         ) { try engine.predictFile(late, to: target) }
         #expect(!FileManager.default.fileExists(atPath: target))

@@ -60,6 +60,6 @@ import Testing
                 }
             }
         }
-        #expect(throws: QueryError.self) { try engine.recommend(user: "1", filter: ItemFilter(genre: "Jazz")) }
+        #expect(throws: MFRecError.self) { try engine.recommend(user: "1", filter: ItemFilter(genre: "Jazz")) }
     }
 }

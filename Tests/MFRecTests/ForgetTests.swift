@@ -83,7 +83,7 @@ import Testing
         #expect(!(try rec.liveState().model.hasUser(id)))
         // Users 0–49 are not the forgotten one (it was added last): their predictions did not move.
         #expect(try predictions(rec) == others)
-        #expect(throws: QueryError.self) { try rec.queries().recommend(user: user, cold: .error) }
+        #expect(throws: MFRecError.self) { try rec.queries().recommend(user: user, cold: .error) }
         for snapshot in try rec.snapshots() {
             try rec.rollback(to: snapshot.id)
             #expect(try rec.queries().recommend(user: "7", n: 5).items.count == 5)
@@ -167,6 +167,6 @@ import Testing
         // The item may be recommended to the user again; a reopened database agrees.
         let list = try Recommender(path: rec.path, mode: .read).queries().recommend(user: user, n: 500, by: .rating)
         #expect(list.items.contains { $0.item == "40" })
-        #expect(throws: QueryError.self) { try rec.deleteRating(user: user, item: "40") }
+        #expect(throws: MFRecError.self) { try rec.deleteRating(user: user, item: "40") }
     }
 }

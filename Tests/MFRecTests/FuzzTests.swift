@@ -83,7 +83,7 @@ import Testing
             do {
                 try rec.ingest(path: path, options: IngestOptions(skipInvalid: round % 3 == 0))
                 accepted += 1
-            } catch is InputError {
+            } catch is MFRecError {
                 refused += 1
             }
         }
@@ -95,7 +95,7 @@ import Testing
                 try rec.ingest(
                     path: writeFile(dir, "one.data", "1\t1\t3\t0\n"), options: IngestOptions(itemsPath: items))
                 accepted += 1
-            } catch is InputError {
+            } catch is MFRecError {
                 refused += 1
             }
         }
@@ -209,7 +209,7 @@ import Testing
                 : try rec.ingest(path: path)
             outcome = .accepted(
                 ratings: report.ratingsRead, scale: try rec.store.ratingScale(), titles: report.itemsTitled)
-        } catch let error as InputError {
+        } catch let error as MFRecError {
             outcome = .refused(error.description)
             #expect(try dump(rec.store) == before)
         }

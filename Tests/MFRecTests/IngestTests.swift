@@ -115,7 +115,7 @@ import Testing
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
         try rec.ingest(path: writeFile(dir, "good.data", "5\t6\t4\t100\n"))
         let before = try dump(rec.store)
-        let error = #expect(throws: InputError.self) {
+        let error = #expect(throws: MFRecError.self) {
             try rec.ingest(path: writeFile(dir, name, text), options: IngestOptions(scale: 1...5))
         }
         #expect(error?.description == message)
@@ -126,7 +126,7 @@ import Testing
         let dir = tempFolder()
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
         let path = writeFile(dir, "u.data", Array("1\t2\t3\t4\n".utf8) + [0xFF, 0xFE, 0x09] + Array("2\t3\t4\n".utf8))
-        let error = #expect(throws: InputError.self) { try rec.ingest(path: path) }
+        let error = #expect(throws: MFRecError.self) { try rec.ingest(path: path) }
         #expect(error?.description == "u.data:2: field 1 (user): id is not valid UTF-8")
         #expect(try rec.store.ratingCount() == 0)
     }
@@ -139,7 +139,7 @@ import Testing
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: full)))
         let cut = writeFile(dir, "cut.data", Array(bytes.prefix(bytes.count / 2)))  // no .gz name: detected by magic
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        let error = #expect(throws: InputError.self) { try rec.ingest(path: cut) }
+        let error = #expect(throws: MFRecError.self) { try rec.ingest(path: cut) }
         #expect(error?.description == "cut.data: truncated gzip stream (unexpected end of file)")
         #expect(try rec.store.ratingCount() == 0)
         #expect(try rec.store.userCount() == 0)
@@ -154,13 +154,13 @@ import Testing
         bytes[bytes.count - 6] ^= 0x5A  // the CRC-32 trailer: every line decodes, the check fails at the end
         let bad = writeFile(dir, "bad.data.gz", bytes, raw: true)
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        let error = #expect(throws: InputError.self) { try rec.ingest(path: bad) }
+        let error = #expect(throws: MFRecError.self) { try rec.ingest(path: bad) }
         #expect(error?.description == "bad.data.gz: corrupt gzip stream (incorrect data check)")
         #expect(try rec.store.ratingCount() == 0)
         // Garbage in the middle of the stream is refused too (by zlib or by the parser), storing nothing.
         bytes[bytes.count - 6] ^= 0x5A
         for i in stride(from: 40, to: bytes.count - 20, by: 50) { bytes[i] ^= 0x5A }
-        #expect(throws: InputError.self) { try rec.ingest(path: writeFile(dir, "worse.data.gz", bytes, raw: true)) }
+        #expect(throws: MFRecError.self) { try rec.ingest(path: writeFile(dir, "worse.data.gz", bytes, raw: true)) }
         #expect(try rec.store.ratingCount() == 0)
     }
 
@@ -181,7 +181,7 @@ import Testing
     @Test func missingFileNamesIt() throws {
         let dir = tempFolder()
         let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
-        let error = #expect(throws: InputError.self) {
+        let error = #expect(throws: MFRecError.self) {
             try rec.ingest(path: dir.appendingPathComponent("nope.data").path)
         }
         #expect(error?.description.hasPrefix("nope.data: cannot open") == true)
@@ -310,11 +310,12 @@ import Testing
         #expect(report.scale == 2...4 && report.scaleSource == .given)
         // A later ingest (and --update, which runs the same ingest) refuses 5 the same way.
         let dir = tempFolder()
-        #expect(throws: InputError(file: "r.csv", line: 1, reason: "field 3 (rating): \"5\" is outside the scale 2–4"))
-        {
+        #expect(
+            throws: MFRecError.input(file: "r.csv", line: 1, reason: "field 3 (rating): \"5\" is outside the scale 2–4")
+        ) {
             try rec.ingest(path: writeFile(dir, "r.csv", "3,1,5\n"))
         }
-        #expect(throws: InputError.self) {
+        #expect(throws: MFRecError.self) {
             try rec.ingest(path: writeFile(dir, "r.csv", "3,1,3\n"), options: IngestOptions(scale: 1...5))
         }
         let later = try rec.ingest(path: writeFile(dir, "r.csv", "3,1,3\n"))
@@ -334,10 +335,10 @@ import Testing
         request.tune = false
         request.rankingModel = false
         try rec.train(request)
-        #expect(throws: InputError(file: "rate", reason: "rating 5 is outside the scale 2–4")) {
+        #expect(throws: MFRecError.input(file: "rate", reason: "rating 5 is outside the scale 2–4")) {
             try rec.rate([NewRating(user: "1", item: "1", rating: 5)])
         }
-        #expect(throws: InputError(file: "rate", reason: "rating 1.5 is outside the scale 2–4")) {
+        #expect(throws: MFRecError.input(file: "rate", reason: "rating 1.5 is outside the scale 2–4")) {
             try rec.rate([NewRating(user: "1", item: "1", rating: 1.5)])
         }
     }

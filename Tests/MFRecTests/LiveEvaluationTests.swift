@@ -81,11 +81,11 @@ import Testing
         let users = try rec.store.userCount(), items = try rec.store.itemCount()
         let tooMany = FactorModel(
             factors: 4, userCount: users + 1, itemCount: items, useBias: true, globalMean: 3, scale: 1...5)
-        #expect(throws: QueryError.self) { try rec.importModel(tooMany) }
+        #expect(throws: MFRecError.self) { try rec.importModel(tooMany) }
         var nan = FactorModel(
             factors: 4, userCount: users, itemCount: items, useBias: true, globalMean: 3, scale: 1...5)
         nan.itemBias[0] = .nan
-        #expect(throws: QueryError.self) { try rec.importModel(nan) }
+        #expect(throws: MFRecError.self) { try rec.importModel(nan) }
         // A model with fewer users is fine, and evaluating it with the comparison rankings does not crash.
         let fewer = FactorModel(
             factors: 4, userCount: users / 2, itemCount: items, useBias: true, globalMean: 3, scale: 1...5)

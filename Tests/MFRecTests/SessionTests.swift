@@ -77,6 +77,6 @@ import Testing
         #expect(!list.items.contains { ["50", "181"].contains($0.item) })
         let none = try engine.recommend(ratings: [("no-such-item", 4)], n: 5)
         #expect(none.ignored == 1 && none.list.coldStart)
-        #expect(throws: InputError.self) { try engine.recommend(ratings: [("50", 7)], n: 5) }
+        #expect(throws: MFRecError.self) { try engine.recommend(ratings: [("50", 7)], n: 5) }
     }
 }

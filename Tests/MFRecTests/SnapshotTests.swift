@@ -118,7 +118,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         try rec.store.db.execute(
             "UPDATE snapshots SET model = substr(model, 1, 100) || x'00' || substr(model, 102) WHERE id = 1")
         try rec.store.db.execute("UPDATE live_model SET snapshot_id = 1, generation = generation + 1")
-        let error = #expect(throws: QueryError.self) { try engine.recommend(user: "1", n: 3) }
+        let error = #expect(throws: MFRecError.self) { try engine.recommend(user: "1", n: 3) }
         guard case .reloadFailed(let why)? = error else {
             Issue.record("expected reloadFailed, got \(String(describing: error))")
             return
@@ -169,7 +169,7 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         // --min-ratings: with fewer stored ratings than asked, the user is served as cold.
         #expect(try rec.queries().recommend(user: "fresh", n: 5, minRatings: 4).coldStart)
         #expect(try !rec.queries().recommend(user: "fresh", n: 5, minRatings: 3).coldStart)
-        #expect(throws: QueryError.coldUser("fresh")) {
+        #expect(throws: MFRecError.coldUser("fresh")) {
             try rec.queries().recommend(user: "fresh", cold: .error, minRatings: 10)
         }
 
@@ -211,13 +211,13 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
         let before = try dump(rec.store)
         let matrixBefore = try Data(contentsOf: URL(fileURLWithPath: rec.itemMatrixPath))
         for bad in [Double.nan, .infinity, 9, 0] {
-            #expect(throws: InputError.self) {
+            #expect(throws: MFRecError.self) {
                 try rec.rate([NewRating(user: "1", item: "2", rating: 4), NewRating(user: "1", item: "3", rating: bad)])
             }
         }
-        #expect(throws: InputError.self) { try rec.rate(user: "", item: "2", rating: 3) }
+        #expect(throws: MFRecError.self) { try rec.rate(user: "", item: "2", rating: 3) }
         let file = writeFile(dir, "bad.data", "1\t2\t4\t0\n1\t3\tx\t0\n")
-        #expect(throws: InputError.self) { try rec.ingestUpdating(path: file) }
+        #expect(throws: MFRecError.self) { try rec.ingestUpdating(path: file) }
         #expect(try dump(rec.store) == before)
         #expect(try Data(contentsOf: URL(fileURLWithPath: rec.itemMatrixPath)) == matrixBefore)
     }

@@ -78,20 +78,20 @@ import Testing
     @Test func badFilesNameFileLineAndFieldAndChangeNothing() throws {
         let (rec, dir) = try database()
         let before = try dump(rec.store)
-        let cases: [(name: String, users: [String: String], expected: InputError)] = [
+        let cases: [(name: String, users: [String: String], expected: MFRecError)] = [
             (
                 "nan",
                 [
                     "part-00000.json":
                         "{\"id\":\"a\",\"features\":[1.0,0.5]}\n{\"id\":\"b\",\"features\":[0.5,\"NaN\"]}\n"
                 ],
-                InputError(
+                MFRecError.input(
                     file: "user_factors/part-00000.json", line: 2,
                     reason: "field features[1]: nan is not a finite number")
             ),
             (
                 "rank", ["part-00000.json": "{\"id\":\"a\",\"features\":[1.0,0.5,2.0]}\n"],
-                InputError(
+                MFRecError.input(
                     file: "user_factors/part-00000.json", line: 1,
                     reason: "field features: 3 values, but the manifest's rank is 2")
             ),
@@ -101,13 +101,13 @@ import Testing
                     "part-00000.json": "{\"id\":\"a\",\"features\":[1.0,0.5]}\n",
                     "part-00001.json": "{\"id\":\"b\",\"features\":[1.0,0.5]}\n{\"id\":\"a\",\"features\":[1.0,0.5]}\n",
                 ],
-                InputError(
+                MFRecError.input(
                     file: "user_factors/part-00001.json", line: 2,
                     reason: "field id: \"a\" again (first at user_factors/part-00000.json:1)")
             ),
             (
                 "noid", ["part-00000.json": "{\"features\":[1.0,0.5]}\n"],
-                InputError(file: "user_factors/part-00000.json", line: 1, reason: "field id: missing")
+                MFRecError.input(file: "user_factors/part-00000.json", line: 1, reason: "field id: missing")
             ),
         ]
         for c in cases {
@@ -119,15 +119,14 @@ import Testing
         #expect {
             try rec.importSpark(folder: notJSON, as: .rating)
         } throws: { error in
-            let e = error as? InputError
-            return e?.file == "user_factors/part-0.json" && e?.line == 1
-                && e?.reason.hasPrefix("not a JSON object") == true
+            guard case .input(let file, let line, let reason)? = error as? MFRecError else { return false }
+            return file == "user_factors/part-0.json" && line == 1 && reason.hasPrefix("not a JSON object")
         }
         // The wrong kind of model for the slot, and a folder that is not Spark output.
         let implicit = sparkFolder(dir, "implicit", model: "implicit", users: Self.goodUsers, items: Self.goodItems)
-        #expect(throws: QueryError.self) { try rec.importSpark(folder: implicit, as: .rating) }
-        #expect(throws: QueryError.self) { try rec.importSpark(folder: implicit, as: .ranking) }  // no rating model yet
-        #expect(throws: InputError.self) { try rec.importSpark(folder: dir.path, as: .rating) }
+        #expect(throws: MFRecError.self) { try rec.importSpark(folder: implicit, as: .rating) }
+        #expect(throws: MFRecError.self) { try rec.importSpark(folder: implicit, as: .ranking) }  // no rating model yet
+        #expect(throws: MFRecError.self) { try rec.importSpark(folder: dir.path, as: .rating) }
         #expect(try dump(rec.store) == before)
         #expect(!FileManager.default.fileExists(atPath: rec.itemMatrixPath))
     }
@@ -185,7 +184,7 @@ import Testing
         // The snapshot keeps both models through freeze and rollback.
         let frozen = try rec.createSnapshot()
         try rec.rollback(to: first.snapshotID)
-        #expect(throws: QueryError.noRankingModel) {
+        #expect(throws: MFRecError.noRankingModel) {
             try rec.queries().recommend(user: "c", n: 4, includeRated: true, by: .ranking)
         }
         try rec.rollback(to: frozen)

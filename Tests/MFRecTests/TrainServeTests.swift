@@ -214,7 +214,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         let engine = try rec.queries()
         let unknown = try engine.recommend(user: "no-such-user", n: 5)
         #expect(unknown.coldStart && unknown.items.count == 5)
-        #expect(throws: QueryError.unknownUser("no-such-user")) {
+        #expect(throws: MFRecError.unknownUser("no-such-user")) {
             try engine.recommend(user: "no-such-user", cold: .error)
         }
         // A user ingested after training has no vector: ranked by co-occurrence with what they rated.
@@ -231,7 +231,7 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         // By the rating model the user is cold (no vector): the popular list, or an error.
         let popular = try rec.queries().recommend(user: "late", n: 5, by: .rating)
         #expect(popular.coldStart && popular.ranking == .popular && !popular.items.contains { $0.item == "50" })
-        #expect(throws: QueryError.coldUser("late")) {
+        #expect(throws: MFRecError.coldUser("late")) {
             try rec.queries().recommend(user: "late", cold: .error, by: .rating)
         }
         // --min-ratings wins over co-occurrence.

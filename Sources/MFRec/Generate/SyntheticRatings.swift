@@ -42,11 +42,11 @@ public struct SyntheticRatings: Sendable {
     /// Writes the file atomically (a temp file renamed into place).
     public func write(to path: String, progress: ProgressHandler? = nil) throws -> Report {
         guard users > 0, items > 0, ratings > 0 else {
-            throw GenerateError("users, items and ratings must be positive")
+            throw MFRecError.cannotGenerate("users, items and ratings must be positive")
         }
         let maxPerUser = max(1, items / 3)
         guard ratings <= users * maxPerUser else {
-            throw GenerateError(
+            throw MFRecError.cannotGenerate(
                 "\(ratings) ratings do not fit \(users) users × \(items) items (at most a third of the items per "
                     + "user: \(users * maxPerUser))"
             )
@@ -74,7 +74,7 @@ public struct SyntheticRatings: Sendable {
         let sumActivity = activity.reduce(0, +)
         var counts = [Int](repeating: floorCount, count: users)
         var assigned = floorCount * users
-        guard assigned <= ratings else { throw GenerateError("too few ratings for \(users) users") }
+        guard assigned <= ratings else { throw MFRecError.cannotGenerate("too few ratings for \(users) users") }
         let spare = Double(ratings - assigned)
         for u in 0..<users {
             activity[u] /= sumActivity
@@ -145,11 +145,4 @@ public struct SyntheticRatings: Sendable {
         progress?(Int64(ratings), Int64(ratings))
         return Report(ratings: written, bytes: bytes, seconds: Date().timeIntervalSince(started))
     }
-}
-
-/// Why a file could not be generated.
-public struct GenerateError: Error, CustomStringConvertible, Sendable {
-    /// The reason.
-    public let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -56,8 +56,8 @@ extension Recommender {
     ///   - note: a note for the snapshot.
     ///   - activate: make it the live model (otherwise it is stored for a later `rollback`).
     /// - Returns: the new snapshot and what the import mapped, added and kept.
-    /// - Throws: `InputError` (a file, line and field), `QueryError.modelMismatch` (the wrong kind of model,
-    ///   no rating model to keep), `QueryError.noRatings`, `StoreError`.
+    /// - Throws: `MFRecError` (a file, line and field), `MFRecError.modelMismatch` (the wrong kind of model,
+    ///   no rating model to keep), `MFRecError.noRatings`, `StoreError`.
     @discardableResult
     public func importSpark(folder: String, as target: ImportTarget, note: String? = nil, activate: Bool = true)
         throws -> ImportReport
@@ -69,10 +69,10 @@ extension Recommender {
             let implicit = manifest.model == "implicit" || manifest.parameters.implicitPrefs == true
             switch target {
             case .rating where implicit:
-                throw QueryError.modelMismatch(
+                throw MFRecError.modelMismatch(
                     "\(folder) holds an implicit ALS model (scores, not ratings): import it --as ranking")
             case .ranking where !implicit:
-                throw QueryError.modelMismatch(
+                throw MFRecError.modelMismatch(
                     "\(folder) holds an explicit ALS model (ratings): import it --as rating, or train with --model implicit"
                 )
             default: break
@@ -89,7 +89,7 @@ extension Recommender {
                     ? "no biases: a prediction is p·q clipped to the rating scale"
                     : "a user's Spark vector until their ratings change, then the ALS user step over them")
             let state = try store.transaction { () -> LiveState? in
-                guard let scale = try store.ratingScale() else { throw QueryError.noRatings }
+                guard let scale = try store.ratingScale() else { throw MFRecError.noRatings }
                 let live = try store.liveModel()
                 let current = live.snapshotID == nil ? nil : try liveState()
                 if activate, let current, current.live.dirty {
@@ -139,7 +139,7 @@ extension Recommender {
                     }
                 case .ranking:
                     guard let current else {
-                        throw QueryError.modelMismatch(
+                        throw MFRecError.modelMismatch(
                             "there is no rating model to keep beside an imported ranking model: "
                                 + "run mfrec train, or import a rating model first")
                     }

@@ -5,7 +5,7 @@ import Foundation
 /// plain or gzip) as Spark's `DataFrame.write.json` writes them.
 ///
 /// Every line is checked: a line that is not such an object, a vector whose length is not the manifest's
-/// rank, a value that is not a finite number, or an id given twice is an `InputError` naming the part file
+/// rank, a value that is not a finite number, or an id given twice is an `MFRecError` naming the part file
 /// (relative to the folder), the line and the field. Nothing is stored while reading.
 public struct SparkFactors: Sendable {
     /// `manifest/part-00000`: what the Spark job wrote about its run.
@@ -89,16 +89,16 @@ public struct SparkFactors: Sendable {
 
     /// Reads a Spark output folder.
     /// - Parameter folder: the `--output` of `spark/train_als.py`.
-    /// - Throws: `InputError` naming the file, line and field of the first problem.
+    /// - Throws: `MFRecError` naming the file, line and field of the first problem.
     public init(folder: String) throws {
         manifest = try Self.readManifest(folder)
         guard manifest.rank > 0, manifest.rank <= 4096 else {
-            throw InputError(file: "manifest", reason: "rank \(manifest.rank) is outside 1…4096")
+            throw MFRecError.input(file: "manifest", reason: "rank \(manifest.rank) is outside 1…4096")
         }
         users = try Self.readSide(folder, "user_factors", rank: manifest.rank)
         items = try Self.readSide(folder, "item_factors", rank: manifest.rank)
         guard !items.keys.isEmpty else {
-            throw InputError(file: "item_factors", reason: "no item factors in \(folder)/item_factors")
+            throw MFRecError.input(file: "item_factors", reason: "no item factors in \(folder)/item_factors")
         }
     }
 
@@ -106,7 +106,7 @@ public struct SparkFactors: Sendable {
     static func partFiles(_ folder: String) throws -> [String] {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
-            throw InputError(
+            throw MFRecError.input(
                 file: (folder as NSString).lastPathComponent, reason: "\(folder) is not a folder of Spark part files")
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: folder)
@@ -131,13 +131,13 @@ public struct SparkFactors: Sendable {
             name = "manifest.json"
         }
         guard let text else {
-            throw InputError(
+            throw MFRecError.input(
                 file: "manifest", reason: "\(folder) has no manifest (manifest/part-00000 or manifest.json)")
         }
         do {
             return try JSONDecoder().decode(Manifest.self, from: text)
         } catch {
-            throw InputError(
+            throw MFRecError.input(
                 file: name, line: 1, reason: "not a manifest of spark/train_als.py: \(Self.describe(error))")
         }
     }
@@ -168,7 +168,7 @@ public struct SparkFactors: Sendable {
     static func readSide(_ folder: String, _ name: String, rank: Int) throws -> Side {
         let dir = (folder as NSString).appendingPathComponent(name)
         let parts = try partFiles(dir)
-        guard !parts.isEmpty else { throw InputError(file: name, reason: "\(dir) holds no part files") }
+        guard !parts.isEmpty else { throw MFRecError.input(file: name, reason: "\(dir) holds no part files") }
         var side = Side()
         var seen: [String: String] = [:]  // id → where it was first seen
         let decoder = JSONDecoder()
@@ -184,23 +184,23 @@ public struct SparkFactors: Sendable {
                 do {
                     row = try decoder.decode(Row.self, from: Data(bytes))
                 } catch {
-                    throw InputError(file: file, line: line, reason: Self.describe(error))
+                    throw MFRecError.input(file: file, line: line, reason: Self.describe(error))
                 }
                 guard row.features.count == rank else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: file, line: line,
                         reason: "field features: \(row.features.count) values, but the manifest's rank is \(rank)")
                 }
                 if let bad = row.features.firstIndex(where: {
                     !$0.isFinite || abs($0) > Double(Float.greatestFiniteMagnitude)
                 }) {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: file, line: line,
                         reason: "field features[\(bad)]: \(row.features[bad]) is not a finite number")
                 }
-                guard !row.id.isEmpty else { throw InputError(file: file, line: line, reason: "field id: empty") }
+                guard !row.id.isEmpty else { throw MFRecError.input(file: file, line: line, reason: "field id: empty") }
                 if let first = seen.updateValue("\(file):\(line)", forKey: row.id) {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: file, line: line, reason: "field id: \"\(row.id)\" again (first at \(first))")
                 }
                 side.keys.append(row.id)

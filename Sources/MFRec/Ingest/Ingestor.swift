@@ -83,7 +83,7 @@ struct Ingestor {
     ///   - stored: called inside the transaction, after the ratings are stored, with every stored
     ///     rating (dense ids) in file order; a throw rolls the whole ingest back.
     /// - Returns: what was stored.
-    /// - Throws: `InputError` for bad input, `CancellationError`, or a store error; nothing is stored then.
+    /// - Throws: `MFRecError` for bad input, `CancellationError`, or a store error; nothing is stored then.
     func ingest(
         path: String, options: IngestOptions, progress: ProgressHandler? = nil,
         isCancelled: (() -> Bool)? = nil,
@@ -102,7 +102,7 @@ struct Ingestor {
             let ratingsBefore = try store.ratingCount()
             let oldScale = try store.ratingScale()
             if let given = options.scale, let oldScale, given != oldScale {
-                throw InputError(
+                throw MFRecError.input(
                     file: reader.name,
                     reason: "the scale given (\(RatingScale.describe(given))) is not the database's "
                         + "(\(RatingScale.describe(oldScale)), fixed by its first ingest)")
@@ -116,7 +116,7 @@ struct Ingestor {
                 if let id = map.index(of: bytes) { return id }
                 guard let key = String(validating: bytes, as: UTF8.self) else {
                     let what = isUser ? "field 1 (user):" : "field 2 (item):"
-                    throw InputError(file: reader.name, line: line, reason: "\(what) id is not valid UTF-8")
+                    throw MFRecError.input(file: reader.name, line: line, reason: "\(what) id is not valid UTF-8")
                 }
                 let id = map.insertNew(key)
                 if isUser { try writer.insertUser(id: id, key: key) } else { try writer.insertItem(id: id, key: key) }

@@ -63,35 +63,12 @@ protocol ByteSource: AnyObject {
     var bytesConsumed: Int64 { get }
 }
 
-/// An input error that names the file (and, where it applies, the line and field).
-public struct InputError: Error, CustomStringConvertible, Sendable, Equatable {
-    /// The input file's name.
-    public let file: String
-    /// The line, when the error is about one.
-    public let line: Int?
-    /// What is wrong (naming the field).
-    public let reason: String
-
-    /// An error about `file` (and `line`).
-    public init(file: String, line: Int? = nil, reason: String) {
-        self.file = file
-        self.line = line
-        self.reason = reason
-    }
-
-    /// "file:line: reason", as the command line prints it.
-    public var description: String {
-        if let line { return "\(file):\(line): \(reason)" }
-        return "\(file): \(reason)"
-    }
-}
-
 /// Opens `path` as a byte stream, decompressing it when it starts with the gzip magic bytes.
 func openByteSource(path: String) throws -> ByteSource {
     let name = (path as NSString).lastPathComponent
     let fd = open(path, O_RDONLY)
     guard fd >= 0 else {
-        throw InputError(file: name, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
+        throw MFRecError.input(file: name, reason: "cannot open \(path): \(String(cString: strerror(errno)))")
     }
     var magic = [UInt8](repeating: 0, count: 2)
     let got = pread(fd, &magic, 2, 0)
@@ -128,7 +105,7 @@ final class FileSource: ByteSource {
                 return n
             }
             if errno == EINTR { continue }
-            throw InputError(file: name, reason: "read failed: \(String(cString: strerror(errno)))")
+            throw MFRecError.input(file: name, reason: "read failed: \(String(cString: strerror(errno)))")
         }
     }
 }
@@ -142,7 +119,7 @@ final class GzipSource: ByteSource {
     init(fd: Int32, name: String) throws {
         guard let file = gzdopen(fd, "rb") else {
             close(fd)
-            throw InputError(file: name, reason: "cannot open gzip stream")
+            throw MFRecError.input(file: name, reason: "cannot open gzip stream")
         }
         self.file = file
         self.name = name
@@ -167,7 +144,7 @@ final class GzipSource: ByteSource {
             let reason =
                 code == Z_BUF_ERROR
                 ? "truncated gzip stream (unexpected end of file)" : "corrupt gzip stream (\(message))"
-            throw InputError(file: name, reason: reason)
+            throw MFRecError.input(file: name, reason: reason)
         }
         return Int(n)
     }

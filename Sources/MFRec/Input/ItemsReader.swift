@@ -46,7 +46,7 @@ package final class ItemsReader {
             case .uitem:
                 Fields.split(line, delimiter: [0x7C], into: &fields)
                 guard fields.count >= 2 else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: name, line: number,
                         reason: "expected '|'-separated fields (id|title|…), found \(fields.count)")
                 }
@@ -63,7 +63,7 @@ package final class ItemsReader {
             case .dat:
                 Fields.split(line, delimiter: [0x3A, 0x3A], into: &fields)
                 guard fields.count >= 2 else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: name, line: number,
                         reason: "expected '::'-separated fields (id::title::genres), found \(fields.count)")
                 }
@@ -76,10 +76,10 @@ package final class ItemsReader {
             case .csv:
                 if number == 1 && !line.isEmpty && !(line[0] &- 48 < 10) { return true }  // header
                 guard let values = Fields.splitCSV(line) else {
-                    throw InputError(file: name, line: number, reason: "a quoted field is not closed")
+                    throw MFRecError.input(file: name, line: number, reason: "a quoted field is not closed")
                 }
                 guard values.count >= 2 else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: name, line: number,
                         reason: "expected comma-separated fields (movieId,title,genres), found \(values.count)")
                 }
@@ -88,7 +88,8 @@ package final class ItemsReader {
                     return id.isEmpty ? nil : String(validating: id, as: UTF8.self)
                 }
                 guard let key else {
-                    throw InputError(file: name, line: number, reason: "field 1 (item): empty id or invalid UTF-8")
+                    throw MFRecError.input(
+                        file: name, line: number, reason: "field 1 (item): empty id or invalid UTF-8")
                 }
                 let genres = values.count > 2 ? Fields.decodeUTF8OrLatin1(values[2]) : nil
                 try body(
@@ -102,9 +103,11 @@ package final class ItemsReader {
 
     private func key(_ line: ByteView, _ range: Range<Int>, _ number: Int) throws -> String {
         let bytes = Fields.trim(line.view(range))
-        guard !bytes.isEmpty else { throw InputError(file: name, line: number, reason: "field 1 (item): empty id") }
+        guard !bytes.isEmpty else {
+            throw MFRecError.input(file: name, line: number, reason: "field 1 (item): empty id")
+        }
         guard let key = String(validating: bytes, as: UTF8.self) else {
-            throw InputError(file: name, line: number, reason: "field 1 (item): id is not valid UTF-8")
+            throw MFRecError.input(file: name, line: number, reason: "field 1 (item): id is not valid UTF-8")
         }
         return key
     }
@@ -115,7 +118,7 @@ package final class ItemsReader {
         }
         if zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .dat }
         if line.contains(0x2C) { return .csv }
-        throw InputError(
+        throw MFRecError.input(
             file: name, line: number, reason: "cannot tell the item file's format (u.item, movies.dat or movies.csv)")
     }
 }

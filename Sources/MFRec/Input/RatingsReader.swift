@@ -68,7 +68,7 @@ package final class RatingsReader {
                             return
                         }
                         guard fields.count == 3 || fields.count == 4 else {
-                            throw InputError(
+                            throw MFRecError.input(
                                 file: name, line: number,
                                 reason:
                                     "expected 3 or 4 comma-separated fields (user, item, rating[, timestamp]), "
@@ -78,7 +78,7 @@ package final class RatingsReader {
                         columns = (0, 1, 2, fields.count == 4 ? 3 : nil, fields.count)
                     } else {
                         guard let header = Fields.splitCSV(raw) else {
-                            throw InputError(file: name, line: number, reason: "a quoted field is not closed")
+                            throw MFRecError.input(file: name, line: number, reason: "a quoted field is not closed")
                         }
                         let names = header.map { String(decoding: $0, as: UTF8.self) }
                         columns = try RatingsReader.mapHeader(
@@ -109,7 +109,7 @@ package final class RatingsReader {
         if line.contains(0x09) { return .udata }
         if zip(line, line.dropFirst()).contains(where: { $0 == 0x3A && $1 == 0x3A }) { return .dat }
         if line.contains(0x2C) { return .csv }
-        throw InputError(
+        throw MFRecError.input(
             file: name, line: number,
             reason:
                 "cannot tell the format: expected tab-separated (u.data), '::'-separated (ratings.dat) or "
@@ -127,18 +127,18 @@ package final class RatingsReader {
         let keys = names.map(normalized)
         func find(_ candidates: [String]) -> Int? { keys.firstIndex { candidates.contains($0) } }
         guard let user = find(["userid", "user", "uid", "customerid", "reviewerid", "visitorid"]) else {
-            throw InputError(
+            throw MFRecError.input(
                 file: name, line: line, reason: "CSV header has no user column (expected one of userId, user_id, user)")
         }
         guard let item = find(["movieid", "itemid", "item", "movie", "iid", "productid", "asin", "bookid", "isbn"])
         else {
-            throw InputError(
+            throw MFRecError.input(
                 file: name, line: line, reason: "CSV header has no item column (expected one of movieId, item_id, item)"
             )
         }
         let rating = find(["rating", "score", "stars", "value", "bookrating"]) ?? -1
         guard rating >= 0 || ratingOptional else {
-            throw InputError(file: name, line: line, reason: "CSV header has no rating column (expected rating)")
+            throw MFRecError.input(file: name, line: line, reason: "CSV header has no rating column (expected rating)")
         }
         let timestamp = find(["timestamp", "ts", "time", "unixtime", "unixreviewtime", "date"])
         return (user, item, rating, timestamp, names.count)
@@ -160,7 +160,7 @@ package final class RatingsReader {
 
     /// Parses every line. `body` gets each valid rating; `onError` gets each invalid line's error and
     /// returns true to go on (skip) or throws to stop.
-    package func read(_ body: (RatingLine) throws -> Void, onError: (InputError) throws -> Void) throws {
+    package func read(_ body: (RatingLine) throws -> Void, onError: (MFRecError) throws -> Void) throws {
         var fields: [Range<Int>] = []
         fields.reserveCapacity(8)
         let headerLine = self.headerLine
@@ -168,7 +168,7 @@ package final class RatingsReader {
             if number == headerLine || Fields.isBlank(line) { return true }
             guard format == .csv && line.contains(UInt8(ascii: "\"")) else {
                 Fields.split(line, delimiter: delimiter, into: &fields)
-                do { try body(parse(line, fields: fields, line: number)) } catch let error as InputError {
+                do { try body(parse(line, fields: fields, line: number)) } catch let error as MFRecError {
                     try onError(error)
                 }
                 return true
@@ -176,7 +176,7 @@ package final class RatingsReader {
             // Rare: quoted fields in a ratings CSV (a quoted id may hold a comma). The unquoted fields are laid
             // end to end, each range recorded.
             guard let parts = Fields.splitCSV(line) else {
-                try onError(InputError(file: name, line: number, reason: "a quoted field is not closed"))
+                try onError(MFRecError.input(file: name, line: number, reason: "a quoted field is not closed"))
                 return true
             }
             let unquoted = Array(parts.joined())
@@ -187,7 +187,7 @@ package final class RatingsReader {
                 start += part.count
             }
             return try ByteView.with(unquoted) { raw -> Bool in
-                do { try body(parse(raw, fields: fields, line: number)) } catch let error as InputError {
+                do { try body(parse(raw, fields: fields, line: number)) } catch let error as MFRecError {
                     try onError(error)
                 }
                 return true
@@ -200,22 +200,22 @@ package final class RatingsReader {
         let withoutTimestamp = format != .csv && fields.count == columns.count - 1
         let pairOnly = ratingOptional && format != .csv && fields.count == 2
         guard fields.count == columns.count || withoutTimestamp || pairOnly else {
-            throw InputError(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
+            throw MFRecError.input(file: name, line: number, reason: "expected \(expectation), found \(fields.count)")
         }
         func field(_ index: Int) -> ByteView {
             Fields.trim(line.view(fields[index]))
         }
         let user = field(columns.user)
         guard !user.isEmpty else {
-            throw InputError(file: name, line: number, reason: "field \(columns.user + 1) (user): empty id")
+            throw MFRecError.input(file: name, line: number, reason: "field \(columns.user + 1) (user): empty id")
         }
         let item = field(columns.item)
         guard !item.isEmpty else {
-            throw InputError(file: name, line: number, reason: "field \(columns.item + 1) (item): empty id")
+            throw MFRecError.input(file: name, line: number, reason: "field \(columns.item + 1) (item): empty id")
         }
         for (column, id, what) in [(columns.user, user, "user"), (columns.item, item, "item")] {
             if let byte = Fields.controlByte(id) {
-                throw InputError(
+                throw MFRecError.input(
                     file: name, line: number,
                     reason: "field \(column + 1) (\(what)): id contains a control character (byte "
                         + String(format: "0x%02X", byte) + ")")
@@ -226,12 +226,12 @@ package final class RatingsReader {
         }
         let ratingField = field(columns.rating)
         guard let rating = Fields.parseDouble(ratingField) else {
-            throw InputError(
+            throw MFRecError.input(
                 file: name, line: number,
                 reason: "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is not a finite number")
         }
         if let scale, !scale.contains(rating) {
-            throw InputError(
+            throw MFRecError.input(
                 file: name, line: number,
                 reason:
                     "field \(columns.rating + 1) (rating): \(Fields.show(ratingField)) is outside the scale "
@@ -243,7 +243,7 @@ package final class RatingsReader {
             let ts = field(column)
             if !ts.isEmpty {
                 guard let value = Fields.parseInt(ts) else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: name, line: number,
                         reason: "field \(column + 1) (timestamp): \(Fields.show(ts)) is not an integer")
                 }

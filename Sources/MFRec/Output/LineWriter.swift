@@ -1,7 +1,7 @@
 import Foundation
 
 /// Buffered text output through an `OutputFile` (gzip-compressed for `.gz`), committed by `finish`,
-/// so an interrupted run leaves no half-written file under the final name. Errors are `OutputError`s.
+/// so an interrupted run leaves no half-written file under the final name. Errors are `MFRecError`s.
 final class LineWriter {
     private let file: OutputFile
     private var buffer: [UInt8] = []
@@ -16,7 +16,7 @@ final class LineWriter {
         if gzip ?? path.hasSuffix(".gz") {
             // zlib writes a duplicate of the descriptor and closes it when the stream closes.
             guard let stream = GzipFileWriter(descriptor: file.fileDescriptor) else {
-                throw OutputError(path: path, reason: "cannot start gzip")
+                throw MFRecError.cannotWrite(path: path, reason: "cannot start gzip")
             }
             gz = stream
         }
@@ -93,7 +93,9 @@ final class LineWriter {
 
     private func flush() throws {
         if let gz {
-            guard gz.write(buffer) else { throw OutputError(path: file.path, reason: "cannot write (disk full?)") }
+            guard gz.write(buffer) else {
+                throw MFRecError.cannotWrite(path: file.path, reason: "cannot write (disk full?)")
+            }
         } else {
             try file.write(buffer)
         }
@@ -106,7 +108,9 @@ final class LineWriter {
         try flush()
         if let gz {
             self.gz = nil
-            guard gz.close() else { throw OutputError(path: file.path, reason: "cannot finish (disk full?)") }
+            guard gz.close() else {
+                throw MFRecError.cannotWrite(path: file.path, reason: "cannot finish (disk full?)")
+            }
         }
         try file.commit()
         return written

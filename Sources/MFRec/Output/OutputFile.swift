@@ -25,13 +25,14 @@ public final class OutputFile {
     /// - Parameters:
     ///   - path: the file, `-` for standard output.
     ///   - allowStdout: whether `-` means standard output (otherwise it is refused).
-    /// - Throws: `OutputError` naming the path and the reason.
+    /// - Throws: `MFRecError` naming the path and the reason.
     public init(path: String, allowStdout: Bool = true) throws {
         self.path = path
-        guard !path.isEmpty else { throw OutputError(path: path, reason: "the path is empty") }
+        guard !path.isEmpty else { throw MFRecError.cannotWrite(path: path, reason: "the path is empty") }
         if path == "-" {
             guard allowStdout else {
-                throw OutputError(path: path, reason: "this command writes files into a folder, not to standard output")
+                throw MFRecError.cannotWrite(
+                    path: path, reason: "this command writes files into a folder, not to standard output")
             }
             target = "-"
             writingPath = "-"
@@ -43,12 +44,12 @@ public final class OutputFile {
         var info = stat()
         let exists = stat(target, &info) == 0
         if exists && (info.st_mode & S_IFMT) == S_IFDIR {
-            throw OutputError(path: path, reason: "it is a folder")
+            throw MFRecError.cannotWrite(path: path, reason: "it is a folder")
         }
         if exists && (info.st_mode & S_IFMT) != S_IFREG {
             // A FIFO, a terminal, a device: write through it; there is nothing to rename onto.
             let fd = open(target, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
+            guard fd >= 0 else { throw MFRecError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
             handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             writingPath = target
             renames = false
@@ -58,7 +59,7 @@ public final class OutputFile {
         writingPath = target + ".tmp-\(getpid())"
         let mode = exists ? mode_t(info.st_mode & 0o7777) : 0o644
         let fd = open(writingPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-        guard fd >= 0 else { throw OutputError(path: path, errno: errno) }
+        guard fd >= 0 else { throw MFRecError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
         if exists { fchmod(fd, mode) }  // the old file's permissions, not the umask's
         handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         renames = true
@@ -77,35 +78,37 @@ public final class OutputFile {
 
     /// Appends bytes.
     /// - Parameter bytes: the bytes.
-    /// - Throws: `OutputError` (a full disk, a closed pipe).
+    /// - Throws: `MFRecError` (a full disk, a closed pipe).
     public func write<Bytes: DataProtocol>(_ bytes: Bytes) throws {
         do {
             try handle.write(contentsOf: bytes)
         } catch {
-            throw OutputError(path: path, reason: "cannot write: \(OutputError.reason(of: error))")
+            throw MFRecError.cannotWrite(path: path, reason: "cannot write: \(systemReason(of: error))")
         }
     }
 
     /// Appends text as UTF-8.
     /// - Parameter text: the text.
-    /// - Throws: `OutputError`.
+    /// - Throws: `MFRecError`.
     public func write(_ text: String) throws { try write(Data(text.utf8)) }
 
     /// Finishes the file: for a regular file, syncs the temp file and renames it onto the target.
-    /// - Throws: `OutputError`; the old content of the target is then untouched.
+    /// - Throws: `MFRecError`; the old content of the target is then untouched.
     public func commit() throws {
         guard !finished else { return }
         if renames {
-            guard fsync(handle.fileDescriptor) == 0 else { throw OutputError(path: path, errno: errno) }
+            guard fsync(handle.fileDescriptor) == 0 else {
+                throw MFRecError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+            }
             try Self.unfinished.withLock { paths in
                 // Renamed only while still listed: a signal that removed the temp file wins.
                 guard paths.remove(writingPath) != nil else {
-                    throw OutputError(path: path, reason: "interrupted")
+                    throw MFRecError.cannotWrite(path: path, reason: "interrupted")
                 }
                 guard rename(writingPath, target) == 0 else {
                     let reason = String(cString: strerror(errno))
                     unlink(writingPath)
-                    throw OutputError(path: path, reason: "cannot rename \(writingPath) onto it: \(reason)")
+                    throw MFRecError.cannotWrite(path: path, reason: "cannot rename \(writingPath) onto it: \(reason)")
                 }
             }
         }
@@ -117,7 +120,7 @@ public final class OutputFile {
     ///   - data: the bytes.
     ///   - path: the file, `-` for standard output.
     ///   - allowStdout: whether `-` means standard output.
-    /// - Throws: `OutputError`.
+    /// - Throws: `MFRecError`.
     public static func write(_ data: Data, to path: String, allowStdout: Bool = true) throws {
         let file = try OutputFile(path: path, allowStdout: allowStdout)
         try file.write(data)
@@ -126,7 +129,7 @@ public final class OutputFile {
 
     /// Creates a folder and its missing parents (`mkdir -p`).
     /// - Parameter folder: the folder.
-    /// - Throws: `OutputError` with the system's reason (for example "No such file or directory").
+    /// - Throws: `MFRecError` with the system's reason (for example "No such file or directory").
     public static func createFolder(_ folder: String) throws {
         var path = folder.hasPrefix("/") ? "/" : ""
         for part in folder.split(separator: "/") {
@@ -134,10 +137,11 @@ public final class OutputFile {
             var info = stat()
             if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { continue }
             guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-                throw OutputError(path: folder, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
+                throw MFRecError.cannotWrite(
+                    path: folder, reason: "cannot create the folder: \(String(cString: strerror(errno)))")
             }
             guard stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw OutputError(path: folder, reason: "\(path) is not a folder")
+                throw MFRecError.cannotWrite(path: folder, reason: "\(path) is not a folder")
             }
         }
     }
@@ -198,43 +202,17 @@ public final class OutputFile {
                 ? destination
                 : ((current as NSString).deletingLastPathComponent as NSString).appendingPathComponent(destination)
         }
-        throw OutputError(path: path, reason: "too many levels of symbolic links")
+        throw MFRecError.cannotWrite(path: path, reason: "too many levels of symbolic links")
     }
 }
 
-/// An output file that could not be written: the path as given and why.
-public struct OutputError: Error, CustomStringConvertible, LocalizedError, Sendable, Equatable {
-    /// The path as the caller gave it.
-    public let path: String
-    /// Why (the system's words).
-    public let reason: String
-
-    /// An error for `path`.
-    /// - Parameters:
-    ///   - path: the path.
-    ///   - reason: why it cannot be written.
-    public init(path: String, reason: String) {
-        self.path = path
-        self.reason = reason
+/// The system's words for a Foundation file error.
+func systemReason(of error: Error) -> String {
+    if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError,
+        posix.domain == NSPOSIXErrorDomain
+    {
+        return String(cString: strerror(Int32(posix.code)))
     }
-
-    init(path: String, errno code: Int32) {
-        self.init(path: path, reason: String(cString: strerror(code)))
-    }
-
-    /// The system's words for a Foundation file error.
-    static func reason(of error: Error) -> String {
-        if let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError,
-            posix.domain == NSPOSIXErrorDomain
-        {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        let ns = error as NSError
-        return ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code))) : ns.localizedDescription
-    }
-
-    /// "cannot write PATH: REASON".
-    public var description: String { "cannot write \(path): \(reason)" }
-    /// The same as `description`.
-    public var errorDescription: String? { description }
+    let ns = error as NSError
+    return ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code))) : ns.localizedDescription
 }

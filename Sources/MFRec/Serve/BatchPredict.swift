@@ -33,7 +33,7 @@ extension QueryEngine {
     ///   - output: the file to write (`-` for standard output; see `OutputFile`).
     ///   - isCancelled: polled every 65,536 lines.
     /// - Returns: counts and error metrics.
-    /// - Throws: `InputError` (file, line, field) for a bad line, nothing written; `OutputError`; `QueryError.noModel`.
+    /// - Throws: `MFRecError` (file, line, field) for a bad line, nothing written; `MFRecError`; `MFRecError.noModel`.
     @discardableResult
     public func predictFile(
         _ path: String, format: RatingsFormat? = nil, to output: String, isCancelled: (() -> Bool)? = nil

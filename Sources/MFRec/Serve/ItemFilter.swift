@@ -26,7 +26,7 @@ public struct ItemFilter: Sendable, Equatable {
 
 extension QueryEngine {
     /// The dense ids `filter` rules out, sorted ascending (what the scans skip).
-    /// - Throws: `QueryError.unknownGenre` for a genre no item has.
+    /// - Throws: `MFRecError.unknownGenre` for a genre no item has.
     func banned(by filter: ItemFilter) throws -> [Int32] {
         if filter.allowsEverything { return [] }
         return try pool.read { store -> [Int32] in
@@ -43,7 +43,7 @@ extension QueryEngine {
                 if ids.isEmpty {
                     let known = try store.genres()
                     if !known.contains(where: { $0.lowercased() == genre.lowercased() }) {
-                        throw QueryError.unknownGenre(genre, known: known)
+                        throw MFRecError.unknownGenre(genre, known: known)
                     }
                 }
                 var keep = [Bool](repeating: false, count: itemCount)

@@ -7,7 +7,7 @@ extension QueryEngine {
     public func predict(user userKey: String, item itemKey: String) throws -> (rating: Double, fallback: Bool) {
         let model = try current().model
         guard let item = try pool.read({ try $0.itemID(forKey: itemKey) }) else {
-            throw QueryError.unknownItem(itemKey)
+            throw MFRecError.unknownItem(itemKey)
         }
         let user = try resolveUser(userKey, in: model)
         let knownUser = user?.hasVector ?? false
@@ -21,16 +21,16 @@ extension QueryEngine {
     /// (`by: .rating`, the default) or the ranking model's, weighted by its filter (`by: .ranking`, see
     /// `RankingModel.cosine`).
     public func similar(item key: String, n: Int = 10, by ranker: Ranker = .rating) throws -> [SimilarItem] {
-        guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw QueryError.unknownItem(key) }
+        guard let id = try pool.read({ try $0.itemID(forKey: key) }) else { throw MFRecError.unknownItem(key) }
         let forgotten = try consistentState { state, _ in Set(try forgottenItems(state)) }
         let hits: [(item: Int32, score: Float)]
         if ranker == .ranking {
-            guard let (ranking, _) = try rankingModel() else { throw QueryError.noRankingModel }
-            guard id < ranking.itemCount else { throw QueryError.noItemVector(key) }
+            guard let (ranking, _) = try rankingModel() else { throw MFRecError.noRankingModel }
+            guard id < ranking.itemCount else { throw MFRecError.noItemVector(key) }
             hits = ranking.similar(to: id, n: n + forgotten.count)
         } else {
             hits = try consistently { _, matrix in
-                guard id < matrix.itemCount else { throw QueryError.noItemVector(key) }
+                guard id < matrix.itemCount else { throw MFRecError.noItemVector(key) }
                 return matrix.similar(to: id, n: n + forgotten.count)
             }
         }

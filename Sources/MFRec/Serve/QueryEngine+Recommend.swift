@@ -18,7 +18,7 @@ extension QueryEngine {
     /// The top-n items for a user (by the id of the ratings file).
     ///
     /// Which ranking answers (`by: nil`): a user unknown to the database, or with fewer than `minRatings`
-    /// ratings, gets the popular list (or `QueryError` with `cold: .error`). Otherwise the ranker that
+    /// ratings, gets the popular list (or `MFRecError` with `cold: .error`). Otherwise the ranker that
     /// validation chose at training time for a user with this many ratings: the ranking model (see
     /// `RankingModel`), or for light users the co-occurrence embedding or the popular list (see
     /// `RankingChoice`). A snapshot without a ranking model ranks as before it existed: co-occurrence below
@@ -86,7 +86,7 @@ extension QueryEngine {
                 continue
             }
             guard rating.isFinite, scale?.contains(rating) ?? true else {
-                throw InputError(
+                throw MFRecError.input(
                     file: "ratings",
                     reason: "rating \(RatingScale.number(rating)) of item \(key) is outside the scale "
                         + (scale.map(RatingScale.describe) ?? "?"))
@@ -125,7 +125,7 @@ extension QueryEngine {
     ) throws -> RecommendationList {
         let model = state.model
         guard let (user, known) = try resolveUser(key, in: model) else {
-            if cold == .error { throw QueryError.unknownUser(key) }
+            if cold == .error { throw MFRecError.unknownUser(key) }
             return RecommendationList(
                 user: key, ranking: .popular, items: try popular(n: n, excluding: Set(banned)))
         }
@@ -151,7 +151,7 @@ extension QueryEngine {
         let excluded =
             banned.isEmpty ? (includeRated ? [] : ratedIDs) : Set((includeRated ? [] : ratedIDs) + banned).sorted()
         func coldList() throws -> RecommendationList {
-            if cold == .error { throw QueryError.coldUser(key) }
+            if cold == .error { throw MFRecError.coldUser(key) }
             return RecommendationList(user: key, ranking: .popular, items: try popular(n: n, excluding: Set(excluded)))
         }
         guard ratedIDs.count >= minRatings else { return try coldList() }
@@ -180,7 +180,7 @@ extension QueryEngine {
             return try coldList()
         case .ranking:
             guard let ranking = rankers.ranking else {
-                if by == .ranking { throw QueryError.noRankingModel }
+                if by == .ranking { throw MFRecError.noRankingModel }
                 return try coldList()
             }
             guard

@@ -88,7 +88,7 @@ public final class QueryEngine: Sendable {
     }
 
     /// The mapped item matrix now in use.
-    /// - Throws: `QueryError.reloadFailed` when the live model changed and could not be loaded.
+    /// - Throws: `MFRecError.reloadFailed` when the live model changed and could not be loaded.
     public func matrix() throws -> ItemMatrix { try current().matrix }
 
     /// The live snapshot now in use.
@@ -125,7 +125,7 @@ public final class QueryEngine: Sendable {
     /// The model and matrix to answer with. When another connection or process changed the live model
     /// (a new generation), the engine reloads it first: a long-lived engine follows training, rollbacks
     /// and incremental updates without being reopened.
-    /// - Throws: `QueryError.reloadFailed` when the live model changed but could not be loaded (a damaged
+    /// - Throws: `MFRecError.reloadFailed` when the live model changed but could not be loaded (a damaged
     ///   snapshot, an unwritable item matrix): the engine never answers from a model that is no longer live.
     func current() throws -> (model: FactorModel, matrix: ItemMatrix) {
         let (state, matrix, _) = try currentState()
@@ -138,7 +138,7 @@ public final class QueryEngine: Sendable {
     /// runs `body` again.
     /// - Parameter body: a query over the model and the matrix.
     /// - Returns: what `body` returns, computed from one committed state.
-    /// - Throws: what `body` throws, or `QueryError.reloadFailed` when writers kept changing the file.
+    /// - Throws: what `body` throws, or `MFRecError.reloadFailed` when writers kept changing the file.
     func consistently<R>(_ body: (FactorModel, ItemMatrix) throws -> R) throws -> R {
         try consistentState { state, matrix in try body(state.model, matrix) }
     }
@@ -156,7 +156,7 @@ public final class QueryEngine: Sendable {
             ItemMatrix.exclusively(path: itemMatrixPath) {}
             live.withLock { $0.forceReload = true }
         }
-        throw QueryError.reloadFailed("the item matrix kept changing during the query")
+        throw MFRecError.reloadFailed("the item matrix kept changing during the query")
     }
 
     /// The model to answer with. When the live generation moved, one query loads the new model (outside
@@ -190,7 +190,7 @@ public final class QueryEngine: Sendable {
                 return (state, matrix, generation)
             case .wait:
                 if Date() >= deadline {
-                    throw QueryError.reloadFailed("the new live model took more than 60 s to load")
+                    throw MFRecError.reloadFailed("the new live model took more than 60 s to load")
                 }
                 usleep(200)
             case .load(let old, let mapped):
@@ -211,7 +211,7 @@ public final class QueryEngine: Sendable {
                 }
             }
         }
-        throw QueryError.reloadFailed("\(lastError.map { "\($0)" } ?? "the live model kept changing")")
+        throw MFRecError.reloadFailed("\(lastError.map { "\($0)" } ?? "the live model kept changing")")
     }
 
     /// The live model after `old`: when only incremental updates happened since (the same snapshot and

@@ -16,7 +16,7 @@ struct ModelReader {
     /// Loads a snapshot's model (the live one when `id` is nil), verifying its checksum.
     func loadModel(snapshot id: Int? = nil) throws -> (SnapshotInfo, FactorModel) {
         let live = try store.liveModel().snapshotID
-        guard let id = id ?? live else { throw QueryError.noModel }
+        guard let id = id ?? live else { throw MFRecError.noModel }
         guard let record = try store.snapshot(id: id) else { throw StoreError.noSnapshot(id) }
         do {
             return (SnapshotInfo(record, live: live), try ModelBlob.decode(record.model))
@@ -43,7 +43,7 @@ struct ModelReader {
     func liveState() throws -> LiveState {
         try store.read {
             let live = try store.liveModel()
-            guard let id = live.snapshotID else { throw QueryError.noModel }
+            guard let id = live.snapshotID else { throw MFRecError.noModel }
             var (info, model) = try loadModel(snapshot: id)
             try applyOverlay(to: &model)
             // The ranking model with the item rows incremental updates moved since.

@@ -49,7 +49,7 @@ extension Recommender {
     /// incremental updates since the live snapshot there is nothing to freeze: no duplicate is made.
     /// - Parameter note: a note to store with the snapshot.
     /// - Returns: the new snapshot's id, or the live snapshot's when nothing changed since it.
-    /// - Throws: `QueryError.noModel` before the first `train`; `StoreError` when the file cannot be written.
+    /// - Throws: `MFRecError.noModel` before the first `train`; `StoreError` when the file cannot be written.
     @discardableResult
     public func createSnapshot(note: String? = nil) throws -> Int {
         return try serialized {
@@ -250,7 +250,7 @@ extension Recommender {
     /// knows, arrays of the wrong size, values that are not finite.
     func checkFits(_ model: FactorModel) throws {
         let users = try store.userCount(), items = try store.itemCount()
-        func fail(_ why: String) -> QueryError { .modelMismatch(why) }
+        func fail(_ why: String) -> MFRecError { .modelMismatch(why) }
         guard model.factors > 0, model.stride >= model.factors else { throw fail("it has \(model.factors) factors") }
         guard model.userCount <= users else { throw fail("it has \(model.userCount) users, the database \(users)") }
         guard model.itemCount <= items else { throw fail("it has \(model.itemCount) items, the database \(items)") }

@@ -61,7 +61,7 @@ extension Recommender {
                 let (info, model, isLive, stored) = try reader.modelOrLive(snapshot: id)
                 let split: TestSplit = testFile.map { .file(path: $0) } ?? info.split ?? .none
                 if case .none = split {
-                    throw QueryError.noTestSplit(snapshot: info.id)
+                    throw MFRecError.noTestSplit(snapshot: info.id)
                 }
                 let loaded = try loadSplit(split, maxSeq: info.splitAsOf)
                 // A model that has seen ratings written after its training (the live one, a frozen one).
@@ -92,7 +92,7 @@ extension Recommender {
                 train = without(train, counting: false)
                 for r in later { train.append(user: r.user, item: r.item, rating: r.rating) }
             }
-            guard test.count > 0 else { throw QueryError.emptyTestSet }
+            guard test.count > 0 else { throw MFRecError.emptyTestSet }
             var seenUser = [Bool](repeating: false, count: model.userCount),
                 seenItem = [Bool](repeating: false, count: model.itemCount)
             for u in train.users where Int(u) < model.userCount { seenUser[Int(u)] = true }

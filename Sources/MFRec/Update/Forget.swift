@@ -29,12 +29,12 @@ extension Recommender {
     /// dies after the commit and before the checkpoint, the next command that opens the database for writing
     /// finishes it. Aggregates the user's ratings went into (item vectors, the popular list, item means, the
     /// co-occurrence embedding) are not per-user data and stay until the next `train`.
-    /// - Throws: `QueryError.unknownUser` for a key the database does not have.
+    /// - Throws: `MFRecError.unknownUser` for a key the database does not have.
     @discardableResult
     public func forget(user key: String) throws -> ForgetReport {
         try serialized {
             guard let id = try store.userID(forKey: key), !Store.isForgotten(key: key) else {
-                throw QueryError.unknownUser(key)
+                throw MFRecError.unknownUser(key)
             }
             return try scrub(note: "a user was forgotten") { report in
                 report.ratings = try store.forgetUserRows(id)
@@ -51,12 +51,12 @@ extension Recommender {
     /// Forgets an item: its ratings, key, title and genres, its live rows, its row in every snapshot's rating and
     /// ranking model, the co-occurrence embedding and the popular list, and the item matrix (as `forget(user:)`,
     /// with the same guarantees).
-    /// - Throws: `QueryError.unknownItem` for a key the database does not have.
+    /// - Throws: `MFRecError.unknownItem` for a key the database does not have.
     @discardableResult
     public func forget(item key: String) throws -> ForgetReport {
         try serialized {
             guard let id = try store.itemID(forKey: key), !Store.isForgotten(key: key) else {
-                throw QueryError.unknownItem(key)
+                throw MFRecError.unknownItem(key)
             }
             return try scrub(note: "an item was forgotten") { report in
                 report.ratings = try store.forgetItemRows(id)

@@ -25,18 +25,18 @@ extension Recommender {
         return try serialized {
             let started = Date()
             guard let scale = try store.ratingScale() else {
-                throw QueryError.noRatings
+                throw MFRecError.noRatings
             }
             for (n, r) in ratings.enumerated() {
                 let which = ratings.count > 1 ? "rating \(n + 1): " : ""
                 guard !r.user.isEmpty, !r.item.isEmpty else {
-                    throw InputError(file: "rate", reason: "\(which)empty user or item id")
+                    throw MFRecError.input(file: "rate", reason: "\(which)empty user or item id")
                 }
                 guard r.rating.isFinite else {
-                    throw InputError(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number")
+                    throw MFRecError.input(file: "rate", reason: "\(which)rating \(r.rating) is not a finite number")
                 }
                 guard scale.contains(r.rating) else {
-                    throw InputError(
+                    throw MFRecError.input(
                         file: "rate",
                         reason: "\(which)rating \(RatingScale.number(r.rating)) is outside the scale "
                             + RatingScale.describe(scale))
@@ -74,7 +74,7 @@ extension Recommender {
             var report = UpdateReport()
             let started = Date()
             let before = try store.liveModel()
-            guard before.snapshotID != nil else { throw QueryError.noModel }
+            guard before.snapshotID != nil else { throw MFRecError.noModel }
             var result: (LiveState, Set<Int>, Int64)?
             let ingest = try Ingestor(store: store).ingest(
                 path: path, options: options, progress: progress,
@@ -99,18 +99,18 @@ extension Recommender {
     /// at hand to subtract. The ranking model's count and popularity prior of the item fall by it, and its user
     /// vectors come from the stored ratings at query time, so it forgets at once. Durable when this returns; the
     /// item matrix's header follows in place.
-    /// - Throws: `QueryError.unknownUser`/`.unknownItem` for keys the database does not have, `QueryError.noRating`
-    ///   when the user has not rated the item, `QueryError.noModel` before the first `train`.
+    /// - Throws: `MFRecError.unknownUser`/`.unknownItem` for keys the database does not have, `MFRecError.noRating`
+    ///   when the user has not rated the item, `MFRecError.noModel` before the first `train`.
     @discardableResult
     public func deleteRating(user userKey: String, item itemKey: String) throws -> UpdateReport {
         try serialized {
             let started = Date()
-            guard let user = try store.userID(forKey: userKey) else { throw QueryError.unknownUser(userKey) }
-            guard let item = try store.itemID(forKey: itemKey) else { throw QueryError.unknownItem(itemKey) }
-            guard try store.liveModel().snapshotID != nil else { throw QueryError.noModel }
+            guard let user = try store.userID(forKey: userKey) else { throw MFRecError.unknownUser(userKey) }
+            guard let item = try store.itemID(forKey: itemKey) else { throw MFRecError.unknownItem(itemKey) }
+            guard try store.liveModel().snapshotID != nil else { throw MFRecError.noModel }
             let (state, previous) = try store.transaction { () -> (LiveState, Int64) in
                 guard let value = try store.deleteRating(user: user, item: item) else {
-                    throw QueryError.noRating(user: userKey, item: itemKey)
+                    throw MFRecError.noRating(user: userKey, item: itemKey)
                 }
                 var state = try cachedLiveState()
                 liveCache = nil  // taken, not shared (see applyUpdates)
