@@ -35,6 +35,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     public let vectors: [Float]
 
     /// An embedding of `itemCount` vectors of `factors` floats, item by item.
+    /// - Parameters:
+    ///   - factors: k.
+    ///   - itemCount: items.
+    ///   - exponent: the popularity damping exponent of the fit.
+    ///   - vectors: itemCount × factors floats, row-major.
     public init(factors: Int, itemCount: Int, exponent: Double, vectors: [Float]) {
         precondition(vectors.count == factors * itemCount)
         self.factors = factors
@@ -99,6 +104,20 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     ///
     /// `isCancelled` is polled before each iteration: once it answers true the iterations stop and a
     /// less converged result comes back, which the caller (who polls the same check) discards.
+    /// - Parameters:
+    ///   - users: the entries' user ids.
+    ///   - items: the entries' item ids.
+    ///   - weightIndex: each entry's index into `weight`.
+    ///   - weight: the distinct weights.
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - factors: eigenpairs wanted.
+    ///   - oversampling: extra columns of the subspace.
+    ///   - iterations: products with XᵀX.
+    ///   - seed: the Gaussian start's seed.
+    ///   - threads: threads of each product.
+    ///   - isCancelled: polled before each iteration.
+    /// - Returns: the eigenvalues and the eigenvectors.
     public static func topEigenpairs(
         users: [Int32], items: [Int32], weightIndex: [Int32], weight: [Float],
         userCount: Int, itemCount: Int, factors: Int, oversampling: Int, iterations: Int,
@@ -275,6 +294,8 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// A user's vector: the sum of the vectors of the items they rated (items unknown to the
     /// embedding are skipped).
+    /// - Parameter ratedItems: the user's item ids.
+    /// - Returns: k floats.
     public func userVector<S: Sequence>(ratedItems: S) -> [Float] where S.Element == Int32 {
         var out = [Float](repeating: 0, count: factors)
         for item in ratedItems where item >= 0 && Int(item) < itemCount {
@@ -286,6 +307,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// The top-n of a user who rated `rated` (their vector: the sum of those items' vectors), minus
     /// `excluded`; nil when none of the rated items has a vector (nothing to rank by).
+    /// - Parameters:
+    ///   - rated: the user's item ids.
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    /// - Returns: (item, score) pairs, best first.
     public func topN(rated: [Int32], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)]? {
         let query = userVector(ratedItems: rated)
         guard query.contains(where: { $0 != 0 }) else { return nil }
@@ -294,6 +320,13 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
 
     /// The top-n blended with a popularity prior: z(e_i · user) + weight · z(prior_i) (see `RankingModel.topN`);
     /// nil when none of the rated items has a vector.
+    /// - Parameters:
+    ///   - rated: the user's item ids.
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    ///   - prior: the popularity prior, one per item.
+    ///   - weight: the prior's weight w (0: no blend).
+    /// - Returns: (item, blended score) pairs, best first.
     public func topN(rated: [Int32], n: Int, excluded: Set<Int32>, prior: [Float], weight: Float) -> [(
         item: Int32, score: Float
     )]? {
@@ -306,6 +339,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     }
 
     /// The n items with the largest e_i · user, minus `excluded` (TopN order: ties by smaller id).
+    /// - Parameters:
+    ///   - user: the user's vector (k floats).
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    /// - Returns: (item, score) pairs, best first.
     public func topN(user: [Float], n: Int, excluded: Set<Int32>) -> [(item: Int32, score: Float)] {
         precondition(user.count == factors)
         return ItemScan.topN(
@@ -313,11 +351,16 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     }
 
     /// The cosine of two items' vectors (0 when either is zero or unknown).
+    /// - Parameters:
+    ///   - a: an item id.
+    ///   - b: another item id.
+    /// - Returns: the cosine.
     public func cosine(_ a: Int, _ b: Int) -> Float {
         ItemScan.cosine(vectors: vectors, factors: factors, itemCount: itemCount, a, b)
     }
 
     /// The vectors as little-endian float32 bytes (what the store keeps).
+    /// - Returns: 4 × itemCount × factors bytes.
     public func encodedVectors() -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(vectors.count * 4)
@@ -326,6 +369,11 @@ public struct CooccurrenceEmbedding: Sendable, Equatable {
     }
 
     /// Decodes `encodedVectors()`; nil when the size does not match.
+    /// - Parameters:
+    ///   - factors: k.
+    ///   - itemCount: items.
+    ///   - exponent: the fit's exponent.
+    ///   - bytes: the encoded vectors.
     public init?(factors: Int, itemCount: Int, exponent: Double, encoded bytes: [UInt8]) {
         guard factors > 0, itemCount >= 0, bytes.count == factors * itemCount * 4 else { return nil }
         guard let vectors = LittleEndian.floats(in: bytes, at: 0, count: factors * itemCount) else { return nil }

@@ -32,9 +32,18 @@ public struct FactorModel: Sendable, Equatable {
     public var scaleMax: Float
 
     /// Floats per row for k factors.
+    /// - Parameter factors: k.
+    /// - Returns: k rounded up to a multiple of 8.
     public static func stride(for factors: Int) -> Int { (factors + 7) / 8 * 8 }
 
     /// A zero model of the given shape.
+    /// - Parameters:
+    ///   - factors: k.
+    ///   - userCount: users.
+    ///   - itemCount: items.
+    ///   - useBias: whether the model has μ and biases.
+    ///   - globalMean: μ.
+    ///   - scale: the rating scale predictions are clipped to.
     public init(
         factors: Int, userCount: Int, itemCount: Int, useBias: Bool, globalMean: Float,
         scale: ClosedRange<Float>
@@ -56,6 +65,9 @@ public struct FactorModel: Sendable, Equatable {
     /// Grows the model in place to these counts (new rows are zero: no vector yet). The arrays grow
     /// geometrically, so adding users one at a time costs amortized O(k) each, not a copy of the model
     /// (when this model's arrays are not shared with another copy).
+    /// - Parameters:
+    ///   - userCount: the new user count (a smaller one changes nothing).
+    ///   - itemCount: the new item count (likewise).
     public mutating func grow(userCount: Int, itemCount: Int) {
         precondition(userCount >= self.userCount && itemCount >= self.itemCount)
         if userCount > self.userCount {
@@ -71,6 +83,10 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// A copy with room for more users and items (new rows are zero: no vector yet); see `grow`.
+    /// - Parameters:
+    ///   - userCount: users of the copy.
+    ///   - itemCount: items of the copy.
+    /// - Returns: the copy.
     public func resized(userCount: Int, itemCount: Int) -> FactorModel {
         var out = self
         out.grow(userCount: userCount, itemCount: itemCount)
@@ -78,16 +94,21 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// Whether the user has a vector (a training or incremental update touched it).
+    /// - Parameter u: the user's row.
+    /// - Returns: whether it has a vector.
     public func hasUser(_ u: Int) -> Bool {
         u >= 0 && u < userCount && (userBias[u] != 0 || userVector(u).contains { $0 != 0 })
     }
 
     /// Whether the item has a vector.
+    /// - Parameter i: the item's row.
+    /// - Returns: whether it has a vector.
     public func hasItem(_ i: Int) -> Bool {
         i >= 0 && i < itemCount && (itemBias[i] != 0 || itemVector(i).contains { $0 != 0 })
     }
 
     /// Zeroes user u's vector and bias: the model then has no vector for them (see `hasUser`).
+    /// - Parameter u: the user's row.
     public mutating func clearUser(_ u: Int) {
         guard u >= 0, u < userCount else { return }
         userBias[u] = 0
@@ -95,6 +116,7 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// Zeroes item i's vector and bias (see `hasItem`).
+    /// - Parameter i: the item's row.
     public mutating func clearItem(_ i: Int) {
         guard i >= 0, i < itemCount else { return }
         itemBias[i] = 0
@@ -102,6 +124,10 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// A copy whose user row j is this model's row `users[j]` (and likewise for items).
+    /// - Parameters:
+    ///   - users: for each new row, the old user row.
+    ///   - items: for each new row, the old item row.
+    /// - Returns: the copy.
     public func permuted(users: [Int], items: [Int]) -> FactorModel {
         var out = self
         for (j, u) in users.enumerated() {
@@ -116,11 +142,19 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// The user's embedding (k values).
+    /// - Parameter u: the user's row.
+    /// - Returns: k floats.
     public func userVector(_ u: Int) -> ArraySlice<Float> { userFactors[u * stride..<u * stride + factors] }
     /// The item's embedding (k values).
+    /// - Parameter i: the item's row.
+    /// - Returns: k floats.
     public func itemVector(_ i: Int) -> ArraySlice<Float> { itemFactors[i * stride..<i * stride + factors] }
 
     /// The unclipped model output.
+    /// - Parameters:
+    ///   - u: the user's row.
+    ///   - i: the item's row.
+    /// - Returns: μ + b_u + b_i + p_u · q_i (p_u · q_i without biases).
     public func rawPrediction(user u: Int, item i: Int) -> Float {
         var dot: Float = 0
         for f in 0..<factors { dot += userFactors[u * stride + f] * itemFactors[i * stride + f] }
@@ -128,13 +162,25 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// The predicted rating, clipped to the scale.
+    /// - Parameters:
+    ///   - u: the user's row.
+    ///   - i: the item's row.
+    /// - Returns: the rating.
     public func predict(user u: Int, item i: Int) -> Float { clip(rawPrediction(user: u, item: i)) }
 
     /// `x` clipped to the rating scale.
+    /// - Parameter x: a model output.
+    /// - Returns: `x` within the scale.
     @inline(__always) public func clip(_ x: Float) -> Float { min(scaleMax, max(scaleMin, x)) }
 
     /// The fallback for a pair whose user or item the model has not learned: μ plus the bias of
     /// whichever side is known (biases only in a biased model), clipped to the scale.
+    /// - Parameters:
+    ///   - u: the user's row (read only when known).
+    ///   - knownUser: whether the user has a vector.
+    ///   - i: the item's row (read only when known).
+    ///   - knownItem: whether the item has a vector.
+    /// - Returns: the rating.
     public func fallbackPrediction(user u: Int, knownUser: Bool, item i: Int, knownItem: Bool) -> Float {
         var p = globalMean
         if useBias && knownUser { p += userBias[u] }
@@ -143,6 +189,11 @@ public struct FactorModel: Sendable, Equatable {
     }
 
     /// The prediction when the user (as the caller knows) and the item both have vectors, the fallback otherwise.
+    /// - Parameters:
+    ///   - u: the user's row.
+    ///   - knownUser: whether the user has a vector.
+    ///   - i: the item's row.
+    /// - Returns: the rating.
     public func predictOrFallback(user u: Int, knownUser: Bool, item i: Int) -> Float {
         let knownItem = hasItem(i)
         return knownUser && knownItem
@@ -153,6 +204,10 @@ public struct FactorModel: Sendable, Equatable {
     /// The prediction for a user given by a vector and bias rather than a row (an anonymous session's, see
     /// `OnlineUpdater.sessionUser`), by the same arithmetic as `predict`; nil `user` (no vector) or an item
     /// without one gives the fallback.
+    /// - Parameters:
+    ///   - user: the session user's vector and bias, or nil.
+    ///   - i: the item's row.
+    /// - Returns: the rating.
     public func predictOrFallback(user: (vector: [Float], bias: Float)?, item i: Int) -> Float {
         guard let user, hasItem(i) else {
             var p = globalMean
@@ -178,6 +233,7 @@ extension FactorModel {
     static let version: UInt32 = 1
 
     /// A compact little-endian encoding (rows unpadded): header, biases, P, Q.
+    /// - Returns: the bytes.
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(48 + 4 * (userCount + itemCount) * (factors + 1))
@@ -200,6 +256,8 @@ extension FactorModel {
     }
 
     /// Decodes `encoded()`; any inconsistency is an error, never a crash.
+    /// - Parameter bytes: the encoding.
+    /// - Throws: `EngineError.modelFormat` for bytes that are not a model of this version.
     public init(decoding bytes: [UInt8]) throws {
         var offset = 0
         func take<T: FixedWidthInteger>(_: T.Type) throws -> T {

@@ -12,6 +12,10 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     public var rmse: Double { mse.squareRoot() }
 
     /// Metrics over `count` ratings.
+    /// - Parameters:
+    ///   - count: ratings.
+    ///   - mae: mean absolute error.
+    ///   - mse: mean squared error.
     public init(count: Int, mae: Double, mse: Double) {
         self.count = count
         self.mae = mae
@@ -21,6 +25,8 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     private enum CodingKeys: String, CodingKey { case count, mae, mse, rmse }
 
     /// Decodes count, MAE and MSE (RMSE follows from MSE).
+    /// - Parameter decoder: the JSON.
+    /// - Throws: `DecodingError` for a missing or mistyped field.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -29,6 +35,8 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     }
 
     /// Encodes count, MAE, MSE and RMSE (so JSON readers need not take a square root).
+    /// - Parameter encoder: the JSON.
+    /// - Throws: what the encoder throws.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(count, forKey: .count)
@@ -38,6 +46,9 @@ public struct ErrorMetrics: Sendable, Codable, Equatable {
     }
 
     /// MAE and MSE of `predictions` against `truth`.
+    /// - Parameters:
+    ///   - predictions: the predictions.
+    ///   - truth: the ratings, as many.
     public init(predictions: [Float], truth: [Float]) {
         precondition(predictions.count == truth.count)
         var abs = 0.0, sq = 0.0
@@ -71,6 +82,15 @@ public struct RankingMetrics: Sendable, Codable, Equatable {
     public var coverage: Double
 
     /// Metrics from their parts.
+    /// - Parameters:
+    ///   - k: the list length.
+    ///   - users: users averaged over.
+    ///   - precision: precision@k.
+    ///   - recall: recall@k.
+    ///   - ndcg: NDCG@k.
+    ///   - map: MAP@k.
+    ///   - hitRate: the share of users with a hit.
+    ///   - coverage: the share of items in some list.
     public init(
         k: Int, users: Int, precision: Double, recall: Double, ndcg: Double, map: Double, hitRate: Double,
         coverage: Double
@@ -97,6 +117,9 @@ public struct RankingAccumulator: Sendable {
     private var recommended: Set<Int32> = []
 
     /// An empty accumulator.
+    /// - Parameters:
+    ///   - k: the list length.
+    ///   - itemCount: items (for coverage).
     public init(k: Int, itemCount: Int) {
         self.k = k
         self.itemCount = itemCount
@@ -104,6 +127,9 @@ public struct RankingAccumulator: Sendable {
 
     /// Adds one user's ranked list (best first, at most K long) and their relevant items.
     /// Users without relevant items still count toward coverage but not toward the averages.
+    /// - Parameters:
+    ///   - ranked: the user's list.
+    ///   - relevant: the user's relevant test items.
     public mutating func add(ranked: [Int32], relevant: Set<Int32>) {
         for item in ranked.prefix(k) { recommended.insert(item) }
         guard !relevant.isEmpty else { return }

@@ -17,6 +17,12 @@ public struct OnlineUpdater: Sendable {
     public var foldInPrior: Double = 2
 
     /// An updater with the model's own hyperparameters.
+    /// - Parameters:
+    ///   - learningRate: the SGD step size.
+    ///   - regularization: λ of the factors.
+    ///   - biasRegularization: λ of the biases.
+    ///   - steps: SGD steps per rating.
+    ///   - nonnegative: whether factors are clamped at 0 after each step.
     public init(learningRate: Float, regularization: Float, biasRegularization: Float, steps: Int, nonnegative: Bool) {
         self.learningRate = learningRate
         self.regularization = regularization
@@ -26,6 +32,11 @@ public struct OnlineUpdater: Sendable {
     }
 
     /// `steps` SGD steps on p_u, q_i, b_u, b_i for one rating (the training update rule).
+    /// - Parameters:
+    ///   - model: the model, changed in place.
+    ///   - u: the user's row.
+    ///   - i: the item's row.
+    ///   - r: the rating.
     public func step(_ model: inout FactorModel, user u: Int, item i: Int, rating r: Float) {
         let k = model.factors, s = model.stride
         for _ in 0..<steps {
@@ -57,6 +68,10 @@ public struct OnlineUpdater: Sendable {
     /// which the user's later steps see, as they would in the model. Items without a vector are left out (the
     /// stored path folds them in from this user alone first; here they inform nothing). Nil when no rated item
     /// has a vector.
+    /// - Parameters:
+    ///   - model: the rating model.
+    ///   - ratings: the session's (item row, rating) pairs, in order.
+    /// - Returns: the session user's vector and bias, or nil.
     public func sessionUser(_ model: FactorModel, ratings: [(item: Int, rating: Float)]) -> (
         vector: [Float], bias: Float
     )? {
@@ -84,12 +99,22 @@ public struct OnlineUpdater: Sendable {
     /// Fits a user's vector (and bias) to their ratings against the fixed item vectors:
     /// regularized least squares, minimize Σ (r − μ − b_i − b_u − p·q_i)² + (λ n + prior)(‖p‖² + b_u²).
     /// Items without a vector are ignored. Returns false when no rating could be used.
+    /// - Parameters:
+    ///   - model: the model, changed in place.
+    ///   - u: the user's row.
+    ///   - ratings: the user's (item row, rating) pairs.
+    /// - Returns: whether a vector was fitted.
     @discardableResult
     public func foldInUser(_ model: inout FactorModel, user u: Int, ratings: [(item: Int, rating: Float)]) -> Bool {
         foldIn(&model, user: true, row: u, ratings: ratings.map { ($0.item, $0.rating) })
     }
 
     /// Fits an item's vector (and bias) to its ratings against the fixed user vectors.
+    /// - Parameters:
+    ///   - model: the model, changed in place.
+    ///   - i: the item's row.
+    ///   - ratings: the item's (user row, rating) pairs.
+    /// - Returns: whether a vector was fitted.
     @discardableResult
     public func foldInItem(_ model: inout FactorModel, item i: Int, ratings: [(user: Int, rating: Float)]) -> Bool {
         foldIn(&model, user: false, row: i, ratings: ratings.map { ($0.user, $0.rating) })

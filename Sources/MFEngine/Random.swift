@@ -6,6 +6,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
     /// A generator whose sequence depends only on `seed`.
+    /// - Parameter seed: the seed.
     public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
@@ -19,6 +20,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// The next 64 random bits (xoshiro256**).
+    /// - Returns: 64 random bits.
     @inline(__always)
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
@@ -33,14 +35,17 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform Float in [0, 1).
+    /// - Returns: the number.
     @inline(__always)
     public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
     /// A uniform Double in [0, 1).
+    /// - Returns: the number.
     @inline(__always)
     public mutating func nextDouble() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
 
     /// A standard normal sample (Box–Muller).
+    /// - Returns: the sample.
     public mutating func nextGaussian() -> Double {
         let u1 = max(nextDouble(), 1e-300)
         let u2 = nextDouble()
@@ -48,6 +53,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     /// A uniform integer in 0..<bound without modulo bias (Lemire's method).
+    /// - Parameter bound: the exclusive upper bound (> 0).
+    /// - Returns: the integer.
     @inline(__always)
     public mutating func next(below bound: Int) -> Int {
         Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(bound)).high)

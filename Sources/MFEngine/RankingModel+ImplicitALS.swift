@@ -25,6 +25,10 @@ public struct ImplicitALS: Codable, Sendable, Equatable {
     public var nonnegative: Bool
 
     /// The settings of the Spark run.
+    /// - Parameters:
+    ///   - alpha: α, confidence per unit of rating.
+    ///   - regularization: λ (Spark's `regParam`).
+    ///   - nonnegative: whether the factors were fitted non-negative.
     public init(alpha: Double, regularization: Double, nonnegative: Bool = false) {
         self.alpha = alpha
         self.regularization = regularization
@@ -36,6 +40,15 @@ extension RankingModel {
     /// An imported implicit-ALS model: item vectors (itemCount × k, a zero row for an item without
     /// factors), stored user vectors with the hashes of the ratings they stood for (`ratingsHash`; 0 for a
     /// user without one), and the popularity prior. Items with a vector count as fitted.
+    /// - Parameters:
+    ///   - als: the Spark run's settings.
+    ///   - factors: k.
+    ///   - itemVectors: itemCount × k floats.
+    ///   - hasItemVector: per item, whether Spark gave it factors.
+    ///   - userVectors: userCount × k floats.
+    ///   - userHashes: per user, the hash of the ratings its vector stands for.
+    ///   - ratingOffset: the scale minimum.
+    /// - Returns: the model.
     public static func importedALS(
         _ als: ImplicitALS, factors: Int, itemVectors: [Float], hasItemVector: [Bool], userVectors: [Float],
         userHashes: [UInt64], ratingOffset: Double
@@ -53,6 +66,8 @@ extension RankingModel {
     }
 
     /// An order-independent 64-bit hash of a user's ratings ((item, rating) pairs); 0 only for none.
+    /// - Parameter ratings: (item, rating) pairs in any order.
+    /// - Returns: the hash.
     public static func ratingsHash<S: Sequence>(_ ratings: S) -> UInt64
     where S.Element == (item: Int32, rating: Float) {
         var sum: UInt64 = 0
@@ -72,6 +87,10 @@ extension RankingModel {
     public var storedUserCount: Int { storedUserHashes.count }
 
     /// The stored vector of `user` when it still stands for these ratings; nil otherwise.
+    /// - Parameters:
+    ///   - user: the user's id.
+    ///   - ratings: the user's ratings now.
+    /// - Returns: the stored vector, or nil.
     public func storedVector(user: Int, ratings: [(item: Int32, rating: Float)]) -> [Float]? {
         guard user >= 0, user < storedUserCount, storedUserHashes[user] != 0,
             storedUserHashes[user] == RankingModel.ratingsHash(ratings)
@@ -81,6 +100,10 @@ extension RankingModel {
 
     /// The query vector of a user with these ratings: the stored vector while it stands for them (an
     /// imported model), otherwise `userVector(ratings:)`.
+    /// - Parameters:
+    ///   - user: the user's id, when stored users may answer.
+    ///   - ratings: the user's ratings.
+    /// - Returns: k floats.
     public func userVector(user: Int?, ratings: [(item: Int32, rating: Float)]) -> [Float] {
         if let user, let stored = storedVector(user: user, ratings: ratings) { return stored }
         return userVector(ratings: ratings)

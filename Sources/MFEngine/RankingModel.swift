@@ -50,6 +50,15 @@ public struct RankingModel: Sendable, Equatable {
         public var implicitALS: ImplicitALS?
 
         /// Settings; the defaults are `--tune off`'s.
+        /// - Parameters:
+        ///   - factors: k.
+        ///   - exponent: α.
+        ///   - userExponent: δ.
+        ///   - spectrumPower: β.
+        ///   - knee: m of the Wiener-like filter (0: λ^β).
+        ///   - weighting: rating or binary weights.
+        ///   - ratingOffset: the scale minimum.
+        ///   - implicitALS: the settings of an imported implicit-ALS model.
         public init(
             factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5,
             knee: Int = 0,
@@ -84,6 +93,8 @@ public struct RankingModel: Sendable, Equatable {
     public var factors: Int { parameters.factors }
     /// Whether item i had a rating when the model was fitted (or when the snapshot it was decoded from was
     /// made): its vector is then kept by `absorb`; otherwise `absorb` folds it in.
+    /// - Parameter i: the item.
+    /// - Returns: whether it had a rating at fitting time.
     public func hasFittedVector(_ i: Int) -> Bool { i < fittedItems.count && fittedItems[i] }
     /// Per item: it had a rating (a non-zero weight) when this model was made or decoded.
     private var fittedItems: [Bool]
@@ -111,6 +122,16 @@ public struct RankingModel: Sendable, Equatable {
     var gram: [Double]
 
     /// A model from its parts (as `fit` and decoding make it).
+    /// - Parameters:
+    ///   - parameters: the settings.
+    ///   - itemCount: items.
+    ///   - eigenvalues: the kept eigenvalues.
+    ///   - itemVectors: itemCount × k floats.
+    ///   - itemWeights: d_j^(−α) per item.
+    ///   - popularity: the popularity prior, if any.
+    ///   - fitted: per item, whether it had a rating when fitted (all when nil).
+    ///   - storedUsers: stored user vectors (an imported ALS model's).
+    ///   - storedUserHashes: their ratings hashes.
     public init(
         parameters: Parameters, itemCount: Int, eigenvalues: [Float], itemVectors: [Float], itemWeights: [Float],
         popularity: [Float]? = nil, fitted: [Bool]? = nil, storedUsers: [Float] = [], storedUserHashes: [UInt64] = []
@@ -135,6 +156,12 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// This model with the popularity prior of training ratings at or above `relevantAt` (log(1 + count)).
+    /// - Parameters:
+    ///   - users: the training ratings' users.
+    ///   - items: their items.
+    ///   - ratings: their values.
+    ///   - relevantAt: the least rating that counts.
+    /// - Returns: the model with the prior.
     public func withPopularity(users: [Int32], items: [Int32], ratings: [Float], relevantAt: Float) -> RankingModel {
         var counts = [Int](repeating: 0, count: itemCount)
         for j in 0..<items.count where ratings[j] >= relevantAt && Int(items[j]) < itemCount {
@@ -146,6 +173,8 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// This model with the popularity prior of these per-item counts of relevant ratings (log(1 + count)).
+    /// - Parameter counts: per item, its relevant ratings.
+    /// - Returns: the model with the prior.
     public func withPopularity(relevantCounts counts: [Int]) -> RankingModel {
         var copy = self
         copy.popularity = (0..<itemCount).map { Float(log1p(Double($0 < counts.count ? counts[$0] : 0))) }
@@ -182,6 +211,7 @@ public struct RankingModel: Sendable, Equatable {
     // MARK: Incremental updates
 
     /// Items the model has a row for, up to `count` (new rows are zero: no vector, no ratings).
+    /// - Parameter count: the new item count (a smaller one changes nothing).
     public mutating func grow(itemCount count: Int) {
         guard count > itemCount else { return }
         itemVectors += [Float](repeating: 0, count: (count - itemCount) * factors)
@@ -193,6 +223,8 @@ public struct RankingModel: Sendable, Equatable {
 
     /// The rating count d_j that item j's weight d_j^(−α) stands for (0 without ratings). With α = 0 every
     /// rated item weighs 1 whatever its count, so counts are not kept and a rated item reads as 1.
+    /// - Parameter j: the item.
+    /// - Returns: d_j.
     public func ratingCount(item j: Int) -> Int {
         guard j >= 0, j < itemCount, itemWeights[j] > 0 else { return 0 }
         guard parameters.exponent > 0 else { return 1 }
@@ -200,6 +232,8 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// Item j's row: its vector, its rating count (see `ratingCount`) and its popularity prior.
+    /// - Parameter j: the item.
+    /// - Returns: the vector, the rating count and the prior.
     public func itemRow(_ j: Int) -> (vector: [Float], ratings: Int, popularity: Float) {
         (Array(itemVectors[(j * factors)..<((j + 1) * factors)]), ratingCount(item: j), popularity[j])
     }
@@ -207,6 +241,11 @@ public struct RankingModel: Sendable, Equatable {
     /// Replaces item j's row (growing the model when j is new); a vector of another length is ignored.
     /// The vector array is written only when the row's vector changed, so patching a shared copy with rows
     /// whose count or prior alone moved (a fitted item rated again) does not copy every item vector.
+    /// - Parameters:
+    ///   - j: the item.
+    ///   - vector: its vector (k floats).
+    ///   - ratings: its rating count.
+    ///   - popularity: its popularity prior.
     public mutating func setItem(_ j: Int, vector: [Float], ratings: Int, popularity: Float) {
         guard j >= 0, vector.count == factors else { return }
         grow(itemCount: j + 1)
@@ -220,6 +259,7 @@ public struct RankingModel: Sendable, Equatable {
 
     /// Removes item j: its vector, weight, popularity prior and fitted flag become zero, so it scores nothing, counts
     /// for no user's vector and reads as absent (`mfrec forget item`).
+    /// - Parameter j: the item.
     public mutating func forgetItem(_ j: Int) {
         guard j >= 0, j < itemCount else { return }
         setItem(j, vector: [Float](repeating: 0, count: factors), ratings: 0, popularity: 0)
@@ -227,6 +267,7 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// Removes user u's stored vector and ratings hash (an imported ALS model's; other models store no users).
+    /// - Parameter u: the user.
     public mutating func forgetUser(_ u: Int) {
         guard u >= 0, u < storedUserHashes.count else { return }
         for c in 0..<factors { storedUsers[u * factors + c] = 0 }
@@ -235,6 +276,10 @@ public struct RankingModel: Sendable, Equatable {
 
     /// Removes one rating (r by a user, of item j) from the item side's counts: d_j falls by one and, for a rating
     /// at or above `relevantAt`, the popularity prior too. Fitted vectors stay (see `absorb`). `mfrec delete rating`.
+    /// - Parameters:
+    ///   - rating: the removed rating's value.
+    ///   - j: its item.
+    ///   - relevantAt: the least rating the prior counts.
     public mutating func remove(rating: Float, item j: Int, relevantAt: Float) {
         guard j >= 0, j < itemCount else { return }
         let row = itemRow(j)
@@ -268,6 +313,7 @@ public struct RankingModel: Sendable, Equatable {
     ///   - new: the user's new ratings, with the value each replaced (nil for a new pair).
     ///   - relevantAt: ratings at or above it count for the popularity prior.
     /// - Returns: the items whose rows changed.
+    /// - Throws: what `userRatings` throws; the model is unchanged then.
     public mutating func absorb(
         userRatings: () throws -> [(item: Int32, rating: Float)], new: [(item: Int32, rating: Float, previous: Float?)],
         relevantAt: Float
@@ -343,6 +389,8 @@ public struct RankingModel: Sendable, Equatable {
 
     /// A user's vector from their ratings (items unknown to the model are skipped); all zeros when none
     /// of the rated items has a vector.
+    /// - Parameter ratings: the user's (item, rating) pairs.
+    /// - Returns: k floats.
     public func userVector(ratings: [(item: Int32, rating: Float)]) -> [Float] {
         if let als = parameters.implicitALS { return alsUserStep(ratings: ratings, als) }
         var out = [Float](repeating: 0, count: factors)
@@ -357,6 +405,12 @@ public struct RankingModel: Sendable, Equatable {
     /// `popularityWeight` w > 0, the items with the largest z(q_i · user) + w · z(popularity_i), z the
     /// standardization over all items — a blend with the popularity prior, still a dot product of the
     /// user's [user / σ_u, w / σ_pop] with the item's [q_i, popularity_i].
+    /// - Parameters:
+    ///   - user: the user's vector.
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    ///   - popularityWeight: w; 0 for no blend.
+    /// - Returns: (item, score) pairs, best first.
     public func topN(user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
         item: Int32, score: Float
     )] {
@@ -367,6 +421,12 @@ public struct RankingModel: Sendable, Equatable {
 
     /// `topN(user:n:excluded:popularityWeight:)` for many users in one blocked pass over the item vectors
     /// (the lists are the same, bit for bit); `excluded[u]` sorted ascending without repeats.
+    /// - Parameters:
+    ///   - users: the users' vectors.
+    ///   - n: how many items each.
+    ///   - excluded: per user, item ids left out.
+    ///   - popularityWeights: per user, w.
+    /// - Returns: one list per user.
     public func topN(users: [[Float]], n: Int, excluded: [[Int32]], popularityWeights: [Float]) -> [[(
         item: Int32, score: Float
     )]] {
@@ -377,6 +437,13 @@ public struct RankingModel: Sendable, Equatable {
 
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector. `user`, when
     /// given, lets a stored vector answer (see `userVector(user:ratings:)`).
+    /// - Parameters:
+    ///   - user: the user's id, when a stored vector may answer.
+    ///   - ratings: the user's (item, rating) pairs.
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    ///   - popularityWeight: w; 0 for no blend.
+    /// - Returns: (item, score) pairs, best first.
     public func topN(
         user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
         popularityWeight: Float = 0
@@ -391,6 +458,10 @@ public struct RankingModel: Sendable, Equatable {
     /// (score(u, i) = Σ_j x_uj · V_j f(Λ) V_iᵀ), so components the filter damps count as little here as in
     /// a list (a plain cosine of the rows let the faint tail components pair obscure items). 0 when either
     /// row is zero or unknown.
+    /// - Parameters:
+    ///   - a: an item.
+    ///   - b: another item.
+    /// - Returns: the filter-weighted cosine.
     public func cosine(_ a: Int, _ b: Int) -> Float {
         guard a >= 0, b >= 0, a < itemCount, b < itemCount else { return 0 }
         var dot: Float = 0, na: Float = 0, nb: Float = 0
@@ -406,6 +477,10 @@ public struct RankingModel: Sendable, Equatable {
 
     /// The n items most alike `item` by `cosine`, largest first (ties by smaller id); empty for an
     /// unknown item or a zero row.
+    /// - Parameters:
+    ///   - item: the item.
+    ///   - n: how many.
+    /// - Returns: (item, cosine) pairs.
     public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
         guard item >= 0, item < itemCount, n > 0 else { return [] }
         let row = item * factors
@@ -442,6 +517,7 @@ public struct RankingModel: Sendable, Equatable {
     /// stored beside it as JSON.
     /// Version 3 (a model with stored users) appends the stored user count (UInt32), their vectors
     /// (float32) and their ratings hashes (UInt64 each).
+    /// - Returns: the bytes.
     public func encoded() -> [UInt8] {
         var out = RankingModel.magic
         let users = storedUserHashes.count
@@ -461,6 +537,9 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// Decodes `encoded()`; nil when the bytes are not such an encoding, or do not match `parameters`.
+    /// - Parameters:
+    ///   - parameters: the settings stored beside the bytes.
+    ///   - bytes: the encoding.
     public init?(parameters: Parameters, encoded bytes: [UInt8]) {
         guard bytes.count >= 16, Array(bytes[0..<4]) == RankingModel.magic else { return nil }
         func u32(_ at: Int) -> UInt32 { LittleEndian.integer(UInt32.self, in: bytes, at: at)! }  // count checked above
@@ -519,6 +598,22 @@ public struct Spectrum: Sendable {
     public let itemWeights: [Float]
 
     /// The top eigenpairs of XᵀX for the given weighting, α and δ.
+    /// - Parameters:
+    ///   - users: the ratings' users.
+    ///   - items: their items.
+    ///   - ratings: their values.
+    ///   - userCount: users.
+    ///   - itemCount: items.
+    ///   - exponent: α.
+    ///   - userExponent: δ.
+    ///   - weighting: rating or binary weights.
+    ///   - ratingOffset: the scale minimum.
+    ///   - factors: eigenpairs wanted.
+    ///   - iterations: subspace iterations.
+    ///   - seed: the random start's seed.
+    ///   - threads: threads of each product.
+    ///   - isCancelled: polled before each iteration.
+    /// - Returns: the eigenpairs and item weights.
     public static func fit(
         users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int,
         exponent: Double, userExponent: Double = 0, weighting: RankingModel.Weighting, ratingOffset: Double,
@@ -555,6 +650,8 @@ public struct Spectrum: Sendable {
     }
 
     /// The model with the first `parameters.factors` eigenpairs (at most the fitted number).
+    /// - Parameter parameters: the settings (k, filter, …).
+    /// - Returns: the model.
     public func model(_ parameters: RankingModel.Parameters) -> RankingModel {
         let fitted = values.count, k = min(parameters.factors, fitted)
         var p = parameters

@@ -19,6 +19,7 @@ public struct TopN: Sendable {
     public private(set) var count = 0
 
     /// An empty heap for the `capacity` best entries.
+    /// - Parameter capacity: n, the entries kept.
     public init(capacity: Int) {
         precondition(capacity >= 0)
         self.capacity = capacity
@@ -37,6 +38,9 @@ public struct TopN: Sendable {
     public var threshold: Float { count < capacity ? -.infinity : (capacity == 0 ? .infinity : scores[0]) }
 
     /// Offers a candidate. - Complexity: O(1) when rejected, O(log n) otherwise.
+    /// - Parameters:
+    ///   - score: the candidate's score.
+    ///   - item: its id (a tie keeps the smaller id).
     @inline(__always)
     public mutating func offer(score: Float, item: Int32) {
         if count < capacity {
@@ -80,11 +84,13 @@ public struct TopN: Sendable {
     }
 
     /// Adds every candidate of another heap (to merge per-thread results).
+    /// - Parameter other: the other heap.
     public mutating func merge(_ other: TopN) {
         for j in 0..<other.count { offer(score: other.scores[j], item: other.items[j]) }
     }
 
     /// The kept candidates, best first. - Complexity: O(n log n).
+    /// - Returns: (item, score) pairs, best first.
     public func sorted() -> [(item: Int32, score: Float)] {
         (0..<count).map { (items[$0], scores[$0]) }
             .sorted { Self.worse($1.1, $1.0, than: $0.1, $0.0) }

@@ -43,6 +43,11 @@ extension QueryEngine {
     /// Writes every user's top-n to a CSV file; see `recommendAll(n:to:batch:threads:cooccurrenceBelow:by:progress:)`.
     /// - Returns: the number of users written.
     /// - Throws: `CancellationError` when the task is cancelled (the file is not created).
+    /// - Parameters:
+    ///   - n: items per user.
+    ///   - path: the CSV file (`-` for standard output).
+    ///   - ranker: the ranker; nil for the rule validation chose.
+    ///   - progress: called with users done and users in all.
     @discardableResult
     public func recommendAll(n: Int, to path: String, by ranker: Ranker? = nil, progress: ProgressHandler? = nil)
         async throws

@@ -16,6 +16,12 @@ extension Recommender {
     /// snapshot with the incremental updates since, so new users are there), into `folder`.
     /// Each file is written as `OutputFile` writes it (a regular file is replaced whole, a link followed).
     /// - Returns: the paths written.
+    /// - Parameters:
+    ///   - id: the snapshot; the live model when nil.
+    ///   - format: `.csv` or `.npy`.
+    ///   - folder: the folder to write into (made when missing; `-` is refused).
+    /// - Throws: `MFRecError.cannotWrite` for a path that cannot be written, `MFRecError.noModel` before the
+    ///   first `train`, `StoreError` when the model cannot be read.
     @discardableResult
     public func export(snapshot id: Int? = nil, format: ExportFormat, to folder: String) throws -> [String] {
         return try serialized {

@@ -30,11 +30,14 @@ public final class Recommender: @unchecked Sendable {
     /// How long a write waits for another process's lock on the database before it fails with a
     /// `StoreError` whose `isBusy` is true, changing nothing (default 10 s). A server sets it short and
     /// answers "try again later" instead of holding a request.
+    /// - Parameter milliseconds: the longest wait for another process's lock (0: fail at once).
     public func setLockWait(milliseconds: Int) { serialized { store.setLockWait(milliseconds: milliseconds) } }
 
     /// After how many write-ahead-log pages a write of this recommender checkpoints the log into the
     /// database file (SQLite's default 1000). A server sets 0 and checkpoints from a connection of its own
     /// (`Store.checkpointWithoutWaiting`), so that no write waits for the checkpoint's fsync.
+    /// - Parameter pages: WAL pages after which a write checkpoints (0: never, from this connection).
+    /// - Throws: `StoreError.sqlite` when SQLite refuses the setting.
     public func setAutoCheckpoint(pages: Int) throws { try serialized { try store.setAutoCheckpoint(pages: pages) } }
 
     /// Opens the database at `path` for `mode` (see `AccessMode`: `.create` creates and migrates it
@@ -73,6 +76,8 @@ public final class Recommender: @unchecked Sendable {
     }
 
     /// The database's schema version (the id of the last migration applied).
+    /// - Returns: the version (the number of the last `migrations/` file applied).
+    /// - Throws: `StoreError` when the metadata cannot be read.
     public func schemaVersion() throws -> Int { try serialized { try store.schemaVersion() } }
 
     /// Whether this recommender can only read (opened with `.read`, or the file cannot be written).
@@ -114,6 +119,7 @@ public final class Recommender: @unchecked Sendable {
 
     /// Counts and statistics of what the database holds.
     /// - Returns: users, items, ratings, scale, snapshots and the live model's state.
+    /// - Throws: `StoreError` when the database cannot be read.
     public func info() throws -> DatabaseInfo {
         try serialized {
             try store.read {
@@ -132,17 +138,25 @@ public final class Recommender: @unchecked Sendable {
     }
 
     /// The cheap counts (no pass over the ratings): users, items and the rating scale.
+    /// - Returns: users, items, and the rating scale (nil before the first ingest).
+    /// - Throws: `StoreError` when the database cannot be read.
     public func catalog() throws -> (users: Int, items: Int, scale: ClosedRange<Double>?) {
         try serialized { try store.read { (try store.userCount(), try store.itemCount(), try store.ratingScale()) } }
     }
 
     /// Stored ratings.
+    /// - Returns: the number of ratings stored.
+    /// - Throws: `StoreError` when the database cannot be read.
     public func ratingCount() throws -> Int { try serialized { try store.ratingCount() } }
 
     /// Which snapshot is live, its generation, and the incremental updates since.
+    /// - Returns: the live row (snapshot id nil before the first `train`).
+    /// - Throws: `StoreError` when the database cannot be read.
     public func liveModel() throws -> Store.LiveModel { try serialized { try store.liveModel() } }
 
     /// Every snapshot's metadata, oldest first.
+    /// - Returns: one entry per snapshot, oldest first (empty before the first `train`).
+    /// - Throws: `StoreError` when the database cannot be read.
     public func snapshots() throws -> [SnapshotInfo] { try serialized { try reader.snapshots() } }
 
     /// Loads a snapshot's model, verifying its checksum.
@@ -155,10 +169,13 @@ public final class Recommender: @unchecked Sendable {
 
     /// Loads the live model: the live snapshot (checksum verified) plus the rows changed since.
     /// - Throws: `MFRecError.noModel` before the first `train`.
+    /// - Returns: both live models, with the generation they stand for.
     public func liveState() throws -> LiveState { try serialized { try reader.liveState() } }
 
     /// The ranking model stored with a snapshot and what validation chose.
     /// - Returns: nil when the snapshot has none.
+    /// - Parameter id: the snapshot.
+    /// - Throws: `StoreError.noSnapshot` or `.corrupt`.
     public func loadRankingModel(snapshot id: Int) throws -> (RankingModel, RankingChoice)? {
         try serialized { try reader.rankingModel(snapshot: id) }
     }
@@ -167,6 +184,9 @@ public final class Recommender: @unchecked Sendable {
     public var itemMatrixPath: String { path + ".items" }
 
     /// Opens a query engine on the live model, with read-only connections of its own.
+    /// - Returns: an engine that follows the live model as writers change it.
+    /// - Throws: `StoreError` when the database cannot be opened for reading, `MFRecError` or `EngineError` when
+    ///   the live model or its item matrix cannot be loaded.
     public func queries() throws -> QueryEngine {
         try QueryEngine(path: path, itemMatrixPath: itemMatrixPath)
     }

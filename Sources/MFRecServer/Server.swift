@@ -22,6 +22,9 @@ public struct RecommendationServer: Sendable {
 
     /// Opens the database (it must exist: `mfrec ingest` creates it) and checks the configuration.
     /// - Throws: `ServerError.configuration`, or the library's errors opening the database.
+    /// - Parameters:
+    ///   - path: the database file.
+    ///   - configuration: address, token and limits (validated here).
     public init(path: String, configuration: ServerConfiguration) throws {
         try configuration.validate()
         self.path = path

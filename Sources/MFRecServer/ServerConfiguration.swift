@@ -24,6 +24,8 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 
     /// Whether `host` is a loopback address (127.0.0.0/8, ::1 or localhost).
+    /// - Parameter host: an address or host name.
+    /// - Returns: true for a loopback address.
     public static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
@@ -56,6 +58,8 @@ public struct ServerConfiguration: Sendable {
 
     /// The token in `path`: its content without surrounding white space.
     /// - Throws: `ServerError.configuration` when the file cannot be read or holds no token.
+    /// - Parameter path: the token file.
+    /// - Returns: the token.
     public static func readToken(path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ServerError.configuration("cannot read the token file \(path)")

@@ -16,6 +16,10 @@ public struct Migration: Sendable, Equatable {
     }
 
     /// A migration from a file `NNNN_name.sql`; throws `StoreError.badMigration` for another name.
+    /// - Parameters:
+    ///   - name: the file name.
+    ///   - sql: its statements.
+    /// - Throws: `StoreError.badMigration` for a name that is not `NNNN_name.sql`.
     public init(name: String, sql: String) throws {
         guard let prefix = name.split(separator: "_").first, let id = Int(prefix), id > 0 else {
             throw StoreError.badMigration(
@@ -46,6 +50,8 @@ public struct Migrator: Sendable {
     }()
 
     /// A migrator over `migrations`; throws `StoreError.badMigration` when two share a number.
+    /// - Parameter migrations: the migrations, in any order.
+    /// - Throws: `StoreError.badMigration` when two share a number.
     public init(migrations: [Migration]) throws {
         let sorted = migrations.sorted { $0.id < $1.id }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.id == b.id {

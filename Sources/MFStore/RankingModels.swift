@@ -17,6 +17,12 @@ extension Store {
         public var model: [UInt8]
 
         /// A record to store with `setRankingModel`.
+        /// - Parameters:
+        ///   - snapshotID: the snapshot it belongs to.
+        ///   - factors: k.
+        ///   - itemCount: items with a row.
+        ///   - choice: what validation chose (JSON).
+        ///   - model: the encoded model.
         public init(snapshotID: Int, factors: Int, itemCount: Int, choice: String, model: [UInt8]) {
             self.snapshotID = snapshotID
             self.factors = factors
@@ -27,6 +33,8 @@ extension Store {
     }
 
     /// Stores the ranking model of a snapshot (replacing one stored before).
+    /// - Parameter record: the model.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setRankingModel(_ record: RankingRecord) throws {
         try db.execute(
             """
@@ -40,6 +48,10 @@ extension Store {
     }
 
     /// Gives snapshot `to` the ranking model of snapshot `from` (nothing when `from` has none).
+    /// - Parameters:
+    ///   - from: the snapshot that has it.
+    ///   - to: the snapshot that gets it.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func copyRankingModel(from: Int, to: Int) throws {
         try db.execute(
             """
@@ -49,6 +61,9 @@ extension Store {
     }
 
     /// The shape and choice of a snapshot's ranking model, without its vectors (nil when it has none).
+    /// - Parameter snapshotID: the snapshot.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
+    /// - Returns: k, items and the choice (JSON), or nil.
     public func rankingModelInfo(snapshotID: Int) throws -> (factors: Int, itemCount: Int, choice: String)? {
         let stmt = try db.prepare("SELECT factors, item_count, choice FROM ranking_models WHERE snapshot_id = ?")
         try stmt.bind([.integer(Int64(snapshotID))])
@@ -57,6 +72,9 @@ extension Store {
     }
 
     /// A snapshot's ranking model, its checksum verified; nil when it has none.
+    /// - Parameter snapshotID: the snapshot.
+    /// - Returns: the record, or nil.
+    /// - Throws: `StoreError.corrupt` when the checksum does not match; `StoreError.sqlite` when SQLite fails.
     public func rankingModel(snapshotID: Int) throws -> RankingRecord? {
         let stmt = try db.prepare(
             "SELECT factors, item_count, choice, model, checksum FROM ranking_models WHERE snapshot_id = ?")
@@ -85,6 +103,11 @@ extension Store {
         public var vector: [Float]
 
         /// A row to store with `upsertLiveRankingRow`.
+        /// - Parameters:
+        ///   - id: the item's dense id.
+        ///   - ratings: its rating count.
+        ///   - popularity: its popularity prior.
+        ///   - vector: its vector.
         public init(id: Int, ratings: Int, popularity: Float, vector: [Float]) {
             self.id = id
             self.ratings = ratings
@@ -95,6 +118,9 @@ extension Store {
 
     /// The ranking-model item rows changed since the live snapshot, by id: all of them, or those written
     /// by a generation after `after`.
+    /// - Parameter after: only rows of later generations; all when nil.
+    /// - Returns: the rows, by id.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveRankingRows(after: Int64? = nil) throws -> [RankingRow] {
         let sql =
             "SELECT item_id, ratings, popularity, vector FROM live_ranking_items"
@@ -114,6 +140,8 @@ extension Store {
 
     /// Stores a changed ranking-model item row (replacing an earlier one), stamped with the generation the
     /// update commits as (see `upsertLiveRow`).
+    /// - Parameter row: the row.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func upsertLiveRankingRow(_ row: RankingRow) throws {
         let sql = """
             INSERT INTO live_ranking_items (item_id, ratings, popularity, vector, generation)

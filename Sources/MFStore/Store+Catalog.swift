@@ -3,8 +3,12 @@ import Foundation
 /// The `users` and `items` tables: external keys and dense ids 0, 1, 2… in first-seen order.
 extension Store {
     /// Users (ids are dense from 0, so this is max(id) + 1: a rowid look-up, not a table scan).
+    /// - Returns: the count.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func userCount() throws -> Int { try denseCount("users") }
     /// Items (max(id) + 1, as for users).
+    /// - Returns: the count.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemCount() throws -> Int { try denseCount("items") }
 
     private func denseCount(_ table: String) throws -> Int {
@@ -12,13 +16,19 @@ extension Store {
     }
 
     /// Items with a title.
+    /// - Returns: the count.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func titledItemCount() throws -> Int {
         Int(try db.scalarInt("SELECT count(*) FROM items WHERE title IS NOT NULL") ?? 0)
     }
 
     /// Every user key, in id order (index = dense id).
+    /// - Returns: the keys.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func userKeys() throws -> [String] { try keys("SELECT key FROM users ORDER BY id") }
     /// Every item key, in id order (index = dense id).
+    /// - Returns: the keys.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemKeys() throws -> [String] { try keys("SELECT key FROM items ORDER BY id") }
 
     private func keys(_ sql: String) throws -> [String] {
@@ -29,6 +39,9 @@ extension Store {
     }
 
     /// The dense id of a user key, or nil for an unknown user.
+    /// - Parameter key: the user's key.
+    /// - Returns: the id, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func userID(forKey key: String) throws -> Int? {
         try withStatement("SELECT id FROM users WHERE key = ?") { stmt in
             try stmt.bind(key, at: 1)
@@ -37,6 +50,9 @@ extension Store {
     }
 
     /// The dense id of an item key, or nil for an unknown item.
+    /// - Parameter key: the item's key.
+    /// - Returns: the id, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemID(forKey key: String) throws -> Int? {
         try withStatement("SELECT id FROM items WHERE key = ?") { stmt in
             try stmt.bind(key, at: 1)
@@ -46,10 +62,14 @@ extension Store {
 
     /// The id of a user key, adding the user (the next dense id) when new.
     /// - Returns: the id, and whether the user is new.
+    /// - Parameter key: the user's key.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func addUser(key: String) throws -> (id: Int, isNew: Bool) { try add(key: key, table: "users") }
 
     /// The id of an item key, adding the item (the next dense id) when new.
     /// - Returns: the id, and whether the item is new.
+    /// - Parameter key: the item's key.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func addItem(key: String) throws -> (id: Int, isNew: Bool) { try add(key: key, table: "items") }
 
     private func add(key: String, table: String) throws -> (id: Int, isNew: Bool) {
@@ -78,6 +98,9 @@ extension Store {
     }
 
     /// One item, or nil for an unknown id.
+    /// - Parameter id: the item's dense id.
+    /// - Returns: its key, title and genres, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func item(id: Int) throws -> ItemInfo? {
         try withStatement("SELECT id, key, title, genres FROM items WHERE id = ?") { stmt in
             try stmt.bind(Int64(id), at: 1)
@@ -87,6 +110,8 @@ extension Store {
     }
 
     /// Titles of all items, in id order (nil where none was ingested).
+    /// - Returns: one title per item id.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemTitles() throws -> [String?] {
         let stmt = try db.prepare("SELECT title FROM items ORDER BY id")
         var out: [String?] = []
@@ -98,6 +123,9 @@ extension Store {
 extension Store {
     /// Ids of the items whose genres (the "|"-separated list of the item file) include `genre`, compared
     /// whole and without regard to ASCII case, in id order.
+    /// - Parameter genre: the genre.
+    /// - Returns: the item ids.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemIDs(genre: String) throws -> [Int32] {
         let stmt = try db.prepare(
             "SELECT id FROM items WHERE instr('|' || lower(genres) || '|', '|' || lower(?1) || '|') > 0 ORDER BY id")
@@ -108,6 +136,8 @@ extension Store {
     }
 
     /// Every genre named in the item file, sorted (for the error that names the choices).
+    /// - Returns: the genres.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func genres() throws -> [String] {
         let stmt = try db.prepare("SELECT DISTINCT genres FROM items WHERE genres IS NOT NULL")
         var out = Set<String>()
@@ -118,6 +148,8 @@ extension Store {
     }
 
     /// How many stored ratings each item has (index: the item's dense id), in one pass over the ratings.
+    /// - Returns: one count per item id.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func itemRatingCounts() throws -> [Int32] {
         var counts = [Int32](repeating: 0, count: try itemCount())
         let stmt = try db.prepare("SELECT item_id, count(*) FROM ratings GROUP BY item_id")

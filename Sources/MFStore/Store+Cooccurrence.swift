@@ -16,6 +16,12 @@ extension Store {
         public var vectors: [UInt8]
 
         /// A record to store with `setCooccurrence`.
+        /// - Parameters:
+        ///   - version: the stored version (set by `setCooccurrence`).
+        ///   - factors: k.
+        ///   - itemCount: items with a vector.
+        ///   - exponent: the popularity damping exponent of the fit.
+        ///   - vectors: the vectors as little-endian float32 bytes.
         public init(version: Int64 = 0, factors: Int, itemCount: Int, exponent: Double, vectors: [UInt8]) {
             self.version = version
             self.factors = factors
@@ -26,6 +32,8 @@ extension Store {
     }
 
     /// Replaces the co-occurrence embedding (the version grows by one).
+    /// - Parameter record: the embedding (its version is ignored).
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setCooccurrence(_ record: CooccurrenceRecord) throws {
         try db.execute(
             """
@@ -41,11 +49,14 @@ extension Store {
     }
 
     /// Removes the stored embedding.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func deleteCooccurrence() throws {
         try db.execute("DELETE FROM cooccurrence")
     }
 
     /// The version of the stored co-occurrence embedding (nil when there is none): cheap, for cache checks.
+    /// - Returns: the version, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func cooccurrenceVersion() throws -> Int64? {
         try withStatement("SELECT version FROM cooccurrence WHERE id = 1") { stmt in
             try stmt.step() ? stmt.int64(0) : nil
@@ -53,6 +64,8 @@ extension Store {
     }
 
     /// The stored co-occurrence embedding's shape, without its vectors (nil when there is none).
+    /// - Returns: k, items, the exponent and when it was fitted; nil when there is none.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func cooccurrenceShape() throws -> (factors: Int, itemCount: Int, exponent: Double, createdAt: String)? {
         let stmt = try db.prepare("SELECT factors, item_count, exponent, created_at FROM cooccurrence WHERE id = 1")
         guard try stmt.step() else { return nil }
@@ -60,6 +73,8 @@ extension Store {
     }
 
     /// The stored co-occurrence embedding, its checksum verified; nil when there is none.
+    /// - Returns: the embedding, or nil.
+    /// - Throws: `StoreError.corrupt` when the checksum does not match; `StoreError.sqlite` when SQLite fails.
     public func cooccurrence() throws -> CooccurrenceRecord? {
         let stmt = try db.prepare(
             "SELECT version, factors, item_count, exponent, vectors, checksum FROM cooccurrence WHERE id = 1")

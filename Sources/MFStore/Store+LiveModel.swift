@@ -20,6 +20,8 @@ extension Store {
     }
 
     /// The live model's row.
+    /// - Returns: the row (its snapshot id nil before the first `train`).
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveModel() throws -> LiveModel {
         try withStatement(
             "SELECT snapshot_id, generation, dirty, updates, watermark, base_generation FROM live_model WHERE id = 1"
@@ -34,6 +36,8 @@ extension Store {
     }
 
     /// The live model's generation alone: a cheap check for readers that cache the model.
+    /// - Returns: the generation.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveGeneration() throws -> Int64 {
         try withStatement("SELECT generation FROM live_model WHERE id = 1") { stmt in
             try stmt.step() ? stmt.int64(0) : 0
@@ -42,6 +46,10 @@ extension Store {
 
     /// Makes snapshot `id` the live model: drops the overlay, bumps the generation.
     /// - Returns: the live model's row after the switch.
+    /// - Parameters:
+    ///   - id: the snapshot.
+    ///   - watermark: the last rating sequence number the snapshot saw.
+    /// - Throws: `StoreError.noSnapshot`; `StoreError.sqlite` when SQLite fails.
     @discardableResult
     public func setLiveSnapshot(_ id: Int, watermark: Int64) throws -> LiveModel {
         try transaction {
@@ -58,6 +66,10 @@ extension Store {
 
     /// Records incremental updates: `count` more ratings applied, up to `watermark`.
     /// - Returns: the live model's row after the update.
+    /// - Parameters:
+    ///   - count: ratings applied.
+    ///   - watermark: the last sequence number applied.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     @discardableResult
     public func markLiveUpdated(count: Int, watermark: Int64) throws -> LiveModel {
         try transaction {
@@ -78,6 +90,10 @@ extension Store {
         /// Its k-vector.
         public var vector: [Float]
         /// A changed row.
+        /// - Parameters:
+        ///   - id: the user's or item's dense id.
+        ///   - bias: its bias.
+        ///   - vector: its k factors.
         public init(id: Int, bias: Float, vector: [Float]) {
             self.id = id
             self.bias = bias
@@ -87,6 +103,11 @@ extension Store {
 
     /// The changed user rows (`users`) or item rows, by id: all of them, or those written by a generation
     /// after `after`.
+    /// - Parameters:
+    ///   - users: true for user rows, false for item rows.
+    ///   - after: only rows of later generations; all when nil.
+    /// - Returns: the rows, by id.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveRows(users: Bool, after: Int64? = nil) throws -> [LiveRow] {
         let table = users ? "live_users" : "live_items", key = users ? "user_id" : "item_id"
         // Prepared once per query shape and kept: a query engine runs it after every incremental update.
@@ -105,6 +126,10 @@ extension Store {
 
     /// Stores a changed user or item row (replacing an earlier one), stamped with the generation the
     /// update will commit as (the current one + 1: `markLiveUpdated` follows in the same transaction).
+    /// - Parameters:
+    ///   - row: the row.
+    ///   - user: true for a user row, false for an item row.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func upsertLiveRow(_ row: LiveRow, user: Bool) throws {
         let table = user ? "live_users" : "live_items", key = user ? "user_id" : "item_id"
         let sql =

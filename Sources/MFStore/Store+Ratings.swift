@@ -4,10 +4,16 @@ import Synchronization
 /// The `ratings` table, with the rating scale and the sequence numbers that order its writes.
 extension Store {
     /// Stored ratings.
+    /// - Returns: the count.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratingCount() throws -> Int { Int(try db.scalarInt("SELECT count(*) FROM ratings") ?? 0) }
     /// The mean stored rating (nil when there are none).
+    /// - Returns: the mean, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func meanRating() throws -> Double? { try db.scalarDouble("SELECT avg(rating) FROM ratings") }
     /// The sequence number of the latest rating write (0 when there are none).
+    /// - Returns: the sequence number.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func maxSequence() throws -> Int64 {
         // The writer records the next sequence number with every write: one row, where max(seq) scans the
         // whole table (2–3 s at 25M ratings). No stored rating has a larger seq; a deleted one may have had it.
@@ -16,6 +22,8 @@ extension Store {
     }
 
     /// The rating scale: the smallest and largest rating ever ingested (or the scale given at ingest).
+    /// - Returns: the scale, or nil before the first ingest.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratingScale() throws -> ClosedRange<Double>? {
         guard let lo = try metadata("scale_min").flatMap(Double.init),
             let hi = try metadata("scale_max").flatMap(Double.init)
@@ -24,6 +32,8 @@ extension Store {
     }
 
     /// Sets the rating scale.
+    /// - Parameter scale: the scale.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setRatingScale(_ scale: ClosedRange<Double>) throws {
         try transaction {
             try setMetadata("scale_min", String(scale.lowerBound))
@@ -46,6 +56,9 @@ extension Store {
     }
 
     /// The ids of the items a user rated, ascending (a range scan of the primary key).
+    /// - Parameter user: the user's dense id.
+    /// - Returns: the item ids.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratedItems(ofUser user: Int) throws -> [Int32] {
         try withStatement("SELECT item_id FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
             try stmt.bind(Int64(user), at: 1)
@@ -56,6 +69,9 @@ extension Store {
     }
 
     /// The items a user rated, with ratings, in item-id order.
+    /// - Parameter user: the user's dense id.
+    /// - Returns: (item id, rating) pairs.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
         try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
             try stmt.bind(Int64(user), at: 1)
@@ -67,6 +83,12 @@ extension Store {
 
     /// The value a (user, item) pair held at `seq`, when a rating written after `seq` replaced it (nil
     /// when none did: the pair is new since, or unchanged).
+    /// - Parameters:
+    ///   - user: the user's dense id.
+    ///   - item: the item's dense id.
+    ///   - seq: the watermark.
+    /// - Returns: the earlier value, or nil.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func replacedRating(user: Int, item: Int, after seq: Int64) throws -> Double? {
         try withStatement(
             "SELECT rating FROM replaced_ratings WHERE user_id = ? AND item_id = ? AND replaced_seq > ? "
@@ -102,6 +124,10 @@ extension Store {
 
     /// Streams the ratings as they stood at `maxSeq` (a pair re-rated since with its value then; every
     /// current rating when nil) in (user, item) order, without materializing anything.
+    /// - Parameters:
+    ///   - maxSeq: the watermark; nil for every current rating.
+    ///   - body: called with (user, item, rating) for each.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.; what `body` throws.
     public func forEachRating(maxSeq: Int64? = nil, _ body: (Int32, Int32, Float) throws -> Void) throws {
         let sql = try ratingsQuery(maxSeq: maxSeq, byUsers: false)
         let stmt = try db.prepare(sql)
@@ -119,6 +145,13 @@ extension Store {
     /// (`BEGIN IMMEDIATE`) while their read transactions start, so no writer commits in between. One part
     /// (this connection, this thread) when `parts` is 1, the database is read-only or a transaction is open.
     /// - Throws: `StoreError.sqlite` (from any part).
+    /// - Parameters:
+    ///   - maxSeq: the watermark; nil for every current rating.
+    ///   - requested: connections to read with (at least 1).
+    ///   - userCount: users (the parts split 0..<userCount).
+    ///   - make: makes an empty part.
+    ///   - add: adds (user, item, rating) to a part.
+    /// - Returns: the parts, in user order.
     public func readRatings<T: Sendable>(
         maxSeq: Int64?, parts requested: Int, userCount: Int, make: @Sendable () -> T,
         add: @escaping @Sendable (inout T, Int32, Int32, Float) -> Void
@@ -191,6 +224,8 @@ extension Store {
     }
 
     /// A cursor over every rating in (user, item) order, read as the caller pulls.
+    /// - Returns: the cursor.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratingCursor() throws -> RatingCursor {
         RatingCursor(
             statement: try db.prepare("SELECT user_id, item_id, rating FROM ratings ORDER BY user_id, item_id"))
@@ -216,6 +251,9 @@ extension Store {
 
     /// Each user's earliest rating time among ratings with `seq <= maxSeq` (users without timestamps
     /// are left out), in user order: one pass over the primary key.
+    /// - Parameter maxSeq: the watermark.
+    /// - Returns: (user, earliest time) pairs.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func firstRatingTimes(maxSeq: Int64) throws -> [(user: Int32, time: Int64)] {
         let stmt = try db.prepare(
             "SELECT user_id, min(ts) FROM ratings WHERE seq <= ? AND ts IS NOT NULL GROUP BY user_id")
@@ -226,6 +264,11 @@ extension Store {
     }
 
     /// A user's ratings with `seq <= maxSeq` in time order (ties by item id).
+    /// - Parameters:
+    ///   - user: the user's dense id.
+    ///   - maxSeq: the watermark.
+    /// - Returns: (item, rating) pairs, oldest first.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratingsInTimeOrder(ofUser user: Int32, maxSeq: Int64) throws -> [(item: Int32, rating: Float)] {
         try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? AND seq <= ? ORDER BY ts, item_id") {
             stmt in
@@ -267,11 +310,19 @@ public final class RatingWriter {
     }
 
     /// Adds a user with a new dense id.
+    /// - Parameters:
+    ///   - id: the next dense id.
+    ///   - key: the user's key.
+    /// - Throws: `StoreError.sqlite` when SQLite fails. (a key or id already stored is refused).
     public func insertUser(id: Int32, key: String) throws {
         try insert(insertUser, id: id, key: key)
     }
 
     /// Adds an item with a new dense id.
+    /// - Parameters:
+    ///   - id: the next dense id.
+    ///   - key: the item's key.
+    /// - Throws: `StoreError.sqlite` when SQLite fails. (a key or id already stored is refused).
     public func insertItem(id: Int32, key: String) throws {
         try insert(insertItem, id: id, key: key)
     }
@@ -285,6 +336,12 @@ public final class RatingWriter {
 
     /// Stores a rating (replacing the user's earlier rating of the item).
     /// - Returns: its sequence number.
+    /// - Parameters:
+    ///   - user: the user's dense id.
+    ///   - item: the item's dense id.
+    ///   - rating: the rating.
+    ///   - timestamp: Unix seconds, when known.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     @discardableResult
     public func upsert(user: Int32, item: Int32, rating: Double, timestamp: Int64?) throws -> Int64 {
         defer { upsertRating.reset() }
@@ -299,6 +356,11 @@ public final class RatingWriter {
     }
 
     /// Sets an item's title and genres.
+    /// - Parameters:
+    ///   - item: the item's dense id.
+    ///   - title: the title.
+    ///   - genres: the "|"-separated genres, if any.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setTitle(item: Int32, title: String, genres: String?) throws {
         try updateTitle.execute([.text(title), genres.map { .text($0) } ?? .null, .integer(Int64(item))])
     }
@@ -317,6 +379,8 @@ public final class RatingCursor {
     init(statement: Statement) { self.statement = statement }
 
     /// The next rating, or nil after the last.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
+    /// - Returns: (user, item, rating), or nil.
     public func next() throws -> (user: Int32, item: Int32, rating: Float)? {
         guard !done else { return nil }
         guard try statement.step() else {

@@ -4,6 +4,9 @@ import Foundation
 /// The `snapshots` table: immutable, numbered model versions.
 extension Store {
     /// Stores a snapshot and returns its id. The model blob is checksummed (CRC-32) as stored.
+    /// - Parameter record: the snapshot.
+    /// - Returns: its id.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func insertSnapshot(_ record: SnapshotRecord) throws -> Int {
         let stmt = try db.prepare(
             """
@@ -23,11 +26,16 @@ extension Store {
     }
 
     /// A snapshot's metadata (without the model blob).
+    /// - Returns: every snapshot, oldest first.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func snapshots() throws -> [SnapshotRecord] {
         try selectSnapshots(where: "1", [], withModel: false)
     }
 
     /// One snapshot with its model; the blob's checksum is verified.
+    /// - Parameter id: the snapshot.
+    /// - Returns: the record, or nil for an unknown id.
+    /// - Throws: `StoreError.corrupt` when the blob's checksum does not match; `StoreError.sqlite` when SQLite fails.
     public func snapshot(id: Int) throws -> SnapshotRecord? {
         guard let record = try selectSnapshots(where: "id = ?", [.integer(Int64(id))], withModel: true).first else {
             return nil
@@ -70,11 +78,16 @@ extension Store {
     }
 
     /// Whether snapshot `id` exists.
+    /// - Parameter id: the snapshot.
+    /// - Returns: whether it exists.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func snapshotExists(_ id: Int) throws -> Bool {
         try db.scalarInt("SELECT count(*) FROM snapshots WHERE id = ?", [.integer(Int64(id))]) ?? 0 > 0
     }
 
     /// Deletes a snapshot; refuses the live one.
+    /// - Parameter id: the snapshot.
+    /// - Throws: `StoreError.noSnapshot`, `StoreError.liveSnapshot`; `StoreError.sqlite` when SQLite fails.
     public func deleteSnapshot(_ id: Int) throws {
         try transaction {
             if try liveModel().snapshotID == id {
@@ -124,6 +137,22 @@ public struct SnapshotRecord: Sendable {
     public var storedBytes: Int = 0
 
     /// A record to store with `insertSnapshot`.
+    /// - Parameters:
+    ///   - createdAt: when it was made (ISO 8601).
+    ///   - parentID: the snapshot it came from, if any.
+    ///   - kind: 'trained', 'frozen' or 'imported'.
+    ///   - note: the user's note.
+    ///   - factors: k.
+    ///   - userCount: users with a row.
+    ///   - itemCount: items with a row.
+    ///   - hyperparameters: the training options (JSON).
+    ///   - metrics: the final metrics (JSON).
+    ///   - history: the per-epoch history (JSON).
+    ///   - split: the test split (JSON).
+    ///   - watermark: the last rating sequence number it saw.
+    ///   - globalMean: the mean training rating.
+    ///   - model: the model blob.
+    ///   - modelBytes: the model's size uncompressed.
     public init(
         createdAt: String, parentID: Int?, kind: String, note: String?, factors: Int, userCount: Int, itemCount: Int,
         hyperparameters: String, metrics: String, history: String, split: String, watermark: Int64,

@@ -68,6 +68,8 @@ public final class Store {
     }
 
     /// Whether a database file holds something: it exists and is not empty (a 0-byte file counts as new).
+    /// - Parameter path: the database file.
+    /// - Returns: true when it exists and is not empty.
     public static func databaseExists(at path: String) -> Bool {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
         return (size ?? 0) > 0
@@ -113,12 +115,15 @@ public final class Store {
     }
 
     /// The schema version of the file (the id of the last migration applied).
+    /// - Returns: the version.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func schemaVersion() throws -> Int {
         try Migrator.embedded.applied(in: db).last?.id ?? 0
     }
 
     /// How long a write waits for another connection's (or process's) lock before it fails with a busy
     /// `StoreError` (`isBusy`), changing nothing. The default is 10 s.
+    /// - Parameter milliseconds: the longest wait (0: fail at once).
     public func setLockWait(milliseconds: Int) {
         db.setBusyTimeout(milliseconds: Int32(clamping: max(0, milliseconds)))
     }
@@ -159,14 +164,17 @@ public final class Store {
 
     /// `PRAGMA integrity_check`.
     /// - Returns: "ok" for a sound file, else SQLite's findings, one per line.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func integrityCheck() throws -> String { try db.integrityCheck() }
 
     /// Moves the write-ahead log into the database file and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`).
+    /// - Throws: `StoreError.sqlite` when SQLite fails. (`isBusy` when a reader or writer kept it from finishing).
     public func checkpoint() throws { try db.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
 
     /// Copies the write-ahead log's committed pages into the database file as far as readers allow,
     /// without waiting for readers or writers (`PRAGMA wal_checkpoint(PASSIVE)`): a server runs it on a
     /// connection of its own, so that no request's commit pays for the checkpoint's fsync.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func checkpointWithoutWaiting() throws { try db.execute("PRAGMA wal_checkpoint(PASSIVE)") }
 
     /// Finishes the checkpoint and lets the next writer start the write-ahead log from its beginning
@@ -175,10 +183,13 @@ public final class Store {
     /// little is left, but the database file's sync still makes writes wait once per call (tens of
     /// milliseconds measured under `mfrec-bench serve`: p99 about 30 ms when it ran every second, hence
     /// the `Checkpointer` runs it only once the log passes 64 MB); the log stays bounded.
+    /// - Throws: `StoreError.sqlite` when SQLite fails. (`isBusy` when the wait ran out).
     public func checkpointAndRestartLog() throws { try db.execute("PRAGMA wal_checkpoint(RESTART)") }
 
     /// After how many pages in the write-ahead log a commit of this connection checkpoints (SQLite's
     /// default 1000; 0 never: someone else checkpoints, see `checkpointWithoutWaiting`).
+    /// - Parameter pages: the page count (0: never).
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setAutoCheckpoint(pages: Int) throws {
         try db.execute("PRAGMA wal_autocheckpoint = \(max(0, pages))")
     }
@@ -196,14 +207,20 @@ public final class Store {
     }
 
     /// The popular-items list `train` stored (JSON), if any.
+    /// - Returns: the JSON, or nil before the first `train`.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func popularItemsJSON() throws -> String? { try metadata("popular_items") }
 
     /// Stores the popular-items list (JSON) that `recommend` falls back to.
+    /// - Parameter json: the list.
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func setPopularItemsJSON(_ json: String) throws {
         try transaction { try setMetadata("popular_items", json) }
     }
 
     /// A CRC-32 of a blob, as stored beside snapshots, embeddings and ranking models.
+    /// - Parameter bytes: the blob.
+    /// - Returns: its CRC-32.
     public static func checksum(_ bytes: [UInt8]) -> Int64 {
         crc32Checksum(bytes)
     }

@@ -14,6 +14,10 @@ public struct DatabaseError: Error, CustomStringConvertible, Sendable, Equatable
     public let sql: String?
 
     /// An error with SQLite's extended result code and message.
+    /// - Parameters:
+    ///   - extendedCode: SQLite's extended result code.
+    ///   - message: SQLite's message.
+    ///   - sql: the statement, when one failed.
     public init(extendedCode: Int32, message: String, sql: String? = nil) {
         self.extendedCode = extendedCode
         self.message = message

@@ -24,6 +24,10 @@ let targetNames = fuzzTargets.map(\.name).joined(separator: ", ")
     }()
 
     /// libFuzzer's callback: one input through the selected target.
+    /// - Parameters:
+    ///   - data: the input's bytes (copied before a target sees them).
+    ///   - size: their count.
+    /// - Returns: 0, as libFuzzer expects.
     @_cdecl("LLVMFuzzerTestOneInput")
     public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         selectedTarget(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
@@ -40,6 +44,10 @@ let targetNames = fuzzTargets.map(\.name).joined(separator: ", ")
     ) -> Int32
 
     /// The process entry (SwiftPM's name for an executable's `main`): libFuzzer's driver takes over.
+    /// - Parameters:
+    ///   - argc: the argument count.
+    ///   - argv: the arguments.
+    /// - Returns: the process's exit status.
     @_cdecl("mfrec_fuzz_main")
     public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
         var count = argc

@@ -11,11 +11,13 @@ public final class Locked<Value>: @unchecked Sendable {
     private var value: Value
 
     /// Guards `value`.
+    /// - Parameter value: the initial value.
     public init(_ value: Value) { self.value = value }
 
     /// Runs `body` with the value while holding the lock.
     /// - Parameter body: reads or changes the value; it must not call `withLock` on the same instance.
     /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws.
     public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
@@ -28,17 +30,25 @@ public final class ThreadSlots<T>: Sendable {
     private let slots: Locked<[T?]>
 
     /// `count` empty slots.
+    /// - Parameter count: the slots.
     public init(count: Int) { slots = Locked(Array(repeating: nil, count: count)) }
 
     /// How many slots there are.
     public var count: Int { slots.withLock { $0.count } }
 
     /// Sets slot `i`.
+    /// - Parameters:
+    ///   - i: the slot.
+    ///   - value: its value.
     public func set(_ i: Int, _ value: T) { slots.withLock { $0[i] = value } }
 
     /// The value of a slot that was set.
+    /// - Parameter i: the slot.
+    /// - Returns: its value.
     public func get(_ i: Int) -> T { slots.withLock { $0[i]! } }
 
     /// The value of a slot, nil when it was never set.
+    /// - Parameter i: the slot.
+    /// - Returns: its value, or nil.
     public func value(_ i: Int) -> T? { slots.withLock { $0[i] } }
 }

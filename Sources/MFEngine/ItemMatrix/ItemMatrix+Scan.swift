@@ -6,12 +6,16 @@ extension ItemMatrix {
     // MARK: Reading
 
     /// Item i's vector (k values) and bias.
+    /// - Parameter i: the item.
+    /// - Returns: its vector and bias.
     public func item(_ i: Int) -> (vector: [Float], bias: Float) {
         precondition(i >= 0 && i < itemCount)
         return (rows.copy(from: i * stride, count: factors), biases[i])
     }
 
     /// A query vector for a user: p_u zero-padded to `stride` floats.
+    /// - Parameter user: p_u (k floats).
+    /// - Returns: `stride` floats.
     public func queryVector(_ user: some Collection<Float>) -> [Float] {
         precondition(user.count == factors)
         var q = [Float](repeating: 0, count: stride)
@@ -32,6 +36,12 @@ extension ItemMatrix {
     /// a bounded min-heap. `excluded` must be sorted ascending (the user's rated items).
     /// With `threads` > 1 each thread scans a slice with its own heap; the heaps are merged.
     /// - Complexity: O(items · (k + log n)).
+    /// - Parameters:
+    ///   - query: the query vector (`stride` floats).
+    ///   - n: how many items.
+    ///   - excluded: item ids left out, ascending.
+    ///   - threads: threads of the scan.
+    /// - Returns: (item, score) pairs, best first.
     public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)]
     {
         precondition(query.count == stride)
@@ -81,6 +91,11 @@ extension ItemMatrix {
     /// cache while every user's scores for it are computed, and only scores at or above a user's heap
     /// threshold leave the kernel. The lists equal `topN(query:n:excluded:)`'s for each user, bit for bit.
     /// `excluded[u]` must be sorted ascending.
+    /// - Parameters:
+    ///   - queries: the query vectors.
+    ///   - n: how many items each.
+    ///   - excluded: per query, item ids left out.
+    /// - Returns: one list per query.
     public func topNBatch(queries: [[Float]], n: Int, excluded: [[Int32]]) -> [[(item: Int32, score: Float)]] {
         precondition(excluded.count == queries.count && queries.allSatisfy { $0.count == stride })
         return BlockScan.topN(
@@ -90,6 +105,10 @@ extension ItemMatrix {
     }
 
     /// The n items most similar to `item` by cosine of their vectors (the item itself excluded).
+    /// - Parameters:
+    ///   - item: the item.
+    ///   - n: how many.
+    /// - Returns: (item, cosine) pairs, most similar first.
     public func similar(to item: Int, n: Int) -> [(item: Int32, score: Float)] {
         precondition(item >= 0 && item < itemCount)
         var query = [Float](repeating: 0, count: stride)

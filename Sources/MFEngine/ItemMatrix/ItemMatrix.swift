@@ -34,6 +34,8 @@ public final class ItemMatrix: @unchecked Sendable {
     static let headerSize = 64
 
     /// Floats per row for k factors.
+    /// - Parameter factors: k.
+    /// - Returns: k rounded up to a multiple of 16.
     public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
 
     /// Bytes of a file holding `count` items of `stride` floats.
@@ -74,6 +76,14 @@ public final class ItemMatrix: @unchecked Sendable {
     /// Maps `path` read-only and validates it against what the live model says it should be.
     /// - Throws: `EngineError.itemMatrixStale`, `.itemMatrixMissing` or `.itemMatrixCorrupt` when the file must be
     ///   rebuilt, `.itemMatrixIO` when it cannot be read.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - generation: the live model's generation.
+    ///   - snapshotID: the live snapshot.
+    ///   - factors: k.
+    ///   - itemCount: items.
+    ///   - verifyChecksum: whether to hash every row.
+    /// - Returns: the mapped matrix.
     public static func open(
         path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
         verifyChecksum: Bool = true
@@ -155,6 +165,7 @@ extension ItemMatrix {
     ///   - path: the item matrix file.
     ///   - body: the writes.
     /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws.
     public static func exclusively<R>(path: String, _ body: () throws -> R) rethrows -> R {
         let fd = Foundation.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return try body() }
@@ -166,6 +177,12 @@ extension ItemMatrix {
 
     /// Writes the item matrix of `model` to `path` atomically: a temp file in the same folder, fsynced,
     /// then renamed over `path`. A crash leaves either the old file or the new one, never a half-written one.
+    /// - Parameters:
+    ///   - model: the model whose item side is written.
+    ///   - generation: the live generation it stands for.
+    ///   - snapshotID: the live snapshot.
+    ///   - path: the file.
+    /// - Throws: `EngineError.itemMatrixIO` when it cannot be written (the old file stays).
     public static func write(model: FactorModel, generation: UInt64, snapshotID: UInt64, to path: String) throws {
         let stride = stride(for: model.factors)
         let rowBytes = stride * 4
@@ -275,6 +292,14 @@ extension ItemMatrix {
     /// vector and part of its new one (each float is either old or new), never anything else.
     /// - Returns: false (and changes nothing) when the file is not the one expected: the caller
     ///   rewrites it whole instead.
+    /// - Parameters:
+    ///   - path: the file.
+    ///   - expectedGeneration: the generation the file must hold.
+    ///   - snapshotID: the snapshot it must hold.
+    ///   - factors: k.
+    ///   - itemCount: items.
+    ///   - items: the rows to rewrite: item, vector, bias.
+    ///   - generation: the generation stamped afterwards.
     public static func updateInPlace(
         path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
         items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64

@@ -8,6 +8,10 @@ public struct RatingTriples: Sendable {
     public var ratings: [Float]
 
     /// Triples from three columns of the same length.
+    /// - Parameters:
+    ///   - users: user ids.
+    ///   - items: item ids.
+    ///   - ratings: values.
     public init(users: [Int32] = [], items: [Int32] = [], ratings: [Float] = []) {
         precondition(users.count == items.count && items.count == ratings.count)
         self.users = users
@@ -19,6 +23,10 @@ public struct RatingTriples: Sendable {
     public var count: Int { ratings.count }
 
     /// Adds one rating.
+    /// - Parameters:
+    ///   - user: the user's id.
+    ///   - item: the item's id.
+    ///   - rating: the value.
     public mutating func append(user: Int32, item: Int32, rating: Float) {
         users.append(user)
         items.append(item)
@@ -26,6 +34,7 @@ public struct RatingTriples: Sendable {
     }
 
     /// Reserves room for `count` ratings in all three columns.
+    /// - Parameter count: ratings in all.
     public mutating func reserve(_ count: Int) {
         users.reserveCapacity(count)
         items.reserveCapacity(count)
@@ -33,6 +42,7 @@ public struct RatingTriples: Sendable {
     }
 
     /// Adds another set's ratings after these.
+    /// - Parameter other: the other set.
     public mutating func append(contentsOf other: RatingTriples) {
         users.append(contentsOf: other.users)
         items.append(contentsOf: other.items)

@@ -120,6 +120,12 @@ public enum Trainer {
 
     /// Error metrics on `test`. A pair whose user or item has no training rating is predicted by the
     /// fallback μ + (b_u if the user is known) + (b_i if the item is known), clipped to the scale.
+    /// - Parameters:
+    ///   - model: the model.
+    ///   - test: the test ratings.
+    ///   - seenUser: per user, whether training saw them.
+    ///   - seenItem: per item, whether training saw it.
+    /// - Returns: the metrics, and how many pairs the fallback predicted.
     public static func evaluate(_ model: FactorModel, on test: RatingTriples, seenUser: [Bool], seenItem: [Bool])
         -> (metrics: ErrorMetrics, unseen: Int)
     {

@@ -38,6 +38,8 @@ package enum Zlib {
     }
 
     /// A gzip stream of `bytes` (level 1); `bytes` unchanged when zlib fails.
+    /// - Parameter bytes: the bytes to compress.
+    /// - Returns: the gzip stream.
     package static func gzip(_ bytes: [UInt8]) -> [UInt8] {
         var stream = z_stream()
         guard

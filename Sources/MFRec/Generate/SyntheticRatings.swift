@@ -22,6 +22,11 @@ public struct SyntheticRatings: Sendable {
     public var seed: UInt64
 
     /// A generator of `ratings` ratings by `users` users of `items` items.
+    /// - Parameters:
+    ///   - users: users (≥ 1).
+    ///   - items: items (≥ 1).
+    ///   - ratings: ratings in all (at most a third of the items per user).
+    ///   - seed: the random seed.
     public init(users: Int, items: Int, ratings: Int, seed: UInt64 = 42) {
         self.users = users
         self.items = items
@@ -40,6 +45,12 @@ public struct SyntheticRatings: Sendable {
     }
 
     /// Writes the file atomically (a temp file renamed into place).
+    /// - Parameters:
+    ///   - path: the file (`.gz` for gzip; `-` for standard output).
+    ///   - progress: called with ratings written and ratings in all.
+    /// - Returns: ratings and bytes written, and the time taken.
+    /// - Throws: `MFRecError.cannotGenerate` for counts that cannot be met, `MFRecError.cannotWrite` when the
+    ///   file cannot be written (its old content stays).
     public func write(to path: String, progress: ProgressHandler? = nil) throws -> Report {
         guard users > 0, items > 0, ratings > 0 else {
             throw MFRecError.cannotGenerate("users, items and ratings must be positive")

@@ -46,6 +46,8 @@ public struct SparkFactors: Sendable {
         }
 
         /// Decodes, keeping only the numeric metrics (the job may add notes beside them).
+        /// - Parameter decoder: the job's metadata JSON.
+        /// - Throws: `DecodingError` when a field has the wrong type.
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             format = try c.decodeIfPresent(String.self, forKey: .format)

@@ -17,6 +17,12 @@ public struct IngestOptions: Sendable {
     public var skipInvalid = false
 
     /// Options for an ingest; every one is optional.
+    /// - Parameters:
+    ///   - format: the ratings file's layout; detected when nil.
+    ///   - itemsPath: an item file (titles, genres) to read too.
+    ///   - itemsFormat: that file's layout; detected when nil.
+    ///   - scale: the rating scale; chosen by the first ingest when nil.
+    ///   - skipInvalid: whether to store the valid lines and report the others.
     public init(
         format: RatingsFormat? = nil, itemsPath: String? = nil, itemsFormat: ItemsFormat? = nil,
         scale: ClosedRange<Double>? = nil, skipInvalid: Bool = false

@@ -30,12 +30,17 @@ package final class ItemsReader {
     let path: String
     private(set) var format: ItemsFormat?
 
+    /// - Parameters:
+    ///   - path: the item file.
+    ///   - format: its layout; detected from the first line when nil.
     package init(path: String, format: ItemsFormat? = nil) {
         self.path = path
         self.name = (path as NSString).lastPathComponent
         self.format = format
     }
 
+    /// - Parameter body: called with each item line.
+    /// - Throws: `MFRecError.input` naming file, line and field; what `body` throws.
     package func read(_ body: (ItemLine) throws -> Void) throws {
         let lines = LineReader(source: try openByteSource(path: path))
         var fields: [Range<Int>] = []

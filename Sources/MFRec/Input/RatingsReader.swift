@@ -35,6 +35,12 @@ package final class RatingsReader {
 
     /// Opens `path`, detects its layout (unless `format` is given) and reads the CSV header. With
     /// `ratingOptional`, a line may stop after the item (a CSV header may lack the rating column).
+    /// - Parameters:
+    ///   - path: the ratings file (plain or gzip).
+    ///   - format: its layout; detected from the first line when nil.
+    ///   - scale: ratings outside it are errors.
+    ///   - ratingOptional: whether lines may stop after the item.
+    /// - Throws: `MFRecError.input` when the file cannot be opened or its layout told.
     package init(
         path: String, format: RatingsFormat? = nil, scale: ClosedRange<Double>? = nil, ratingOptional: Bool = false
     ) throws {
@@ -160,6 +166,10 @@ package final class RatingsReader {
 
     /// Parses every line. `body` gets each valid rating; `onError` gets each invalid line's error and
     /// returns true to go on (skip) or throws to stop.
+    /// - Parameters:
+    ///   - body: called with each parsed line (its keys valid only during the call).
+    ///   - onError: called with each bad line's error; throwing from it stops the read.
+    /// - Throws: what `body` or `onError` throws; `MFRecError.input` for an unreadable stream.
     package func read(_ body: (RatingLine) throws -> Void, onError: (MFRecError) throws -> Void) throws {
         var fields: [Range<Int>] = []
         fields.reserveCapacity(8)

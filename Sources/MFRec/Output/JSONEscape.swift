@@ -3,6 +3,9 @@
 /// the UTF-8 bytes as they are.
 package enum JSONEscape {
     /// Appends `value` as a quoted JSON string.
+    /// - Parameters:
+    ///   - value: the text.
+    ///   - bytes: where the quoted, escaped string goes.
     package static func append(_ value: String, to bytes: inout [UInt8]) {
         let backslash = UInt8(ascii: "\\")
         bytes.append(UInt8(ascii: "\""))

@@ -116,3 +116,15 @@ final class LineWriter {
         return written
     }
 }
+
+/// Quotes a CSV field when it needs it (RFC 4180): as it is, or in double quotes (quotes inside doubled) when it
+/// holds a comma, a quote or a line break.
+/// - Parameter text: the field.
+/// - Returns: the field as CSV writes it.
+public func csvField(_ text: String) -> String {
+    // One rule for every CSV writer: `LineWriter.appendCSVField` (it also quotes a lone carriage return, which a
+    // test on `Character`s missed: "\r\n" is one character).
+    var out: [UInt8] = []
+    LineWriter.appendCSVField(text, to: &out)
+    return String(decoding: out, as: UTF8.self)
+}

@@ -51,6 +51,10 @@ public struct RecommendationList: Sendable, Codable, Equatable {
     public var items: [Recommendation]
 
     /// A list for `user`, ordered by `ranking`.
+    /// - Parameters:
+    ///   - user: the user's key.
+    ///   - ranking: the ranker that ordered it (`.popular` marks a cold start).
+    ///   - items: the items, best first.
     public init(user: String, ranking: Ranking, items: [Recommendation]) {
         self.user = user
         self.coldStart = ranking == .popular

@@ -10,6 +10,16 @@ extension QueryEngine {
     /// batches of `batch`, each batch one blocked pass over the item vectors: see `BlockScan`). Memory stays bounded by one round's results. The file is written as
     /// `OutputFile` writes (`-` is standard output, a link is followed, a regular file is replaced whole).
     /// - Returns: the number of users written.
+    /// - Parameters:
+    ///   - n: items per user.
+    ///   - path: the CSV file (`-` for standard output).
+    ///   - batch: users per blocked pass.
+    ///   - threads: scoring threads.
+    ///   - cooccurrenceBelow: users with fewer ratings are ranked by the light-user rule.
+    ///   - by: the ranker; nil for the rule validation chose.
+    ///   - progress: called with users done and users in all.
+    ///   - isCancelled: polled between rounds; true stops with `CancellationError` and no file.
+    /// - Throws: `MFRecError.noModel`, `MFRecError.cannotWrite`, `CancellationError`, `StoreError`.
     @discardableResult
     public func recommendAll(
         n: Int, to path: String, batch: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -192,13 +202,4 @@ extension QueryEngine {
             path: path, generation: shared.generation, snapshotID: shared.snapshotID, factors: model.factors,
             itemCount: model.itemCount, verifyChecksum: false)
     }
-}
-
-/// Quotes a CSV field when it needs it (RFC 4180).
-public func csvField(_ text: String) -> String {
-    // One rule for every CSV writer: `LineWriter.appendCSVField` (it also quotes a lone carriage return, which a
-    // test on `Character`s missed: "\r\n" is one character).
-    var out: [UInt8] = []
-    LineWriter.appendCSVField(text, to: &out)
-    return String(decoding: out, as: UTF8.self)
 }

@@ -13,6 +13,11 @@ public struct ItemFilter: Sendable, Equatable {
     public var minRatings: Int
 
     /// A filter; the defaults allow every item.
+    /// - Parameters:
+    ///   - excluded: item keys never recommended.
+    ///   - only: when given, the only item keys recommended.
+    ///   - genre: only items of this genre.
+    ///   - minRatings: only items with at least this many ratings.
     public init(excluded: Set<String> = [], only: Set<String>? = nil, genre: String? = nil, minRatings: Int = 0) {
         self.excluded = excluded
         self.only = only

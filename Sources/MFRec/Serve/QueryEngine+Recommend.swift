@@ -29,6 +29,21 @@ extension QueryEngine {
     /// `excluding` names items (by the ids of the ratings file) that may not appear, and `filter` says
     /// which may (a candidate set, a genre, a least number of ratings); items ruled out are left out
     /// inside the scan, so the answer is the true top-n of the allowed items. Unknown ids are ignored.
+    /// - Parameters:
+    ///   - key: the user's key.
+    ///   - n: the list's length.
+    ///   - includeRated: whether items the user rated may appear.
+    ///   - cold: what to do for a user without a vector (`.popular` answers with the popular list).
+    ///   - explain: whether each item says which of the user's rated items it is closest to.
+    ///   - threads: threads of a rating-model scan.
+    ///   - minRatings: a user with fewer ratings is treated as cold.
+    ///   - cooccurrenceBelow: users with fewer ratings are ranked by the light-user rule.
+    ///   - by: one ranker instead of the rule validation chose.
+    ///   - items: item keys that may not appear.
+    ///   - filter: which items may appear (a candidate set, a genre, a least number of ratings).
+    /// - Returns: the list, best first, with the ranker that ordered it.
+    /// - Throws: `MFRecError.unknownUser`, `.coldUser` (with `cold: .error`), `.unknownGenre`, `.noModel`,
+    ///   `.reloadFailed`; `StoreError` when the database cannot be read.
     public func recommend(
         user key: String, n: Int = 10, includeRated: Bool = false, cold: ColdStartPolicy = .popular,
         explain: Bool = false, threads: Int = 1, minRatings: Int = 0,
@@ -67,6 +82,16 @@ extension QueryEngine {
     /// explanations are `recommend(user:)`'s. So the list equals the one a stored user with these ratings, added in
     /// one batch, would get. A repeated item counts with its last value; items the database does not know are
     /// left out and counted in `ignored`. With no known item the popular list answers.
+    /// - Parameters:
+    ///   - ratings: the session's (item key, rating) pairs.
+    ///   - n: the list's length.
+    ///   - includeRated: whether the session's items may appear.
+    ///   - explain: whether each item says which of the session's items it is closest to.
+    ///   - by: one ranker instead of the rule validation chose.
+    ///   - items: item keys that may not appear.
+    ///   - filter: which items may appear.
+    /// - Returns: the list, and how many of the ratings named items the database does not know.
+    /// - Throws: `MFRecError.input` for a rating outside the scale, `.unknownGenre`, `.noModel`, `.reloadFailed`.
     public func recommend(
         ratings: [(item: String, rating: Double)], n: Int = 10, includeRated: Bool = false, explain: Bool = false,
         by: Ranker? = nil, excluding items: Set<String> = [], filter: ItemFilter = ItemFilter()

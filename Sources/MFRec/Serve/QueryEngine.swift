@@ -89,6 +89,7 @@ public final class QueryEngine: Sendable {
 
     /// The mapped item matrix now in use.
     /// - Throws: `MFRecError.reloadFailed` when the live model changed and could not be loaded.
+    /// - Returns: the mapping the engine's scans read.
     public func matrix() throws -> ItemMatrix { try current().matrix }
 
     /// The live snapshot now in use.
@@ -289,6 +290,7 @@ public final class QueryEngine: Sendable {
     /// The live ranking model (nil when the live snapshot has none): the snapshot's, with the item rows
     /// incremental updates moved since, followed like the rating model.
     /// - Returns: the model and what validation chose at training time.
+    /// - Throws: `MFRecError.reloadFailed` when the live model changed and could not be loaded.
     public func rankingModel() throws -> (RankingModel, RankingChoice)? {
         try currentState().state.ranking.map { ($0.model, $0.choice) }
     }

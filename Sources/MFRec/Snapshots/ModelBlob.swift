@@ -10,6 +10,9 @@ import MFEngine
 package enum ModelBlob {
     static let magic: [UInt8] = Array("MFRZ".utf8)
 
+    /// Encodes `model` for a snapshot row.
+    /// - Parameter model: the model.
+    /// - Returns: the stored bytes (compressed when that is smaller) and the size of the plain encoding.
     package static func encode(_ model: FactorModel) -> (blob: [UInt8], rawBytes: Int) {
         let raw = model.encoded()
         guard let deflated = Zlib.deflate(shuffle(raw), level: 1), deflated.count + 12 < raw.count else {
@@ -21,6 +24,10 @@ package enum ModelBlob {
         return (out, raw.count)
     }
 
+    /// Decodes a snapshot row's bytes (compressed or plain).
+    /// - Parameter blob: the stored bytes.
+    /// - Returns: the model.
+    /// - Throws: `EngineError.modelFormat` for bytes that are not a model.
     package static func decode(_ blob: [UInt8]) throws -> FactorModel {
         guard blob.count >= 12, Array(blob[0..<4]) == magic else { return try FactorModel(decoding: blob) }
         let size = blob[4..<12].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }

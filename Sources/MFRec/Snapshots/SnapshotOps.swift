@@ -94,6 +94,10 @@ extension Recommender {
 
     /// Makes snapshot `id` the live model. Unsaved incremental updates are frozen into a snapshot
     /// first, in the same transaction, so nothing is lost. The item matrix file follows.
+    /// - Parameter id: the snapshot to make live.
+    /// - Returns: the snapshot made live and the id the unsaved updates were frozen into, if any.
+    /// - Throws: `StoreError.noSnapshot` for an unknown id, `StoreError.corrupt` when its model fails its
+    ///   checksum; nothing changes then.
     @discardableResult
     public func rollback(to id: Int) throws -> RollbackReport {
         return try serialized {
@@ -118,6 +122,8 @@ extension Recommender {
     }
 
     /// Deletes a snapshot. The live one is refused.
+    /// - Parameter id: the snapshot.
+    /// - Throws: `StoreError.noSnapshot` for an unknown id, `StoreError.liveSnapshot` for the live one.
     public func deleteSnapshot(_ id: Int) throws {
         try serialized {
             try store.transaction { try store.deleteSnapshot(id) }
@@ -125,6 +131,9 @@ extension Recommender {
     }
 
     /// Keeps the `keep` newest snapshots and the live one; deletes the rest. Returns the ids deleted.
+    /// - Parameter keep: how many of the newest snapshots to keep (≥ 0), besides the live one.
+    /// - Returns: the ids deleted.
+    /// - Throws: `StoreError` when the database cannot be written; nothing is deleted then.
     @discardableResult
     public func pruneSnapshots(keep: Int) throws -> [Int] {
         return try serialized {
@@ -141,6 +150,13 @@ extension Recommender {
 
     /// Compares two snapshots: metric deltas, how far the vectors moved, and how much the top-10 lists
     /// of a seeded sample of users overlap (the users' rated items excluded, as in `recommend`).
+    /// - Parameters:
+    ///   - a: the first snapshot.
+    ///   - b: the second snapshot.
+    ///   - sampleUsers: users whose lists are compared.
+    ///   - seed: the sample's seed.
+    /// - Returns: the metric deltas, mean cosines of matching rows, and the lists' mean overlap.
+    /// - Throws: `StoreError.noSnapshot` or `.corrupt` for either snapshot.
     public func diffSnapshots(_ a: Int, _ b: Int, sampleUsers: Int = 200, seed: UInt64 = 11) throws -> SnapshotDiff {
         return try serialized {
             let (infoA, modelA) = try loadModel(snapshot: a)
@@ -213,6 +229,9 @@ extension Recommender {
     }
 
     /// One snapshot's full record (without its model).
+    /// - Parameter id: the snapshot.
+    /// - Returns: its metadata, metrics and options.
+    /// - Throws: `StoreError.noSnapshot` for an unknown id.
     public func snapshot(_ id: Int) throws -> SnapshotInfo {
         return try serialized {
             guard let info = try snapshots().first(where: { $0.id == id }) else {
@@ -226,6 +245,12 @@ extension Recommender {
 extension Recommender {
     /// Stores a model built elsewhere as an 'imported' snapshot and makes it live. Its user and item
     /// rows are the database's dense ids (row r is the user or item with id r).
+    /// - Parameters:
+    ///   - model: the model; its users and items no more than the database's.
+    ///   - note: a note stored with the snapshot.
+    /// - Returns: the new snapshot's id.
+    /// - Throws: `MFRecError.modelMismatch` for a model that does not fit (nothing stored), `StoreError` when
+    ///   it cannot be stored.
     @discardableResult
     public func importModel(_ model: FactorModel, note: String? = nil) throws -> Int {
         return try serialized {

@@ -50,6 +50,17 @@ extension Recommender {
     /// item is relevant when its rating is at least `relevantThreshold`. `compareRankings` also ranks the
     /// same users by co-occurrence and by popularity (fitting the embedding costs a few passes over the
     /// training ratings).
+    /// - Parameters:
+    ///   - id: the snapshot; the live model when nil.
+    ///   - testFile: a ratings file to test on instead of the snapshot's own split.
+    ///   - k: the list length of the ranking metrics.
+    ///   - relevantThreshold: the rating from which a test item counts as relevant.
+    ///   - maxUsers: the most test users ranked (a seeded sample beyond it).
+    ///   - seed: the sample's seed.
+    ///   - compareRankings: whether to rank the same users by co-occurrence and popularity too.
+    /// - Returns: RMSE, MAE, precision, recall, NDCG and coverage at k, and the comparisons asked for.
+    /// - Throws: `MFRecError.noModel`, `.noTestSplit` (a snapshot trained on every rating, and no test file),
+    ///   `.emptyTestSet`, `.input` for a bad test file; `StoreError` for an unknown or damaged snapshot.
     public func evaluate(
         snapshot id: Int? = nil, testFile: String? = nil, top k: Int = 10,
         relevantThreshold: Double = 4, maxUsers: Int = 5_000, seed: UInt64 = 7,

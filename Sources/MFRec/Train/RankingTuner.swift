@@ -80,11 +80,15 @@ public struct RankingChoice: Codable, Sendable, Equatable {
     }
 
     /// The ranker for a user with `ratingCount` ratings.
+    /// - Parameter ratingCount: the user's stored ratings.
+    /// - Returns: the light-user ranker below the chosen count, the ranking model from it on.
     public func ranker(forRatingCount ratingCount: Int) -> Ranker {
         ratingCount < lightBelow ? lightRanker : .ranking
     }
 
     /// The ranker and its popularity blend for a user with `ratingCount` ratings.
+    /// - Parameter ratingCount: the user's stored ratings.
+    /// - Returns: the ranker and the weight of its popularity blend.
     public func rule(forRatingCount ratingCount: Int) -> (ranker: Ranker, popularityWeight: Float) {
         ratingCount < lightBelow ? (lightRanker, lightPopularityWeight) : (.ranking, popularityWeight)
     }
@@ -137,6 +141,10 @@ public struct RankingTuner {
 
     /// The validation carve-out of training ratings: (what models are fitted on, what they are scored on).
     /// With `folds` > 1, fold `fold` of K is held out.
+    /// - Parameters:
+    ///   - train: the training ratings.
+    ///   - fold: which of the `folds` folds is held out.
+    /// - Returns: the ratings models are fitted on, and those they are scored on.
     public func carve(_ train: RatingTriples, fold: Int = 0) -> (fit: RatingTriples, held: RatingTriples) {
         var fit = RatingTriples(), held = RatingTriples()
         for j in 0..<train.count {

@@ -62,6 +62,21 @@ public struct RatingTuner {
     public init() {}
 
     /// Chooses learning rate, regularization, epochs, update step and fold-in prior on validation ratings.
+    /// - Parameters:
+    ///   - fit: the ratings models are fitted on.
+    ///   - held: the validation ratings they are scored on.
+    ///   - userCount: users (every id below it).
+    ///   - itemCount: items (every id below it).
+    ///   - scale: the rating scale.
+    ///   - options: the starting options (k, threads, …).
+    ///   - fixLearningRate: keep `options`' learning rate.
+    ///   - fixRegularization: keep `options`' regularization.
+    ///   - fixEpochs: keep `options`' epochs.
+    ///   - otherFolds: further (fit, held) folds; each setting is scored by its mean over all folds.
+    ///   - isCancelled: polled between settings and epochs.
+    ///   - progress: a line per setting tried.
+    /// - Returns: the chosen settings with their validation figures.
+    /// - Throws: `EngineError.cancelled`, or a training error of the chosen setting.
     public func choose(
         fit: RatingTriples, held: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         options: TrainingOptions, fixLearningRate: Bool, fixRegularization: Bool, fixEpochs: Bool,

@@ -12,6 +12,12 @@ public enum TestSplit: Codable, Sendable, Equatable {
     case none
 
     /// Whether (user, item) is in the test side of a random split.
+    /// - Parameters:
+    ///   - user: the user's dense id.
+    ///   - item: the item's dense id.
+    ///   - fraction: the test share (0 puts nothing in the test side).
+    ///   - seed: the split's seed.
+    /// - Returns: true for the test side; the same pair always lands on the same side.
     public static func isTest(user: Int32, item: Int32, fraction: Double, seed: UInt64) -> Bool {
         guard fraction > 0 else { return false }
         var x =

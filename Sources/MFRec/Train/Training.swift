@@ -102,6 +102,15 @@ extension Recommender {
     ///
     /// Nothing is written until training has finished: a failed, diverged or cancelled run leaves
     /// the database as it was. The snapshot and the live-model switch are one transaction.
+    /// - Parameters:
+    ///   - request: what to train (k, epochs, split, tuning, the ranking model, …).
+    ///   - progress: called after each epoch with its figures.
+    ///   - isCancelled: polled at every SGD stratum, stage and tuning setting; true stops with `EngineError.cancelled`.
+    ///   - rankingProgress: lines about the ranking model's tuning.
+    ///   - ratingProgress: lines about the rating model's tuning.
+    /// - Returns: the snapshot id, the history per epoch, what tuning chose and the final metrics.
+    /// - Throws: `EngineError` (`.noTrainingRatings`, `.invalid`, `.diverged`, `.cancelled`), `StoreError`;
+    ///   the database is unchanged then.
     @discardableResult
     public func train(
         _ request: TrainRequest, progress: TrainProgress? = nil,
@@ -302,6 +311,11 @@ extension Recommender {
     var loadThreads: Int { min(2, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
+    /// - Parameters:
+    ///   - split: the split (random by pair hash, a test file, or none).
+    ///   - maxSeq: the watermark: ratings written later are left out.
+    /// - Throws: `StoreError` when the ratings cannot be read, `MFRecError.input` for a bad test file.
+    /// - Returns: the training and test ratings (dense ids).
     public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
         return try serialized {
             // Two connections read halves of the users at once (one commit: see `Store.readRatings`).

@@ -30,6 +30,8 @@ extension Recommender {
     /// finishes it. Aggregates the user's ratings went into (item vectors, the popular list, item means, the
     /// co-occurrence embedding) are not per-user data and stay until the next `train`.
     /// - Throws: `MFRecError.unknownUser` for a key the database does not have.
+    /// - Parameter key: the user's key.
+    /// - Returns: the ratings removed and the snapshots rewritten.
     @discardableResult
     public func forget(user key: String) throws -> ForgetReport {
         try serialized {
@@ -52,6 +54,8 @@ extension Recommender {
     /// ranking model, the co-occurrence embedding and the popular list, and the item matrix (as `forget(user:)`,
     /// with the same guarantees).
     /// - Throws: `MFRecError.unknownItem` for a key the database does not have.
+    /// - Parameter key: the item's key.
+    /// - Returns: the ratings removed and the snapshots rewritten.
     @discardableResult
     public func forget(item key: String) throws -> ForgetReport {
         try serialized {

@@ -13,6 +13,11 @@ public struct NewRating: Sendable, Equatable {
     public var timestamp: Int64?
 
     /// A rating of `item` by `user`.
+    /// - Parameters:
+    ///   - user: the user's key.
+    ///   - item: the item's key.
+    ///   - rating: the rating.
+    ///   - timestamp: Unix seconds, when known.
     public init(user: String, item: String, rating: Double, timestamp: Int64? = nil) {
         self.user = user
         self.item = item
@@ -34,6 +39,10 @@ public struct UpdateOptions: Sendable {
     public var foldInPrior: Double?
 
     /// Options; nil takes the value stored with the live model.
+    /// - Parameters:
+    ///   - steps: SGD steps per new rating.
+    ///   - learningRate: the step's learning rate.
+    ///   - foldInPrior: the prior weight of a folded-in user's or item's solve.
     public init(steps: Int = 1, learningRate: Float? = nil, foldInPrior: Double? = nil) {
         self.steps = steps
         self.learningRate = learningRate

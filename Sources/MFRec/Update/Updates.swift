@@ -4,6 +4,14 @@ import MFStore
 
 extension Recommender {
     /// Stores one rating and moves the live model toward it (see `rate(_:options:)`).
+    /// - Parameters:
+    ///   - user: the user's key (new keys are added).
+    ///   - item: the item's key (new keys are added).
+    ///   - rating: the rating, within the stored scale.
+    ///   - timestamp: when it was given (Unix seconds), if known.
+    ///   - options: SGD steps, learning rate and fold-in prior of the update.
+    /// - Returns: what changed: users and items folded in, rows moved, the new generation.
+    /// - Throws: as `rate(_:options:)`.
     @discardableResult
     public func rate(
         user: String, item: String, rating: Double, timestamp: Int64? = nil,
@@ -20,6 +28,13 @@ extension Recommender {
     /// with the model's own hyperparameters. Ratings and model rows are written in one transaction, so
     /// the update is durable when this returns, and any bad rating leaves store and model untouched.
     /// The item matrix file then follows in place.
+    /// - Parameters:
+    ///   - ratings: the ratings, applied in order.
+    ///   - options: SGD steps, learning rate and fold-in prior of the update.
+    /// - Returns: what changed: users and items folded in, rows moved, the new generation.
+    /// - Throws: `MFRecError.noRatings` before the first ingest, `MFRecError.input` for an empty key or a
+    ///   rating outside the scale, `MFRecError.noModel` before the first `train`, `StoreError` when the
+    ///   database cannot be written (`isBusy` for another process's lock); nothing changes then.
     @discardableResult
     public func rate(_ ratings: [NewRating], options: UpdateOptions = UpdateOptions()) throws -> UpdateReport {
         return try serialized {
@@ -65,6 +80,13 @@ extension Recommender {
 
     /// `ingest FILE --update`: the file goes in as `ingest` would (same formats and errors), and the live
     /// model is updated with every stored rating, all in one transaction.
+    /// - Parameters:
+    ///   - path: the ratings file.
+    ///   - options: as for `ingest`.
+    ///   - update: SGD steps, learning rate and fold-in prior of the update.
+    ///   - progress: called with bytes read and bytes in all.
+    /// - Returns: the ingest's report and the update's.
+    /// - Throws: as `ingest(path:options:progress:)` and `rate(_:options:)`; nothing is stored then.
     @discardableResult
     public func ingestUpdating(
         path: String, options: IngestOptions = IngestOptions(), update: UpdateOptions = UpdateOptions(),
@@ -101,6 +123,10 @@ extension Recommender {
     /// item matrix's header follows in place.
     /// - Throws: `MFRecError.unknownUser`/`.unknownItem` for keys the database does not have, `MFRecError.noRating`
     ///   when the user has not rated the item, `MFRecError.noModel` before the first `train`.
+    /// - Parameters:
+    ///   - userKey: the user's key.
+    ///   - itemKey: the item's key.
+    /// - Returns: what changed in the live model.
     @discardableResult
     public func deleteRating(user userKey: String, item itemKey: String) throws -> UpdateReport {
         try serialized {
