@@ -38,10 +38,56 @@ struct ByteView: RandomAccessCollection {
         return bytes[index]
     }
 
+    /// Iterates the bytes without a check per byte (the iterator stops at the end of the view).
+    func makeIterator() -> UnsafeRawBufferPointer.Iterator { bytes.makeIterator() }
+
+    /// Appends the bytes to `array` in one copy (`Array.append(contentsOf:)` of a view would copy them one at a
+    /// time through the iterator).
+    func append(to array: inout [UInt8]) { array.append(contentsOf: bytes) }
+
+    /// Calls `body` with the bytes as one buffer, so that `String(decoding:as:)` and other users of
+    /// contiguous storage read them in one pass.
+    func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R? {
+        try bytes.withMemoryRebound(to: UInt8.self) { try body($0) }
+    }
+
     /// The bytes of `range` as a view of their own, indexed from 0.
     func view(_ range: Range<Int>) -> ByteView {
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "ByteView: range outside the view")
         return ByteView(UnsafeRawBufferPointer(rebasing: bytes[range]))
+    }
+
+    /// Splits the view on a one- or two-byte delimiter into `out` (reused to avoid allocation): the
+    /// ranges of the fields, in order. The parsers' hot loop, so it reads the bytes without a check per
+    /// byte: every index it reads is below `bytes.count` by its loop condition.
+    func split(delimiter: [UInt8], into out: inout [Range<Int>]) {
+        precondition(delimiter.count == 1 || delimiter.count == 2)
+        out.removeAll(keepingCapacity: true)
+        let count = bytes.count
+        var fieldStart = 0
+        var i = 0
+        if delimiter.count == 1 {
+            let d = delimiter[0]
+            while i < count {
+                if bytes[i] == d {
+                    out.append(fieldStart..<i)
+                    fieldStart = i + 1
+                }
+                i += 1
+            }
+        } else {
+            let d0 = delimiter[0], d1 = delimiter[1]
+            while i < count {
+                if bytes[i] == d0 && i + 1 < count && bytes[i + 1] == d1 {
+                    out.append(fieldStart..<i)
+                    i += 2
+                    fieldStart = i
+                } else {
+                    i += 1
+                }
+            }
+        }
+        out.append(fieldStart..<count)
     }
 
     /// The first index at or after `start` holding `byte` (memchr), or nil.

@@ -4,32 +4,7 @@ import Foundation
 enum Fields {
     /// Splits `line` on a one- or two-byte delimiter into `out` (reused to avoid allocation).
     static func split(_ line: ByteView, delimiter: [UInt8], into out: inout [Range<Int>]) {
-        out.removeAll(keepingCapacity: true)
-        let count = line.count
-        var fieldStart = 0
-        var i = 0
-        if delimiter.count == 1 {
-            let d = delimiter[0]
-            while i < count {
-                if line[i] == d {
-                    out.append(fieldStart..<i)
-                    fieldStart = i + 1
-                }
-                i += 1
-            }
-        } else {
-            let d0 = delimiter[0], d1 = delimiter[1]
-            while i < count {
-                if line[i] == d0 && i + 1 < count && line[i + 1] == d1 {
-                    out.append(fieldStart..<i)
-                    i += 2
-                    fieldStart = i
-                } else {
-                    i += 1
-                }
-            }
-        }
-        out.append(fieldStart..<count)
+        line.split(delimiter: delimiter, into: &out)
     }
 
     /// Splits a CSV line (RFC 4180 quoting: `"a, b"`, doubled quotes inside) into fields.

@@ -32,7 +32,7 @@ final class LineWriter {
     static func appendCSVField(_ bytes: ByteView, to out: inout [UInt8]) {
         let special = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 0x0a || $0 == 0x0d }
         guard special else {
-            out.append(contentsOf: bytes)
+            bytes.append(to: &out)
             return
         }
         out.append(UInt8(ascii: "\""))

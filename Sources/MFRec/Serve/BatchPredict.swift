@@ -108,9 +108,9 @@ struct PairBatch: Sendable {
     }
 
     mutating func append(user: ByteView, item: ByteView, rating: Double) {
-        keys.append(contentsOf: user)
+        user.append(to: &keys)
         userEnds.append(Int32(keys.count))
-        keys.append(contentsOf: item)
+        item.append(to: &keys)
         itemEnds.append(Int32(keys.count))
         ratings.append(rating)
     }
@@ -222,7 +222,7 @@ final class PredictWorker: @unchecked Sendable {
                     if !userKey.elementsEqual(lastUser) {
                         lastUserID = userIDs.id(of: userKey)
                         lastUser.removeAll(keepingCapacity: true)
-                        lastUser.append(contentsOf: userKey)
+                        userKey.append(to: &lastUser)
                     }
                     users.append(lastUserID)
                     items.append(itemIDs.id(of: keys.view(userEnd..<itemEnd)))
