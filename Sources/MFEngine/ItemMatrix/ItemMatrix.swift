@@ -2,6 +2,11 @@ import CKernels
 import Dispatch
 import Foundation
 
+// The item matrix file type, one of the few unsafe files (ARCHITECTURE.md): its format, `open` (mmap and
+// validation), `write` (a temp file renamed into place), `updateInPlace` (pread/pwrite of rows) and the
+// checksum. Readers outside this file see the mapping only as `FloatRows` (`rows`, `biases`), which check
+// every range they are asked for.
+
 /// The live model's item vectors and biases as a file beside the database, memory-mapped read-only.
 ///
 /// Layout (little-endian): a 64-byte header — magic `MFRECIM1`, format version, header size, item
