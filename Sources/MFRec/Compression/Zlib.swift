@@ -27,9 +27,8 @@ package enum Zlib {
         precondition(size > 0)
         var out = [UInt8](repeating: 0, count: size)
         var length = uLong(size)
-        let input = Array(bytes)
         let rc = out.withUnsafeMutableBufferPointer { dst in
-            input.withUnsafeBufferPointer { src in
+            bytes.withUnsafeBufferPointer { src in
                 uncompress(dst.baseAddress!, &length, src.baseAddress, uLong(src.count))
             }
         }

@@ -60,7 +60,7 @@ final class LineWriter {
         if scaled.sign == .minus { out.append(UInt8(ascii: "-")) }  // printf keeps the sign of -0.0000
         let magnitude = Int(abs(scaled))
         let whole = magnitude / 10_000
-        if whole < 10 { out.append(UInt8(48 + whole)) } else { out.append(contentsOf: String(whole).utf8) }
+        appendDecimal(whole, to: &out)
         out.append(UInt8(ascii: "."))
         let fraction = magnitude % 10_000
         out.append(UInt8(48 + fraction / 1_000))
@@ -69,25 +69,23 @@ final class LineWriter {
         out.append(UInt8(48 + fraction % 10))
     }
 
-    /// Appends a non-negative integer in decimal to `out`.
+    /// Appends a non-negative integer in decimal to `out`, without building a `String` (a negative value
+    /// is written as 0).
+    /// - Parameters:
+    ///   - value: the integer.
+    ///   - out: the bytes appended to.
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        if value < 10 {
-            out.append(UInt8(48 + max(value, 0)))
-        } else {
-            out.append(contentsOf: String(value).utf8)
-        }
-    }
-
-    /// Appends a non-negative integer in decimal.
-    @inline(__always) func append(_ value: Int) {
         let v = max(value, 0)
         var divisor = 1
         while divisor <= v / 10 { divisor *= 10 }
         repeat {
-            buffer.append(UInt8(48 + v / divisor % 10))
+            out.append(UInt8(48 + v / divisor % 10))
             divisor /= 10
         } while divisor > 0
     }
+
+    /// Appends a non-negative integer in decimal (see `appendDecimal`).
+    @inline(__always) func append(_ value: Int) { Self.appendDecimal(value, to: &buffer) }
 
     func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }
 
