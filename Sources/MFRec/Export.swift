@@ -212,7 +212,7 @@ extension Recommender {
                     }
                     writer.append(time)
                     if let timestamp {
-                        if timestamp >= 0 { writer.append(Int(timestamp)) } else { writer.append(String(timestamp)) }
+                        writer.append(Int(timestamp))
                     } else if format == .jsonl {
                         writer.append("null")
                     }

@@ -33,28 +33,45 @@ public final class Recommender: @unchecked Sendable {
     /// - Parameter milliseconds: the longest wait for another process's lock (0: fail at once).
     public func setLockWait(milliseconds: Int) { serialized { store.setLockWait(milliseconds: milliseconds) } }
 
-    /// After how many write-ahead-log pages a write of this recommender checkpoints the log into the
-    /// database file (SQLite's default 1000). A server sets 0 and checkpoints from a connection of its own
-    /// (`Store.checkpointWithoutWaiting`), so that no write waits for the checkpoint's fsync.
-    /// - Parameter pages: WAL pages after which a write checkpoints (0: never, from this connection).
-    /// - Throws: `StoreError.sqlite` when SQLite refuses the setting.
-    public func setAutoCheckpoint(pages: Int) throws { try serialized { try store.setAutoCheckpoint(pages: pages) } }
+    /// Who moves the write-ahead log into the database file.
+    public enum Checkpointing: Sendable {
+        /// A thread of the recommender with a connection of its own (`WALCheckpointer`), started after its
+        /// first write; its writes never checkpoint. The default.
+        case background
+        /// The write whose commit takes the log past 1,000 pages (SQLite's automatic checkpoint): that one
+        /// write waits for the copy and the file's sync (tens of milliseconds on a large database).
+        case inWrites
+    }
+
+    /// Who checkpoints this recommender's writes (set when it is opened).
+    public let checkpointing: Checkpointing
+    /// The background checkpointer once started (guarded by `lock`).
+    private var checkpointer: WALCheckpointer?
+    /// `store.totalChanges` after opening (migrations included), to tell when this recommender first wrote.
+    private var changesAtOpen: Int64 = 0
 
     /// Opens the database at `path` for `mode` (see `AccessMode`: `.create` creates and migrates it
     /// when needed, `.write` needs it to exist, `.read` changes nothing).
     /// - Parameters:
     ///   - path: the database file.
     ///   - mode: what this recommender will do with the file.
+    ///   - checkpointing: who moves the write-ahead log into the database file (see `Checkpointing`).
     /// - Throws: `StoreError` when the file cannot be opened (`.sqlite` and `.cannotOpen` carry SQLite's
     ///   code), is missing and `mode` is not `.create`, or is a SQLite file of something else (`.notMfrec`).
-    public init(path: String, mode: AccessMode) throws {
+    public init(path: String, mode: AccessMode, checkpointing: Checkpointing = .background) throws {
         store = try Store(path: path, mode: mode)
         self.path = path
+        self.checkpointing = checkpointing
+        changesAtOpen = store.totalChanges
         if !store.isReadOnly {
+            if checkpointing == .background { try store.setAutoCheckpoint(pages: 0) }
             removeStaleTempFiles()
             finishPendingScrub()
         }
+        changesAtOpen = store.totalChanges
     }
+
+    deinit { checkpointer?.stop() }
 
     /// Opens the database at `path`: read-only, or creating and migrating it when needed.
     /// - Parameters:
@@ -83,11 +100,25 @@ public final class Recommender: @unchecked Sendable {
     /// Whether this recommender can only read (opened with `.read`, or the file cannot be written).
     public var isReadOnly: Bool { store.isReadOnly }
 
-    /// Runs `body` holding this recommender's lock (re-entrant: a public method may call another).
+    /// Runs `body` holding this recommender's lock (re-entrant: a public method may call another). After
+    /// the first body that wrote, the background checkpointer starts (see `Checkpointing`).
     func serialized<R>(_ body: () throws -> R) rethrows -> R {
         lock.lock()
         defer { lock.unlock() }
-        return try body()
+        let result = try body()
+        if checkpointer == nil, checkpointing == .background, !store.isReadOnly, store.totalChanges != changesAtOpen {
+            checkpointer = WALCheckpointer(path: path)
+        }
+        return result
+    }
+
+    /// Whether the background checkpointer has started (for tests).
+    var hasBackgroundCheckpointer: Bool { serialized { checkpointer != nil } }
+
+    /// Runs `body` (a checkpoint of this recommender's own) while the background checkpointer does not
+    /// checkpoint: SQLite answers a second checkpointer busy.
+    func withoutBackgroundCheckpoint<R>(_ body: () throws -> R) rethrows -> R {
+        try serialized { try checkpointer.map { try $0.pausing(body) } ?? body() }
     }
 
     /// A reader of models over this recommender's connection (call inside `serialized`).

@@ -31,7 +31,6 @@ public struct RecommendationServer: Sendable {
         self.configuration = configuration
         recommender = try Recommender(path: path, mode: .write)
         recommender.setLockWait(milliseconds: configuration.writeWaitMilliseconds)
-        try recommender.setAutoCheckpoint(pages: 0)  // the Checkpointer's job while serving
         engine = try recommender.queries()
     }
 
@@ -39,8 +38,6 @@ public struct RecommendationServer: Sendable {
     /// - Parameter onListening: called once with the bound address and port (port 0 picks a free one).
     /// - Throws: when the address cannot be bound, or the service group fails.
     public func run(onListening: @escaping @Sendable (_ host: String, _ port: Int) -> Void = { _, _ in }) async throws {
-        let checkpointer = try Checkpointer(path: path)
-        defer { checkpointer.stop() }
         try await application(onListening: onListening).runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 

@@ -83,6 +83,9 @@ final class Database {
 
     deinit { sqlite3_close_v2(handle) }
 
+    /// Rows inserted, updated or deleted by this connection since it opened (`sqlite3_total_changes64`).
+    var totalChanges: Int64 { sqlite3_total_changes64(handle) }
+
     /// Runs one or more SQL statements that return no rows.
     func execute(_ sql: String) throws {
         var message: UnsafeMutablePointer<CChar>?

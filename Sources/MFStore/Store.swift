@@ -186,6 +186,10 @@ public final class Store {
     /// - Throws: `StoreError.sqlite` when SQLite fails. (`isBusy` when the wait ran out).
     public func checkpointAndRestartLog() throws { try db.execute("PRAGMA wal_checkpoint(RESTART)") }
 
+    /// Rows this connection has inserted, updated or deleted since it opened: a writer's owner compares it
+    /// with an earlier value to learn whether it wrote anything.
+    public var totalChanges: Int64 { db.totalChanges }
+
     /// After how many pages in the write-ahead log a commit of this connection checkpoints (SQLite's
     /// default 1000; 0 never: someone else checkpoints, see `checkpointWithoutWaiting`).
     /// - Parameter pages: the page count (0: never).

@@ -117,4 +117,17 @@ import Testing
             #expect(String(decoding: out, as: UTF8.self) == String(format: "%.4f", value), "\(value)")
         }
     }
+
+    /// The integer writer (timestamps in `export`, ids and ranks) prints what `String(value)` prints: a
+    /// negative timestamp (a date before 1970, which `ingest` accepts) came out as 0 before.
+    @Test func integersMatchStringConversion() {
+        var rng = SeededGenerator(seed: 4)
+        var values = [0, 1, 9, 10, 99, 100, -1, -9, -10, -86_400, -881_250_949, Int.max, Int.min, Int.min + 1]
+        for _ in 0..<5_000 { values.append(Int(truncatingIfNeeded: rng.next()) >> Int(rng.next() % 64)) }
+        for value in values {
+            var out: [UInt8] = []
+            LineWriter.appendDecimal(value, to: &out)
+            #expect(String(decoding: out, as: UTF8.self) == String(value), "\(value)")
+        }
+    }
 }

@@ -64,7 +64,7 @@ import Testing
         let (rec, dir, user, _) = try Self.database()
         defer { try? FileManager.default.removeItem(at: dir) }
         let id = try #require(try rec.store.userID(forKey: user))
-        try rec.store.checkpoint()
+        try rec.withoutBackgroundCheckpoint { try rec.store.checkpoint() }
         #expect(contains(rec.path, user), "the scan must find the key before the forget")
         let others = try predictions(rec)
         let report = try rec.forget(user: user)

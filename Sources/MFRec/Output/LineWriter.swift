@@ -69,14 +69,14 @@ final class LineWriter {
         out.append(UInt8(48 + fraction % 10))
     }
 
-    /// Appends a non-negative integer in decimal to `out`, without building a `String` (a negative value
-    /// is written as 0).
+    /// Appends an integer in decimal to `out` (as `String(value)` writes it), without building a `String`.
     /// - Parameters:
     ///   - value: the integer.
     ///   - out: the bytes appended to.
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        let v = max(value, 0)
-        var divisor = 1
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        let v = value.magnitude
+        var divisor: UInt = 1
         while divisor <= v / 10 { divisor *= 10 }
         repeat {
             out.append(UInt8(48 + v / divisor % 10))
@@ -84,7 +84,7 @@ final class LineWriter {
         } while divisor > 0
     }
 
-    /// Appends a non-negative integer in decimal (see `appendDecimal`).
+    /// Appends an integer in decimal (see `appendDecimal`).
     @inline(__always) func append(_ value: Int) { Self.appendDecimal(value, to: &buffer) }
 
     func flushIfNeeded() throws { if buffer.count >= 1 << 20 { try flush() } }

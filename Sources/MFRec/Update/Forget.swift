@@ -107,7 +107,7 @@ extension Recommender {
         followLiveModel(generation: live.generation) {
             writeItemMatrix(model: state.model, generation: live.generation, snapshotID: state.snapshot.id)
         }
-        report.checkpointed = try store.checkpointTruncating()
+        report.checkpointed = try withoutBackgroundCheckpoint { try store.checkpointTruncating() }
         if report.checkpointed { unlink(scrubMarkerPath) }
         report.seconds = Date().timeIntervalSince(started)
         return report
@@ -136,7 +136,7 @@ extension Recommender {
     }
 
     /// Finishes a forget that a kill interrupted between its commit and its checkpoint (the marker file is there):
-    /// called when the database is opened for writing.
+    /// called when the database is opened for writing (before the background checkpointer can start).
     func finishPendingScrub() {
         guard FileManager.default.fileExists(atPath: scrubMarkerPath) else { return }
         if (try? store.checkpointTruncating()) == true { unlink(scrubMarkerPath) }
