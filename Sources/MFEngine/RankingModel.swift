@@ -453,6 +453,29 @@ public struct RankingModel: Sendable, Equatable {
         return topN(user: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
     }
 
+    /// `topN(user:ratings:n:excluded:popularityWeight:)` scanning the ranking section of a mapped item matrix
+    /// written from this model (the same list); the in-memory rows when `matrix` holds no section of this
+    /// model's shape.
+    /// - Parameters:
+    ///   - matrix: the mapped item matrix of the live generation this model belongs to.
+    ///   - user: the user's id, when a stored vector may answer.
+    ///   - ratings: the user's (item, rating) pairs.
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    ///   - popularityWeight: w; 0 for no blend.
+    /// - Returns: (item, score) pairs, best first; nil when none of the rated items has a vector.
+    public func topN(
+        in matrix: ItemMatrix, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
+        excluded: Set<Int32>, popularityWeight: Float = 0
+    ) -> [(item: Int32, score: Float)]? {
+        guard matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {
+            return topN(user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
+        }
+        let query = userVector(user: user, ratings: ratings)
+        guard query.contains(where: { $0 != 0 }) else { return nil }
+        return matrix.rankingTopN(query: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
+    }
+
     /// How alike two items are to this model: the cosine of their rows weighted by the filter,
     /// V_a f(Λ) V_bᵀ / (‖V_a‖_f ‖V_b‖_f). That is the item–item affinity the scores are made of
     /// (score(u, i) = Σ_j x_uj · V_j f(Λ) V_iᵀ), so components the filter damps count as little here as in
@@ -703,52 +726,69 @@ enum ItemScan {
         vectors: [Float], factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
         prior: [Float]? = nil, priorWeights: [Float]
     ) -> [[(item: Int32, score: Float)]] {
-        precondition(vectors.count >= factors * itemCount && queries.allSatisfy { $0.count == factors })
+        precondition(vectors.count >= factors * itemCount)
+        return FloatRows.with(vectors) { rows in
+            guard let prior else {
+                return topN(
+                    rows: rows, stride: factors, factors: factors, itemCount: itemCount, queries: queries, n: n,
+                    excluded: excluded, prior: nil, priorWeights: priorWeights)
+            }
+            return FloatRows.with(prior) { prior in
+                topN(
+                    rows: rows, stride: factors, factors: factors, itemCount: itemCount, queries: queries, n: n,
+                    excluded: excluded, prior: prior, priorWeights: priorWeights)
+            }
+        }
+    }
+
+    /// The many-query top-n over rows of `stride` floats (the first `factors` of each are the vector): the
+    /// in-memory rows above, or the ranking section of the mapped item matrix. The same kernels either way,
+    /// so both give the same lists, bit for bit.
+    static func topN(
+        rows: FloatRows, stride: Int, factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
+        prior: FloatRows?, priorWeights: [Float]
+    ) -> [[(item: Int32, score: Float)]] {
+        precondition(queries.allSatisfy { $0.count == factors })
         precondition(excluded.count == queries.count && priorWeights.count == queries.count)
         guard n > 0, itemCount > 0 else { return queries.map { _ in [] } }
         let blend = prior == nil ? [] : priorWeights.indices.filter { priorWeights[$0] > 0 }
         var scales = [Float](repeating: 0, count: queries.count)
         // For a blended query: what turns its scan score back into z(s) + w · z(prior).
         var shifts = [(offset: Double, sd: Double)?](repeating: nil, count: queries.count)
-        return FloatRows.with(vectors) { rows in
-            if let prior, !blend.isEmpty {
-                precondition(prior.count >= itemCount)
-                let sums = BlockScan.moments(
-                    queries: blend.map { queries[$0] }, k: factors, rows: rows, stride: factors, count: itemCount)
-                var priorSum = 0.0, priorSquares = 0.0
-                for i in 0..<itemCount {
-                    let p = Double(prior[i])
-                    priorSum += p
-                    priorSquares += p * p
-                }
-                for (j, u) in blend.enumerated() {
-                    var s = (sum: sums.sum[j], squares: sums.sumOfSquares[j]),
-                        p = (sum: priorSum, squares: priorSquares)
-                    var count = Double(itemCount)
-                    for item in excluded[u] where item >= 0 && Int(item) < itemCount {
-                        let x = Double(BlockScan.dot(queries[u], rows: rows, at: Int(item) * factors, k: factors))
-                        let y = Double(prior[Int(item)])
-                        s = (s.sum - x, s.squares - x * x)
-                        p = (p.sum - y, p.squares - y * y)
-                        count -= 1
-                    }
-                    let ms = standardization(s.sum, s.squares, count), mp = standardization(p.sum, p.squares, count)
-                    let c = Double(priorWeights[u]) * ms.sd / mp.sd
-                    scales[u] = Float(c)
-                    shifts[u] = (ms.mean + Double(scales[u]) * mp.mean, ms.sd)
-                }
+        if let prior, !blend.isEmpty {
+            precondition(prior.count >= itemCount)
+            let sums = BlockScan.moments(
+                queries: blend.map { queries[$0] }, k: factors, rows: rows, stride: stride, count: itemCount)
+            var priorSum = 0.0, priorSquares = 0.0
+            for i in 0..<itemCount {
+                let p = Double(prior[i])
+                priorSum += p
+                priorSquares += p * p
             }
-            let heaps = { (bias: FloatRows?) in
-                BlockScan.topN(
-                    queries: queries, k: factors, rows: rows, stride: factors, count: itemCount, bias: bias,
-                    scales: scales, excluded: excluded, n: n)
-            }
-            let tops = blend.isEmpty ? heaps(nil) : FloatRows.with(prior!) { heaps($0) }
-            return tops.enumerated().map { u, top in
-                top.sorted().map { entry in
-                    guard let shift = shifts[u] else { return entry }
-                    return (entry.item, Float((Double(entry.score) - shift.offset) / shift.sd))
+            for (j, u) in blend.enumerated() {
+                var s = (sum: sums.sum[j], squares: sums.sumOfSquares[j]),
+                    p = (sum: priorSum, squares: priorSquares)
+                var count = Double(itemCount)
+                for item in excluded[u] where item >= 0 && Int(item) < itemCount {
+                    let x = Double(BlockScan.dot(queries[u], rows: rows, at: Int(item) * stride, k: factors))
+                    let y = Double(prior[Int(item)])
+                    s = (s.sum - x, s.squares - x * x)
+                    p = (p.sum - y, p.squares - y * y)
+                    count -= 1
                 }
+                let ms = standardization(s.sum, s.squares, count), mp = standardization(p.sum, p.squares, count)
+                let c = Double(priorWeights[u]) * ms.sd / mp.sd
+                scales[u] = Float(c)
+                shifts[u] = (ms.mean + Double(scales[u]) * mp.mean, ms.sd)
+            }
+        }
+        let tops = BlockScan.topN(
+            queries: queries, k: factors, rows: rows, stride: stride, count: itemCount,
+            bias: blend.isEmpty ? nil : prior, scales: scales, excluded: excluded, n: n)
+        return tops.enumerated().map { u, top in
+            top.sorted().map { entry in
+                guard let shift = shifts[u] else { return entry }
+                return (entry.item, Float((Double(entry.score) - shift.offset) / shift.sd))
             }
         }
     }

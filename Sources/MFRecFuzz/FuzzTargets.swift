@@ -52,7 +52,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .itemMatrix:
             let path = Self.file("seed.items", [])
             try? ItemMatrix.write(model: model, generation: 7, snapshotID: 2, to: path)
-            return [FileManager.default.contents(atPath: path).map { Array($0) } ?? []]
+            let plain = FileManager.default.contents(atPath: path).map { Array($0) } ?? []
+            let ranking = RankingModel.fit(
+                users: [0, 0, 1, 2, 2], items: [0, 1, 2, 3, 4], ratings: [5, 4, 3, 5, 2], userCount: 3, itemCount: 5,
+                parameters: RankingModel.Parameters(factors: 2)
+            ).withPopularity(relevantCounts: [3, 1, 0, 2, 1])
+            try? ItemMatrix.write(model: model, ranking: ranking, generation: 7, snapshotID: 2, to: path)
+            return [plain, FileManager.default.contents(atPath: path).map { Array($0) } ?? []]
         case .snapshotBlob:
             return [ModelBlob.encode(model).0]
         case .cooccurrence:
@@ -98,24 +104,32 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     }
 
     static func itemMatrix(_ data: [UInt8]) {
-        guard data.count >= 64 else { return }
+        guard data.count >= 128 else { return }
         func field<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             LittleEndian.integer(T.self, in: data, at: offset) ?? 0
         }
         // Expect what the header claims, so the fuzzer gets past the shape check into the body.
         let count = Int(truncatingIfNeeded: field(16, UInt64.self)), k = Int(field(24, UInt32.self))
-        guard count >= 0, count <= 1 << 20, (1...1024).contains(k) else { return }
+        let rankingCount = Int(truncatingIfNeeded: field(56, UInt64.self)), rankingK = Int(field(64, UInt32.self))
+        guard count >= 0, count <= 1 << 20, (1...1024).contains(k), rankingCount >= 0, rankingCount <= 1 << 20,
+            (0...1024).contains(rankingK)
+        else { return }
         let path = file("matrix.items", data)
         guard
             let matrix = try? ItemMatrix.open(
                 path: path, generation: field(32, UInt64.self), snapshotID: field(40, UInt64.self), factors: k,
-                itemCount: count)
+                itemCount: count, ranking: ItemMatrix.Shape(itemCount: rankingCount, factors: rankingK))
         else { return }
         if count > 0 {
             _ = matrix.item(count - 1)
             _ = matrix.similar(to: 0, n: 3)
         }
         _ = matrix.topN(query: [Float](repeating: 0.5, count: matrix.stride), n: 3)
+        if rankingK > 0 {
+            let query = [Float](repeating: 0.5, count: rankingK)
+            _ = matrix.rankingTopN(query: query, n: 3, excluded: [0], popularityWeight: 0.5)
+            _ = matrix.rankingTopN(query: query, n: 3, excluded: [])
+        }
     }
 
     static func snapshotBlob(_ data: [UInt8]) {

@@ -336,6 +336,35 @@ let haveML100K = FileManager.default.fileExists(atPath: ml100k)
         #expect(try engine.matrix().snapshotID == UInt64(try rec.store.liveModel().snapshotID!))
     }
 
+    /// The ranking model's lists come from the ranking section of the mapped item matrix: a row rewritten there
+    /// in place (under the same generation, so the engine keeps its mapping and its in-memory model) moves the
+    /// list, which only a scan of the mapping can see.
+    @Test func rankingListsAreScannedFromTheMappedItemMatrix() throws {
+        let (rec, _) = try Self.trained()
+        let engine = try rec.queries()
+        let before = try engine.recommend(user: "1", n: 5, by: .ranking)
+        #expect(before.ranking == .ranking && before.items.count == 5)
+        let state = try rec.liveState()
+        let ranking = try #require(state.ranking?.model)
+        let user = try #require(try rec.store.userID(forKey: "1"))
+        let rated = try rec.store.ratings(ofUser: user)
+        let query = ranking.userVector(user: user, ratings: rated.map { (Int32($0.item), Float($0.rating)) })
+        let keys = try rec.store.itemKeys(), ratedIDs = Set(rated.map(\.item))
+        let listed = Set(before.items.map(\.item))
+        let target = try #require(
+            (0..<ranking.itemCount).last { !ratedIDs.contains($0) && !listed.contains(keys[$0]) })
+        let generation = UInt64(state.live.generation)
+        #expect(
+            ItemMatrix.updateInPlace(
+                path: rec.itemMatrixPath, expectedGeneration: generation, snapshotID: UInt64(state.snapshot.id),
+                factors: state.model.factors, itemCount: state.model.itemCount, items: [],
+                ranking: ItemMatrix.Shape(itemCount: ranking.itemCount, factors: ranking.factors),
+                rankingItems: [(target, query.map { $0 * 1000 }, ranking.itemRow(target).popularity)],
+                generation: generation))
+        let after = try engine.recommend(user: "1", n: 5, by: .ranking)
+        #expect(after.items.first?.item == keys[target], "\(after.items.map(\.item))")
+    }
+
     @Test func explainAndSimilar() throws {
         let (rec, _) = try Self.trained()
         let engine = try rec.queries()

@@ -473,12 +473,19 @@ let canMount: Bool = {
         let rec = try Recommender(path: db, readOnly: true)
         let state = try rec.liveState()
         #expect(state.live.updates == 50)
+        let ranking = try #require(state.ranking?.model)
         let matrix = try ItemMatrix.open(
             path: rec.itemMatrixPath, generation: UInt64(state.live.generation), snapshotID: UInt64(state.snapshot.id),
-            factors: state.model.factors, itemCount: state.model.itemCount)
+            factors: state.model.factors, itemCount: state.model.itemCount,
+            ranking: ItemMatrix.Shape(itemCount: ranking.itemCount, factors: ranking.factors))
         for i in 0..<state.model.itemCount {
             let row = matrix.item(i)
             #expect(row.vector == Array(state.model.itemVector(i)) && row.bias == state.model.itemBias[i], "item \(i)")
+        }
+        // The ranking section too: every row the raters moved, as SQLite has it.
+        for i in 0..<ranking.itemCount {
+            let row = matrix.rankingItem(i), want = ranking.itemRow(i)
+            #expect(row.vector == want.vector && row.popularity == want.popularity, "ranking item \(i)")
         }
     }
 

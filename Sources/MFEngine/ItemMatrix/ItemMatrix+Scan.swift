@@ -13,6 +13,14 @@ extension ItemMatrix {
         return (rows.copy(from: i * stride, count: factors), biases[i])
     }
 
+    /// Item i's ranking-model vector (`ranking.factors` values) and popularity prior.
+    /// - Parameter i: the item.
+    /// - Returns: its vector and prior.
+    public func rankingItem(_ i: Int) -> (vector: [Float], popularity: Float) {
+        precondition(i >= 0 && i < ranking.itemCount)
+        return (rankingRows.copy(from: i * ranking.stride, count: ranking.factors), popularity[i])
+    }
+
     /// A query vector for a user: p_u zero-padded to `stride` floats.
     /// - Parameter user: p_u (k floats).
     /// - Returns: `stride` floats.
@@ -21,6 +29,25 @@ extension ItemMatrix {
         var q = [Float](repeating: 0, count: stride)
         for (f, v) in user.enumerated() { q[f] = v }
         return q
+    }
+
+    /// The ranking model's n best items for a user vector, scanned from the mapped ranking section: what
+    /// `RankingModel.topN(user:n:excluded:popularityWeight:)` gives for the model this section was written
+    /// from, bit for bit (the same kernels; see `ItemScan`).
+    /// - Parameters:
+    ///   - query: the user's ranking vector (`ranking.factors` floats).
+    ///   - n: how many items.
+    ///   - excluded: item ids left out.
+    ///   - popularityWeight: w of the popularity blend; 0 for none.
+    /// - Returns: (item, score) pairs, best first.
+    public func rankingTopN(query: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
+        item: Int32, score: Float
+    )] {
+        precondition(ranking.factors > 0 && query.count == ranking.factors)
+        return ItemScan.topN(
+            rows: rankingRows, stride: ranking.stride, factors: ranking.factors, itemCount: ranking.itemCount,
+            queries: [query], n: n, excluded: [excluded.sorted()], prior: popularityWeight > 0 ? popularity : nil,
+            priorWeights: [popularityWeight])[0]
     }
 
     /// Whether the scan uses the AVX2+FMA kernels on this CPU.

@@ -7,17 +7,21 @@ import Foundation
 // checksum. Readers outside this file see the mapping only as `FloatRows` (`rows`, `biases`), which check
 // every range they are asked for.
 
-/// The live model's item vectors and biases as a file beside the database, memory-mapped read-only.
+/// The live models' item sides as a file beside the database, memory-mapped read-only: the rating model's
+/// item vectors and biases, and the ranking model's item vectors and popularity prior when it has one.
 ///
-/// Layout (little-endian): a 64-byte header — magic `MFRECIM1`, format version, header size, item
-/// count, k, row stride (floats), model generation, snapshot id, checksum — then one row per item of
-/// `stride` floats (q_i, zero-padded to a multiple of 16, so rows are 64-byte aligned and SIMD loops
-/// have no tail), then the item biases (one float per item, padded to 64 bytes). Keeping the biases
-/// out of the rows keeps a scan's bytes at exactly k floats per item when k is a multiple of 16.
+/// Layout (little-endian): a 128-byte header — magic `MFRECIM1`, format version, header size, item
+/// count, k, row stride (floats), model generation, snapshot id, checksum, then the ranking section's item
+/// count, k and row stride (all 0 without a ranking model) — then one row per item of `stride` floats
+/// (q_i, zero-padded to a multiple of 16, so rows are 64-byte aligned and SIMD loops have no tail), then
+/// the item biases (one float per item, padded to 64 bytes); then the ranking section laid out the same
+/// way: its item rows, then its popularity prior in place of the biases. Keeping the biases out of the
+/// rows keeps a scan's bytes at exactly k floats per item when k is a multiple of 16. Both models live in
+/// one file so that one generation stamp (the sequence lock of in-place updates) covers both.
 ///
-/// The checksum is a wrapping sum of per-item hashes (row and bias) plus a hash of the header, so an
-/// item rewritten in place can update it without rereading the file. The file is derived and disposable: SQLite holds
-/// the truth, and any mismatch means "rebuild".
+/// The checksum is a wrapping sum of per-item hashes (row and bias, in each section) plus a hash of the
+/// header, so an item rewritten in place can update it without rereading the file. The file is derived and
+/// disposable: SQLite holds the truth, and any mismatch means "rebuild".
 public final class ItemMatrix: @unchecked Sendable {
     // Invariant: `base` maps `length` bytes of a file validated by `open`, read-only, until deinit.
     // Nothing writes through this mapping, so concurrent readers are safe.
@@ -33,26 +37,61 @@ public final class ItemMatrix: @unchecked Sendable {
     public let generation: UInt64
     /// The snapshot the file was written for.
     public let snapshotID: UInt64
+    /// The ranking section's shape: items, k and floats per row (all 0 when the file has none).
+    public let ranking: Shape
+
+    /// The shape of one section: items, k, and floats per row (k padded to a multiple of 16).
+    public struct Shape: Sendable, Equatable {
+        /// Items (rows).
+        public var itemCount: Int
+        /// k.
+        public var factors: Int
+        /// Floats per row.
+        public var stride: Int { ItemMatrix.stride(for: factors) }
+        /// No section.
+        public static let none = Shape(itemCount: 0, factors: 0)
+
+        /// A section of `itemCount` rows of k = `factors`.
+        /// - Parameters:
+        ///   - itemCount: items.
+        ///   - factors: k.
+        public init(itemCount: Int, factors: Int) {
+            self.itemCount = itemCount
+            self.factors = factors
+        }
+
+        /// Bytes of the section: the rows, then one float per item padded to 64 bytes.
+        var bytes: Int { itemCount * stride * 4 + (itemCount * 4 + 63) / 64 * 64 }
+    }
 
     static let magicBytes: [UInt8] = Array("MFRECIM1".utf8)
-    static let version: UInt32 = 2
-    static let headerSize = 64
+    static let version: UInt32 = 3
+    static let headerSize = 128
+    /// Where the checksum is in the header.
+    static let checksumOffset = 48
+    /// What the ranking section's item r is hashed as (the rating section's items are 0, 1, …; the header −1).
+    static func rankingHashIndex(_ r: Int) -> Int { -(1 << 62) + r }
 
     /// Floats per row for k factors.
     /// - Parameter factors: k.
     /// - Returns: k rounded up to a multiple of 16.
     public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
 
-    /// Bytes of a file holding `count` items of `stride` floats.
-    static func fileLength(count: Int, stride: Int) -> Int {
-        headerSize + count * stride * 4 + (count * 4 + 63) / 64 * 64
+    /// Bytes of a file holding `count` items of `stride` floats, and a ranking section of `ranking`'s shape.
+    static func fileLength(count: Int, stride: Int, ranking: Shape) -> Int {
+        rankingOffset(count: count, stride: stride) + ranking.bytes
+    }
+
+    /// Where the ranking section starts: after the header and the rating section.
+    static func rankingOffset(count: Int, stride: Int) -> Int {
+        headerSize + Shape(itemCount: count, factors: stride).bytes
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), length) }
 
     private init(
         base: UnsafeRawPointer, length: Int, itemCount: Int, factors: Int, stride: Int, generation: UInt64,
-        snapshotID: UInt64
+        snapshotID: UInt64, ranking: Shape
     ) {
         self.base = base
         self.length = length
@@ -61,6 +100,7 @@ public final class ItemMatrix: @unchecked Sendable {
         self.stride = stride
         self.generation = generation
         self.snapshotID = snapshotID
+        self.ranking = ranking
     }
 
     /// The generation in the mapped header now (in-place updates by a writer change it under a reader:
@@ -75,6 +115,18 @@ public final class ItemMatrix: @unchecked Sendable {
     var rows: FloatRows { FloatRows(base: base + Self.headerSize, count: itemCount * stride) }
     /// The biases (`itemCount` floats), viewed in the mapping for the life of this handle.
     var biases: FloatRows { FloatRows(base: base + Self.headerSize + itemCount * stride * 4, count: itemCount) }
+    /// The ranking model's rows (`ranking.itemCount` × `ranking.stride` floats).
+    var rankingRows: FloatRows {
+        FloatRows(
+            base: base + Self.rankingOffset(count: itemCount, stride: stride), count: ranking.itemCount * ranking.stride
+        )
+    }
+    /// The ranking model's popularity prior (`ranking.itemCount` floats).
+    var popularity: FloatRows {
+        FloatRows(
+            base: base + Self.rankingOffset(count: itemCount, stride: stride) + ranking.itemCount * ranking.stride * 4,
+            count: ranking.itemCount)
+    }
 
     // MARK: Opening
 
@@ -87,11 +139,12 @@ public final class ItemMatrix: @unchecked Sendable {
     ///   - snapshotID: the live snapshot.
     ///   - factors: k.
     ///   - itemCount: items.
+    ///   - ranking: the live ranking model's shape (`.none` without one).
     ///   - verifyChecksum: whether to hash every row.
     /// - Returns: the mapped matrix.
     public static func open(
         path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
-        verifyChecksum: Bool = true
+        ranking: Shape = .none, verifyChecksum: Bool = true
     ) throws -> ItemMatrix {
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else {
@@ -123,40 +176,57 @@ public final class ItemMatrix: @unchecked Sendable {
         let stride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 28, as: UInt32.self)))
         let gen = UInt64(littleEndian: raw.load(fromByteOffset: 32, as: UInt64.self))
         let snap = UInt64(littleEndian: raw.load(fromByteOffset: 40, as: UInt64.self))
-        let stored = UInt64(littleEndian: raw.load(fromByteOffset: 48, as: UInt64.self))
-        guard version == Self.version, storedHeaderSize == headerSize else {
+        let stored = UInt64(littleEndian: raw.load(fromByteOffset: checksumOffset, as: UInt64.self))
+        guard version == Self.version, storedHeaderSize == headerSize, length >= headerSize else {
             throw fail(.itemMatrixCorrupt("unsupported format version \(version)"))
         }
-        guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k)
+        guard let rankingCount = Int(exactly: UInt64(littleEndian: raw.load(fromByteOffset: 56, as: UInt64.self)))
+        else {
+            throw fail(.itemMatrixCorrupt("ranking item count out of range"))
+        }
+        let rankingK = Int(UInt32(littleEndian: raw.load(fromByteOffset: 64, as: UInt32.self)))
+        let rankingStride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 68, as: UInt32.self)))
+        let shape = Shape(itemCount: rankingCount, factors: rankingK)
+        guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k),
+            shape == ranking, rankingStride == shape.stride
         else {
             throw fail(.itemMatrixStale)
         }
-        guard count <= (length - headerSize) / max(stride * 4, 1), length == fileLength(count: count, stride: stride)
-        else {
+        // The counts are the caller's (checked equal above), so these products do not overflow.
+        guard length == fileLength(count: count, stride: stride, ranking: shape) else {
             throw fail(.itemMatrixCorrupt("file size does not match its header"))
         }
         if verifyChecksum {
-            var header = Array(raw[0..<headerSize])
-            header.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
-            var sum = header.withUnsafeBytes {
-                itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
+            var sum = headerHash(Array(raw[0..<headerSize]))
+            func section(at offset: Int, count: Int, stride: Int, hashIndex: (Int) -> Int) {
+                let rowBytes = stride * 4
+                let biasBase = offset + count * rowBytes
+                for r in 0..<count {
+                    let bias = Float(
+                        bitPattern: UInt32(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: biasBase + 4 * r, as: UInt32.self)))
+                    sum &+= itemHash(
+                        UnsafeRawBufferPointer(rebasing: raw[offset + r * rowBytes..<offset + (r + 1) * rowBytes]),
+                        bias: bias, item: hashIndex(r))
+                }
             }
-            let rowBytes = stride * 4
-            let biasBase = headerSize + count * rowBytes
-            for r in 0..<count {
-                let bias = Float(
-                    bitPattern: UInt32(
-                        littleEndian: raw.loadUnaligned(fromByteOffset: biasBase + 4 * r, as: UInt32.self)))
-                sum &+= itemHash(
-                    UnsafeRawBufferPointer(rebasing: raw[headerSize + r * rowBytes..<headerSize + (r + 1) * rowBytes]),
-                    bias: bias, item: r)
-            }
+            section(at: headerSize, count: count, stride: stride) { $0 }
+            section(
+                at: rankingOffset(count: count, stride: stride), count: shape.itemCount, stride: shape.stride,
+                hashIndex: rankingHashIndex)
             guard sum == stored else { throw fail(.itemMatrixCorrupt("checksum mismatch")) }
         }
         madvise(mapped, length, MADV_WILLNEED)
         return ItemMatrix(
             base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
-            generation: gen, snapshotID: snap)
+            generation: gen, snapshotID: snap, ranking: shape)
+    }
+
+    /// The hash of a header with its checksum field taken as 0.
+    static func headerHash(_ header: [UInt8]) -> UInt64 {
+        var header = header
+        header.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: checksumOffset, as: UInt64.self) }
+        return header.withUnsafeBytes { itemHash($0, bias: 0, item: -1) }
     }
 }
 
@@ -180,17 +250,20 @@ extension ItemMatrix {
         return try body()
     }
 
-    /// Writes the item matrix of `model` to `path` atomically: a temp file in the same folder, fsynced,
-    /// then renamed over `path`. A crash leaves either the old file or the new one, never a half-written one.
+    /// Writes the item matrix of `model` (and of `ranking`, when given) to `path` atomically: a temp file in the
+    /// same folder, fsynced, then renamed over `path`. A crash leaves either the old file or the new one, never a
+    /// half-written one.
     /// - Parameters:
-    ///   - model: the model whose item side is written.
+    ///   - model: the rating model whose item side is written.
+    ///   - ranking: the ranking model whose item vectors and popularity prior are written, if any.
     ///   - generation: the live generation it stands for.
     ///   - snapshotID: the live snapshot.
     ///   - path: the file.
     /// - Throws: `EngineError.itemMatrixIO` when it cannot be written (the old file stays).
-    public static func write(model: FactorModel, generation: UInt64, snapshotID: UInt64, to path: String) throws {
+    public static func write(
+        model: FactorModel, ranking: RankingModel? = nil, generation: UInt64, snapshotID: UInt64, to path: String
+    ) throws {
         let stride = stride(for: model.factors)
-        let rowBytes = stride * 4
         let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = Foundation.open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else {
@@ -214,34 +287,48 @@ extension ItemMatrix {
                 offset += n
             }
         }
-        try header.withUnsafeBytes { try emit($0) }  // placeholder, rewritten at the end
-        var buffer = [Float](repeating: 0, count: stride * 4096)
-        var i = 0
-        while i < model.itemCount {
-            let n = min(4096, model.itemCount - i)
-            for r in 0..<n {
-                let item = i + r
-                for f in 0..<stride { buffer[r * stride + f] = 0 }
-                for f in 0..<model.factors { buffer[r * stride + f] = model.itemFactors[item * model.stride + f] }
-            }
-            try buffer.withUnsafeBytes { raw in
+        // One section: `count` rows of `factors` floats (row i at `vectors[i * from ..< i * from + factors]`)
+        // zero-padded to `stride`, then one float per item (`bias(i)`) padded to 64 bytes.
+        func section(
+            count: Int, factors: Int, stride: Int, vectors: [Float], from: Int, bias: (Int) -> Float,
+            hashIndex: (Int) -> Int
+        ) throws {
+            let rowBytes = stride * 4
+            var buffer = [Float](repeating: 0, count: stride * 4096)
+            var i = 0
+            while i < count {
+                let n = min(4096, count - i)
                 for r in 0..<n {
-                    checksum &+= itemHash(
-                        UnsafeRawBufferPointer(rebasing: raw[r * rowBytes..<(r + 1) * rowBytes]),
-                        bias: model.useBias ? model.itemBias[i + r] : 0, item: i + r)
+                    let item = i + r
+                    for f in 0..<stride { buffer[r * stride + f] = 0 }
+                    for f in 0..<factors { buffer[r * stride + f] = vectors[item * from + f] }
                 }
-                try emit(UnsafeRawBufferPointer(rebasing: raw[0..<n * rowBytes]))
+                try buffer.withUnsafeBytes { raw in
+                    for r in 0..<n {
+                        checksum &+= itemHash(
+                            UnsafeRawBufferPointer(rebasing: raw[r * rowBytes..<(r + 1) * rowBytes]),
+                            bias: bias(i + r), item: hashIndex(i + r))
+                    }
+                    try emit(UnsafeRawBufferPointer(rebasing: raw[0..<n * rowBytes]))
+                }
+                i += n
             }
-            i += n
+            var biases = (0..<count).map(bias)
+            biases += [Float](repeating: 0, count: (count * 4 + 63) / 64 * 16 - count)
+            try biases.withUnsafeBytes { try emit($0) }
         }
-        var biases = model.useBias ? model.itemBias : [Float](repeating: 0, count: model.itemCount)
-        biases += [Float](
-            repeating: 0,
-            count: (fileLength(count: model.itemCount, stride: stride) - headerSize - model.itemCount * rowBytes) / 4
-                - model.itemCount)
-        try biases.withUnsafeBytes { try emit($0) }
+        try header.withUnsafeBytes { try emit($0) }  // placeholder, rewritten at the end
+        try section(
+            count: model.itemCount, factors: model.factors, stride: stride, vectors: model.itemFactors,
+            from: model.stride, bias: { model.useBias ? model.itemBias[$0] : 0 }, hashIndex: { $0 })
+        let shape = ranking.map { Shape(itemCount: $0.itemCount, factors: $0.factors) } ?? .none
+        if let ranking {
+            try section(
+                count: shape.itemCount, factors: shape.factors, stride: shape.stride, vectors: ranking.itemVectors,
+                from: ranking.factors, bias: { ranking.popularity[$0] }, hashIndex: rankingHashIndex)
+        }
         fillHeader(
-            &header, itemCount: model.itemCount, factors: model.factors, stride: stride,
+            &header, itemCount: model.itemCount, factors: model.factors, stride: stride, ranking: shape,
             generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
         guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
             throw EngineError.itemMatrixIO("cannot write \(temp): \(String(cString: strerror(errno)))")
@@ -256,10 +343,11 @@ extension ItemMatrix {
     }
 
     static func fillHeader(
-        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, generation: UInt64,
+        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, ranking: Shape, generation: UInt64,
         snapshotID: UInt64, rowChecksum: UInt64
     ) {
         header.withUnsafeMutableBytes { h in
+            for i in 0..<headerSize { h[i] = 0 }
             for (i, b) in magicBytes.enumerated() { h[i] = b }
             h.storeBytes(of: version.littleEndian, toByteOffset: 8, as: UInt32.self)
             h.storeBytes(of: UInt32(headerSize).littleEndian, toByteOffset: 12, as: UInt32.self)
@@ -268,9 +356,13 @@ extension ItemMatrix {
             h.storeBytes(of: UInt32(stride).littleEndian, toByteOffset: 28, as: UInt32.self)
             h.storeBytes(of: generation.littleEndian, toByteOffset: 32, as: UInt64.self)
             h.storeBytes(of: snapshotID.littleEndian, toByteOffset: 40, as: UInt64.self)
-            h.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self)
-            let total = rowChecksum &+ itemHash(UnsafeRawBufferPointer(rebasing: h[0..<48]), bias: 0, item: -1)
-            h.storeBytes(of: total.littleEndian, toByteOffset: 48, as: UInt64.self)
+            h.storeBytes(of: UInt64(ranking.itemCount).littleEndian, toByteOffset: 56, as: UInt64.self)
+            h.storeBytes(of: UInt32(ranking.factors).littleEndian, toByteOffset: 64, as: UInt32.self)
+            h.storeBytes(of: UInt32(ranking.stride).littleEndian, toByteOffset: 68, as: UInt32.self)
+        }
+        let total = rowChecksum &+ headerHash(header)
+        header.withUnsafeMutableBytes {
+            $0.storeBytes(of: total.littleEndian, toByteOffset: checksumOffset, as: UInt64.self)
         }
     }
 
@@ -291,10 +383,11 @@ extension ItemMatrix {
         return h ^ (h >> 33)
     }
 
-    /// Rewrites some items' rows and biases in place and stamps the header with `generation`, adjusting
-    /// the checksum by the changed items' hashes. Readers that hold a mapping see the new rows at once;
-    /// one reading an item while it is rewritten may see, for that item and that query, part of its old
-    /// vector and part of its new one (each float is either old or new), never anything else.
+    /// Rewrites some items' rows and biases (and ranking rows and popularity priors) in place and stamps the
+    /// header with `generation`, adjusting the checksum by the changed items' hashes. Readers that hold a
+    /// mapping see the new rows at once; one reading an item while it is rewritten may see, for that item and
+    /// that query, part of its old vector and part of its new one (each float is either old or new), never
+    /// anything else.
     /// - Returns: false (and changes nothing) when the file is not the one expected: the caller
     ///   rewrites it whole instead.
     /// - Parameters:
@@ -304,10 +397,13 @@ extension ItemMatrix {
     ///   - factors: k.
     ///   - itemCount: items.
     ///   - items: the rows to rewrite: item, vector, bias.
+    ///   - ranking: the ranking section's shape the file must hold (`.none` without one).
+    ///   - rankingItems: the ranking rows to rewrite: item, vector, popularity prior.
     ///   - generation: the generation stamped afterwards.
     public static func updateInPlace(
         path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
-        items: [(item: Int, vector: [Float], bias: Float)], generation: UInt64
+        items: [(item: Int, vector: [Float], bias: Float)], ranking: Shape = .none,
+        rankingItems: [(item: Int, vector: [Float], popularity: Float)] = [], generation: UInt64
     ) -> Bool {
         let fd = Foundation.open(path, O_RDWR)
         guard fd >= 0 else { return false }
@@ -321,44 +417,61 @@ extension ItemMatrix {
         }
         let stride = Self.stride(for: factors)
         guard Array(header[0..<8]) == magicBytes, field(8, UInt32.self) == version,
-            Int(field(16, UInt64.self)) == itemCount, Int(field(24, UInt32.self)) == factors,
+            field(12, UInt32.self) == UInt32(headerSize),
+            field(16, UInt64.self) == UInt64(itemCount), Int(field(24, UInt32.self)) == factors,
             Int(field(28, UInt32.self)) == stride,
             field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
-            items.allSatisfy({ $0.item < itemCount && $0.vector.count == factors })
+            field(56, UInt64.self) == UInt64(ranking.itemCount), Int(field(64, UInt32.self)) == ranking.factors,
+            Int(field(68, UInt32.self)) == ranking.stride,
+            items.allSatisfy({ $0.item >= 0 && $0.item < itemCount && $0.vector.count == factors }),
+            rankingItems.allSatisfy({
+                $0.item >= 0 && $0.item < ranking.itemCount && $0.vector.count == ranking.factors
+            })
         else { return false }
         var info = stat()
-        guard fstat(fd, &info) == 0, Int(info.st_size) == fileLength(count: itemCount, stride: stride) else {
+        guard fstat(fd, &info) == 0,
+            Int(info.st_size) == fileLength(count: itemCount, stride: stride, ranking: ranking)
+        else {
             return false
         }
-        let rowBytes = stride * 4
-        let biasBase = headerSize + itemCount * rowBytes
-        var stored: UInt64 = field(48, UInt64.self)
-        var headerForHash = header
-        headerForHash.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(0), toByteOffset: 48, as: UInt64.self) }
-        stored &-= headerForHash.withUnsafeBytes {
-            itemHash(UnsafeRawBufferPointer(rebasing: $0[0..<48]), bias: 0, item: -1)
-        }
+        var stored: UInt64 = field(checksumOffset, UInt64.self) &- headerHash(header)
         // Readers map this file: mark it as being written before any row changes (a reader that sees the
         // same generation before and after its scan saw no row change), and give the real one at the end.
         var marker = ItemMatrix.writing.littleEndian
         guard pwrite(fd, &marker, 8, 32) == 8 else { return false }
-        var row = [Float](repeating: 0, count: stride)
-        for entry in items {
-            let offset = off_t(headerSize + entry.item * rowBytes)
-            var oldBias: Float = 0
-            guard row.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
-                pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4
-            else { return false }
-            stored &-= row.withUnsafeBytes { itemHash($0, bias: oldBias, item: entry.item) }
-            for f in 0..<stride { row[f] = f < factors ? entry.vector[f] : 0 }
-            var bias = entry.bias
-            stored &+= row.withUnsafeBytes { itemHash($0, bias: bias, item: entry.item) }
-            guard row.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, offset) }) == rowBytes,
-                pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4
-            else { return false }
+        // Rewrites rows of one section (rows of `stride` floats at `offset`, one float per item after them).
+        func rewrite(
+            _ entries: [(item: Int, vector: [Float], bias: Float)], at offset: Int, count: Int, factors: Int,
+            stride: Int, hashIndex: (Int) -> Int
+        ) -> Bool {
+            let rowBytes = stride * 4
+            let biasBase = offset + count * rowBytes
+            var row = [Float](repeating: 0, count: stride)
+            for entry in entries {
+                let at = off_t(offset + entry.item * rowBytes)
+                var oldBias: Float = 0
+                guard row.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, at) }) == rowBytes,
+                    pread(fd, &oldBias, 4, off_t(biasBase + 4 * entry.item)) == 4
+                else { return false }
+                stored &-= row.withUnsafeBytes { itemHash($0, bias: oldBias, item: hashIndex(entry.item)) }
+                for f in 0..<stride { row[f] = f < factors ? entry.vector[f] : 0 }
+                var bias = entry.bias
+                stored &+= row.withUnsafeBytes { itemHash($0, bias: bias, item: hashIndex(entry.item)) }
+                guard row.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, at) }) == rowBytes,
+                    pwrite(fd, &bias, 4, off_t(biasBase + 4 * entry.item)) == 4
+                else { return false }
+            }
+            return true
         }
+        guard
+            rewrite(items, at: headerSize, count: itemCount, factors: factors, stride: stride, hashIndex: { $0 }),
+            rewrite(
+                rankingItems.map { ($0.item, $0.vector, $0.popularity) },
+                at: rankingOffset(count: itemCount, stride: stride), count: ranking.itemCount,
+                factors: ranking.factors, stride: ranking.stride, hashIndex: rankingHashIndex)
+        else { return false }
         fillHeader(
-            &header, itemCount: itemCount, factors: factors, stride: stride, generation: generation,
+            &header, itemCount: itemCount, factors: factors, stride: stride, ranking: ranking, generation: generation,
             snapshotID: snapshotID, rowChecksum: stored)
         return header.withUnsafeBytes { pwrite(fd, $0.baseAddress, headerSize, 0) } == headerSize
     }

@@ -30,12 +30,19 @@ struct ListRankers: Sendable {
 
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
     /// `user` lets an imported ranking model answer from the user's stored vector (see `ImplicitALS`).
+    /// `mapped`, when given, is the live generation's item matrix written from `ranking`: the ranking model's
+    /// scan then reads its mapped rows (the same list as the in-memory rows give).
     func top(
         _ ranker: Ranker, user: Int? = nil, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-        excluded: Set<Int32>
+        excluded: Set<Int32>, mapped: ItemMatrix? = nil
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
+            if let mapped {
+                return ranking?.topN(
+                    in: mapped, user: user, ratings: ratings, n: n, excluded: excluded,
+                    popularityWeight: popularityWeight)
+            }
             return ranking?.topN(
                 user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         case .cooccurrence:

@@ -134,8 +134,9 @@ extension QueryEngine {
                     relevantAt: Float(Recommender.topQuarter(of: scale)))
                 state.ranking = entry
             }
+            // The ranking model is a modified copy here (its priors moved): it ranks from its own rows.
             return try recommend(
-                state: state, matrix: matrix,
+                state: state, matrix: matrix, scanMapped: false,
                 subject: ListSubject(key: "(session)", rated: rated, storedUser: nil, vector: vector), n: n,
                 includeRated: includeRated, cold: .popular, explain: explain, threads: 1, minRatings: 0,
                 cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow, by: by, banned: banned)
@@ -158,13 +159,16 @@ extension QueryEngine {
             key: key, rated: try pool.read { try $0.ratings(ofUser: user) }, storedUser: user,
             vector: known ? (Array(model.userVector(user)), model.userBias[user]) : nil)
         return try recommend(
-            state: state, matrix: matrix, subject: subject, n: n, includeRated: includeRated, cold: cold,
+            state: state, matrix: matrix, scanMapped: true, subject: subject, n: n, includeRated: includeRated,
+            cold: cold,
             explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow, by: by,
             banned: banned)
     }
 
+    /// `scanMapped`: whether the ranking model of `state` is the one `matrix` was written from, so its scan
+    /// reads the mapped ranking rows.
     private func recommend(
-        state: LiveState, matrix: ItemMatrix, subject: ListSubject, n: Int, includeRated: Bool,
+        state: LiveState, matrix: ItemMatrix, scanMapped: Bool, subject: ListSubject, n: Int, includeRated: Bool,
         cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
         banned: [Int32]
     ) throws -> RecommendationList {
@@ -211,7 +215,7 @@ extension QueryEngine {
             guard
                 let top = try rankers.top(
                     .ranking, user: subject.storedUser, popularityWeight: weight, ratings: ratings, n: n,
-                    excluded: Set(excluded))
+                    excluded: Set(excluded), mapped: scanMapped ? matrix : nil)
             else {
                 return try coldList()
             }

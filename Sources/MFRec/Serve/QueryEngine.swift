@@ -101,10 +101,12 @@ public final class QueryEngine: Sendable {
         func open(_ file: String) throws -> ItemMatrix {
             try ItemMatrix.open(
                 path: file, generation: generation, snapshotID: snapshotID,
-                factors: state.model.factors, itemCount: state.model.itemCount)
+                factors: state.model.factors, itemCount: state.model.itemCount, ranking: state.rankingShape)
         }
         func write(_ file: String) throws {
-            try ItemMatrix.write(model: state.model, generation: generation, snapshotID: snapshotID, to: file)
+            try ItemMatrix.write(
+                model: state.model, ranking: state.ranking?.model, generation: generation, snapshotID: snapshotID,
+                to: file)
         }
         do {
             return (try open(path), false)
@@ -244,7 +246,9 @@ public final class QueryEngine: Sendable {
         // Rows updated in place are already visible through the shared mapping (its header then carries the
         // new generation, also after a query saw the rows change under it); anything else (new items,
         // another snapshot, a stale or half-stamped header) means mapping the file again.
-        let sameShape = mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+        let sameShape =
+            mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+            && mapped.ranking == fresh.rankingShape
         var sameFile = sameShape && mapped.mappedGeneration == UInt64(fresh.live.generation)
         if sameShape && !sameFile {
             // A writer committed and has not finished stamping its rows in the file yet: wait for it (its

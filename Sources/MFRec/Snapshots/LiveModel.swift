@@ -13,22 +13,30 @@ public struct LiveState: Sendable {
     /// The snapshot's ranking model with the incremental updates applied (see `RankingModel.absorb`), and
     /// what validation chose; nil when the snapshot has none.
     public var ranking: (model: RankingModel, choice: RankingChoice)?
+
+    /// The shape of the ranking section the item matrix holds for this state (`.none` without a ranking model).
+    var rankingShape: ItemMatrix.Shape {
+        ranking.map { ItemMatrix.Shape(itemCount: $0.model.itemCount, factors: $0.model.factors) } ?? .none
+    }
 }
 
 extension Recommender {
-    /// Rewrites the item matrix file for the live model (temp file + rename). A failure is not an
+    /// Rewrites the item matrix file for the live models (temp file + rename). A failure is not an
     /// error of the command that changed the model: the next query rebuilds the file.
     func writeItemMatrix(_ state: LiveState) {
         followLiveModel(generation: state.live.generation) {
-            writeItemMatrix(model: state.model, generation: state.live.generation, snapshotID: state.snapshot.id)
+            writeItemMatrix(
+                model: state.model, ranking: state.ranking?.model, generation: state.live.generation,
+                snapshotID: state.snapshot.id)
         }
     }
 
-    /// Writes the whole item matrix file of `model` (call inside `followLiveModel`); a failure is left for
-    /// the next query to rebuild.
-    func writeItemMatrix(model: FactorModel, generation: Int64, snapshotID: Int) {
+    /// Writes the whole item matrix file of `model` and `ranking` (call inside `followLiveModel`); a failure is
+    /// left for the next query to rebuild.
+    func writeItemMatrix(model: FactorModel, ranking: RankingModel?, generation: Int64, snapshotID: Int) {
         try? ItemMatrix.write(
-            model: model, generation: UInt64(generation), snapshotID: UInt64(snapshotID), to: itemMatrixPath)
+            model: model, ranking: ranking, generation: UInt64(generation), snapshotID: UInt64(snapshotID),
+            to: itemMatrixPath)
     }
 
     /// Runs `write` holding the item matrix lock, only if `generation` is still the committed live one:

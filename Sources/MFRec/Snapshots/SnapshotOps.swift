@@ -102,7 +102,8 @@ extension Recommender {
     public func rollback(to id: Int) throws -> RollbackReport {
         return try serialized {
             let started = Date()
-            let (saved, model, live) = try store.transaction { () -> (Int?, FactorModel, Store.LiveModel) in
+            let (saved, model, ranking, live) = try store.transaction {
+                () -> (Int?, FactorModel, RankingModel?, Store.LiveModel) in
                 guard try store.snapshotExists(id) else { throw StoreError.noSnapshot(id) }
                 var saved: Int?
                 let live = try store.liveModel()
@@ -111,11 +112,11 @@ extension Recommender {
                         try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
                 }
                 let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
-                return (saved, model, try store.setLiveSnapshot(id, watermark: info.watermark))
+                let ranking = try ModelReader(store: store).rankingModel(snapshot: id)?.0
+                return (saved, model, ranking, try store.setLiveSnapshot(id, watermark: info.watermark))
             }
-            // Only the rating model's item side is mapped: the ranking model is read by the next query.
             followLiveModel(generation: live.generation) {
-                writeItemMatrix(model: model, generation: live.generation, snapshotID: id)
+                writeItemMatrix(model: model, ranking: ranking, generation: live.generation, snapshotID: id)
             }
             return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))
         }

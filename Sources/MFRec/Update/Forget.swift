@@ -105,7 +105,9 @@ extension Recommender {
         }
         let state = try liveState()
         followLiveModel(generation: live.generation) {
-            writeItemMatrix(model: state.model, generation: live.generation, snapshotID: state.snapshot.id)
+            writeItemMatrix(
+                model: state.model, ranking: state.ranking?.model, generation: live.generation,
+                snapshotID: state.snapshot.id)
         }
         report.checkpointed = try withoutBackgroundCheckpoint { try store.checkpointTruncating() }
         if report.checkpointed { unlink(scrubMarkerPath) }

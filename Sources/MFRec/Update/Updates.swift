@@ -58,7 +58,7 @@ extension Recommender {
                 }
             }
             var report = UpdateReport()
-            let (state, touchedItems, previous) = try store.writeRatings { writer -> (LiveState, Set<Int>, Int64) in
+            let (state, touched, previous) = try store.writeRatings { writer -> (LiveState, TouchedItems, Int64) in
                 var triples = RatingTriples()
                 for r in ratings {
                     let (u, newUser) = try store.addUser(key: r.user)
@@ -71,7 +71,7 @@ extension Recommender {
                 return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
             }
             report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: touchedItems)
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: touched)
             report.ratings = ratings.count
             report.seconds = Date().timeIntervalSince(started)
             return report
@@ -97,7 +97,7 @@ extension Recommender {
             let started = Date()
             let before = try store.liveModel()
             guard before.snapshotID != nil else { throw MFRecError.noModel }
-            var result: (LiveState, Set<Int>, Int64)?
+            var result: (LiveState, TouchedItems, Int64)?
             let ingest = try Ingestor(store: store).ingest(
                 path: path, options: options, progress: progress,
                 stored: { triples, watermark in
@@ -134,7 +134,7 @@ extension Recommender {
             guard let user = try store.userID(forKey: userKey) else { throw MFRecError.unknownUser(userKey) }
             guard let item = try store.itemID(forKey: itemKey) else { throw MFRecError.unknownItem(itemKey) }
             guard try store.liveModel().snapshotID != nil else { throw MFRecError.noModel }
-            let (state, previous) = try store.transaction { () -> (LiveState, Int64) in
+            let (state, previous, rankingItem) = try store.transaction { () -> (LiveState, Int64, Int?) in
                 guard let value = try store.deleteRating(user: user, item: item) else {
                     throw MFRecError.noRating(user: userKey, item: itemKey)
                 }
@@ -149,8 +149,10 @@ extension Recommender {
                         .init(id: user, bias: state.model.userBias[user], vector: Array(state.model.userVector(user))),
                         user: true)
                 }
+                var rankingItem: Int?
                 if var entry = state.ranking, let scale = try store.ratingScale() {
                     state.ranking = nil
+                    rankingItem = item
                     entry.model.remove(
                         rating: Float(value), item: item, relevantAt: Float(Recommender.topQuarter(of: scale)))
                     let row = entry.model.itemRow(item)
@@ -159,25 +161,26 @@ extension Recommender {
                     state.ranking = entry
                 }
                 state.live = try store.markLiveUpdated(count: 1, watermark: state.live.watermark)
-                return (state, previous)
+                return (state, previous, rankingItem)
             }
             liveCache = state
             var report = UpdateReport()
             report.ratings = 1
             report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: [])
+            report.matrixUpdatedInPlace = followInPlace(
+                state, previousGeneration: previous, items: TouchedItems(ranking: rankingItem.map { [$0] } ?? []))
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
     }
 
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
-    /// - Returns: the new live state, the items changed, and the live generation the update started from
-    ///   (read inside the transaction, so no other writer's commit falls between).
+    /// - Returns: the new live state, the items changed in each model, and the live generation the update
+    ///   started from (read inside the transaction, so no other writer's commit falls between).
     private func applyUpdates(
         _ triples: RatingTriples, watermark: Int64, options: UpdateOptions,
         report: inout UpdateReport
-    ) throws -> (LiveState, Set<Int>, Int64) {
+    ) throws -> (LiveState, TouchedItems, Int64) {
         var state = try cachedLiveState()
         // Take the cached state rather than share it: the model's arrays are then uniquely referenced and
         // the SGD steps below write them in place (a shared copy was copied whole on the first step: 15%
@@ -223,18 +226,19 @@ extension Recommender {
             try store.upsertLiveRow(
                 .init(id: i, bias: state.model.itemBias[i], vector: Array(state.model.itemVector(i))), user: false)
         }
-        try absorbIntoRanking(triples, state: &state)
+        let rankingItems = try absorbIntoRanking(triples, state: &state)
         state.live = try store.markLiveUpdated(count: triples.count, watermark: watermark)
         liveCache = state
-        return (state, touchedItems, previous)
+        return (state, TouchedItems(rating: touchedItems, ranking: rankingItems), previous)
     }
 
     /// Moves the ranking model's item rows toward the new ratings (`RankingModel.absorb`: one fold-in term
     /// per rating, from each rating user's projection) and stores the changed rows (inside the caller's
     /// transaction). Each pair counts once, with its last value in the batch; a re-rating counts as the
     /// difference from the value the live model had seen.
-    private func absorbIntoRanking(_ triples: RatingTriples, state: inout LiveState) throws {
-        guard var entry = state.ranking, let scale = try store.ratingScale() else { return }
+    /// - Returns: the items whose ranking rows changed.
+    private func absorbIntoRanking(_ triples: RatingTriples, state: inout LiveState) throws -> Set<Int> {
+        guard var entry = state.ranking, let scale = try store.ratingScale() else { return [] }
         state.ranking = nil  // taken, not shared: the arrays below are then written in place (see applyUpdates)
         let relevantAt = Float(Recommender.topQuarter(of: scale))
         var order: [Int32] = []
@@ -262,6 +266,7 @@ extension Recommender {
                 .init(id: i, ratings: row.ratings, popularity: row.popularity, vector: row.vector))
         }
         state.ranking = entry
+        return changed
     }
 
     /// The live state, reloaded only when the live generation moved since it was cached
@@ -278,20 +283,38 @@ extension Recommender {
     /// Under the item matrix lock, and only while `state` is still the committed live model (see
     /// `followLiveModel`): two raters in two processes never interleave row writes, and the file never goes
     /// back to an older generation.
-    private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: Set<Int>) -> Bool {
-        let rows = items.sorted().map {
+    private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: TouchedItems) -> Bool {
+        let rows = items.rating.sorted().map {
             (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0])
+        }
+        var rankingRows: [(item: Int, vector: [Float], popularity: Float)] = []
+        if let ranking = state.ranking?.model {
+            for i in items.ranking.sorted() where i < ranking.itemCount {
+                let row = ranking.itemRow(i)
+                rankingRows.append((i, row.vector, row.popularity))
+            }
         }
         var done = false
         followLiveModel(generation: state.live.generation) {
             done = ItemMatrix.updateInPlace(
                 path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
                 snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
-                itemCount: state.model.itemCount, items: rows, generation: UInt64(state.live.generation))
+                itemCount: state.model.itemCount, items: rows, ranking: state.rankingShape, rankingItems: rankingRows,
+                generation: UInt64(state.live.generation))
             if !done {
-                writeItemMatrix(model: state.model, generation: state.live.generation, snapshotID: state.snapshot.id)
+                writeItemMatrix(
+                    model: state.model, ranking: state.ranking?.model, generation: state.live.generation,
+                    snapshotID: state.snapshot.id)
             }
         }
         return done
     }
+}
+
+/// The items an incremental update changed, per model: their rows are rewritten in the item matrix.
+struct TouchedItems {
+    /// Items whose rating-model row (vector, bias) changed.
+    var rating: Set<Int> = []
+    /// Items whose ranking-model row (vector, popularity prior) changed.
+    var ranking: Set<Int> = []
 }
