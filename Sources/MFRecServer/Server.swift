@@ -51,8 +51,7 @@ public struct RecommendationServer: Sendable {
         }
         Routes(recommender: recommender, engine: engine, configuration: configuration, metrics: metrics)
             .register(on: router)
-        var logger = Logger(label: "mfrec.serve")
-        logger.logLevel = .warning
+        let logger = Logger(label: "mfrec.serve") { _ in ServerLogHandler(level: .warning) }
         let host = configuration.host
         return Application(
             router: router,

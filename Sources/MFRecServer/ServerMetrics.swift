@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MFRec
 import Prometheus
 
 /// What `GET /metrics` reports, in Prometheus' text format: request counts and latency histograms per
@@ -37,15 +38,36 @@ final class ServerMetrics: Sendable {
             helpText: "Id of the live snapshot (0: none)")
     }
 
+    /// The counter and histogram of each route, method and status, made once: asking the registry for them on
+    /// every request (descriptor strings, label arrays, its lock) cost about 1.6% of the server's CPU under load.
+    private let series = Locked<[Series: (requests: Counter, latency: DurationHistogram)]>([:])
+
+    /// The labels of one request's metrics.
+    private struct Series: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
     func record(route: String, method: String, status: Int, nanoseconds: Int64) {
-        registry.makeCounter(
-            descriptor: ServerMetrics.requests,
-            labels: [("route", route), ("method", method), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: ServerMetrics.latency, labels: [("route", route), ("method", method)],
-            buckets: ServerMetrics.buckets
-        ).recordNanoseconds(nanoseconds)
+        let key = Series(route: route, method: method, status: status)
+        let metrics =
+            series.withLock { $0[key] }
+            ?? series.withLock { series in
+                if let made = series[key] { return made }
+                let made = (
+                    requests: registry.makeCounter(
+                        descriptor: ServerMetrics.requests,
+                        labels: [("route", route), ("method", method), ("status", String(status))]),
+                    latency: registry.makeDurationHistogram(
+                        descriptor: ServerMetrics.latency, labels: [("route", route), ("method", method)],
+                        buckets: ServerMetrics.buckets)
+                )
+                series[key] = made
+                return made
+            }
+        metrics.requests.increment()
+        metrics.latency.recordNanoseconds(nanoseconds)
     }
 
     /// The exposition text, with the model gauges set from the live model's state first.

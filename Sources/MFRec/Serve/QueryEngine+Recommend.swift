@@ -150,14 +150,18 @@ extension QueryEngine {
         banned: [Int32]
     ) throws -> RecommendationList {
         let model = state.model
-        guard let (user, known) = try resolveUser(key, in: model) else {
+        // The user's id and ratings in one read.
+        let found = try pool.read { store in
+            try store.userID(forKey: key).map { (id: $0, rated: try store.ratings(ofUser: $0)) }
+        }
+        guard let (user, rated) = found else {
             if cold == .error { throw MFRecError.unknownUser(key) }
             return RecommendationList(
                 user: key, ranking: .popular, items: try popular(n: n, excluding: Set(banned)))
         }
         let subject = ListSubject(
-            key: key, rated: try pool.read { try $0.ratings(ofUser: user) }, storedUser: user,
-            vector: known ? (Array(model.userVector(user)), model.userBias[user]) : nil)
+            key: key, rated: rated, storedUser: user,
+            vector: model.hasUser(user) ? (Array(model.userVector(user)), model.userBias[user]) : nil)
         return try recommend(
             state: state, matrix: matrix, scanMapped: true, subject: subject, n: n, includeRated: includeRated,
             cold: cold,
