@@ -24,6 +24,17 @@ import Testing
         ).withPopularity(relevantCounts: counts)
     }
 
+    /// A rating model (k = `k`) and a ranking model (k = `rankingK`) over `items` items, written to a new file.
+    func written(items: Int, k: Int, rankingK: Int, seed: UInt64, generation: UInt64, snapshotID: UInt64) throws -> (
+        model: FactorModel, ranking: RankingModel, path: String, shape: ItemMatrix.Shape
+    ) {
+        let ranking = rankingModel(items: items, k: rankingK, seed: seed)
+        let model = randomModel(users: 2, items: items, k: k, seed: seed + 1)
+        let path = tempPath("r.items")
+        try ItemMatrix.write(model: model, ranking: ranking, generation: generation, snapshotID: snapshotID, to: path)
+        return (model, ranking, path, ItemMatrix.Shape(itemCount: items, factors: rankingK))
+    }
+
     @Test(arguments: [(7, 50), (16, 300), (20, 123)])
     func mappedScanEqualsTheInMemoryScanBitForBit(k: Int, items: Int) throws {
         let ranking = rankingModel(items: items, k: k, seed: UInt64(k * 31 + items))
@@ -54,11 +65,8 @@ import Testing
     }
 
     @Test func shapeAndDamageOfTheRankingSectionAreDetected() throws {
-        let ranking = rankingModel(items: 40, k: 8, seed: 1)
-        let model = randomModel(users: 2, items: 40, k: 4, seed: 2)
-        let path = tempPath("d.items")
-        try ItemMatrix.write(model: model, ranking: ranking, generation: 3, snapshotID: 1, to: path)
-        let shape = ItemMatrix.Shape(itemCount: 40, factors: 8)
+        let (model, ranking, path, shape) = try written(
+            items: 40, k: 4, rankingK: 8, seed: 1, generation: 3, snapshotID: 1)
         func open(_ expected: ItemMatrix.Shape) throws -> ItemMatrix {
             try ItemMatrix.open(path: path, generation: 3, snapshotID: 1, factors: 4, itemCount: 40, ranking: expected)
         }
@@ -82,11 +90,9 @@ import Testing
     }
 
     @Test func inPlaceUpdatesOfBothSectionsKeepTheChecksum() throws {
-        var ranking = rankingModel(items: 60, k: 12, seed: 8)
-        var model = randomModel(users: 2, items: 60, k: 6, seed: 9)
-        let path = tempPath("u.items")
-        try ItemMatrix.write(model: model, ranking: ranking, generation: 10, snapshotID: 4, to: path)
-        let shape = ItemMatrix.Shape(itemCount: 60, factors: 12)
+        let fixture = try written(items: 60, k: 6, rankingK: 12, seed: 8, generation: 10, snapshotID: 4)
+        var model = fixture.model, ranking = fixture.ranking
+        let path = fixture.path, shape = fixture.shape
         let reader = try ItemMatrix.open(
             path: path, generation: 10, snapshotID: 4, factors: 6, itemCount: 60, ranking: shape)
         for f in 0..<6 { model.itemFactors[7 * model.stride + f] = Float(f) }
