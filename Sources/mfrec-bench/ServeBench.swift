@@ -80,20 +80,22 @@ struct ServeBench: ParsableCommand {
 
         // The ceiling: Hummingbird answering the same route with a fixed body of the same size.
         let ceiling = try FixedBodyServer(body: body)
-        var ceilingRates: [Int: Double] = [:]
+        var ceilingRates: [Int: Double] = [:], ceilingCPU: [Int: Double] = [:]
         try writeScript(script, users: users, items: items, writeShare: 0)
         for c in connections {
-            let r = try wrk(port: ceiling.port, connections: c, script: script)
+            let r = try wrk(port: ceiling.port, connections: c, script: script, serverPID: getpid())
             ceilingRates[c] = r.perSecond
+            ceilingCPU[c] = r.cpuPerRequest
             print(r.line("fixed-body Hummingbird (ceiling)", connections: c))
         }
         ceiling.stop()
 
         // In-process: the same queries from as many threads as connections.
-        var inProcess: [Int: Double] = [:]
+        var inProcess: [Int: Double] = [:], inProcessCPU: [Int: Double] = [:]
         for c in connections {
             let r = try inProcessLoad(engine: engine, users: users, threads: c)
             inProcess[c] = r.perSecond
+            inProcessCPU[c] = r.cpuPerRequest
             print(r.line("in-process QueryEngine.recommend", connections: c))
         }
 
@@ -101,16 +103,18 @@ struct ServeBench: ParsableCommand {
         let server = try ServeChild(db: db)
         defer { server.stop() }
         for c in connections {
-            let r = try wrk(port: server.port, connections: c, script: script)
+            let r = try wrk(port: server.port, connections: c, script: script, serverPID: server.pid)
             print(r.line("mfrec serve recommendations", connections: c))
             print(
                 "    = \(fmt(r.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling's requests/s, "
-                    + "\(fmt(r.perSecond / (inProcess[c] ?? .nan))) × in-process")
+                    + "\(fmt(r.perSecond / (inProcess[c] ?? .nan))) × in-process; CPU per request "
+                    + "\(fmt((r.cpuPerRequest ?? .nan) / (ceilingCPU[c] ?? .nan))) × the ceiling's, "
+                    + "\(fmt((r.cpuPerRequest ?? .nan) / (inProcessCPU[c] ?? .nan))) × in-process")
         }
         let before = try rec.ratingCount()
         try writeScript(script, users: users, items: items, writeShare: 0.05)
         let c = connections.min() ?? 8
-        let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false)
+        let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid)
         let after = try rec.ratingCount()
         print(mixed.line("mfrec serve 95% reads + 5% rating posts", connections: c))
         // Posts still in flight when wrk stops are stored but not counted by it: stored ≥ acknowledged.
@@ -132,12 +136,16 @@ struct ServeBench: ParsableCommand {
         var p999: Double
         var failed: Int
         var acknowledged = 0
+        /// CPU time (user + system) of the process that answered, per request, in µs: steadier than requests/s
+        /// on a shared machine, where other jobs take cores away.
+        var cpuPerRequest: Double?
         var perSecond: Double { Double(requests) / max(seconds, 1e-9) }
 
         func line(_ what: String, connections: Int) -> String {
             "\(what), \(connections) connections: \(rate(Double(requests), seconds)) requests/s, p50 "
                 + "\(fmt(p50 / 1000)) ms, p99 \(fmt(p99 / 1000)) ms, p99.9 \(fmt(p999 / 1000)) ms"
                 + (failed > 0 ? ", \(failed) failed" : "")
+                + (cpuPerRequest.map { ", \(fmt($0, 0)) µs of CPU per request" } ?? "")
         }
     }
 
@@ -196,7 +204,8 @@ struct ServeBench: ParsableCommand {
         try lua.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    func wrk(port: Int, connections: Int, script: String, warmUp: Bool = true) throws -> Load {
+    /// A wrk load on `port`; the CPU time of `serverPID` (the process answering) is read around the measured run.
+    func wrk(port: Int, connections: Int, script: String, warmUp: Bool = true, serverPID: Int32) throws -> Load {
         func once(_ seconds: Int) throws -> Load {
             let out = try capture(
                 "/usr/bin/wrk",
@@ -213,7 +222,12 @@ struct ServeBench: ParsableCommand {
                 acknowledged: Int(f[7]))
         }
         if warmUp { _ = try once(2) }
-        return try once(seconds)
+        let cpu = cpuSeconds(of: serverPID)
+        var load = try once(seconds)
+        if let before = cpu, let after = cpuSeconds(of: serverPID), load.requests > 0 {
+            load.cpuPerRequest = (after - before) * 1e6 / Double(load.requests)
+        }
+        return load
     }
 
     func inProcessLoad(engine: QueryEngine, users: [String], threads: Int) throws -> Load {
@@ -222,6 +236,7 @@ struct ServeBench: ParsableCommand {
         let latencies = ThreadSlots<[Double]>(count: threads)
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds) * 1_000_000_000
         let start = DispatchTime.now().uptimeNanoseconds
+        let cpu = cpuSeconds(of: getpid())
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             var mine: [Double] = []
             var generator = SystemRandomNumberGenerator()
@@ -234,11 +249,25 @@ struct ServeBench: ParsableCommand {
             latencies.set(t, mine)
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let cpuAfter = cpuSeconds(of: getpid())
         let all = (0..<threads).flatMap { latencies.get($0) }.sorted()
-        return Load(
+        var load = Load(
             requests: all.count, seconds: elapsed, p50: percentile(all, 0.5), p99: percentile(all, 0.99),
             p999: percentile(all, 0.999), failed: 0)
+        if let cpu, let cpuAfter, !all.isEmpty { load.cpuPerRequest = (cpuAfter - cpu) * 1e6 / Double(all.count) }
+        return load
     }
+}
+
+/// The CPU time (user + system, seconds) a process has used so far, from /proc/PID/stat; nil when unreadable.
+func cpuSeconds(of pid: Int32) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return nil }
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// Runs a program and returns its standard output.
@@ -259,6 +288,8 @@ func capture(_ path: String, _ arguments: [String]) throws -> String {
 final class ServeChild {
     let process = Process()
     let port: Int
+    /// The server's process id.
+    var pid: Int32 { process.processIdentifier }
 
     init(db: String) throws {
         process.executableURL = URL(fileURLWithPath: mfrecPath)
