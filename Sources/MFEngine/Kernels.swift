@@ -74,6 +74,55 @@ struct FloatRows: @unchecked Sendable {
     }
 }
 
+// MARK: - ReducedRows
+
+/// A read-only view of an item matrix's reduced-precision scan copy (`ItemPrecision.f16` or `.i8`): `rowCount`
+/// rows of `stride` values, and for i8 one scale per row. Same invariant as `FloatRows` (the mapping outlives
+/// the view); `scores` checks its range before it forms a pointer.
+struct ReducedRows: @unchecked Sendable {
+    private let rows: UnsafeRawPointer
+    private let scales: UnsafePointer<Float>
+    /// f16 or i8.
+    let precision: ItemPrecision
+    /// Rows in view.
+    let rowCount: Int
+    /// Values per row (a multiple of 16).
+    let stride: Int
+
+    /// A view of `rowCount` rows at `rows` (and, for i8, `rowCount` scales at `scales`) in the mapping.
+    init(rows: UnsafeRawPointer, scales: UnsafeRawPointer, precision: ItemPrecision, rowCount: Int, stride: Int) {
+        precondition(precision != .f32 && stride % 16 == 0)
+        self.rows = rows
+        self.scales = scales.assumingMemoryBound(to: Float.self)
+        self.precision = precision
+        self.rowCount = rowCount
+        self.stride = stride
+    }
+
+    /// out[r] = query · row(start + r) (times the row's scale for i8) + biases[start + r] (no bias term when
+    /// `biases` is nil) for `length` rows: the approximate scores candidates are picked by.
+    func scores(query: [Float], start: Int, length: Int, biases: FloatRows?, into out: inout [Float]) {
+        precondition(start >= 0 && length >= 0 && start <= rowCount - length, "ReducedRows: rows out of range")
+        precondition(query.count >= stride && out.count >= length)
+        guard length > 0 else { return }
+        let biasPointer = biases?.pointer(start, length)
+        query.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { o in
+                switch precision {
+                case .f16:
+                    let base = (rows + start * stride * 2).assumingMemoryBound(to: UInt16.self)
+                    mfrec_scores_f16(q.baseAddress!, base, stride, length, biasPointer, o.baseAddress!)
+                case .i8:
+                    let base = (rows + start * stride).assumingMemoryBound(to: Int8.self)
+                    mfrec_scores_i8(q.baseAddress!, base, scales + start, stride, length, biasPointer, o.baseAddress!)
+                case .f32:
+                    preconditionFailure("ReducedRows: no f32 copy")
+                }
+            }
+        }
+    }
+}
+
 // MARK: - Scans
 
 extension FloatRows {

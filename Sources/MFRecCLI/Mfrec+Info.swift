@@ -74,6 +74,11 @@ func printModelSummary(_ rec: Recommender) {
                 + "(×\(o.learningRateDecay)/epoch), "
                 + "regularization=\(o.regularization), bias regularization=\(o.biasRegularization), seed=\(o.seed)"
                 + (o.nonnegative ? ", non-negative" : "") + (o.useBias ? "" : ", no bias"))
+        if let precision = o.itemPrecision, precision != .f32 {
+            print(
+                "item matrix scan copy: \(precision.rawValue) (scans read it and re-score their candidates from the "
+                    + "f32 rows)")
+        }
     }
     if let test = info.metrics?.test {
         print(

@@ -82,6 +82,12 @@ extension Mfrec {
                 "Tune by K-fold cross-validation of the training ratings instead of one 20% carve-out (1…20; 1: the "
                     + "carve-out; about K times the tuning time)."))
         var folds = TrainRequest().folds
+        @Option(
+            help: ArgumentHelp(
+                "How the item matrix file keeps the rows top-n scans read: f32 (the rows), f16 or i8 (a copy in half "
+                    + "the bytes or a quarter; each scan re-scores its candidates from the f32 rows).")
+        )
+        var itemPrecision: ItemPrecision = .f32
         @Option(help: "Write the per-epoch history as CSV to this file (- for standard output).")
         var history: String?
         @Option(help: "Draw train and test loss per epoch as an SVG chart to this file (- for standard output).")
@@ -136,6 +142,7 @@ extension Mfrec {
             request.options.bins = bins
             request.options.useBias = !noBias
             request.options.nonnegative = nonnegative
+            request.options.itemPrecision = itemPrecision == .f32 ? nil : itemPrecision
             request.factorList = factorList!.count > 1 ? factorList : nil
             request.testFraction = testFraction
             request.testFile = testFile
@@ -309,3 +316,5 @@ func writeHistoryCSV(_ history: [EpochStats], to path: String) throws {
 func atomicWrite(_ data: Data, to path: String) throws {
     try OutputFile.write(data, to: path)
 }
+
+extension ItemPrecision: ExpressibleByArgument {}

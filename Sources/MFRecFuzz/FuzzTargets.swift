@@ -58,7 +58,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
                 parameters: RankingModel.Parameters(factors: 2)
             ).withPopularity(relevantCounts: [3, 1, 0, 2, 1])
             try? ItemMatrix.write(model: model, ranking: ranking, generation: 7, snapshotID: 2, to: path)
-            return [plain, FileManager.default.contents(atPath: path).map { Array($0) } ?? []]
+            var seeds = [plain, FileManager.default.contents(atPath: path).map { Array($0) } ?? []]
+            for precision in [ItemPrecision.f16, .i8] {
+                try? ItemMatrix.write(
+                    model: model, ranking: ranking, precision: precision, generation: 7, snapshotID: 2, to: path)
+                seeds.append(FileManager.default.contents(atPath: path).map { Array($0) } ?? [])
+            }
+            return seeds
         case .snapshotBlob:
             return [ModelBlob.encode(model).0]
         case .cooccurrence:
@@ -115,10 +121,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             (0...1024).contains(rankingK)
         else { return }
         let path = file("matrix.items", data)
+        let precision = ItemPrecision(code: field(72, UInt32.self)) ?? .f32
         guard
             let matrix = try? ItemMatrix.open(
                 path: path, generation: field(32, UInt64.self), snapshotID: field(40, UInt64.self), factors: k,
-                itemCount: count, ranking: ItemMatrix.Shape(itemCount: rankingCount, factors: rankingK))
+                itemCount: count, ranking: ItemMatrix.Shape(itemCount: rankingCount, factors: rankingK),
+                precision: precision)
         else { return }
         if count > 0 {
             _ = matrix.item(count - 1)

@@ -33,6 +33,26 @@ let haveData = Fixtures.haveMovieLens
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.csv").path))
     }
 
+    @Test func itemPrecisionIsAStoredTrainingOptionAndListsStayTheF32Ones() throws {
+        let dir = folder()
+        let (db, _) = try trainedDatabase(in: dir, name: "p.db", users: 150, items: 120, ratings: 4_000, epochs: 5)
+        let train = ["train", "--db", db, "--epochs", "5", "--quiet", "--tune", "off"]
+        func lists() throws -> String {
+            try (1...20).map { try mfrec(["recommend", "\($0)", "-n", "5", "--format", "csv", "--db", db]).stdout }
+                .joined()
+        }
+        let exact = try lists()
+        let before = try Data(contentsOf: URL(fileURLWithPath: db))
+        let bad = try mfrec(train + ["--item-precision", "f8"])
+        #expect(bad.status == 64 && bad.stderr.contains("item-precision"), "\(bad.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before)
+        #expect(try mfrec(train + ["--item-precision", "i8"]).status == 0)
+        #expect(try mfrec(["info", "--db", db]).stdout.contains("item matrix scan copy: i8"))
+        #expect(try lists() == exact)
+        #expect(try mfrec(train).status == 0)
+        #expect(!(try mfrec(["info", "--db", db]).stdout.contains("scan copy")))
+    }
+
     @Test func binaryExists() {
         #expect(FileManager.default.isExecutableFile(atPath: mfrecBinary), "no mfrec at \(mfrecBinary)")
     }

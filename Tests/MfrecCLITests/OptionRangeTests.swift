@@ -10,6 +10,7 @@ import Testing
     static let textOptions: Set<String> = [
         "db", "folder", "items", "format", "items-format", "scale", "test-file", "history", "plot", "note", "output",
         "by", "cold", "tune", "ranking", "factors", "host", "token-file", "as", "exclude", "only", "genre", "file",
+        "item-precision",
         // By command, where the same name is a number elsewhere (`generate --ratings N`).
         "export ratings", "recommend ratings",
     ]

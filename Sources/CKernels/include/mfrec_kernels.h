@@ -27,6 +27,19 @@ size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, c
 void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                          size_t stride, size_t count, double *sum, double *sumsq);
 
+/// The reduced-precision scans of the item matrix's scan copy: out[r] = q·row_r (+ bias[r] when bias is not
+/// NULL) for `count` rows of `stride` IEEE half floats (`mfrec_scores_f16`), or out[r] = scale[r] · (q·row_r)
+/// (+ bias[r]) for rows of `stride` signed bytes (`mfrec_scores_i8`). `stride` is a multiple of 16. These
+/// scores pick candidates that are then re-scored exactly from the f32 rows, so they need not agree bit for
+/// bit between kernels. The F16C/AVX2 versions run where the CPU has them.
+void mfrec_scores_f16(const float *query, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+                      float *out);
+void mfrec_scores_i8(const float *query, const int8_t *rows, const float *scale, size_t stride, size_t count,
+                     const float *bias, float *out);
+
+/// 1 when the reduced-precision scans use F16C/AVX2+FMA kernels, 0 for the portable ones.
+int mfrec_kernels_f16c(void);
+
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);
 

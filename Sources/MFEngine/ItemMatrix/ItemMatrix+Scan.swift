@@ -40,10 +40,22 @@ extension ItemMatrix {
     ///   - excluded: item ids left out.
     ///   - popularityWeight: w of the popularity blend; 0 for none.
     /// - Returns: (item, score) pairs, best first.
+    /// With a reduced-precision scan copy and no popularity blend, the copy picks candidates that are then
+    /// re-scored from the f32 rows (see `ItemPrecision`); a blended query reads the f32 rows.
     public func rankingTopN(query: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
         item: Int32, score: Float
     )] {
         precondition(ranking.factors > 0 && query.count == ranking.factors)
+        if let reduced = rankingScanRows, popularityWeight <= 0, n > 0 {
+            var padded = query
+            padded += [Float](repeating: 0, count: ranking.stride - ranking.factors)
+            let candidates = Self.candidateScan(
+                reduced, query: padded, biases: nil, range: 0..<ranking.itemCount,
+                n: ItemPrecision.candidates(for: n), excluded: excluded.sorted()[...])
+            return rescore(candidates, n: n) {
+                BlockScan.dot(query, rows: rankingRows, at: Int($0) * ranking.stride, k: ranking.factors)
+            }
+        }
         return ItemScan.topN(
             rows: rankingRows, stride: ranking.stride, factors: ranking.factors, itemCount: ranking.itemCount,
             queries: [query], n: n, excluded: [excluded.sorted()], prior: popularityWeight > 0 ? popularity : nil,
@@ -69,20 +81,71 @@ extension ItemMatrix {
     ///   - excluded: item ids left out, ascending.
     ///   - threads: threads of the scan.
     /// - Returns: (item, score) pairs, best first.
+    /// With a reduced-precision scan copy (`precision` f16 or i8) the pass reads the copy and keeps
+    /// `ItemPrecision.candidates(for: n)` candidates, which are re-scored from the f32 rows: the scores are
+    /// the f32 ones, and the list is the f32 list unless rounding pushed one of its items out of the candidates.
     public func topN(query: [Float], n: Int, excluded: [Int32] = [], threads: Int = 1) -> [(item: Int32, score: Float)]
     {
         precondition(query.count == stride)
-        let parts = max(1, min(threads, itemCount / 16_384))
-        if parts == 1 { return scan(query: query, range: 0..<itemCount, n: n, excluded: excluded[...]).sorted() }
-        let heaps = ThreadSlots<TopN>(count: parts)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
-            let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
-            heaps.set(p, scan(query: query, range: lo..<hi, n: n, excluded: excluded[first..<last]))
+        let reduced = scanRows
+        let keep = reduced == nil ? n : ItemPrecision.candidates(for: n)
+        @Sendable func part(_ range: Range<Int>, _ excluded: ArraySlice<Int32>) -> TopN {
+            guard let reduced else { return scan(query: query, range: range, n: n, excluded: excluded) }
+            return Self.candidateScan(reduced, query: query, biases: biases, range: range, n: keep, excluded: excluded)
         }
-        var merged = TopN(capacity: n)
-        for p in 0..<parts { merged.merge(heaps.get(p)) }
-        return merged.sorted()
+        let parts = max(1, min(threads, itemCount / 16_384))
+        var merged: TopN
+        if parts == 1 {
+            merged = part(0..<itemCount, excluded[...])
+        } else {
+            let heaps = ThreadSlots<TopN>(count: parts)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
+                let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
+                heaps.set(p, part(lo..<hi, excluded[first..<last]))
+            }
+            merged = TopN(capacity: keep)
+            for p in 0..<parts { merged.merge(heaps.get(p)) }
+        }
+        guard reduced != nil else { return merged.sorted() }
+        return rescore(merged, n: n) {
+            BlockScan.dot(query, rows: rows, at: Int($0) * stride, k: stride) + biases[Int($0)]
+        }
+    }
+
+    /// The n best of `candidates` by their exact score.
+    private func rescore(_ candidates: TopN, n: Int, exact: (Int32) -> Float) -> [(item: Int32, score: Float)] {
+        var top = TopN(capacity: n)
+        for (item, _) in candidates.sorted() { top.offer(score: exact(item), item: item) }
+        return top.sorted()
+    }
+
+    /// The n best rows of `range` by their reduced-precision scores (plus `biases`), `excluded` (ascending)
+    /// left out.
+    private static func candidateScan(
+        _ reduced: ReducedRows, query: [Float], biases: FloatRows?, range: Range<Int>, n: Int,
+        excluded: ArraySlice<Int32>
+    ) -> TopN {
+        var top = TopN(capacity: n)
+        var skip = excluded.startIndex
+        var scores = [Float](repeating: 0, count: block)
+        var start = range.lowerBound
+        var threshold = top.threshold
+        while start < range.upperBound {
+            let count = min(block, range.upperBound - start)
+            reduced.scores(query: query, start: start, length: count, biases: biases, into: &scores)
+            for r in 0..<count {
+                let i = Int32(start + r)
+                while skip < excluded.endIndex && excluded[skip] < i { skip += 1 }
+                if skip < excluded.endIndex && excluded[skip] == i { continue }
+                if scores[r] >= threshold {
+                    top.offer(score: scores[r], item: i)
+                    threshold = top.threshold
+                }
+            }
+            start += count
+        }
+        return top
     }
 
     /// Rows are scored a block at a time by the C kernel (AVX2+FMA when available) into a small buffer

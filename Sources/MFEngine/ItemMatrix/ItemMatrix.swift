@@ -12,10 +12,14 @@ import Foundation
 ///
 /// Layout (little-endian): a 128-byte header — magic `MFRECIM1`, format version, header size, item
 /// count, k, row stride (floats), model generation, snapshot id, checksum, then the ranking section's item
-/// count, k and row stride (all 0 without a ranking model) — then one row per item of `stride` floats
+/// count, k and row stride (all 0 without a ranking model), then the scan copy's precision (0 f32, 1 f16,
+/// 2 i8) — then one row per item of `stride` floats
 /// (q_i, zero-padded to a multiple of 16, so rows are 64-byte aligned and SIMD loops have no tail), then
 /// the item biases (one float per item, padded to 64 bytes); then the ranking section laid out the same
-/// way: its item rows, then its popularity prior in place of the biases. Keeping the biases out of the
+/// way: its item rows, then its popularity prior in place of the biases. With a reduced precision
+/// (`ItemPrecision`), a scan copy of each section's rows follows: `stride` half floats or signed bytes per
+/// row, padded to 64 bytes, and for bytes one float scale per row (padded to 64 bytes) after them; scans
+/// read the copy and re-score their candidates from the f32 rows. Keeping the biases out of the
 /// rows keeps a scan's bytes at exactly k floats per item when k is a multiple of 16. Both models live in
 /// one file so that one generation stamp (the sequence lock of in-place updates) covers both.
 ///
@@ -39,6 +43,8 @@ public final class ItemMatrix: @unchecked Sendable {
     public let snapshotID: UInt64
     /// The ranking section's shape: items, k and floats per row (all 0 when the file has none).
     public let ranking: Shape
+    /// The precision of the scan copy (`.f32`: none, scans read the rows).
+    public let precision: ItemPrecision
 
     /// The shape of one section: items, k, and floats per row (k padded to a multiple of 16).
     public struct Shape: Sendable, Equatable {
@@ -65,21 +71,43 @@ public final class ItemMatrix: @unchecked Sendable {
     }
 
     static let magicBytes: [UInt8] = Array("MFRECIM1".utf8)
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
     static let headerSize = 128
     /// Where the checksum is in the header.
     static let checksumOffset = 48
     /// What the ranking section's item r is hashed as (the rating section's items are 0, 1, …; the header −1).
     static func rankingHashIndex(_ r: Int) -> Int { -(1 << 62) + r }
+    /// What the scan copies' rows are hashed as.
+    static func reducedHashIndex(_ r: Int) -> Int { -(1 << 61) + r }
+    static func rankingReducedHashIndex(_ r: Int) -> Int { Int.min + r }
 
     /// Floats per row for k factors.
     /// - Parameter factors: k.
     /// - Returns: k rounded up to a multiple of 16.
     public static func stride(for factors: Int) -> Int { (factors + 15) / 16 * 16 }
 
-    /// Bytes of a file holding `count` items of `stride` floats, and a ranking section of `ranking`'s shape.
-    static func fileLength(count: Int, stride: Int, ranking: Shape) -> Int {
+    /// Bytes of a file holding `count` items of `stride` floats, a ranking section of `ranking`'s shape, and
+    /// scan copies of both in `precision`.
+    static func fileLength(count: Int, stride: Int, ranking: Shape, precision: ItemPrecision = .f32) -> Int {
+        reducedOffset(count: count, stride: stride, ranking: ranking)
+            + reducedBytes(count: count, stride: stride, precision)
+            + reducedBytes(count: ranking.itemCount, stride: ranking.stride, precision)
+    }
+
+    /// Where the scan copies start: after both sections.
+    static func reducedOffset(count: Int, stride: Int, ranking: Shape) -> Int {
         rankingOffset(count: count, stride: stride) + ranking.bytes
+    }
+
+    /// Bytes of one section's scan copy: its rows padded to 64 bytes, then for i8 one scale per row padded to 64.
+    static func reducedBytes(count: Int, stride: Int, _ precision: ItemPrecision) -> Int {
+        let rows = (count * stride * precision.bytesPerValue + 63) / 64 * 64
+        return precision == .i8 ? rows + (count * 4 + 63) / 64 * 64 : rows
+    }
+
+    /// Where a section's scan-copy scales are, from the start of its copy.
+    static func reducedScalesOffset(count: Int, stride: Int, _ precision: ItemPrecision) -> Int {
+        (count * stride * precision.bytesPerValue + 63) / 64 * 64
     }
 
     /// Where the ranking section starts: after the header and the rating section.
@@ -91,7 +119,7 @@ public final class ItemMatrix: @unchecked Sendable {
 
     private init(
         base: UnsafeRawPointer, length: Int, itemCount: Int, factors: Int, stride: Int, generation: UInt64,
-        snapshotID: UInt64, ranking: Shape
+        snapshotID: UInt64, ranking: Shape, precision: ItemPrecision
     ) {
         self.base = base
         self.length = length
@@ -101,6 +129,7 @@ public final class ItemMatrix: @unchecked Sendable {
         self.generation = generation
         self.snapshotID = snapshotID
         self.ranking = ranking
+        self.precision = precision
     }
 
     /// The generation in the mapped header now (in-place updates by a writer change it under a reader:
@@ -128,6 +157,28 @@ public final class ItemMatrix: @unchecked Sendable {
             count: ranking.itemCount)
     }
 
+    /// The rating section's scan copy (nil at f32).
+    var scanRows: ReducedRows? {
+        reduced(
+            at: Self.reducedOffset(count: itemCount, stride: stride, ranking: ranking),
+            count: itemCount, stride: stride)
+    }
+    /// The ranking section's scan copy (nil at f32 or without a ranking section).
+    var rankingScanRows: ReducedRows? {
+        let offset =
+            Self.reducedOffset(count: itemCount, stride: stride, ranking: ranking)
+            + Self.reducedBytes(count: itemCount, stride: stride, precision)
+        return ranking.itemCount == 0 ? nil : reduced(at: offset, count: ranking.itemCount, stride: ranking.stride)
+    }
+
+    private func reduced(at offset: Int, count: Int, stride: Int) -> ReducedRows? {
+        guard precision != .f32 else { return nil }
+        return ReducedRows(
+            rows: base + offset,
+            scales: base + offset + Self.reducedScalesOffset(count: count, stride: stride, precision),
+            precision: precision, rowCount: count, stride: stride)
+    }
+
     // MARK: Opening
 
     /// Maps `path` read-only and validates it against what the live model says it should be.
@@ -140,11 +191,12 @@ public final class ItemMatrix: @unchecked Sendable {
     ///   - factors: k.
     ///   - itemCount: items.
     ///   - ranking: the live ranking model's shape (`.none` without one).
+    ///   - precision: the scan copy's precision the live model asks for.
     ///   - verifyChecksum: whether to hash every row.
     /// - Returns: the mapped matrix.
     public static func open(
         path: String, generation: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
-        ranking: Shape = .none, verifyChecksum: Bool = true
+        ranking: Shape = .none, precision: ItemPrecision = .f32, verifyChecksum: Bool = true
     ) throws -> ItemMatrix {
         let fd = Foundation.open(path, O_RDONLY)
         guard fd >= 0 else {
@@ -187,13 +239,14 @@ public final class ItemMatrix: @unchecked Sendable {
         let rankingK = Int(UInt32(littleEndian: raw.load(fromByteOffset: 64, as: UInt32.self)))
         let rankingStride = Int(UInt32(littleEndian: raw.load(fromByteOffset: 68, as: UInt32.self)))
         let shape = Shape(itemCount: rankingCount, factors: rankingK)
+        let storedPrecision = ItemPrecision(code: UInt32(littleEndian: raw.load(fromByteOffset: 72, as: UInt32.self)))
         guard gen == generation, snap == snapshotID, k == factors, count == itemCount, stride == Self.stride(for: k),
-            shape == ranking, rankingStride == shape.stride
+            shape == ranking, rankingStride == shape.stride, storedPrecision == precision
         else {
             throw fail(.itemMatrixStale)
         }
         // The counts are the caller's (checked equal above), so these products do not overflow.
-        guard length == fileLength(count: count, stride: stride, ranking: shape) else {
+        guard length == fileLength(count: count, stride: stride, ranking: shape, precision: precision) else {
             throw fail(.itemMatrixCorrupt("file size does not match its header"))
         }
         if verifyChecksum {
@@ -214,12 +267,34 @@ public final class ItemMatrix: @unchecked Sendable {
             section(
                 at: rankingOffset(count: count, stride: stride), count: shape.itemCount, stride: shape.stride,
                 hashIndex: rankingHashIndex)
+            func copy(at offset: Int, count: Int, stride: Int, hashIndex: (Int) -> Int) {
+                let rowBytes = stride * precision.bytesPerValue
+                let scales = offset + reducedScalesOffset(count: count, stride: stride, precision)
+                for r in 0..<count {
+                    let scale =
+                        precision == .i8
+                        ? Float(
+                            bitPattern: UInt32(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: scales + 4 * r, as: UInt32.self)))
+                        : 1
+                    sum &+= itemHash(
+                        UnsafeRawBufferPointer(rebasing: raw[offset + r * rowBytes..<offset + (r + 1) * rowBytes]),
+                        bias: scale, item: hashIndex(r))
+                }
+            }
+            if precision != .f32 {
+                let first = reducedOffset(count: count, stride: stride, ranking: shape)
+                copy(at: first, count: count, stride: stride, hashIndex: reducedHashIndex)
+                copy(
+                    at: first + reducedBytes(count: count, stride: stride, precision), count: shape.itemCount,
+                    stride: shape.stride, hashIndex: rankingReducedHashIndex)
+            }
             guard sum == stored else { throw fail(.itemMatrixCorrupt("checksum mismatch")) }
         }
         madvise(mapped, length, MADV_WILLNEED)
         return ItemMatrix(
             base: UnsafeRawPointer(mapped), length: length, itemCount: count, factors: k, stride: stride,
-            generation: gen, snapshotID: snap, ranking: shape)
+            generation: gen, snapshotID: snap, ranking: shape, precision: precision)
     }
 
     /// The hash of a header with its checksum field taken as 0.
@@ -256,12 +331,14 @@ extension ItemMatrix {
     /// - Parameters:
     ///   - model: the rating model whose item side is written.
     ///   - ranking: the ranking model whose item vectors and popularity prior are written, if any.
+    ///   - precision: the scan copy's precision (`.f32`: none).
     ///   - generation: the live generation it stands for.
     ///   - snapshotID: the live snapshot.
     ///   - path: the file.
     /// - Throws: `EngineError.itemMatrixIO` when it cannot be written (the old file stays).
     public static func write(
-        model: FactorModel, ranking: RankingModel? = nil, generation: UInt64, snapshotID: UInt64, to path: String
+        model: FactorModel, ranking: RankingModel? = nil, precision: ItemPrecision = .f32, generation: UInt64,
+        snapshotID: UInt64, to path: String
     ) throws {
         let stride = stride(for: model.factors)
         let temp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -327,9 +404,43 @@ extension ItemMatrix {
                 count: shape.itemCount, factors: shape.factors, stride: shape.stride, vectors: ranking.itemVectors,
                 from: ranking.factors, bias: { ranking.popularity[$0] }, hashIndex: rankingHashIndex)
         }
+        // A section's scan copy: each row encoded in `precision`, then (i8) the rows' scales.
+        func copy(count: Int, factors: Int, stride: Int, vectors: [Float], from: Int, hashIndex: (Int) -> Int) throws {
+            var scales: [Float] = []
+            var written = 0
+            var buffer: [UInt8] = []
+            for item in 0..<count {
+                let (bytes, scale) = precision.encode(
+                    vectors[item * from..<item * from + factors], stride: stride)
+                checksum &+= bytes.withUnsafeBytes { itemHash($0, bias: scale, item: hashIndex(item)) }
+                buffer += bytes
+                scales.append(scale)
+                if buffer.count >= 1 << 20 || item == count - 1 {
+                    try buffer.withUnsafeBytes { try emit($0) }
+                    written += buffer.count
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            let padding = [UInt8](repeating: 0, count: (written + 63) / 64 * 64 - written)
+            try padding.withUnsafeBytes { try emit($0) }
+            if precision == .i8 {
+                scales += [Float](repeating: 0, count: (count * 4 + 63) / 64 * 16 - count)
+                try scales.withUnsafeBytes { try emit($0) }
+            }
+        }
+        if precision != .f32 {
+            try copy(
+                count: model.itemCount, factors: model.factors, stride: stride, vectors: model.itemFactors,
+                from: model.stride, hashIndex: reducedHashIndex)
+            if let ranking {
+                try copy(
+                    count: shape.itemCount, factors: shape.factors, stride: shape.stride, vectors: ranking.itemVectors,
+                    from: ranking.factors, hashIndex: rankingReducedHashIndex)
+            }
+        }
         fillHeader(
             &header, itemCount: model.itemCount, factors: model.factors, stride: stride, ranking: shape,
-            generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
+            precision: precision, generation: generation, snapshotID: snapshotID, rowChecksum: checksum)
         guard header.withUnsafeBytes({ pwrite(fd, $0.baseAddress, headerSize, 0) }) == headerSize else {
             throw EngineError.itemMatrixIO("cannot write \(temp): \(String(cString: strerror(errno)))")
         }
@@ -343,8 +454,8 @@ extension ItemMatrix {
     }
 
     static func fillHeader(
-        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, ranking: Shape, generation: UInt64,
-        snapshotID: UInt64, rowChecksum: UInt64
+        _ header: inout [UInt8], itemCount: Int, factors: Int, stride: Int, ranking: Shape, precision: ItemPrecision,
+        generation: UInt64, snapshotID: UInt64, rowChecksum: UInt64
     ) {
         header.withUnsafeMutableBytes { h in
             for i in 0..<headerSize { h[i] = 0 }
@@ -359,6 +470,7 @@ extension ItemMatrix {
             h.storeBytes(of: UInt64(ranking.itemCount).littleEndian, toByteOffset: 56, as: UInt64.self)
             h.storeBytes(of: UInt32(ranking.factors).littleEndian, toByteOffset: 64, as: UInt32.self)
             h.storeBytes(of: UInt32(ranking.stride).littleEndian, toByteOffset: 68, as: UInt32.self)
+            h.storeBytes(of: precision.code.littleEndian, toByteOffset: 72, as: UInt32.self)
         }
         let total = rowChecksum &+ headerHash(header)
         header.withUnsafeMutableBytes {
@@ -399,11 +511,13 @@ extension ItemMatrix {
     ///   - items: the rows to rewrite: item, vector, bias.
     ///   - ranking: the ranking section's shape the file must hold (`.none` without one).
     ///   - rankingItems: the ranking rows to rewrite: item, vector, popularity prior.
+    ///   - precision: the scan copy's precision the file must hold (its copies of the rows are rewritten too).
     ///   - generation: the generation stamped afterwards.
     public static func updateInPlace(
         path: String, expectedGeneration: UInt64, snapshotID: UInt64, factors: Int, itemCount: Int,
         items: [(item: Int, vector: [Float], bias: Float)], ranking: Shape = .none,
-        rankingItems: [(item: Int, vector: [Float], popularity: Float)] = [], generation: UInt64
+        rankingItems: [(item: Int, vector: [Float], popularity: Float)] = [], precision: ItemPrecision = .f32,
+        generation: UInt64
     ) -> Bool {
         let fd = Foundation.open(path, O_RDWR)
         guard fd >= 0 else { return false }
@@ -422,7 +536,7 @@ extension ItemMatrix {
             Int(field(28, UInt32.self)) == stride,
             field(32, UInt64.self) == expectedGeneration, field(40, UInt64.self) == snapshotID,
             field(56, UInt64.self) == UInt64(ranking.itemCount), Int(field(64, UInt32.self)) == ranking.factors,
-            Int(field(68, UInt32.self)) == ranking.stride,
+            Int(field(68, UInt32.self)) == ranking.stride, field(72, UInt32.self) == precision.code,
             items.allSatisfy({ $0.item >= 0 && $0.item < itemCount && $0.vector.count == factors }),
             rankingItems.allSatisfy({
                 $0.item >= 0 && $0.item < ranking.itemCount && $0.vector.count == ranking.factors
@@ -430,7 +544,7 @@ extension ItemMatrix {
         else { return false }
         var info = stat()
         guard fstat(fd, &info) == 0,
-            Int(info.st_size) == fileLength(count: itemCount, stride: stride, ranking: ranking)
+            Int(info.st_size) == fileLength(count: itemCount, stride: stride, ranking: ranking, precision: precision)
         else {
             return false
         }
@@ -470,9 +584,45 @@ extension ItemMatrix {
                 at: rankingOffset(count: itemCount, stride: stride), count: ranking.itemCount,
                 factors: ranking.factors, stride: ranking.stride, hashIndex: rankingHashIndex)
         else { return false }
+        // Rewrites rows of one section's scan copy (at `offset`; scales after the rows for i8).
+        func recode(
+            _ entries: [(item: Int, vector: [Float])], at offset: Int, count: Int, stride: Int,
+            hashIndex: (Int) -> Int
+        ) -> Bool {
+            let rowBytes = stride * precision.bytesPerValue
+            let scales = offset + reducedScalesOffset(count: count, stride: stride, precision)
+            var old = [UInt8](repeating: 0, count: rowBytes)
+            for entry in entries {
+                let at = off_t(offset + entry.item * rowBytes)
+                var oldScale: Float = 1
+                guard old.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, rowBytes, at) }) == rowBytes,
+                    precision != .i8 || pread(fd, &oldScale, 4, off_t(scales + 4 * entry.item)) == 4
+                else { return false }
+                stored &-= old.withUnsafeBytes { itemHash($0, bias: oldScale, item: hashIndex(entry.item)) }
+                let (bytes, encodedScale) = precision.encode(entry.vector[...], stride: stride)
+                var scale = encodedScale
+                stored &+= bytes.withUnsafeBytes { itemHash($0, bias: scale, item: hashIndex(entry.item)) }
+                guard bytes.withUnsafeBytes({ pwrite(fd, $0.baseAddress, rowBytes, at) }) == rowBytes,
+                    precision != .i8 || pwrite(fd, &scale, 4, off_t(scales + 4 * entry.item)) == 4
+                else { return false }
+            }
+            return true
+        }
+        if precision != .f32 {
+            let first = reducedOffset(count: itemCount, stride: stride, ranking: ranking)
+            guard
+                recode(
+                    items.map { ($0.item, $0.vector) }, at: first, count: itemCount, stride: stride,
+                    hashIndex: reducedHashIndex),
+                recode(
+                    rankingItems.map { ($0.item, $0.vector) },
+                    at: first + reducedBytes(count: itemCount, stride: stride, precision),
+                    count: ranking.itemCount, stride: ranking.stride, hashIndex: rankingReducedHashIndex)
+            else { return false }
+        }
         fillHeader(
-            &header, itemCount: itemCount, factors: factors, stride: stride, ranking: ranking, generation: generation,
-            snapshotID: snapshotID, rowChecksum: stored)
+            &header, itemCount: itemCount, factors: factors, stride: stride, ranking: ranking, precision: precision,
+            generation: generation, snapshotID: snapshotID, rowChecksum: stored)
         return header.withUnsafeBytes { pwrite(fd, $0.baseAddress, headerSize, 0) } == headerSize
     }
 }

@@ -35,6 +35,9 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var updateLearningRate: Float?
     /// The fold-in prior of incremental updates chosen on validation (nil: 2).
     public var foldInPrior: Double?
+    /// The precision of the item matrix's scan copy (nil: `.f32`, no copy). Not a training setting: it is kept
+    /// with the model so that rollback restores it, and every rewrite of the item matrix file uses it.
+    public var itemPrecision: ItemPrecision?
 
     /// The defaults (chosen by a grid search on ML-100K).
     public init() {}

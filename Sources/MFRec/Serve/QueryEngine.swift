@@ -101,12 +101,13 @@ public final class QueryEngine: Sendable {
         func open(_ file: String) throws -> ItemMatrix {
             try ItemMatrix.open(
                 path: file, generation: generation, snapshotID: snapshotID,
-                factors: state.model.factors, itemCount: state.model.itemCount, ranking: state.rankingShape)
+                factors: state.model.factors, itemCount: state.model.itemCount, ranking: state.rankingShape,
+                precision: state.precision)
         }
         func write(_ file: String) throws {
             try ItemMatrix.write(
-                model: state.model, ranking: state.ranking?.model, generation: generation, snapshotID: snapshotID,
-                to: file)
+                model: state.model, ranking: state.ranking?.model, precision: state.precision, generation: generation,
+                snapshotID: snapshotID, to: file)
         }
         do {
             return (try open(path), false)

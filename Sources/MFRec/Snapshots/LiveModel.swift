@@ -14,6 +14,9 @@ public struct LiveState: Sendable {
     /// what validation chose; nil when the snapshot has none.
     public var ranking: (model: RankingModel, choice: RankingChoice)?
 
+    /// The precision of the item matrix's scan copy, as the live snapshot was trained with.
+    var precision: ItemPrecision { snapshot.options?.itemPrecision ?? .f32 }
+
     /// The shape of the ranking section the item matrix holds for this state (`.none` without a ranking model).
     var rankingShape: ItemMatrix.Shape {
         ranking.map { ItemMatrix.Shape(itemCount: $0.model.itemCount, factors: $0.model.factors) } ?? .none
@@ -26,17 +29,19 @@ extension Recommender {
     func writeItemMatrix(_ state: LiveState) {
         followLiveModel(generation: state.live.generation) {
             writeItemMatrix(
-                model: state.model, ranking: state.ranking?.model, generation: state.live.generation,
-                snapshotID: state.snapshot.id)
+                model: state.model, ranking: state.ranking?.model, precision: state.precision,
+                generation: state.live.generation, snapshotID: state.snapshot.id)
         }
     }
 
     /// Writes the whole item matrix file of `model` and `ranking` (call inside `followLiveModel`); a failure is
     /// left for the next query to rebuild.
-    func writeItemMatrix(model: FactorModel, ranking: RankingModel?, generation: Int64, snapshotID: Int) {
+    func writeItemMatrix(
+        model: FactorModel, ranking: RankingModel?, precision: ItemPrecision, generation: Int64, snapshotID: Int
+    ) {
         try? ItemMatrix.write(
-            model: model, ranking: ranking, generation: UInt64(generation), snapshotID: UInt64(snapshotID),
-            to: itemMatrixPath)
+            model: model, ranking: ranking, precision: precision, generation: UInt64(generation),
+            snapshotID: UInt64(snapshotID), to: itemMatrixPath)
     }
 
     /// Runs `write` holding the item matrix lock, only if `generation` is still the committed live one:

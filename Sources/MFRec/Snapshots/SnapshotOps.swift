@@ -102,8 +102,8 @@ extension Recommender {
     public func rollback(to id: Int) throws -> RollbackReport {
         return try serialized {
             let started = Date()
-            let (saved, model, ranking, live) = try store.transaction {
-                () -> (Int?, FactorModel, RankingModel?, Store.LiveModel) in
+            let (saved, model, ranking, precision, live) = try store.transaction {
+                () -> (Int?, FactorModel, RankingModel?, ItemPrecision, Store.LiveModel) in
                 guard try store.snapshotExists(id) else { throw StoreError.noSnapshot(id) }
                 var saved: Int?
                 let live = try store.liveModel()
@@ -113,10 +113,14 @@ extension Recommender {
                 }
                 let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
                 let ranking = try ModelReader(store: store).rankingModel(snapshot: id)?.0
-                return (saved, model, ranking, try store.setLiveSnapshot(id, watermark: info.watermark))
+                return (
+                    saved, model, ranking, info.options?.itemPrecision ?? .f32,
+                    try store.setLiveSnapshot(id, watermark: info.watermark)
+                )
             }
             followLiveModel(generation: live.generation) {
-                writeItemMatrix(model: model, ranking: ranking, generation: live.generation, snapshotID: id)
+                writeItemMatrix(
+                    model: model, ranking: ranking, precision: precision, generation: live.generation, snapshotID: id)
             }
             return RollbackReport(snapshotID: id, savedUpdatesAs: saved, seconds: Date().timeIntervalSince(started))
         }

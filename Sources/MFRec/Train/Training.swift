@@ -239,7 +239,8 @@ extension Recommender {
             // The item matrix follows the live model. If this fails, the first query rebuilds it.
             followLiveModel(generation: live.generation) {
                 writeItemMatrix(
-                    model: kept.model, ranking: ranking?.model, generation: live.generation, snapshotID: snapshotID)
+                    model: kept.model, ranking: ranking?.model, precision: request.options.itemPrecision ?? .f32,
+                    generation: live.generation, snapshotID: snapshotID)
             }
             return TrainOutcome(
                 snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index,

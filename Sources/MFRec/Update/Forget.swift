@@ -106,8 +106,8 @@ extension Recommender {
         let state = try liveState()
         followLiveModel(generation: live.generation) {
             writeItemMatrix(
-                model: state.model, ranking: state.ranking?.model, generation: live.generation,
-                snapshotID: state.snapshot.id)
+                model: state.model, ranking: state.ranking?.model, precision: state.precision,
+                generation: live.generation, snapshotID: state.snapshot.id)
         }
         report.checkpointed = try withoutBackgroundCheckpoint { try store.checkpointTruncating() }
         if report.checkpointed { unlink(scrubMarkerPath) }

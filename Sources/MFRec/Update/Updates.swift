@@ -300,11 +300,11 @@ extension Recommender {
                 path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
                 snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
                 itemCount: state.model.itemCount, items: rows, ranking: state.rankingShape, rankingItems: rankingRows,
-                generation: UInt64(state.live.generation))
+                precision: state.precision, generation: UInt64(state.live.generation))
             if !done {
                 writeItemMatrix(
-                    model: state.model, ranking: state.ranking?.model, generation: state.live.generation,
-                    snapshotID: state.snapshot.id)
+                    model: state.model, ranking: state.ranking?.model, precision: state.precision,
+                    generation: state.live.generation, snapshotID: state.snapshot.id)
             }
         }
         return done
