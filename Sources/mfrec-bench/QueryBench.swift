@@ -54,6 +54,7 @@ struct QueryBench: ParsableCommand {
                 "recommend() incl. SQLite look-ups of rated items and titles: p50 "
                     + "\(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs"
             )
+            try reducedRecall(rec: rec, model: model, exact: try engine.matrix(), exclusions: exclusions, dir: dir)
             let bound = try MappedFile(path: engine.itemMatrixPath)
             var reads = (0..<200).map { _ in time { _ = bound.sequentialRead() }.1 }
             reads.sort()
@@ -77,29 +78,52 @@ struct QueryBench: ParsableCommand {
 
         for (items, users) in [(59_047, 162_541), (largeItems, 0)] {
             let model = syntheticModel(users: max(users, 64), items: items, k: 64)
-            let path = (dir as NSString).appendingPathComponent("m\(items).items")
-            try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
-            let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 64, itemCount: items)
-            let bound = try MappedFile(path: path)
+            // One file per scan precision; the f32 file's read is every precision's baseline.
+            let matrices = try ItemPrecision.allCases.map { precision in
+                let path = (dir as NSString).appendingPathComponent("m\(items)-\(precision).items")
+                try ItemMatrix.write(model: model, precision: precision, generation: 1, snapshotID: 1, to: path)
+                return try ItemMatrix.open(
+                    path: path, generation: 1, snapshotID: 1, factors: 64, itemCount: items, precision: precision)
+            }
+            let matrix = matrices[0]
+            let bound = try MappedFile(path: (dir as NSString).appendingPathComponent("m\(items)-f32.items"))
             let mb = Double(items * matrix.stride * 4) / 1e6
-            section("\(items) items × k=64 (\(fmt(mb, 0)) MB mapped), top-10")
+            section(
+                "\(items) items × k=64 (\(fmt(mb, 0)) MB of f32 rows mapped), top-10; f16 and i8 scan copies "
+                    + "(candidates re-scored in f32)")
             for threads in [1, 2] {
-                var lat: [Double] = [], reads: [Double] = []
+                var lat = [[Double]](repeating: [], count: matrices.count), reads: [Double] = []
+                var hits = [Int](repeating: 0, count: matrices.count), wanted = 0
                 let rounds = items >= 1_000_000 ? 30 : 300
                 for r in 0..<rounds {
                     let q = matrix.queryVector(model.userVector(r % 64))
-                    lat.append(time { _ = matrix.topN(query: q, n: 10, threads: threads) }.1)
+                    var lists = [[Int32]](repeating: [], count: matrices.count)
+                    // The order of the precisions rotates, so none always runs after the same one.
+                    for step in 0..<matrices.count {
+                        let p = (step + r) % matrices.count
+                        let (list, seconds) = time { matrices[p].topN(query: q, n: 10, threads: threads) }
+                        lat[p].append(seconds)
+                        lists[p] = list.map(\.item)
+                    }
+                    for p in 1..<matrices.count { hits[p] += Set(lists[p]).intersection(lists[0]).count }
+                    wanted += lists[0].count
                     if r % 3 == 0 { reads.append(time { _ = bound.sequentialRead(threads: threads) }.1) }
                 }
-                lat.sort()
                 reads.sort()
-                let p50 = percentile(lat, 0.5), boundP50 = percentile(reads, 0.5)
+                let boundP50 = percentile(reads, 0.5)
                 print(
-                    "\(threads) thread\(threads > 1 ? "s" : " "): query p50 \(fmt(p50 * 1e3, 3)) ms, p99 "
-                        + "\(fmt(percentile(lat, 0.99) * 1e3, 3)) ms; "
-                        + "sequential read p50 \(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s); "
-                        + "ratio \(fmt(p50 / boundP50))×"
-                )
+                    "\(threads) thread\(threads > 1 ? "s" : " "): sequential read of the f32 file p50 "
+                        + "\(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s)")
+                for (p, precision) in ItemPrecision.allCases.enumerated() {
+                    lat[p].sort()
+                    let p50 = percentile(lat[p], 0.5)
+                    let target = [ItemPrecision.f32: "", .f16: " (target ≤ 0.60)", .i8: " (target ≤ 0.35)"][precision]!
+                    print(
+                        "  \(precision.rawValue) scan: query p50 \(fmt(p50 * 1e3, 3)) ms, p99 "
+                            + "\(fmt(percentile(lat[p], 0.99) * 1e3, 3)) ms; ratio to the f32 read "
+                            + "\(fmt(p50 / boundP50))×\(target)"
+                            + (p == 0 ? "" : "; recall@10 vs f32 \(fmt(Double(hits[p]) / Double(wanted), 4))"))
+                }
             }
             if users > 0 {
                 // The co-occurrence ranking of light users: an in-memory items × 32 embedding.
@@ -148,6 +172,47 @@ struct QueryBench: ParsableCommand {
                         + "\(fmt(Double(users) / batchRate, 1)) s"
                 )
             }
+        }
+    }
+
+    /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, every user, rated
+    /// items excluded: the rating model's lists and the ranking model's.
+    func reducedRecall(rec: Recommender, model: FactorModel, exact: ItemMatrix, exclusions: [[Int32]], dir: String)
+        throws
+    {
+        let state = try rec.liveState()
+        let store = try Store(path: rec.path, readOnly: true)
+        let ranking = state.ranking?.model
+        let ratings = try (0..<exclusions.count).map { u in
+            try store.ratings(ofUser: u).map { (item: Int32($0.item), rating: Float($0.rating)) }
+        }
+        for precision in [ItemPrecision.f16, .i8] {
+            let path = (dir as NSString).appendingPathComponent("ml-\(precision).items")
+            try ItemMatrix.write(model: model, ranking: ranking, precision: precision, generation: 1, snapshotID: 1, to: path)
+            let shape = ranking.map { ItemMatrix.Shape(itemCount: $0.itemCount, factors: $0.factors) } ?? .none
+            let reduced = try ItemMatrix.open(
+                path: path, generation: 1, snapshotID: 1, factors: model.factors, itemCount: model.itemCount,
+                ranking: shape, precision: precision)
+            var hits = (rating: 0, ranking: 0), wanted = (rating: 0, ranking: 0)
+            for u in 0..<exclusions.count {
+                let q = exact.queryVector(model.userVector(u))
+                let e = exact.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item)
+                hits.rating += Set(reduced.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item))
+                    .intersection(e).count
+                wanted.rating += e.count
+                guard let ranking else { continue }
+                let v = ranking.userVector(ratings: ratings[u])
+                let excluded = Set(exclusions[u])
+                let re = exact.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item)
+                hits.ranking += Set(reduced.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item))
+                    .intersection(re).count
+                wanted.ranking += re.count
+            }
+            print(
+                "\(precision.rawValue) scan copy, recall@10 against the f32 lists (all \(exclusions.count) users): "
+                    + "rating model \(fmt(Double(hits.rating) / Double(max(wanted.rating, 1)), 4)), ranking model "
+                    + (ranking == nil
+                        ? "none" : fmt(Double(hits.ranking) / Double(max(wanted.ranking, 1)), 4)))
         }
     }
 
