@@ -16,19 +16,35 @@
 
 int mfrec_use_avx2(void);
 
-static atomic_int has_f16c = 0;
+static atomic_int has_f16c = 0, has_avx512 = 0, has_vnni = 0;
 static pthread_once_t detect_once = PTHREAD_ONCE_INIT;
 
 static void detect(void) {
 #ifdef MFREC_X86
     __builtin_cpu_init();
     atomic_store(&has_f16c, __builtin_cpu_supports("f16c") ? 1 : 0);
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    atomic_store(&has_avx512, avx512 && __builtin_cpu_supports("f16c") ? 1 : 0);
+    atomic_store(&has_vnni, avx512 && __builtin_cpu_supports("avx512vnni") ? 1 : 0);
 #endif
 }
 
 int mfrec_kernels_f16c(void) {
     pthread_once(&detect_once, detect);
     return mfrec_use_avx2() && atomic_load(&has_f16c);
+}
+
+static _Thread_local int level_cap = 2;  // per thread, like mfrec_kernels_force_portable
+
+void mfrec_kernels_cap_reduced_level(int level) { level_cap = level < 0 ? 0 : (level > 2 ? 2 : level); }
+
+// 0: portable, 1: AVX2 (+F16C for f16), 2: AVX-512 (f16) or AVX-512 VNNI (i8).
+int mfrec_kernels_reduced_level(int bytes) {
+    pthread_once(&detect_once, detect);
+    if (!mfrec_use_avx2()) return 0;
+    int level = bytes == 2 ? (atomic_load(&has_avx512) ? 2 : (atomic_load(&has_f16c) ? 1 : 0))
+                           : (atomic_load(&has_vnni) ? 2 : 1);
+    return level < level_cap ? level : level_cap;
 }
 
 // MARK: Portable
@@ -61,14 +77,13 @@ static void scores_f16_portable(const float *q, const uint16_t *rows, size_t str
     }
 }
 
-static void scores_i8_portable(const float *q, const int8_t *rows, const float *scale, size_t stride, size_t count,
-                               const float *bias, float *out) {
+static void scores_i8_portable(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                               size_t count, const float *bias, float *out) {
     for (size_t r = 0; r < count; r++) {
         const int8_t *row = rows + r * stride;
-        float acc[8] = {0};
-        for (size_t c = 0; c < stride; c += 8)
-            for (int l = 0; l < 8; l++) acc[l] += q[c + l] * (float)row[c + l];
-        float s = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) * scale[r];
+        int32_t acc = 0;
+        for (size_t c = 0; c < stride; c++) acc += (int32_t)q[c] * (int32_t)row[c];
+        float s = (float)acc * (qscale * scale[r]);
         out[r] = bias ? s + bias[r] : s;
     }
 }
@@ -124,43 +139,71 @@ static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride,
     }
 }
 
+// 32 bytes of a row (or its last 16, zero-extended), times the signs of the query's bytes: with |q| as the
+// unsigned operand, maddubs/dpbusd then sum q·row exactly (|q|, |row| ≤ 127, so no pair saturates int16).
 __attribute__((target("avx2,fma")))
-static inline __m256 bytes8(__m128i b) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)); }
+static inline __m256i load_i8(const int8_t *p, size_t rest) {
+    return rest >= 32 ? _mm256_loadu_si256((const __m256i *)p)
+                      : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)p), 0);
+}
 
-__attribute__((target("avx2,fma")))
-static void scores_i8_avx2(const float *q, const int8_t *rows, const float *scale, size_t stride, size_t count,
-                           const float *bias, float *out) {
+#define MFREC_I8_KERNEL(NAME, TARGET, STEP)                                                                         \
+    __attribute__((target(TARGET))) static void NAME(const int8_t *q, float qscale, const int8_t *rows,             \
+                                                     const float *scale, size_t stride, size_t count,             \
+                                                     const float *bias, float *out) {                             \
+        const __m256i ones = _mm256_set1_epi16(1);                                                                \
+        (void)ones;                                                                                               \
+        size_t r = 0;                                                                                             \
+        for (; r < count; r += 4) {                                                                               \
+            size_t n = count - r < 4 ? count - r : 4;                                                             \
+            const int8_t *row[4];                                                                                 \
+            for (size_t j = 0; j < 4; j++) row[j] = rows + (r + (j < n ? j : 0)) * stride;                         \
+            __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),             \
+                              _mm256_setzero_si256()};                                                            \
+            for (size_t c = 0; c < stride; c += 32) {                                                             \
+                __m256i qv = load_i8(q + c, stride - c), qa = _mm256_abs_epi8(qv);                                 \
+                for (int j = 0; j < 4; j++) {                                                                     \
+                    __m256i sv = _mm256_sign_epi8(load_i8(row[j] + c, stride - c), qv);                            \
+                    STEP;                                                                                         \
+                }                                                                                                 \
+            }                                                                                                     \
+            __m128 s = reduce4(_mm256_cvtepi32_ps(acc[0]), _mm256_cvtepi32_ps(acc[1]), _mm256_cvtepi32_ps(acc[2]), \
+                               _mm256_cvtepi32_ps(acc[3]));                                                       \
+            float v[4];                                                                                           \
+            _mm_storeu_ps(v, s);                                                                                  \
+            for (size_t j = 0; j < n; j++) {                                                                      \
+                float x = v[j] * (qscale * scale[r + j]);                                                         \
+                out[r + j] = bias ? x + bias[r + j] : x;                                                          \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+
+MFREC_I8_KERNEL(scores_i8_avx2, "avx2,fma",
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(qa, sv), ones)))
+MFREC_I8_KERNEL(scores_i8_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", acc[j] = _mm256_dpbusd_epi32(acc[j], qa, sv))
+
+// Four rows at a time, 16 halves per step: each row's 16-lane sum is folded to 8 lanes, then reduced as AVX2's.
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
+static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+                              float *out) {
     size_t r = 0;
     for (; r + 4 <= count; r += 4) {
-        const int8_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+        const uint16_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         for (size_t c = 0; c < stride; c += 16) {
-            __m256 x = _mm256_loadu_ps(q + c), y = _mm256_loadu_ps(q + c + 8);
-            __m128i v0 = _mm_loadu_si128((const __m128i *)(r0 + c)), v1 = _mm_loadu_si128((const __m128i *)(r1 + c));
-            __m128i v2 = _mm_loadu_si128((const __m128i *)(r2 + c)), v3 = _mm_loadu_si128((const __m128i *)(r3 + c));
-            a0 = _mm256_fmadd_ps(x, bytes8(v0), a0);
-            a1 = _mm256_fmadd_ps(x, bytes8(v1), a1);
-            a2 = _mm256_fmadd_ps(x, bytes8(v2), a2);
-            a3 = _mm256_fmadd_ps(x, bytes8(v3), a3);
-            b0 = _mm256_fmadd_ps(y, bytes8(_mm_unpackhi_epi64(v0, v0)), b0);
-            b1 = _mm256_fmadd_ps(y, bytes8(_mm_unpackhi_epi64(v1, v1)), b1);
-            b2 = _mm256_fmadd_ps(y, bytes8(_mm_unpackhi_epi64(v2, v2)), b2);
-            b3 = _mm256_fmadd_ps(y, bytes8(_mm_unpackhi_epi64(v3, v3)), b3);
+            __m512 x = _mm512_loadu_ps(q + c);
+            a0 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r0 + c))), a0);
+            a1 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r1 + c))), a1);
+            a2 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r2 + c))), a2);
+            a3 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r3 + c))), a3);
         }
-        __m128 s = reduce4(_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2), _mm256_add_ps(a3, b3));
-        s = _mm_mul_ps(s, _mm_loadu_ps(scale + r));
+#define FOLD(a) _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))
+        __m128 s = reduce4(FOLD(a0), FOLD(a1), FOLD(a2), FOLD(a3));
+#undef FOLD
         if (bias) s = _mm_add_ps(s, _mm_loadu_ps(bias + r));
         _mm_storeu_ps(out + r, s);
     }
-    for (; r < count; r++) {
-        const int8_t *row = rows + r * stride;
-        __m256 a = _mm256_setzero_ps();
-        for (size_t c = 0; c < stride; c += 8)
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), bytes8(_mm_loadl_epi64((const __m128i *)(row + c))), a);
-        float s = reduce1(a) * scale[r];
-        out[r] = bias ? s + bias[r] : s;
-    }
+    if (r < count) scores_f16_avx2(q, rows + r * stride, stride, count - r, bias ? bias + r : NULL, out + r);
 }
 #endif
 
@@ -169,21 +212,23 @@ static void scores_i8_avx2(const float *q, const int8_t *rows, const float *scal
 void mfrec_scores_f16(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                       float *out) {
 #ifdef MFREC_X86
-    if (mfrec_kernels_f16c()) {
-        scores_f16_avx2(q, rows, stride, count, bias, out);
-        return;
+    switch (mfrec_kernels_reduced_level(2)) {
+    case 2: scores_f16_avx512(q, rows, stride, count, bias, out); return;
+    case 1: scores_f16_avx2(q, rows, stride, count, bias, out); return;
+    default: break;
     }
 #endif
     scores_f16_portable(q, rows, stride, count, bias, out);
 }
 
-void mfrec_scores_i8(const float *q, const int8_t *rows, const float *scale, size_t stride, size_t count,
-                     const float *bias, float *out) {
+void mfrec_scores_i8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                     size_t count, const float *bias, float *out) {
 #ifdef MFREC_X86
-    if (mfrec_use_avx2()) {
-        scores_i8_avx2(q, rows, scale, stride, count, bias, out);
-        return;
+    switch (mfrec_kernels_reduced_level(1)) {
+    case 2: scores_i8_vnni(q, qscale, rows, scale, stride, count, bias, out); return;
+    case 1: scores_i8_avx2(q, qscale, rows, scale, stride, count, bias, out); return;
+    default: break;
     }
 #endif
-    scores_i8_portable(q, rows, scale, stride, count, bias, out);
+    scores_i8_portable(q, qscale, rows, scale, stride, count, bias, out);
 }

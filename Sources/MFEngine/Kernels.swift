@@ -113,8 +113,17 @@ struct ReducedRows: @unchecked Sendable {
                     let base = (rows + start * stride * 2).assumingMemoryBound(to: UInt16.self)
                     mfrec_scores_f16(q.baseAddress!, base, stride, length, biasPointer, o.baseAddress!)
                 case .i8:
+                    // The query in signed bytes too, so the kernel's dot product is integer (VNNI where present).
+                    let largest = q.prefix(stride).reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
+                    let qscale = largest > 0 ? largest / 127 : 0
+                    let bytes = q.prefix(stride).map {
+                        qscale > 0 && $0.isFinite ? Int8(max(-127, min(127, ($0 / qscale).rounded()))) : 0
+                    }
                     let base = (rows + start * stride).assumingMemoryBound(to: Int8.self)
-                    mfrec_scores_i8(q.baseAddress!, base, scales + start, stride, length, biasPointer, o.baseAddress!)
+                    bytes.withUnsafeBufferPointer {
+                        mfrec_scores_i8(
+                            $0.baseAddress!, qscale, base, scales + start, stride, length, biasPointer, o.baseAddress!)
+                    }
                 case .f32:
                     preconditionFailure("ReducedRows: no f32 copy")
                 }

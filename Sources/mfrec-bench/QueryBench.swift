@@ -188,7 +188,8 @@ struct QueryBench: ParsableCommand {
         }
         for precision in [ItemPrecision.f16, .i8] {
             let path = (dir as NSString).appendingPathComponent("ml-\(precision).items")
-            try ItemMatrix.write(model: model, ranking: ranking, precision: precision, generation: 1, snapshotID: 1, to: path)
+            try ItemMatrix.write(
+                model: model, ranking: ranking, precision: precision, generation: 1, snapshotID: 1, to: path)
             let shape = ranking.map { ItemMatrix.Shape(itemCount: $0.itemCount, factors: $0.factors) } ?? .none
             let reduced = try ItemMatrix.open(
                 path: path, generation: 1, snapshotID: 1, factors: model.factors, itemCount: model.itemCount,
@@ -197,14 +198,16 @@ struct QueryBench: ParsableCommand {
             for u in 0..<exclusions.count {
                 let q = exact.queryVector(model.userVector(u))
                 let e = exact.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item)
-                hits.rating += Set(reduced.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item))
+                hits.rating +=
+                    Set(reduced.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item))
                     .intersection(e).count
                 wanted.rating += e.count
                 guard let ranking else { continue }
                 let v = ranking.userVector(ratings: ratings[u])
                 let excluded = Set(exclusions[u])
                 let re = exact.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item)
-                hits.ranking += Set(reduced.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item))
+                hits.ranking +=
+                    Set(reduced.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item))
                     .intersection(re).count
                 wanted.ranking += re.count
             }

@@ -62,6 +62,47 @@ import Testing
         #expect(found >= 0.99, "recall@10 \(found)")
     }
 
+    /// Every kernel level (portable, AVX2, AVX-512 where the CPU has them) scores each row as the dot product
+    /// of the query with the row's stored values (for i8: with the query in bytes too, times both scales).
+    @Test(arguments: [ItemPrecision.f16, .i8], [40, 64])
+    func kernelsScoreTheStoredValues(precision: ItemPrecision, k: Int) throws {
+        let model = randomModel(users: 3, items: 1_001, k: k, seed: UInt64(k))
+        let matrix = try written(model, precision)
+        let reduced = try #require(matrix.scanRows)
+        let stride = matrix.stride
+        for u in 0..<3 {
+            let query = matrix.queryVector(model.userVector(u))
+            var want = [Double](repeating: 0, count: 1_001), magnitude = [Double](repeating: 0, count: 1_001)
+            let largest = query.map { abs($0) }.max()!, qscale = largest / 127
+            let qbytes = query.map { Float(Int8(max(-127, min(127, ($0 / qscale).rounded())))) }
+            for i in 0..<1_001 {
+                let (bytes, scale) = precision.encode(model.itemVector(i), stride: stride)
+                for f in 0..<stride {
+                    let term: Double
+                    if precision == .f16 {
+                        let bits = UInt16(bytes[2 * f]) | UInt16(bytes[2 * f + 1]) << 8
+                        term = Double(query[f]) * Double(Float(Float16(bitPattern: bits)))
+                    } else {
+                        term = Double(qbytes[f]) * Double(Int8(bitPattern: bytes[f])) * Double(qscale * scale)
+                    }
+                    want[i] += term
+                    magnitude[i] += abs(term)
+                }
+                want[i] += Double(matrix.biases[i])
+            }
+            for level in 0...2 {
+                ItemMatrix.capReducedKernels(at: level)
+                defer { ItemMatrix.capReducedKernels(at: 2) }
+                var got = [Float](repeating: 0, count: 1_001)
+                reduced.scores(query: query, start: 0, length: 1_001, biases: matrix.biases, into: &got)
+                let worst = (0..<1_001).map { abs(Double(got[$0]) - want[$0]) / (magnitude[$0] + 1) }.max()!
+                #expect(
+                    worst < 1e-5,
+                    "level \(level) (runs \(ItemMatrix.reducedKernelLevel(precision))): relative error \(worst)")
+            }
+        }
+    }
+
     @Test(arguments: [ItemPrecision.f16, .i8])
     func twoThreadScansEqualOneThreadScans(precision: ItemPrecision) throws {
         let model = randomModel(users: 8, items: 40_000, k: 16, seed: 9)

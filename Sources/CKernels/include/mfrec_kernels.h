@@ -28,17 +28,25 @@ void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const 
                          size_t stride, size_t count, double *sum, double *sumsq);
 
 /// The reduced-precision scans of the item matrix's scan copy: out[r] = q·row_r (+ bias[r] when bias is not
-/// NULL) for `count` rows of `stride` IEEE half floats (`mfrec_scores_f16`), or out[r] = scale[r] · (q·row_r)
-/// (+ bias[r]) for rows of `stride` signed bytes (`mfrec_scores_i8`). `stride` is a multiple of 16. These
-/// scores pick candidates that are then re-scored exactly from the f32 rows, so they need not agree bit for
-/// bit between kernels. The F16C/AVX2 versions run where the CPU has them.
+/// NULL) for `count` rows of `stride` IEEE half floats (`mfrec_scores_f16`), or out[r] = qscale · scale[r] ·
+/// (q·row_r) (+ bias[r]) for rows of `stride` signed bytes and a query quantized to signed bytes in [-127, 127]
+/// (`mfrec_scores_i8`, an exact integer dot product). `stride` is a multiple of 16. These scores pick candidates
+/// that are then re-scored exactly from the f32 rows, so they need not agree bit for bit between kernels.
+/// Kernels are chosen at run time: AVX-512 (f16 conversion; VNNI for bytes), else AVX2 (+F16C), else portable C.
 void mfrec_scores_f16(const float *query, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                       float *out);
-void mfrec_scores_i8(const float *query, const int8_t *rows, const float *scale, size_t stride, size_t count,
-                     const float *bias, float *out);
+void mfrec_scores_i8(const int8_t *query, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                     size_t count, const float *bias, float *out);
 
-/// 1 when the reduced-precision scans use F16C/AVX2+FMA kernels, 0 for the portable ones.
+/// 1 when the f16 scan uses F16C/AVX2+FMA (or AVX-512) kernels, 0 for the portable one.
 int mfrec_kernels_f16c(void);
+
+/// Which reduced-precision kernel runs for values of `bytes` bytes (2: f16, 1: i8): 0 portable, 1 AVX2 (+F16C),
+/// 2 AVX-512 (VNNI for i8).
+int mfrec_kernels_reduced_level(int bytes);
+
+/// Caps the reduced-precision kernel level on the calling thread (2: whatever the CPU has), so tests run each.
+void mfrec_kernels_cap_reduced_level(int level);
 
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);
