@@ -102,34 +102,101 @@ struct ReducedRows: @unchecked Sendable {
     /// out[r] = query · row(start + r) (times the row's scale for i8) + biases[start + r] (no bias term when
     /// `biases` is nil) for `length` rows: the approximate scores candidates are picked by.
     func scores(query: [Float], start: Int, length: Int, biases: FloatRows?, into out: inout [Float]) {
-        precondition(start >= 0 && length >= 0 && start <= rowCount - length, "ReducedRows: rows out of range")
-        precondition(query.count >= stride && out.count >= length)
-        guard length > 0 else { return }
-        let biasPointer = biases?.pointer(start, length)
-        query.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { o in
-                switch precision {
-                case .f16:
-                    let base = (rows + start * stride * 2).assumingMemoryBound(to: UInt16.self)
-                    mfrec_scores_f16(q.baseAddress!, base, stride, length, biasPointer, o.baseAddress!)
-                case .i8:
-                    // The query in signed bytes too, so the kernel's dot product is integer (VNNI where present).
-                    let largest = q.prefix(stride).reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
-                    let qscale = largest > 0 ? largest / 127 : 0
-                    let bytes = q.prefix(stride).map {
-                        qscale > 0 && $0.isFinite ? Int8(max(-127, min(127, ($0 / qscale).rounded()))) : 0
-                    }
-                    let base = (rows + start * stride).assumingMemoryBound(to: Int8.self)
-                    bytes.withUnsafeBufferPointer {
-                        mfrec_scores_i8(
-                            $0.baseAddress!, qscale, base, scales + start, stride, length, biasPointer, o.baseAddress!)
-                    }
-                case .f32:
-                    preconditionFailure("ReducedRows: no f32 copy")
-                }
-            }
+        precondition(out.count >= length)
+        let prepared = prepare(query)
+        out.withUnsafeMutableBufferPointer { o in
+            score(prepared, start: start, length: length, biases: biases, into: o.baseAddress!)
         }
     }
+
+    /// The n best rows of `range` by the reduced scores (plus `biases`), `excluded` (ascending) left out.
+    func topN(query: [Float], range: Range<Int>, biases: FloatRows?, n: Int, excluded: ArraySlice<Int32>) -> TopN {
+        precondition(range.lowerBound >= 0 && range.upperBound <= rowCount, "ReducedRows: rows out of range")
+        let prepared = prepare(query)
+        return selectTop(range: range, n: n, excluded: excluded) { start, length, out in
+            score(prepared, start: start, length: length, biases: biases, into: out)
+        }
+    }
+
+    /// A query as the kernel takes it: floats for f16; for i8 signed bytes and their scale.
+    private struct Prepared {
+        var floats: [Float]
+        var bytes: [Int8]
+        var scale: Float
+    }
+
+    private func prepare(_ query: [Float]) -> Prepared {
+        precondition(query.count >= stride)
+        guard precision == .i8 else { return Prepared(floats: query, bytes: [], scale: 1) }
+        // The query in signed bytes too, so the kernel's dot product is integer (VNNI where present).
+        let largest = query.prefix(stride).reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
+        let scale = largest > 0 ? largest / 127 : 0
+        let bytes = query.prefix(stride).map {
+            scale > 0 && $0.isFinite ? Int8(max(-127, min(127, ($0 / scale).rounded()))) : 0
+        }
+        return Prepared(floats: [], bytes: bytes, scale: scale)
+    }
+
+    private func score(
+        _ query: Prepared, start: Int, length: Int, biases: FloatRows?, into out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(start >= 0 && length >= 0 && start <= rowCount - length, "ReducedRows: rows out of range")
+        guard length > 0 else { return }
+        let biasPointer = biases?.pointer(start, length)
+        switch precision {
+        case .f16:
+            let base = (rows + start * stride * 2).assumingMemoryBound(to: UInt16.self)
+            query.floats.withUnsafeBufferPointer {
+                mfrec_scores_f16($0.baseAddress!, base, stride, length, biasPointer, out)
+            }
+        case .i8:
+            let base = (rows + start * stride).assumingMemoryBound(to: Int8.self)
+            query.bytes.withUnsafeBufferPointer {
+                mfrec_scores_i8($0.baseAddress!, query.scale, base, scales + start, stride, length, biasPointer, out)
+            }
+        case .f32:
+            preconditionFailure("ReducedRows: no f32 copy")
+        }
+    }
+}
+
+/// Rows scored a block at a time by `score(start, length, out)` into a buffer that stays in L1, then offered to a
+/// bounded heap: a row costs one comparison with the heap's threshold unless it beats it, and only then is it
+/// looked up in `excluded` (ascending).
+private func selectTop(
+    range: Range<Int>, n: Int, excluded: ArraySlice<Int32>,
+    score: (_ start: Int, _ length: Int, _ out: UnsafeMutablePointer<Float>) -> Void
+) -> TopN {
+    let block = 1024
+    var top = TopN(capacity: n)
+    let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: block)
+    defer { scores.deallocate() }
+    var start = range.lowerBound
+    var threshold = top.threshold
+    while start < range.upperBound {
+        let count = min(block, range.upperBound - start)
+        score(start, count, scores.baseAddress!)
+        for r in 0..<count where scores[r] >= threshold {
+            let item = Int32(start + r)
+            if isExcluded(excluded, item) { continue }
+            top.offer(score: scores[r], item: item)
+            threshold = top.threshold
+        }
+        start += count
+    }
+    return top
+}
+
+/// Whether an ascending slice holds a value (binary search).
+@inline(__always)
+private func isExcluded(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
+    guard let first = sorted.first, let last = sorted.last, value >= first, value <= last else { return false }
+    var lo = sorted.startIndex, hi = sorted.endIndex
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
+    }
+    return lo < sorted.endIndex && sorted[lo] == value
 }
 
 // MARK: - Scans
@@ -144,6 +211,26 @@ extension FloatRows {
         query.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
                 mfrec_scores(q.baseAddress!, rowPointer, stride, length, biasPointer, o.baseAddress!)
+            }
+        }
+    }
+
+    /// The n best of `range`'s rows (`stride` floats each) by query · row + biases[row], `excluded`
+    /// (ascending) left out: the item matrix's one-user scan (`mfrec_scores`, the threshold fused as above).
+    func topN(
+        query: [Float], range: Range<Int>, stride: Int, biases: FloatRows, n: Int, excluded: ArraySlice<Int32>
+    ) -> TopN {
+        precondition(query.count >= stride && range.lowerBound >= 0)
+        guard !range.isEmpty else { return TopN(capacity: n) }
+        let first = range.lowerBound
+        let rowPointer = rows(first, range.count, width: stride, stride: stride)
+        let biasPointer = biases.pointer(first, range.count)
+        return query.withUnsafeBufferPointer { q in
+            selectTop(range: range, n: n, excluded: excluded) { start, length, out in
+                mfrec_scores(
+                    q.baseAddress!, rowPointer + (start - first) * stride, stride, length,
+                    biasPointer + (start - first),
+                    out)
             }
         }
     }

@@ -99,7 +99,11 @@ extension ItemMatrix {
         let reduced = scanRows
         let keep = reduced == nil ? n : ItemPrecision.candidates(for: n)
         @Sendable func part(_ range: Range<Int>, _ excluded: ArraySlice<Int32>) -> TopN {
-            guard let reduced else { return scan(query: query, range: range, n: n, excluded: excluded) }
+            // The f32 rows, or the scan copy's candidates: rows are scored a block at a time by the C kernels
+            // into a buffer that stays in L1, and most offers to the heap stop at its threshold.
+            guard let reduced else {
+                return rows.topN(query: query, range: range, stride: stride, biases: biases, n: n, excluded: excluded)
+            }
             return Self.candidateScan(reduced, query: query, biases: biases, range: range, n: keep, excluded: excluded)
         }
         let parts = max(1, min(threads, itemCount / 16_384))
@@ -135,55 +139,7 @@ extension ItemMatrix {
         _ reduced: ReducedRows, query: [Float], biases: FloatRows?, range: Range<Int>, n: Int,
         excluded: ArraySlice<Int32>
     ) -> TopN {
-        var top = TopN(capacity: n)
-        var skip = excluded.startIndex
-        var scores = [Float](repeating: 0, count: block)
-        var start = range.lowerBound
-        var threshold = top.threshold
-        while start < range.upperBound {
-            let count = min(block, range.upperBound - start)
-            reduced.scores(query: query, start: start, length: count, biases: biases, into: &scores)
-            for r in 0..<count {
-                let i = Int32(start + r)
-                while skip < excluded.endIndex && excluded[skip] < i { skip += 1 }
-                if skip < excluded.endIndex && excluded[skip] == i { continue }
-                if scores[r] >= threshold {
-                    top.offer(score: scores[r], item: i)
-                    threshold = top.threshold
-                }
-            }
-            start += count
-        }
-        return top
-    }
-
-    /// Rows are scored a block at a time by the C kernel (AVX2+FMA when available) into a small buffer
-    /// that stays in L1, then offered to the heap; most offers stop at the threshold comparison.
-    static let block = 1024
-
-    private func scan(query: [Float], range: Range<Int>, n: Int, excluded: ArraySlice<Int32>) -> TopN {
-        var top = TopN(capacity: n)
-        var skip = excluded.startIndex
-        var scores = [Float](repeating: 0, count: Self.block)
-        var start = range.lowerBound
-        var threshold = top.threshold
-        while start < range.upperBound {
-            let count = min(Self.block, range.upperBound - start)
-            rows.scores(query: query, start: start, length: count, stride: stride, biases: biases, into: &scores)
-            for r in 0..<count {
-                let i = Int32(start + r)
-                if skip < excluded.endIndex && excluded[skip] == i {
-                    skip += 1
-                    continue
-                }
-                if scores[r] >= threshold {
-                    top.offer(score: scores[r], item: i)
-                    threshold = top.threshold
-                }
-            }
-            start += count
-        }
-        return top
+        reduced.topN(query: query, range: range, biases: biases, n: n, excluded: excluded)
     }
 
     /// Top-n for several users in one blocked pass over the rows (`BlockScan`): a block of rows stays in
