@@ -232,3 +232,33 @@ void mfrec_scores_i8(const int8_t *q, float qscale, const int8_t *rows, const fl
 #endif
     scores_i8_portable(q, qscale, rows, scale, stride, count, bias, out);
 }
+
+// MARK: Selection
+
+#ifdef MFREC_X86
+__attribute__((target("avx2,fma")))
+static size_t select_ge_avx2(const float *scores, size_t count, float threshold, uint32_t *index) {
+    size_t found = 0, r = 0;
+    __m256 t = _mm256_set1_ps(threshold);
+    for (; r + 8 <= count; r += 8) {
+        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(scores + r), t, _CMP_GE_OQ));
+        while (mask) {
+            index[found++] = (uint32_t)(r + (size_t)__builtin_ctz(mask));
+            mask &= mask - 1;
+        }
+    }
+    for (; r < count; r++)
+        if (scores[r] >= threshold) index[found++] = (uint32_t)r;
+    return found;
+}
+#endif
+
+size_t mfrec_select_ge(const float *scores, size_t count, float threshold, uint32_t *index) {
+#ifdef MFREC_X86
+    if (mfrec_use_avx2()) return select_ge_avx2(scores, count, threshold, index);
+#endif
+    size_t found = 0;
+    for (size_t r = 0; r < count; r++)
+        if (scores[r] >= threshold) index[found++] = (uint32_t)r;
+    return found;
+}

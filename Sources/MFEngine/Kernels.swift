@@ -170,17 +170,21 @@ private func selectTop(
     let block = 1024
     var top = TopN(capacity: n)
     let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: block)
-    defer { scores.deallocate() }
+    let found = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: block)
+    defer {
+        scores.deallocate()
+        found.deallocate()
+    }
     var start = range.lowerBound
-    var threshold = top.threshold
     while start < range.upperBound {
         let count = min(block, range.upperBound - start)
         score(start, count, scores.baseAddress!)
-        for r in 0..<count where scores[r] >= threshold {
-            let item = Int32(start + r)
-            if isExcluded(excluded, item) { continue }
+        // The rows at or above the threshold as it was before the block (a superset of those that beat it now).
+        let hits = mfrec_select_ge(scores.baseAddress!, count, top.threshold, found.baseAddress!)
+        for h in 0..<hits {
+            let r = Int(found[h]), item = Int32(start + r)
+            guard scores[r] >= top.threshold, !isExcluded(excluded, item) else { continue }
             top.offer(score: scores[r], item: item)
-            threshold = top.threshold
         }
         start += count
     }

@@ -45,6 +45,10 @@ int mfrec_kernels_f16c(void);
 /// 2 AVX-512 (VNNI for i8).
 int mfrec_kernels_reduced_level(int bytes);
 
+/// Writes to `index` (room for `count`), in order, the positions r with scores[r] ≥ threshold (NaN never);
+/// returns how many. The one-user scans call it on each block of scores, so most rows never leave C.
+size_t mfrec_select_ge(const float *scores, size_t count, float threshold, uint32_t *index);
+
 /// Caps the reduced-precision kernel level on the calling thread (2: whatever the CPU has), so tests run each.
 void mfrec_kernels_cap_reduced_level(int level);
 
