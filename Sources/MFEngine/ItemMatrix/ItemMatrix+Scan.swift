@@ -64,11 +64,14 @@ extension ItemMatrix {
 
     /// The kernel level of the reduced-precision scans on the calling thread for `precision` (0 portable, 1 AVX2
     /// with F16C, 2 AVX-512, with VNNI for i8).
+    /// - Parameter precision: f16 or i8.
+    /// - Returns: the level.
     public static func reducedKernelLevel(_ precision: ItemPrecision) -> Int {
         Int(mfrec_kernels_reduced_level(Int32(precision.bytesPerValue)))
     }
 
     /// Caps the reduced-precision kernel level on the calling thread (2: whatever the CPU has).
+    /// - Parameter level: the highest level to run.
     public static func capReducedKernels(at level: Int) { mfrec_kernels_cap_reduced_level(Int32(level)) }
 
     /// Whether the scan uses the AVX2+FMA kernels on this CPU.

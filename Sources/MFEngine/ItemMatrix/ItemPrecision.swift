@@ -21,6 +21,7 @@ public enum ItemPrecision: String, Sendable, Codable, CaseIterable {
     }
 
     /// The precision of a stored code, nil for an unknown one.
+    /// - Parameter code: the header's code.
     public init?(code: UInt32) {
         guard let p = Self.allCases.first(where: { $0.code == code }) else { return nil }
         self = p
