@@ -102,21 +102,20 @@ extension Recommender {
     public func rollback(to id: Int) throws -> RollbackReport {
         return try serialized {
             let started = Date()
-            let (saved, model, ranking, precision, live) = try store.transaction {
-                () -> (Int?, FactorModel, RankingModel?, ItemPrecision, Store.LiveModel) in
+            // Snapshots never change, so their models are decoded (and their checksums verified) before the
+            // write transaction: the write lock is held only to freeze unsaved updates and switch.
+            let (info, model) = try loadModel(snapshot: id)
+            let ranking = try ModelReader(store: store).rankingModel(snapshot: id)?.0
+            let precision = info.options?.itemPrecision ?? .f32
+            let (saved, live) = try store.transaction { () -> (Int?, Store.LiveModel) in
+                // Another process may have deleted it meanwhile.
                 guard try store.snapshotExists(id) else { throw StoreError.noSnapshot(id) }
                 var saved: Int?
-                let live = try store.liveModel()
-                if live.dirty {
+                if try store.liveModel().dirty {
                     saved = try freeze(
                         try liveState(), note: "saved automatically before rolling back to snapshot \(id)")
                 }
-                let (info, model) = try loadModel(snapshot: id)  // verifies the checksum before switching
-                let ranking = try ModelReader(store: store).rankingModel(snapshot: id)?.0
-                return (
-                    saved, model, ranking, info.options?.itemPrecision ?? .f32,
-                    try store.setLiveSnapshot(id, watermark: info.watermark)
-                )
+                return (saved, try store.setLiveSnapshot(id, watermark: info.watermark))
             }
             followLiveModel(generation: live.generation) {
                 writeItemMatrix(
