@@ -105,11 +105,12 @@ import Testing
 
     @Test(arguments: [ItemPrecision.f16, .i8])
     func twoThreadScansEqualOneThreadScans(precision: ItemPrecision) throws {
-        let model = randomModel(users: 8, items: 40_000, k: 16, seed: 9)
+        let model = randomModel(users: 8, items: 300_000, k: 32, seed: 9)
         let matrix = try written(model, precision)
+        #expect(matrix.scanParts(threads: 2) == 2)
         for u in 0..<8 {
             let query = matrix.queryVector(model.userVector(u))
-            let excluded: [Int32] = [3, 17_000, 20_001, 39_999]
+            let excluded: [Int32] = [3, 17_000, 150_001, 299_999]
             let one = matrix.topN(query: query, n: 20, excluded: excluded, threads: 1)
             let two = matrix.topN(query: query, n: 20, excluded: excluded, threads: 2)
             #expect(one.map(\.item) == two.map(\.item) && one.map(\.score) == two.map(\.score))

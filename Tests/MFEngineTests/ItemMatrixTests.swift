@@ -51,12 +51,13 @@ func tempPath(_ name: String) -> String {
     }
 
     @Test func largeMatrixSplitsAcrossThreadsWithTheSameAnswer() throws {
-        let model = randomModel(users: 3, items: 70_000, k: 8, seed: 5)
+        let model = randomModel(users: 3, items: 140_000, k: 8, seed: 5)
         let path = tempPath("big.items")
         try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
-        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 8, itemCount: 70_000)
+        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: 8, itemCount: 140_000)
+        #expect(matrix.scanParts(threads: 2) == 2)
         let query = matrix.queryVector(model.userVector(1))
-        let excluded: [Int32] = [5, 17_000, 35_000, 69_999]
+        let excluded: [Int32] = [5, 17_000, 70_000, 139_999]
         #expect(
             matrix.topN(query: query, n: 25, excluded: excluded, threads: 2).map(\.item)
                 == matrix.topN(query: query, n: 25, excluded: excluded, threads: 1).map(\.item))

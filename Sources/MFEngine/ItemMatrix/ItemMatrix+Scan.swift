@@ -109,7 +109,7 @@ extension ItemMatrix {
             }
             return Self.candidateScan(reduced, query: query, biases: biases, range: range, n: keep, excluded: excluded)
         }
-        let parts = max(1, min(threads, itemCount / 16_384))
+        let parts = scanParts(threads: threads)
         var merged: TopN
         if parts == 1 {
             merged = part(0..<itemCount, excluded[...])
@@ -127,6 +127,13 @@ extension ItemMatrix {
         return rescore(merged, n: n) {
             BlockScan.dot(query, rows: rows, at: Int($0) * stride, k: stride) + biases[Int($0)]
         }
+    }
+
+    /// How many threads a one-user scan of the rating rows uses: a thread pays off past about 4 MB of rows to
+    /// read (16,384 f32 rows of k = 64, or as many bytes of the scan copy).
+    func scanParts(threads: Int) -> Int {
+        let rowBytes = stride * (precision == .f32 ? 4 : precision.bytesPerValue)
+        return max(1, min(threads, itemCount * rowBytes / (1 << 22)))
     }
 
     /// The n best of `candidates` by their exact score.
