@@ -455,9 +455,9 @@ public struct RankingModel: Sendable, Equatable {
 
     /// `topN(user:ratings:n:excluded:popularityWeight:)` scanning the ranking section of a mapped item matrix
     /// written from this model (the same list); the in-memory rows when `matrix` holds no section of this
-    /// model's shape.
+    /// model's shape, or no matrix is given.
     /// - Parameters:
-    ///   - matrix: the mapped item matrix of the live generation this model belongs to.
+    ///   - matrix: the mapped item matrix of the live generation this model belongs to, if any.
     ///   - user: the user's id, when a stored vector may answer.
     ///   - ratings: the user's (item, rating) pairs.
     ///   - n: how many items.
@@ -465,10 +465,10 @@ public struct RankingModel: Sendable, Equatable {
     ///   - popularityWeight: w; 0 for no blend.
     /// - Returns: (item, score) pairs, best first; nil when none of the rated items has a vector.
     public func topN(
-        in matrix: ItemMatrix, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
+        in matrix: ItemMatrix?, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
         excluded: Set<Int32>, popularityWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
-        guard matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {
+        guard let matrix, matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {
             return topN(user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         }
         let query = userVector(user: user, ratings: ratings)

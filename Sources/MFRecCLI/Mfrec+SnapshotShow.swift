@@ -67,6 +67,9 @@ extension Mfrec.Snapshot {
                             + "seed=\(o.seed) "
                             + "bins=\(o.bins)\(o.useBias ? "" : " no-bias")\(o.nonnegative ? " nonnegative" : "")"
                     ))
+                if let precision = o.itemPrecision, precision != .f32 {
+                    lines.append(("item precision", "\(precision.rawValue) scan copy in the item matrix"))
+                }
             }
             let width = lines.map(\.0.count).max() ?? 0
             for (k, v) in lines { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }

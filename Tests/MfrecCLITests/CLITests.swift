@@ -48,6 +48,7 @@ let haveData = Fixtures.haveMovieLens
         #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before)
         #expect(try mfrec(train + ["--item-precision", "i8"]).status == 0)
         #expect(try mfrec(["info", "--db", db]).stdout.contains("item matrix scan copy: i8"))
+        #expect(try mfrec(["snapshot", "show", "2", "--db", db]).stdout.contains("i8 scan copy in the item matrix"))
         #expect(try lists() == exact)
         #expect(try mfrec(train).status == 0)
         #expect(!(try mfrec(["info", "--db", db]).stdout.contains("scan copy")))

@@ -38,13 +38,8 @@ struct ListRankers: Sendable {
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
-            if let mapped {
-                return ranking?.topN(
-                    in: mapped, user: user, ratings: ratings, n: n, excluded: excluded,
-                    popularityWeight: popularityWeight)
-            }
             return ranking?.topN(
-                user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
+                in: mapped, user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {
