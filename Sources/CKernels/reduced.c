@@ -29,11 +29,6 @@ static void detect(void) {
 #endif
 }
 
-int mfrec_kernels_f16c(void) {
-    pthread_once(&detect_once, detect);
-    return mfrec_use_avx2() && atomic_load(&has_f16c);
-}
-
 static _Thread_local int level_cap = 2;  // per thread, like mfrec_kernels_force_portable
 
 void mfrec_kernels_cap_reduced_level(int level) { level_cap = level < 0 ? 0 : (level > 2 ? 2 : level); }

@@ -129,11 +129,7 @@ struct ReducedRows: @unchecked Sendable {
         precondition(query.count >= stride)
         guard precision == .i8 else { return Prepared(floats: query, bytes: [], scale: 1) }
         // The query in signed bytes too, so the kernel's dot product is integer (VNNI where present).
-        let largest = query.prefix(stride).reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
-        let scale = largest > 0 ? largest / 127 : 0
-        let bytes = query.prefix(stride).map {
-            scale > 0 && $0.isFinite ? Int8(max(-127, min(127, ($0 / scale).rounded()))) : 0
-        }
+        let (bytes, scale) = ItemPrecision.quantize(query.prefix(stride))
         return Prepared(floats: [], bytes: bytes, scale: scale)
     }
 
@@ -183,7 +179,7 @@ private func selectTop(
         let hits = mfrec_select_ge(scores.baseAddress!, count, top.threshold, found.baseAddress!)
         for h in 0..<hits {
             let r = Int(found[h]), item = Int32(start + r)
-            guard scores[r] >= top.threshold, !isExcluded(excluded, item) else { continue }
+            guard scores[r] >= top.threshold, !BlockScan.contains(excluded, item) else { continue }
             top.offer(score: scores[r], item: item)
         }
         start += count
@@ -191,34 +187,9 @@ private func selectTop(
     return top
 }
 
-/// Whether an ascending slice holds a value (binary search).
-@inline(__always)
-private func isExcluded(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
-    guard let first = sorted.first, let last = sorted.last, value >= first, value <= last else { return false }
-    var lo = sorted.startIndex, hi = sorted.endIndex
-    while lo < hi {
-        let mid = (lo + hi) / 2
-        if sorted[mid] < value { lo = mid + 1 } else { hi = mid }
-    }
-    return lo < sorted.endIndex && sorted[lo] == value
-}
-
 // MARK: - Scans
 
 extension FloatRows {
-    /// out[r] = query · row(start + r) + biases[start + r] for `length` rows of `stride` floats (the item
-    /// matrix scan; `mfrec_scores`).
-    func scores(query: [Float], start: Int, length: Int, stride: Int, biases: FloatRows, into out: inout [Float]) {
-        precondition(query.count >= stride && out.count >= length)
-        let rowPointer = rows(start, length, width: stride, stride: stride)
-        let biasPointer = biases.pointer(start, length)
-        query.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { o in
-                mfrec_scores(q.baseAddress!, rowPointer, stride, length, biasPointer, o.baseAddress!)
-            }
-        }
-    }
-
     /// The n best of `range`'s rows (`stride` floats each) by query · row + biases[row], `excluded`
     /// (ascending) left out: the item matrix's one-user scan (`mfrec_scores`, the threshold fused as above).
     func topN(
@@ -304,7 +275,7 @@ enum BlockScan {
                         scale.baseAddress!, thresholds, &users, &found, &scores)
                     for j in 0..<hits {
                         let u = Int(users[j]), item = Int32(start + Int(found[j]))
-                        if contains(excluded[u], item) { continue }
+                        if contains(excluded[u][...], item) { continue }
                         heaps[u].offer(score: scores[j], item: item)
                     }
                     start += length
@@ -344,12 +315,12 @@ enum BlockScan {
         return out
     }
 
-    /// Whether a sorted array holds a value (binary search).
+    /// Whether an ascending array or slice holds a value (binary search).
     @inline(__always)
-    static func contains(_ sorted: [Int32], _ value: Int32) -> Bool {
+    static func contains(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Bool {
         guard let first = sorted.first, let last = sorted.last, value >= first, value <= last else { return false }
         let at = lowerBound(sorted, value)
-        return at < sorted.count && sorted[at] == value
+        return at < sorted.endIndex && sorted[at] == value
     }
 }
 

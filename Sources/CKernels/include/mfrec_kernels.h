@@ -38,9 +38,6 @@ void mfrec_scores_f16(const float *query, const uint16_t *rows, size_t stride, s
 void mfrec_scores_i8(const int8_t *query, float qscale, const int8_t *rows, const float *scale, size_t stride,
                      size_t count, const float *bias, float *out);
 
-/// 1 when the f16 scan uses F16C/AVX2+FMA (or AVX-512) kernels, 0 for the portable one.
-int mfrec_kernels_f16c(void);
-
 /// Which reduced-precision kernel runs for values of `bytes` bytes (2: f16, 1: i8): 0 portable, 1 AVX2 (+F16C),
 /// 2 AVX-512 (VNNI for i8).
 int mfrec_kernels_reduced_level(int bytes);

@@ -33,15 +33,15 @@ extension ItemMatrix {
 
     /// The ranking model's n best items for a user vector, scanned from the mapped ranking section: what
     /// `RankingModel.topN(user:n:excluded:popularityWeight:)` gives for the model this section was written
-    /// from, bit for bit (the same kernels; see `ItemScan`).
+    /// from, bit for bit (the same kernels; see `ItemScan`). With a reduced-precision scan copy and no
+    /// popularity blend, the copy picks candidates that are then re-scored from the f32 rows (see
+    /// `ItemPrecision`); a blended query reads the f32 rows.
     /// - Parameters:
     ///   - query: the user's ranking vector (`ranking.factors` floats).
     ///   - n: how many items.
     ///   - excluded: item ids left out.
     ///   - popularityWeight: w of the popularity blend; 0 for none.
     /// - Returns: (item, score) pairs, best first.
-    /// With a reduced-precision scan copy and no popularity blend, the copy picks candidates that are then
-    /// re-scored from the f32 rows (see `ItemPrecision`); a blended query reads the f32 rows.
     public func rankingTopN(query: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
         item: Int32, score: Float
     )] {
@@ -49,9 +49,9 @@ extension ItemMatrix {
         if let reduced = rankingScanRows, popularityWeight <= 0, n > 0 {
             var padded = query
             padded += [Float](repeating: 0, count: ranking.stride - ranking.factors)
-            let candidates = Self.candidateScan(
-                reduced, query: padded, biases: nil, range: 0..<ranking.itemCount,
-                n: ItemPrecision.candidates(for: n), excluded: excluded.sorted()[...])
+            let candidates = reduced.topN(
+                query: padded, range: 0..<ranking.itemCount, biases: nil, n: ItemPrecision.candidates(for: n),
+                excluded: excluded.sorted()[...])
             return rescore(candidates, n: n) {
                 BlockScan.dot(query, rows: rankingRows, at: Int($0) * ranking.stride, k: ranking.factors)
             }
@@ -107,7 +107,7 @@ extension ItemMatrix {
             guard let reduced else {
                 return rows.topN(query: query, range: range, stride: stride, biases: biases, n: n, excluded: excluded)
             }
-            return Self.candidateScan(reduced, query: query, biases: biases, range: range, n: keep, excluded: excluded)
+            return reduced.topN(query: query, range: range, biases: biases, n: keep, excluded: excluded)
         }
         let parts = scanParts(threads: threads)
         var merged: TopN
@@ -117,7 +117,7 @@ extension ItemMatrix {
             let heaps = ThreadSlots<TopN>(count: parts)
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
-                let first = lowerBound(excluded, Int32(lo)), last = lowerBound(excluded, Int32(hi))
+                let first = lowerBound(excluded[...], Int32(lo)), last = lowerBound(excluded[...], Int32(hi))
                 heaps.set(p, part(lo..<hi, excluded[first..<last]))
             }
             merged = TopN(capacity: keep)
@@ -141,15 +141,6 @@ extension ItemMatrix {
         var top = TopN(capacity: n)
         for (item, _) in candidates.sorted() { top.offer(score: exact(item), item: item) }
         return top.sorted()
-    }
-
-    /// The n best rows of `range` by their reduced-precision scores (plus `biases`), `excluded` (ascending)
-    /// left out.
-    private static func candidateScan(
-        _ reduced: ReducedRows, query: [Float], biases: FloatRows?, range: Range<Int>, n: Int,
-        excluded: ArraySlice<Int32>
-    ) -> TopN {
-        reduced.topN(query: query, range: range, biases: biases, n: n, excluded: excluded)
     }
 
     /// Top-n for several users in one blocked pass over the rows (`BlockScan`): a block of rows stays in
@@ -196,9 +187,9 @@ extension ItemMatrix {
     }
 }
 
-/// The first index of a sorted array whose element is ≥ value.
-func lowerBound(_ sorted: [Int32], _ value: Int32) -> Int {
-    var lo = 0, hi = sorted.count
+/// The first index of an ascending array or slice whose element is ≥ value.
+func lowerBound(_ sorted: ArraySlice<Int32>, _ value: Int32) -> Int {
+    var lo = sorted.startIndex, hi = sorted.endIndex
     while lo < hi {
         let mid = (lo + hi) / 2
         if sorted[mid] < value { lo = mid + 1 } else { hi = mid }

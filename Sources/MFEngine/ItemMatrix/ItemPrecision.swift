@@ -53,13 +53,18 @@ public enum ItemPrecision: String, Sendable, Codable, CaseIterable {
             }
             return (bytes, 1)
         case .i8:
-            let largest = row.reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
-            guard largest > 0 else { return (bytes, 0) }
-            let scale = largest / 127
-            for (f, x) in row.enumerated() where f < stride && x.isFinite {
-                bytes[f] = UInt8(bitPattern: Int8(max(-127, min(127, (x / scale).rounded()))))
-            }
+            let (values, scale) = Self.quantize(row)
+            for (f, v) in values.enumerated() where f < stride { bytes[f] = UInt8(bitPattern: v) }
             return (bytes, scale)
         }
+    }
+
+    /// Values in signed bytes, scaled by their largest finite magnitude / 127 (scale 0, all bytes 0, when that
+    /// is 0; a value that is not finite becomes 0): how i8 rows and the queries scanned against them are stored.
+    static func quantize(_ values: some Collection<Float>) -> (bytes: [Int8], scale: Float) {
+        let largest = values.reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
+        guard largest > 0 else { return ([Int8](repeating: 0, count: values.count), 0) }
+        let scale = largest / 127
+        return (values.map { $0.isFinite ? Int8(max(-127, min(127, ($0 / scale).rounded()))) : 0 }, scale)
     }
 }
