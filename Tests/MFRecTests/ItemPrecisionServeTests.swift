@@ -8,17 +8,6 @@ import Testing
 /// scan copy, every rewrite of the file keeps it, rating updates it in place, and rollback restores the
 /// precision of the snapshot it goes back to.
 @Suite struct ItemPrecisionServeTests {
-    static func request(_ precision: ItemPrecision?) -> TrainRequest {
-        var request = TrainRequest()  // trainedSmallDatabase's settings
-        request.options.epochs = 15
-        request.options.factors = 16
-        request.tune = false
-        request.tuneSeconds = 1
-        request.rankingParameters.factors = 16
-        request.options.itemPrecision = precision
-        return request
-    }
-
     static func inode(_ path: String) -> UInt64 {
         var info = stat()
         return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
@@ -41,7 +30,9 @@ import Testing
         let exact = try lists()
         #expect(try rec.queries().matrix().precision == .f32)
         // The same training with a scan copy: the same models, so the same lists and scores.
-        try rec.train(Self.request(precision))
+        var request = smallTrainRequest()  // trainedSmallDatabase's settings, with a scan copy
+        request.options.itemPrecision = precision
+        try rec.train(request)
         let second = try rec.store.liveModel().snapshotID!
         #expect(try rec.snapshot(second).options?.itemPrecision == precision)
         let engine = try rec.queries()

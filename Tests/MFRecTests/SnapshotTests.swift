@@ -12,14 +12,19 @@ func trainedSmallDatabase(seed: UInt64 = 5, epochs: Int = 15, tune: Bool = false
     _ = try SyntheticRatings(users: 300, items: 200, ratings: 12_000, seed: seed).write(to: data)
     let rec = try Recommender(path: dir.appendingPathComponent("t.db").path)
     try rec.ingest(path: data)
+    try rec.train(smallTrainRequest(epochs: epochs, tune: tune))
+    return (rec, dir)
+}
+
+/// The training request of `trainedSmallDatabase`: k = 16 for both models, a 1 s tuning budget.
+func smallTrainRequest(epochs: Int = 15, tune: Bool = false) -> TrainRequest {
     var request = TrainRequest()
     request.options.epochs = epochs
     request.options.factors = 16
     request.tune = tune
     request.tuneSeconds = 1
     request.rankingParameters.factors = 16
-    try rec.train(request)
-    return (rec, dir)
+    return request
 }
 
 @Suite struct SnapshotTests {

@@ -99,10 +99,18 @@ public final class ItemMatrix: @unchecked Sendable {
         rankingOffset(count: count, stride: stride) + ranking.bytes
     }
 
+    /// Where the two sections' scan copies start: the rating section's, then the ranking section's.
+    static func reducedOffsets(count: Int, stride: Int, ranking: Shape, precision: ItemPrecision) -> (
+        rating: Int, ranking: Int
+    ) {
+        let first = reducedOffset(count: count, stride: stride, ranking: ranking)
+        return (first, first + reducedBytes(count: count, stride: stride, precision))
+    }
+
     /// Bytes of one section's scan copy: its rows padded to 64 bytes, then for i8 one scale per row padded to 64.
     static func reducedBytes(count: Int, stride: Int, _ precision: ItemPrecision) -> Int {
-        let rows = (count * stride * precision.bytesPerValue + 63) / 64 * 64
-        return precision == .i8 ? rows + (count * 4 + 63) / 64 * 64 : rows
+        reducedScalesOffset(count: count, stride: stride, precision)
+            + (precision == .i8 ? (count * 4 + 63) / 64 * 64 : 0)
     }
 
     /// Where a section's scan-copy scales are, from the start of its copy.
@@ -160,14 +168,13 @@ public final class ItemMatrix: @unchecked Sendable {
     /// The rating section's scan copy (nil at f32).
     var scanRows: ReducedRows? {
         reduced(
-            at: Self.reducedOffset(count: itemCount, stride: stride, ranking: ranking),
+            at: Self.reducedOffsets(count: itemCount, stride: stride, ranking: ranking, precision: precision).rating,
             count: itemCount, stride: stride)
     }
     /// The ranking section's scan copy (nil at f32 or without a ranking section).
     var rankingScanRows: ReducedRows? {
-        let offset =
-            Self.reducedOffset(count: itemCount, stride: stride, ranking: ranking)
-            + Self.reducedBytes(count: itemCount, stride: stride, precision)
+        let offset = Self.reducedOffsets(count: itemCount, stride: stride, ranking: ranking, precision: precision)
+            .ranking
         return ranking.itemCount == 0 ? nil : reduced(at: offset, count: ranking.itemCount, stride: ranking.stride)
     }
 
@@ -283,11 +290,10 @@ public final class ItemMatrix: @unchecked Sendable {
                 }
             }
             if precision != .f32 {
-                let first = reducedOffset(count: count, stride: stride, ranking: shape)
-                copy(at: first, count: count, stride: stride, hashIndex: reducedHashIndex)
+                let at = reducedOffsets(count: count, stride: stride, ranking: shape, precision: precision)
+                copy(at: at.rating, count: count, stride: stride, hashIndex: reducedHashIndex)
                 copy(
-                    at: first + reducedBytes(count: count, stride: stride, precision), count: shape.itemCount,
-                    stride: shape.stride, hashIndex: rankingReducedHashIndex)
+                    at: at.ranking, count: shape.itemCount, stride: shape.stride, hashIndex: rankingReducedHashIndex)
             }
             guard sum == stored else { throw fail(.itemMatrixCorrupt("checksum mismatch")) }
         }
@@ -609,15 +615,14 @@ extension ItemMatrix {
             return true
         }
         if precision != .f32 {
-            let first = reducedOffset(count: itemCount, stride: stride, ranking: ranking)
+            let at = reducedOffsets(count: itemCount, stride: stride, ranking: ranking, precision: precision)
             guard
                 recode(
-                    items.map { ($0.item, $0.vector) }, at: first, count: itemCount, stride: stride,
+                    items.map { ($0.item, $0.vector) }, at: at.rating, count: itemCount, stride: stride,
                     hashIndex: reducedHashIndex),
                 recode(
-                    rankingItems.map { ($0.item, $0.vector) },
-                    at: first + reducedBytes(count: itemCount, stride: stride, precision),
-                    count: ranking.itemCount, stride: ranking.stride, hashIndex: rankingReducedHashIndex)
+                    rankingItems.map { ($0.item, $0.vector) }, at: at.ranking, count: ranking.itemCount,
+                    stride: ranking.stride, hashIndex: rankingReducedHashIndex)
             else { return false }
         }
         fillHeader(
