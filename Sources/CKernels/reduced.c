@@ -31,7 +31,15 @@ static void detect(void) {
 
 static _Thread_local int level_cap = 2;  // per thread, like mfrec_kernels_force_portable
 
-void mfrec_kernels_cap_reduced_level(int level) { level_cap = level < 0 ? 0 : (level > 2 ? 2 : level); }
+void mfrec_kernels_cap_level(int level) { level_cap = level < 0 ? 0 : (level > 2 ? 2 : level); }
+
+// 0: portable, 1: AVX2+FMA, 2: AVX-512F (scan.c's block kernel for `recommend --all`).
+int mfrec_kernels_block_level(void) {
+    pthread_once(&detect_once, detect);
+    if (!mfrec_use_avx2()) return 0;
+    int level = atomic_load(&has_avx512) ? 2 : 1;
+    return level < level_cap ? level : level_cap;
+}
 
 // 0: portable, 1: AVX2 (+F16C for f16), 2: AVX-512 (f16) or AVX-512 VNNI (i8).
 int mfrec_kernels_reduced_level(int bytes) {

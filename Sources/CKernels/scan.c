@@ -233,11 +233,133 @@ static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, c
 }
 #endif
 
+#ifdef MFREC_X86
+// AVX-512: a 16-lane accumulator holds lanes c..c+7 in its low half and c+8..c+15 in its high half, so one FMA is
+// the AVX2 kernel's two and the sums are the same bit for bit: v = low + high, then the same pairwise tree
+// (in-lane shuffles + adds do what hadd does). Tiles of 4 users × 4 rows: 16 accumulators, 8 loads a chunk.
+
+// [a0+a1, a2+a3, b0+b1, b2+b3] in each 128-bit lane: _mm256_hadd_ps's sums, on 512 bits.
+__attribute__((target("avx512f")))
+static inline __m512 hadd512(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, 0x88), _mm512_shuffle_ps(a, b, 0xDD));
+}
+
+// [lo(a) + hi(a) | lo(b) + hi(b)]: two rows' 8-lane sums v for one user.
+__attribute__((target("avx512f")))
+static inline __m512 fold512(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+}
+
+// Eight dots reduced: a[u] holds (user u, row r0), b[u] (user u, row r1), for u = 0…3. Returns
+// [s(u0,r0), s(u1,r0), s(u2,r0), s(u3,r0), s(u0,r1), …, s(u3,r1)], each ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)).
+__attribute__((target("avx512f")))
+static inline __m256 reduce8x512(const __m512 *a, const __m512 *b) {
+    __m512 h1 = hadd512(fold512(a[0], b[0]), fold512(a[1], b[1]));
+    __m512 h2 = hadd512(fold512(a[2], b[2]), fold512(a[3], b[3]));
+    __m512 h = _mm512_shuffle_f32x4(hadd512(h1, h2), hadd512(h1, h2), 0xD8);  // lanes [L0, L2, L1, L3]
+    return _mm256_add_ps(_mm512_castps512_ps256(h), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(h), 1)));
+}
+
+// Stores the scores of `pass` (bit j: lane j of [u0..u3 of row r, u0..u3 of row r+1]).
+#define MFREC_STORE_PASSING(PASS, S, U, R)                                                                   \
+    do {                                                                                                     \
+        float v_[8];                                                                                         \
+        _mm256_storeu_ps(v_, (S));                                                                           \
+        for (int j_ = 0; j_ < 8; j_++)                                                                       \
+            if ((PASS) & (1 << j_)) {                                                                        \
+                out_user[found] = (uint32_t)((U) + (j_ & 3));                                                \
+                out_row[found] = (uint32_t)((R) + (j_ >> 2));                                                \
+                out_score[found] = v_[j_];                                                                   \
+                found++;                                                                                     \
+            }                                                                                                \
+    } while (0)
+
+__attribute__((target("avx512f,avx2,fma")))
+static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                                size_t stride, size_t count, const float *bias, const float *scale,
+                                const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
+    size_t found = 0;
+    size_t quads = nu / 4, rquads = count / 4, full = k / 16;
+    __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1);
+    __m256 limits[quads > 0 ? quads : 1], factors[quads > 0 ? quads : 1];
+    for (size_t p = 0; p < quads; p++) {
+        __m128 t = _mm_loadu_ps(threshold + 4 * p);
+        limits[p] = _mm256_set_m128(t, t);
+        __m128 f = bias ? _mm_loadu_ps(scale + 4 * p) : _mm_setzero_ps();
+        factors[p] = _mm256_set_m128(f, f);
+    }
+    for (size_t rq = 0; rq < rquads; rq++) {
+        size_t r = 4 * rq;
+        const float *x0 = rows + r * stride, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride;
+        __m256 b01 = _mm256_setzero_ps(), b23 = _mm256_setzero_ps();
+        if (bias) {
+            b01 = _mm256_set_m128(_mm_set1_ps(bias[r + 1]), _mm_set1_ps(bias[r]));
+            b23 = _mm256_set_m128(_mm_set1_ps(bias[r + 3]), _mm_set1_ps(bias[r + 2]));
+        }
+        for (size_t p = 0; p < quads; p++) {
+            size_t v0 = 4 * p;
+            const float *q = queries + v0 * qstride;
+            __m512 a0[4], a1[4], a2[4], a3[4];  // a_r[u]: user u, row r
+            for (int u = 0; u < 4; u++) a0[u] = a1[u] = a2[u] = a3[u] = _mm512_setzero_ps();
+            size_t c = 0;
+            for (size_t chunk = 0; chunk < full; chunk++, c += 16) {
+                __m512 y0 = _mm512_loadu_ps(x0 + c), y1 = _mm512_loadu_ps(x1 + c);
+                __m512 y2 = _mm512_loadu_ps(x2 + c), y3 = _mm512_loadu_ps(x3 + c);
+                for (int u = 0; u < 4; u++) {
+                    __m512 s = _mm512_loadu_ps(q + u * qstride + c);
+                    a0[u] = _mm512_fmadd_ps(s, y0, a0[u]);
+                    a1[u] = _mm512_fmadd_ps(s, y1, a1[u]);
+                    a2[u] = _mm512_fmadd_ps(s, y2, a2[u]);
+                    a3[u] = _mm512_fmadd_ps(s, y3, a3[u]);
+                }
+            }
+            if (tail) {
+                __m512 y0 = _mm512_maskz_loadu_ps(tail, x0 + c), y1 = _mm512_maskz_loadu_ps(tail, x1 + c);
+                __m512 y2 = _mm512_maskz_loadu_ps(tail, x2 + c), y3 = _mm512_maskz_loadu_ps(tail, x3 + c);
+                for (int u = 0; u < 4; u++) {
+                    __m512 s = _mm512_maskz_loadu_ps(tail, q + u * qstride + c);
+                    a0[u] = _mm512_fmadd_ps(s, y0, a0[u]);
+                    a1[u] = _mm512_fmadd_ps(s, y1, a1[u]);
+                    a2[u] = _mm512_fmadd_ps(s, y2, a2[u]);
+                    a3[u] = _mm512_fmadd_ps(s, y3, a3[u]);
+                }
+            }
+            __m256 s01 = reduce8x512(a0, a1), s23 = reduce8x512(a2, a3);
+            if (bias) {
+                s01 = _mm256_add_ps(s01, _mm256_mul_ps(factors[p], b01));
+                s23 = _mm256_add_ps(s23, _mm256_mul_ps(factors[p], b23));
+            }
+            int pass01 = _mm256_movemask_ps(_mm256_cmp_ps(s01, limits[p], _CMP_GE_OQ));
+            int pass23 = _mm256_movemask_ps(_mm256_cmp_ps(s23, limits[p], _CMP_GE_OQ));
+            if (pass01) MFREC_STORE_PASSING(pass01, s01, v0, r);
+            if (pass23) MFREC_STORE_PASSING(pass23, s23, v0, r + 2);
+        }
+    }
+    // The rest one dot at a time: the last rows (count % 4) for the tiled users, every row for the last users.
+    for (size_t w = 0; w < nu; w++)
+        for (size_t r = w < 4 * quads ? 4 * rquads : 0; r < count; r++) {
+            float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
+            if (bias) v = v + scale[w] * bias[r];
+            if (v >= threshold[w]) {
+                out_user[found] = (uint32_t)w;
+                out_row[found] = (uint32_t)r;
+                out_score[found] = v;
+                found++;
+            }
+        }
+    return found;
+}
+#undef MFREC_STORE_PASSING
+#endif
+
 size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score) {
     int avx = mfrec_use_avx2();
 #ifdef MFREC_X86
+    if (avx && mfrec_kernels_block_level() == 2)
+        return candidates_avx512(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, out_user,
+                                 out_row, out_score);
     if (avx)
         return candidates_avx2(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, out_user,
                                out_row, out_score);

@@ -275,7 +275,9 @@ enum BlockScan {
                         scale.baseAddress!, thresholds, &users, &found, &scores)
                     for j in 0..<hits {
                         let u = Int(users[j]), item = Int32(start + Int(found[j]))
-                        if contains(excluded[u][...], item) { continue }
+                        // The kernel checked the block's starting threshold; most candidates are already below
+                        // the heap's current one, and need no search of the user's excluded items.
+                        if scores[j] < heaps[u].threshold || contains(excluded[u][...], item) { continue }
                         heaps[u].offer(score: scores[j], item: item)
                     }
                     start += length

@@ -5,13 +5,19 @@ import Testing
 
 /// Issue 16: `recommend --all` ranks users a block at a time (`BlockScan`); each user's list must be the
 /// list the one-user scan gives, bit for bit — the same items, in the same order, with the same scores, ties
-/// broken the same way — in the AVX2 kernels and in the portable ones.
+/// broken the same way — in the AVX-512 block kernel (where the CPU has it), the AVX2 one and the portable one.
 @Suite(.serialized) struct BlockScanTests {
-    /// Runs `body` with the detected kernels and again with the portable ones.
-    func inBothKernels(_ body: () throws -> Void) rethrows {
-        for portable in [false, true] {
-            ItemMatrix.usePortableKernels(portable)
-            defer { ItemMatrix.usePortableKernels(false) }
+    /// Runs `body` with each block kernel level this CPU has (2 AVX-512, 1 AVX2, 0 portable), highest first.
+    func inEveryKernel(_ body: () throws -> Void) rethrows {
+        let detected = ItemMatrix.blockKernelLevel
+        for level in stride(from: detected, through: 0, by: -1) {
+            ItemMatrix.capKernels(at: level)
+            ItemMatrix.usePortableKernels(level == 0)
+            defer {
+                ItemMatrix.capKernels(at: 2)
+                ItemMatrix.usePortableKernels(false)
+            }
+            #expect(ItemMatrix.blockKernelLevel == level)
             try body()
         }
     }
@@ -35,7 +41,7 @@ import Testing
         let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
         let excluded = exclusions(items: items, users: users, seed: 7)
         let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
-        try inBothKernels {
+        try inEveryKernel {
             for n in [1, 10, 200] {
                 let alone = (0..<users).map { matrix.topN(query: queries[$0], n: n, excluded: excluded[$0]) }
                 for size in [1, 2, 5, 64, users] {
@@ -79,12 +85,14 @@ import Testing
         try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
         let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
         let queries = (0..<4).map { matrix.queryVector(model.userVector($0)) }
-        let block = matrix.topNBatch(queries: queries, n: 7, excluded: [[], [], [], []])
-        for u in 0..<4 {
-            let alone = matrix.topN(query: queries[u], n: 7, excluded: [])
-            #expect(block[u].map(\.item) == alone.map(\.item))
-            let best = alone[0].item
-            #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) })
+        try inEveryKernel {
+            let block = matrix.topNBatch(queries: queries, n: 7, excluded: [[], [], [], []])
+            for u in 0..<4 {
+                let alone = matrix.topN(query: queries[u], n: 7, excluded: [])
+                #expect(block[u].map(\.item) == alone.map(\.item))
+                let best = alone[0].item
+                #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) })
+            }
         }
     }
 
@@ -100,7 +108,7 @@ import Testing
         let queries = (0..<users).map { _ in (0..<k).map { _ in Float(rng.nextGaussian()) } }
         let excluded = exclusions(items: items, users: users, seed: 9)
         let weights: [Float] = (0..<users).map { [0, 0.5, 2][$0 % 3] }
-        try inBothKernels {
+        try inEveryKernel {
             let block = model.topN(users: queries, n: 25, excluded: excluded, popularityWeights: weights)
             for u in 0..<users {
                 let alone = model.topN(

@@ -91,8 +91,8 @@ import Testing
                 want[i] += Double(matrix.biases[i])
             }
             for level in 0...2 {
-                ItemMatrix.capReducedKernels(at: level)
-                defer { ItemMatrix.capReducedKernels(at: 2) }
+                ItemMatrix.capKernels(at: level)
+                defer { ItemMatrix.capKernels(at: 2) }
                 var got = [Float](repeating: 0, count: 1_001)
                 reduced.scores(query: query, start: 0, length: 1_001, biases: matrix.biases, into: &got)
                 let worst = (0..<1_001).map { abs(Double(got[$0]) - want[$0]) / (magnitude[$0] + 1) }.max()!

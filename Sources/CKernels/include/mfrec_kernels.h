@@ -16,8 +16,9 @@ void mfrec_scores(const float *query, const float *rows, size_t stride, size_t c
 
 /// A block of `nu` queries (`qstride` floats apart) against `count` rows, the threshold check fused in:
 /// s = q_u·row_r (+ scale[u] · bias[r] when bias is not NULL); every s ≥ threshold[u] is written to
-/// out_user/out_row/out_score (room for nu × count). Returns how many were written. Two users × two rows
-/// are scored at a time in registers, so each row chunk is loaded once for both users.
+/// out_user/out_row/out_score (room for nu × count). Returns how many were written. A tile of users × rows
+/// (2 × 2 in AVX2, 4 × 4 in AVX-512) is scored at a time in registers, so each row chunk is loaded once for
+/// all the tile's users; every kernel's scores equal `mfrec_dots`' bit for bit.
 size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score);
@@ -46,8 +47,12 @@ int mfrec_kernels_reduced_level(int bytes);
 /// returns how many. The one-user scans call it on each block of scores, so most rows never leave C.
 size_t mfrec_select_ge(const float *scores, size_t count, float threshold, uint32_t *index);
 
-/// Caps the reduced-precision kernel level on the calling thread (2: whatever the CPU has), so tests run each.
-void mfrec_kernels_cap_reduced_level(int level);
+/// Which block kernel `mfrec_block_candidates` runs: 0 portable, 1 AVX2+FMA, 2 AVX-512F (the same sums).
+int mfrec_kernels_block_level(void);
+
+/// Caps the reduced-precision and block kernel levels on the calling thread (2: whatever the CPU has), so
+/// tests run each.
+void mfrec_kernels_cap_level(int level);
 
 /// 1 when the AVX2+FMA kernels are in use, 0 for the portable ones.
 int mfrec_kernels_vectorized(void);

@@ -24,12 +24,19 @@ extension ItemMatrix {
     /// A query vector for a user: p_u zero-padded to `stride` floats.
     /// - Parameter user: p_u (k floats).
     /// - Returns: `stride` floats.
-    public func queryVector(_ user: some Collection<Float>) -> [Float] {
+    public func queryVector(_ user: ArraySlice<Float>) -> [Float] {
         precondition(user.count == factors)
+        // Not generic: callers in other modules would get the unspecialized copy, which spent 11% of a
+        // `recommend --all` run in metadata lookups.
         var q = [Float](repeating: 0, count: stride)
-        for (f, v) in user.enumerated() { q[f] = v }
+        for (f, v) in zip(0..<factors, user) { q[f] = v }
         return q
     }
+
+    /// `queryVector(_:)` for an array.
+    /// - Parameter user: p_u (k floats).
+    /// - Returns: `stride` floats.
+    public func queryVector(_ user: [Float]) -> [Float] { queryVector(user[...]) }
 
     /// The ranking model's n best items for a user vector, scanned from the mapped ranking section: what
     /// `RankingModel.topN(user:n:excluded:popularityWeight:)` gives for the model this section was written
@@ -70,9 +77,13 @@ extension ItemMatrix {
         Int(mfrec_kernels_reduced_level(Int32(precision.bytesPerValue)))
     }
 
-    /// Caps the reduced-precision kernel level on the calling thread (2: whatever the CPU has).
+    /// The level of the block kernel `recommend --all` scores with on the calling thread (0 portable, 1 AVX2,
+    /// 2 AVX-512; every level gives the same scores bit for bit).
+    public static var blockKernelLevel: Int { Int(mfrec_kernels_block_level()) }
+
+    /// Caps the reduced-precision and block kernel levels on the calling thread (2: whatever the CPU has).
     /// - Parameter level: the highest level to run.
-    public static func capReducedKernels(at level: Int) { mfrec_kernels_cap_reduced_level(Int32(level)) }
+    public static func capKernels(at level: Int) { mfrec_kernels_cap_level(Int32(level)) }
 
     /// Whether the scan uses the AVX2+FMA kernels on this CPU.
     public static var vectorized: Bool { mfrec_kernels_vectorized() != 0 }
