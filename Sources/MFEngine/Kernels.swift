@@ -261,6 +261,16 @@ enum BlockScan {
         let block = blockRows(stride: stride)
         let flat = queries.flatMap { $0 }
         var thresholds = [Float](repeating: -.infinity, count: nu)
+        // Every user's excluded items in one array: user u's are skip[cursors[u]..<skipEnds[u]] at the start,
+        // and cursors[u] moves past those below the user's last candidate.
+        let skip = excluded.flatMap { $0 }
+        var skipEnds = [Int](), cursors = [Int]()
+        skipEnds.reserveCapacity(nu)
+        cursors.reserveCapacity(nu)
+        for list in excluded {
+            cursors.append(skipEnds.last ?? 0)
+            skipEnds.append(cursors.last! + list.count)
+        }
         let room = nu * min(block, count)
         var users = [UInt32](repeating: 0, count: room), found = [UInt32](repeating: 0, count: room)
         var scores = [Float](repeating: 0, count: room)
@@ -275,9 +285,16 @@ enum BlockScan {
                         scale.baseAddress!, thresholds, &users, &found, &scores)
                     for j in 0..<hits {
                         let u = Int(users[j]), item = Int32(start + Int(found[j]))
-                        // The kernel checked the block's starting threshold; most candidates are already below
-                        // the heap's current one, and need no search of the user's excluded items.
-                        if scores[j] < heaps[u].threshold || contains(excluded[u][...], item) { continue }
+                        // The kernel checked the block's starting threshold; many candidates are already below
+                        // the heap's current one.
+                        if scores[j] < heaps[u].threshold { continue }
+                        // A user's candidates come in ascending rows (the kernel's promise), so one cursor per
+                        // user walks their sorted excluded items once over the whole scan.
+                        var at = cursors[u]
+                        let end = skipEnds[u]
+                        while at < end && skip[at] < item { at += 1 }
+                        cursors[u] = at
+                        if at < end && skip[at] == item { continue }
                         heaps[u].offer(score: scores[j], item: item)
                     }
                     start += length

@@ -18,7 +18,8 @@ void mfrec_scores(const float *query, const float *rows, size_t stride, size_t c
 /// s = q_u·row_r (+ scale[u] · bias[r] when bias is not NULL); every s ≥ threshold[u] is written to
 /// out_user/out_row/out_score (room for nu × count). Returns how many were written. A tile of users × rows
 /// (2 × 2 in AVX2, 4 × 4 in AVX-512) is scored at a time in registers, so each row chunk is loaded once for
-/// all the tile's users; every kernel's scores equal `mfrec_dots`' bit for bit.
+/// all the tile's users; every kernel's scores equal `mfrec_dots`' bit for bit. Every kernel writes each user's
+/// candidates in ascending row order (the caller walks the user's sorted excluded items alongside).
 size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score);
