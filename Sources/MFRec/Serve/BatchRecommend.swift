@@ -94,9 +94,16 @@ extension QueryEngine {
                 let batches = stride(from: 0, to: slice.count, by: batch).map { $0..<min($0 + batch, slice.count) }
                 // Each batch's CSV lines, formatted on the thread that ranked it.
                 let results = ThreadSlots<[UInt8]>(count: batches.count)
-                let work = { @Sendable (t: Int) in
-                    var b = t
-                    while b < batches.count {
+                // Batches are handed out in order to whichever worker is free (a worker the reading thread
+                // preempts takes fewer, instead of holding up the round).
+                let nextBatch = Locked(0)
+                let work = { @Sendable (_: Int) in
+                    while true {
+                        let b = nextBatch.withLock { next in
+                            defer { next += 1 }
+                            return next
+                        }
+                        guard b < batches.count else { return }
                         let range = batches[b]
                         var lists = [[(item: Int32, score: Float)]](repeating: [], count: range.count)
                         var fellBack = Set<Int>()
@@ -165,7 +172,6 @@ extension QueryEngine {
                             }
                         }
                         results.set(b, text)
-                        b += threads
                     }
                 }
                 // The workers score this round while this thread reads the next round's ratings.

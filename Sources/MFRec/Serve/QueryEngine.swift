@@ -23,6 +23,11 @@ public final class QueryEngine: Sendable {
     struct Live {
         var state: LiveState
         var mapped: ItemMatrix
+        /// The state `state` replaced, when that was an incremental reload of the same snapshot: the next such
+        /// reload patches it in place with the rows written since its generation, once the queries that held
+        /// it are done, instead of copying the whole current model to patch (two models in memory instead of
+        /// a model-sized copy per rating).
+        var spare: LiveState?
         /// Set when a query saw the mapped rows change under it: the mapping must be checked again.
         var forceReload = false
         /// A query is loading the new live model; the others answer from this one meanwhile.
@@ -199,8 +204,9 @@ public final class QueryEngine: Sendable {
                 usleep(200)
             case .load(let old, let mapped):
                 do {
-                    let (fresh, matrix) = try load(after: old, mapped: mapped)
+                    let (fresh, matrix, patched) = try load(after: old, mapped: mapped)
                     live.withLock { live in
+                        live.spare = patched ? old : nil
                         live.state = fresh
                         live.mapped = matrix
                         live.forceReload = false
@@ -221,8 +227,20 @@ public final class QueryEngine: Sendable {
     /// The live model after `old`: when only incremental updates happened since (the same snapshot and
     /// overlay base), `old` patched with the rows they wrote; otherwise the live snapshot decoded again.
     /// The item matrix is mapped again when it is another file (new items, another snapshot).
-    private func load(after old: LiveState, mapped: ItemMatrix) throws -> (LiveState, ItemMatrix) {
-        let since = old.live.generation
+    /// `patched` is true when the new state is `old`'s snapshot with rows applied (then `old` becomes the spare).
+    private func load(after old: LiveState, mapped: ItemMatrix) throws -> (LiveState, ItemMatrix, patched: Bool) {
+        // The spare (an older state of the same snapshot) is taken out of `live`, so that once no query holds
+        // it any more this is its only reference and the rows below are written into its arrays in place.
+        var spare = live.withLock { $0.spare.take() }
+        if let s = spare?.live,
+            !(spare?.snapshot.id == old.snapshot.id && s.baseGeneration == old.live.baseGeneration
+                && s.generation <= old.live.generation)
+        {
+            spare = nil
+        }
+        let since = spare?.live.generation ?? old.live.generation
+        let (snapshotID, baseGeneration) =
+            (spare?.snapshot.id ?? old.snapshot.id, spare?.live.baseGeneration ?? old.live.baseGeneration)
         let (row, users, items, rankingRows) = try pool.read { store in
             try store.read {
                 (
@@ -232,15 +250,18 @@ public final class QueryEngine: Sendable {
             }
         }
         var fresh: LiveState
-        if row.snapshotID == old.snapshot.id && row.baseGeneration == old.live.baseGeneration && row.generation >= since
-        {
-            var model = old.model
-            ModelReader.apply(users: users, items: items, to: &model)
-            var ranking = old.ranking
-            if ranking != nil && !rankingRows.isEmpty {
-                ModelReader.apply(rankingRows: rankingRows, to: &ranking!.model)
+        let patched =
+            row.snapshotID == snapshotID && row.baseGeneration == baseGeneration
+            && row.generation >= old.live.generation
+        if patched {
+            // Copy-on-write: `old` (still shared) is copied; the spare is written in place unless a slow query
+            // still holds it.
+            fresh = spare.take() ?? old
+            fresh.live = row
+            ModelReader.apply(users: users, items: items, to: &fresh.model)
+            if fresh.ranking != nil && !rankingRows.isEmpty {
+                ModelReader.apply(rankingRows: rankingRows, to: &fresh.ranking!.model)
             }
-            fresh = LiveState(snapshot: old.snapshot, model: model, live: row, ranking: ranking)
         } else {
             fresh = try pool.read { try ModelReader(store: $0).liveState() }
         }
@@ -258,7 +279,7 @@ public final class QueryEngine: Sendable {
             sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
         }
         let matrix = sameFile ? mapped : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
-        return (fresh, matrix)
+        return (fresh, matrix, patched)
     }
 
     /// The items `Recommender.forget(item:)` removed, ascending: no list shows them. Read again (and the item

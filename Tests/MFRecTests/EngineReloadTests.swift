@@ -1,0 +1,44 @@
+import Foundation
+import MFEngine
+import Testing
+
+@testable import MFRec
+
+/// A long-lived `QueryEngine` follows incremental updates by patching a model with the rows written since
+/// (issue 14: without copying the whole model per rating, it keeps the state before the current one as a spare
+/// and patches that in place). Whichever state it patches, after every update its models must be exactly the
+/// ones a fresh decode of the live model gives, and its lists the fresh engine's.
+@Suite struct EngineReloadTests {
+    @Test func patchedStatesEqualAFreshDecodeAfterEveryUpdate() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let engine = try rec.queries()
+        _ = try engine.recommend(user: "1", n: 5)
+        // Known users rated again, users and items the model has no row for, and a user rated twice in a row, so
+        // the spare (two generations back) misses rows of both the last and the one before.
+        let updates: [[NewRating]] = [
+            [NewRating(user: "4", item: "10", rating: 5)],
+            [NewRating(user: "7", item: "11", rating: 1)],
+            [NewRating(user: "4", item: "12", rating: 2)],
+            [NewRating(user: "newcomer", item: "10", rating: 5), NewRating(user: "newcomer", item: "13", rating: 4)],
+            [NewRating(user: "9", item: "new item", rating: 4), NewRating(user: "4", item: "new item", rating: 5)],
+            [NewRating(user: "newcomer", item: "14", rating: 3)],
+            [NewRating(user: "7", item: "12", rating: 5)],
+        ]
+        for (step, batch) in updates.enumerated() {
+            try rec.rate(batch)
+            // Queries between updates make the engine reload (and swap its spare) at every step.
+            let lists = try ["1", "4", "7", "newcomer"].map { try engine.recommend(user: $0, n: 8).items.map(\.item) }
+            let live = try rec.liveState()
+            #expect(try engine.current().model == live.model, "step \(step)")
+            #expect(try engine.rankingModel()?.0 == live.ranking?.model, "step \(step)")
+            let fresh = try rec.queries()
+            let expected = try ["1", "4", "7", "newcomer"].map { try fresh.recommend(user: $0, n: 8).items.map(\.item) }
+            #expect(lists == expected, "step \(step)")
+            for item in step >= 4 ? ["10", "new item"] : ["10"] {
+                #expect(
+                    try engine.predict(user: "4", item: item).rating == fresh.predict(user: "4", item: item).rating,
+                    "step \(step)")
+            }
+        }
+    }
+}
