@@ -32,6 +32,8 @@ public struct RecommendationServer: Sendable {
         recommender = try Recommender(path: path, mode: .write)
         recommender.setLockWait(milliseconds: configuration.writeWaitMilliseconds)
         engine = try recommender.queries()
+        // Loaded now rather than by the first rating post (which would hold up the posts behind it).
+        try recommender.prepareForUpdates()
     }
 
     /// Serves until SIGTERM or SIGINT (graceful: in-flight requests finish first).

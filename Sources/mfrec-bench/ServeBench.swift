@@ -21,6 +21,9 @@ struct ServeBench: ParsableCommand {
     var largeRatings = 0
     @Option(help: "Users of the generated model.") var largeUsers = 162_541
     @Option(help: "Items of the generated model.") var largeItems = 59_047
+    @Flag(help: "Reuse the databases a run with --keep left in --folder (their earlier posts included).")
+    var reuse = false
+    @Flag(help: "Skip ML-100K.") var largeOnly = false
     @OptionGroup var scale: Scale
 
     func validate() throws {
@@ -36,9 +39,13 @@ struct ServeBench: ParsableCommand {
         }
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
-        if FileManager.default.fileExists(atPath: sharedML100K) {
+        if largeOnly {
+            print("(ML-100K skipped: --large-only)")
+        } else if FileManager.default.fileExists(atPath: sharedML100K) {
             let db = (dir as NSString).appendingPathComponent("ml.db")
-            try prepare(["ingest", sharedML100K, "--db", db], ["train", "--db", db, "--quiet"])
+            if !(reuse && FileManager.default.fileExists(atPath: db)) {
+                try prepare(["ingest", sharedML100K, "--db", db], ["train", "--db", db, "--quiet"])
+            }
             try measure(name: "ML-100K", db: db, dir: dir)
         } else {
             print("(ML-100K not found at \(sharedML100K): skipped)")
@@ -46,11 +53,15 @@ struct ServeBench: ParsableCommand {
         if largeRatings > 0 {
             let data = (dir as NSString).appendingPathComponent("large.data")
             let db = (dir as NSString).appendingPathComponent("large.db")
-            try prepare(
-                [
-                    "generate", "--users", "\(largeUsers)", "--items", "\(largeItems)", "--ratings", "\(largeRatings)",
-                    "-o", data,
-                ], ["ingest", data, "--db", db], ["train", "--db", db, "--quiet", "--tune", "off"])
+            if reuse && FileManager.default.fileExists(atPath: db) {
+                print("(reusing \(db))")
+            } else {
+                try prepare(
+                    [
+                        "generate", "--users", "\(largeUsers)", "--items", "\(largeItems)", "--ratings",
+                        "\(largeRatings)", "-o", data,
+                    ], ["ingest", data, "--db", db], ["train", "--db", db, "--quiet", "--tune", "off"])
+            }
             try measure(name: "generated \(largeRatings) ratings", db: db, dir: dir)
         }
     }
@@ -111,16 +122,24 @@ struct ServeBench: ParsableCommand {
                     + "\(fmt((r.cpuPerRequest ?? .nan) / (ceilingCPU[c] ?? .nan))) × the ceiling's, "
                     + "\(fmt((r.cpuPerRequest ?? .nan) / (inProcessCPU[c] ?? .nan))) × in-process")
         }
+        let c = connections.min() ?? 8
+        // The mixed load in process first: the same share of ratings through a Recommender of this process
+        // (the engine follows its writes as the server's follows the server's).
+        let writer = try Recommender(path: db)
+        let mixedInProcess = try inProcessLoad(
+            engine: engine, users: users, threads: c, writer: writer, items: items, writeShare: 0.05)
+        print(mixedInProcess.line("in-process 95% recommend + 5% rate", connections: c))
+        print("    \(mixedInProcess.acknowledged) ratings written")
         let before = try rec.ratingCount()
         try writeScript(script, users: users, items: items, writeShare: 0.05)
-        let c = connections.min() ?? 8
         let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid)
         let after = try rec.ratingCount()
         print(mixed.line("mfrec serve 95% reads + 5% rating posts", connections: c))
         // Posts still in flight when wrk stops are stored but not counted by it: stored ≥ acknowledged.
         let stored = after - before
         print(
-            "    = \(fmt(mixed.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling; \(mixed.acknowledged) posts "
+            "    = \(fmt(mixed.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling, "
+                + "\(fmt(mixed.perSecond / mixedInProcess.perSecond)) × in-process; \(mixed.acknowledged) posts "
                 + "acknowledged, \(stored) new ratings stored"
                 + (stored >= mixed.acknowledged
                     ? " (every acknowledged rating is there; \(stored - mixed.acknowledged) were answered after wrk stopped)"
@@ -230,9 +249,15 @@ struct ServeBench: ParsableCommand {
         return load
     }
 
-    func inProcessLoad(engine: QueryEngine, users: [String], threads: Int) throws -> Load {
+    /// `writeShare` of the requests rate one item for a new user through `writer` (as the mixed HTTP load posts),
+    /// the others are recommendations; latencies of both count.
+    func inProcessLoad(
+        engine: QueryEngine, users: [String], threads: Int, writer: Recommender? = nil, items: [String] = [],
+        writeShare: Double = 0
+    ) throws -> Load {
         let warm = Date().addingTimeInterval(2)
         while Date() < warm { _ = try engine.recommend(user: users.randomElement()!, n: 10) }
+        let acknowledged = Locked(0)
         let latencies = ThreadSlots<[Double]>(count: threads)
         let end = DispatchTime.now().uptimeNanoseconds + UInt64(seconds) * 1_000_000_000
         let start = DispatchTime.now().uptimeNanoseconds
@@ -242,8 +267,17 @@ struct ServeBench: ParsableCommand {
             var generator = SystemRandomNumberGenerator()
             while DispatchTime.now().uptimeNanoseconds < end {
                 let user = users[Int.random(in: 0..<users.count, using: &generator)]
+                let writes = writer != nil && !items.isEmpty && Double.random(in: 0..<1, using: &generator) < writeShare
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = try? engine.recommend(user: user, n: 10)
+                if writes, let writer {
+                    let item = items[Int.random(in: 0..<items.count, using: &generator)]
+                    let key = "in-process-\(t)-\(mine.count)-\(t0)"
+                    if (try? writer.rate(user: key, item: item, rating: Double(Int.random(in: 1...5)))) != nil {
+                        acknowledged.withLock { $0 += 1 }
+                    }
+                } else {
+                    _ = try? engine.recommend(user: user, n: 10)
+                }
                 mine.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1000)
             }
             latencies.set(t, mine)
@@ -254,6 +288,7 @@ struct ServeBench: ParsableCommand {
         var load = Load(
             requests: all.count, seconds: elapsed, p50: percentile(all, 0.5), p99: percentile(all, 0.99),
             p999: percentile(all, 0.999), failed: 0)
+        load.acknowledged = acknowledged.withLock { $0 }
         if let cpu, let cpuAfter, !all.isEmpty { load.cpuPerRequest = (cpuAfter - cpu) * 1e6 / Double(all.count) }
         return load
     }

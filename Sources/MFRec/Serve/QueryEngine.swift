@@ -100,8 +100,21 @@ public final class QueryEngine: Sendable {
     /// The live snapshot now in use.
     public var snapshotID: Int { live.withLock { $0.state.snapshot.id } }
 
+    /// Thrown by `openMatrix` when the file needs rebuilding but the state it has is no longer the live one: the
+    /// caller loads the newer state instead of writing an older one over the file.
+    struct StaleState: Error {}
+
     /// Maps the item matrix file, rebuilding it first when it does not match the live model.
-    static func openMatrix(path: String, state: LiveState) throws -> (ItemMatrix, Bool) {
+    /// - Parameters:
+    ///   - path: the item matrix file.
+    ///   - state: the live state it must match.
+    ///   - isCurrent: whether `state` is still the committed live model (checked under the writers' lock before a
+    ///     rebuild, so the file never goes back to an older generation).
+    /// - Returns: the mapping, and whether the file had to be written.
+    /// - Throws: `StaleState` when a rebuild is due but `state` is no longer live; the item matrix's I/O errors.
+    static func openMatrix(path: String, state: LiveState, isCurrent: () throws -> Bool = { true }) throws -> (
+        ItemMatrix, Bool
+    ) {
         let generation = UInt64(state.live.generation), snapshotID = UInt64(state.snapshot.id)
         func open(_ file: String) throws -> ItemMatrix {
             try ItemMatrix.open(
@@ -121,7 +134,14 @@ public final class QueryEngine: Sendable {
             var target = path
             do {
                 // Under the writers' lock; another process may have written it meanwhile.
-                try ItemMatrix.exclusively(path: path) { if (try? open(path)) == nil { try write(path) } }
+                try ItemMatrix.exclusively(path: path) {
+                    if (try? open(path)) == nil {
+                        guard try isCurrent() else { throw StaleState() }
+                        try write(path)
+                    }
+                }
+            } catch let stale as StaleState {
+                throw stale
             } catch {
                 // A read-only folder: keep a private copy in the temp folder instead.
                 target = fallbackPath(for: path)
@@ -215,9 +235,11 @@ public final class QueryEngine: Sendable {
                     return (fresh, matrix, fresh.live.generation)
                 } catch {
                     live.withLock { $0.reloading = false }
-                    // A writer may have moved the live model again while this load ran: read again.
+                    // A writer may have moved the live model again while this load ran: read again (a load
+                    // overtaken by writers is not a failure; the deadline bounds those).
                     lastError = error
-                    failures += 1
+                    if !(error is StaleState) { failures += 1 }
+                    if Date() >= deadline { break }
                 }
             }
         }
@@ -278,7 +300,48 @@ public final class QueryEngine: Sendable {
             ItemMatrix.exclusively(path: itemMatrixPath) {}
             sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
         }
-        let matrix = sameFile ? mapped : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh).0
+        // A writer may have committed and stamped the mapped file past `fresh` meanwhile (its rows rewritten in
+        // place): move `fresh` forward with the rows written since, rather than reopen (and rebuild) the file.
+        var forward = 0
+        while sameShape && !sameFile && forward < 8 && patched {
+            forward += 1
+            let mappedGeneration = mapped.mappedGeneration
+            guard mappedGeneration != ItemMatrix.writing, mappedGeneration > UInt64(fresh.live.generation) else {
+                ItemMatrix.exclusively(path: itemMatrixPath) {}
+                sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
+                continue
+            }
+            let since = fresh.live.generation
+            let (row, users, items, rankingRows) = try pool.read { store in
+                try store.read {
+                    (
+                        try store.liveModel(), try store.liveRows(users: true, after: since),
+                        try store.liveRows(users: false, after: since), try store.liveRankingRows(after: since)
+                    )
+                }
+            }
+            guard row.snapshotID == fresh.snapshot.id && row.baseGeneration == fresh.live.baseGeneration else { break }
+            fresh.live = row
+            ModelReader.apply(users: users, items: items, to: &fresh.model)
+            if fresh.ranking != nil && !rankingRows.isEmpty {
+                ModelReader.apply(rankingRows: rankingRows, to: &fresh.ranking!.model)
+            }
+            let shapeHolds =
+                mapped.itemCount == fresh.model.itemCount && mapped.ranking == fresh.rankingShape
+            if !shapeHolds { break }
+            sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
+        }
+        let sameShapeNow =
+            mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
+            && mapped.ranking == fresh.rankingShape
+        sameFile = sameShapeNow && mapped.mappedGeneration == UInt64(fresh.live.generation)
+        let live = fresh.live.generation
+        let matrix =
+            sameFile
+            ? mapped
+            : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh) {
+                try pool.read { try $0.liveGeneration() } == live
+            }.0
         return (fresh, matrix, patched)
     }
 

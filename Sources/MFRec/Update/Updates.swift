@@ -271,6 +271,17 @@ extension Recommender {
 
     /// The live state, reloaded only when the live generation moved since it was cached
     /// (so a process that rates many times decodes its snapshot once).
+    /// Loads the live model the next write updates (a write otherwise loads it first: on a 25M-rating model
+    /// that is most of a second, which a server should spend before it takes requests, not in one). A
+    /// database without a trained model is fine: there is nothing to load.
+    /// - Throws: `StoreError` or `MFRecError` when the live model cannot be read.
+    public func prepareForUpdates() throws {
+        try serialized {
+            guard try store.liveModel().snapshotID != nil else { return }
+            _ = try cachedLiveState()
+        }
+    }
+
     func cachedLiveState() throws -> LiveState {
         if let cached = liveCache, try store.liveGeneration() == cached.live.generation { return cached }
         let fresh = try liveState()
