@@ -41,4 +41,25 @@ import Testing
             }
         }
     }
+
+    /// A loader whose state is no longer the live one must not write it over the file (which would take the file
+    /// back a generation): it is told to load again, and the file stays as it was.
+    @Test func aStaleStateNeverRebuildsTheItemMatrix() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let old = try rec.liveState()
+        try rec.rate(user: "4", item: "10", rating: 5)  // the file moves on in place
+        let before = try Data(contentsOf: URL(fileURLWithPath: rec.itemMatrixPath))
+        #expect(throws: QueryEngine.StaleState.self) {
+            try QueryEngine.openMatrix(path: rec.itemMatrixPath, state: old) {
+                try rec.store.liveGeneration() == old.live.generation
+            }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: rec.itemMatrixPath)) == before)
+        // With the live state it maps the file as it is.
+        let live = try rec.liveState()
+        let (mapped, rebuilt) = try QueryEngine.openMatrix(path: rec.itemMatrixPath, state: live) {
+            try rec.store.liveGeneration() == live.live.generation
+        }
+        #expect(!rebuilt && mapped.mappedGeneration == UInt64(live.live.generation))
+    }
 }
