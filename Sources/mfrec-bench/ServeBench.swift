@@ -125,9 +125,10 @@ struct ServeBench: ParsableCommand {
         let c = connections.min() ?? 8
         // The mixed load in process first: the same share of ratings through a Recommender of this process
         // (the engine follows its writes as the server's follows the server's).
-        let writer = try Recommender(path: db)
+        // The writer is closed before the server's run (its WAL checkpointer would run beside the server's).
         let mixedInProcess = try inProcessLoad(
-            engine: engine, users: users, threads: c, writer: writer, items: items, writeShare: 0.05)
+            engine: engine, users: users, threads: c, writer: try Recommender(path: db), items: items,
+            writeShare: 0.05)
         print(mixedInProcess.line("in-process 95% recommend + 5% rate", connections: c))
         print("    \(mixedInProcess.acknowledged) ratings written")
         let before = try rec.ratingCount()

@@ -62,4 +62,29 @@ import Testing
         }
         #expect(!rebuilt && mapped.mappedGeneration == UInt64(live.live.generation))
     }
+
+    /// A writer whose cached live model another writer moved on (a CLI `rate` beside a server) patches its cache
+    /// forward with the rows written since; what it then holds and writes must be what a fresh decode gives.
+    @Test func aWriterFollowsAnotherWritersUpdates() throws {
+        let (first, dir) = try trainedSmallDatabase()
+        let second = try Recommender(path: dir.appendingPathComponent("t.db").path)
+        try second.rate(user: "5", item: "11", rating: 4)  // loads its cache
+        let batches: [[NewRating]] = [
+            [NewRating(user: "4", item: "10", rating: 5)],
+            [
+                NewRating(user: "brand new", item: "12", rating: 2),
+                NewRating(user: "4", item: "another new", rating: 4),
+            ],
+            [NewRating(user: "5", item: "10", rating: 1)],
+        ]
+        for (step, batch) in batches.enumerated() {
+            try first.rate(batch)
+            try second.rate(user: "5", item: "\(20 + step)", rating: 3)
+            let fresh = try second.liveState()
+            let cached = try second.serialized { try second.cachedLiveState() }
+            #expect(cached.model == fresh.model, "step \(step)")
+            #expect(cached.ranking?.model == fresh.ranking?.model, "step \(step)")
+            #expect(cached.live.generation == fresh.live.generation, "step \(step)")
+        }
+    }
 }

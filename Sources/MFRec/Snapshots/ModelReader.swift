@@ -53,6 +53,32 @@ struct ModelReader {
         }
     }
 
+    /// Moves `state` forward to the live model when only incremental updates happened since it was read (the
+    /// same snapshot and overlay base): the rows stamped with a newer generation are written into it, in place
+    /// when its arrays are not shared. Leaves it unchanged and returns false otherwise (a decode is needed).
+    /// - Parameter state: a state read from this database earlier.
+    /// - Returns: whether `state` is now the live model.
+    /// - Throws: `StoreError` when the rows cannot be read (`state` is then unchanged).
+    func patch(_ state: inout LiveState) throws -> Bool {
+        try store.read {
+            let since = state.live.generation
+            let live = try store.liveModel()
+            guard live.snapshotID == state.snapshot.id, live.baseGeneration == state.live.baseGeneration,
+                live.generation >= since
+            else { return false }
+            ModelReader.apply(
+                users: try store.liveRows(users: true, after: since),
+                items: try store.liveRows(users: false, after: since),
+                to: &state.model)
+            let rankingRows = try store.liveRankingRows(after: since)
+            if state.ranking != nil && !rankingRows.isEmpty {
+                ModelReader.apply(rankingRows: rankingRows, to: &state.ranking!.model)
+            }
+            state.live = live
+            return true
+        }
+    }
+
     /// Writes changed ranking-model item rows into `model`, growing it for items it did not have.
     static func apply(rankingRows rows: [Store.RankingRow], to model: inout RankingModel) {
         for row in rows { model.setItem(row.id, vector: row.vector, ratings: row.ratings, popularity: row.popularity) }

@@ -284,6 +284,14 @@ extension Recommender {
 
     func cachedLiveState() throws -> LiveState {
         if let cached = liveCache, try store.liveGeneration() == cached.live.generation { return cached }
+        // Another connection (a CLI `rate` beside a server) wrote since: patch the cached state forward rather
+        // than decode the whole model again.
+        if var cached = liveCache.take() {
+            if try reader.patch(&cached) {
+                liveCache = cached
+                return cached
+            }
+        }
         let fresh = try liveState()
         liveCache = fresh
         return fresh
