@@ -179,6 +179,27 @@ void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count
 #endif
 
 #ifdef MFREC_X86
+// The candidates a tiled kernel left: rows from `tiled_rows` on for the first `tiled_users` users, every row for
+// the users after them, one dot at a time (appended after the `found` already written; returns the new count).
+__attribute__((target("avx2,fma")))
+static size_t tail_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                              size_t stride, size_t count, const float *bias, const float *scale,
+                              const float *threshold, size_t tiled_users, size_t tiled_rows, uint32_t *out_user,
+                              uint32_t *out_row, float *out_score, size_t found) {
+    for (size_t w = 0; w < nu; w++)
+        for (size_t r = w < tiled_users ? tiled_rows : 0; r < count; r++) {
+            float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
+            if (bias) v = v + scale[w] * bias[r];
+            if (v >= threshold[w]) {
+                out_user[found] = (uint32_t)w;
+                out_row[found] = (uint32_t)r;
+                out_score[found] = v;
+                found++;
+            }
+        }
+    return found;
+}
+
 // The candidates of a 2 × 2 block: s + scale·bias compared with the thresholds four at a time (the same
 // operations as the scalar check: one multiply, one add), stored only when one passes.
 __attribute__((target("avx2,fma")))
@@ -218,18 +239,8 @@ static size_t candidates_avx2(const float *queries, size_t qstride, size_t nu, c
         }
     }
     // The rest one dot at a time: the odd last row for the paired users, every row for an odd last user.
-    for (size_t w = 0; w < nu; w++)
-        for (size_t r = w < 2 * pairs ? even : 0; r < count; r++) {
-            float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
-            if (bias) v = v + scale[w] * bias[r];
-            if (v >= threshold[w]) {
-                out_user[found] = (uint32_t)w;
-                out_row[found] = (uint32_t)r;
-                out_score[found] = v;
-                found++;
-            }
-        }
-    return found;
+    return tail_candidates(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, 2 * pairs, even,
+                           out_user, out_row, out_score, found);
 }
 #endif
 
@@ -336,18 +347,8 @@ static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu,
         }
     }
     // The rest one dot at a time: the last rows (count % 4) for the tiled users, every row for the last users.
-    for (size_t w = 0; w < nu; w++)
-        for (size_t r = w < 4 * quads ? 4 * rquads : 0; r < count; r++) {
-            float v = dot_avx2(queries + w * qstride, rows + r * stride, k);
-            if (bias) v = v + scale[w] * bias[r];
-            if (v >= threshold[w]) {
-                out_user[found] = (uint32_t)w;
-                out_row[found] = (uint32_t)r;
-                out_score[found] = v;
-                found++;
-            }
-        }
-    return found;
+    return tail_candidates(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, 4 * quads,
+                           4 * rquads, out_user, out_row, out_score, found);
 }
 #undef MFREC_STORE_PASSING
 #endif
