@@ -71,8 +71,8 @@ let package = Package(
 
         // The one place the tests compute where the MovieLens fixture lives.
         .target(name: "TestFixtures", path: "Tests/TestFixtures"),
-        .testTarget(name: "MFStoreTests", dependencies: ["MFStore"]),
-        .testTarget(name: "MFEngineTests", dependencies: ["MFEngine"]),
+        .testTarget(name: "MFStoreTests", dependencies: ["MFStore", "TestFixtures"]),
+        .testTarget(name: "MFEngineTests", dependencies: ["MFEngine", "TestFixtures"]),
         .testTarget(
             name: "MFRecTests", dependencies: ["MFRec", "MFStore", "MFEngine", "CZlib", "TestFixtures", "MFRecFuzz"],
             exclude: ["Corpus"]),

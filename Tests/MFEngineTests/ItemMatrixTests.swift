@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 @testable import MFEngine
@@ -16,7 +17,7 @@ func randomModel(users: Int, items: Int, k: Int, seed: UInt64, useBias: Bool = t
 }
 
 func tempPath(_ name: String) -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-im-\(UUID().uuidString)-\(name)").path
+    scratchPath("mfrec-im-\(name)").path
 }
 
 @Suite struct ItemMatrixTests {
@@ -95,7 +96,7 @@ func tempPath(_ name: String) -> String {
     }
 
     @Test func writeLeavesNoTempFiles() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-im-\(UUID().uuidString)")
+        let folder = scratchPath("mfrec-im")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let path = folder.appendingPathComponent("x.items").path
         try ItemMatrix.write(

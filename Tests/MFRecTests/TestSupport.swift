@@ -7,9 +7,7 @@ import TestFixtures
 
 /// A fresh folder for one test (tests run in parallel).
 func tempFolder() -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-test-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+    scratchFolder("mfrec-test")
 }
 
 /// Writes `bytes` to `name` in `folder`, gzip-compressed when the name ends in .gz.

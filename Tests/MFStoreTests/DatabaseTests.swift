@@ -1,10 +1,11 @@
 import Foundation
+import TestFixtures
 import Testing
 
 @testable import MFStore
 
 private func tempPath() -> String {
-    FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-db-\(UUID().uuidString).db").path
+    scratchPath("mfrec-db.db").path
 }
 
 private struct Boom: Error {}

@@ -1,10 +1,11 @@
 import Foundation
+import TestFixtures
 import Testing
 
 @testable import MFStore
 
 private func tempDB() -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-store-\(UUID().uuidString)")
+    let dir = scratchPath("mfrec-store")
     try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     return dir.appendingPathComponent("test.db").path
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestFixtures
 import Testing
 
 @testable import MFStore
@@ -8,7 +9,7 @@ import Testing
 /// earlier watermark (re-rated pairs with their old values); `maxSequence` reads one metadata row.
 @Suite struct ReadRatingsTests {
     func store() throws -> (Store, String) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-read-\(UUID().uuidString)")
+        let dir = scratchPath("mfrec-read")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let path = dir.appendingPathComponent("r.db").path
         let store = try Store(path: path)

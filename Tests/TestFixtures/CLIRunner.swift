@@ -129,7 +129,5 @@ public final class ThreadBox<T>: @unchecked Sendable {
 
 /// A new empty folder under the temp directory.
 public func folder() -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mfrec-cli-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
+    scratchFolder("mfrec-cli")
 }
