@@ -260,33 +260,12 @@ public final class QueryEngine: Sendable {
         {
             spare = nil
         }
-        let since = spare?.live.generation ?? old.live.generation
-        let (snapshotID, baseGeneration) =
-            (spare?.snapshot.id ?? old.snapshot.id, spare?.live.baseGeneration ?? old.live.baseGeneration)
-        let (row, users, items, rankingRows) = try pool.read { store in
-            try store.read {
-                (
-                    try store.liveModel(), try store.liveRows(users: true, after: since),
-                    try store.liveRows(users: false, after: since), try store.liveRankingRows(after: since)
-                )
-            }
-        }
-        var fresh: LiveState
+        // Copy-on-write: `old` (still shared) is copied; the spare is written in place unless a slow query still
+        // holds it. A state the live row is behind (a rollback) is not patched but decoded.
+        var fresh = spare.take() ?? old
         let patched =
-            row.snapshotID == snapshotID && row.baseGeneration == baseGeneration
-            && row.generation >= old.live.generation
-        if patched {
-            // Copy-on-write: `old` (still shared) is copied; the spare is written in place unless a slow query
-            // still holds it.
-            fresh = spare.take() ?? old
-            fresh.live = row
-            ModelReader.apply(users: users, items: items, to: &fresh.model)
-            if fresh.ranking != nil && !rankingRows.isEmpty {
-                ModelReader.apply(rankingRows: rankingRows, to: &fresh.ranking!.model)
-            }
-        } else {
-            fresh = try pool.read { try ModelReader(store: $0).liveState() }
-        }
+            try pool.read { try ModelReader(store: $0).patch(&fresh) } && fresh.live.generation >= old.live.generation
+        if !patched { fresh = try pool.read { try ModelReader(store: $0).liveState() } }
         // Rows updated in place are already visible through the shared mapping (its header then carries the
         // new generation, also after a query saw the rows change under it); anything else (new items,
         // another snapshot, a stale or half-stamped header) means mapping the file again.
@@ -311,21 +290,7 @@ public final class QueryEngine: Sendable {
                 sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
                 continue
             }
-            let since = fresh.live.generation
-            let (row, users, items, rankingRows) = try pool.read { store in
-                try store.read {
-                    (
-                        try store.liveModel(), try store.liveRows(users: true, after: since),
-                        try store.liveRows(users: false, after: since), try store.liveRankingRows(after: since)
-                    )
-                }
-            }
-            guard row.snapshotID == fresh.snapshot.id && row.baseGeneration == fresh.live.baseGeneration else { break }
-            fresh.live = row
-            ModelReader.apply(users: users, items: items, to: &fresh.model)
-            if fresh.ranking != nil && !rankingRows.isEmpty {
-                ModelReader.apply(rankingRows: rankingRows, to: &fresh.ranking!.model)
-            }
+            guard try pool.read({ try ModelReader(store: $0).patch(&fresh) }) else { break }
             let shapeHolds =
                 mapped.itemCount == fresh.model.itemCount && mapped.ranking == fresh.rankingShape
             if !shapeHolds { break }

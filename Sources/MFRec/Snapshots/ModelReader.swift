@@ -66,11 +66,11 @@ struct ModelReader {
             guard live.snapshotID == state.snapshot.id, live.baseGeneration == state.live.baseGeneration,
                 live.generation >= since
             else { return false }
-            ModelReader.apply(
-                users: try store.liveRows(users: true, after: since),
-                items: try store.liveRows(users: false, after: since),
-                to: &state.model)
+            // Everything is read before anything is written, so a failed read leaves `state` as it was.
+            let users = try store.liveRows(users: true, after: since)
+            let items = try store.liveRows(users: false, after: since)
             let rankingRows = try store.liveRankingRows(after: since)
+            ModelReader.apply(users: users, items: items, to: &state.model)
             if state.ranking != nil && !rankingRows.isEmpty {
                 ModelReader.apply(rankingRows: rankingRows, to: &state.ranking!.model)
             }
