@@ -60,11 +60,19 @@ final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
         defer { try? FileManager.default.removeItem(at: dir) }
         let big = dir.appendingPathComponent("big.csv").path
         _ = try SyntheticRatings(users: 20_000, items: 5_000, ratings: 3_000_000, seed: 2).write(to: big)
-        let started = Locked(false)
+        let started = Locked(false), cancelled = Locked(false)
         let task = Task(executorPreference: DedicatedThreadExecutor.shared) {
-            try await rec.ingest(path: big, progress: { done, _ in if done > 0 { started.withLock { $0 = true } } })
+            try await rec.ingest(
+                path: big,
+                progress: { done, _ in
+                    guard done > 0 else { return }
+                    started.withLock { $0 = true }
+                    // Held at its first report until the test has cancelled it, so a loaded machine cannot let
+                    // the whole ingest finish before the cancellation arrives (up to 10 s).
+                    for _ in 0..<10_000 where !cancelled.withLock({ $0 }) { usleep(1_000) }
+                })
         }
-        try await cancel(task, after: started, rec: rec, before: before)
+        try await cancel(task, after: started, rec: rec, before: before) { cancelled.withLock { $0 = true } }
         #expect(try rec.store.integrityCheck() == "ok")
     }
 
@@ -81,7 +89,8 @@ final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// Cancels `task` once `started` is set; expects `CancellationError` within a second and the
     /// database as it was.
     func cancel<R>(
-        _ task: Task<R, Error>, after started: Locked<Bool>, delay: UInt64 = 0, rec: Recommender, before: String
+        _ task: Task<R, Error>, after started: Locked<Bool>, delay: UInt64 = 0, rec: Recommender, before: String,
+        onCancel: @Sendable () -> Void = {}
     )
         async throws
     {
@@ -91,6 +100,7 @@ final class DedicatedThreadExecutor: TaskExecutor, @unchecked Sendable {
         let latency = await withTaskExecutorPreference(DedicatedThreadExecutor.shared) {
             let cancelledAt = Date()
             task.cancel()
+            onCancel()
             await #expect(throws: CancellationError.self) { try await task.value }
             return Date().timeIntervalSince(cancelledAt)
         }

@@ -132,18 +132,21 @@ import Testing
     }
 
     @Test func aForgetKilledBeforeItsCheckpointIsFinishedByTheNextWriter() throws {
-        let (rec, dir, user, _) = try Self.database()
+        let (path, marker, dir, user) = try {
+            let (rec, dir, user, _) = try Self.database()
+            // A reader holding a snapshot of the database keeps the checkpoint from truncating the log.
+            let reader = try Store(path: rec.path, mode: .read)
+            let report = try reader.read { () -> ForgetReport in
+                _ = try reader.ratingCount()
+                return try rec.forget(user: user)
+            }
+            #expect(!report.checkpointed)
+            #expect(FileManager.default.fileExists(atPath: rec.scrubMarkerPath))
+            return (rec.path, rec.scrubMarkerPath, dir, user)
+        }()  // the forgetting writer and the reader are gone (closed, as a killed process's are)
         defer { try? FileManager.default.removeItem(at: dir) }
-        // A reader holding a snapshot of the database keeps the checkpoint from truncating the log.
-        let reader = try Store(path: rec.path, mode: .read)
-        let report = try reader.read { () -> ForgetReport in
-            _ = try reader.ratingCount()
-            return try rec.forget(user: user)
-        }
-        #expect(!report.checkpointed)
-        #expect(FileManager.default.fileExists(atPath: rec.scrubMarkerPath))
-        let reopened = try Recommender(path: rec.path, mode: .write)
-        #expect(!FileManager.default.fileExists(atPath: rec.scrubMarkerPath))
+        let reopened = try Recommender(path: path, mode: .write)
+        #expect(!FileManager.default.fileExists(atPath: marker))
         for path in files(reopened) { #expect(!contains(path, user), "\(path) still holds the key") }
     }
 
