@@ -269,40 +269,27 @@ public final class QueryEngine: Sendable {
         // Rows updated in place are already visible through the shared mapping (its header then carries the
         // new generation, also after a query saw the rows change under it); anything else (new items,
         // another snapshot, a stale or half-stamped header) means mapping the file again.
-        let sameShape =
+        func sameShape() -> Bool {
             mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
-            && mapped.ranking == fresh.rankingShape
-        var sameFile = sameShape && mapped.mappedGeneration == UInt64(fresh.live.generation)
-        if sameShape && !sameFile {
-            // A writer committed and has not finished stamping its rows in the file yet: wait for it (its
-            // lock) and look again, rather than map and verify the whole file anew.
-            ItemMatrix.exclusively(path: itemMatrixPath) {}
-            sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
+                && mapped.ranking == fresh.rankingShape
         }
-        // A writer may have committed and stamped the mapped file past `fresh` meanwhile (its rows rewritten in
-        // place): move `fresh` forward with the rows written since, rather than reopen (and rebuild) the file.
-        var forward = 0
-        while sameShape && !sameFile && forward < 8 && patched {
-            forward += 1
+        func sameFile() -> Bool { sameShape() && mapped.mappedGeneration == UInt64(fresh.live.generation) }
+        // Rather than map and verify the whole file anew: a writer that committed and has not finished stamping
+        // its rows is waited for (its lock), and one that stamped the file past a patched `fresh` meanwhile is
+        // followed (the rows written since are applied to `fresh`).
+        var tries = 0
+        while !sameFile() && sameShape() && tries < (patched ? 9 : 1) {
+            tries += 1
             let mappedGeneration = mapped.mappedGeneration
-            guard mappedGeneration != ItemMatrix.writing, mappedGeneration > UInt64(fresh.live.generation) else {
+            if patched && mappedGeneration != ItemMatrix.writing && mappedGeneration > UInt64(fresh.live.generation) {
+                guard try pool.read({ try ModelReader(store: $0).patch(&fresh) }) else { break }
+            } else {
                 ItemMatrix.exclusively(path: itemMatrixPath) {}
-                sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
-                continue
             }
-            guard try pool.read({ try ModelReader(store: $0).patch(&fresh) }) else { break }
-            let shapeHolds =
-                mapped.itemCount == fresh.model.itemCount && mapped.ranking == fresh.rankingShape
-            if !shapeHolds { break }
-            sameFile = mapped.mappedGeneration == UInt64(fresh.live.generation)
         }
-        let sameShapeNow =
-            mapped.itemCount == fresh.model.itemCount && mapped.snapshotID == UInt64(fresh.snapshot.id)
-            && mapped.ranking == fresh.rankingShape
-        sameFile = sameShapeNow && mapped.mappedGeneration == UInt64(fresh.live.generation)
         let live = fresh.live.generation
         let matrix =
-            sameFile
+            sameFile()
             ? mapped
             : try QueryEngine.openMatrix(path: itemMatrixPath, state: fresh) {
                 try pool.read { try $0.liveGeneration() } == live
