@@ -17,6 +17,8 @@ let package = Package(
         // `mfrec serve` (MFRecServer): HTTP on Hummingbird 2, Prometheus text for /metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `mfrec serve` runs Swift concurrency's jobs on NIO's event loops (no hop between thread pools).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // The server's end-to-end tests and `mfrec-bench serve` call it over real HTTP.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
@@ -48,6 +50,7 @@ let package = Package(
                 "MFRec",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["openapi.yaml"]),
         // The command-line tool: a thin layer over MFRec (and MFRecServer for `serve`). Its commands are a library,

@@ -59,6 +59,8 @@ extension Mfrec {
         }
 
         func run() throws {
+            // Before any task: request handlers then run on the event loop that read the request.
+            RecommendationServer.runTasksOnEventLoops()
             let settings = settings(token: try tokenFile.map { try ServerConfiguration.readToken(path: $0) })
             let server = try RecommendationServer(path: database.db, configuration: settings)
             Signals.handOverToServer()

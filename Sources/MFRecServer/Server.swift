@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import MFRec
 import NIOCore
+import NIOPosix
 
 /// `mfrec serve`: the library's queries and updates over HTTP (JSON under `/v1`, Prometheus text at
 /// `/metrics`), from the same database file the command line uses.
@@ -34,6 +35,15 @@ public struct RecommendationServer: Sendable {
         engine = try recommender.queries()
         // Loaded now rather than by the first rating post (which would hold up the posts behind it).
         try recommender.prepareForUpdates()
+    }
+
+    /// Makes NIO's event loops (the threads that read and write the sockets) also run Swift concurrency's jobs,
+    /// so a request's handler runs on the thread that read it instead of hopping to the cooperative pool and
+    /// back. Process-wide: call it first thing in a process whose main work is serving, before any task starts.
+    /// - Returns: whether it took effect (false once any task has run).
+    @discardableResult
+    public static func runTasksOnEventLoops() -> Bool {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 
     /// Serves until SIGTERM or SIGINT (graceful: in-flight requests finish first).
