@@ -7,7 +7,9 @@
 // their list from the one-user scan bit for bit (in AVX2 mode and in portable mode alike), which the tests check.
 #include "mfrec_kernels.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -352,6 +354,185 @@ static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu,
 }
 #undef MFREC_STORE_PASSING
 #endif
+
+// Users per panel of `mfrec_panel_pack` (two 16-lane vectors a dimension).
+#define MFREC_PANEL_USERS 32
+
+#ifdef MFREC_X86
+// AVX-512, many users: 32 users' queries transposed into a panel (dimension-major, 2 zmm per dimension), each
+// row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
+// reduction at all. Those sums run in dimension order, not the other kernels' tree, so they only pick
+// candidates: a score within the rounding bound of the threshold is re-scored by `dot_avx2` (the exact sum every
+// other kernel computes) and the threshold checked again, so the candidates written are exactly the other
+// kernels'. Bound: two float sums of the same k products differ by at most 2·γ_k·Σ|q_d·x_d| ≤
+// 2·γ_k·‖q‖·‖x‖ (γ_k = k·u/(1 − k·u), u = 2⁻²⁴; Higham, Accuracy and Stability of Numerical Algorithms, §3.1),
+// plus a rounding of each's bias term and final sum; the margin below is twice that.
+#define MFREC_PANEL_ROWS 12
+
+// An upper bound of max_r ‖row_r‖² over `count` rows: the lane-wise maximum of the rows' 16-lane partial sums of
+// squares, summed (Σ_l max_r ≥ max_r Σ_l), then widened for the float rounding of the squares and sums.
+__attribute__((target("avx512f")))
+static double max_row_norm2(const float *rows, size_t k, size_t stride, size_t count) {
+    size_t full = k / 16;
+    __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1);
+    __m512 top = _mm512_setzero_ps();
+    for (size_t r = 0; r < count; r++) {
+        const float *x = rows + r * stride;
+        __m512 acc = _mm512_setzero_ps();
+        size_t c = 0;
+        for (size_t chunk = 0; chunk < full; chunk++, c += 16) {
+            __m512 v = _mm512_loadu_ps(x + c);
+            acc = _mm512_fmadd_ps(v, v, acc);
+        }
+        if (tail) {
+            __m512 v = _mm512_maskz_loadu_ps(tail, x + c);
+            acc = _mm512_fmadd_ps(v, v, acc);
+        }
+        top = _mm512_max_ps(top, acc);
+    }
+    float lanes[16];
+    _mm512_storeu_ps(lanes, top);
+    double sum = 0;
+    for (int l = 0; l < 16; l++) sum += (double)lanes[l];
+    return sum * (1.0 + (double)(k + 16) * 0x1p-23);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static size_t candidates_panel512(const float *panel, const float *norms, const float *queries, size_t qstride,
+                                  size_t nu, const float *rows, size_t k, size_t stride, size_t count,
+                                  const float *bias, const float *scale, const float *threshold, uint32_t *out_user,
+                                  uint32_t *out_row, float *out_score) {
+    size_t found = 0;
+    if (count == 0 || nu == 0) return 0;
+    double unit = 0x1p-24, gamma = (double)(k + 4) * unit / (1.0 - (double)(k + 4) * unit);
+    double row_norm = sqrt(max_row_norm2(rows, k, stride, count)), max_bias = 0;
+    if (bias)
+        for (size_t r = 0; r < count; r++) max_bias = fmax(max_bias, fabs((double)bias[r]));
+    for (size_t p0 = 0; p0 < nu; p0 += MFREC_PANEL_USERS, panel += k * MFREC_PANEL_USERS) {
+        size_t pu = nu - p0 < MFREC_PANEL_USERS ? nu - p0 : MFREC_PANEL_USERS;
+        float limit[MFREC_PANEL_USERS], factor[MFREC_PANEL_USERS];
+        for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
+            if (j >= pu) {
+                limit[j] = INFINITY;  // an empty slot (zeros in the panel): nothing passes
+                factor[j] = 0;
+                continue;
+            }
+            double c = bias ? (double)scale[p0 + j] : 0;
+            double bound = (double)norms[p0 + j] * row_norm + fabs(c) * max_bias;
+            double margin = 4.0 * gamma * bound * (1.0 + 0x1p-20) + 0x1p-126;
+            // A candidate's sum may fall short of the threshold by up to the margin; lowered by a further float
+            // rounding (2⁻²² relative ≥ the 2⁻²⁴ the conversion may add back), so the float limit stays below.
+            double lowered = (double)threshold[p0 + j] - margin;
+            limit[j] = (float)(lowered - fabs(lowered) * 0x1p-22);
+            factor[j] = bias ? scale[p0 + j] : 0;
+        }
+        __m512 lim0 = _mm512_loadu_ps(limit), lim1 = _mm512_loadu_ps(limit + 16);
+        __m512 f0 = _mm512_loadu_ps(factor), f1 = _mm512_loadu_ps(factor + 16);
+        size_t r = 0;
+        for (; r < count; r += MFREC_PANEL_ROWS) {
+            size_t nr = count - r < MFREC_PANEL_ROWS ? count - r : MFREC_PANEL_ROWS;
+            __m512 a0[MFREC_PANEL_ROWS], a1[MFREC_PANEL_ROWS];
+            const float *x = rows + r * stride;
+            if (nr == MFREC_PANEL_ROWS) {
+                // Unrolled by hand: 24 accumulators, two panel loads and twelve broadcasts a dimension.
+                const float *x0 = x, *x1 = x0 + stride, *x2 = x1 + stride, *x3 = x2 + stride, *x4 = x3 + stride,
+                            *x5 = x4 + stride, *x6 = x5 + stride, *x7 = x6 + stride, *x8 = x7 + stride,
+                            *x9 = x8 + stride, *x10 = x9 + stride, *x11 = x10 + stride;
+                __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0,
+                       c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+                __m512 e0 = c0, e1 = c0, e2 = c0, e3 = c0, e4 = c0, e5 = c0, e6 = c0, e7 = c0, e8 = c0, e9 = c0,
+                       e10 = c0, e11 = c0;
+                const float *pq = panel;
+                for (size_t d = 0; d < k; d++, pq += MFREC_PANEL_USERS) {
+                    __m512 q0 = _mm512_load_ps(pq), q1 = _mm512_load_ps(pq + 16), v;
+#define MFREC_PANEL_STEP(I)                                                                                  \
+    v = _mm512_set1_ps(x##I[d]);                                                                             \
+    c##I = _mm512_fmadd_ps(q0, v, c##I);                                                                     \
+    e##I = _mm512_fmadd_ps(q1, v, e##I);
+                    MFREC_PANEL_STEP(0) MFREC_PANEL_STEP(1) MFREC_PANEL_STEP(2) MFREC_PANEL_STEP(3)
+                    MFREC_PANEL_STEP(4) MFREC_PANEL_STEP(5) MFREC_PANEL_STEP(6) MFREC_PANEL_STEP(7)
+                    MFREC_PANEL_STEP(8) MFREC_PANEL_STEP(9) MFREC_PANEL_STEP(10) MFREC_PANEL_STEP(11)
+#undef MFREC_PANEL_STEP
+                }
+                a0[0] = c0, a0[1] = c1, a0[2] = c2, a0[3] = c3, a0[4] = c4, a0[5] = c5;
+                a0[6] = c6, a0[7] = c7, a0[8] = c8, a0[9] = c9, a0[10] = c10, a0[11] = c11;
+                a1[0] = e0, a1[1] = e1, a1[2] = e2, a1[3] = e3, a1[4] = e4, a1[5] = e5;
+                a1[6] = e6, a1[7] = e7, a1[8] = e8, a1[9] = e9, a1[10] = e10, a1[11] = e11;
+            } else {
+                for (size_t i = 0; i < nr; i++) {
+                    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+                    for (size_t d = 0; d < k; d++) {
+                        __m512 v = _mm512_set1_ps(x[i * stride + d]);
+                        s0 = _mm512_fmadd_ps(_mm512_load_ps(panel + d * MFREC_PANEL_USERS), v, s0);
+                        s1 = _mm512_fmadd_ps(_mm512_load_ps(panel + d * MFREC_PANEL_USERS + 16), v, s1);
+                    }
+                    a0[i] = s0;
+                    a1[i] = s1;
+                }
+            }
+            for (size_t i = 0; i < nr; i++) {
+                __m512 s0 = a0[i], s1 = a1[i];
+                if (bias) {
+                    __m512 b = _mm512_set1_ps(bias[r + i]);
+                    s0 = _mm512_add_ps(s0, _mm512_mul_ps(f0, b));
+                    s1 = _mm512_add_ps(s1, _mm512_mul_ps(f1, b));
+                }
+                uint32_t pass = (uint32_t)_mm512_cmp_ps_mask(s0, lim0, _CMP_GE_OQ) |
+                                ((uint32_t)_mm512_cmp_ps_mask(s1, lim1, _CMP_GE_OQ) << 16);
+                while (pass) {
+                    int j = __builtin_ctz(pass);
+                    pass &= pass - 1;
+                    size_t u = p0 + (size_t)j;
+                    float v = dot_avx2(queries + u * qstride, x + i * stride, k);
+                    if (bias) v = v + scale[u] * bias[r + i];
+                    if (v >= threshold[u]) {
+                        out_user[found] = (uint32_t)u;
+                        out_row[found] = (uint32_t)(r + i);
+                        out_score[found] = v;
+                        found++;
+                    }
+                }
+            }
+        }
+    }
+    return found;
+}
+#undef MFREC_PANEL_ROWS
+#endif
+
+size_t mfrec_panel_floats(size_t nu, size_t k) { return (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS * MFREC_PANEL_USERS * k; }
+
+void mfrec_panel_pack(const float *queries, size_t qstride, size_t nu, size_t k, float *panel, float *norms) {
+    size_t panels = (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS;
+    for (size_t p = 0; p < panels; p++, panel += k * MFREC_PANEL_USERS)
+        for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
+            size_t u = p * MFREC_PANEL_USERS + j;
+            double norm2 = 0;
+            for (size_t d = 0; d < k; d++) {
+                float v = u < nu ? queries[u * qstride + d] : 0;
+                panel[d * MFREC_PANEL_USERS + j] = v;
+                norm2 += (double)v * (double)v;
+            }
+            // Rounded up, so that the kernel's margin stays a bound.
+            if (u < nu) norms[u] = (float)(sqrt(norm2) * (1.0 + 0x1p-20));
+        }
+}
+
+size_t mfrec_panel_candidates(const float *panel, const float *norms, const float *queries, size_t qstride,
+                              size_t nu, const float *rows, size_t k, size_t stride, size_t count, const float *bias,
+                              const float *scale, const float *threshold, uint32_t *out_user, uint32_t *out_row,
+                              float *out_score) {
+#ifdef MFREC_X86
+    if (mfrec_use_avx2() && mfrec_kernels_block_level() == 2)
+        return candidates_panel512(panel, norms, queries, qstride, nu, rows, k, stride, count, bias, scale,
+                                   threshold, out_user, out_row, out_score);
+#endif
+    (void)panel;
+    (void)norms;
+    return mfrec_block_candidates(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, out_user,
+                                  out_row, out_score);
+}
+#undef MFREC_PANEL_USERS
 
 size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                               size_t stride, size_t count, const float *bias, const float *scale,

@@ -258,7 +258,11 @@ enum BlockScan {
         guard nu > 0, n > 0, count > 0 else { return heaps }
         let rowBase = rows.rows(0, count, width: k, stride: stride)
         let biasBase = bias.map { $0.pointer(0, count) }
-        let block = blockRows(stride: stride)
+        // 16 users or more on AVX-512: their queries packed once into panels for the broadcast kernel, and
+        // blocks a multiple of its 12-row tile.
+        let panels = nu >= 16 && mfrec_kernels_block_level() == 2 ? QueryPanels(queries, k: k) : nil
+        defer { panels?.deallocate() }
+        let block = panels == nil ? blockRows(stride: stride) : (blockRows(stride: stride) + 11) / 12 * 12
         let flat = queries.flatMap { $0 }
         var thresholds = [Float](repeating: -.infinity, count: nu)
         // Every user's excluded items in one array: user u's are skip[cursors[u]..<skipEnds[u]] at the start,
@@ -280,9 +284,17 @@ enum BlockScan {
                 while start < count {
                     let length = min(block, count - start)
                     for u in 0..<nu { thresholds[u] = heaps[u].threshold }
-                    let hits = mfrec_block_candidates(
-                        q.baseAddress!, k, nu, rowBase + start * stride, k, stride, length, biasBase.map { $0 + start },
-                        scale.baseAddress!, thresholds, &users, &found, &scores)
+                    let rowsAt = rowBase + start * stride, biasAt = biasBase.map { $0 + start }
+                    let hits =
+                        if let panels {
+                            mfrec_panel_candidates(
+                                panels.panel, panels.norms, q.baseAddress!, k, nu, rowsAt, k, stride, length, biasAt,
+                                scale.baseAddress!, thresholds, &users, &found, &scores)
+                        } else {
+                            mfrec_block_candidates(
+                                q.baseAddress!, k, nu, rowsAt, k, stride, length, biasAt, scale.baseAddress!,
+                                thresholds, &users, &found, &scores)
+                        }
                     for j in 0..<hits {
                         let u = Int(users[j]), item = Int32(start + Int(found[j]))
                         // The kernel checked the block's starting threshold; many candidates are already below
@@ -302,6 +314,27 @@ enum BlockScan {
             }
         }
         return heaps
+    }
+
+    /// Queries laid out for `mfrec_panel_candidates` (64-byte aligned panels of 32 users, and their norms);
+    /// freed by `deallocate()`.
+    struct QueryPanels {
+        let panel: UnsafeMutablePointer<Float>
+        let norms: UnsafeMutablePointer<Float>
+
+        init(_ queries: [[Float]], k: Int) {
+            let nu = queries.count, flat = queries.flatMap { $0 }
+            let floats = mfrec_panel_floats(nu, k)
+            panel = UnsafeMutableRawPointer.allocate(byteCount: max(floats, 1) * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: max(floats, 1))
+            norms = .allocate(capacity: max(nu, 1))
+            mfrec_panel_pack(flat, k, nu, k, panel, norms)
+        }
+
+        func deallocate() {
+            UnsafeMutableRawPointer(panel).deallocate()
+            norms.deallocate()
+        }
     }
 
     /// Σ s and Σ s² over all rows for each query, s = q_u · row_r (in double, rows in order).

@@ -72,10 +72,12 @@ import Testing
         }
     }
 
-    /// Ties: items with identical rows get identical scores; both paths keep the smaller ids.
-    @Test func tiesAreBrokenBySmallerIdInBothPaths() throws {
+    /// Ties: items with identical rows get identical scores; both paths keep the smaller ids. 20 users: a
+    /// block of 16 or more users takes the AVX-512 panel kernel, whose candidates are re-scored exactly.
+    @Test(arguments: [4, 20])
+    func tiesAreBrokenBySmallerIdInBothPaths(users: Int) throws {
         let k = 16, items = 300
-        var model = randomModel(users: 4, items: items, k: k, seed: 3)
+        var model = randomModel(users: users, items: items, k: k, seed: 3)
         for i in 0..<items {  // ten distinct rows, each repeated
             for f in 0..<k { model.itemFactors[i * model.stride + f] = model.itemFactors[(i % 10) * model.stride + f] }
             model.itemBias[i] = model.itemBias[i % 10]
@@ -84,12 +86,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
         let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
-        let queries = (0..<4).map { matrix.queryVector(model.userVector($0)) }
+        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
         try inEveryKernel {
-            let block = matrix.topNBatch(queries: queries, n: 7, excluded: [[], [], [], []])
-            for u in 0..<4 {
+            let block = matrix.topNBatch(
+                queries: queries, n: 7, excluded: [[Int32]](repeating: [], count: users))
+            for u in 0..<users {
                 let alone = matrix.topN(query: queries[u], n: 7, excluded: [])
                 #expect(block[u].map(\.item) == alone.map(\.item))
+                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern))
                 let best = alone[0].item
                 #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) })
             }

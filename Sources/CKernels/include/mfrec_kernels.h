@@ -24,6 +24,20 @@ size_t mfrec_block_candidates(const float *queries, size_t qstride, size_t nu, c
                               size_t stride, size_t count, const float *bias, const float *scale,
                               const float *threshold, uint32_t *out_user, uint32_t *out_row, float *out_score);
 
+/// Many users at once: `mfrec_panel_pack` lays out `nu` queries (`qstride` floats apart, the first k of each) in
+/// panels of 32 users, dimension-major (`mfrec_panel_floats(nu, k)` floats, 64-byte aligned, zeros past the last
+/// user), with each query's Euclidean norm (rounded up) in norms[u]. `mfrec_panel_candidates` then writes exactly
+/// what `mfrec_block_candidates` writes for the same arguments (the same candidates, scores and order), but on
+/// AVX-512 it sums a tile of 32 users × 12 rows with one broadcast row value per dimension and no horizontal
+/// reduction, and re-scores a sum within a rounding bound of a threshold with the exact kernel. Pack once, then
+/// call it for every block of rows.
+size_t mfrec_panel_floats(size_t nu, size_t k);
+void mfrec_panel_pack(const float *queries, size_t qstride, size_t nu, size_t k, float *panel, float *norms);
+size_t mfrec_panel_candidates(const float *panel, const float *norms, const float *queries, size_t qstride,
+                              size_t nu, const float *rows, size_t k, size_t stride, size_t count, const float *bias,
+                              const float *scale, const float *threshold, uint32_t *out_user, uint32_t *out_row,
+                              float *out_score);
+
 /// sum[u] += s and sumsq[u] += s² (in double, rows in order) for s = q_u·row_r: the moments a blend with
 /// a prior standardizes by, from the same dot products the candidates come from.
 void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
