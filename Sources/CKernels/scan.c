@@ -359,7 +359,8 @@ static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu,
 #define MFREC_PANEL_USERS 32
 
 #ifdef MFREC_X86
-// AVX-512, many users: 32 users' queries transposed into a panel (dimension-major, 2 zmm per dimension), each
+// AVX-512, many users (an AVX2 form of the same, 16 users × 6 rows, measured slower than `candidates_avx2` on
+// the batch bench's 40k × 20k × 64 model, 3.8–4.2 s of CPU against 3.7–3.9 s, so AVX2 keeps that one): 32 users' queries transposed into a panel (dimension-major, 2 zmm per dimension), each
 // row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
 // reduction at all. Those sums run in dimension order, not the other kernels' tree, so they only pick
 // candidates: a score within the rounding bound of the threshold is re-scored by `dot_avx2` (the exact sum every
@@ -397,6 +398,29 @@ static double max_row_norm2(const float *rows, size_t k, size_t stride, size_t c
     return sum * (1.0 + (double)(k + 16) * 0x1p-23);
 }
 
+// Each panel slot's limit: the user's threshold lowered by the rounding bound (see above), +∞ for an empty slot;
+// and its bias factor.
+static void panel_limits(const float *norms, size_t nu, size_t p0, size_t k, double row_norm, double max_bias,
+                         int has_bias, const float *scale, const float *threshold, float *limit, float *factor) {
+    double unit = 0x1p-24, gamma = (double)(k + 4) * unit / (1.0 - (double)(k + 4) * unit);
+    for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
+        size_t u = p0 + j;
+        if (u >= nu) {
+            limit[j] = INFINITY;  // an empty slot (zeros in the panel): nothing passes
+            factor[j] = 0;
+            continue;
+        }
+        double c = has_bias ? (double)scale[u] : 0;
+        double bound = (double)norms[u] * row_norm + fabs(c) * max_bias;
+        double margin = 4.0 * gamma * bound * (1.0 + 0x1p-20) + 0x1p-126;
+        // A candidate's sum may fall short of the threshold by up to the margin; lowered by a further float
+        // rounding (2⁻²² relative ≥ the 2⁻²⁴ the conversion may add back), so the float limit stays below.
+        double lowered = (double)threshold[u] - margin;
+        limit[j] = (float)(lowered - fabs(lowered) * 0x1p-22);
+        factor[j] = has_bias ? scale[u] : 0;
+    }
+}
+
 __attribute__((target("avx512f,avx2,fma")))
 static size_t candidates_panel512(const float *panel, const float *norms, const float *queries, size_t qstride,
                                   size_t nu, const float *rows, size_t k, size_t stride, size_t count,
@@ -404,28 +428,12 @@ static size_t candidates_panel512(const float *panel, const float *norms, const 
                                   uint32_t *out_row, float *out_score) {
     size_t found = 0;
     if (count == 0 || nu == 0) return 0;
-    double unit = 0x1p-24, gamma = (double)(k + 4) * unit / (1.0 - (double)(k + 4) * unit);
     double row_norm = sqrt(max_row_norm2(rows, k, stride, count)), max_bias = 0;
     if (bias)
         for (size_t r = 0; r < count; r++) max_bias = fmax(max_bias, fabs((double)bias[r]));
     for (size_t p0 = 0; p0 < nu; p0 += MFREC_PANEL_USERS, panel += k * MFREC_PANEL_USERS) {
-        size_t pu = nu - p0 < MFREC_PANEL_USERS ? nu - p0 : MFREC_PANEL_USERS;
         float limit[MFREC_PANEL_USERS], factor[MFREC_PANEL_USERS];
-        for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
-            if (j >= pu) {
-                limit[j] = INFINITY;  // an empty slot (zeros in the panel): nothing passes
-                factor[j] = 0;
-                continue;
-            }
-            double c = bias ? (double)scale[p0 + j] : 0;
-            double bound = (double)norms[p0 + j] * row_norm + fabs(c) * max_bias;
-            double margin = 4.0 * gamma * bound * (1.0 + 0x1p-20) + 0x1p-126;
-            // A candidate's sum may fall short of the threshold by up to the margin; lowered by a further float
-            // rounding (2⁻²² relative ≥ the 2⁻²⁴ the conversion may add back), so the float limit stays below.
-            double lowered = (double)threshold[p0 + j] - margin;
-            limit[j] = (float)(lowered - fabs(lowered) * 0x1p-22);
-            factor[j] = bias ? scale[p0 + j] : 0;
-        }
+        panel_limits(norms, nu, p0, k, row_norm, max_bias, bias != NULL, scale, threshold, limit, factor);
         __m512 lim0 = _mm512_loadu_ps(limit), lim1 = _mm512_loadu_ps(limit + 16);
         __m512 f0 = _mm512_loadu_ps(factor), f1 = _mm512_loadu_ps(factor + 16);
         size_t r = 0;
