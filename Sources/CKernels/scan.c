@@ -360,8 +360,8 @@ static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu,
 
 #ifdef MFREC_X86
 // AVX-512, many users (an AVX2 form of the same, 16 users × 6 rows, measured slower than `candidates_avx2` on
-// the batch bench's 40k × 20k × 64 model, 3.8–4.2 s of CPU against 3.7–3.9 s, so AVX2 keeps that one): 32 users' queries transposed into a panel (dimension-major, 2 zmm per dimension), each
-// row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
+// the batch bench's 40k × 20k × 64 model, 3.8–4.2 s of CPU against 3.7–3.9 s, so AVX2 keeps that one): 32 users'
+// queries transposed into a panel (dimension-major, 2 zmm per dimension), each row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
 // reduction at all. Those sums run in dimension order, not the other kernels' tree, so they only pick
 // candidates: a score within the rounding bound of the threshold is re-scored by `dot_avx2` (the exact sum every
 // other kernel computes) and the threshold checked again, so the candidates written are exactly the other
