@@ -359,15 +359,16 @@ static size_t candidates_avx512(const float *queries, size_t qstride, size_t nu,
 #define MFREC_PANEL_USERS 32
 
 #ifdef MFREC_X86
-// AVX-512, many users (an AVX2 form of the same, 16 users × 6 rows, measured slower than `candidates_avx2` on
-// the batch bench's 40k × 20k × 64 model, 3.8–4.2 s of CPU against 3.7–3.9 s, so AVX2 keeps that one): 32 users'
-// queries transposed into a panel (dimension-major, 2 zmm per dimension), each row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
+// AVX-512, many users: 32 users' queries transposed into a panel (dimension-major, 2 zmm per dimension), each
+// row's value at a dimension broadcast, so a tile of 32 users × 12 rows sums in 24 accumulators with no
 // reduction at all. Those sums run in dimension order, not the other kernels' tree, so they only pick
 // candidates: a score within the rounding bound of the threshold is re-scored by `dot_avx2` (the exact sum every
 // other kernel computes) and the threshold checked again, so the candidates written are exactly the other
 // kernels'. Bound: two float sums of the same k products differ by at most 2·γ_k·Σ|q_d·x_d| ≤
 // 2·γ_k·‖q‖·‖x‖ (γ_k = k·u/(1 − k·u), u = 2⁻²⁴; Higham, Accuracy and Stability of Numerical Algorithms, §3.1),
-// plus a rounding of each's bias term and final sum; the margin below is twice that.
+// plus a rounding of each's bias term and final sum; the margin below is twice that. (An AVX2 form, 16 users ×
+// 6 rows, measured slower than `candidates_avx2` on the batch bench's 40k × 20k × 64 model — 3.8–4.2 s of CPU
+// against 3.7–3.9 s — so AVX2 keeps that one.)
 #define MFREC_PANEL_ROWS 12
 
 // An upper bound of max_r ‖row_r‖² over `count` rows: the lane-wise maximum of the rows' 16-lane partial sums of
