@@ -15,7 +15,28 @@ struct BatchBench: ParsableCommand {
     @Option(help: "Ratings of the generated data.") var ratings = 2_000_000
     @Option(help: "Factors of both models.") var factors = 64
     @Option(help: "Timed runs (medians are printed).") var runs = 3
+    @Option(
+        help:
+            "Baselines to run: sgemm (the floor, always), implicit, argpartition (comma-separated; the last takes minutes at 25M)."
+    )
+    var baselines = "sgemm,implicit,argpartition"
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard (1...20).contains(runs) else { throw ValidationError("--runs must be 1…20") }
+        let known: Set<String> = ["sgemm", "implicit", "argpartition"]
+        for name in baselines.split(separator: ",") where !known.contains(String(name)) {
+            throw ValidationError("--baselines: unknown baseline '\(name)' (sgemm, implicit, argpartition)")
+        }
+    }
+
+    /// The script's names for the chosen baselines (sgemm always).
+    var chosenBaselines: [String] {
+        let names = Set(baselines.split(separator: ",").map(String.init)).union(["sgemm"])
+        return ["sgemm", "implicit", "argpartition"].filter(names.contains).map {
+            $0 == "argpartition" ? "argpart" : $0
+        }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
@@ -54,7 +75,8 @@ struct BatchBench: ParsableCommand {
             let mfrec = times.sorted()[times.count / 2]
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("scripts/batch_baselines.py").path
-            let lines = try runPython([script, npy, "--model", model, "--runs", "\(runs)"])
+            let only = chosenBaselines.flatMap { ["--only", $0] }
+            let lines = try runPython([script, npy, "--model", model, "--runs", "\(runs)"] + only)
             var baseline: [String: Double] = [:]
             for line in lines.split(separator: "\n") {
                 let parts = line.split(separator: " ")
@@ -66,11 +88,17 @@ struct BatchBench: ParsableCommand {
                 "  mfrec recommend --all, whole process: \(fmt(mfrec)) s (\(rate(Double(users), mfrec)) users/s, "
                     + "peak \(fmt(peak, 0)) MB) = \(fmt(mfrec / floor))× the sgemm floor")
             print("  numpy blocked sgemm, no selection (floor): \(fmt(floor)) s")
-            if let a = baseline["argpart"] { print("  numpy sgemm + argpartition: \(fmt(a)) s (\(fmt(a / floor))×)") }
+            if let a = baseline["argpart"] {
+                print("  numpy sgemm + argpartition: \(fmt(a)) s (\(fmt(a / floor))×)")
+            } else if !chosenBaselines.contains("argpart") {
+                print("  numpy sgemm + argpartition: not run (--baselines)")
+            }
             if let i = baseline["implicit"] {
                 print("  implicit topk (2 threads, no exclusion): \(fmt(i)) s (\(fmt(i / floor))×)")
-            } else {
+            } else if chosenBaselines.contains("implicit") {
                 print("  implicit topk: not installed (pip install implicit)")
+            } else {
+                print("  implicit topk: not run (--baselines)")
             }
         }
         print("load average after: \(loadAverage())")
