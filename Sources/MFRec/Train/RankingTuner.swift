@@ -123,7 +123,7 @@ public struct RankingTuner {
     /// Popularity blends tried for everyone, and for light users.
     public var popularityWeights: [Float] = [0, 0.25, 0.5, 1]
     /// Popularity blend weights tried for light users.
-    public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4]
+    public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4, 8]
     /// The (weighting, α, δ) families tried, each one eigen-decomposition.
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
