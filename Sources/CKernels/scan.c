@@ -509,7 +509,9 @@ static size_t candidates_panel512(const float *panel, const float *norms, const 
 #undef MFREC_PANEL_ROWS
 #endif
 
-size_t mfrec_panel_floats(size_t nu, size_t k) { return (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS * MFREC_PANEL_USERS * k; }
+size_t mfrec_panel_floats(size_t nu, size_t k) {
+    return (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS * MFREC_PANEL_USERS * k;
+}
 
 void mfrec_panel_pack(const float *queries, size_t qstride, size_t nu, size_t k, float *panel, float *norms) {
     size_t panels = (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS;
