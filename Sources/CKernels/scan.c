@@ -377,7 +377,7 @@ __attribute__((target("avx512f")))
 static double max_row_norm2(const float *rows, size_t k, size_t stride, size_t count) {
     size_t full = k / 16;
     __mmask16 tail = (__mmask16)((1u << (k % 16)) - 1);
-    __m512 top = _mm512_setzero_ps();
+    __m512 top = _mm512_setzero_ps(), all = _mm512_setzero_ps();  // `all`: a NaN or ∞ anywhere stays in it
     for (size_t r = 0; r < count; r++) {
         const float *x = rows + r * stride;
         __m512 acc = _mm512_setzero_ps();
@@ -391,11 +391,16 @@ static double max_row_norm2(const float *rows, size_t k, size_t stride, size_t c
             acc = _mm512_fmadd_ps(v, v, acc);
         }
         top = _mm512_max_ps(top, acc);
+        all = _mm512_add_ps(all, acc);
     }
-    float lanes[16];
+    float lanes[16], check[16];
     _mm512_storeu_ps(lanes, top);
+    _mm512_storeu_ps(check, all);
     double sum = 0;
-    for (int l = 0; l < 16; l++) sum += (double)lanes[l];
+    for (int l = 0; l < 16; l++) {
+        if (!isfinite(check[l])) return INFINITY;
+        sum += (double)lanes[l];
+    }
     return sum * (1.0 + (double)(k + 16) * 0x1p-23);
 }
 
@@ -431,7 +436,15 @@ static size_t candidates_panel512(const float *panel, const float *norms, const 
     if (count == 0 || nu == 0) return 0;
     double row_norm = sqrt(max_row_norm2(rows, k, stride, count)), max_bias = 0;
     if (bias)
-        for (size_t r = 0; r < count; r++) max_bias = fmax(max_bias, fabs((double)bias[r]));
+        for (size_t r = 0; r < count; r++) {
+            double b = fabs((double)bias[r]);
+            if (!(b <= max_bias)) max_bias = b;  // a NaN sticks
+        }
+    // A NaN or infinite row or bias leaves no bound: the block kernel scores this block (NaN scores are never
+    // candidates there, the other rows are).
+    if (!isfinite(row_norm) || !isfinite(max_bias))
+        return candidates_avx512(queries, qstride, nu, rows, k, stride, count, bias, scale, threshold, out_user,
+                                 out_row, out_score);
     for (size_t p0 = 0; p0 < nu; p0 += MFREC_PANEL_USERS, panel += k * MFREC_PANEL_USERS) {
         float limit[MFREC_PANEL_USERS], factor[MFREC_PANEL_USERS];
         panel_limits(norms, nu, p0, k, row_norm, max_bias, bias != NULL, scale, threshold, limit, factor);

@@ -143,7 +143,8 @@ struct Routes: Sendable {
                 users: catalog.users, items: catalog.items, ratings: try engine.ratingCount(),
                 scale: catalog.scale.map { .init(min: $0.lowerBound, max: $0.upperBound) },
                 snapshots: try engine.snapshots().count, live: LiveBody(live),
-                rankingModel: ranking.map { $0.1.parameters.description }, rankingModelFactors: ranking?.0.factors))
+                rankingModel: ranking.map { $0.1.parameters.description }, rankingModelFactors: ranking?.0.factors,
+                itemPrecision: try engine.itemPrecision()?.rawValue))
     }
 
     func health() throws -> Response {

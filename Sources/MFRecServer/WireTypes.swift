@@ -157,6 +157,8 @@ struct InfoBody: Encodable {
     /// The ranking model of the live snapshot and what validation chose (nil without one).
     let rankingModel: String?
     let rankingModelFactors: Int?
+    /// The live snapshot's item matrix scan copy: f32 (none), f16 or i8 (nil before the first `train`).
+    let itemPrecision: String?
 }
 
 struct HealthBody: Encodable {

@@ -100,6 +100,30 @@ import Testing
         }
     }
 
+    /// A NaN or infinite item row leaves the panel kernel no rounding bound: its block is scored by the block
+    /// kernel, so the other rows of that block are still listed, exactly as one-user scans list them.
+    @Test func aNonFiniteRowLeavesTheRestOfItsBlockListed() throws {
+        let k = 16, items = 400, users = 20
+        var model = randomModel(users: users, items: items, k: k, seed: 11)
+        // Row 399 ends the last block (a NaN last in a block once hid the block's maximum norm).
+        for row in [5, 399] { for f in 0..<k { model.itemFactors[row * model.stride + f] = .nan } }
+        model.itemFactors[300 * model.stride] = .infinity
+        let path = tempPath("nan.items")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
+        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
+        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
+        try inEveryKernel {
+            let block = matrix.topNBatch(queries: queries, n: 10, excluded: [[Int32]](repeating: [], count: users))
+            for u in 0..<users {
+                let alone = matrix.topN(query: queries[u], n: 10, excluded: [])
+                #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
+                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
+                #expect(alone.count == 10 && !alone.contains { $0.item == 5 || $0.item == 399 })
+            }
+        }
+    }
+
     @Test(arguments: [20, 32, 7])
     func rankingModelBlocksEqualOneUserScans(k: Int) throws {
         let items = 1_500, users = 41

@@ -54,6 +54,7 @@ func storedRatings(_ db: String, user: String) throws -> [String: Double]? {
             #expect(predict.status == 200 && (predict.json["predictedRating"] as? Double ?? 0) >= 1)
             let info = try await api.get("/v1/info")
             #expect(info.json["users"] as? Int == 400 && info.json["items"] as? Int == 200)
+            #expect(info.json["itemPrecision"] as? String == "f32", "\(info.text)")
             let snapshots = try await api.get("/v1/snapshots")
             #expect((snapshots.json["snapshots"] as? [[String: Any]])?.count == 1)
 
@@ -149,12 +150,15 @@ func storedRatings(_ db: String, user: String) throws -> [String: Double]? {
         let db = try servedDatabase(in: dir)
         let server = try ServerProcess(db: db, in: dir)
         try await withClient(server.base) { (api: API) async throws -> Void in
-            // A second model, trained with other settings, becomes live from the shell.
+            // A second model, trained with other settings (and a 16-bit scan copy), becomes live from the shell.
             #expect(
-                try mfrec(["train", "--db", db, "--epochs", "2", "--factors", "8", "--quiet", "--tune", "off"]).status
-                    == 0)
+                try mfrec([
+                    "train", "--db", db, "--epochs", "2", "--factors", "8", "--quiet", "--tune", "off",
+                    "--item-precision", "f16",
+                ]).status == 0)
             let trained = try await api.get("/v1/info")
             #expect((trained.json["live"] as? [String: Any])?["snapshot"] as? Int == 2)
+            #expect(trained.json["itemPrecision"] as? String == "f16", "\(trained.text)")
             let byRating2 = try await api.get("/v1/users/3/recommendations?n=5&by=rating")
             let cli2 = try mfrec(["recommend", "3", "-n", "5", "--by", "rating", "--format", "csv", "--db", db])
             let cliItems2 = cli2.stdout.split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[1]) }
@@ -163,6 +167,7 @@ func storedRatings(_ db: String, user: String) throws -> [String: Double]? {
             #expect(try mfrec(["rollback", "1", "--db", db]).status == 0)
             let rolled = try await api.get("/v1/info")
             #expect((rolled.json["live"] as? [String: Any])?["snapshot"] as? Int == 1)
+            #expect(rolled.json["itemPrecision"] as? String == "f32", "\(rolled.text)")
             let byRating1 = try await api.get("/v1/users/3/recommendations?n=5&by=rating")
             let cli1 = try mfrec(["recommend", "3", "-n", "5", "--by", "rating", "--format", "csv", "--db", db])
             let cliItems1 = cli1.stdout.split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[1]) }

@@ -336,6 +336,14 @@ public final class QueryEngine: Sendable {
         try currentState().state.ranking.map { ($0.model, $0.choice) }
     }
 
+    /// The precision of the live snapshot's item matrix scan copy (`train --item-precision`; f32 without a copy).
+    /// - Returns: the precision; nil before the first `train`.
+    /// - Throws: `MFRecError.reloadFailed` when the live model changed and could not be loaded.
+    public func itemPrecision() throws -> ItemPrecision? {
+        guard try liveModel().snapshotID != nil else { return nil }
+        return try currentState().state.snapshot.options?.itemPrecision ?? .f32
+    }
+
     /// The co-occurrence embedding of the last training (nil when there is none), read again only when
     /// a newer one was stored.
     func cooccurrence() throws -> CooccurrenceEmbedding? {
