@@ -450,8 +450,7 @@ static size_t candidates_panel512(const float *panel, const float *norms, const 
         panel_limits(norms, nu, p0, k, row_norm, max_bias, bias != NULL, scale, threshold, limit, factor);
         __m512 lim0 = _mm512_loadu_ps(limit), lim1 = _mm512_loadu_ps(limit + 16);
         __m512 f0 = _mm512_loadu_ps(factor), f1 = _mm512_loadu_ps(factor + 16);
-        size_t r = 0;
-        for (; r < count; r += MFREC_PANEL_ROWS) {
+        for (size_t r = 0; r < count; r += MFREC_PANEL_ROWS) {
             size_t nr = count - r < MFREC_PANEL_ROWS ? count - r : MFREC_PANEL_ROWS;
             __m512 a0[MFREC_PANEL_ROWS], a1[MFREC_PANEL_ROWS];
             const float *x = rows + r * stride;

@@ -260,10 +260,10 @@ enum BlockScan {
         let biasBase = bias.map { $0.pointer(0, count) }
         // 16 users or more on AVX-512: their queries packed once into panels for the broadcast kernel, and
         // blocks a multiple of its 12-row tile.
-        let panels = nu >= 16 && mfrec_kernels_block_level() == 2 ? QueryPanels(queries, k: k) : nil
+        let flat = queries.flatMap { $0 }
+        let panels = nu >= 16 && mfrec_kernels_block_level() == 2 ? QueryPanels(flat, count: nu, k: k) : nil
         defer { panels?.deallocate() }
         let block = panels == nil ? blockRows(stride: stride) : (blockRows(stride: stride) + 11) / 12 * 12
-        let flat = queries.flatMap { $0 }
         var thresholds = [Float](repeating: -.infinity, count: nu)
         // Every user's excluded items in one array: user u's are skip[cursors[u]..<skipEnds[u]] at the start,
         // and cursors[u] moves past those below the user's last candidate.
@@ -322,8 +322,11 @@ enum BlockScan {
         let panel: UnsafeMutablePointer<Float>
         let norms: UnsafeMutablePointer<Float>
 
-        init(_ queries: [[Float]], k: Int) {
-            let nu = queries.count, flat = queries.flatMap { $0 }
+        /// - Parameters:
+        ///   - flat: `nu` queries of k floats, one after another.
+        ///   - nu: how many.
+        ///   - k: floats per query.
+        init(_ flat: [Float], count nu: Int, k: Int) {
             let floats = mfrec_panel_floats(nu, k)
             panel = UnsafeMutableRawPointer.allocate(byteCount: max(floats, 1) * 4, alignment: 64)
                 .bindMemory(to: Float.self, capacity: max(floats, 1))

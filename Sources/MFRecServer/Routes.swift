@@ -144,7 +144,7 @@ struct Routes: Sendable {
                 scale: catalog.scale.map { .init(min: $0.lowerBound, max: $0.upperBound) },
                 snapshots: try engine.snapshots().count, live: LiveBody(live),
                 rankingModel: ranking.map { $0.1.parameters.description }, rankingModelFactors: ranking?.0.factors,
-                itemPrecision: try engine.itemPrecision()?.rawValue))
+                itemPrecision: live.snapshotID == nil ? nil : try engine.itemPrecision().rawValue))
     }
 
     func health() throws -> Response {

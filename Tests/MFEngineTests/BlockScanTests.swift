@@ -72,6 +72,30 @@ import Testing
         }
     }
 
+    /// Writes `model`'s item matrix and checks, in every kernel level, that one blocked pass over all its users
+    /// lists exactly what one-user scans list (items and score bit patterns, nothing excluded); `check` then
+    /// sees each user's one-user list.
+    func expectBlockEqualsAlone(
+        _ model: FactorModel, n: Int, file: String, check: (Int, [(item: Int32, score: Float)]) -> Void
+    ) throws {
+        let path = tempPath(file)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
+        let matrix = try ItemMatrix.open(
+            path: path, generation: 1, snapshotID: 1, factors: model.factors, itemCount: model.itemCount)
+        let users = model.userCount
+        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
+        try inEveryKernel {
+            let block = matrix.topNBatch(queries: queries, n: n, excluded: [[Int32]](repeating: [], count: users))
+            for u in 0..<users {
+                let alone = matrix.topN(query: queries[u], n: n, excluded: [])
+                #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
+                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
+                check(u, alone)
+            }
+        }
+    }
+
     /// Ties: items with identical rows get identical scores; both paths keep the smaller ids. 20 users: a
     /// block of 16 or more users takes the AVX-512 panel kernel, whose candidates are re-scored exactly.
     @Test(arguments: [4, 20])
@@ -82,21 +106,9 @@ import Testing
             for f in 0..<k { model.itemFactors[i * model.stride + f] = model.itemFactors[(i % 10) * model.stride + f] }
             model.itemBias[i] = model.itemBias[i % 10]
         }
-        let path = tempPath("ties.items")
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
-        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
-        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
-        try inEveryKernel {
-            let block = matrix.topNBatch(
-                queries: queries, n: 7, excluded: [[Int32]](repeating: [], count: users))
-            for u in 0..<users {
-                let alone = matrix.topN(query: queries[u], n: 7, excluded: [])
-                #expect(block[u].map(\.item) == alone.map(\.item))
-                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern))
-                let best = alone[0].item
-                #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) })
-            }
+        try expectBlockEqualsAlone(model, n: 7, file: "ties.items") { u, alone in
+            let best = alone[0].item
+            #expect(alone.map(\.item) == (0..<7).map { best + Int32(10 * $0) }, "user \(u)")
         }
     }
 
@@ -108,19 +120,8 @@ import Testing
         // Row 399 ends the last block (a NaN last in a block once hid the block's maximum norm).
         for row in [5, 399] { for f in 0..<k { model.itemFactors[row * model.stride + f] = .nan } }
         model.itemFactors[300 * model.stride] = .infinity
-        let path = tempPath("nan.items")
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try ItemMatrix.write(model: model, generation: 1, snapshotID: 1, to: path)
-        let matrix = try ItemMatrix.open(path: path, generation: 1, snapshotID: 1, factors: k, itemCount: items)
-        let queries = (0..<users).map { matrix.queryVector(model.userVector($0)) }
-        try inEveryKernel {
-            let block = matrix.topNBatch(queries: queries, n: 10, excluded: [[Int32]](repeating: [], count: users))
-            for u in 0..<users {
-                let alone = matrix.topN(query: queries[u], n: 10, excluded: [])
-                #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
-                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
-                #expect(alone.count == 10 && !alone.contains { $0.item == 5 || $0.item == 399 })
-            }
+        try expectBlockEqualsAlone(model, n: 10, file: "nan.items") { u, alone in
+            #expect(alone.count == 10 && !alone.contains { $0.item == 5 || $0.item == 399 }, "user \(u)")
         }
     }
 

@@ -337,11 +337,11 @@ public final class QueryEngine: Sendable {
     }
 
     /// The precision of the live snapshot's item matrix scan copy (`train --item-precision`; f32 without a copy).
-    /// - Returns: the precision; nil before the first `train`.
-    /// - Throws: `MFRecError.reloadFailed` when the live model changed and could not be loaded.
-    public func itemPrecision() throws -> ItemPrecision? {
-        guard try liveModel().snapshotID != nil else { return nil }
-        return try currentState().state.snapshot.options?.itemPrecision ?? .f32
+    /// - Returns: the precision.
+    /// - Throws: `MFRecError.noModel` before the first `train`; `.reloadFailed` when the live model changed and
+    ///   could not be loaded.
+    public func itemPrecision() throws -> ItemPrecision {
+        try currentState().state.snapshot.options?.itemPrecision ?? .f32
     }
 
     /// The co-occurrence embedding of the last training (nil when there is none), read again only when
