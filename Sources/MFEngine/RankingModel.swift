@@ -365,11 +365,16 @@ public struct RankingModel: Sendable, Equatable {
     }
 
     /// The input-side row of item j for a rating r: w(r) · d_j^(−α) · V_j Λ^β, added into `out`.
-    @inline(__always) func accumulate(item j: Int, rating: Float, into out: inout [Float], powers: [Float]) {
+    @inline(__always) func accumulate(
+        item j: Int, rating: Float, into out: UnsafeMutableBufferPointer<Float>, vectors: UnsafeBufferPointer<Float>,
+        powers: UnsafeBufferPointer<Float>
+    ) {
         let w = parameters.weight(rating) * itemWeights[j]
         guard w != 0 else { return }
         let row = j * factors
-        for c in 0..<factors { out[c] += w * itemVectors[row + c] * powers[c] }
+        precondition(row + factors <= vectors.count && out.count >= factors && powers.count >= factors)
+        // Each lane in the order out[c] + (w · v) · f: unchecked, so the loop runs in vector registers.
+        for c in 0..<factors { out[c] += w * vectors[row + c] * powers[c] }
     }
 
     /// f(λ) per factor (see `Parameters.knee`).
@@ -395,8 +400,14 @@ public struct RankingModel: Sendable, Equatable {
         if let als = parameters.implicitALS { return alsUserStep(ratings: ratings, als) }
         var out = [Float](repeating: 0, count: factors)
         let powers = self.powers
-        for (item, rating) in ratings where item >= 0 && Int(item) < itemCount {
-            accumulate(item: Int(item), rating: rating, into: &out, powers: powers)
+        out.withUnsafeMutableBufferPointer { out in
+            itemVectors.withUnsafeBufferPointer { vectors in
+                powers.withUnsafeBufferPointer { powers in
+                    for (item, rating) in ratings where item >= 0 && Int(item) < itemCount {
+                        accumulate(item: Int(item), rating: rating, into: out, vectors: vectors, powers: powers)
+                    }
+                }
+            }
         }
         return out
     }
@@ -468,12 +479,35 @@ public struct RankingModel: Sendable, Equatable {
         in matrix: ItemMatrix?, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
         excluded: Set<Int32>, popularityWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
-        guard let matrix, matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {
-            return topN(user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
-        }
+        topN(
+            in: matrix, user: user, ratings: ratings, n: n, sortedExclusions: excluded.sorted(),
+            popularityWeight: popularityWeight)
+    }
+
+    /// `topN(in:user:ratings:n:excluded:popularityWeight:)` with the excluded items already sorted ascending,
+    /// without repeats.
+    /// - Parameters:
+    ///   - matrix: the mapped item matrix of the live generation this model belongs to, if any.
+    ///   - user: the user's id, when a stored vector may answer.
+    ///   - ratings: the user's (item, rating) pairs.
+    ///   - n: how many items.
+    ///   - sortedExclusions: item ids left out, ascending, no repeats.
+    ///   - popularityWeight: w; 0 for no blend.
+    /// - Returns: (item, score) pairs, best first; nil when none of the rated items has a vector.
+    public func topN(
+        in matrix: ItemMatrix?, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
+        sortedExclusions: [Int32], popularityWeight: Float = 0
+    ) -> [(item: Int32, score: Float)]? {
         let query = userVector(user: user, ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
-        return matrix.rankingTopN(query: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
+        guard let matrix, matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {
+            return ItemScan.topN(
+                vectors: itemVectors, factors: factors, itemCount: itemCount, queries: [query], n: n,
+                excluded: [sortedExclusions], prior: popularityWeight > 0 ? popularity : nil,
+                priorWeights: [popularityWeight])[0]
+        }
+        return matrix.rankingTopN(
+            query: query, n: n, sortedExclusions: sortedExclusions, popularityWeight: popularityWeight)
     }
 
     /// How alike two items are to this model: the cosine of their rows weighted by the filter,

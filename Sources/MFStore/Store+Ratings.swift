@@ -75,7 +75,7 @@ extension Store {
     public func ratings(ofUser user: Int) throws -> [(item: Int, rating: Double)] {
         try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? ORDER BY item_id") { stmt in
             try stmt.bind(Int64(user), at: 1)
-            var out: [(Int, Double)] = []
+            var out: [(item: Int, rating: Double)] = []
             while try stmt.step() { out.append((stmt.int(0), stmt.double(1))) }
             return out
         }

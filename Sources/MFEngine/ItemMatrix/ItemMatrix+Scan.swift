@@ -52,20 +52,34 @@ extension ItemMatrix {
     public func rankingTopN(query: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
         item: Int32, score: Float
     )] {
+        rankingTopN(query: query, n: n, sortedExclusions: excluded.sorted(), popularityWeight: popularityWeight)
+    }
+
+    /// `rankingTopN(query:n:excluded:popularityWeight:)` with the excluded items already sorted ascending,
+    /// without repeats (what a stored user's rated items come as: no set to build and sort per query).
+    /// - Parameters:
+    ///   - query: the user's ranking vector (`ranking.factors` floats).
+    ///   - n: how many items.
+    ///   - sortedExclusions: item ids left out, ascending, no repeats.
+    ///   - popularityWeight: w of the popularity blend; 0 for none.
+    /// - Returns: (item, score) pairs, best first.
+    public func rankingTopN(query: [Float], n: Int, sortedExclusions: [Int32], popularityWeight: Float = 0) -> [(
+        item: Int32, score: Float
+    )] {
         precondition(ranking.factors > 0 && query.count == ranking.factors)
         if let reduced = rankingScanRows, popularityWeight <= 0, n > 0 {
             var padded = query
             padded += [Float](repeating: 0, count: ranking.stride - ranking.factors)
             let candidates = reduced.topN(
                 query: padded, range: 0..<ranking.itemCount, biases: nil, n: ItemPrecision.candidates(for: n),
-                excluded: excluded.sorted()[...])
+                excluded: sortedExclusions[...])
             return rescore(candidates, n: n) {
                 BlockScan.dot(query, rows: rankingRows, at: Int($0) * ranking.stride, k: ranking.factors)
             }
         }
         return ItemScan.topN(
             rows: rankingRows, stride: ranking.stride, factors: ranking.factors, itemCount: ranking.itemCount,
-            queries: [query], n: n, excluded: [excluded.sorted()], prior: popularityWeight > 0 ? popularity : nil,
+            queries: [query], n: n, excluded: [sortedExclusions], prior: popularityWeight > 0 ? popularity : nil,
             priorWeights: [popularityWeight])[0]
     }
 

@@ -135,7 +135,7 @@ extension QueryEngine {
                         }
                         for j in range where !done.contains(j) {
                             guard let rule = rules[j], rule.ranker != .rating else { continue }
-                            let excluded = Set(excluded(rated[j]))
+                            let excluded = excluded(rated[j])
                             var top =
                                 rule.ranker == .popular
                                 ? nil

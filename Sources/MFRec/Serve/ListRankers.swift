@@ -31,23 +31,26 @@ struct ListRankers: Sendable {
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
     /// `user` lets an imported ranking model answer from the user's stored vector (see `ImplicitALS`).
     /// `mapped`, when given, is the live generation's item matrix written from `ranking`: the ranking model's
-    /// scan then reads its mapped rows (the same list as the in-memory rows give).
+    /// scan then reads its mapped rows (the same list as the in-memory rows give). `excluded` is sorted
+    /// ascending, without repeats.
     func top(
         _ ranker: Ranker, user: Int? = nil, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-        excluded: Set<Int32>, mapped: ItemMatrix? = nil
+        excluded: [Int32], mapped: ItemMatrix? = nil
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
             return ranking?.topN(
-                in: mapped, user: user, ratings: ratings, n: n, excluded: excluded, popularityWeight: popularityWeight)
+                in: mapped, user: user, ratings: ratings, n: n, sortedExclusions: excluded,
+                popularityWeight: popularityWeight)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {
                 return embedding.topN(
-                    rated: ratings.map(\.item), n: n, excluded: excluded, prior: prior, weight: popularityWeight)
+                    rated: ratings.map(\.item), n: n, excluded: Set(excluded), prior: prior, weight: popularityWeight)
             }
-            return embedding.topN(rated: ratings.map(\.item), n: n, excluded: excluded)
+            return embedding.topN(rated: ratings.map(\.item), n: n, excluded: Set(excluded))
         case .popular:
+            let excluded = Set(excluded)
             return popular.lazy.filter { !excluded.contains($0.id) }.prefix(n).map { ($0.id, 0) }
         case .rating:
             return nil

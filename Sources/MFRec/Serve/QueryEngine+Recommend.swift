@@ -219,7 +219,7 @@ extension QueryEngine {
             guard
                 let top = try rankers.top(
                     .ranking, user: subject.storedUser, popularityWeight: weight, ratings: ratings, n: n,
-                    excluded: Set(excluded), mapped: scanMapped ? matrix : nil)
+                    excluded: excluded, mapped: scanMapped ? matrix : nil)
             else {
                 return try coldList()
             }
@@ -232,7 +232,7 @@ extension QueryEngine {
         case .cooccurrence:
             guard let embedding = try rankers.embedding,
                 let top = try rankers.top(
-                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: Set(excluded))
+                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: excluded)
             else {
                 return try coldList()
             }

@@ -151,7 +151,7 @@ extension Recommender {
                 var byDefault = RankingAccumulator(k: k, itemCount: model.itemCount)
                 var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
                 for u in users {
-                    let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item))
+                    let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item)).sorted()
                     let popularTop = try rankers.top(
                         .popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
                     let explicit = rankers.explicitRule(.ranking)
@@ -163,7 +163,7 @@ extension Recommender {
                     let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
                     let top =
                         rule.ranker == .rating
-                        ? ranker.topN(user: Int(u), n: k, excluded: excluded.sorted()).map(\.item)
+                        ? ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item)
                         : try rankers.top(
                             rule.ranker, user: Int(u), popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
                             excluded: excluded)?.map(\.item)
