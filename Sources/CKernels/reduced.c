@@ -25,7 +25,7 @@ static void detect(void) {
     atomic_store(&has_f16c, __builtin_cpu_supports("f16c") ? 1 : 0);
     int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     atomic_store(&has_avx512, avx512 && __builtin_cpu_supports("f16c") ? 1 : 0);
-    atomic_store(&has_vnni, avx512 && __builtin_cpu_supports("avx512vnni") ? 1 : 0);
+    atomic_store(&has_vnni, avx512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") ? 1 : 0);
 #endif
 }
 
@@ -185,26 +185,92 @@ MFREC_I8_KERNEL(scores_i8_avx2, "avx2,fma",
                 acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(qa, sv), ones)))
 MFREC_I8_KERNEL(scores_i8_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", acc[j] = _mm256_dpbusd_epi32(acc[j], qa, sv))
 
-// Four rows at a time, 16 halves per step: each row's 16-lane sum is folded to 8 lanes, then reduced as AVX2's.
+// AVX-512 VNNI on 64 bytes a step, eight rows at a time: the query's bytes as |q| (unsigned) and the mask of its
+// negative lanes, each row's bytes negated under that mask (what sign_epi8 does, which has no 512-bit form; |row|
+// ≤ 127, so no byte overflows), then dpbusd sums |q|·±row = q·row exactly in 32-bit lanes. Eight independent
+// accumulators keep the loads of eight rows in flight; the sums are reduced eight at a time.
+#define MFREC_I8_CHUNKS 16  // 1,024 bytes of query: wider rows take the 256-bit kernel
+
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+static inline __m256i sum8x512(const __m512i *a) {
+    // Fold each row's 16 lanes to 8, then three rounds of pairwise adds leave row j's sum in lane j.
+    __m256i f[8];
+    for (int j = 0; j < 8; j++)
+        f[j] = _mm256_add_epi32(_mm512_castsi512_si256(a[j]), _mm512_extracti64x4_epi64(a[j], 1));
+    __m256i h01 = _mm256_hadd_epi32(f[0], f[1]), h23 = _mm256_hadd_epi32(f[2], f[3]);
+    __m256i h45 = _mm256_hadd_epi32(f[4], f[5]), h67 = _mm256_hadd_epi32(f[6], f[7]);
+    __m256i g0 = _mm256_hadd_epi32(h01, h23), g1 = _mm256_hadd_epi32(h45, h67);
+    // g0 = [r0 r1 r2 r3 | r0 r1 r2 r3] partial halves; g1 likewise for r4..r7.
+    __m256i lo = _mm256_permute2x128_si256(g0, g1, 0x20), hi = _mm256_permute2x128_si256(g0, g1, 0x31);
+    return _mm256_add_epi32(lo, hi);
+}
+
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                              size_t count, const float *bias, float *out) {
+    size_t chunks = (stride + 63) / 64;
+    __m512i qa[MFREC_I8_CHUNKS];
+    __mmask64 neg[MFREC_I8_CHUNKS], valid[MFREC_I8_CHUNKS];
+    for (size_t c = 0; c < chunks; c++) {
+        size_t rest = stride - c * 64;
+        valid[c] = rest >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << rest) - 1);
+        __m512i qv = _mm512_maskz_loadu_epi8(valid[c], q + c * 64);
+        qa[c] = _mm512_abs_epi8(qv);
+        neg[c] = _mm512_movepi8_mask(qv);
+    }
+    const __m512i zero = _mm512_setzero_si512();
+    const __m256 qs = _mm256_set1_ps(qscale);
+    size_t r = 0;
+    for (; r + 8 <= count; r += 8) {
+        const int8_t *base = rows + r * stride;
+        for (size_t b = 0; b < 8 * stride; b += 64) _mm_prefetch((const char *)(base + 16 * stride) + b, _MM_HINT_T0);
+        __m512i acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = zero;
+        for (size_t c = 0; c < chunks; c++)
+            for (int j = 0; j < 8; j++) {
+                __m512i x = _mm512_maskz_loadu_epi8(valid[c], base + j * stride + c * 64);
+                x = _mm512_mask_sub_epi8(x, neg[c], zero, x);
+                acc[j] = _mm512_dpbusd_epi32(acc[j], qa[c], x);
+            }
+        __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(sum8x512(acc)), _mm256_mul_ps(qs, _mm256_loadu_ps(scale + r)));
+        if (bias) s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
+        _mm256_storeu_ps(out + r, s);
+    }
+    if (r < count)
+        scores_i8_vnni(q, qscale, rows + r * stride, scale + r, stride, count - r, bias ? bias + r : NULL, out + r);
+}
+
+// Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight): each
+// row's 16-lane sum folded to 8 lanes, then three rounds of pairwise adds leave row j's sum in lane j.
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
+static inline __m256 sum8f512(const __m512 *a) {
+    __m256 f[8];
+    for (int j = 0; j < 8; j++)
+        f[j] = _mm256_add_ps(_mm512_castps512_ps256(a[j]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[j]), 1)));
+    __m256 g0 = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));
+    __m256 g1 = _mm256_hadd_ps(_mm256_hadd_ps(f[4], f[5]), _mm256_hadd_ps(f[6], f[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20), _mm256_permute2f128_ps(g0, g1, 0x31));
+}
+
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                               float *out) {
     size_t r = 0;
-    for (; r + 4 <= count; r += 4) {
-        const uint16_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (; r + 8 <= count; r += 8) {
+        const uint16_t *base = rows + r * stride;
+        // The rows 16 ahead are asked for now: the hardware prefetcher stops at each 4 KiB page.
+        for (size_t b = 0; b < 8 * stride * 2; b += 64) _mm_prefetch((const char *)(base + 16 * stride) + b, _MM_HINT_T0);
+        __m512 a[8];
+        for (int j = 0; j < 8; j++) a[j] = _mm512_setzero_ps();
         for (size_t c = 0; c < stride; c += 16) {
             __m512 x = _mm512_loadu_ps(q + c);
-            a0 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r0 + c))), a0);
-            a1 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r1 + c))), a1);
-            a2 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r2 + c))), a2);
-            a3 = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r3 + c))), a3);
+            for (int j = 0; j < 8; j++)
+                a[j] = _mm512_fmadd_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(base + j * stride + c))),
+                                       a[j]);
         }
-#define FOLD(a) _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)))
-        __m128 s = reduce4(FOLD(a0), FOLD(a1), FOLD(a2), FOLD(a3));
-#undef FOLD
-        if (bias) s = _mm_add_ps(s, _mm_loadu_ps(bias + r));
-        _mm_storeu_ps(out + r, s);
+        __m256 s = sum8f512(a);
+        if (bias) s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
+        _mm256_storeu_ps(out + r, s);
     }
     if (r < count) scores_f16_avx2(q, rows + r * stride, stride, count - r, bias ? bias + r : NULL, out + r);
 }
@@ -228,7 +294,10 @@ void mfrec_scores_i8(const int8_t *q, float qscale, const int8_t *rows, const fl
                      size_t count, const float *bias, float *out) {
 #ifdef MFREC_X86
     switch (mfrec_kernels_reduced_level(1)) {
-    case 2: scores_i8_vnni(q, qscale, rows, scale, stride, count, bias, out); return;
+    case 2:
+        if ((stride + 63) / 64 <= MFREC_I8_CHUNKS) scores_i8_vnni512(q, qscale, rows, scale, stride, count, bias, out);
+        else scores_i8_vnni(q, qscale, rows, scale, stride, count, bias, out);
+        return;
     case 1: scores_i8_avx2(q, qscale, rows, scale, stride, count, bias, out); return;
     default: break;
     }
