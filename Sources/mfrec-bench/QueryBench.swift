@@ -13,11 +13,41 @@ struct QueryBench: ParsableCommand {
     )
 
     @Option(help: "Items of the large single-query matrix.") var largeItems = 1_000_000
+    @Option(
+        help: ArgumentHelp(
+            "Only measure recall@10 of f16 and i8 scan copies of this trained database's models against their f32 "
+                + "lists (a seeded sample of its users; the database is opened read-only).",
+            valueName: "path")) var trainedDb: String?
+    @Option(help: "Users sampled for --trained-db.") var recallUsers = 2_000
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard recallUsers >= 1 else { throw ValidationError("--recall-users must be at least 1") }
+        if let trainedDb, !FileManager.default.fileExists(atPath: trainedDb) {
+            throw ValidationError("--trained-db: no such file: \(trainedDb)")
+        }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
+        if let trainedDb {
+            let rec = try Recommender(path: trainedDb, mode: .read)
+            let engine = try rec.queries()
+            let store = try Store(path: rec.path, readOnly: true)
+            let model = try rec.loadModel().1
+            var users = Array(0..<model.userCount).filter { model.hasUser($0) }
+            var rng = SeededGenerator(seed: 7)
+            users.shuffle(using: &rng)
+            users = Array(users.prefix(recallUsers)).sorted()
+            section(
+                "\(trainedDb): \(model.itemCount) items × k=\(model.factors), \(users.count) sampled users of "
+                    + "\(model.userCount), rated items excluded")
+            let exclusions = try users.map { try store.ratings(ofUser: $0).map { Int32($0.item) } }
+            try reducedRecall(
+                rec: rec, model: model, exact: try engine.matrix(), users: users, exclusions: exclusions, dir: dir)
+            return
+        }
 
         if FileManager.default.fileExists(atPath: sharedML100K) {
             let db = (dir as NSString).appendingPathComponent("ml.db")
@@ -54,7 +84,9 @@ struct QueryBench: ParsableCommand {
                 "recommend() incl. SQLite look-ups of rated items and titles: p50 "
                     + "\(fmt(percentile(full, 0.5) * 1e6, 1)) µs, p99 \(fmt(percentile(full, 0.99) * 1e6, 1)) µs"
             )
-            try reducedRecall(rec: rec, model: model, exact: try engine.matrix(), exclusions: exclusions, dir: dir)
+            try reducedRecall(
+                rec: rec, model: model, exact: try engine.matrix(), users: Array(0..<keys.count),
+                exclusions: exclusions, dir: dir)
             let bound = try MappedFile(path: engine.itemMatrixPath)
             var reads = (0..<200).map { _ in time { _ = bound.sequentialRead() }.1 }
             reads.sort()
@@ -175,15 +207,16 @@ struct QueryBench: ParsableCommand {
         }
     }
 
-    /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, every user, rated
-    /// items excluded: the rating model's lists and the ranking model's.
-    func reducedRecall(rec: Recommender, model: FactorModel, exact: ItemMatrix, exclusions: [[Int32]], dir: String)
-        throws
-    {
+    /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, for `users` (user ids,
+    /// each with the rated items `exclusions` gives, excluded): the rating model's lists and the ranking model's.
+    func reducedRecall(
+        rec: Recommender, model: FactorModel, exact: ItemMatrix, users: [Int], exclusions: [[Int32]], dir: String
+    ) throws {
+        precondition(users.count == exclusions.count)
         let state = try rec.liveState()
         let store = try Store(path: rec.path, readOnly: true)
         let ranking = state.ranking?.model
-        let ratings = try (0..<exclusions.count).map { u in
+        let ratings = try users.map { u in
             try store.ratings(ofUser: u).map { (item: Int32($0.item), rating: Float($0.rating)) }
         }
         for precision in [ItemPrecision.f16, .i8] {
@@ -195,16 +228,16 @@ struct QueryBench: ParsableCommand {
                 path: path, generation: 1, snapshotID: 1, factors: model.factors, itemCount: model.itemCount,
                 ranking: shape, precision: precision)
             var hits = (rating: 0, ranking: 0), wanted = (rating: 0, ranking: 0)
-            for u in 0..<exclusions.count {
-                let q = exact.queryVector(model.userVector(u))
-                let e = exact.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item)
+            for (j, user) in users.enumerated() {
+                let q = exact.queryVector(model.userVector(user))
+                let e = exact.topN(query: q, n: 10, excluded: exclusions[j]).map(\.item)
                 hits.rating +=
-                    Set(reduced.topN(query: q, n: 10, excluded: exclusions[u]).map(\.item))
+                    Set(reduced.topN(query: q, n: 10, excluded: exclusions[j]).map(\.item))
                     .intersection(e).count
                 wanted.rating += e.count
                 guard let ranking else { continue }
-                let v = ranking.userVector(ratings: ratings[u])
-                let excluded = Set(exclusions[u])
+                let v = ranking.userVector(ratings: ratings[j])
+                let excluded = Set(exclusions[j])
                 let re = exact.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item)
                 hits.ranking +=
                     Set(reduced.rankingTopN(query: v, n: 10, excluded: excluded).map(\.item))
@@ -212,7 +245,7 @@ struct QueryBench: ParsableCommand {
                 wanted.ranking += re.count
             }
             print(
-                "\(precision.rawValue) scan copy, recall@10 against the f32 lists (all \(exclusions.count) users): "
+                "\(precision.rawValue) scan copy, recall@10 against the f32 lists (\(users.count) users): "
                     + "rating model \(fmt(Double(hits.rating) / Double(max(wanted.rating, 1)), 4)), ranking model "
                     + (ranking == nil
                         ? "none" : fmt(Double(hits.ranking) / Double(max(wanted.ranking, 1)), 4)))
