@@ -156,8 +156,18 @@ public struct FactorModel: Sendable, Equatable {
     ///   - i: the item's row.
     /// - Returns: μ + b_u + b_i + p_u · q_i (p_u · q_i without biases).
     public func rawPrediction(user u: Int, item i: Int) -> Float {
-        var dot: Float = 0
-        for f in 0..<factors { dot += userFactors[u * stride + f] * itemFactors[i * stride + f] }
+        precondition(
+            u >= 0 && i >= 0 && u * stride + factors <= userFactors.count && i * stride + factors <= itemFactors.count,
+            "FactorModel.rawPrediction: no row \(u) or \(i)")
+        // The rows checked once above, then read unchecked (the same sum, in the same order).
+        let dot = userFactors.withUnsafeBufferPointer { p in
+            itemFactors.withUnsafeBufferPointer { q in
+                var dot: Float = 0
+                let a = u * stride, b = i * stride
+                for f in 0..<factors { dot += p[a + f] * q[b + f] }
+                return dot
+            }
+        }
         return useBias ? globalMean + userBias[u] + itemBias[i] + dot : dot
     }
 

@@ -137,6 +137,39 @@ func lowRankProblem(users: Int = 120, items: Int = 90, seed: UInt64 = 1) -> (tra
         #expect(m.itemVector(2).allSatisfy { $0 == 0 } && m.itemBias[2] == 0)
     }
 
+    /// The per-epoch test metrics are computed on two threads when the test set is large (about 5 s of a 20-epoch
+    /// 25M training on one): the figures must not depend on that.
+    @Test func evaluationOnTwoThreadsEqualsOneThread() throws {
+        let (train, _) = lowRankProblem(seed: 11)
+        let model = try Trainer.train(
+            train: train, test: nil, userCount: 120, itemCount: 90, scale: 1...5, options: options { $0.epochs = 3 }
+        ).model
+        // 200,000 pairs (three parts of at least 65,536), some of them with a user or item training never saw.
+        var rng = SeededGenerator(seed: 3)
+        var test = RatingTriples()
+        for _ in 0..<200_000 {
+            test.append(
+                user: Int32.random(in: 0..<125, using: &rng), item: Int32.random(in: 0..<92, using: &rng),
+                rating: Float(Int.random(in: 1...5, using: &rng)))
+        }
+        let seenUser = (0..<120).map { $0 != 7 }, seenItem = (0..<90).map { $0 != 4 }
+        let one = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem, threads: 1)
+        let two = Trainer.evaluate(model, on: test, seenUser: seenUser, seenItem: seenItem, threads: 2)
+        #expect(one.metrics == two.metrics)
+        #expect(one.unseen == two.unseen && one.unseen > 0)
+        // And both are the plain loop's figures.
+        var predictions: [Float] = []
+        for j in 0..<test.count {
+            let u = Int(test.users[j]), i = Int(test.items[j])
+            let knownUser = u < 120 && seenUser[u], knownItem = i < 90 && seenItem[i]
+            predictions.append(
+                knownUser && knownItem
+                    ? model.predict(user: u, item: i)
+                    : model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem))
+        }
+        #expect(two.metrics == ErrorMetrics(predictions: predictions, truth: test.ratings))
+    }
+
     @Test func plainDotProductModelHasNoBiases() throws {
         let (train, test) = lowRankProblem(seed: 5)
         let result = try Trainer.train(

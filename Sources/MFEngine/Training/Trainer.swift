@@ -93,7 +93,8 @@ public enum Trainer {
             }
             var testMetrics: ErrorMetrics?
             if let localTest, localTest.count > 0 {
-                let evaluation = evaluate(local, on: localTest, seenUser: seenUser, seenItem: seenItem)
+                let evaluation = evaluate(
+                    local, on: localTest, seenUser: seenUser, seenItem: seenItem, threads: options.threads)
                 testMetrics = evaluation.metrics
                 unseen = evaluation.unseen
             }
@@ -125,21 +126,41 @@ public enum Trainer {
     ///   - test: the test ratings.
     ///   - seenUser: per user, whether training saw them.
     ///   - seenItem: per item, whether training saw it.
+    ///   - threads: threads predicting (parts of at least 65,536 pairs); the metrics are the same for any count.
     /// - Returns: the metrics, and how many pairs the fallback predicted.
-    public static func evaluate(_ model: FactorModel, on test: RatingTriples, seenUser: [Bool], seenItem: [Bool])
-        -> (metrics: ErrorMetrics, unseen: Int)
-    {
-        var predictions = [Float](repeating: 0, count: test.count)
-        var unseen = 0
-        for j in 0..<test.count {
-            let u = Int(test.users[j]), i = Int(test.items[j])
-            let knownUser = u < seenUser.count && seenUser[u], knownItem = i < seenItem.count && seenItem[i]
-            if knownUser && knownItem {
-                predictions[j] = model.predict(user: u, item: i)
-            } else {
-                unseen += 1
-                predictions[j] = model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem)
+    public static func evaluate(
+        _ model: FactorModel, on test: RatingTriples, seenUser: [Bool], seenItem: [Bool], threads: Int = 1
+    ) -> (metrics: ErrorMetrics, unseen: Int) {
+        let n = test.count
+        let parts = max(1, min(threads, n / 65_536))
+        let results = ThreadSlots<(predictions: [Float], unseen: Int)>(count: parts)
+        let work = { @Sendable (part: Int) in
+            var predictions: [Float] = []
+            var unseen = 0
+            let range = n * part / parts..<n * (part + 1) / parts
+            predictions.reserveCapacity(range.count)
+            for j in range {
+                let u = Int(test.users[j]), i = Int(test.items[j])
+                let knownUser = u < seenUser.count && seenUser[u], knownItem = i < seenItem.count && seenItem[i]
+                if knownUser && knownItem {
+                    predictions.append(model.predict(user: u, item: i))
+                } else {
+                    unseen += 1
+                    predictions.append(
+                        model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem))
+                }
             }
+            results.set(part, (predictions, unseen))
+        }
+        if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
+        // The parts' predictions in pair order: the sums below run as with one thread.
+        var predictions: [Float] = []
+        predictions.reserveCapacity(n)
+        var unseen = 0
+        for part in 0..<parts {
+            let result = results.get(part)
+            predictions += result.predictions
+            unseen += result.unseen
         }
         return (ErrorMetrics(predictions: predictions, truth: test.ratings), unseen)
     }
