@@ -498,6 +498,9 @@ public struct RankingModel: Sendable, Equatable {
         in matrix: ItemMatrix?, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
         sortedExclusions: [Int32], popularityWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
+        precondition(
+            zip(sortedExclusions, sortedExclusions.dropFirst()).allSatisfy { $0 < $1 },
+            "RankingModel.topN: sortedExclusions must be ascending without repeats")
         let query = userVector(user: user, ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
         guard let matrix, matrix.ranking == ItemMatrix.Shape(itemCount: itemCount, factors: factors) else {

@@ -67,6 +67,9 @@ extension ItemMatrix {
         item: Int32, score: Float
     )] {
         precondition(ranking.factors > 0 && query.count == ranking.factors)
+        precondition(
+            zip(sortedExclusions, sortedExclusions.dropFirst()).allSatisfy { $0 < $1 },
+            "ItemMatrix.rankingTopN: sortedExclusions must be ascending without repeats")
         if let reduced = rankingScanRows, popularityWeight <= 0, n > 0 {
             var padded = query
             padded += [Float](repeating: 0, count: ranking.stride - ranking.factors)
