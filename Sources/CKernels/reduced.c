@@ -116,6 +116,8 @@ static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride,
     size_t r = 0;
     for (; r + 4 <= count; r += 4) {
         const uint16_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+        // The rows 16 ahead are asked for now (the hardware prefetcher stops at each 4 KiB page).
+        for (size_t b = 0; b < 4 * stride * 2; b += 64) _mm_prefetch((const char *)(r0 + 16 * stride) + b, _MM_HINT_T0);
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
         __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
         for (size_t c = 0; c < stride; c += 16) {
@@ -161,6 +163,8 @@ static inline __m256i load_i8(const int8_t *p, size_t rest) {
             size_t n = count - r < 4 ? count - r : 4;                                                             \
             const int8_t *row[4];                                                                                 \
             for (size_t j = 0; j < 4; j++) row[j] = rows + (r + (j < n ? j : 0)) * stride;                         \
+            for (size_t b = 0; b < 4 * stride; b += 64)                                                           \
+                _mm_prefetch((const char *)(rows + (r + 16) * stride) + b, _MM_HINT_T0);                          \
             __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),             \
                               _mm256_setzero_si256()};                                                            \
             for (size_t c = 0; c < stride; c += 32) {                                                             \
@@ -184,6 +188,45 @@ static inline __m256i load_i8(const int8_t *p, size_t rest) {
 MFREC_I8_KERNEL(scores_i8_avx2, "avx2,fma",
                 acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(qa, sv), ones)))
 MFREC_I8_KERNEL(scores_i8_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", acc[j] = _mm256_dpbusd_epi32(acc[j], qa, sv))
+
+// AVX2, eight rows at a time for rows of at most 64 bytes (k ≤ 64): the query's two 32-byte halves stay in registers
+// as |q| and its signs, eight 32-bit accumulators keep eight rows' loads in flight, and one tree reduces them.
+__attribute__((target("avx2,fma")))
+static inline __m256i sum8x256(const __m256i *a) {
+    __m256i g0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+    __m256i g1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
+}
+
+__attribute__((target("avx2,fma")))
+static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                                 size_t count, const float *bias, float *out) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t chunks = (stride + 31) / 32;  // 1 or 2
+    __m256i qv0 = load_i8(q, stride), qv1 = chunks > 1 ? load_i8(q + 32, stride - 32) : _mm256_setzero_si256();
+    __m256i qa0 = _mm256_abs_epi8(qv0), qa1 = _mm256_abs_epi8(qv1);
+    const __m256 qs = _mm256_set1_ps(qscale);
+    size_t r = 0;
+    for (; r + 8 <= count; r += 8) {
+        const int8_t *base = rows + r * stride;
+        for (size_t b = 0; b < 8 * stride; b += 64) _mm_prefetch((const char *)(base + 16 * stride) + b, _MM_HINT_T0);
+        __m256i acc[8];
+        for (int j = 0; j < 8; j++) {
+            const int8_t *row = base + j * stride;
+            __m256i x = _mm256_sign_epi8(load_i8(row, stride), qv0);
+            acc[j] = _mm256_madd_epi16(_mm256_maddubs_epi16(qa0, x), ones);
+            if (chunks > 1) {
+                __m256i y = _mm256_sign_epi8(load_i8(row + 32, stride - 32), qv1);
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(qa1, y), ones));
+            }
+        }
+        __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(sum8x256(acc)), _mm256_mul_ps(qs, _mm256_loadu_ps(scale + r)));
+        if (bias) s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
+        _mm256_storeu_ps(out + r, s);
+    }
+    if (r < count)
+        scores_i8_avx2(q, qscale, rows + r * stride, scale + r, stride, count - r, bias ? bias + r : NULL, out + r);
+}
 
 // AVX-512 VNNI on 64 bytes a step, eight rows at a time: the query's bytes as |q| (unsigned) and the mask of its
 // negative lanes, each row's bytes negated under that mask (what sign_epi8 does, which has no 512-bit form; |row|
@@ -298,7 +341,10 @@ void mfrec_scores_i8(const int8_t *q, float qscale, const int8_t *rows, const fl
         if ((stride + 63) / 64 <= MFREC_I8_CHUNKS) scores_i8_vnni512(q, qscale, rows, scale, stride, count, bias, out);
         else scores_i8_vnni(q, qscale, rows, scale, stride, count, bias, out);
         return;
-    case 1: scores_i8_avx2(q, qscale, rows, scale, stride, count, bias, out); return;
+    case 1:
+        if (stride <= 64) scores_i8_avx2_rows8(q, qscale, rows, scale, stride, count, bias, out);
+        else scores_i8_avx2(q, qscale, rows, scale, stride, count, bias, out);
+        return;
     default: break;
     }
 #endif

@@ -19,16 +19,30 @@ struct QueryBench: ParsableCommand {
                 + "lists (a seeded sample of its users; the database is opened read-only).",
             valueName: "path")) var trainedDb: String?
     @Option(help: "Users sampled for --trained-db.") var recallUsers = 2_000
+    @Option(
+        help: ArgumentHelp(
+            "Cap the scan kernels of this process's main thread at a level (0 portable, 1 AVX2/F16C, 2 AVX-512): "
+                + "the one-thread figures then show that level's kernels (scans handed to other threads keep the "
+                + "detected ones).", valueName: "level")) var kernelLevel: Int?
     @OptionGroup var scale: Scale
 
     func validate() throws {
         guard recallUsers >= 1 else { throw ValidationError("--recall-users must be at least 1") }
+        if let kernelLevel, !(0...2).contains(kernelLevel) {
+            throw ValidationError("--kernel-level must be 0, 1 or 2")
+        }
         if let trainedDb, !FileManager.default.fileExists(atPath: trainedDb) {
             throw ValidationError("--trained-db: no such file: \(trainedDb)")
         }
     }
 
     func run() throws {
+        if let kernelLevel {
+            ItemMatrix.capKernels(at: kernelLevel)
+            print(
+                "(kernels capped at level \(kernelLevel) on the main thread: f16 runs level "
+                    + "\(ItemMatrix.reducedKernelLevel(.f16)), i8 level \(ItemMatrix.reducedKernelLevel(.i8)))")
+        }
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
         if let trainedDb {
