@@ -19,11 +19,27 @@ struct TrainBench: ParsableCommand {
             "A LibMF mf-train binary (built outside the repo) to time on the same training ratings, same run.",
             valueName: "path"))
     var libmf: String?
+    @Option(
+        help: ArgumentHelp(
+            "Instead of the SGD table: time issue 16's command (`mfrec train --factors 32 --epochs 20 --threads 2 "
+                + "--test-fraction 0.1 --tune off`) on a copy of this database, a first run and then --runs more, "
+                + "with the phases it prints, next to the same ratings' in-process SGD alone and a plain scan of "
+                + "the ratings table.", valueName: "path"))
+    var phasesDb: String?
+    @Option(help: "Timed runs of --phases-db after the first.") var runs = 3
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        if let phasesDb, !FileManager.default.fileExists(atPath: phasesDb) {
+            throw ValidationError("--phases-db: no such file: \(phasesDb)")
+        }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
+        if let phasesDb { return try phases(of: phasesDb, dir: dir) }
         var sets: [(String, String, Int, Int, Int)] = []
         if FileManager.default.fileExists(atPath: sharedML100K) {
             sets.append(("ML-100K", sharedML100K, 943, 1682, 100_000))
@@ -120,6 +136,98 @@ struct TrainBench: ParsableCommand {
             }
         }
         print("\npeak memory of this benchmark process: \(fmt(peakRSSMegabytes(), 0)) MB")
+    }
+
+    /// Issue 16's `mfrec train` command on a copy of `source`: the first run, then `runs` more with the median of
+    /// each phase; then, same run, the in-process SGD alone on the same split (the floor of the training phase) and
+    /// one connection stepping through the ratings (the floor of the loading phase).
+    func phases(of source: String, dir: String) throws {
+        let db = (dir as NSString).appendingPathComponent("phases.db")
+        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: source + suffix) {
+            try? FileManager.default.removeItem(atPath: db + suffix)
+            try FileManager.default.copyItem(atPath: source + suffix, toPath: db + suffix)
+        }
+        let command = [
+            "train", "--db", db, "--factors", "32", "--epochs", "20", "--threads", "2", "--test-fraction", "0.1",
+            "--tune", "off", "--quiet",
+        ]
+        section("`mfrec \(command.joined(separator: " "))` (a copy of \(source)); load average \(loadAverage())")
+        let names = [
+            "loading the ratings", "training", "co-occurrence embedding", "ranking model", "saving the snapshot",
+        ]
+        var timed: [[Double]] = []
+        for run in 0...runs {
+            let (output, status, wall) = try captureRun(mfrecPath, command)
+            guard status == 0 else { throw BenchError("mfrec train exited with \(status): \(output)") }
+            guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("times: ") }) else {
+                throw BenchError("mfrec train printed no times line: \(output)")
+            }
+            let phases = try names.map { name -> Double in
+                guard
+                    let part = line.dropFirst(7).components(separatedBy: ", ").first(where: { $0.hasPrefix(name + " ") }
+                    ),
+                    let seconds = Self.seconds(String(part.dropFirst(name.count + 1)))
+                else { throw BenchError("no \(name) in: \(line)") }
+                return seconds
+            }
+            let own = phases[0] + phases[1] + phases[4]
+            print(
+                (run == 0 ? "first run: " : "run \(run):     ")
+                    + zip(names, phases).map { "\($0) \(fmt($1))" }.joined(separator: ", ")
+                    + "; the rating model's phases (loading + training + snapshot) \(fmt(own)) s; whole process "
+                    + "\(fmt(wall)) s")
+            if run > 0 { timed.append(phases + [own, wall]) }
+        }
+        let medians = (0..<names.count + 2).map { c in timed.map { $0[c] }.sorted()[timed.count / 2] }
+        print(
+            "median of \(timed.count): " + zip(names, medians).map { "\($0) \(fmt($1))" }.joined(separator: ", ")
+                + "; the rating model's phases \(fmt(medians[names.count])) s (issue 16's target: under 14 s); "
+                + "whole process \(fmt(medians[names.count + 1])) s")
+        // Same run, the floors: the SGD alone on the same split, and one connection stepping through the rows.
+        let rec = try Recommender(path: db, mode: .read)
+        let split = try rec.loadSplit(.random(fraction: 0.1, seed: 42), maxSeq: Int64.max)
+        let (userCount, itemCount, _) = try rec.catalog()
+        var options = TrainingOptions()
+        options.factors = 32
+        options.epochs = 20
+        options.threads = 2
+        let (_, sgd) = try time {
+            try Trainer.train(
+                train: split.train, test: nil, userCount: userCount, itemCount: itemCount, scale: 1...5,
+                options: options)
+        }
+        let reader = try Store(path: db, readOnly: true)
+        var rows = 0
+        let (_, scan) = try time { try reader.forEachRating(maxSeq: Int64.max) { _, _, _ in rows += 1 } }
+        print(
+            "same run, in process: the SGD alone (20 epochs, k 32, 2 threads, no per-epoch test) \(fmt(sgd)) s — the "
+                + "training phase is \(fmt(medians[1] / sgd))× it; one connection stepping through the \(rows) "
+                + "ratings \(fmt(scan)) s — loading is \(fmt(medians[0] / scan))× it")
+    }
+
+    /// Seconds from the train command's "12.34 s" or "1 min 5 s"; nil for anything else.
+    static func seconds(_ text: String) -> Double? {
+        let words = text.split(separator: " ")
+        if words.count == 2, words[1] == "s" { return Double(words[0]) }
+        if words.count == 4, words[1] == "min", words[3] == "s", let m = Double(words[0]), let s = Double(words[2]) {
+            return m * 60 + s
+        }
+        return nil
+    }
+
+    /// A child's output (stdout and stderr), exit status and wall seconds.
+    func captureRun(_ path: String, _ arguments: [String]) throws -> (String, Int32, Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let start = Date()
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: data, as: UTF8.self), process.terminationStatus, Date().timeIntervalSince(start))
     }
 
     /// LibMF's `mf-train` on the same training ratings (its text format: 0-based "user item rating" lines),
