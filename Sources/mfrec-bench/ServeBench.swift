@@ -227,12 +227,13 @@ struct ServeBench: ParsableCommand {
     /// A wrk load on `port`; the CPU time of `serverPID` (the process answering) is read around the measured run.
     func wrk(port: Int, connections: Int, script: String, warmUp: Bool = true, serverPID: Int32) throws -> Load {
         func once(_ seconds: Int) throws -> Load {
-            let out = try capture(
+            let out = try captureChild(
                 "/usr/bin/wrk",
                 [
                     "-t2", "-c\(connections)", "-d\(seconds)s", "--timeout", "10s", "-s", script,
                     "http://127.0.0.1:\(port)",
-                ])
+                ]
+            ).output
             guard let line = out.split(separator: "\n").first(where: { $0.hasPrefix("RESULT ") }) else {
                 throw BenchError("wrk printed no result:\n\(out)")
             }
@@ -304,20 +305,6 @@ func cpuSeconds(of pid: Int32) -> Double? {
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
-
-/// Runs a program and returns its standard output.
-func capture(_ path: String, _ arguments: [String]) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self)
 }
 
 /// `mfrec serve --port 0` as a child process of the bench.

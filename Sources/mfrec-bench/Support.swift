@@ -47,6 +47,22 @@ func runChild(_ path: String, _ arguments: [String], quiet: Bool = true) throws 
     return ChildRun(status: status, seconds: seconds, peakMegabytes: Double(usage.ru_maxrss) / 1024)
 }
 
+/// Runs a program to completion with its stdout and stderr captured: what it printed, its exit status and its wall
+/// seconds.
+func captureChild(_ path: String, _ arguments: [String]) throws -> (output: String, status: Int32, seconds: Double) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    let start = Date()
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (String(decoding: data, as: UTF8.self), process.terminationStatus, Date().timeIntervalSince(start))
+}
+
 struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

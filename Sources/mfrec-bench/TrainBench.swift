@@ -157,7 +157,7 @@ struct TrainBench: ParsableCommand {
         ]
         var timed: [[Double]] = []
         for run in 0...runs {
-            let (output, status, wall) = try captureRun(mfrecPath, command)
+            let (output, status, wall) = try captureChild(mfrecPath, command)
             guard status == 0 else { throw BenchError("mfrec train exited with \(status): \(output)") }
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("times: ") }) else {
                 throw BenchError("mfrec train printed no times line: \(output)")
@@ -213,21 +213,6 @@ struct TrainBench: ParsableCommand {
             return m * 60 + s
         }
         return nil
-    }
-
-    /// A child's output (stdout and stderr), exit status and wall seconds.
-    func captureRun(_ path: String, _ arguments: [String]) throws -> (String, Int32, Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let start = Date()
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (String(decoding: data, as: UTF8.self), process.terminationStatus, Date().timeIntervalSince(start))
     }
 
     /// LibMF's `mf-train` on the same training ratings (its text format: 0-based "user item rating" lines),
