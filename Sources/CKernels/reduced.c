@@ -238,18 +238,13 @@ static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *ro
 // accumulators keep the loads of eight rows in flight; the sums are reduced eight at a time.
 #define MFREC_I8_CHUNKS 16  // 1,024 bytes of query: wider rows take the 256-bit kernel
 
+// Each row's 16 lanes folded to 8, then `sum8x256`'s tree: row j's sum in lane j.
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static inline __m256i sum8x512(const __m512i *a) {
-    // Fold each row's 16 lanes to 8, then three rounds of pairwise adds leave row j's sum in lane j.
     __m256i f[8];
     for (int j = 0; j < 8; j++)
         f[j] = _mm256_add_epi32(_mm512_castsi512_si256(a[j]), _mm512_extracti64x4_epi64(a[j], 1));
-    __m256i h01 = _mm256_hadd_epi32(f[0], f[1]), h23 = _mm256_hadd_epi32(f[2], f[3]);
-    __m256i h45 = _mm256_hadd_epi32(f[4], f[5]), h67 = _mm256_hadd_epi32(f[6], f[7]);
-    __m256i g0 = _mm256_hadd_epi32(h01, h23), g1 = _mm256_hadd_epi32(h45, h67);
-    // g0 = [r0 r1 r2 r3 | r0 r1 r2 r3] partial halves; g1 likewise for r4..r7.
-    __m256i lo = _mm256_permute2x128_si256(g0, g1, 0x20), hi = _mm256_permute2x128_si256(g0, g1, 0x31);
-    return _mm256_add_epi32(lo, hi);
+    return sum8x256(f);
 }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
