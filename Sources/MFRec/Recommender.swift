@@ -26,6 +26,9 @@ public final class Recommender: @unchecked Sendable {
     var liveCache: LiveState?
     /// The database file.
     public let path: String
+    /// Stored ratings (as counted by the sequence) from which `train` and a first `ingest` keep the training
+    /// cache (guarded by `lock`; see `setTrainingCacheMinimum`).
+    private var cacheMinimum = 1_000_000
 
     /// How long a write waits for another process's lock on the database before it fails with a
     /// `StoreError` whose `isBusy` is true, changing nothing (default 10 s). A server sets it short and
@@ -138,15 +141,32 @@ public final class Recommender: @unchecked Sendable {
         try ingest(path: path, options: options, progress: progress, isCancelled: nil)
     }
 
-    /// `ingest` with a cancellation check (see `Async.swift`).
+    /// `ingest` with a cancellation check (see `Async.swift`). The database's first ratings also become the
+    /// training cache (`TrainingCache`), from the rows parsed, once they are committed.
     func ingest(path: String, options: IngestOptions, progress: ProgressHandler?, isCancelled: (() -> Bool)?) throws
         -> IngestReport
     {
         try serialized {
-            try Ingestor(store: store).ingest(
-                path: path, options: options, progress: progress, isCancelled: isCancelled)
+            let first = try store.maxSequence() == 0
+            var parsed: (ratings: RatingTriples, watermark: Int64)?
+            let report = try Ingestor(store: store).ingest(
+                path: path, options: options, progress: progress, isCancelled: isCancelled,
+                stored: first ? { parsed = ($0, $1) } : nil)
+            if let parsed, let stamp = try cacheStamp(maxSeq: parsed.watermark) {
+                writeTrainingCache(
+                    stamp: stamp, all: RatingTriples.latestPerPair(parsed.ratings, userCount: stamp.userCount))
+            }
+            return report
         }
     }
+
+    /// Stored ratings from which `train` and a first `ingest` keep the training cache (`<database>.ratings`, see
+    /// `TrainingCache`): below it the ratings table reads about as fast. Default 1,000,000; 0 keeps it always.
+    /// - Parameter ratings: the least count (as the sequence numbers count writes).
+    public func setTrainingCacheMinimum(_ ratings: Int) { serialized { cacheMinimum = max(0, ratings) } }
+
+    /// See `setTrainingCacheMinimum` (read inside `serialized`).
+    var trainingCacheMinimum: Int { cacheMinimum }
 
     /// Counts and statistics of what the database holds.
     /// - Returns: users, items, ratings, scale, snapshots and the live model's state.

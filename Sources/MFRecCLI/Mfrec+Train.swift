@@ -237,11 +237,14 @@ extension Mfrec {
                         + " (k = \(kept.factors), \(kept.history.count) epochs, \(duration(kept.seconds)))")
             }
             print(
-                "times: loading the ratings \(duration(outcome.loadSeconds)), "
+                "times: loading the ratings \(duration(outcome.loadSeconds))"
+                    + (outcome.loadedFromCache ? " (from the training cache)" : "") + ", "
                     + (outcome.rating.map { "tuning the rating model \(duration($0.seconds)), " } ?? "")
                     + "training \(duration(outcome.runs.reduce(0) { $0 + $1.seconds })), "
                     + "co-occurrence embedding \(duration(outcome.cooccurrenceSeconds)), ranking model "
                     + "\(duration(outcome.rankingSeconds)), "
+                    + (outcome.cacheSeconds > 0
+                        ? "writing the training cache \(duration(outcome.cacheSeconds)), " : "")
                     + "saving the snapshot \(duration(outcome.saveSeconds))")
             if let choice = outcome.rating {
                 print(

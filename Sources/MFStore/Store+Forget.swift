@@ -33,6 +33,7 @@ extension Store {
         let user = DatabaseValue.integer(Int64(id))
         let count = Int(try db.scalarInt("SELECT count(*) FROM ratings WHERE user_id = ?", [user]) ?? 0)
         try db.execute("DELETE FROM ratings WHERE user_id = ?", [user])
+        try bumpRatingsEpoch()
         try db.execute("DELETE FROM replaced_ratings WHERE user_id = ?", [user])
         try db.execute("DELETE FROM live_users WHERE user_id = ?", [user])
         try db.execute("UPDATE users SET key = ? WHERE id = ?", [.text(Store.forgottenKey(id: id)), user])
@@ -48,6 +49,7 @@ extension Store {
         let item = DatabaseValue.integer(Int64(id))
         let count = Int(try db.scalarInt("SELECT count(*) FROM ratings WHERE item_id = ?", [item]) ?? 0)
         try db.execute("DELETE FROM ratings WHERE item_id = ?", [item])
+        try bumpRatingsEpoch()
         try db.execute("DELETE FROM replaced_ratings WHERE item_id = ?", [item])
         try db.execute("DELETE FROM live_items WHERE item_id = ?", [item])
         try db.execute("DELETE FROM live_ranking_items WHERE item_id = ?", [item])
@@ -68,6 +70,7 @@ extension Store {
         guard let value = try db.scalarDouble("SELECT rating FROM ratings WHERE user_id = ? AND item_id = ?", pair)
         else { return nil }
         try db.execute("DELETE FROM ratings WHERE user_id = ? AND item_id = ?", pair)
+        try bumpRatingsEpoch()
         try db.execute("DELETE FROM replaced_ratings WHERE user_id = ? AND item_id = ?", pair)
         return value
     }

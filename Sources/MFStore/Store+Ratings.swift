@@ -21,6 +21,16 @@ extension Store {
         return try db.scalarInt("SELECT max(seq) FROM ratings") ?? 0
     }
 
+    /// How many times stored ratings were deleted (forget, `mfrec delete`): with `maxSequence()`, what
+    /// identifies the set of stored ratings (a write moves the sequence, a deletion this count), so a
+    /// derived copy of the ratings (the training cache) can tell whether it still holds them.
+    /// - Returns: the count (0 when nothing was ever deleted).
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
+    public func ratingsEpoch() throws -> Int64 { try metadata("ratings_epoch").flatMap(Int64.init) ?? 0 }
+
+    /// Counts one more deletion of ratings (inside the caller's transaction).
+    func bumpRatingsEpoch() throws { try setMetadata("ratings_epoch", String(try ratingsEpoch() + 1)) }
+
     /// The rating scale: the smallest and largest rating ever ingested (or the scale given at ingest).
     /// - Returns: the scale, or nil before the first ingest.
     /// - Throws: `StoreError.sqlite` when SQLite fails.

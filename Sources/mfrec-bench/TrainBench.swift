@@ -143,7 +143,11 @@ struct TrainBench: ParsableCommand {
     /// one connection stepping through the ratings (the floor of the loading phase).
     func phases(of source: String, dir: String) throws {
         let db = (dir as NSString).appendingPathComponent("phases.db")
-        for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: source + suffix) {
+        // The training cache goes with the copy when the source has one (as a first ingest leaves it).
+        for suffix in ["", "-wal", ".ratings"] {
+            try? FileManager.default.removeItem(atPath: db + suffix)
+        }
+        for suffix in ["", "-wal", ".ratings"] where FileManager.default.fileExists(atPath: source + suffix) {
             try? FileManager.default.removeItem(atPath: db + suffix)
             try FileManager.default.copyItem(atPath: source + suffix, toPath: db + suffix)
         }
@@ -162,18 +166,23 @@ struct TrainBench: ParsableCommand {
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("times: ") }) else {
                 throw BenchError("mfrec train printed no times line: \(output)")
             }
+            let cacheNote = " (from the training cache)"
+            let parts = line.dropFirst(7).replacingOccurrences(of: cacheNote, with: "").components(separatedBy: ", ")
+            func phase(_ name: String) -> Double? {
+                parts.first(where: { $0.hasPrefix(name + " ") }).flatMap {
+                    Self.seconds(String($0.dropFirst(name.count + 1)))
+                }
+            }
             let phases = try names.map { name -> Double in
-                guard
-                    let part = line.dropFirst(7).components(separatedBy: ", ").first(where: { $0.hasPrefix(name + " ") }
-                    ),
-                    let seconds = Self.seconds(String(part.dropFirst(name.count + 1)))
-                else { throw BenchError("no \(name) in: \(line)") }
+                guard let seconds = phase(name) else { throw BenchError("no \(name) in: \(line)") }
                 return seconds
             }
             let own = phases[0] + phases[1] + phases[4]
+            let source = line.contains(cacheNote) ? "the training cache" : "the ratings table"
+            let written = phase("writing the training cache").map { ", writing the training cache \(fmt($0))" } ?? ""
             print(
-                (run == 0 ? "first run: " : "run \(run):     ")
-                    + zip(names, phases).map { "\($0) \(fmt($1))" }.joined(separator: ", ")
+                (run == 0 ? "first run: " : "run \(run):     ") + "ratings from \(source); "
+                    + zip(names, phases).map { "\($0) \(fmt($1))" }.joined(separator: ", ") + written
                     + "; the rating model's phases (loading + training + snapshot) \(fmt(own)) s; whole process "
                     + "\(fmt(wall)) s")
             if run > 0 { timed.append(phases + [own, wall]) }

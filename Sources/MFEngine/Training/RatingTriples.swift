@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Ratings as three parallel columns of dense ids and values.
 public struct RatingTriples: Sendable {
     /// Dense user ids.
@@ -48,4 +50,128 @@ public struct RatingTriples: Sendable {
         items.append(contentsOf: other.items)
         ratings.append(contentsOf: other.ratings)
     }
+
+    /// Two sets in strictly ascending (user, item) order, merged into one in that order (a pair in both
+    /// comes from `a` only).
+    /// - Parameters:
+    ///   - a: one set, in (user, item) order.
+    ///   - b: the other, in (user, item) order.
+    /// - Returns: the union, in (user, item) order.
+    public static func merged(_ a: RatingTriples, _ b: RatingTriples) -> RatingTriples {
+        var out = RatingTriples()
+        out.reserve(a.count + b.count)
+        func key(_ t: RatingTriples, _ j: Int) -> Int64 {
+            Int64(t.users[j]) << 32 | Int64(UInt32(bitPattern: t.items[j]))
+        }
+        var i = 0, j = 0
+        while i < a.count || j < b.count {
+            if j == b.count || (i < a.count && key(a, i) <= key(b, j)) {
+                if j < b.count && key(a, i) == key(b, j) { j += 1 }
+                out.append(user: a.users[i], item: a.items[i], rating: a.ratings[i])
+                i += 1
+            } else {
+                out.append(user: b.users[j], item: b.items[j], rating: b.ratings[j])
+                j += 1
+            }
+        }
+        return out
+    }
+
+    /// Ratings in three columns split in two by `isSecond`, each side in the columns' order; `parts` threads
+    /// each take a contiguous share (a first pass counts each share's sides, a second writes them in place).
+    /// - Parameters:
+    ///   - users: user ids.
+    ///   - items: item ids (as many).
+    ///   - ratings: ratings (as many).
+    ///   - requested: threads.
+    ///   - isSecond: whether (user, item) goes to the second set.
+    /// - Returns: (the rest, those `isSecond` picked).
+    public static func split(
+        users: UnsafeBufferPointer<Int32>, items: UnsafeBufferPointer<Int32>, ratings: UnsafeBufferPointer<Float>,
+        parts requested: Int, _ isSecond: @escaping @Sendable (Int32, Int32) -> Bool
+    ) -> (RatingTriples, RatingTriples) {
+        precondition(users.count == items.count && items.count == ratings.count)
+        let n = users.count
+        let parts = max(1, min(requested, n / 100_000))
+        @Sendable func range(_ part: Int) -> Range<Int> { (n * part / parts)..<(n * (part + 1) / parts) }
+        // Pass 1: which side each rating goes to, and how many per share.
+        var sides = [Bool](repeating: false, count: n)
+        let seconds = ThreadSlots<Int>(count: parts)
+        sides.withUnsafeMutableBufferPointer { sides in
+            let shared = SharedColumns(sides: sides, users: users, items: items)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                var count = 0
+                for j in range(part) {
+                    let second = isSecond(shared.users[j], shared.items[j])
+                    shared.sides[j] = second
+                    count += second ? 1 : 0
+                }
+                seconds.set(part, count)
+            }
+        }
+        let secondTotal = (0..<parts).reduce(0) { $0 + seconds.value($1)! }
+        // Pass 2: each column's ratings copied to their side (into arrays made at their final size).
+        func pick<T>(_ column: UnsafeBufferPointer<T>, second: Bool) -> [T] {
+            let count = second ? secondTotal : n - secondTotal
+            return [T](unsafeUninitializedCapacity: count) { out, initialized in
+                sides.withUnsafeBufferPointer { sides in
+                    var k = 0
+                    for j in 0..<n where sides[j] == second {
+                        out.initializeElement(at: k, to: column[j])
+                        k += 1
+                    }
+                    precondition(k == count)
+                }
+                initialized = count
+            }
+        }
+        return (
+            RatingTriples(
+                users: pick(users, second: false), items: pick(items, second: false),
+                ratings: pick(ratings, second: false)),
+            RatingTriples(
+                users: pick(users, second: true), items: pick(items, second: true), ratings: pick(ratings, second: true)
+            )
+        )
+    }
+
+    /// Ratings in any order, possibly with repeated pairs, as the stored set: the last value of each pair, in
+    /// (user, item) order (a counting sort by user, then each user's items sorted).
+    /// - Parameters:
+    ///   - ratings: the ratings in the order they were written.
+    ///   - userCount: users (every id below it).
+    /// - Returns: one rating per pair, in (user, item) order.
+    public static func latestPerPair(_ ratings: RatingTriples, userCount: Int) -> RatingTriples {
+        var starts = [Int](repeating: 0, count: userCount + 1)
+        for u in ratings.users { starts[Int(u) + 1] += 1 }
+        for u in 0..<userCount { starts[u + 1] += starts[u] }
+        var next = starts
+        var order = [Int32](repeating: 0, count: ratings.count)
+        for j in 0..<ratings.count {
+            let u = Int(ratings.users[j])
+            order[next[u]] = Int32(j)
+            next[u] += 1
+        }
+        var out = RatingTriples()
+        out.reserve(ratings.count)
+        for u in 0..<userCount where starts[u + 1] > starts[u] {
+            // Stable by item: a repeated pair's later write comes last, and is the one kept.
+            let mine = order[starts[u]..<starts[u + 1]].sorted {
+                ratings.items[Int($0)] != ratings.items[Int($1)]
+                    ? ratings.items[Int($0)] < ratings.items[Int($1)] : $0 < $1
+            }
+            for (k, j) in mine.enumerated() {
+                if k + 1 < mine.count && ratings.items[Int(mine[k + 1])] == ratings.items[Int(j)] { continue }
+                out.append(user: Int32(u), item: ratings.items[Int(j)], rating: ratings.ratings[Int(j)])
+            }
+        }
+        return out
+    }
+}
+
+/// The columns `RatingTriples.split` hands to its threads: each thread writes only its own range of `sides`.
+private struct SharedColumns: @unchecked Sendable {
+    let sides: UnsafeMutableBufferPointer<Bool>
+    let users: UnsafeBufferPointer<Int32>
+    let items: UnsafeBufferPointer<Int32>
 }

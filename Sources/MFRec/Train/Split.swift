@@ -28,6 +28,12 @@ public enum TestSplit: Codable, Sendable, Equatable {
         return Double(x >> 11) / 9_007_199_254_740_992.0 < fraction
     }
 
+    /// Whether this is a random split (its test ratings are stored ones).
+    public var isRandom: Bool {
+        if case .random = self { return true }
+        return false
+    }
+
     /// A one-line description ("random 20% test split, seed 42").
     public var summary: String {
         switch self {

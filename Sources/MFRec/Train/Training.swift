@@ -80,6 +80,10 @@ public struct TrainOutcome: Sendable {
     public var unseenTestPairs: Int
     /// Time to load the ratings.
     public var loadSeconds: Double
+    /// The ratings came from the training cache (`<database>.ratings`), not the ratings table.
+    public var loadedFromCache: Bool
+    /// Time to write the training cache for the next run (0 when it was not written).
+    public var cacheSeconds: Double
     /// Fitting the co-occurrence embedding (0 when skipped).
     public var cooccurrenceSeconds: Double
     /// What validation chose for the ranking model (nil when none was fitted).
@@ -129,7 +133,8 @@ extension Recommender {
                 request.testFile.map { .file(path: $0) }
                 ?? (request.testFraction > 0
                     ? .random(fraction: request.testFraction, seed: request.options.seed) : .none)
-            var (train, test) = try loadSplit(split, maxSeq: watermark)
+            let loaded = try loadSplitFromCache(split, maxSeq: watermark)
+            var (train, test) = (loaded.train, loaded.test)
             let loadSeconds = Date().timeIntervalSince(loadStart)
             if train.count == 0 { throw EngineError.noTrainingRatings }
             try EngineError.check(isCancelled)
@@ -204,6 +209,13 @@ extension Recommender {
                     isCancelled: isCancelled)
                 : nil
             let rankingSeconds = ranking == nil ? 0 : Date().timeIntervalSince(rankingStart)
+            // The ratings read from the table become the next run's training cache (see `TrainingCache`).
+            let cacheStart = Date()
+            var cacheSeconds = 0.0
+            if let stamp = loaded.stampToCache {
+                writeTrainingCache(stamp: stamp, all: split.isRandom ? RatingTriples.merged(train, test) : train)
+                cacheSeconds = Date().timeIntervalSince(cacheStart)
+            }
             train = RatingTriples()
             test = RatingTriples()  // free before encoding the snapshot
 
@@ -246,6 +258,7 @@ extension Recommender {
                 snapshotID: snapshotID, savedUpdatesAs: savedUpdates, runs: runs, best: best!.index,
                 trainRatings: counts.0,
                 testRatings: counts.1, unseenTestPairs: kept.unseenTestPairs, loadSeconds: loadSeconds,
+                loadedFromCache: loaded.fromCache, cacheSeconds: cacheSeconds,
                 cooccurrenceSeconds: cooccurrenceSeconds, ranking: ranking?.choice, rankingSeconds: rankingSeconds,
                 rating: ratingChoice,
                 saveSeconds: Date().timeIntervalSince(saveStart), model: kept.model)
@@ -311,6 +324,61 @@ extension Recommender {
 
     /// Connections that read the ratings at once when training (see `Store.readRatings`).
     var loadThreads: Int { min(2, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// The training cache file of this database: `<database>.ratings` (see `TrainingCache`).
+    public var trainingCachePath: String { path + ".ratings" }
+
+    /// The state of the stored ratings, when it is `maxSeq`'s and at least `trainingCacheMinimum` ratings may be
+    /// stored (nil: no cache for this read).
+    func cacheStamp(maxSeq: Int64) throws -> TrainingCache.Stamp? {
+        try store.read {
+            let watermark = try store.maxSequence()
+            guard watermark == maxSeq, watermark >= trainingCacheMinimum else { return nil }
+            return TrainingCache.Stamp(
+                watermark: watermark, epoch: try store.ratingsEpoch(), userCount: try store.userCount(),
+                itemCount: try store.itemCount())
+        }
+    }
+
+    /// `loadSplit`, reading the training cache when it holds the ratings' current state; otherwise from the
+    /// table, with the stamp the caller may write the cache under (when enough ratings are stored).
+    func loadSplitFromCache(_ split: TestSplit, maxSeq: Int64) throws -> (
+        train: RatingTriples, test: RatingTriples, fromCache: Bool, stampToCache: TrainingCache.Stamp?
+    ) {
+        try serialized {
+            guard let stamp = try cacheStamp(maxSeq: maxSeq) else {
+                let (train, test) = try loadSplit(split, maxSeq: maxSeq)
+                return (train, test, false, nil)
+            }
+            let random: (fraction: Double, seed: UInt64)? =
+                if case .random(let fraction, let seed) = split { (fraction, seed) } else { nil }
+            let threads = loadThreads
+            guard
+                var (train, test) = TrainingCache.withRatings(
+                    path: trainingCachePath, stamp: stamp,
+                    { columns in
+                        RatingTriples.split(
+                            users: columns.users, items: columns.items, ratings: columns.ratings, parts: threads
+                        ) { u, i in
+                            random.map { TestSplit.isTest(user: u, item: i, fraction: $0.fraction, seed: $0.seed) }
+                                ?? false
+                        }
+                    })
+            else {
+                let (train, test) = try loadSplit(split, maxSeq: maxSeq)
+                return (train, test, false, stamp)
+            }
+            if case .file(let path) = split { test = try readTestFile(path) }
+            return (train, test, true, nil)
+        }
+    }
+
+    /// Writes the training cache for `stamp` unless the ratings moved on meanwhile (a forget since must not
+    /// find its ratings back in the file).
+    func writeTrainingCache(stamp: TrainingCache.Stamp, all: RatingTriples) {
+        guard (try? cacheStamp(maxSeq: stamp.watermark)) == stamp else { return }
+        TrainingCache.write(all, stamp: stamp, to: trainingCachePath)
+    }
 
     /// The train and test ratings of a split, among the ratings with `seq <= maxSeq`.
     /// - Parameters:

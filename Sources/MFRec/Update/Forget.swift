@@ -90,6 +90,7 @@ extension Recommender {
         var report = ForgetReport()
         // The marker goes first: a kill after the commit leaves it for the next writer (finishPendingScrub).
         FileManager.default.createFile(atPath: scrubMarkerPath, contents: Data(note.utf8))
+        TrainingCache.remove(path: trainingCachePath)  // it holds the ratings being forgotten
         try store.setSecureDelete(true)
         defer { try? store.setSecureDelete(false) }
         liveCache = nil
