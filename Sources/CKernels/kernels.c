@@ -90,6 +90,16 @@ static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(lo);
 }
 
+void mfrec_prefetch_rows(const float *a, const float *b, size_t bytes) {
+    for (size_t offset = 0; offset < bytes; offset += 64) {
+        __builtin_prefetch((const char *)a + offset);
+        __builtin_prefetch((const char *)b + offset);
+    }
+}
+
+// How many ratings ahead the SGD kernel prefetches the rows it will update.
+#define MFREC_SGD_AHEAD 4
+
 __attribute__((target("avx2,fma")))
 static void sgd_avx2(const int32_t *users, const int32_t *items, const float *ratings, size_t count,
                      float *P, float *Q, float *bu, float *bi, size_t stride,
@@ -98,9 +108,13 @@ static void sgd_avx2(const int32_t *users, const int32_t *items, const float *ra
     double s = 0, a = 0;
     const __m256 dp = _mm256_set1_ps(1 - lr * reg_p), dq = _mm256_set1_ps(1 - lr * reg_q), zero = _mm256_setzero_ps();
     for (size_t j = 0; j < count; j++) {
-        if (j + 2 < count) {  // the rows of the rating after next: hide the memory latency
-            _mm_prefetch((const char *)(P + (size_t)users[j + 2] * stride), _MM_HINT_T0);
-            _mm_prefetch((const char *)(Q + (size_t)items[j + 2] * stride), _MM_HINT_T0);
+        if (j + MFREC_SGD_AHEAD < count) {  // every line of the rows a few ratings ahead: hide the memory latency
+            const char *pa = (const char *)(P + (size_t)users[j + MFREC_SGD_AHEAD] * stride);
+            const char *qa = (const char *)(Q + (size_t)items[j + MFREC_SGD_AHEAD] * stride);
+            for (size_t b = 0; b < stride * sizeof(float); b += 64) {
+                _mm_prefetch(pa + b, _MM_HINT_T0);
+                _mm_prefetch(qa + b, _MM_HINT_T0);
+            }
         }
         float *p = P + (size_t)users[j] * stride, *q = Q + (size_t)items[j] * stride;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();

@@ -84,6 +84,10 @@ void mfrec_kernels_force_portable(int portable);
 
 #include <stdint.h>
 
+// Asks for every cache line of two rows of `bytes` bytes (a user's and an item's), for loops that visit rows in
+// an order the hardware prefetcher cannot follow. A hint: no effect on any result.
+void mfrec_prefetch_rows(const float *a, const float *b, size_t bytes);
+
 /// One SGD pass over a block of ratings (the training hot loop). Rows of P and Q are `stride` floats
 /// (a multiple of 8, zero-padded). Adds the squared and absolute errors (measured before each update)
 /// to *sq and *ab. With `use_bias` 0, predictions are the plain dot product; with `nonnegative` 1,

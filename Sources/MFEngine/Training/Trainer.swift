@@ -139,15 +139,29 @@ public enum Trainer {
             var unseen = 0
             let range = n * part / parts..<n * (part + 1) / parts
             predictions.reserveCapacity(range.count)
-            for j in range {
-                let u = Int(test.users[j]), i = Int(test.items[j])
-                let knownUser = u < seenUser.count && seenUser[u], knownItem = i < seenItem.count && seenItem[i]
-                if knownUser && knownItem {
-                    predictions.append(model.predict(user: u, item: i))
-                } else {
-                    unseen += 1
-                    predictions.append(
-                        model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem))
+            let ahead = 8  // pairs: the rows are at random places, so they are asked for before they are needed
+            model.userFactors.withUnsafeBufferPointer { p in
+                model.itemFactors.withUnsafeBufferPointer { q in
+                    for j in range {
+                        if j + ahead < range.upperBound {
+                            let u = Int(test.users[j + ahead]), i = Int(test.items[j + ahead])
+                            if u >= 0, i >= 0, u < model.userCount, i < model.itemCount {
+                                mfrec_prefetch_rows(
+                                    p.baseAddress! + u * model.stride, q.baseAddress! + i * model.stride,
+                                    model.factors * 4)
+                            }
+                        }
+                        let u = Int(test.users[j]), i = Int(test.items[j])
+                        let knownUser = u < seenUser.count && seenUser[u]
+                        let knownItem = i < seenItem.count && seenItem[i]
+                        if knownUser && knownItem {
+                            predictions.append(model.predict(user: u, item: i))
+                        } else {
+                            unseen += 1
+                            predictions.append(
+                                model.fallbackPrediction(user: u, knownUser: knownUser, item: i, knownItem: knownItem))
+                        }
+                    }
                 }
             }
             results.set(part, (predictions, unseen))
@@ -232,54 +246,128 @@ final class BlockGrid: Sendable {
         self.itemOrder = itemOrder
         self.localUser = localUser
         self.localItem = localItem
-        @inline(__always) func bin(_ local: Int32, _ count: Int) -> Int { Int(local) * bins / max(count, 1) }
-
-        let n = triples.count
-        var counts = [Int](repeating: 0, count: bins * bins + 1)
-        var blockOf = [UInt16](repeating: 0, count: n)
-        for j in 0..<n {
-            let b =
-                bin(localUser[Int(triples.users[j])], userCount) * bins
-                + bin(localItem[Int(triples.items[j])], itemCount)
-            blockOf[j] = UInt16(b)
-            counts[b + 1] += 1
+        let n = triples.count, blocks = bins * bins
+        var partCounts: [[Int]] = []
+        // Two threads from a million ratings on: each takes a contiguous half of the input for the counting and
+        // the scatter, and every other block for the shuffle. The result is the one-thread result exactly.
+        let parts = n >= 1_000_000 ? 2 : 1
+        // Each rating's block, and each part's count per block.
+        let blockOf = [UInt16](unsafeUninitializedCapacity: n) { out, initialized in
+            let out = Shared(out)
+            let perPart = ThreadSlots<[Int]>(count: parts)
+            localUser.withUnsafeBufferPointer { lu in
+                localItem.withUnsafeBufferPointer { li in
+                    triples.users.withUnsafeBufferPointer { u in
+                        triples.items.withUnsafeBufferPointer { i in
+                            let inputs = Shared((lu, li, u, i))
+                            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                let (lu, li, u, i) = inputs.value
+                                var counts = [Int](repeating: 0, count: blocks)
+                                for j in BlockGrid.range(part, of: parts, n) {
+                                    let b =
+                                        Int(lu[Int(u[j])]) * bins / max(userCount, 1) * bins
+                                        + Int(li[Int(i[j])]) * bins / max(itemCount, 1)
+                                    out.value[j] = UInt16(b)
+                                    counts[b] += 1
+                                }
+                                perPart.set(part, counts)
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = n
+            partCounts = (0..<parts).map { perPart.value($0)! }
         }
-        for b in 0..<bins * bins { counts[b + 1] += counts[b] }
+        var counts = [Int](repeating: 0, count: blocks + 1)
+        for b in 0..<blocks { counts[b + 1] = counts[b] + partCounts.reduce(0) { $0 + $1[b] } }
         offsets = counts
-        // The ratings are scattered into their blocks (in input order within a block: one sequential read,
-        // bins² write streams), then each block is shuffled in place, the three arrays by the same swaps —
-        // the permutation `shuffle(using:)` of an index array would give (the same Fisher–Yates draws), without
-        // gathering 3 × n values from random places afterwards (which cost 5 s on 22.5M ratings).
-        var cursor = counts
-        var users = [Int32](repeating: 0, count: n), items = [Int32](repeating: 0, count: n)
-        var ratings = [Float](repeating: 0, count: n)
-        for j in 0..<n {
-            let b = Int(blockOf[j])
-            let at = cursor[b]
-            users[at] = localUser[Int(triples.users[j])]
-            items[at] = localItem[Int(triples.items[j])]
-            ratings[at] = triples.ratings[j]
-            cursor[b] += 1
+        // The ratings are scattered into their blocks (in input order within a block: part 0's ratings of a block
+        // before part 1's), then each block is shuffled in place — the permutation `shuffle(using:)` of an index
+        // array would give, with the same Fisher–Yates draws (drawn here in block order), applied to each column
+        // by the same swaps, without gathering 3 × n values from random places afterwards (which cost 5 s on
+        // 22.5M ratings).
+        let cursors = (0..<parts).map { part in
+            (0..<blocks).map { b in counts[b] + partCounts[..<part].reduce(0) { $0 + $1[b] } }
         }
-        blockOf = []
-        for b in 0..<bins * bins {
-            // `MutableCollection.shuffle(using:)`'s loop, applied to three arrays at once.
+        var draws = [Int32](repeating: 0, count: n)
+        for b in 0..<blocks {
+            // `MutableCollection.shuffle(using:)`'s draws.
             var amount = counts[b + 1] - counts[b]
             var current = counts[b]
-            guard amount > 1 else { continue }
             while amount > 1 {
-                let random = Int.random(in: 0..<amount, using: &rng)
+                draws[current] = Int32(Int.random(in: 0..<amount, using: &rng))
                 amount -= 1
-                users.swapAt(current, current + random)
-                items.swapAt(current, current + random)
-                ratings.swapAt(current, current + random)
                 current += 1
             }
         }
+        let layout = Layout(parts: parts, count: n, blocks: blocks, starts: counts, cursors: cursors)
+        let users = localUser.withUnsafeBufferPointer { map in
+            layout.column(triples.users, blockOf: blockOf, draws: draws) { map[Int($0)] }
+        }
+        let items = localItem.withUnsafeBufferPointer { map in
+            layout.column(triples.items, blockOf: blockOf, draws: draws) { map[Int($0)] }
+        }
+        let ratings = layout.column(triples.ratings, blockOf: blockOf, draws: draws) { $0 }
         self.users = users
         self.items = items
         self.ratings = ratings
     }
 
     func blockRange(_ block: Int) -> Range<Int> { offsets[block]..<offsets[block + 1] }
+
+    /// Part `part` of `parts` contiguous shares of 0..<n.
+    static func range(_ part: Int, of parts: Int, _ n: Int) -> Range<Int> {
+        (n * part / parts)..<(n * (part + 1) / parts)
+    }
+
+    /// Where each part's ratings go: block boundaries, and each part's first slot in every block.
+    struct Layout: Sendable {
+        let parts: Int, count: Int, blocks: Int
+        let starts: [Int]
+        let cursors: [[Int]]
+
+        /// One column in block order: each rating's value (mapped by `transform`) scattered to its block, each
+        /// block then shuffled by `draws` (slot j of a block swapped with slot j + draws[j]).
+        func column<T: BitwiseCopyable>(
+            _ source: [T], blockOf: [UInt16], draws: [Int32], _ transform: (T) -> T
+        ) -> [T] {
+            [T](unsafeUninitializedCapacity: count) { out, initialized in
+                let out = Shared(out)
+                source.withUnsafeBufferPointer { source in
+                    blockOf.withUnsafeBufferPointer { blockOf in
+                        draws.withUnsafeBufferPointer { draws in
+                            withoutActuallyEscaping(transform) { transform in
+                                let inputs = Shared((source, blockOf, draws, transform))
+                                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                    let (source, blockOf, _, transform) = inputs.value
+                                    var cursor = cursors[part]
+                                    for j in BlockGrid.range(part, of: parts, count) {
+                                        let b = Int(blockOf[j])
+                                        (out.value.baseAddress! + cursor[b]).initialize(to: transform(source[j]))
+                                        cursor[b] += 1
+                                    }
+                                }
+                                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                    let draws = inputs.value.2
+                                    for b in stride(from: part, to: blocks, by: parts) {
+                                        for current in starts[b]..<max(starts[b], starts[b + 1] - 1) {
+                                            out.value.swapAt(current, current + Int(draws[current]))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                initialized = count
+            }
+        }
+    }
+}
+
+/// A value handed to `concurrentPerform`'s threads: buffers each thread reads, or writes only in its own range.
+private struct Shared<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
