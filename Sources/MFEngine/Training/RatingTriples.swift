@@ -142,31 +142,44 @@ public struct RatingTriples: Sendable {
     ///   - userCount: users (every id below it).
     /// - Returns: one rating per pair, in (user, item) order.
     public static func latestPerPair(_ ratings: RatingTriples, userCount: Int) -> RatingTriples {
+        precondition(ratings.count < 1 << 32, "RatingTriples.latestPerPair: positions are kept in 32 bits")
         var starts = [Int](repeating: 0, count: userCount + 1)
         for u in ratings.users { starts[Int(u) + 1] += 1 }
         for u in 0..<userCount { starts[u + 1] += starts[u] }
+        // Per user, keys (item << 32 | position in the input): sorted, they put a user's items in order and a
+        // repeated pair's writes in the order they were made.
         var next = starts
-        var order = [Int32](repeating: 0, count: ratings.count)
-        for j in 0..<ratings.count {
-            let u = Int(ratings.users[j])
-            order[next[u]] = Int32(j)
-            next[u] += 1
+        var keys = [UInt64](repeating: 0, count: ratings.count)
+        ratings.users.withUnsafeBufferPointer { users in
+            ratings.items.withUnsafeBufferPointer { items in
+                keys.withUnsafeMutableBufferPointer { keys in
+                    for j in 0..<users.count {
+                        let u = Int(users[j])
+                        keys[next[u]] = UInt64(UInt32(bitPattern: items[j])) << 32 | UInt64(j)
+                        next[u] += 1
+                    }
+                    for u in 0..<userCount where starts[u + 1] - starts[u] > 1 {
+                        var mine = UnsafeMutableBufferPointer(rebasing: keys[starts[u]..<starts[u + 1]])
+                        mine.sort()
+                    }
+                }
+            }
         }
         var out = RatingTriples()
         out.reserve(ratings.count)
-        for u in 0..<userCount where starts[u + 1] > starts[u] {
-            // Stable by item: a repeated pair's later write comes last, and is the one kept.
-            let mine = order[starts[u]..<starts[u + 1]].sorted {
-                ratings.items[Int($0)] != ratings.items[Int($1)]
-                    ? ratings.items[Int($0)] < ratings.items[Int($1)] : $0 < $1
-            }
-            for (k, j) in mine.enumerated() {
-                if k + 1 < mine.count && ratings.items[Int(mine[k + 1])] == ratings.items[Int(j)] { continue }
-                out.append(user: Int32(u), item: ratings.items[Int(j)], rating: ratings.ratings[Int(j)])
+        for u in 0..<userCount {
+            var k = starts[u]
+            while k < starts[u + 1] {
+                // The last write of the pair wins.
+                while k + 1 < starts[u + 1] && keys[k + 1] >> 32 == keys[k] >> 32 { k += 1 }
+                let j = Int(keys[k] & 0xFFFF_FFFF)
+                out.append(user: Int32(u), item: ratings.items[j], rating: ratings.ratings[j])
+                k += 1
             }
         }
         return out
     }
+
 }
 
 /// The columns `RatingTriples.split` hands to its threads: each thread writes only its own range of `sides`.
