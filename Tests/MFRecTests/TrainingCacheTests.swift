@@ -134,6 +134,13 @@ import Testing
             // The refused file was replaced by a good one.
             #expect(Self.same(try #require(try Self.cached(rec)), table))
         }
+        // A FIFO in its place (made here, in the test's folder) is refused without waiting for a writer, and
+        // replaced by a good file.
+        try FileManager.default.removeItem(atPath: rec.trainingCachePath)
+        #expect(mkfifo(rec.trainingCachePath, 0o644) == 0)
+        let fromFIFO = try rec.train(Self.request).loadedFromCache
+        #expect(!fromFIFO)
+        #expect(Self.same(try #require(try Self.cached(rec)), table))
         // A file whose checksum matches but whose pairs are out of order is refused too.
         var swapped = table
         swapped.items.swapAt(0, 1)

@@ -52,7 +52,9 @@ public enum TrainingCache {
     /// - Returns: what `body` returns, or nil.
     /// - Throws: what `body` throws.
     public static func withRatings<R>(path: String, stamp: Stamp, _ body: (Columns) throws -> R) rethrows -> R? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO at the path must not hold `train` until something writes to it (it is then refused
+        // as not a regular file); for a regular file the flag changes nothing.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var info = stat()
