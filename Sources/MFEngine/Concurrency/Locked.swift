@@ -25,6 +25,17 @@ public final class Locked<Value>: @unchecked Sendable {
     }
 }
 
+/// A value handed to `concurrentPerform`'s threads: buffers each thread only reads, or writes only in its own
+/// range. Invariant (why `@unchecked Sendable` is sound): the caller keeps the buffers alive for the call and
+/// gives no two threads the same writable range.
+struct Shared<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// Share `part` of `parts` contiguous shares of 0..<n (what each `concurrentPerform` iteration takes).
+func share(_ part: Int, of parts: Int, _ n: Int) -> Range<Int> { (n * part / parts)..<(n * (part + 1) / parts) }
+
 /// Result slots written by `concurrentPerform` iterations, each its own index, read after they end.
 public final class ThreadSlots<T>: Sendable {
     private let slots: Locked<[T?]>

@@ -93,17 +93,17 @@ public struct RatingTriples: Sendable {
         precondition(users.count == items.count && items.count == ratings.count)
         let n = users.count
         let parts = max(1, min(requested, n / 100_000))
-        @Sendable func range(_ part: Int) -> Range<Int> { (n * part / parts)..<(n * (part + 1) / parts) }
         // Pass 1: which side each rating goes to, and how many per share.
         var sides = [Bool](repeating: false, count: n)
         let seconds = ThreadSlots<Int>(count: parts)
         sides.withUnsafeMutableBufferPointer { sides in
-            let shared = SharedColumns(sides: sides, users: users, items: items)
+            let shared = Shared((sides: sides, users: users, items: items))
             DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let (sides, users, items) = shared.value
                 var count = 0
-                for j in range(part) {
-                    let second = isSecond(shared.users[j], shared.items[j])
-                    shared.sides[j] = second
+                for j in share(part, of: parts, n) {
+                    let second = isSecond(users[j], items[j])
+                    sides[j] = second
                     count += second ? 1 : 0
                 }
                 seconds.set(part, count)
@@ -180,11 +180,4 @@ public struct RatingTriples: Sendable {
         return out
     }
 
-}
-
-/// The columns `RatingTriples.split` hands to its threads: each thread writes only its own range of `sides`.
-private struct SharedColumns: @unchecked Sendable {
-    let sides: UnsafeMutableBufferPointer<Bool>
-    let users: UnsafeBufferPointer<Int32>
-    let items: UnsafeBufferPointer<Int32>
 }

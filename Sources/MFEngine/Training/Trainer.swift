@@ -263,7 +263,7 @@ final class BlockGrid: Sendable {
                             DispatchQueue.concurrentPerform(iterations: parts) { part in
                                 let (lu, li, u, i) = inputs.value
                                 var counts = [Int](repeating: 0, count: blocks)
-                                for j in BlockGrid.range(part, of: parts, n) {
+                                for j in share(part, of: parts, n) {
                                     let b =
                                         Int(lu[Int(u[j])]) * bins / max(userCount, 1) * bins
                                         + Int(li[Int(i[j])]) * bins / max(itemCount, 1)
@@ -316,11 +316,6 @@ final class BlockGrid: Sendable {
 
     func blockRange(_ block: Int) -> Range<Int> { offsets[block]..<offsets[block + 1] }
 
-    /// Part `part` of `parts` contiguous shares of 0..<n.
-    static func range(_ part: Int, of parts: Int, _ n: Int) -> Range<Int> {
-        (n * part / parts)..<(n * (part + 1) / parts)
-    }
-
     /// Where each part's ratings go: block boundaries, and each part's first slot in every block.
     struct Layout: Sendable {
         let parts: Int, count: Int, blocks: Int
@@ -342,7 +337,7 @@ final class BlockGrid: Sendable {
                                 DispatchQueue.concurrentPerform(iterations: parts) { part in
                                     let (source, blockOf, _, transform) = inputs.value
                                     var cursor = cursors[part]
-                                    for j in BlockGrid.range(part, of: parts, count) {
+                                    for j in share(part, of: parts, count) {
                                         let b = Int(blockOf[j])
                                         (out.value.baseAddress! + cursor[b]).initialize(to: transform(source[j]))
                                         cursor[b] += 1
@@ -364,10 +359,4 @@ final class BlockGrid: Sendable {
             }
         }
     }
-}
-
-/// A value handed to `concurrentPerform`'s threads: buffers each thread reads, or writes only in its own range.
-private struct Shared<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -28,6 +28,19 @@ public enum TestSplit: Codable, Sendable, Equatable {
         return Double(x >> 11) / 9_007_199_254_740_992.0 < fraction
     }
 
+    /// Whether a stored (user, item) pair is on the test side of this split: only a random split holds stored
+    /// pairs out (a test file's ratings are not stored ones; `.none` tests nothing).
+    /// - Parameters:
+    ///   - user: the user's dense id.
+    ///   - item: the item's dense id.
+    /// - Returns: true for the test side.
+    public func holdsOut(user: Int32, item: Int32) -> Bool {
+        if case .random(let fraction, let seed) = self {
+            return TestSplit.isTest(user: user, item: item, fraction: fraction, seed: seed)
+        }
+        return false
+    }
+
     /// Whether this is a random split (its test ratings are stored ones).
     public var isRandom: Bool {
         if case .random = self { return true }

@@ -274,9 +274,7 @@ extension Recommender {
         let newest = firsts.prefix(min(2_000, firsts.count / 4))
         return try newest.map { entry in
             var ratings = try store.ratingsInTimeOrder(ofUser: entry.user, maxSeq: maxSeq)
-            if case .random(let fraction, let seed) = split {
-                ratings.removeAll { TestSplit.isTest(user: entry.user, item: $0.item, fraction: fraction, seed: seed) }
-            }
+            ratings.removeAll { split.holdsOut(user: entry.user, item: $0.item) }
             return (entry.user, ratings)
         }
     }
@@ -350,8 +348,6 @@ extension Recommender {
                 let (train, test) = try loadSplit(split, maxSeq: maxSeq)
                 return (train, test, false, nil)
             }
-            let random: (fraction: Double, seed: UInt64)? =
-                if case .random(let fraction, let seed) = split { (fraction, seed) } else { nil }
             let threads = loadThreads
             guard
                 var (train, test) = TrainingCache.withRatings(
@@ -359,10 +355,7 @@ extension Recommender {
                     { columns in
                         RatingTriples.split(
                             users: columns.users, items: columns.items, ratings: columns.ratings, parts: threads
-                        ) { u, i in
-                            random.map { TestSplit.isTest(user: u, item: i, fraction: $0.fraction, seed: $0.seed) }
-                                ?? false
-                        }
+                        ) { u, i in split.holdsOut(user: u, item: i) }
                     })
             else {
                 let (train, test) = try loadSplit(split, maxSeq: maxSeq)
@@ -389,13 +382,11 @@ extension Recommender {
     public func loadSplit(_ split: TestSplit, maxSeq: Int64) throws -> (train: RatingTriples, test: RatingTriples) {
         return try serialized {
             // Two connections read halves of the users at once (one commit: see `Store.readRatings`).
-            let random: (fraction: Double, seed: UInt64)? =
-                if case .random(let fraction, let seed) = split { (fraction, seed) } else { nil }
             let parts = try store.readRatings(
                 maxSeq: maxSeq, parts: loadThreads, userCount: try store.userCount(),
                 make: { (train: RatingTriples(), test: RatingTriples()) },
                 add: { out, u, i, r in
-                    if let random, TestSplit.isTest(user: u, item: i, fraction: random.fraction, seed: random.seed) {
+                    if split.holdsOut(user: u, item: i) {
                         out.test.append(user: u, item: i, rating: r)
                     } else {
                         out.train.append(user: u, item: i, rating: r)

@@ -102,10 +102,10 @@ public enum TrainingCache {
     ///   - stamp: the state.
     ///   - path: the cache file.
     /// - Returns: whether it was written (false, and nothing left behind, when the folder is not writable or
-    ///   the disk is full: the cache is an optimization).
+    ///   the disk is full: the cache is an optimization; also when the ratings are not what a reader accepts).
     @discardableResult
     public static func write(_ ratings: RatingTriples, stamp: Stamp, to path: String) -> Bool {
-        precondition(holdsValidRatings(ratings, stamp: stamp))
+        guard holdsValidRatings(ratings, stamp: stamp) else { return false }
         let temporary = path + ".tmp-\(getpid())-\(UUID().uuidString.prefix(8))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }
