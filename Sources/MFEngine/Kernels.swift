@@ -418,6 +418,34 @@ extension FactorModel {
         }
     }
 
+    /// b_i + p · q_i for every item (b_i only in a biased model; μ and the user's bias, the same for every item,
+    /// left out): a user's predicted ratings up to a constant, for a list that blends them in (see
+    /// `RankingModel.topN(user:n:excluded:popularityWeight:ratingScores:ratingWeight:)`). An item without a
+    /// vector scores its bias (0 for an item the model never saw). The same arithmetic wherever it is called,
+    /// so every caller gets the same floats.
+    /// - Parameter vector: the user's p_u (k floats).
+    /// - Returns: `itemCount` scores.
+    public func itemScores(user vector: ArraySlice<Float>) -> [Float] {
+        precondition(
+            vector.count == factors, "FactorModel.itemScores: a vector of \(vector.count) floats, not \(factors)")
+        precondition(itemFactors.count >= itemCount * stride && (!useBias || itemBias.count >= itemCount))
+        var query = [Float](repeating: 0, count: stride)
+        for (f, v) in zip(0..<factors, vector) { query[f] = v }
+        var out = [Float](repeating: 0, count: itemCount)
+        query.withUnsafeBufferPointer { q in
+            itemFactors.withUnsafeBufferPointer { itemRows in
+                out.withUnsafeMutableBufferPointer { out in
+                    let p = UnsafeRawPointer(q.baseAddress!)
+                    for i in 0..<itemCount {
+                        let row = UnsafeRawPointer(itemRows.baseAddress! + i * stride)
+                        out[i] = Self.paddedDot(p, row, blocks: stride / 8) + (useBias ? itemBias[i] : 0)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// `predict(user:item:)` for many pairs at once (batch prediction's inner loop): the dot products over the
     /// padded rows in SIMD, the rows reached through one pointer per matrix for the whole batch. A pair whose
     /// user or item is -1 (no row, or no vector: the caller decides) gets NaN, for the caller's fallback.

@@ -421,13 +421,18 @@ public struct RankingModel: Sendable, Equatable {
     ///   - n: how many items.
     ///   - excluded: item ids left out.
     ///   - popularityWeight: w; 0 for no blend.
+    ///   - ratingScores: the rating model's scores for this user (`FactorModel.itemScores`), for a blend with
+    ///     them: z(q_i · user) + w · z(popularity_i) + w_r · z(rating_i) (see `ItemScan.topN`).
+    ///   - ratingWeight: w_r; 0 for no blend with the rating model.
     /// - Returns: (item, score) pairs, best first.
-    public func topN(user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0) -> [(
-        item: Int32, score: Float
-    )] {
+    public func topN(
+        user: [Float], n: Int, excluded: Set<Int32>, popularityWeight: Float = 0, ratingScores: [Float]? = nil,
+        ratingWeight: Float = 0
+    ) -> [(item: Int32, score: Float)] {
         ItemScan.topN(
             vectors: itemVectors, factors: factors, itemCount: itemCount, query: user, n: n, excluded: excluded,
-            prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight)
+            prior: popularityWeight > 0 ? popularity : nil, priorWeight: popularityWeight, ratingScores: ratingScores,
+            ratingWeight: ratingWeight)
     }
 
     /// `topN(user:n:excluded:popularityWeight:)` for many users in one blocked pass over the item vectors
@@ -437,13 +442,16 @@ public struct RankingModel: Sendable, Equatable {
     ///   - n: how many items each.
     ///   - excluded: per user, item ids left out.
     ///   - popularityWeights: per user, w.
+    ///   - ratingWeight: w_r of the blend with the rating model; 0 for none.
+    ///   - ratingScores: per user (by index), the rating model's scores for the blend, or nil for none.
     /// - Returns: one list per user.
-    public func topN(users: [[Float]], n: Int, excluded: [[Int32]], popularityWeights: [Float]) -> [[(
-        item: Int32, score: Float
-    )]] {
+    public func topN(
+        users: [[Float]], n: Int, excluded: [[Int32]], popularityWeights: [Float], ratingWeight: Float = 0,
+        ratingScores: ((Int) -> [Float]?)? = nil
+    ) -> [[(item: Int32, score: Float)]] {
         ItemScan.topN(
             vectors: itemVectors, factors: factors, itemCount: itemCount, queries: users, n: n, excluded: excluded,
-            prior: popularity, priorWeights: popularityWeights)
+            prior: popularity, priorWeights: popularityWeights, ratingWeight: ratingWeight, ratingScores: ratingScores)
     }
 
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector. `user`, when
@@ -454,14 +462,18 @@ public struct RankingModel: Sendable, Equatable {
     ///   - n: how many items.
     ///   - excluded: item ids left out.
     ///   - popularityWeight: w; 0 for no blend.
+    ///   - ratingScores: the rating model's scores for the user, for a blend with them (nil: none).
+    ///   - ratingWeight: w_r of that blend.
     /// - Returns: (item, score) pairs, best first.
     public func topN(
         user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int, excluded: Set<Int32>,
-        popularityWeight: Float = 0
+        popularityWeight: Float = 0, ratingScores: [Float]? = nil, ratingWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
         let query = userVector(user: user, ratings: ratings)
         guard query.contains(where: { $0 != 0 }) else { return nil }
-        return topN(user: query, n: n, excluded: excluded, popularityWeight: popularityWeight)
+        return topN(
+            user: query, n: n, excluded: excluded, popularityWeight: popularityWeight, ratingScores: ratingScores,
+            ratingWeight: ratingWeight)
     }
 
     /// `topN(user:ratings:n:excluded:popularityWeight:)` scanning the ranking section of a mapped item matrix
@@ -493,10 +505,12 @@ public struct RankingModel: Sendable, Equatable {
     ///   - n: how many items.
     ///   - sortedExclusions: item ids left out, ascending, no repeats.
     ///   - popularityWeight: w; 0 for no blend.
+    ///   - ratingScores: the rating model's scores for the user, for a blend with them (nil: none).
+    ///   - ratingWeight: w_r of that blend.
     /// - Returns: (item, score) pairs, best first; nil when none of the rated items has a vector.
     public func topN(
         in matrix: ItemMatrix?, user: Int? = nil, ratings: [(item: Int32, rating: Float)], n: Int,
-        sortedExclusions: [Int32], popularityWeight: Float = 0
+        sortedExclusions: [Int32], popularityWeight: Float = 0, ratingScores: [Float]? = nil, ratingWeight: Float = 0
     ) -> [(item: Int32, score: Float)]? {
         precondition(
             zip(sortedExclusions, sortedExclusions.dropFirst()).allSatisfy { $0 < $1 },
@@ -507,10 +521,12 @@ public struct RankingModel: Sendable, Equatable {
             return ItemScan.topN(
                 vectors: itemVectors, factors: factors, itemCount: itemCount, queries: [query], n: n,
                 excluded: [sortedExclusions], prior: popularityWeight > 0 ? popularity : nil,
-                priorWeights: [popularityWeight])[0]
+                priorWeights: [popularityWeight], ratingWeight: ratingWeight,
+                ratingScores: ratingScores.map { scores in { _ in scores } })[0]
         }
         return matrix.rankingTopN(
-            query: query, n: n, sortedExclusions: sortedExclusions, popularityWeight: popularityWeight)
+            query: query, n: n, sortedExclusions: sortedExclusions, popularityWeight: popularityWeight,
+            ratingScores: ratingScores, ratingWeight: ratingWeight)
     }
 
     /// How alike two items are to this model: the cosine of their rows weighted by the filter,
@@ -747,11 +763,13 @@ enum ItemScan {
     /// The n best items for one query (see the many-query form below).
     static func topN(
         vectors: [Float], factors: Int, itemCount: Int, query: [Float], n: Int,
-        excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0
+        excluded: Set<Int32>, prior: [Float]? = nil, priorWeight: Float = 0, ratingScores: [Float]? = nil,
+        ratingWeight: Float = 0
     ) -> [(item: Int32, score: Float)] {
         topN(
             vectors: vectors, factors: factors, itemCount: itemCount, queries: [query], n: n,
-            excluded: [excluded.sorted()], prior: prior, priorWeights: [priorWeight])[0]
+            excluded: [excluded.sorted()], prior: prior, priorWeights: [priorWeight], ratingWeight: ratingWeight,
+            ratingScores: ratingScores.map { scores in { _ in scores } })[0]
     }
 
     /// The n best items for each query, minus its `excluded` (sorted ascending, no repeats), in one blocked
@@ -761,19 +779,21 @@ enum ItemScan {
     /// first pass of the same kernel) minus the excluded items' own scores. TopN order: ties by smaller id.
     static func topN(
         vectors: [Float], factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
-        prior: [Float]? = nil, priorWeights: [Float]
+        prior: [Float]? = nil, priorWeights: [Float], ratingWeight: Float = 0, ratingScores: ((Int) -> [Float]?)? = nil
     ) -> [[(item: Int32, score: Float)]] {
         precondition(vectors.count >= factors * itemCount)
         return FloatRows.with(vectors) { rows in
             guard let prior else {
                 return topN(
                     rows: rows, stride: factors, factors: factors, itemCount: itemCount, queries: queries, n: n,
-                    excluded: excluded, prior: nil, priorWeights: priorWeights)
+                    excluded: excluded, prior: nil, priorWeights: priorWeights, ratingWeight: ratingWeight,
+                    ratingScores: ratingScores)
             }
             return FloatRows.with(prior) { prior in
                 topN(
                     rows: rows, stride: factors, factors: factors, itemCount: itemCount, queries: queries, n: n,
-                    excluded: excluded, prior: prior, priorWeights: priorWeights)
+                    excluded: excluded, prior: prior, priorWeights: priorWeights, ratingWeight: ratingWeight,
+                    ratingScores: ratingScores)
             }
         }
     }
@@ -781,13 +801,41 @@ enum ItemScan {
     /// The many-query top-n over rows of `stride` floats (the first `factors` of each are the vector): the
     /// in-memory rows above, or the ranking section of the mapped item matrix. The same kernels either way,
     /// so both give the same lists, bit for bit.
+    ///
+    /// With a `ratingWeight` w_r > 0, a query for which `ratingScores` gives the rating model's scores (see
+    /// `FactorModel.itemScores`) ranks by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i) instead: still a dot
+    /// product, of [query / σ_s, w / σ_prior, w_r / σ_rating] with [v_i, prior_i, rating_i] (the rating part
+    /// being [p_u, 1] · [q_i, b_i], the rating model's vectors). Such a query is scanned alone, its two extra
+    /// terms folded into one per-item bias.
     static func topN(
         rows: FloatRows, stride: Int, factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
-        prior: FloatRows?, priorWeights: [Float]
+        prior: FloatRows?, priorWeights: [Float], ratingWeight: Float = 0, ratingScores: ((Int) -> [Float]?)? = nil
     ) -> [[(item: Int32, score: Float)]] {
         precondition(queries.allSatisfy { $0.count == factors })
         precondition(excluded.count == queries.count && priorWeights.count == queries.count)
         guard n > 0, itemCount > 0 else { return queries.map { _ in [] } }
+        if ratingWeight > 0, let ratingScores {
+            var lists = [[(item: Int32, score: Float)]](repeating: [], count: queries.count)
+            var plain: [Int] = []
+            for u in queries.indices {
+                guard let scores = ratingScores(u) else {
+                    plain.append(u)
+                    continue
+                }
+                lists[u] = blendedTopN(
+                    rows: rows, stride: stride, factors: factors, itemCount: itemCount, query: queries[u], n: n,
+                    excluded: excluded[u], prior: priorWeights[u] > 0 ? prior : nil, priorWeight: priorWeights[u],
+                    ratingScores: scores, ratingWeight: ratingWeight)
+            }
+            if !plain.isEmpty {
+                let tops = topN(
+                    rows: rows, stride: stride, factors: factors, itemCount: itemCount,
+                    queries: plain.map { queries[$0] }, n: n, excluded: plain.map { excluded[$0] }, prior: prior,
+                    priorWeights: plain.map { priorWeights[$0] })
+                for (j, u) in plain.enumerated() { lists[u] = tops[j] }
+            }
+            return lists
+        }
         let blend = prior == nil ? [] : priorWeights.indices.filter { priorWeights[$0] > 0 }
         var scales = [Float](repeating: 0, count: queries.count)
         // For a blended query: what turns its scan score back into z(s) + w · z(prior).
@@ -828,6 +876,54 @@ enum ItemScan {
                 return (entry.item, Float((Double(entry.score) - shift.offset) / shift.sd))
             }
         }
+    }
+
+    /// One query's top-n by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i), z over the items not excluded (see
+    /// the many-query `topN`). Items past the end of `ratingScores` (added after the rating model was made)
+    /// score 0 there, as an item the rating model never saw. The scan is the ranking scan with one per-item bias,
+    /// c_p · prior_i + c_r · rating_i, c_p = w σ_s / σ_prior and c_r = w_r σ_s / σ_rating; its scores are turned
+    /// back into the z blend.
+    static func blendedTopN(
+        rows: FloatRows, stride: Int, factors: Int, itemCount: Int, query: [Float], n: Int, excluded: [Int32],
+        prior: FloatRows?, priorWeight: Float, ratingScores: [Float], ratingWeight: Float
+    ) -> [(item: Int32, score: Float)] {
+        let sums = BlockScan.moments(queries: [query], k: factors, rows: rows, stride: stride, count: itemCount)
+        let rating = { (i: Int) -> Double in i < ratingScores.count ? Double(ratingScores[i]) : 0 }
+        var s = (sum: sums.sum[0], squares: sums.sumOfSquares[0])
+        var r = (sum: 0.0, squares: 0.0), p = (sum: 0.0, squares: 0.0)
+        for i in 0..<itemCount {
+            let x = rating(i)
+            r = (r.sum + x, r.squares + x * x)
+            if let prior {
+                let y = Double(prior[i])
+                p = (p.sum + y, p.squares + y * y)
+            }
+        }
+        var count = Double(itemCount)
+        for item in excluded where item >= 0 && Int(item) < itemCount {
+            let x = Double(BlockScan.dot(query, rows: rows, at: Int(item) * stride, k: factors))
+            let y = rating(Int(item))
+            s = (s.sum - x, s.squares - x * x)
+            r = (r.sum - y, r.squares - y * y)
+            if let prior {
+                let z = Double(prior[Int(item)])
+                p = (p.sum - z, p.squares - z * z)
+            }
+            count -= 1
+        }
+        let ms = standardization(s.sum, s.squares, count), mr = standardization(r.sum, r.squares, count)
+        let mp = standardization(p.sum, p.squares, count)
+        let cr = Double(ratingWeight) * ms.sd / mr.sd
+        let cp = prior == nil ? 0 : Double(priorWeight) * ms.sd / mp.sd
+        var bias = [Float](repeating: 0, count: itemCount)
+        for i in 0..<itemCount { bias[i] = Float(cr * rating(i) + (prior.map { cp * Double($0[i]) } ?? 0)) }
+        let offset = ms.mean + cr * mr.mean + cp * mp.mean
+        let top = FloatRows.with(bias) { bias in
+            BlockScan.topN(
+                queries: [query], k: factors, rows: rows, stride: stride, count: itemCount, bias: bias, scales: [1],
+                excluded: [excluded], n: n)[0]
+        }
+        return top.sorted().map { ($0.item, Float((Double($0.score) - offset) / ms.sd)) }
     }
 
     /// Mean and standard deviation from Σ x, Σ x² and the count ((0, 1) for no values; the deviation at

@@ -113,6 +113,7 @@ extension Mfrec {
                 if let options = live.snapshot.options { request.options = options }
                 if let choice = live.ranking?.choice, choice.parameters.implicitALS == nil {
                     request.rankingParameters = choice.parameters
+                    request.rankingRatingWeight = choice.ratingBlend
                 } else if live.ranking == nil {
                     request.rankingModel = false
                 }

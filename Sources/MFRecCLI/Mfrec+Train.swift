@@ -75,6 +75,11 @@ extension Mfrec {
         var ranking: Switch = .on
         @Option(help: "Fix k of the ranking model (1…1024); tuning chooses the rest.")
         var rankingFactors: Int?
+        @Option(
+            help: ArgumentHelp(
+                "Fix the weight of the ranking model's blend with the rating model's predicted ratings (0…10; 0: "
+                    + "none); tuning chooses it otherwise, --tune off uses none."))
+        var ratingBlend: Float?
         @Option(help: "Seconds after which tuning starts no new candidate family (1…86400).")
         var tuneSeconds = TrainRequest().tuneSeconds
         @Option(
@@ -119,6 +124,7 @@ extension Mfrec {
             try require(bins, in: 1...256, "--bins")
             try require(cooccurrenceFactors, in: 0...1024, "--cooccurrence-factors")
             try require(rankingFactors, in: 1...1024, "--ranking-factors")
+            try require(ratingBlend, in: 0...10, "--rating-blend")
             try require(tuneSeconds, in: 1...86_400, "--tune-seconds")
             try require(folds, in: 1...20, "--folds")
         }
@@ -151,6 +157,7 @@ extension Mfrec {
             request.tune = tune == .on
             request.rankingModel = ranking == .on
             request.rankingFactors = rankingFactors
+            request.rankingRatingWeight = ratingBlend
             request.tuneSeconds = tuneSeconds
             request.folds = folds
 
@@ -286,6 +293,7 @@ func describe(_ choice: RankingChoice) -> String {
     var text =
         "ranking model: \(choice.parameters)"
         + (choice.popularityWeight > 0 ? ", blended with popularity (weight \(choice.popularityWeight))" : "")
+        + (choice.ratingBlend > 0 ? ", blended with the rating model's predictions (weight \(choice.ratingBlend))" : "")
         + (choice.tuned ? " (chosen on validation, \(choice.grid.count) settings scored)" : " (fixed: --tune off)")
     if let v = choice.validation {
         text += String(

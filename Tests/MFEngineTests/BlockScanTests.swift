@@ -165,4 +165,89 @@ import Testing
             }
         }
     }
+
+    /// The blend with the rating model's scores: the many-user call (blended users scanned alone, the others in
+    /// a block) gives each user the list the one-user call gives, and that list is the definition's, in double
+    /// precision: z(q·v) + w·z(popularity) + w_r·z(rating) over the items not excluded, an item past the end of
+    /// the rating scores scoring 0 there.
+    @Test func ratingBlendEqualsItsDefinition() throws {
+        let k = 12, items = 900, users = 24
+        var rng = SeededGenerator(seed: 77)
+        let vectors = (0..<(items * k)).map { _ in Float(rng.nextGaussian()) }
+        let popularity = (0..<items).map { _ in Float(rng.nextDouble() * 5) }
+        let model = RankingModel(
+            parameters: .init(factors: k), itemCount: items, eigenvalues: [Float](repeating: 1, count: k),
+            itemVectors: vectors, itemWeights: [Float](repeating: 1, count: items), popularity: popularity)
+        let queries = (0..<users).map { _ in (0..<k).map { _ in Float(rng.nextGaussian()) } }
+        // Rating scores on another scale than the ranking scores (as predicted ratings are); every fourth user
+        // has none (no rating-model vector), every fifth fewer than there are items.
+        let ratings: [[Float]?] = (0..<users).map { u in
+            u % 4 == 3 ? nil : (0..<(u % 5 == 0 ? items - 50 : items)).map { _ in Float(3 + rng.nextGaussian() * 40) }
+        }
+        let excluded = exclusions(items: items, users: users, seed: 3)
+        let weights: [Float] = (0..<users).map { [0, 0.5][$0 % 2] }
+        let ratingWeight: Float = 0.7
+        try inEveryKernel {
+            let block = model.topN(
+                users: queries, n: 15, excluded: excluded, popularityWeights: weights, ratingWeight: ratingWeight,
+                ratingScores: { ratings[$0] })
+            for u in 0..<users {
+                let alone = model.topN(
+                    user: queries[u], n: 15, excluded: Set(excluded[u]), popularityWeight: weights[u],
+                    ratingScores: ratings[u], ratingWeight: ratingWeight)
+                #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
+                #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
+                let allowed = (0..<items).filter { !excluded[u].contains(Int32($0)) }
+                let dots = (0..<items).map { i in
+                    (0..<k).reduce(0.0) { $0 + Double(queries[u][$1]) * Double(vectors[i * k + $1]) }
+                }
+                func z(_ x: [Double]) -> [Double] {
+                    let values = allowed.map { x[$0] }
+                    let mean = values.reduce(0, +) / Double(values.count)
+                    let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
+                    return x.map { ($0 - mean) / sd }
+                }
+                let exact: [Double]
+                if let scores = ratings[u] {
+                    let rating = (0..<items).map { $0 < scores.count ? Double(scores[$0]) : 0 }
+                    let zs = z(dots), zp = z(popularity.map(Double.init)), zr = z(rating)
+                    exact = (0..<items).map {
+                        zs[$0] + (weights[u] > 0 ? Double(weights[u]) * zp[$0] : 0) + Double(ratingWeight) * zr[$0]
+                    }
+                } else {
+                    let zs = z(dots), zp = z(popularity.map(Double.init))
+                    exact = (0..<items).map { weights[u] > 0 ? zs[$0] + Double(weights[u]) * zp[$0] : dots[$0] }
+                }
+                let cut = exact[Int(alone.last!.item)]
+                for entry in alone { #expect(abs(Double(entry.score) - exact[Int(entry.item)]) < 1e-3, "user \(u)") }
+                let listed = Set(alone.map(\.item))
+                for i in allowed where !listed.contains(Int32(i)) { #expect(exact[i] <= cut + 1e-3, "user \(u)") }
+                #expect(alone.allSatisfy { !excluded[u].contains($0.item) })
+            }
+        }
+        // The blend changes lists: the rating scores are not ignored.
+        let plain = model.topN(user: queries[0], n: 15, excluded: Set(excluded[0]))
+        let blended = model.topN(
+            user: queries[0], n: 15, excluded: Set(excluded[0]), ratingScores: ratings[0], ratingWeight: 2)
+        #expect(plain.map(\.item) != blended.map(\.item))
+    }
+}
+
+extension BlockScanTests {
+    /// `FactorModel.itemScores` is each item's prediction less μ and the user's bias (the same for every item).
+    @Test func itemScoresArePredictionsLessTheUserConstant() {
+        var model = randomModel(users: 3, items: 70, k: 11, seed: 21)
+        model.useBias = true
+        model.globalMean = 3.5
+        for u in 0..<3 { model.userBias[u] = Float(u) * 0.25 - 0.2 }
+        for i in 0..<70 { model.itemBias[i] = Float(i % 9) * 0.1 - 0.4 }
+        for u in 0..<3 {
+            let scores = model.itemScores(user: model.userVector(u))
+            #expect(scores.count == 70)
+            for i in 0..<70 {
+                let want = model.rawPrediction(user: u, item: i) - model.globalMean - model.userBias[u]
+                #expect(abs(scores[i] - want) < 1e-4, "user \(u), item \(i)")
+            }
+        }
+    }
 }

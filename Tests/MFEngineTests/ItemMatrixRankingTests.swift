@@ -54,6 +54,16 @@ import Testing
                 let memory = ranking.topN(user: query, n: 10, excluded: excluded, popularityWeight: weight)
                 #expect(mapped.map(\.item) == memory.map(\.item))
                 #expect(mapped.map(\.score.bitPattern) == memory.map(\.score.bitPattern))
+                // Blended with a rating model's scores: the mapped scan gives the in-memory list too.
+                let scores = model.itemScores(user: model.userVector(trial % 3))
+                let blendedMapped = matrix.rankingTopN(
+                    query: query, n: 10, sortedExclusions: excluded.sorted(), popularityWeight: weight,
+                    ratingScores: scores, ratingWeight: 0.3)
+                let blendedMemory = ranking.topN(
+                    user: query, n: 10, excluded: excluded, popularityWeight: weight, ratingScores: scores,
+                    ratingWeight: 0.3)
+                #expect(blendedMapped.map(\.item) == blendedMemory.map(\.item))
+                #expect(blendedMapped.map(\.score.bitPattern) == blendedMemory.map(\.score.bitPattern))
             }
         }
         for i in [0, items / 2, items - 1] {

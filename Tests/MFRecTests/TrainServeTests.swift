@@ -441,3 +441,39 @@ func shell(_ executable: String, _ arguments: [String]) -> (status: Int32, outpu
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+extension MovieLensTrainingTests {
+    /// A ranking model blended with the rating model's predictions (`--rating-blend`): the lists change, and
+    /// `recommend`, `recommend --all` and `--by ranking` give each user the same list.
+    @Test func ratingBlendListsAgreeEverywhere() throws {
+        let (rec, dir) = try ml100kDatabase()
+        var request = TrainRequest()
+        request.tune = false
+        request.options.epochs = 20
+        let plainChoice = try #require(try rec.train(request).ranking)
+        #expect(plainChoice.ratingBlend == 0)
+        let plain = try rec.queries().recommend(user: "1", n: 10).items.map(\.item)
+        request.rankingRatingWeight = 0.5
+        let outcome = try rec.train(request)
+        #expect(outcome.ranking?.ratingWeight == 0.5)
+        let engine = try rec.queries()
+        #expect(try engine.rankingModel()?.1.ratingWeight == 0.5)
+        let blended = try engine.recommend(user: "1", n: 10)
+        #expect(blended.ranking == .ranking)
+        #expect(blended.items.map(\.item) != plain, "the blend changed nothing")
+        #expect(try engine.recommend(user: "1", n: 10, by: .ranking).items.map(\.item) == blended.items.map(\.item))
+        let out = dir.appendingPathComponent("all.csv").path
+        _ = try engine.recommendAll(n: 5, to: out, batch: 4, threads: 2)
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").dropFirst()
+        for user in ["1", "196", "943"] {
+            let single = try engine.recommend(user: user, n: 5).items.map(\.item)
+            let fields: [[Substring]] = lines.map { $0.split(separator: ",") }
+            let fromFile: [String] = fields.filter { $0[0] == user }.map { String($0[2]) }
+            #expect(fromFile == single)
+        }
+        // A negative weight is refused and the live choice stays.
+        request.rankingRatingWeight = -1
+        #expect(throws: (any Error).self) { try rec.train(request) }
+        #expect(try rec.queries().rankingModel()?.1.ratingWeight == 0.5)
+    }
+}

@@ -62,15 +62,20 @@ extension ItemMatrix {
     ///   - n: how many items.
     ///   - sortedExclusions: item ids left out, ascending, no repeats.
     ///   - popularityWeight: w of the popularity blend; 0 for none.
+    ///   - ratingScores: the rating model's scores for the user (`FactorModel.itemScores`), for a blend with
+    ///     them (nil: none; see `RankingModel.topN(user:n:excluded:popularityWeight:ratingScores:ratingWeight:)`).
+    ///   - ratingWeight: w_r of that blend; a blended query reads the f32 rows.
     /// - Returns: (item, score) pairs, best first.
-    public func rankingTopN(query: [Float], n: Int, sortedExclusions: [Int32], popularityWeight: Float = 0) -> [(
-        item: Int32, score: Float
-    )] {
+    public func rankingTopN(
+        query: [Float], n: Int, sortedExclusions: [Int32], popularityWeight: Float = 0, ratingScores: [Float]? = nil,
+        ratingWeight: Float = 0
+    ) -> [(item: Int32, score: Float)] {
         precondition(ranking.factors > 0 && query.count == ranking.factors)
         precondition(
             zip(sortedExclusions, sortedExclusions.dropFirst()).allSatisfy { $0 < $1 },
             "ItemMatrix.rankingTopN: sortedExclusions must be ascending without repeats")
-        if let reduced = rankingScanRows, popularityWeight <= 0, n > 0 {
+        let blendsRatings = ratingWeight > 0 && ratingScores != nil
+        if let reduced = rankingScanRows, popularityWeight <= 0, !blendsRatings, n > 0 {
             var padded = query
             padded += [Float](repeating: 0, count: ranking.stride - ranking.factors)
             let candidates = reduced.topN(
@@ -83,7 +88,8 @@ extension ItemMatrix {
         return ItemScan.topN(
             rows: rankingRows, stride: ranking.stride, factors: ranking.factors, itemCount: ranking.itemCount,
             queries: [query], n: n, excluded: [sortedExclusions], prior: popularityWeight > 0 ? popularity : nil,
-            priorWeights: [popularityWeight])[0]
+            priorWeights: [popularityWeight], ratingWeight: ratingWeight,
+            ratingScores: ratingScores.map { scores in { _ in scores } })[0]
     }
 
     /// The kernel level of the reduced-precision scans on the calling thread for `precision` (0 portable, 1 AVX2

@@ -28,20 +28,30 @@ struct ListRankers: Sendable {
         (ranker, ranker == .ranking ? choice?.popularityWeight ?? 0 : 0)
     }
 
+    /// Whether a `.ranking` list for a user with `ratingCount` ratings blends in the rating model's predicted
+    /// ratings (see `RankingChoice.ratingWeight`): when validation chose a blend, for `--by ranking` and for users
+    /// the main rule answers (not the light-user rule's, which was chosen without it).
+    func blendsRatings(ratingCount: Int, by: Ranker?) -> Bool {
+        guard ranking != nil, let choice, choice.ratingBlend > 0 else { return false }
+        return by == .ranking || (by == nil && ratingCount >= choice.lightBelow)
+    }
+
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
     /// `user` lets an imported ranking model answer from the user's stored vector (see `ImplicitALS`).
     /// `mapped`, when given, is the live generation's item matrix written from `ranking`: the ranking model's
     /// scan then reads its mapped rows (the same list as the in-memory rows give). `excluded` is sorted
-    /// ascending, without repeats.
+    /// ascending, without repeats. `ratingScores`, for a `.ranking` list `blendsRatings` says blends, are the
+    /// rating model's scores for the user (`FactorModel.itemScores`).
     func top(
         _ ranker: Ranker, user: Int? = nil, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-        excluded: [Int32], mapped: ItemMatrix? = nil
+        excluded: [Int32], mapped: ItemMatrix? = nil, ratingScores: [Float]? = nil
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
             return ranking?.topN(
                 in: mapped, user: user, ratings: ratings, n: n, sortedExclusions: excluded,
-                popularityWeight: popularityWeight)
+                popularityWeight: popularityWeight, ratingScores: ratingScores,
+                ratingWeight: ratingScores == nil ? 0 : choice?.ratingBlend ?? 0)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
             if popularityWeight > 0, let prior = ranking?.popularity {

@@ -219,7 +219,9 @@ extension QueryEngine {
             guard
                 let top = try rankers.top(
                     .ranking, user: subject.storedUser, popularityWeight: weight, ratings: ratings, n: n,
-                    excluded: excluded, mapped: scanMapped ? matrix : nil)
+                    excluded: excluded, mapped: scanMapped ? matrix : nil,
+                    ratingScores: rankers.blendsRatings(ratingCount: ratedIDs.count, by: by)
+                        ? subject.vector.map { model.itemScores(user: $0.vector[...]) } : nil)
             else {
                 return try coldList()
             }

@@ -208,13 +208,18 @@ extension Recommender {
                 overlap += Double(ta.intersection(tb).count) / Double(max(ta.count, 1))
                 if let (ma, ca) = rankingA, let (mb, cb) = rankingB {
                     let ratings = rated.map { (item: Int32($0.item), rating: Float($0.rating)) }
+                    // Each snapshot's lists as it serves them: its popularity blend and its rating-model blend.
                     let la = Set(
                         ma.topN(
-                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight)?
+                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight,
+                            ratingScores: ca.ratingBlend > 0 ? modelA.itemScores(user: modelA.userVector(u)) : nil,
+                            ratingWeight: ca.ratingBlend)?
                             .map(\.item) ?? [])
                     let lb = Set(
                         mb.topN(
-                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight)?
+                            ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight,
+                            ratingScores: cb.ratingBlend > 0 ? modelB.itemScores(user: modelB.userVector(u)) : nil,
+                            ratingWeight: cb.ratingBlend)?
                             .map(\.item) ?? [])
                     rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))
                 }

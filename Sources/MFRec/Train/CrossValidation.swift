@@ -93,12 +93,13 @@ extension Recommender {
                 if request.rankingModel {
                     var fixed = request
                     fixed.tune = false
-                    let (model, _) = try fitRanking(
+                    let (model, choice) = try fitRanking(
                         fixed, train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: [],
                         progress: nil, isCancelled: isCancelled)
                     ranking = Self.rankingMetrics(
                         model, train: train, test: test, relevantAt: relevantAt, itemCount: itemCount,
-                        maxUsers: maxUsers, seed: seed)
+                        maxUsers: maxUsers, seed: seed,
+                        blend: choice.ratingBlend > 0 ? (result.model, choice.ratingBlend) : nil)
                 }
                 let fold = CrossValidationReport.Fold(
                     trainRatings: train.count, testRatings: test.count,
@@ -130,7 +131,7 @@ extension Recommender {
     /// ranked from their training ratings over every item they did not train on.
     static func rankingMetrics(
         _ model: RankingModel, train: RatingTriples, test: RatingTriples, relevantAt: Float, itemCount: Int,
-        maxUsers: Int, seed: UInt64
+        maxUsers: Int, seed: UInt64, blend: (rating: FactorModel, weight: Float)? = nil
     ) -> RankingMetrics {
         var relevant: [Int32: Set<Int32>] = [:]
         for j in 0..<test.count where test.ratings[j] >= relevantAt {
@@ -150,7 +151,14 @@ extension Recommender {
         var accumulator = RankingAccumulator(k: 10, itemCount: itemCount)
         for u in users {
             let ratings = rated[u] ?? []
-            let top = model.topN(ratings: ratings, n: 10, excluded: Set(ratings.map(\.item)))?.map(\.item) ?? []
+            // With a blend, the fold's rating model's predictions for the user (when it has a vector for them).
+            let scores = blend.flatMap { b in
+                b.rating.hasUser(Int(u)) ? b.rating.itemScores(user: b.rating.userVector(Int(u))) : nil
+            }
+            let top =
+                model.topN(
+                    ratings: ratings, n: 10, excluded: Set(ratings.map(\.item)), ratingScores: scores,
+                    ratingWeight: blend?.weight ?? 0)?.map(\.item) ?? []
             accumulator.add(ranked: top, relevant: relevant[u] ?? [])
         }
         return accumulator.result

@@ -154,10 +154,13 @@ extension Recommender {
                     let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item)).sorted()
                     let popularTop = try rankers.top(
                         .popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
+                    // The rating model's scores, for lists that blend them in (as `recommend` computes them).
+                    let scores = model.hasUser(Int(u)) ? model.itemScores(user: model.userVector(Int(u))) : nil
                     let explicit = rankers.explicitRule(.ranking)
                     let modelTop = try rankers.top(
                         .ranking, user: Int(u), popularityWeight: explicit.popularityWeight, ratings: ratings, n: k,
-                        excluded: excluded)?
+                        excluded: excluded,
+                        ratingScores: rankers.blendsRatings(ratingCount: ratings.count, by: .ranking) ? scores : nil)?
                         .map(\.item)
                     byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
                     let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
@@ -166,7 +169,9 @@ extension Recommender {
                         ? ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item)
                         : try rankers.top(
                             rule.ranker, user: Int(u), popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
-                            excluded: excluded)?.map(\.item)
+                            excluded: excluded,
+                            ratingScores: rankers.blendsRatings(ratingCount: ratings.count, by: nil) ? scores : nil)?
+                            .map(\.item)
                     byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
                 }
                 defaultRanking = byDefault.result

@@ -20,6 +20,13 @@ public struct RankingChoice: Codable, Sendable, Equatable {
     public var parameters: RankingModel.Parameters
     /// Blend of the ranking model with the popularity prior for everyone (0: none; see `RankingModel.topN`).
     public var popularityWeight: Float
+    /// Blend of the ranking model's lists with the rating model's predicted ratings (nil or 0: none): lists rank
+    /// by z(ranking score) + `popularityWeight` · z(popularity) + this · z(predicted rating), z over the items a
+    /// user may get (see `RankingModel.topN`); for users the main rule answers and `--by ranking`, when the rating
+    /// model has a vector for the user.
+    public var ratingWeight: Float? = nil
+    /// `ratingWeight`, 0 when none.
+    public var ratingBlend: Float { max(ratingWeight ?? 0, 0) }
     /// Users with fewer ratings than this are answered by `lightRanker` (0: nobody), blended with the
     /// popularity prior by `lightPopularityWeight`.
     public var lightBelow: Int
@@ -122,6 +129,9 @@ public struct RankingTuner {
     /// (weighting, α, δ) families, each one spectrum; in the order tried (the budget cuts the last).
     /// Popularity blends tried for everyone, and for light users.
     public var popularityWeights: [Float] = [0, 0.25, 0.5, 1]
+    /// Weights of the blend with the rating model's predicted ratings tried for everyone the main rule answers
+    /// (see `RankingChoice.ratingWeight`; 0, no blend, is always a candidate).
+    public var ratingWeights: [Float] = [0.1, 0.2, 0.3, 0.5]
     /// Popularity blend weights tried for light users.
     public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4, 8]
     /// The (weighting, α, δ) families tried, each one eigen-decomposition.
@@ -177,12 +187,15 @@ public struct RankingTuner {
     ///     simulating their arrival (their first `newcomerKnown` ratings known, the later ones held out and
     ///     left out of the models fitted for it). Otherwise it is chosen on the carve-out's users with few
     ///     ratings.
+    ///   - ratingModel: fits a rating model to ratings, as `train` fits the kept one; given, the blend of the
+    ///     ranking model with its predicted ratings is chosen too (see `ratingWeights`).
     ///   - progress: called with a line after each family of settings.
     /// - Returns: the choice, with its validation figures and the scored grid.
     /// - Throws: `EngineError.cancelled` when `isCancelled` answers true.
     public func choose(
         train: RatingTriples, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])] = [],
+        ratingModel: ((RatingTriples) throws -> FactorModel)? = nil,
         progress: ((String) -> Void)? = nil
     ) throws -> RankingChoice {
         let started = Date()
@@ -302,6 +315,38 @@ public struct RankingTuner {
                 if score > mainScore + 1e-9 { (main, mainScore) = ((weight, perUser), score) }
             }
         }
+        // A blend with the rating model's predicted ratings, fitted on the carve-out's training part with the
+        // rating model's settings (fold 0 only, with or without folds).
+        var ratingWeight: Float = 0
+        if let ratingModel, ratingWeights.contains(where: { $0 > 0 }) {
+            try EngineError.check(isCancelled)
+            let rating = try ratingModel(fit)
+            try EngineError.check(isCancelled)
+            let withoutBlend = mean(main.perUser)
+            let popularityWeight = main.weight
+            for weight in ratingWeights where weight > 0 {
+                try EngineError.check(isCancelled)
+                let perUser = try evaluation.scores(isCancelled) { user, ratings, excluded in
+                    let scores =
+                        Int(user) < rating.userCount && rating.hasUser(Int(user))
+                        ? rating.itemScores(user: rating.userVector(Int(user))) : nil
+                    return chosenModel.topN(
+                        ratings: ratings, n: 10, excluded: excluded, popularityWeight: popularityWeight,
+                        ratingScores: scores, ratingWeight: weight)?.map(\.item) ?? []
+                }.map(\.ndcg)
+                if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 {
+                    main.perUser = perUser
+                    ratingWeight = weight
+                }
+            }
+            progress?(
+                "blend with the rating model's predictions: "
+                    + (ratingWeight > 0
+                        ? "weight \(ratingWeight), NDCG@10 \(String(format: "%.4f", mean(main.perUser))) against "
+                            + String(format: "%.4f", withoutBlend) + " without"
+                        : "none (no weight of \(ratingWeights.filter { $0 > 0 }) beat "
+                            + String(format: "%.4f", withoutBlend) + ")"))
+        }
         let chosen = (scored: best!.scored, perUser: main.perUser)
 
         // The light-user rule: the alternatives for the same users.
@@ -357,7 +402,8 @@ public struct RankingTuner {
             popularNDCG: onFoldZero.byPopularity.reduce(0, +) / n,
             cooccurrenceNDCG: onFoldZero.byCooccurrence.reduce(0, +) / n, defaultNDCG: defaultNDCG)
         return RankingChoice(
-            parameters: chosen.scored.parameters, popularityWeight: main.weight, lightBelow: lightBelow,
+            parameters: chosen.scored.parameters, popularityWeight: main.weight,
+            ratingWeight: ratingWeight > 0 ? ratingWeight : nil, lightBelow: lightBelow,
             lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
             validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
             seconds: Date().timeIntervalSince(started))
@@ -534,6 +580,14 @@ struct Validation: Sendable {
         _ isCancelled: (() -> Bool)?, only: Set<Int>? = nil,
         _ rank: @escaping @Sendable ([(item: Int32, rating: Float)], Set<Int32>) -> [Int32]
     ) throws -> [(ndcg: Double, precision: Double)] {
+        try scores(isCancelled, only: only) { _, ratings, excluded in rank(ratings, excluded) }
+    }
+
+    /// `scores(_:only:_:)` with a ranker that is also told the user's id.
+    func scores(
+        _ isCancelled: (() -> Bool)?, only: Set<Int>? = nil,
+        _ rank: @escaping @Sendable (Int32, [(item: Int32, rating: Float)], Set<Int32>) -> [Int32]
+    ) throws -> [(ndcg: Double, precision: Double)] {
         let out = ThreadSlots<(ndcg: Double, precision: Double)>(count: users.count)
         let parts = max(1, min(threads, users.count))
         let block = 256
@@ -548,7 +602,9 @@ struct Validation: Sendable {
                         continue
                     }
                     let excluded = Set(ratings[u].map(\.item))
-                    out.set(u, Validation.metrics(ranked: rank(ratings[u], excluded), relevant: relevant[u], k: 10))
+                    out.set(
+                        u,
+                        Validation.metrics(ranked: rank(users[u], ratings[u], excluded), relevant: relevant[u], k: 10))
                     u += parts
                 }
             }

@@ -31,6 +31,9 @@ public struct TrainRequest: Sendable {
     public var rankingParameters = RankingModel.Parameters()
     /// Fixes k of the ranking model (tuning then chooses the rest).
     public var rankingFactors: Int?
+    /// Fixes the weight of the ranking model's blend with the rating model's predictions (see
+    /// `RankingChoice.ratingWeight`; 0: none); nil lets tuning choose it (none with `tune` off).
+    public var rankingRatingWeight: Float?
     /// Tuning starts no new candidate family after this many seconds.
     public var tuneSeconds = 180.0
     /// K > 1: tuning scores every setting on K folds of the training ratings and chooses by the mean, instead of
@@ -205,6 +208,7 @@ extension Recommender {
                     request, train: train, userCount: userCount, itemCount: itemCount, scale: scale,
                     ratingTuningSeconds: ratingChoice?.seconds ?? 0,
                     newcomers: request.tune ? try newcomers(split: split, maxSeq: watermark) : [],
+                    ratingOptions: keptOptions,
                     progress: rankingProgress,
                     isCancelled: isCancelled)
                 : nil
@@ -284,6 +288,7 @@ extension Recommender {
         _ request: TrainRequest, train: RatingTriples, userCount: Int, itemCount: Int,
         scale: ClosedRange<Double>, ratingTuningSeconds: Double = 0,
         newcomers: [(user: Int32, ratings: [(item: Int32, rating: Float)])],
+        ratingOptions: TrainingOptions? = nil,
         progress: ((String) -> Void)?, isCancelled: (() -> Bool)? = nil
     ) throws -> (model: RankingModel, choice: RankingChoice) {
         var choice: RankingChoice
@@ -294,10 +299,21 @@ extension Recommender {
             tuner.threads = max(1, request.options.threads)
             tuner.budgetSeconds = max(request.tuneSeconds / 3, request.tuneSeconds - ratingTuningSeconds)
             if let k = request.rankingFactors { tuner.factorChoices = [k] }
+            if request.rankingRatingWeight != nil { tuner.ratingWeights = [] }  // fixed: set below
             tuner.isCancelled = isCancelled
+            // The blend with the rating model is judged with a rating model fitted as the kept one was.
+            let ratingModel = ratingOptions.map { options in
+                { (part: RatingTriples) throws -> FactorModel in
+                    try Trainer.train(
+                        train: part, test: nil, userCount: userCount, itemCount: itemCount,
+                        scale: Float(scale.lowerBound)...Float(scale.upperBound), options: options,
+                        isCancelled: isCancelled
+                    ).model
+                }
+            }
             choice = try tuner.choose(
                 train: train, userCount: userCount, itemCount: itemCount, scale: scale, newcomers: newcomers,
-                progress: progress)
+                ratingModel: ratingModel, progress: progress)
         } else {
             var parameters = request.rankingParameters
             parameters.ratingOffset = scale.lowerBound
@@ -305,6 +321,12 @@ extension Recommender {
             choice = RankingChoice(
                 parameters: parameters, popularityWeight: 0, lightBelow: 0, lightRanker: .cooccurrence,
                 lightPopularityWeight: 0, validation: nil, grid: [], newcomers: nil, tuned: false, seconds: 0)
+        }
+        if let weight = request.rankingRatingWeight {
+            guard weight.isFinite && weight >= 0 else {
+                throw EngineError.invalid("the rating blend weight must be finite and at least 0")
+            }
+            choice.ratingWeight = weight > 0 ? weight : nil
         }
         var parameters = choice.parameters
         parameters.factors = max(1, min(parameters.factors, itemCount))
