@@ -46,7 +46,10 @@ struct RankingBench: ParsableCommand {
         )
         if let choice = outcome.ranking {
             print(
-                "ranking model: \(choice.parameters); \(choice.grid.count) settings scored on validation"
+                "ranking model: \(choice.parameters)"
+                    + (choice.popularityWeight > 0 ? ", popularity blend \(choice.popularityWeight)" : "")
+                    + (choice.ratingBlend > 0 ? ", rating-model blend \(choice.ratingBlend)" : "")
+                    + "; \(choice.grid.count) settings scored on validation"
                     + (choice.lightBelow > 0
                         ? "; users with < \(choice.lightBelow) ratings by \(choice.lightRanker.rawValue)" : ""))
             if let v = choice.validation { print("validation NDCG@10 \(fmt(v.ndcg, 4)) over \(v.users) users") }

@@ -151,3 +151,14 @@ func plantedDatabase() throws -> (Recommender, URL) {
     try rec.train(request)
     return (rec, dir)
 }
+
+extension RankingServeTests {
+    /// The rule that keeps a rating-model blend: the mean per-user gain and its standard error.
+    @Test func pairedGainIsTheMeanDifferenceAndItsStandardError() {
+        let gain = RankingTuner.pairedGain([0.5, 0.7, 0.2, 0.4], over: [0.4, 0.5, 0.3, 0.2])
+        // Differences 0.1, 0.2, -0.1, 0.2: mean 0.1, sample variance 0.02, standard error √(0.02 / 4).
+        #expect(abs(gain.mean - 0.1) < 1e-12)
+        #expect(abs(gain.standardError - (0.02 / 4).squareRoot()) < 1e-12)
+        #expect(RankingTuner.pairedGain([1], over: [0]).standardError == .infinity)
+    }
+}
