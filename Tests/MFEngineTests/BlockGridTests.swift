@@ -3,11 +3,11 @@ import Testing
 @testable import MFEngine
 
 /// Issue 16 (the path from the database to the trainer): the SGD block grid is built by scattering the
-/// ratings into their blocks and shuffling each block in place; the order must be exactly the one the
-/// earlier index shuffle and gather gave, so training results do not move.
+/// ratings into their blocks in input order (a stable counting sort, on two threads from a million ratings):
+/// the order must be exactly the reference's, and ratings read user by user stay user by user in a block.
 @Suite struct BlockGridTests {
     @Test(arguments: [(1, 5), (3_000, 4), (50_000, 8)])
-    func sameOrderAsShufflingIndicesThenGathering(count: Int, bins: Int) {
+    func sameOrderAsAStableCountingSortByBlock(count: Int, bins: Int) {
         var data = SeededGenerator(seed: UInt64(count))
         var triples = RatingTriples()
         let userCount = 700, itemCount = 300
@@ -43,12 +43,42 @@ import Testing
             order[cursor[blockOf[j]]] = Int32(j)
             cursor[blockOf[j]] += 1
         }
-        for b in 0..<bins * bins { order[counts[b]..<counts[b + 1]].shuffle(using: &reference) }
 
         #expect(grid.offsets == counts)
         #expect(grid.users == order.map { localUser[Int(triples.users[Int($0)])] })
         #expect(grid.items == order.map { localItem[Int(triples.items[Int($0)])] })
         #expect(grid.ratings == order.map { triples.ratings[Int($0)] })
-        #expect(rng.next() == reference.next())  // the generator is left where the old code left it
+        #expect(rng.next() == reference.next())  // the generator is left where the reference leaves it
+    }
+
+    /// Ratings in (user, item) order, as `train` reads them, keep each user's ratings of a block together (the
+    /// order the SGD kernel's cache reuse depends on), on one thread and on two (from a million ratings).
+    @Test(arguments: [20_000, 1_200_000])
+    func ratingsReadUserByUserStayTogetherInEachBlock(count: Int) {
+        var data = SeededGenerator(seed: 3)
+        let userCount = 5_000, itemCount = 2_000
+        var pairs = Set<Int64>()
+        while pairs.count < count {
+            pairs.insert(Int64(data.next(below: userCount)) << 32 | Int64(data.next(below: itemCount)))
+        }
+        var triples = RatingTriples()
+        for pair in pairs.sorted() {
+            triples.append(user: Int32(pair >> 32), item: Int32(pair & 0xFFFF_FFFF), rating: 3)
+        }
+        var rng = SeededGenerator(seed: 42)
+        let grid = BlockGrid(triples, userCount: userCount, itemCount: itemCount, bins: 8, rng: &rng)
+        #expect(grid.users.count == count)
+        for b in 0..<64 {
+            var finished = Set<Int32>()
+            var previous: Int32?
+            for j in grid.blockRange(b) {
+                let u = grid.users[j]
+                if u != previous {
+                    #expect(!finished.contains(u), "block \(b): user \(u) comes back")
+                    if let previous { finished.insert(previous) }
+                    previous = u
+                }
+            }
+        }
     }
 }

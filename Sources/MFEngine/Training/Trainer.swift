@@ -7,7 +7,8 @@ import Foundation
 /// The rating matrix is cut into `bins × bins` blocks after shuffling users and items into bins.
 /// An epoch walks `bins` strata; stratum s holds the blocks (b, (b + s) mod bins), which share no
 /// user and no item, so threads update them at the same time without locks or races (the invariant of
-/// LibMF's FPSG and of DSGD). Within a block ratings are visited in a fixed shuffled order, and error
+/// LibMF's FPSG and of DSGD). Within a block ratings are visited in the input's order (user by user, as `train`
+/// reads them: see `BlockGrid`), and error
 /// sums are added up block by block in a fixed order, so the model is bit-identical for a seed
 /// whatever the number of threads.
 public enum Trainer {
@@ -217,7 +218,7 @@ struct SGDParameters: Sendable {
     var chunks: Int
 }
 
-/// The training ratings reordered block by block (counting sort), each block internally shuffled.
+/// The training ratings reordered block by block (a stable counting sort: input order within each block).
 ///
 /// Users and items are shuffled, renumbered in shuffled order ("local" ids), and binned by contiguous
 /// ranges of local ids; the stored ratings use local ids.
@@ -282,33 +283,24 @@ final class BlockGrid: Sendable {
         var counts = [Int](repeating: 0, count: blocks + 1)
         for b in 0..<blocks { counts[b + 1] = counts[b] + partCounts.reduce(0) { $0 + $1[b] } }
         offsets = counts
-        // The ratings are scattered into their blocks (in input order within a block: part 0's ratings of a block
-        // before part 1's), then each block is shuffled in place — the permutation `shuffle(using:)` of an index
-        // array would give, with the same Fisher–Yates draws (drawn here in block order), applied to each column
-        // by the same swaps, without gathering 3 × n values from random places afterwards (which cost 5 s on
-        // 22.5M ratings).
+        // The ratings are scattered into their blocks, in input order within a block (part 0's ratings of a block
+        // before part 1's): a stable counting sort. `train` reads ratings in (user, item) order, so a block holds
+        // each of its users' ratings one after another — LibMF's "partial random" order: the user's row stays in
+        // cache across their ratings, and only the item rows (one bin's worth, a fraction of the catalog) are
+        // reached at random. On 22.5M generated ratings (k 32, 20 epochs, 2 threads) it trained in 11.0–11.6 s
+        // against 12.4–13.3 s with each block shuffled, to the same test RMSE (0.8562; ML-100K's fixed split
+        // 0.9114 both ways).
         let cursors = (0..<parts).map { part in
             (0..<blocks).map { b in counts[b] + partCounts[..<part].reduce(0) { $0 + $1[b] } }
         }
-        var draws = [Int32](repeating: 0, count: n)
-        for b in 0..<blocks {
-            // `MutableCollection.shuffle(using:)`'s draws.
-            var amount = counts[b + 1] - counts[b]
-            var current = counts[b]
-            while amount > 1 {
-                draws[current] = Int32(Int.random(in: 0..<amount, using: &rng))
-                amount -= 1
-                current += 1
-            }
-        }
-        let layout = Layout(parts: parts, count: n, blocks: blocks, starts: counts, cursors: cursors)
+        let layout = Layout(parts: parts, count: n, cursors: cursors)
         let users = localUser.withUnsafeBufferPointer { map in
-            layout.column(triples.users, blockOf: blockOf, draws: draws) { map[Int($0)] }
+            layout.column(triples.users, blockOf: blockOf) { map[Int($0)] }
         }
         let items = localItem.withUnsafeBufferPointer { map in
-            layout.column(triples.items, blockOf: blockOf, draws: draws) { map[Int($0)] }
+            layout.column(triples.items, blockOf: blockOf) { map[Int($0)] }
         }
-        let ratings = layout.column(triples.ratings, blockOf: blockOf, draws: draws) { $0 }
+        let ratings = layout.column(triples.ratings, blockOf: blockOf) { $0 }
         self.users = users
         self.items = items
         self.ratings = ratings
@@ -318,38 +310,25 @@ final class BlockGrid: Sendable {
 
     /// Where each part's ratings go: block boundaries, and each part's first slot in every block.
     struct Layout: Sendable {
-        let parts: Int, count: Int, blocks: Int
-        let starts: [Int]
+        let parts: Int, count: Int
         let cursors: [[Int]]
 
-        /// One column in block order: each rating's value (mapped by `transform`) scattered to its block, each
-        /// block then shuffled by `draws` (slot j of a block swapped with slot j + draws[j]).
-        func column<T: BitwiseCopyable>(
-            _ source: [T], blockOf: [UInt16], draws: [Int32], _ transform: (T) -> T
-        ) -> [T] {
+        /// One column in block order: each rating's value (mapped by `transform`) scattered to its block, in input
+        /// order within a block.
+        func column<T: BitwiseCopyable>(_ source: [T], blockOf: [UInt16], _ transform: (T) -> T) -> [T] {
             [T](unsafeUninitializedCapacity: count) { out, initialized in
                 let out = Shared(out)
                 source.withUnsafeBufferPointer { source in
                     blockOf.withUnsafeBufferPointer { blockOf in
-                        draws.withUnsafeBufferPointer { draws in
-                            withoutActuallyEscaping(transform) { transform in
-                                let inputs = Shared((source, blockOf, draws, transform))
-                                DispatchQueue.concurrentPerform(iterations: parts) { part in
-                                    let (source, blockOf, _, transform) = inputs.value
-                                    var cursor = cursors[part]
-                                    for j in share(part, of: parts, count) {
-                                        let b = Int(blockOf[j])
-                                        (out.value.baseAddress! + cursor[b]).initialize(to: transform(source[j]))
-                                        cursor[b] += 1
-                                    }
-                                }
-                                DispatchQueue.concurrentPerform(iterations: parts) { part in
-                                    let draws = inputs.value.2
-                                    for b in stride(from: part, to: blocks, by: parts) {
-                                        for current in starts[b]..<max(starts[b], starts[b + 1] - 1) {
-                                            out.value.swapAt(current, current + Int(draws[current]))
-                                        }
-                                    }
+                        withoutActuallyEscaping(transform) { transform in
+                            let inputs = Shared((source, blockOf, transform))
+                            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                let (source, blockOf, transform) = inputs.value
+                                var cursor = cursors[part]
+                                for j in share(part, of: parts, count) {
+                                    let b = Int(blockOf[j])
+                                    (out.value.baseAddress! + cursor[b]).initialize(to: transform(source[j]))
+                                    cursor[b] += 1
                                 }
                             }
                         }
