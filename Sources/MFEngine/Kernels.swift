@@ -210,6 +210,19 @@ extension FloatRows {
         }
     }
 
+    /// q · row_r (the first k floats of each row, rows `stride` floats apart) for the first `count` rows, into
+    /// `out`: the arithmetic of `BlockScan.dot`, whatever the stride.
+    func dots(_ query: [Float], k: Int, stride: Int, count: Int, into out: inout [Float]) {
+        precondition(query.count >= k && out.count >= count && k <= stride)
+        guard count > 0 else { return }
+        let base = rows(0, count, width: k, stride: stride)
+        query.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { o in
+                mfrec_dots(q.baseAddress!, base, k, stride, count, nil, o.baseAddress!)
+            }
+        }
+    }
+
     /// q · row for the row at `offset` (chunks of 16 floats; the query has as many), in SIMD.
     func dot16(_ query: [Float], at offset: Int, chunks: Int) -> Float {
         precondition(query.count >= chunks * 16)

@@ -880,29 +880,30 @@ enum ItemScan {
 
     /// One query's top-n by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i), z over the items not excluded (see
     /// the many-query `topN`). Items past the end of `ratingScores` (added after the rating model was made)
-    /// score 0 there, as an item the rating model never saw. The scan is the ranking scan with one per-item bias,
-    /// c_p · prior_i + c_r · rating_i, c_p = w σ_s / σ_prior and c_r = w_r σ_s / σ_rating; its scores are turned
-    /// back into the z blend.
+    /// score 0 there, as an item the rating model never saw. The ranking scores are computed once for every item
+    /// (one pass over the rows), their moments taken from them, and the blend formed and selected in double
+    /// precision: two passes over memory per query (this and the rating model's `itemScores`), the same
+    /// arithmetic whether the query came alone or with others.
     static func blendedTopN(
         rows: FloatRows, stride: Int, factors: Int, itemCount: Int, query: [Float], n: Int, excluded: [Int32],
         prior: FloatRows?, priorWeight: Float, ratingScores: [Float], ratingWeight: Float
     ) -> [(item: Int32, score: Float)] {
-        let sums = BlockScan.moments(queries: [query], k: factors, rows: rows, stride: stride, count: itemCount)
+        var dots = [Float](repeating: 0, count: itemCount)
+        rows.dots(query, k: factors, stride: stride, count: itemCount, into: &dots)
         let rating = { (i: Int) -> Double in i < ratingScores.count ? Double(ratingScores[i]) : 0 }
-        var s = (sum: sums.sum[0], squares: sums.sumOfSquares[0])
-        var r = (sum: 0.0, squares: 0.0), p = (sum: 0.0, squares: 0.0)
+        var s = (sum: 0.0, squares: 0.0), r = (sum: 0.0, squares: 0.0), p = (sum: 0.0, squares: 0.0)
         for i in 0..<itemCount {
-            let x = rating(i)
-            r = (r.sum + x, r.squares + x * x)
+            let x = Double(dots[i]), y = rating(i)
+            s = (s.sum + x, s.squares + x * x)
+            r = (r.sum + y, r.squares + y * y)
             if let prior {
-                let y = Double(prior[i])
-                p = (p.sum + y, p.squares + y * y)
+                let z = Double(prior[i])
+                p = (p.sum + z, p.squares + z * z)
             }
         }
         var count = Double(itemCount)
         for item in excluded where item >= 0 && Int(item) < itemCount {
-            let x = Double(BlockScan.dot(query, rows: rows, at: Int(item) * stride, k: factors))
-            let y = rating(Int(item))
+            let x = Double(dots[Int(item)]), y = rating(Int(item))
             s = (s.sum - x, s.squares - x * x)
             r = (r.sum - y, r.squares - y * y)
             if let prior {
@@ -913,17 +914,19 @@ enum ItemScan {
         }
         let ms = standardization(s.sum, s.squares, count), mr = standardization(r.sum, r.squares, count)
         let mp = standardization(p.sum, p.squares, count)
-        let cr = Double(ratingWeight) * ms.sd / mr.sd
-        let cp = prior == nil ? 0 : Double(priorWeight) * ms.sd / mp.sd
-        var bias = [Float](repeating: 0, count: itemCount)
-        for i in 0..<itemCount { bias[i] = Float(cr * rating(i) + (prior.map { cp * Double($0[i]) } ?? 0)) }
-        let offset = ms.mean + cr * mr.mean + cp * mp.mean
-        let top = FloatRows.with(bias) { bias in
-            BlockScan.topN(
-                queries: [query], k: factors, rows: rows, stride: stride, count: itemCount, bias: bias, scales: [1],
-                excluded: [excluded], n: n)[0]
+        let wr = Double(ratingWeight), wp = prior == nil ? 0 : Double(priorWeight)
+        var top = TopN(capacity: n)
+        var skip = excluded.startIndex
+        for i in 0..<itemCount {
+            // `excluded` is ascending: one cursor walks it beside the items.
+            while skip < excluded.endIndex && Int(excluded[skip]) < i { skip += 1 }
+            if skip < excluded.endIndex && Int(excluded[skip]) == i { continue }
+            var z = (Double(dots[i]) - ms.mean) / ms.sd + wr * (rating(i) - mr.mean) / mr.sd
+            if let prior { z += wp * (Double(prior[i]) - mp.mean) / mp.sd }
+            let score = Float(z)
+            if score >= top.threshold { top.offer(score: score, item: Int32(i)) }
         }
-        return top.sorted().map { ($0.item, Float((Double($0.score) - offset) / ms.sd)) }
+        return top.sorted()
     }
 
     /// Mean and standard deviation from Σ x, Σ x² and the count ((0, 1) for no values; the deviation at
