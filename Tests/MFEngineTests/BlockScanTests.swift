@@ -147,15 +147,8 @@ import Testing
                 // The blend against its definition in double precision: z(q·v) + w·z(popularity) over the
                 // items not excluded; the list's scores agree and nothing left out scores higher.
                 let allowed = (0..<items).filter { !excluded[u].contains(Int32($0)) }
-                let dots = (0..<items).map { i in
-                    (0..<k).reduce(0.0) { $0 + Double(queries[u][$1]) * Double(vectors[i * k + $1]) }
-                }
-                func z(_ x: [Double]) -> [Double] {
-                    let values = allowed.map { x[$0] }
-                    let mean = values.reduce(0, +) / Double(values.count)
-                    let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
-                    return x.map { ($0 - mean) / sd }
-                }
+                let dots = exactDots(queries[u], vectors, k: k, items: items)
+                let z = { (x: [Double]) in zScores(x, over: allowed) }
                 let zs = z(dots), zp = z(popularity.map(Double.init))
                 let exact = (0..<items).map { weights[u] > 0 ? zs[$0] + Double(weights[u]) * zp[$0] : dots[$0] }
                 let cut = exact[Int(alone.last!.item)]
@@ -198,15 +191,8 @@ import Testing
                 #expect(block[u].map(\.item) == alone.map(\.item), "user \(u)")
                 #expect(block[u].map(\.score.bitPattern) == alone.map(\.score.bitPattern), "user \(u)")
                 let allowed = (0..<items).filter { !excluded[u].contains(Int32($0)) }
-                let dots = (0..<items).map { i in
-                    (0..<k).reduce(0.0) { $0 + Double(queries[u][$1]) * Double(vectors[i * k + $1]) }
-                }
-                func z(_ x: [Double]) -> [Double] {
-                    let values = allowed.map { x[$0] }
-                    let mean = values.reduce(0, +) / Double(values.count)
-                    let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
-                    return x.map { ($0 - mean) / sd }
-                }
+                let dots = exactDots(queries[u], vectors, k: k, items: items)
+                let z = { (x: [Double]) in zScores(x, over: allowed) }
                 let exact: [Double]
                 if let scores = ratings[u] {
                     let rating = (0..<items).map { $0 < scores.count ? Double(scores[$0]) : 0 }
@@ -250,4 +236,17 @@ extension BlockScanTests {
             }
         }
     }
+}
+
+/// q · v_i in double precision for every item (rows of k floats).
+func exactDots(_ query: [Float], _ vectors: [Float], k: Int, items: Int) -> [Double] {
+    (0..<items).map { i in (0..<k).reduce(0.0) { $0 + Double(query[$1]) * Double(vectors[i * k + $1]) } }
+}
+
+/// x standardized by the mean and standard deviation of its values at `allowed`.
+func zScores(_ x: [Double], over allowed: [Int]) -> [Double] {
+    let values = allowed.map { x[$0] }
+    let mean = values.reduce(0, +) / Double(values.count)
+    let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
+    return x.map { ($0 - mean) / sd }
 }
