@@ -459,6 +459,11 @@ extension FactorModel {
         return out
     }
 
+    /// `itemScores(user:)` for user u's row; nil when u has no vector (then no list blends in predictions for u).
+    /// - Parameter u: the user's row.
+    /// - Returns: `itemCount` scores, or nil.
+    public func itemScores(user u: Int) -> [Float]? { hasUser(u) ? itemScores(user: userVector(u)) : nil }
+
     /// `predict(user:item:)` for many pairs at once (batch prediction's inner loop): the dot products over the
     /// padded rows in SIMD, the rows reached through one pointer per matrix for the whole batch. A pair whose
     /// user or item is -1 (no row, or no vector: the caller decides) gets NaN, for the caller's fallback.

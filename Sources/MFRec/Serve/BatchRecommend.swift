@@ -125,16 +125,14 @@ extension QueryEngine {
                                 members.append(j)
                                 queries.append(query)
                                 weights.append(rules[j]!.popularityWeight)
-                                blended.append(
-                                    rankers.blendsRatings(ratingCount: rated[j].count, by: by)
-                                        && model.hasUser(slice[j]))
+                                blended.append(rankers.blendsRatings(ratingCount: rated[j].count, by: by))
                             }
                             // Users whose lists blend in the rating model's predictions are scanned one by one.
                             let tops = ranking.topN(
                                 users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
                                 popularityWeights: weights, ratingWeight: rankers.choice?.ratingBlend ?? 0,
                                 ratingScores: { m in
-                                    blended[m] ? model.itemScores(user: model.userVector(slice[members[m]])) : nil
+                                    blended[m] ? model.itemScores(user: slice[members[m]]) : nil
                                 })
                             for (j, top) in zip(members, tops) {
                                 lists[j - range.lowerBound] = top

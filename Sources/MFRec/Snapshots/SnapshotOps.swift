@@ -212,13 +212,13 @@ extension Recommender {
                     let la = Set(
                         ma.topN(
                             ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: ca.popularityWeight,
-                            ratingScores: ca.ratingBlend > 0 ? modelA.itemScores(user: modelA.userVector(u)) : nil,
+                            ratingScores: ca.ratingBlend > 0 ? modelA.itemScores(user: u) : nil,
                             ratingWeight: ca.ratingBlend)?
                             .map(\.item) ?? [])
                     let lb = Set(
                         mb.topN(
                             ratings: ratings, n: 10, excluded: Set(excluded), popularityWeight: cb.popularityWeight,
-                            ratingScores: cb.ratingBlend > 0 ? modelB.itemScores(user: modelB.userVector(u)) : nil,
+                            ratingScores: cb.ratingBlend > 0 ? modelB.itemScores(user: u) : nil,
                             ratingWeight: cb.ratingBlend)?
                             .map(\.item) ?? [])
                     rankingOverlap += Double(la.intersection(lb).count) / Double(max(la.count, 1))

@@ -152,9 +152,7 @@ extension Recommender {
         for u in users {
             let ratings = rated[u] ?? []
             // With a blend, the fold's rating model's predictions for the user (when it has a vector for them).
-            let scores = blend.flatMap { b in
-                b.rating.hasUser(Int(u)) ? b.rating.itemScores(user: b.rating.userVector(Int(u))) : nil
-            }
+            let scores = blend.flatMap { $0.rating.itemScores(user: Int(u)) }
             let top =
                 model.topN(
                     ratings: ratings, n: 10, excluded: Set(ratings.map(\.item)), ratingScores: scores,

@@ -154,13 +154,14 @@ extension Recommender {
                     let ratings = trainRatings[u] ?? [], excluded = Set(ratings.map(\.item)).sorted()
                     let popularTop = try rankers.top(
                         .popular, popularityWeight: 0, ratings: [], n: k, excluded: excluded)!.map(\.item)
-                    // The rating model's scores, for lists that blend them in (as `recommend` computes them).
-                    let scores = model.hasUser(Int(u)) ? model.itemScores(user: model.userVector(Int(u))) : nil
+                    // The rating model's scores, only for lists that blend them in (as `recommend` computes them).
+                    let blendsExplicit = rankers.blendsRatings(ratingCount: ratings.count, by: .ranking)
+                    let blendsDefault = rankers.blendsRatings(ratingCount: ratings.count, by: nil)
+                    let scores = blendsExplicit || blendsDefault ? model.itemScores(user: Int(u)) : nil
                     let explicit = rankers.explicitRule(.ranking)
                     let modelTop = try rankers.top(
                         .ranking, user: Int(u), popularityWeight: explicit.popularityWeight, ratings: ratings, n: k,
-                        excluded: excluded,
-                        ratingScores: rankers.blendsRatings(ratingCount: ratings.count, by: .ranking) ? scores : nil)?
+                        excluded: excluded, ratingScores: blendsExplicit ? scores : nil)?
                         .map(\.item)
                     byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
                     let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
@@ -169,8 +170,7 @@ extension Recommender {
                         ? ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item)
                         : try rankers.top(
                             rule.ranker, user: Int(u), popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
-                            excluded: excluded,
-                            ratingScores: rankers.blendsRatings(ratingCount: ratings.count, by: nil) ? scores : nil)?
+                            excluded: excluded, ratingScores: blendsDefault ? scores : nil)?
                             .map(\.item)
                     byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
                 }

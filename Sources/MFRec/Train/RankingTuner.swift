@@ -327,12 +327,9 @@ public struct RankingTuner {
             for weight in ratingWeights where weight > 0 {
                 try EngineError.check(isCancelled)
                 let perUser = try evaluation.scores(isCancelled) { user, ratings, excluded in
-                    let scores =
-                        Int(user) < rating.userCount && rating.hasUser(Int(user))
-                        ? rating.itemScores(user: rating.userVector(Int(user))) : nil
-                    return chosenModel.topN(
+                    chosenModel.topN(
                         ratings: ratings, n: 10, excluded: excluded, popularityWeight: popularityWeight,
-                        ratingScores: scores, ratingWeight: weight)?.map(\.item) ?? []
+                        ratingScores: rating.itemScores(user: Int(user)), ratingWeight: weight)?.map(\.item) ?? []
                 }.map(\.ndcg)
                 if perUser.reduce(0, +) > main.perUser.reduce(0, +) + 1e-9 {
                     main.perUser = perUser
