@@ -655,3 +655,68 @@ void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const 
     MFREC_BLOCK_LOOP(MFREC_MOMENT)
 #undef MFREC_MOMENT
 }
+
+#ifdef MFREC_X86
+// Every score of a block, in AVX2: two users × two rows at a time (`dot2x2_avx2`, inlined here), one user's rows
+// four at a time (`dot1x4_avx2`); the same sums as `dot_avx2`'s. (A kernel with eight rows transposed into the
+// lanes, which needs no horizontal sums, ran 20% slower than this one here: 10.9 against 13.3 GFLOP/s.)
+__attribute__((target("avx2,fma")))
+static void block_dots_avx2(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
+                            size_t stride, size_t count, const float *bias, float *out, size_t ostride) {
+    size_t u = 0;
+    for (; u + 2 <= nu; u += 2) {
+        const float *q0 = queries + u * qstride, *q1 = q0 + qstride;
+        float *o0 = out + u * ostride, *o1 = o0 + ostride;
+        size_t r = 0;
+        for (; r + 2 <= count; r += 2) {
+            __m128 s = dot2x2_avx2(q0, q1, rows + r * stride, rows + (r + 1) * stride, k);
+            if (bias) s = _mm_add_ps(s, _mm_setr_ps(bias[r], bias[r + 1], bias[r], bias[r + 1]));
+            float v[4];
+            _mm_storeu_ps(v, s);
+            o0[r] = v[0];
+            o0[r + 1] = v[1];
+            o1[r] = v[2];
+            o1[r + 1] = v[3];
+        }
+        for (; r < count; r++) {
+            const float *x = rows + r * stride;
+            float a = dot_avx2(q0, x, k), b = dot_avx2(q1, x, k);
+            o0[r] = bias ? a + bias[r] : a;
+            o1[r] = bias ? b + bias[r] : b;
+        }
+    }
+    for (; u < nu; u++) {
+        const float *q = queries + u * qstride;
+        float *o = out + u * ostride;
+        size_t r = 0;
+        for (; r + 4 <= count; r += 4) {
+            const float *x0 = rows + r * stride;
+            __m128 s = dot1x4_avx2(q, x0, x0 + stride, x0 + 2 * stride, x0 + 3 * stride, k);
+            if (bias) s = _mm_add_ps(s, _mm_loadu_ps(bias + r));
+            _mm_storeu_ps(o + r, s);
+        }
+        for (; r < count; r++) {
+            float a = dot_avx2(q, rows + r * stride, k);
+            o[r] = bias ? a + bias[r] : a;
+        }
+    }
+}
+#endif
+
+void mfrec_block_dots(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k, size_t stride,
+                      size_t count, const float *bias, float *out, size_t ostride) {
+    int avx = mfrec_use_avx2();
+#ifdef MFREC_X86
+    if (avx) {
+        block_dots_avx2(queries, qstride, nu, rows, k, stride, count, bias, out, ostride);
+        return;
+    }
+#endif
+#define MFREC_STORE(U, R, S)                                                                                 \
+    do {                                                                                                     \
+        float v_ = (S);                                                                                      \
+        out[(U) * ostride + (R)] = bias ? v_ + bias[(R)] : v_;                                               \
+    } while (0)
+    MFREC_BLOCK_LOOP(MFREC_STORE)
+#undef MFREC_STORE
+}

@@ -223,6 +223,19 @@ extension FloatRows {
         }
     }
 
+    /// q_u · row_r (+ bias[r] when `bias` is given) for `nu` queries (k floats each, one after another in
+    /// `queries`) and rows `first..<first + count`, written to out[u · ostride + (r − first)]: every score of
+    /// the block, each equal to `dots`' bit for bit.
+    func blockDots(
+        _ queries: UnsafePointer<Float>, nu: Int, k: Int, stride: Int, first: Int, count: Int, bias: FloatRows?,
+        into out: UnsafeMutablePointer<Float>, ostride: Int
+    ) {
+        precondition(k <= stride && ostride >= count)
+        guard nu > 0, count > 0 else { return }
+        let base = rows(first, count, width: k, stride: stride)
+        mfrec_block_dots(queries, k, nu, base, k, stride, count, bias?.pointer(first, count), out, ostride)
+    }
+
     /// q · row for the row at `offset` (chunks of 16 floats; the query has as many), in SIMD.
     func dot16(_ query: [Float], at offset: Int, chunks: Int) -> Float {
         precondition(query.count >= chunks * 16)
@@ -373,6 +386,24 @@ enum BlockScan {
         return (sum, squares)
     }
 
+    /// Every q_u · row_r (+ bias[r]) for `nu` queries of k floats (one after another in `queries`) and the first
+    /// `count` rows, into out[u · ostride + r]: a block of rows (an L1 cache's worth) at a time against all the
+    /// queries. Each score equals `FloatRows.dots`' bit for bit.
+    static func dots(
+        queries: UnsafePointer<Float>, nu: Int, k: Int, rows: FloatRows, stride: Int, count: Int, bias: FloatRows?,
+        into out: UnsafeMutablePointer<Float>, ostride: Int
+    ) {
+        let block = blockRows(stride: stride)
+        var start = 0
+        while start < count {
+            let length = min(block, count - start)
+            rows.blockDots(
+                queries, nu: nu, k: k, stride: stride, first: start, count: length, bias: bias, into: out + start,
+                ostride: ostride)
+            start += length
+        }
+    }
+
     /// One dot product of `query` (k floats) with the row at `offset`, computed exactly as the block kernels
     /// compute it.
     static func dot(_ query: [Float], rows: FloatRows, at offset: Int, k: Int) -> Float {
@@ -441,22 +472,28 @@ extension FactorModel {
     public func itemScores(user vector: ArraySlice<Float>) -> [Float] {
         precondition(
             vector.count == factors, "FactorModel.itemScores: a vector of \(vector.count) floats, not \(factors)")
-        precondition(itemFactors.count >= itemCount * stride && (!useBias || itemBias.count >= itemCount))
-        var query = [Float](repeating: 0, count: stride)
-        for (f, v) in zip(0..<factors, vector) { query[f] = v }
         var out = [Float](repeating: 0, count: itemCount)
+        let query = Array(vector)
         query.withUnsafeBufferPointer { q in
-            itemFactors.withUnsafeBufferPointer { itemRows in
-                out.withUnsafeMutableBufferPointer { out in
-                    let p = UnsafeRawPointer(q.baseAddress!)
-                    for i in 0..<itemCount {
-                        let row = UnsafeRawPointer(itemRows.baseAddress! + i * stride)
-                        out[i] = Self.paddedDot(p, row, blocks: stride / 8) + (useBias ? itemBias[i] : 0)
-                    }
-                }
+            out.withUnsafeMutableBufferPointer { out in
+                itemScores(queries: q.baseAddress!, nu: 1, into: out.baseAddress!, ostride: itemCount)
             }
         }
         return out
+    }
+
+    /// `itemScores(user:)` for `nu` users at once (k floats each, one after another in `queries`), into
+    /// out[u · ostride + i] for the model's items: the block kernel's dots, equal to the one-user scores bit
+    /// for bit.
+    func itemScores(queries: UnsafePointer<Float>, nu: Int, into out: UnsafeMutablePointer<Float>, ostride: Int) {
+        precondition(itemFactors.count >= itemCount * stride && (!useBias || itemBias.count >= itemCount))
+        FloatRows.with(itemFactors) { rows in
+            FloatRows.with(useBias ? itemBias : []) { bias in
+                BlockScan.dots(
+                    queries: queries, nu: nu, k: factors, rows: rows, stride: stride, count: itemCount,
+                    bias: useBias ? bias : nil, into: out, ostride: ostride)
+            }
+        }
     }
 
     /// `itemScores(user:)` for user u's row; nil when u has no vector (then no list blends in predictions for u).

@@ -454,6 +454,37 @@ public struct RankingModel: Sendable, Equatable {
             prior: popularity, priorWeights: popularityWeights, ratingWeight: ratingWeight, ratingScores: ratingScores)
     }
 
+    /// `topN(users:n:excluded:popularityWeights:ratingWeight:ratingScores:)` with the blend's rating scores
+    /// computed here, in blocks of users, from the rating model (the same floats as `FactorModel.itemScores`, so
+    /// the same lists): `ratingUsers[u]` is query u's row there; nil, or a row without a vector, for no blend.
+    /// - Parameters:
+    ///   - users: the users' vectors.
+    ///   - n: how many items each.
+    ///   - excluded: per user, item ids left out (ascending, no repeats).
+    ///   - popularityWeights: per user, w.
+    ///   - ratingWeight: w_r of the blend with the rating model (> 0).
+    ///   - ratingModel: the rating model.
+    ///   - ratingUsers: per user, their row in `ratingModel`, or nil.
+    /// - Returns: one list per user.
+    public func topN(
+        users: [[Float]], n: Int, excluded: [[Int32]], popularityWeights: [Float], ratingWeight: Float,
+        ratingModel: FactorModel, ratingUsers: [Int?]
+    ) -> [[(item: Int32, score: Float)]] {
+        precondition(ratingUsers.count == users.count && users.allSatisfy { $0.count == factors })
+        precondition(excluded.count == users.count && popularityWeights.count == users.count)
+        guard ratingWeight > 0, n > 0, itemCount > 0 else {
+            return topN(users: users, n: n, excluded: excluded, popularityWeights: popularityWeights)
+        }
+        return FloatRows.with(itemVectors) { rows in
+            FloatRows.with(popularity) { prior in
+                ItemScan.blendedTopN(
+                    rows: rows, stride: factors, factors: factors, itemCount: itemCount, queries: users, n: n,
+                    excluded: excluded, prior: prior, priorWeights: popularityWeights,
+                    ratingWeight: ratingWeight, source: .model(ratingModel, users: ratingUsers))
+            }
+        }
+    }
+
     /// The top-n of a user with these ratings; nil when none of the rated items has a vector. `user`, when
     /// given, lets a stored vector answer (see `userVector(user:ratings:)`).
     /// - Parameters:
@@ -805,8 +836,8 @@ enum ItemScan {
     /// With a `ratingWeight` w_r > 0, a query for which `ratingScores` gives the rating model's scores (see
     /// `FactorModel.itemScores`) ranks by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i) instead: still a dot
     /// product, of [query / σ_s, w / σ_prior, w_r / σ_rating] with [v_i, prior_i, rating_i] (the rating part
-    /// being [p_u, 1] · [q_i, b_i], the rating model's vectors). Such a query is scanned alone, its two extra
-    /// terms folded into one per-item bias.
+    /// being [p_u, 1] · [q_i, b_i], the rating model's vectors). Such queries go through `blendedTopN`, which
+    /// keeps all of a query's scores for their standardization.
     static func topN(
         rows: FloatRows, stride: Int, factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
         prior: FloatRows?, priorWeights: [Float], ratingWeight: Float = 0, ratingScores: ((Int) -> [Float]?)? = nil
@@ -815,26 +846,10 @@ enum ItemScan {
         precondition(excluded.count == queries.count && priorWeights.count == queries.count)
         guard n > 0, itemCount > 0 else { return queries.map { _ in [] } }
         if ratingWeight > 0, let ratingScores {
-            var lists = [[(item: Int32, score: Float)]](repeating: [], count: queries.count)
-            var plain: [Int] = []
-            for u in queries.indices {
-                guard let scores = ratingScores(u) else {
-                    plain.append(u)
-                    continue
-                }
-                lists[u] = blendedTopN(
-                    rows: rows, stride: stride, factors: factors, itemCount: itemCount, query: queries[u], n: n,
-                    excluded: excluded[u], prior: priorWeights[u] > 0 ? prior : nil, priorWeight: priorWeights[u],
-                    ratingScores: scores, ratingWeight: ratingWeight)
-            }
-            if !plain.isEmpty {
-                let tops = topN(
-                    rows: rows, stride: stride, factors: factors, itemCount: itemCount,
-                    queries: plain.map { queries[$0] }, n: n, excluded: plain.map { excluded[$0] }, prior: prior,
-                    priorWeights: plain.map { priorWeights[$0] })
-                for (j, u) in plain.enumerated() { lists[u] = tops[j] }
-            }
-            return lists
+            return blendedTopN(
+                rows: rows, stride: stride, factors: factors, itemCount: itemCount, queries: queries, n: n,
+                excluded: excluded, prior: prior, priorWeights: priorWeights, ratingWeight: ratingWeight,
+                source: .scores(ratingScores))
         }
         let blend = prior == nil ? [] : priorWeights.indices.filter { priorWeights[$0] > 0 }
         var scales = [Float](repeating: 0, count: queries.count)
@@ -878,53 +893,199 @@ enum ItemScan {
         }
     }
 
-    /// One query's top-n by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i), z over the items not excluded (see
-    /// the many-query `topN`). Items past the end of `ratingScores` (added after the rating model was made)
-    /// score 0 there, as an item the rating model never saw. The ranking scores are computed once for every item
-    /// (one pass over the rows), their moments taken from them, and the blend formed and selected in double
-    /// precision: two passes over memory per query (this and the rating model's `itemScores`), the same
-    /// arithmetic whether the query came alone or with others.
+    /// Where a blended list's rating-model scores come from.
+    enum RatingSource {
+        /// Per query (by index), its scores (`FactorModel.itemScores`), or nil: that query does not blend.
+        case scores((Int) -> [Float]?)
+        /// Per query, the rating model's user row, or nil (no blend); the scores computed in blocks of users
+        /// from the model's rows, the same floats as `FactorModel.itemScores` gives.
+        case model(FactorModel, users: [Int?])
+    }
+
+    /// The many-query top-n where a query may rank by z(q · v_i) + w · z(prior_i) + w_r · z(rating_i), z over
+    /// the items not excluded; the queries without rating scores rank as in `topN(rows:…)` without them. Items
+    /// past the end of a query's rating scores (added after the rating model was made) score 0 there, as an
+    /// item the rating model never saw. The blended queries go in groups: every ranking and rating score of the
+    /// group is computed by the block kernel (the same floats as one query at a time), then each query's
+    /// moments are summed from its scores in item order and its blend formed and selected in double precision.
+    /// So a list is the same bit for bit whether its query came alone or with others.
     static func blendedTopN(
-        rows: FloatRows, stride: Int, factors: Int, itemCount: Int, query: [Float], n: Int, excluded: [Int32],
-        prior: FloatRows?, priorWeight: Float, ratingScores: [Float], ratingWeight: Float
-    ) -> [(item: Int32, score: Float)] {
-        var dots = [Float](repeating: 0, count: itemCount)
-        rows.dots(query, k: factors, stride: stride, count: itemCount, into: &dots)
-        let rating = { (i: Int) -> Double in i < ratingScores.count ? Double(ratingScores[i]) : 0 }
-        var s = (sum: 0.0, squares: 0.0), r = (sum: 0.0, squares: 0.0), p = (sum: 0.0, squares: 0.0)
-        for i in 0..<itemCount {
-            let x = Double(dots[i]), y = rating(i)
-            s = (s.sum + x, s.squares + x * x)
-            r = (r.sum + y, r.squares + y * y)
-            if let prior {
-                let z = Double(prior[i])
-                p = (p.sum + z, p.squares + z * z)
-            }
+        rows: FloatRows, stride: Int, factors: Int, itemCount: Int, queries: [[Float]], n: Int, excluded: [[Int32]],
+        prior: FloatRows?, priorWeights: [Float], ratingWeight: Float, source: RatingSource
+    ) -> [[(item: Int32, score: Float)]] {
+        var lists = [[(item: Int32, score: Float)]](repeating: [], count: queries.count)
+        var plain: [Int] = [], blended: [Int] = []
+        for u in queries.indices {
+            let blends =
+                switch source {
+                case .scores: true  // asked once per group below
+                case .model(let model, let users): users[u].map { model.hasUser($0) } ?? false
+                }
+            if blends { blended.append(u) } else { plain.append(u) }
         }
+        // A group's scores: two floats per item per query, about 32 MiB at most.
+        let group = max(1, min(16, (1 << 22) / max(itemCount, 1)))
+        var dots = [Float](repeating: 0, count: min(group, blended.count) * itemCount)
+        var ratings = dots
+        var start = 0
+        while start < blended.count {
+            let members = Array(blended[start..<min(start + group, blended.count)])
+            start += members.count
+            var flat: [Float] = []
+            flat.reserveCapacity(members.count * factors)
+            for u in members { flat += queries[u] }
+            var blends = [Bool](repeating: true, count: members.count)
+            flat.withUnsafeBufferPointer { q in
+                dots.withUnsafeMutableBufferPointer { out in
+                    BlockScan.dots(
+                        queries: q.baseAddress!, nu: members.count, k: factors, rows: rows, stride: stride,
+                        count: itemCount, bias: nil, into: out.baseAddress!, ostride: itemCount)
+                }
+            }
+            ratings.withUnsafeMutableBufferPointer { out in
+                switch source {
+                case .scores(let scores):
+                    for (j, u) in members.enumerated() {
+                        let row = out.baseAddress! + j * itemCount
+                        guard let given = scores(u) else {
+                            blends[j] = false
+                            continue
+                        }
+                        let copied = min(given.count, itemCount)
+                        given.withUnsafeBufferPointer { row.update(from: $0.baseAddress!, count: copied) }
+                        row.advanced(by: copied).update(repeating: 0, count: itemCount - copied)
+                    }
+                case .model(let model, let users):
+                    var vectors: [Float] = []
+                    vectors.reserveCapacity(members.count * model.factors)
+                    for u in members { vectors += model.userVector(users[u]!) }
+                    let scored = min(model.itemCount, itemCount)
+                    if scored < itemCount {
+                        for j in members.indices {
+                            (out.baseAddress! + j * itemCount + scored).update(repeating: 0, count: itemCount - scored)
+                        }
+                    }
+                    // The model's items past the ranking model's are not ranked: score into a wider buffer.
+                    if model.itemCount <= itemCount {
+                        vectors.withUnsafeBufferPointer { v in
+                            model.itemScores(
+                                queries: v.baseAddress!, nu: members.count, into: out.baseAddress!, ostride: itemCount)
+                        }
+                    } else {
+                        var wide = [Float](repeating: 0, count: members.count * model.itemCount)
+                        vectors.withUnsafeBufferPointer { v in
+                            wide.withUnsafeMutableBufferPointer { w in
+                                model.itemScores(
+                                    queries: v.baseAddress!, nu: members.count, into: w.baseAddress!,
+                                    ostride: model.itemCount)
+                            }
+                        }
+                        for j in members.indices {
+                            wide.withUnsafeBufferPointer { w in
+                                (out.baseAddress! + j * itemCount).update(
+                                    from: w.baseAddress! + j * model.itemCount, count: itemCount)
+                            }
+                        }
+                    }
+                }
+            }
+            for (j, u) in members.enumerated() where blends[j] {
+                lists[u] = dots.withUnsafeBufferPointer { d in
+                    ratings.withUnsafeBufferPointer { r in
+                        blendedSelect(
+                            dots: UnsafeBufferPointer(rebasing: d[(j * itemCount)..<((j + 1) * itemCount)]),
+                            ratings: UnsafeBufferPointer(rebasing: r[(j * itemCount)..<((j + 1) * itemCount)]),
+                            n: n, excluded: excluded[u], prior: priorWeights[u] > 0 ? prior : nil,
+                            priorWeight: priorWeights[u], ratingWeight: ratingWeight)
+                    }
+                }
+            }
+            for (j, u) in members.enumerated() where !blends[j] { plain.append(u) }
+        }
+        if !plain.isEmpty {
+            plain.sort()
+            let tops = topN(
+                rows: rows, stride: stride, factors: factors, itemCount: itemCount,
+                queries: plain.map { queries[$0] }, n: n, excluded: plain.map { excluded[$0] }, prior: prior,
+                priorWeights: plain.map { priorWeights[$0] })
+            for (j, u) in plain.enumerated() { lists[u] = tops[j] }
+        }
+        return lists
+    }
+
+    /// One query's top-n by z(dots_i) + w · z(prior_i) + w_r · z(ratings_i), z over the items not `excluded`
+    /// (ascending), from all its scores: their moments summed in double precision (four partial sums of
+    /// items i ≡ 0, 1, 2, 3 mod 4, added in that order), then each item's blend formed in double as
+    /// dots_i · a + ratings_i · c + prior_i · e − offset (a = 1 / σ_s, c = w_r / σ_r, e = w / σ_prior) and rounded
+    /// to a float before the selection. The same operations however the scores were computed, so the same list.
+    static func blendedSelect(
+        dots: UnsafeBufferPointer<Float>, ratings: UnsafeBufferPointer<Float>, n: Int, excluded: [Int32],
+        prior: FloatRows?, priorWeight: Float, ratingWeight: Float
+    ) -> [(item: Int32, score: Float)] {
+        let itemCount = dots.count
+        precondition(ratings.count == itemCount && (prior?.count ?? itemCount) >= itemCount)
+        let weighted = prior.map { _ in priorWeight > 0 } ?? false
+        let priorValues = weighted ? prior!.copy(from: 0, count: itemCount) : []
+        func moments(_ x: (Int) -> Double) -> (sum: Double, squares: Double) {
+            var sum = SIMD4<Double>(), squares = SIMD4<Double>()
+            var i = 0
+            while i + 4 <= itemCount {
+                let v = SIMD4(x(i), x(i + 1), x(i + 2), x(i + 3))
+                sum += v
+                squares += v * v
+                i += 4
+            }
+            var tail = (sum: 0.0, squares: 0.0)
+            while i < itemCount {
+                let v = x(i)
+                tail = (tail.sum + v, tail.squares + v * v)
+                i += 1
+            }
+            return (
+                ((sum[0] + sum[1]) + (sum[2] + sum[3])) + tail.sum,
+                ((squares[0] + squares[1]) + (squares[2] + squares[3])) + tail.squares
+            )
+        }
+        var s = moments { Double(dots[$0]) }, r = moments { Double(ratings[$0]) }
+        var p: (sum: Double, squares: Double) =
+            weighted ? priorValues.withUnsafeBufferPointer { v in moments { Double(v[$0]) } } : (0, 0)
         var count = Double(itemCount)
         for item in excluded where item >= 0 && Int(item) < itemCount {
-            let x = Double(dots[Int(item)]), y = rating(Int(item))
+            let x = Double(dots[Int(item)]), y = Double(ratings[Int(item)])
             s = (s.sum - x, s.squares - x * x)
             r = (r.sum - y, r.squares - y * y)
-            if let prior {
-                let z = Double(prior[Int(item)])
+            if weighted {
+                let z = Double(priorValues[Int(item)])
                 p = (p.sum - z, p.squares - z * z)
             }
             count -= 1
         }
         let ms = standardization(s.sum, s.squares, count), mr = standardization(r.sum, r.squares, count)
         let mp = standardization(p.sum, p.squares, count)
-        let wr = Double(ratingWeight), wp = prior == nil ? 0 : Double(priorWeight)
+        let a = 1 / ms.sd, c = Double(ratingWeight) / mr.sd, e = weighted ? Double(priorWeight) / mp.sd : 0
+        let offset = ms.mean * a + mr.mean * c + (weighted ? mp.mean * e : 0)
+        var scores = [Float](repeating: 0, count: itemCount)
+        scores.withUnsafeMutableBufferPointer { out in
+            if weighted {
+                priorValues.withUnsafeBufferPointer { v in
+                    for i in 0..<itemCount {
+                        out[i] = Float(Double(dots[i]) * a + Double(ratings[i]) * c + Double(v[i]) * e - offset)
+                    }
+                }
+            } else {
+                for i in 0..<itemCount { out[i] = Float(Double(dots[i]) * a + Double(ratings[i]) * c - offset) }
+            }
+        }
+        for item in excluded where item >= 0 && Int(item) < itemCount { scores[Int(item)] = -.infinity }
         var top = TopN(capacity: n)
-        var skip = excluded.startIndex
-        for i in 0..<itemCount {
-            // `excluded` is ascending: one cursor walks it beside the items.
-            while skip < excluded.endIndex && Int(excluded[skip]) < i { skip += 1 }
-            if skip < excluded.endIndex && Int(excluded[skip]) == i { continue }
-            var z = (Double(dots[i]) - ms.mean) / ms.sd + wr * (rating(i) - mr.mean) / mr.sd
-            if let prior { z += wp * (Double(prior[i]) - mp.mean) / mp.sd }
-            let score = Float(z)
-            if score >= top.threshold { top.offer(score: score, item: Int32(i)) }
+        var threshold = top.threshold
+        scores.withUnsafeBufferPointer { scores in
+            for i in 0..<itemCount where scores[i] >= threshold {
+                let score = scores[i]
+                if score == -.infinity && BlockScan.contains(excluded[...], Int32(i)) { continue }
+                top.offer(score: score, item: Int32(i))
+                threshold = top.threshold
+            }
         }
         return top.sorted()
     }

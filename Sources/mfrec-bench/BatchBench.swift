@@ -17,6 +17,11 @@ struct BatchBench: ParsableCommand {
     @Option(help: "Timed runs (medians are printed).") var runs = 3
     @Option(
         help:
+            "Also time the ranking model's lists blended with the rating model's predictions at this weight (train --rating-blend; 0: skip)."
+    )
+    var ratingBlend: Float = 0.3
+    @Option(
+        help:
             "Baselines to run: sgemm (the floor, always), implicit, argpartition (comma-separated; the last takes minutes at 25M)."
     )
     var baselines = "sgemm,implicit,argpartition"
@@ -24,6 +29,7 @@ struct BatchBench: ParsableCommand {
 
     func validate() throws {
         guard (1...20).contains(runs) else { throw ValidationError("--runs must be 1…20") }
+        guard (0...10).contains(ratingBlend) else { throw ValidationError("--rating-blend must be 0…10") }
         let known: Set<String> = ["sgemm", "implicit", "argpartition"]
         for name in baselines.split(separator: ",") where !known.contains(String(name)) {
             throw ValidationError("--baselines: unknown baseline '\(name)' (sgemm, implicit, argpartition)")
@@ -61,8 +67,9 @@ struct BatchBench: ParsableCommand {
         section(
             "recommend --all -n 10: \(users) users × \(items) items × k \(factors), \(ratings) ratings; "
                 + "load average \(loadAverage())")
-        for model in ["rating", "ranking"] {
-            // The whole process: start, open, read every user's rated items, score, select, write the CSV.
+        /// The whole process (start, open, read every user's rated items, score, select, write the CSV): the
+        /// median of `runs` after a warm-up, and the peak memory.
+        func timeAll(by model: String) throws -> (seconds: Double, peak: Double) {
             var times: [Double] = []
             var peak = 0.0
             for run in 0...runs {
@@ -72,7 +79,12 @@ struct BatchBench: ParsableCommand {
                 if run > 0 { times.append(child.seconds) }
                 peak = max(peak, child.peakMegabytes)
             }
-            let mfrec = times.sorted()[times.count / 2]
+            return (times.sorted()[times.count / 2], peak)
+        }
+        var rankingSeconds = Double.nan
+        for model in ["rating", "ranking"] {
+            let (mfrec, peak) = try timeAll(by: model)
+            if model == "ranking" { rankingSeconds = mfrec }
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("scripts/batch_baselines.py").path
             let only = chosenBaselines.flatMap { ["--only", $0] }
@@ -100,6 +112,21 @@ struct BatchBench: ParsableCommand {
             } else {
                 print("  implicit topk: not run (--baselines)")
             }
+        }
+        if ratingBlend > 0 {
+            // The same models refitted with the ranking lists blended with the rating model's predictions (a
+            // tuned train chooses this when validation says it pays): every score of both models per user.
+            let step = [
+                "train", "--factors", "\(factors)", "--ranking-factors", "\(factors)", "--epochs", "3",
+                "--test-fraction", "0", "--tune", "off", "--rating-blend", "\(ratingBlend)", "--quiet", "--db", db,
+            ]
+            let run = try runChild(mfrecPath, step)
+            guard run.status == 0 else { throw BenchError("mfrec train --rating-blend failed (\(run.status))") }
+            let (blended, peak) = try timeAll(by: "ranking")
+            print("ranking model blended with the rating model's predictions (train --rating-blend \(ratingBlend)):")
+            print(
+                "  mfrec recommend --all, whole process: \(fmt(blended)) s (\(rate(Double(users), blended)) users/s, "
+                    + "peak \(fmt(peak, 0)) MB) = \(fmt(blended / rankingSeconds))× the unblended ranking run")
         }
         print("load average after: \(loadAverage())")
     }

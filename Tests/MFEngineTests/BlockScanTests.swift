@@ -250,3 +250,45 @@ func zScores(_ x: [Double], over allowed: [Int]) -> [Double] {
     let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
     return x.map { ($0 - mean) / sd }
 }
+
+extension BlockScanTests {
+    /// `recommend --all`'s blended lists: the rating scores computed in blocks from the rating model give the
+    /// lists that each user's `FactorModel.itemScores` gives, bit for bit, whether the rating model has fewer,
+    /// as many or more items than the ranking model, and for queries without a rating-model vector.
+    @Test(arguments: [-30, 0, 20])
+    func ratingBlendFromTheModelEqualsItsScores(extraItems: Int) throws {
+        let k = 20, items = 700, users = 37  // odd: the last user of a block goes through the one-user path
+        var rng = SeededGenerator(seed: 5)
+        let vectors = (0..<(items * k)).map { _ in Float(rng.nextGaussian()) }
+        let popularity = (0..<items).map { _ in Float(rng.nextDouble() * 5) }
+        let ranking = RankingModel(
+            parameters: .init(factors: k), itemCount: items, eigenvalues: [Float](repeating: 1, count: k),
+            itemVectors: vectors, itemWeights: [Float](repeating: 1, count: items), popularity: popularity)
+        var rating = randomModel(users: users, items: items + extraItems, k: 9, seed: 6)
+        for f in 0..<rating.factors { rating.userFactors[4 * rating.stride + f] = 0 }  // user 4: no vector
+        rating.userBias[4] = 0
+        #expect(!rating.hasUser(4))
+        let rows: [Int?] = (0..<users).map { $0 % 7 == 6 ? nil : ($0 * 5) % users }
+        let queries = (0..<users).map { _ in (0..<k).map { _ in Float(rng.nextGaussian()) } }
+        let excluded = exclusions(items: items, users: users, seed: 8)
+        let weights: [Float] = (0..<users).map { [0, 0.5][$0 % 2] }
+        try inEveryKernel {
+            let fromModel = ranking.topN(
+                users: queries, n: 12, excluded: excluded, popularityWeights: weights, ratingWeight: 0.4,
+                ratingModel: rating, ratingUsers: rows)
+            let fromScores = ranking.topN(
+                users: queries, n: 12, excluded: excluded, popularityWeights: weights, ratingWeight: 0.4,
+                ratingScores: { u in rows[u].flatMap { rating.itemScores(user: $0) } })
+            let plain = ranking.topN(users: queries, n: 12, excluded: excluded, popularityWeights: weights)
+            for u in 0..<users {
+                #expect(fromModel[u].map(\.item) == fromScores[u].map(\.item), "user \(u)")
+                #expect(fromModel[u].map(\.score.bitPattern) == fromScores[u].map(\.score.bitPattern), "user \(u)")
+                let blends = rows[u].map { rating.hasUser($0) } ?? false
+                #expect((fromModel[u].map(\.item) == plain[u].map(\.item)) || blends, "user \(u)")
+            }
+            // The blend changed most of the blended users' lists.
+            let changed = (0..<users).filter { fromModel[$0].map(\.item) != plain[$0].map(\.item) }
+            #expect(changed.count > users / 2)
+        }
+    }
+}

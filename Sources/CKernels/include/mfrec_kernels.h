@@ -43,6 +43,12 @@ size_t mfrec_panel_candidates(const float *panel, const float *norms, const floa
 void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,
                          size_t stride, size_t count, double *sum, double *sumsq);
 
+/// out[u · ostride + r] = q_u·row_r (+ bias[r] when bias is not NULL) for a block of `nu` queries against `count`
+/// rows: every score of the block written out, two users × two rows at a time in registers, each equal to
+/// `mfrec_dots`' bit for bit (a blended list keeps all of a user's scores for its standardization).
+void mfrec_block_dots(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k, size_t stride,
+                      size_t count, const float *bias, float *out, size_t ostride);
+
 /// The reduced-precision scans of the item matrix's scan copy: out[r] = q·row_r (+ bias[r] when bias is not
 /// NULL) for `count` rows of `stride` IEEE half floats (`mfrec_scores_f16`), or out[r] = qscale · scale[r] ·
 /// (q·row_r) (+ bias[r]) for rows of `stride` signed bytes and a query quantized to signed bytes in [-127, 127]

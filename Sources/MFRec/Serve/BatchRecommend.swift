@@ -118,22 +118,28 @@ extension QueryEngine {
                         var done = Set<Int>()
                         if let ranking = rankers.ranking {
                             var members: [Int] = [], queries: [[Float]] = [], weights: [Float] = []
-                            var blended: [Bool] = []
+                            var blended: [Int?] = []
                             for j in range where rules[j]?.ranker == .ranking {
                                 let query = ranking.userVector(user: slice[j], ratings: rated[j])
                                 guard query.contains(where: { $0 != 0 }) else { continue }  // falls back below
                                 members.append(j)
                                 queries.append(query)
                                 weights.append(rules[j]!.popularityWeight)
-                                blended.append(rankers.blendsRatings(ratingCount: rated[j].count, by: by))
+                                blended.append(
+                                    rankers.blendsRatings(ratingCount: rated[j].count, by: by) ? slice[j] : nil)
                             }
-                            // Users whose lists blend in the rating model's predictions are scanned one by one.
-                            let tops = ranking.topN(
-                                users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
-                                popularityWeights: weights, ratingWeight: rankers.choice?.ratingBlend ?? 0,
-                                ratingScores: { m in
-                                    blended[m] ? model.itemScores(user: slice[members[m]]) : nil
-                                })
+                            // Users whose lists blend in the rating model's predictions: their rating scores
+                            // computed in blocks too.
+                            let weight = rankers.choice?.ratingBlend ?? 0
+                            let tops =
+                                weight > 0
+                                ? ranking.topN(
+                                    users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
+                                    popularityWeights: weights, ratingWeight: weight, ratingModel: model,
+                                    ratingUsers: blended)
+                                : ranking.topN(
+                                    users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
+                                    popularityWeights: weights)
                             for (j, top) in zip(members, tops) {
                                 lists[j - range.lowerBound] = top
                                 done.insert(j)
