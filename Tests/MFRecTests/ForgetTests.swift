@@ -150,6 +150,21 @@ import Testing
         for path in files(reopened) { #expect(!contains(path, user), "\(path) still holds the key") }
     }
 
+    /// The marker is what lets the next writer finish a killed forget, so a forget that cannot write it fails
+    /// before changing anything (a directory in its place: creating the file fails even for root).
+    @Test func aForgetThatCannotWriteItsMarkerChangesNothing() throws {
+        let (rec, dir, user, _) = try Self.database()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(atPath: rec.scrubMarkerPath, withIntermediateDirectories: false)
+        let before = try rec.ratingCount()
+        #expect(throws: MFRecError.self) { try rec.forget(user: user) }
+        #expect(try rec.ratingCount() == before)
+        #expect(contains(rec.path, user) || contains(rec.path + "-wal", user))
+        try FileManager.default.removeItem(atPath: rec.scrubMarkerPath)
+        _ = try rec.forget(user: user)
+        #expect(try rec.ratingCount() == before - 27)
+    }
+
     @Test func deletingARatingRefitsTheUserAndFreesTheItem() throws {
         let (rec, dir, user, _) = try Self.database()
         defer { try? FileManager.default.removeItem(at: dir) }

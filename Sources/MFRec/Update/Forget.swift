@@ -89,7 +89,11 @@ extension Recommender {
         let started = Date()
         var report = ForgetReport()
         // The marker goes first: a kill after the commit leaves it for the next writer (finishPendingScrub).
-        FileManager.default.createFile(atPath: scrubMarkerPath, contents: Data(note.utf8))
+        // Without it a kill could leave forgotten ratings unscrubbed, so no marker means no forget.
+        guard FileManager.default.createFile(atPath: scrubMarkerPath, contents: Data(note.utf8)) else {
+            throw MFRecError.cannotWrite(
+                path: scrubMarkerPath, reason: "the forget marker could not be created; nothing was changed")
+        }
         TrainingCache.remove(path: trainingCachePath)  // it holds the ratings being forgotten
         try store.setSecureDelete(true)
         defer { try? store.setSecureDelete(false) }
