@@ -236,7 +236,7 @@ public struct RankingTuner {
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
             if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
             try EngineError.check(isCancelled)
-            let spectra = try ([fit] + otherFolds.map(\.fit)).map { part in
+            let spectra = ([fit] + otherFolds.map(\.fit)).map { part in
                 Spectrum.fit(
                     users: part.users, items: part.items, ratings: part.ratings, userCount: userCount,
                     itemCount: itemCount, exponent: exponent, userExponent: userExponent, weighting: weighting,

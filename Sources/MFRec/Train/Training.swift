@@ -372,7 +372,7 @@ extension Recommender {
             }
             let threads = loadThreads
             guard
-                var (train, test) = TrainingCache.withRatings(
+                let (train, cachedTest) = TrainingCache.withRatings(
                     path: trainingCachePath, stamp: stamp,
                     { columns in
                         RatingTriples.split(
@@ -383,6 +383,7 @@ extension Recommender {
                 let (train, test) = try loadSplit(split, maxSeq: maxSeq)
                 return (train, test, false, stamp)
             }
+            var test = cachedTest
             if case .file(let path) = split { test = try readTestFile(path) }
             return (train, test, true, nil)
         }
