@@ -210,22 +210,9 @@ extension FloatRows {
         }
     }
 
-    /// q · row_r (the first k floats of each row, rows `stride` floats apart) for the first `count` rows, into
-    /// `out`: the arithmetic of `BlockScan.dot`, whatever the stride.
-    func dots(_ query: [Float], k: Int, stride: Int, count: Int, into out: inout [Float]) {
-        precondition(query.count >= k && out.count >= count && k <= stride)
-        guard count > 0 else { return }
-        let base = rows(0, count, width: k, stride: stride)
-        query.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { o in
-                mfrec_dots(q.baseAddress!, base, k, stride, count, nil, o.baseAddress!)
-            }
-        }
-    }
-
     /// q_u · row_r (+ bias[r] when `bias` is given) for `nu` queries (k floats each, one after another in
     /// `queries`) and rows `first..<first + count`, written to out[u · ostride + (r − first)]: every score of
-    /// the block, each equal to `dots`' bit for bit.
+    /// the block, each equal to `mfrec_dots`' (and `BlockScan.dot`'s) bit for bit.
     func blockDots(
         _ queries: UnsafePointer<Float>, nu: Int, k: Int, stride: Int, first: Int, count: Int, bias: FloatRows?,
         into out: UnsafeMutablePointer<Float>, ostride: Int
@@ -388,7 +375,7 @@ enum BlockScan {
 
     /// Every q_u · row_r (+ bias[r]) for `nu` queries of k floats (one after another in `queries`) and the first
     /// `count` rows, into out[u · ostride + r]: a block of rows (an L1 cache's worth) at a time against all the
-    /// queries. Each score equals `FloatRows.dots`' bit for bit.
+    /// queries. Each score equals the one-query `mfrec_dots`' bit for bit.
     static func dots(
         queries: UnsafePointer<Float>, nu: Int, k: Int, rows: FloatRows, stride: Int, count: Int, bias: FloatRows?,
         into out: UnsafeMutablePointer<Float>, ostride: Int

@@ -926,7 +926,14 @@ enum ItemScan {
         // A group's scores: two floats per item per query, about 32 MiB at most.
         let group = max(1, min(16, (1 << 22) / max(itemCount, 1)))
         var dots = [Float](repeating: 0, count: min(group, blended.count) * itemCount)
-        var ratings = dots
+        // A query's rating scores: its first `itemCount` floats, zeros past the rating model's items; a wider row
+        // when the rating model has items the ranking model does not rank.
+        let ratingStride: Int
+        switch source {
+        case .scores: ratingStride = itemCount
+        case .model(let model, _): ratingStride = max(itemCount, model.itemCount)
+        }
+        var ratings = [Float](repeating: 0, count: min(group, blended.count) * ratingStride)
         var start = 0
         while start < blended.count {
             let members = Array(blended[start..<min(start + group, blended.count)])
@@ -946,7 +953,7 @@ enum ItemScan {
                 switch source {
                 case .scores(let scores):
                     for (j, u) in members.enumerated() {
-                        let row = out.baseAddress! + j * itemCount
+                        let row = out.baseAddress! + j * ratingStride
                         guard let given = scores(u) else {
                             blends[j] = false
                             continue
@@ -959,33 +966,13 @@ enum ItemScan {
                     var vectors: [Float] = []
                     vectors.reserveCapacity(members.count * model.factors)
                     for u in members { vectors += model.userVector(users[u]!) }
-                    let scored = min(model.itemCount, itemCount)
-                    if scored < itemCount {
-                        for j in members.indices {
-                            (out.baseAddress! + j * itemCount + scored).update(repeating: 0, count: itemCount - scored)
-                        }
+                    for j in members.indices {
+                        (out.baseAddress! + j * ratingStride + model.itemCount).update(
+                            repeating: 0, count: ratingStride - model.itemCount)
                     }
-                    // The model's items past the ranking model's are not ranked: score into a wider buffer.
-                    if model.itemCount <= itemCount {
-                        vectors.withUnsafeBufferPointer { v in
-                            model.itemScores(
-                                queries: v.baseAddress!, nu: members.count, into: out.baseAddress!, ostride: itemCount)
-                        }
-                    } else {
-                        var wide = [Float](repeating: 0, count: members.count * model.itemCount)
-                        vectors.withUnsafeBufferPointer { v in
-                            wide.withUnsafeMutableBufferPointer { w in
-                                model.itemScores(
-                                    queries: v.baseAddress!, nu: members.count, into: w.baseAddress!,
-                                    ostride: model.itemCount)
-                            }
-                        }
-                        for j in members.indices {
-                            wide.withUnsafeBufferPointer { w in
-                                (out.baseAddress! + j * itemCount).update(
-                                    from: w.baseAddress! + j * model.itemCount, count: itemCount)
-                            }
-                        }
+                    vectors.withUnsafeBufferPointer { v in
+                        model.itemScores(
+                            queries: v.baseAddress!, nu: members.count, into: out.baseAddress!, ostride: ratingStride)
                     }
                 }
             }
@@ -994,7 +981,8 @@ enum ItemScan {
                     ratings.withUnsafeBufferPointer { r in
                         blendedSelect(
                             dots: UnsafeBufferPointer(rebasing: d[(j * itemCount)..<((j + 1) * itemCount)]),
-                            ratings: UnsafeBufferPointer(rebasing: r[(j * itemCount)..<((j + 1) * itemCount)]),
+                            ratings: UnsafeBufferPointer(
+                                rebasing: r[(j * ratingStride)..<(j * ratingStride + itemCount)]),
                             n: n, excluded: excluded[u], prior: priorWeights[u] > 0 ? prior : nil,
                             priorWeight: priorWeights[u], ratingWeight: ratingWeight)
                     }
