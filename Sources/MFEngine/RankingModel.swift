@@ -462,7 +462,7 @@ public struct RankingModel: Sendable, Equatable {
     ///   - n: how many items each.
     ///   - excluded: per user, item ids left out (ascending, no repeats).
     ///   - popularityWeights: per user, w.
-    ///   - ratingWeight: w_r of the blend with the rating model (> 0).
+    ///   - ratingWeight: w_r of the blend with the rating model (0: no blend, the plain lists).
     ///   - ratingModel: the rating model.
     ///   - ratingUsers: per user, their row in `ratingModel`, or nil.
     /// - Returns: one list per user.

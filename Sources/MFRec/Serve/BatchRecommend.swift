@@ -129,17 +129,11 @@ extension QueryEngine {
                                     rankers.blendsRatings(ratingCount: rated[j].count, by: by) ? slice[j] : nil)
                             }
                             // Users whose lists blend in the rating model's predictions: their rating scores
-                            // computed in blocks too.
-                            let weight = rankers.choice?.ratingBlend ?? 0
-                            let tops =
-                                weight > 0
-                                ? ranking.topN(
-                                    users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
-                                    popularityWeights: weights, ratingWeight: weight, ratingModel: model,
-                                    ratingUsers: blended)
-                                : ranking.topN(
-                                    users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
-                                    popularityWeights: weights)
+                            // computed in blocks too (without a blend, the plain blocked scan).
+                            let tops = ranking.topN(
+                                users: queries, n: n, excluded: members.map { excluded(rated[$0]) },
+                                popularityWeights: weights, ratingWeight: rankers.choice?.ratingBlend ?? 0,
+                                ratingModel: model, ratingUsers: blended)
                             for (j, top) in zip(members, tops) {
                                 lists[j - range.lowerBound] = top
                                 done.insert(j)
