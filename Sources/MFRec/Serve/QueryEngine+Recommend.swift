@@ -53,10 +53,13 @@ extension QueryEngine {
         var filter = filter
         filter.excluded.formUnion(items)
         let banned = try self.banned(by: filter)
-        // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile.
-        return try consistentState { state, matrix in
+        // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile. The user's id
+        // and ratings are read in the transaction that reads the live generation.
+        return try consistentState(reading: { store in
+            try store.userID(forKey: key).map { (id: $0, rated: try store.ratings(ofUser: $0)) }
+        }) { state, matrix, found in
             try recommend(
-                state: state, matrix: matrix, user: key, n: n, includeRated: includeRated, cold: cold,
+                state: state, matrix: matrix, user: key, found: found, n: n, includeRated: includeRated, cold: cold,
                 explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
                 by: by, banned: banned)
         }
@@ -144,16 +147,13 @@ extension QueryEngine {
         return (list, ignored)
     }
 
+    /// `found`: the user's id and ratings, nil for a user the database does not have.
     private func recommend(
-        state: LiveState, matrix: ItemMatrix, user key: String, n: Int, includeRated: Bool,
-        cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int, cooccurrenceBelow: Int, by: Ranker?,
-        banned: [Int32]
+        state: LiveState, matrix: ItemMatrix, user key: String, found: (id: Int, rated: [(item: Int, rating: Double)])?,
+        n: Int, includeRated: Bool, cold: ColdStartPolicy, explain: Bool, threads: Int, minRatings: Int,
+        cooccurrenceBelow: Int, by: Ranker?, banned: [Int32]
     ) throws -> RecommendationList {
         let model = state.model
-        // The user's id and ratings in one read.
-        let found = try pool.read { store in
-            try store.userID(forKey: key).map { (id: $0, rated: try store.ratings(ofUser: $0)) }
-        }
         guard let (user, rated) = found else {
             if cold == .error { throw MFRecError.unknownUser(key) }
             return RecommendationList(

@@ -174,11 +174,19 @@ public final class QueryEngine: Sendable {
 
     /// `consistently`, with the whole live state (both models of one generation).
     func consistentState<R>(_ body: (LiveState, ItemMatrix) throws -> R) throws -> R {
+        try consistentState(reading: { _ in () }) { state, matrix, _ in try body(state, matrix) }
+    }
+
+    /// `consistentState`, with `read` run in the read transaction that reads the live generation, and its
+    /// result handed to `body`: a one-user query reads the user's ratings there, one transaction instead of two.
+    func consistentState<P, R>(
+        reading read: (Store) throws -> P, _ body: (LiveState, ItemMatrix, P) throws -> R
+    ) throws -> R {
         for _ in 0..<16 {
-            let (state, matrix, generation) = try currentState()
+            let (state, matrix, generation, fetched) = try currentState(reading: read)
             let expected = UInt64(generation)
             if matrix.mappedGeneration == expected {
-                let answer = try body(state, matrix)
+                let answer = try body(state, matrix, fetched)
                 if matrix.mappedGeneration == expected { return answer }
             }
             // A writer is (or was) rewriting rows: wait for it (its lock), then reload.
@@ -193,17 +201,27 @@ public final class QueryEngine: Sendable {
     /// in place, which only the new model matches; those wait for the load. The swap is one assignment, so
     /// a query sees one model, never a mix.
     private func currentState() throws -> (state: LiveState, matrix: ItemMatrix, generation: Int64) {
-        enum Step {
-            case answer(LiveState, ItemMatrix, Int64)
-            case load(LiveState, ItemMatrix)
-            case wait
-        }
+        let (state, matrix, generation, _) = try currentState(reading: { _ in () })
+        return (state, matrix, generation)
+    }
+
+    /// What a query does after reading the live generation (see `currentState`).
+    private enum StateStep {
+        case answer(LiveState, ItemMatrix, Int64)
+        case load(LiveState, ItemMatrix)
+        case wait
+    }
+
+    /// `currentState()`, with `read` run in the transaction that reads the generation.
+    private func currentState<P>(
+        reading read: (Store) throws -> P
+    ) throws -> (state: LiveState, matrix: ItemMatrix, generation: Int64, fetched: P) {
         var lastError: Error?
         var failures = 0
         let deadline = Date().addingTimeInterval(60)
         while failures < 5 {
-            let generation = try pool.read { try $0.liveGeneration() }
-            let step = live.withLock { live -> Step in
+            let (generation, fetched) = try pool.read { store in (try store.liveGeneration(), try read(store)) }
+            let step = live.withLock { live -> StateStep in
                 if generation == live.state.live.generation && !live.forceReload {
                     return .answer(live.state, live.mapped, generation)
                 }
@@ -216,7 +234,7 @@ public final class QueryEngine: Sendable {
             }
             switch step {
             case .answer(let state, let matrix, let generation):
-                return (state, matrix, generation)
+                return (state, matrix, generation, fetched)
             case .wait:
                 if Date() >= deadline {
                     throw MFRecError.reloadFailed("the new live model took more than 60 s to load")
@@ -232,7 +250,7 @@ public final class QueryEngine: Sendable {
                         live.forceReload = false
                         live.reloading = false
                     }
-                    return (fresh, matrix, fresh.live.generation)
+                    return (fresh, matrix, fresh.live.generation, fetched)
                 } catch {
                     live.withLock { $0.reloading = false }
                     // A writer may have moved the live model again while this load ran: read again (a load
