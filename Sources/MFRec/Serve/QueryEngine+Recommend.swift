@@ -55,14 +55,14 @@ extension QueryEngine {
         let banned = try self.banned(by: filter)
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile. The user's id
         // and ratings are read in the transaction that reads the live generation.
-        return try consistentState(reading: { store in
-            try store.userID(forKey: key).map { (id: $0, rated: try store.ratings(ofUser: $0)) }
-        }) { state, matrix, found in
-            try recommend(
-                state: state, matrix: matrix, user: key, found: found, n: n, includeRated: includeRated, cold: cold,
-                explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
-                by: by, banned: banned)
-        }
+        return try consistentState(
+            reading: { store in try store.userID(forKey: key).map { (id: $0, rated: try store.ratings(ofUser: $0)) } },
+            answer: { state, matrix, found in
+                try recommend(
+                    state: state, matrix: matrix, user: key, found: found, n: n, includeRated: includeRated, cold: cold,
+                    explain: explain, threads: threads, minRatings: minRatings, cooccurrenceBelow: cooccurrenceBelow,
+                    by: by, banned: banned)
+            })
     }
 
     /// Whom a list is for: a stored user, or an anonymous session's ratings folded in on the fly.

@@ -174,13 +174,13 @@ public final class QueryEngine: Sendable {
 
     /// `consistently`, with the whole live state (both models of one generation).
     func consistentState<R>(_ body: (LiveState, ItemMatrix) throws -> R) throws -> R {
-        try consistentState(reading: { _ in () }) { state, matrix, _ in try body(state, matrix) }
+        try consistentState(reading: { _ in () }, answer: { state, matrix, _ in try body(state, matrix) })
     }
 
     /// `consistentState`, with `read` run in the read transaction that reads the live generation, and its
     /// result handed to `body`: a one-user query reads the user's ratings there, one transaction instead of two.
     func consistentState<P, R>(
-        reading read: (Store) throws -> P, _ body: (LiveState, ItemMatrix, P) throws -> R
+        reading read: (Store) throws -> P, answer body: (LiveState, ItemMatrix, P) throws -> R
     ) throws -> R {
         for _ in 0..<16 {
             let (state, matrix, generation, fetched) = try currentState(reading: read)
