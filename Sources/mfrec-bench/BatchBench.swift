@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MFEngine
 
 /// `recommend --all` (issue 16): the whole `mfrec recommend --all -n 10` process, for the rating model and
 /// the ranking model, next to same-run baselines over the same exported matrices (scripts/batch_baselines.py):
@@ -69,21 +70,31 @@ struct BatchBench: ParsableCommand {
                 + "load average \(loadAverage())")
         /// The whole process (start, open, read every user's rated items, score, select, write the CSV): the
         /// median of `runs` after a warm-up, and the peak memory.
-        func timeAll(by model: String) throws -> (seconds: Double, peak: Double) {
+        /// `environment`: variables set for the child (`MFREC_BLAS=off` for mfrec's own kernels).
+        func timeAll(by model: String, environment: [String: String] = [:]) throws -> (seconds: Double, peak: Double) {
             var times: [Double] = []
             var peak = 0.0
             for run in 0...runs {
                 let child = try runChild(
-                    mfrecPath, ["recommend", "--all", "-n", "10", "--by", model, "--output", out, "--db", db])
+                    mfrecPath, ["recommend", "--all", "-n", "10", "--by", model, "--output", out, "--db", db],
+                    environment: environment)
                 guard child.status == 0 else { throw BenchError("mfrec recommend --all failed (\(child.status))") }
                 if run > 0 { times.append(child.seconds) }
                 peak = max(peak, child.peakMegabytes)
             }
             return (times.sorted()[times.count / 2], peak)
         }
+        // Which path finds the candidates here (the child processes decide the same way: same CPU, same libraries).
+        let blas = ItemMatrix.usesBLAS
+        print(
+            blas
+                ? "candidates from OpenBLAS's sgemm (libopenblas.so.0 found), re-scored by mfrec's exact kernel"
+                : "candidates from mfrec's block kernel (no BLAS found, or MFREC_BLAS=off, or AVX-512 panels)")
         var rankingSeconds = Double.nan
         for model in ["rating", "ranking"] {
             let (mfrec, peak) = try timeAll(by: model)
+            // Same run, the same lists from mfrec's own block kernel.
+            let own = blas ? try timeAll(by: model, environment: ["MFREC_BLAS": "off"]).seconds : nil
             if model == "ranking" { rankingSeconds = mfrec }
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("scripts/batch_baselines.py").path
@@ -99,6 +110,11 @@ struct BatchBench: ParsableCommand {
             print(
                 "  mfrec recommend --all, whole process: \(fmt(mfrec)) s (\(rate(Double(users), mfrec)) users/s, "
                     + "peak \(fmt(peak, 0)) MB) = \(fmt(mfrec / floor))× the sgemm floor")
+            if let own {
+                print(
+                    "  the same with MFREC_BLAS=off (mfrec's block kernel): \(fmt(own)) s = \(fmt(own / floor))× the floor"
+                )
+            }
             print("  numpy blocked sgemm, no selection (floor): \(fmt(floor)) s")
             if let a = baseline["argpart"] {
                 print("  numpy sgemm + argpartition: \(fmt(a)) s (\(fmt(a / floor))×)")

@@ -29,16 +29,23 @@ struct ChildRun {
 }
 
 /// Runs a program to completion and measures its wall time and peak memory (wait4's rusage).
-func runChild(_ path: String, _ arguments: [String], quiet: Bool = true) throws -> ChildRun {
+func runChild(
+    _ path: String, _ arguments: [String], quiet: Bool = true, environment: [String: String] = [:]
+) throws -> ChildRun {
     var pid: pid_t = 0
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
     defer { for p in argv { free(p) } }
+    // This process's environment, with `environment`'s variables set over it.
+    var variables = ProcessInfo.processInfo.environment
+    for (name, value) in environment { variables[name] = value }
+    let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for p in envp { free(p) } }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     if quiet { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
     let start = DispatchTime.now().uptimeNanoseconds
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
     guard rc == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(rc)))") }
     var status: Int32 = 0
     var usage = rusage()

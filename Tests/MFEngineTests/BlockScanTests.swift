@@ -97,8 +97,9 @@ import Testing
     }
 
     /// Ties: items with identical rows get identical scores; both paths keep the smaller ids. 20 users: a
-    /// block of 16 or more users takes the AVX-512 panel kernel, whose candidates are re-scored exactly.
-    @Test(arguments: [4, 20])
+    /// block of 16 or more users takes the AVX-512 panel kernel, whose candidates are re-scored exactly; 40: 32 or
+    /// more take the BLAS path below AVX-512 (where a BLAS is installed), whose candidates are re-scored too.
+    @Test(arguments: [4, 20, 40])
     func tiesAreBrokenBySmallerIdInBothPaths(users: Int) throws {
         let k = 16, items = 300
         var model = randomModel(users: users, items: items, k: k, seed: 3)
@@ -114,8 +115,9 @@ import Testing
 
     /// A NaN or infinite item row leaves the panel kernel no rounding bound: its block is scored by the block
     /// kernel, so the other rows of that block are still listed, exactly as one-user scans list them.
-    @Test func aNonFiniteRowLeavesTheRestOfItsBlockListed() throws {
-        let k = 16, items = 400, users = 20
+    @Test(arguments: [20, 40])
+    func aNonFiniteRowLeavesTheRestOfItsBlockListed(users: Int) throws {
+        let k = 16, items = 400
         var model = randomModel(users: users, items: items, k: k, seed: 11)
         // Row 399 ends the last block (a NaN last in a block once hid the block's maximum norm).
         for row in [5, 399] { for f in 0..<k { model.itemFactors[row * model.stride + f] = .nan } }
@@ -123,6 +125,35 @@ import Testing
         try expectBlockEqualsAlone(model, n: 10, file: "nan.items") { u, alone in
             #expect(alone.count == 10 && !alone.contains { $0.item == 5 || $0.item == 399 }, "user \(u)")
         }
+    }
+
+    /// Near ties: rows a few float steps apart, so that a BLAS's sums (another order of the same products) may
+    /// order them differently from the exact kernel. The block's lists (BLAS path from 32 users) must still equal
+    /// the one-user lists bit for bit: the BLAS only picks candidates, within a rounding bound of each threshold.
+    @Test func nearTiesAreOrderedByTheExactKernel() throws {
+        let k = 64, items = 3_000, users = 40
+        var model = randomModel(users: users, items: items, k: k, seed: 21)
+        var rng = SeededGenerator(seed: 22)
+        for i in 0..<items {  // twelve rows, each repeated with a perturbation of about 1e-7 relative
+            for f in 0..<k {
+                let base = model.itemFactors[(i % 12) * model.stride + f]
+                model.itemFactors[i * model.stride + f] = base * (1 + Float(rng.nextGaussian()) * 1e-7)
+            }
+            model.itemBias[i] = model.itemBias[i % 12]
+        }
+        try expectBlockEqualsAlone(model, n: 60, file: "near.items") { u, alone in
+            #expect(alone.count == 60, "user \(u)")
+        }
+    }
+
+    /// CI installs OpenBLAS (`.ci/run` sets MFREC_REQUIRE_BLAS=1): there the tests above must have run the BLAS
+    /// path below AVX-512, not silently mfrec's own kernel.
+    @Test func theBLASPathIsTakenWhereRequired() {
+        let required = ProcessInfo.processInfo.environment["MFREC_REQUIRE_BLAS"] == "1"
+        ItemMatrix.capKernels(at: 1)
+        defer { ItemMatrix.capKernels(at: 2) }
+        #expect(!required || ItemMatrix.usesBLAS)
+        #expect(!ItemMatrix.usesBLAS || ItemMatrix.preferredBatch == 256)
     }
 
     @Test(arguments: [20, 32, 7])

@@ -38,6 +38,23 @@ size_t mfrec_panel_candidates(const float *panel, const float *norms, const floa
                               const float *scale, const float *threshold, uint32_t *out_user, uint32_t *out_row,
                               float *out_score);
 
+/// Whether a BLAS was found at run time for `mfrec_gemm_candidates` (OpenBLAS, `libopenblas.so.0`; none when
+/// MFREC_BLAS=off is in the environment). Loaded once, on the first call.
+int mfrec_blas_available(void);
+
+/// Each query's Euclidean norm (rounded up) into norms[u], for `mfrec_gemm_candidates`' bound.
+void mfrec_query_norms(const float *queries, size_t qstride, size_t nu, size_t k, float *norms);
+
+/// Writes exactly what `mfrec_block_candidates` writes for the same arguments (the same candidates and scores,
+/// each user's in ascending rows), but takes the sums of the whole block from one BLAS sgemm into `sums` (room
+/// for nu × count floats), and re-scores with `mfrec_dots` every sum within a rounding bound of its user's
+/// threshold. Without a BLAS, or with a value that leaves no bound (NaN, ∞), it is `mfrec_block_candidates`.
+/// `norms` from `mfrec_query_norms`.
+size_t mfrec_gemm_candidates(const float *norms, const float *queries, size_t qstride, size_t nu, const float *rows,
+                             size_t k, size_t stride, size_t count, const float *bias, const float *scale,
+                             const float *threshold, float *sums, uint32_t *out_user, uint32_t *out_row,
+                             float *out_score);
+
 /// sum[u] += s and sumsq[u] += s² (in double, rows in order) for s = q_u·row_r: the moments a blend with
 /// a prior standardizes by, from the same dot products the candidates come from.
 void mfrec_block_moments(const float *queries, size_t qstride, size_t nu, const float *rows, size_t k,

@@ -104,6 +104,13 @@ extension ItemMatrix {
     /// 2 AVX-512; every level gives the same scores bit for bit).
     public static var blockKernelLevel: Int { Int(mfrec_kernels_block_level()) }
 
+    /// Whether `recommend --all` finds its candidates with a BLAS sgemm (OpenBLAS found at run time, the block
+    /// kernels below AVX-512; `MFREC_BLAS=off` turns it off). The lists are the same either way.
+    public static var usesBLAS: Bool { BlockScan.usesGEMM(users: Int.max) }
+
+    /// Users per blocked pass of `recommend --all` that suit this machine's kernels.
+    public static var preferredBatch: Int { BlockScan.preferredBatch }
+
     /// Caps the reduced-precision and block kernel levels on the calling thread (2: whatever the CPU has).
     /// - Parameter level: the highest level to run.
     public static func capKernels(at level: Int) { mfrec_kernels_cap_level(Int32(level)) }

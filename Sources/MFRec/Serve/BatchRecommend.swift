@@ -22,7 +22,8 @@ extension QueryEngine {
     /// - Throws: `MFRecError.noModel`, `MFRecError.cannotWrite`, `CancellationError`, `StoreError`.
     @discardableResult
     public func recommendAll(
-        n: Int, to path: String, batch: Int = 64, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        n: Int, to path: String, batch: Int = ItemMatrix.preferredBatch,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         cooccurrenceBelow: Int = QueryEngine.defaultCooccurrenceBelow, by: Ranker? = nil,
         progress: ProgressHandler? = nil, isCancelled: (() -> Bool)? = nil
     ) throws -> Int {
