@@ -116,16 +116,20 @@ extension Store {
         }
     }
 
+    /// `liveRankingRows`' query: every row, or (`after`) those of generations after a bound parameter, through the
+    /// generation index (see `liveRowsSQL`).
+    static func liveRankingRowsSQL(after: Bool) -> String {
+        "SELECT item_id, ratings, popularity, vector FROM live_ranking_items"
+            + (after ? " INDEXED BY live_ranking_items_by_generation WHERE generation > ?" : "") + " ORDER BY item_id"
+    }
+
     /// The ranking-model item rows changed since the live snapshot, by id: all of them, or those written
     /// by a generation after `after`.
     /// - Parameter after: only rows of later generations; all when nil.
     /// - Returns: the rows, by id.
     /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveRankingRows(after: Int64? = nil) throws -> [RankingRow] {
-        let sql =
-            "SELECT item_id, ratings, popularity, vector FROM live_ranking_items"
-            + (after == nil ? "" : " WHERE generation > ?") + " ORDER BY item_id"
-        return try withStatement(sql) { stmt in
+        try withStatement(Store.liveRankingRowsSQL(after: after != nil)) { stmt in
             if let after { try stmt.bind(after, at: 1) }
             var out: [RankingRow] = []
             while try stmt.step() {

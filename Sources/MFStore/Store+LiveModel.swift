@@ -109,12 +109,8 @@ extension Store {
     /// - Returns: the rows, by id.
     /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func liveRows(users: Bool, after: Int64? = nil) throws -> [LiveRow] {
-        let table = users ? "live_users" : "live_items", key = users ? "user_id" : "item_id"
         // Prepared once per query shape and kept: a query engine runs it after every incremental update.
-        let sql =
-            "SELECT \(key), bias, vector FROM \(table)" + (after == nil ? "" : " WHERE generation > ?")
-            + " ORDER BY \(key)"
-        return try withStatement(sql) { stmt in
+        return try withStatement(Store.liveRowsSQL(users: users, after: after != nil)) { stmt in
             if let after { try stmt.bind(after, at: 1) }
             var out: [LiveRow] = []
             while try stmt.step() {
@@ -122,6 +118,15 @@ extension Store {
             }
             return out
         }
+    }
+
+    /// `liveRows`' query: every row, or (`after`) those of generations after a bound parameter. The latter names
+    /// the generation index: without statistics, SQLite preferred scanning the whole table in key order (to spare
+    /// the sort) over searching the index, so every follow-up after one posted rating read every live row.
+    static func liveRowsSQL(users: Bool, after: Bool) -> String {
+        let table = users ? "live_users" : "live_items", key = users ? "user_id" : "item_id"
+        return "SELECT \(key), bias, vector FROM \(table)"
+            + (after ? " INDEXED BY \(table)_by_generation WHERE generation > ?" : "") + " ORDER BY \(key)"
     }
 
     /// Stores a changed user or item row (replacing an earlier one), stamped with the generation the
