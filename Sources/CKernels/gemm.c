@@ -10,10 +10,8 @@
 // OpenBLAS is asked for one thread per call (its own threads would compete with the callers', which already
 // run one block of users per core).
 //
-// The bound (Higham, Accuracy and Stability of Numerical Algorithms, §3.1): any order of summing k products has
-// an error of at most γ_k · Σ|q_d · x_d| ≤ γ_k · ‖q‖ · ‖x‖ (γ_k = k·u / (1 − k·u), u = 2⁻²⁴), so two sums of the
-// same products differ by at most twice that; the scan's bias term and the final rounding are covered as in
-// `panel_limits` (scan.c), with the same doubled margin.
+// The bound is bounds.h's, the one the AVX-512 panel kernel (scan.c) uses.
+#include "bounds.h"
 #include "mfrec_kernels.h"
 
 #include <dlfcn.h>
@@ -57,15 +55,6 @@ int mfrec_blas_available(void) {
     return sgemm != NULL;
 }
 
-void mfrec_query_norms(const float *queries, size_t qstride, size_t nu, size_t k, float *norms) {
-    for (size_t u = 0; u < nu; u++) {
-        double norm2 = 0;
-        for (size_t d = 0; d < k; d++) norm2 += (double)queries[u * qstride + d] * (double)queries[u * qstride + d];
-        // Rounded up, so that the margin stays a bound (a non-finite norm sends the block to the exact kernel).
-        norms[u] = (float)(sqrt(norm2) * (1.0 + 0x1p-20));
-    }
-}
-
 // An upper bound of max_r ‖row_r‖ over the rows (∞ when any value is not finite).
 static double max_row_norm(const float *rows, size_t k, size_t stride, size_t count) {
     double top = 0;
@@ -83,12 +72,7 @@ size_t mfrec_gemm_candidates(const float *norms, const float *queries, size_t qs
                              const float *threshold, float *sums, uint32_t *out_user, uint32_t *out_row,
                              float *out_score) {
     if (count == 0 || nu == 0) return 0;
-    double row_norm = max_row_norm(rows, k, stride, count), max_bias = 0;
-    if (bias)
-        for (size_t r = 0; r < count; r++) {
-            double b = fabs((double)bias[r]);
-            if (!(b <= max_bias)) max_bias = b;  // a NaN sticks
-        }
+    double row_norm = max_row_norm(rows, k, stride, count), max_bias = bias ? mfrec_max_abs(bias, count) : 0;
     int bounded = mfrec_blas_available() && isfinite(row_norm) && isfinite(max_bias);
     for (size_t u = 0; bounded && u < nu; u++) bounded = isfinite(norms[u]);
     // Without a bound (no BLAS, a NaN or infinite value): the exact kernel scores the block.
@@ -97,15 +81,11 @@ size_t mfrec_gemm_candidates(const float *norms, const float *queries, size_t qs
                                       out_row, out_score);
     sgemm(101, 111, 112, (int)nu, (int)count, (int)k, 1.0f, queries, (int)qstride, rows, (int)stride, 0.0f, sums,
           (int)count);
-    double unit = 0x1p-24, gamma = (double)(k + 4) * unit / (1.0 - (double)(k + 4) * unit);
     size_t found = 0;
     for (size_t u = 0; u < nu; u++) {
         const float *s = sums + u * count, *q = queries + u * qstride;
         float factor = bias ? scale[u] : 0;
-        double bound = (double)norms[u] * row_norm + fabs((double)factor) * max_bias;
-        double margin = 4.0 * gamma * bound * (1.0 + 0x1p-20) + 0x1p-126;
-        double lowered = (double)threshold[u] - margin;
-        float limit = (float)(lowered - fabs(lowered) * 0x1p-22);
+        float limit = mfrec_candidate_limit(threshold[u], norms[u], row_norm, factor, max_bias, k);
         // The rows whose approximate score reaches the limit, ascending, into out_row[found...] (room: this
         // user's count rows at most, and every earlier user wrote at most count each); -∞ takes every row (a
         // bound too wide for a float). The bias term is added in place (the sums are scratch).

@@ -5,6 +5,7 @@
 // accumulators (lanes c..c+7 and c+8..c+15 of each 16-float chunk, the last chunk zero-filled past k), added
 // lane-wise, then reduced as ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)). So a user's list from the block kernel equals
 // their list from the one-user scan bit for bit (in AVX2 mode and in portable mode alike), which the tests check.
+#include "bounds.h"
 #include "mfrec_kernels.h"
 
 #include <math.h>
@@ -465,7 +466,6 @@ static double max_row_norm2(const float *rows, size_t k, size_t stride, size_t c
 // and its bias factor.
 static void panel_limits(const float *norms, size_t nu, size_t p0, size_t k, double row_norm, double max_bias,
                          int has_bias, const float *scale, const float *threshold, float *limit, float *factor) {
-    double unit = 0x1p-24, gamma = (double)(k + 4) * unit / (1.0 - (double)(k + 4) * unit);
     for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
         size_t u = p0 + j;
         if (u >= nu) {
@@ -473,14 +473,8 @@ static void panel_limits(const float *norms, size_t nu, size_t p0, size_t k, dou
             factor[j] = 0;
             continue;
         }
-        double c = has_bias ? (double)scale[u] : 0;
-        double bound = (double)norms[u] * row_norm + fabs(c) * max_bias;
-        double margin = 4.0 * gamma * bound * (1.0 + 0x1p-20) + 0x1p-126;
-        // A candidate's sum may fall short of the threshold by up to the margin; lowered by a further float
-        // rounding (2⁻²² relative ≥ the 2⁻²⁴ the conversion may add back), so the float limit stays below.
-        double lowered = (double)threshold[u] - margin;
-        limit[j] = (float)(lowered - fabs(lowered) * 0x1p-22);
         factor[j] = has_bias ? scale[u] : 0;
+        limit[j] = mfrec_candidate_limit(threshold[u], norms[u], row_norm, factor[j], max_bias, k);
     }
 }
 
@@ -491,12 +485,7 @@ static size_t candidates_panel512(const float *panel, const float *norms, const 
                                   uint32_t *out_row, float *out_score) {
     size_t found = 0;
     if (count == 0 || nu == 0) return 0;
-    double row_norm = sqrt(max_row_norm2(rows, k, stride, count)), max_bias = 0;
-    if (bias)
-        for (size_t r = 0; r < count; r++) {
-            double b = fabs((double)bias[r]);
-            if (!(b <= max_bias)) max_bias = b;  // a NaN sticks
-        }
+    double row_norm = sqrt(max_row_norm2(rows, k, stride, count)), max_bias = bias ? mfrec_max_abs(bias, count) : 0;
     // A NaN or infinite row or bias leaves no bound: the block kernel scores this block (NaN scores are never
     // candidates there, the other rows are).
     if (!isfinite(row_norm) || !isfinite(max_bias))
@@ -582,20 +571,24 @@ size_t mfrec_panel_floats(size_t nu, size_t k) {
     return (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS * MFREC_PANEL_USERS * k;
 }
 
+void mfrec_query_norms(const float *queries, size_t qstride, size_t nu, size_t k, float *norms) {
+    for (size_t u = 0; u < nu; u++) {
+        double norm2 = 0;
+        for (size_t d = 0; d < k; d++) norm2 += (double)queries[u * qstride + d] * (double)queries[u * qstride + d];
+        // Rounded up, so that the margin stays a bound (on the BLAS path a non-finite norm sends the block to the
+        // exact kernel).
+        norms[u] = (float)(sqrt(norm2) * (1.0 + 0x1p-20));
+    }
+}
+
 void mfrec_panel_pack(const float *queries, size_t qstride, size_t nu, size_t k, float *panel, float *norms) {
     size_t panels = (nu + MFREC_PANEL_USERS - 1) / MFREC_PANEL_USERS;
     for (size_t p = 0; p < panels; p++, panel += k * MFREC_PANEL_USERS)
         for (size_t j = 0; j < MFREC_PANEL_USERS; j++) {
             size_t u = p * MFREC_PANEL_USERS + j;
-            double norm2 = 0;
-            for (size_t d = 0; d < k; d++) {
-                float v = u < nu ? queries[u * qstride + d] : 0;
-                panel[d * MFREC_PANEL_USERS + j] = v;
-                norm2 += (double)v * (double)v;
-            }
-            // Rounded up, so that the kernel's margin stays a bound.
-            if (u < nu) norms[u] = (float)(sqrt(norm2) * (1.0 + 0x1p-20));
+            for (size_t d = 0; d < k; d++) panel[d * MFREC_PANEL_USERS + j] = u < nu ? queries[u * qstride + d] : 0;
         }
+    mfrec_query_norms(queries, qstride, nu, k, norms);
 }
 
 size_t mfrec_panel_candidates(const float *panel, const float *norms, const float *queries, size_t qstride,
