@@ -210,6 +210,21 @@ extension FloatRows {
         }
     }
 
+    /// The n best of the first `count` rows by query · row over their first `k` floats (no bias), `excluded`
+    /// (ascending) left out: one query's scan (`mfrec_dots`, the threshold fused as above). Its scores are the block
+    /// kernels' bit for bit and `TopN` orders ties by smaller id, so the list is the one `BlockScan.topN` gives
+    /// the same query, without the block machinery (candidate buffers, per-user cursors) a lone query does not need.
+    func topN(query: [Float], k: Int, stride: Int, count: Int, n: Int, excluded: ArraySlice<Int32>) -> TopN {
+        precondition(query.count >= k && k <= stride)
+        guard count > 0 else { return TopN(capacity: n) }
+        let rowPointer = rows(0, count, width: k, stride: stride)
+        return query.withUnsafeBufferPointer { q in
+            selectTop(range: 0..<count, n: n, excluded: excluded) { start, length, out in
+                mfrec_dots(q.baseAddress!, rowPointer + start * stride, k, stride, length, nil, out)
+            }
+        }
+    }
+
     /// q_u · row_r (+ bias[r] when `bias` is given) for `nu` queries (k floats each, one after another in
     /// `queries`) and rows `first..<first + count`, written to out[u · ostride + (r − first)]: every score of
     /// the block, each equal to `mfrec_dots`' (and `BlockScan.dot`'s) bit for bit.

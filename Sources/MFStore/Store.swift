@@ -26,6 +26,8 @@ public final class Store {
     /// The connection. Internal: SQL stays in this module.
     let db: Database
     private var statements: [String: Statement] = [:]
+    /// What a read-only connection remembers of users between transactions (see `Store+ReadMemo.swift`).
+    var memo = ReadMemo()
 
     /// Runs `body` with a prepared statement kept for reuse (hot look-ups skip re-preparing), reset after.
     func withStatement<R>(_ sql: String, _ body: (Statement) throws -> R) throws -> R {

@@ -87,4 +87,21 @@ import Testing
             #expect(cached.live.generation == fresh.live.generation, "step \(step)")
         }
     }
+
+    /// The engine's read connections remember a user's ratings between queries (issue 14's per-query cost): a
+    /// rating stored by another connection without touching the model (a plain `ingest`) must still leave the
+    /// next list at once, as it did when every query read the ratings.
+    @Test func aRatingIngestedElsewhereLeavesTheNextList() throws {
+        let (rec, dir) = try trainedSmallDatabase()
+        let engine = try rec.queries()
+        for by in [Ranker.ranking, .rating] {
+            let first = try engine.recommend(user: "4", n: 5, by: by).items.map(\.item)
+            #expect(try engine.recommend(user: "4", n: 5, by: by).items.map(\.item) == first)
+            let other = try Recommender(path: rec.path)
+            try other.ingest(path: writeFile(dir, "more-\(by).data", "4\t\(first[0])\t2\t0\n"))
+            let next = try engine.recommend(user: "4", n: 5, by: by).items.map(\.item)
+            #expect(!next.contains(first[0]), "\(by): \(next)")
+            #expect(next == (try rec.queries().recommend(user: "4", n: 5, by: by).items.map(\.item)), "\(by)")
+        }
+    }
 }
