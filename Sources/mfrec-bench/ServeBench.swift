@@ -4,6 +4,8 @@ import Foundation
 import Hummingbird
 import Logging
 import MFRec
+import NIOCore
+import NIOPosix
 
 /// `mfrec serve` under load from wrk on loopback, next to the same queries made in-process and to a
 /// Hummingbird server returning a fixed body of the same size (the HTTP ceiling), all in one run.
@@ -34,6 +36,8 @@ struct ServeBench: ParsableCommand {
     }
 
     func run() throws {
+        // As `mfrec serve` does: Swift concurrency's jobs (the ceiling's handlers) run on NIO's event loops.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
             throw BenchError("wrk is needed: apt-get install wrk")
         }
