@@ -163,10 +163,13 @@ private func selectTop(
     range: Range<Int>, n: Int, excluded: ArraySlice<Int32>,
     score: (_ start: Int, _ length: Int, _ out: UnsafeMutablePointer<Float>) -> Void
 ) -> TopN {
-    let block = 1024
+    let largest = 1024
+    // Until the heap has a threshold every row is offered to it: the first blocks are small (from 64 rows, doubling
+    // up to 1024), so that a thousand rows are not offered before the threshold can turn most of them away.
+    var block = min(largest, max(64, 4 * n))
     var top = TopN(capacity: n)
-    let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: block)
-    let found = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: block)
+    let scores = UnsafeMutableBufferPointer<Float>.allocate(capacity: largest)
+    let found = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: largest)
     defer {
         scores.deallocate()
         found.deallocate()
@@ -174,6 +177,7 @@ private func selectTop(
     var start = range.lowerBound
     while start < range.upperBound {
         let count = min(block, range.upperBound - start)
+        block = min(largest, 2 * block)
         score(start, count, scores.baseAddress!)
         // The rows at or above the threshold as it was before the block (a superset of those that beat it now).
         let hits = mfrec_select_ge(scores.baseAddress!, count, top.threshold, found.baseAddress!)
