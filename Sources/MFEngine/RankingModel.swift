@@ -373,8 +373,10 @@ public struct RankingModel: Sendable, Equatable {
         guard w != 0 else { return }
         let row = j * factors
         precondition(row + factors <= vectors.count && out.count >= factors && powers.count >= factors)
-        // Each lane in the order out[c] + (w · v) · f: unchecked, so the loop runs in vector registers.
-        for c in 0..<factors { out[c] += w * vectors[row + c] * powers[c] }
+        // Each lane in the order out[c] + (w · v) · f: unchecked, and through a pointer to the row (an overflow check
+        // on row + c kept the loop scalar), so it runs in vector registers.
+        let v = vectors.baseAddress! + row
+        for c in 0..<factors { out[c] += w * v[c] * powers[c] }
     }
 
     /// f(λ) per factor (see `Parameters.knee`).
