@@ -12,6 +12,8 @@ import Foundation
 struct ReadMemo {
     /// The data_version the entries were read at.
     var version: Int64?
+    /// The live generation, as `liveGeneration()` answered.
+    var generation: Int64?
     /// User key → dense id (nil: no such user), as `userID(forKey:)` answered.
     var ids: [String: Int?] = [:]
     /// User id → ratings, as `ratings(ofUser:)` answered.
@@ -57,6 +59,29 @@ extension Store {
             memo.heldRatings += rated.count
         }
         return (id, rated)
+    }
+
+    /// The live generation and `rememberedUser(forKey:)`: when the connection remembers both and the database is
+    /// unchanged (one `PRAGMA data_version`, in a read transaction of its own), from memory; otherwise read in
+    /// one read transaction. Either way the generation and the user's ratings are those of one committed state.
+    /// - Parameter key: the user's key.
+    /// - Returns: the live generation, and the user's id and ratings (nil for an unknown user).
+    /// - Throws: `StoreError.sqlite` when SQLite fails.
+    public func rememberedGenerationAndUser(forKey key: String) throws -> (
+        generation: Int64, fetched: (id: Int, rated: [(item: Int, rating: Double)])?
+    ) {
+        if db.isReadOnly, !db.isInTransaction, let generation = memo.generation, let id = memo.ids[key],
+            id == nil || memo.ratings[id!] != nil, try dataVersion() == memo.version
+        {
+            return (generation, id.map { ($0, memo.ratings[$0]!) })
+        }
+        return try read {
+            let user = try rememberedUser(forKey: key)  // drops the memory first when the database changed
+            guard db.isReadOnly else { return (try liveGeneration(), user) }
+            let generation = try memo.generation ?? liveGeneration()
+            memo.generation = generation
+            return (generation, user)
+        }
     }
 
     /// `PRAGMA data_version`: moves whenever another connection commits a change to the file.

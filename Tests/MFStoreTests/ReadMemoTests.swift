@@ -59,6 +59,34 @@ import Testing
         #expect(try remembered(reader, "u1")?.rated == ["1:3.0", "2:1.0", "5:4.0"])
     }
 
+    /// The live generation read with a user comes from memory only while nothing was committed: a commit that
+    /// moves it (training, a rating applied to the model) is seen by the next look-up, outside a transaction too.
+    @Test func theGenerationFollowsCommits() throws {
+        let dir = scratchFolder("memo")
+        let path = dir.appendingPathComponent("m.db").path
+        let writer = try Store(path: path)
+        try writer.writeRatings { w in
+            try w.insertUser(id: 0, key: "a")
+            try w.insertItem(id: 0, key: "x")
+            try w.upsert(user: 0, item: 0, rating: 2, timestamp: nil)
+        }
+        let reader = try Store(path: path, mode: .read)
+        for step in 1...3 {
+            let before = try reader.rememberedGenerationAndUser(forKey: "a")
+            #expect(before.generation == Int64(step - 1) && before.fetched?.rated.count == step)
+            #expect(try reader.rememberedGenerationAndUser(forKey: "a").generation == before.generation)
+            #expect(reader.memo.generation == before.generation)
+            try writer.db.execute("UPDATE live_model SET generation = generation + 1 WHERE id = 1")
+            try writer.writeRatings { w in
+                try w.insertItem(id: Int32(step), key: "x\(step)")
+                try w.upsert(user: 0, item: Int32(step), rating: 4, timestamp: nil)
+            }
+            let after = try reader.rememberedGenerationAndUser(forKey: "a")
+            #expect(after.generation == Int64(step) && after.fetched?.rated.count == step + 1, "step \(step)")
+            #expect(try reader.rememberedGenerationAndUser(forKey: "nobody").fetched == nil)
+        }
+    }
+
     /// A connection that writes keeps no memory (data_version does not move for its own commits), and a look-up
     /// outside a transaction reads through.
     @Test func onlyReadOnlyConnectionsInATransactionRemember() throws {

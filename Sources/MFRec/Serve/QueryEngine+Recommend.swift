@@ -56,7 +56,7 @@ extension QueryEngine {
         // One committed state: the answer is recomputed if a writer rewrote mapped rows meanwhile. The user's id
         // and ratings are read in the transaction that reads the live generation.
         return try consistentState(
-            reading: { store in try store.rememberedUser(forKey: key) },
+            fetching: { store in try store.rememberedGenerationAndUser(forKey: key) },
             answer: { state, matrix, found in
                 try recommend(
                     state: state, matrix: matrix, user: key, found: found, n: n, includeRated: includeRated, cold: cold,

@@ -182,8 +182,19 @@ public final class QueryEngine: Sendable {
     func consistentState<P, R>(
         reading read: (Store) throws -> P, answer body: (LiveState, ItemMatrix, P) throws -> R
     ) throws -> R {
+        try consistentState(
+            fetching: { store in try store.read { (try store.liveGeneration(), try read(store)) } }, answer: body)
+    }
+
+    /// `consistentState(reading:answer:)` with the live generation and `body`'s input read by `fetch`, which opens
+    /// its own read transaction on the connection it is given (or, like `Store.rememberedUser(forKey:)`, answers
+    /// from what the connection remembers while the database is unchanged).
+    func consistentState<P, R>(
+        fetching fetch: (Store) throws -> (generation: Int64, fetched: P),
+        answer body: (LiveState, ItemMatrix, P) throws -> R
+    ) throws -> R {
         for _ in 0..<16 {
-            let (state, matrix, generation, fetched) = try currentState(reading: read)
+            let (state, matrix, generation, fetched) = try currentState(fetching: fetch)
             let expected = UInt64(generation)
             if matrix.mappedGeneration == expected {
                 let answer = try body(state, matrix, fetched)
@@ -201,7 +212,9 @@ public final class QueryEngine: Sendable {
     /// in place, which only the new model matches; those wait for the load. The swap is one assignment, so
     /// a query sees one model, never a mix.
     private func currentState() throws -> (state: LiveState, matrix: ItemMatrix, generation: Int64) {
-        let (state, matrix, generation, _) = try currentState(reading: { _ in () })
+        let (state, matrix, generation, _) = try currentState(fetching: { store in
+            (try store.read { try store.liveGeneration() }, ())
+        })
         return (state, matrix, generation)
     }
 
@@ -212,15 +225,16 @@ public final class QueryEngine: Sendable {
         case wait
     }
 
-    /// `currentState()`, with `read` run in the transaction that reads the generation.
+    /// `currentState()`, with the generation (and what the query needs with it) read by `fetch` on a connection of
+    /// the pool.
     private func currentState<P>(
-        reading read: (Store) throws -> P
+        fetching fetch: (Store) throws -> (generation: Int64, fetched: P)
     ) throws -> (state: LiveState, matrix: ItemMatrix, generation: Int64, fetched: P) {
         var lastError: Error?
         var failures = 0
         let deadline = Date().addingTimeInterval(60)
         while failures < 5 {
-            let (generation, fetched) = try pool.read { store in (try store.liveGeneration(), try read(store)) }
+            let (generation, fetched) = try pool.withConnection(fetch)
             let step = live.withLock { live -> StateStep in
                 if generation == live.state.live.generation && !live.forceReload {
                     return .answer(live.state, live.mapped, generation)
