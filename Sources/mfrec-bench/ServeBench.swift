@@ -126,6 +126,26 @@ struct ServeBench: ParsableCommand {
                     + "\(fmt((r.cpuPerRequest ?? .nan) / (ceilingCPU[c] ?? .nan))) × the ceiling's, "
                     + "\(fmt((r.cpuPerRequest ?? .nan) / (inProcessCPU[c] ?? .nan))) × in-process")
         }
+        // Where the time goes: the server's own histogram of the route's handler time (from the request to the
+        // response, inside the server), over the read runs above and their warm-ups.
+        if let text = httpGet(port: server.port, path: "/metrics") {
+            let route = "route=\"/v1/users/{id}/recommendations\""
+            var buckets: [String: Double] = [:]
+            for line in text.split(separator: "\n")
+            where line.hasPrefix("mfrec_http_request_duration_seconds_bucket{") && line.contains(route) {
+                guard let le = line.split(separator: "le=\"").last?.split(separator: "\"").first,
+                    let value = line.split(separator: " ").last.flatMap({ Double($0) })
+                else { continue }
+                buckets[String(le)] = value
+            }
+            if let all = buckets["+Inf"], all > 0 {
+                let share = { (le: String) in fmt(100 * (buckets[le] ?? .nan) / all, 1) }
+                print(
+                    "    the route's handler time inside the server (its /metrics histogram, these runs and their "
+                        + "warm-ups): \(share("0.001"))% within 1 ms, \(share("0.002"))% within 2 ms, "
+                        + "\(share("0.005"))% within 5 ms of \(Int(all)) requests")
+            }
+        }
         let c = connections.min() ?? 8
         // The mixed load in process first: the same share of ratings through a Recommender of this process
         // (the engine follows its writes as the server's follows the server's).
@@ -309,6 +329,37 @@ func cpuSeconds(of pid: Int32) -> Double? {
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The body of `GET path` on 127.0.0.1:`port` (HTTP/1.0, one connection), or nil when it fails.
+func httpGet(port: Int, path: String) -> String? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+    guard connected == 0 else { return nil }
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+    guard write(fd, request, request.count) == request.count else { return nil }
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let got = read(fd, &chunk, chunk.count)
+        if got <= 0 { break }
+        response += chunk[..<got]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    guard text.hasPrefix("HTTP/1.") && text.contains(" 200 "), let body = text.range(of: "\r\n\r\n") else {
+        return nil
+    }
+    return String(text[body.upperBound...])
 }
 
 /// `mfrec serve --port 0` as a child process of the bench.
