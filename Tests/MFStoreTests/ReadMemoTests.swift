@@ -22,11 +22,25 @@ import Testing
         }
     }
 
-    @Test func anotherConnectionsCommitIsSeen() throws {
-        let dir = scratchFolder("memo")
-        let path = dir.appendingPathComponent("m.db").path
+    /// A new database in a scratch folder, written by `fill`: its writing store and its path.
+    func database(_ fill: (RatingWriter) throws -> Void) throws -> (Store, String) {
+        let path = scratchFolder("memo").appendingPathComponent("m.db").path
         let writer = try Store(path: path)
-        try writer.writeRatings { w in
+        try writer.writeRatings(fill)
+        return (writer, path)
+    }
+
+    /// User "a" with one rating of item "x".
+    func oneRating() throws -> (Store, String) {
+        try database { w in
+            try w.insertUser(id: 0, key: "a")
+            try w.insertItem(id: 0, key: "x")
+            try w.upsert(user: 0, item: 0, rating: 2, timestamp: nil)
+        }
+    }
+
+    @Test func anotherConnectionsCommitIsSeen() throws {
+        let (writer, path) = try database { w in
             for u in 0..<3 { try w.insertUser(id: Int32(u), key: "u\(u)") }
             for i in 0..<6 { try w.insertItem(id: Int32(i), key: "i\(i)") }
             for u in 0..<3 {
@@ -62,14 +76,7 @@ import Testing
     /// The live generation read with a user comes from memory only while nothing was committed: a commit that
     /// moves it (training, a rating applied to the model) is seen by the next look-up, outside a transaction too.
     @Test func theGenerationFollowsCommits() throws {
-        let dir = scratchFolder("memo")
-        let path = dir.appendingPathComponent("m.db").path
-        let writer = try Store(path: path)
-        try writer.writeRatings { w in
-            try w.insertUser(id: 0, key: "a")
-            try w.insertItem(id: 0, key: "x")
-            try w.upsert(user: 0, item: 0, rating: 2, timestamp: nil)
-        }
+        let (writer, path) = try oneRating()
         let reader = try Store(path: path, mode: .read)
         for step in 1...3 {
             let before = try reader.rememberedGenerationAndUser(forKey: "a")
@@ -90,14 +97,7 @@ import Testing
     /// A connection that writes keeps no memory (data_version does not move for its own commits), and a look-up
     /// outside a transaction reads through.
     @Test func onlyReadOnlyConnectionsInATransactionRemember() throws {
-        let dir = scratchFolder("memo")
-        let path = dir.appendingPathComponent("m.db").path
-        let writer = try Store(path: path)
-        try writer.writeRatings { w in
-            try w.insertUser(id: 0, key: "a")
-            try w.insertItem(id: 0, key: "x")
-            try w.upsert(user: 0, item: 0, rating: 2, timestamp: nil)
-        }
+        let (writer, path) = try oneRating()
         #expect(try writer.read { try writer.rememberedUser(forKey: "a")?.rated.count } == 1)
         #expect(writer.memo.version == nil && writer.memo.ratings.isEmpty)
         let reader = try Store(path: path, mode: .read)
