@@ -187,8 +187,8 @@ public final class QueryEngine: Sendable {
     }
 
     /// `consistentState(reading:answer:)` with the live generation and `body`'s input read by `fetch`, which opens
-    /// its own read transaction on the connection it is given (or, like `Store.rememberedUser(forKey:)`, answers
-    /// from what the connection remembers while the database is unchanged).
+    /// its own read transaction on the connection it is given (or, like `Store.rememberedGenerationAndUser(forKey:)`,
+    /// answers from what the connection remembers while the database is unchanged).
     func consistentState<P, R>(
         fetching fetch: (Store) throws -> (generation: Int64, fetched: P),
         answer body: (LiveState, ItemMatrix, P) throws -> R
