@@ -128,23 +128,11 @@ struct ServeBench: ParsableCommand {
         }
         // Where the time goes: the server's own histogram of the route's handler time (from the request to the
         // response, inside the server), over the read runs above and their warm-ups.
-        if let text = httpGet(port: server.port, path: "/metrics") {
-            let route = "route=\"/v1/users/{id}/recommendations\""
-            var buckets: [String: Double] = [:]
-            for line in text.split(separator: "\n")
-            where line.hasPrefix("mfrec_http_request_duration_seconds_bucket{") && line.contains(route) {
-                guard let le = line.split(separator: "le=\"").last?.split(separator: "\"").first,
-                    let value = line.split(separator: " ").last.flatMap({ Double($0) })
-                else { continue }
-                buckets[String(le)] = value
-            }
-            if let all = buckets["+Inf"], all > 0 {
-                let share = { (le: String) in fmt(100 * (buckets[le] ?? .nan) / all, 1) }
-                print(
-                    "    the route's handler time inside the server (its /metrics histogram, these runs and their "
-                        + "warm-ups): \(share("0.001"))% within 1 ms, \(share("0.002"))% within 2 ms, "
-                        + "\(share("0.005"))% within 5 ms of \(Int(all)) requests")
-            }
+        let readHistogram = handlerHistogram(port: server.port)
+        if let line = handlerShares(readHistogram["GET /v1/users/{id}/recommendations"]) {
+            print(
+                "    the route's handler time inside the server (its /metrics histogram, these runs and warm-ups): "
+                    + line)
         }
         let c = connections.min() ?? 8
         // The mixed load in process first: the same share of ratings through a Recommender of this process
@@ -160,6 +148,15 @@ struct ServeBench: ParsableCommand {
         let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid)
         let after = try rec.ratingCount()
         print(mixed.line("mfrec serve 95% reads + 5% rating posts", connections: c))
+        // The same histogram over the mixed run alone (its counts less those before it).
+        let mixedHistogram = handlerHistogram(port: server.port)
+        for route in ["GET /v1/users/{id}/recommendations", "POST /v1/ratings"] {
+            let earlier = readHistogram[route] ?? [:]
+            let delta = (mixedHistogram[route] ?? [:]).reduce(into: [String: Double]()) {
+                $0[$1.key] = $1.value - (earlier[$1.key] ?? 0)
+            }
+            if let line = handlerShares(delta) { print("    \(route) handler time in that run: " + line) }
+        }
         // Posts still in flight when wrk stops are stored but not counted by it: stored ≥ acknowledged.
         let stored = after - before
         print(
@@ -329,6 +326,32 @@ func cpuSeconds(of pid: Int32) -> Double? {
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// The server's request-duration histogram (`/metrics`), per "METHOD route": cumulative counts by upper bound
+/// ("0.001", …, "+Inf"); empty when it cannot be read.
+func handlerHistogram(port: Int) -> [String: [String: Double]] {
+    guard let text = httpGet(port: port, path: "/metrics") else { return [:] }
+    var out: [String: [String: Double]] = [:]
+    for line in text.split(separator: "\n") where line.hasPrefix("mfrec_http_request_duration_seconds_bucket{") {
+        func label(_ name: String) -> String? {
+            line.split(separator: "\(name)=\"").dropFirst().first?.split(separator: "\"").first.map(String.init)
+        }
+        guard let route = label("route"), let method = label("method"), let le = label("le"),
+            let value = line.split(separator: " ").last.flatMap({ Double($0) })
+        else { continue }
+        out["\(method) \(route)", default: [:]][le] = value
+    }
+    return out
+}
+
+/// "A% within 1 ms, B% within 2 ms, C% within 5 ms, D% within 10 ms of N requests" from cumulative counts; nil
+/// when there are none.
+func handlerShares(_ buckets: [String: Double]?) -> String? {
+    guard let buckets, let all = buckets["+Inf"], all > 0 else { return nil }
+    let share = { (le: String) in fmt(100 * (buckets[le] ?? .nan) / all, 1) }
+    return "\(share("0.001"))% within 1 ms, \(share("0.002"))% within 2 ms, \(share("0.005"))% within 5 ms, "
+        + "\(share("0.01"))% within 10 ms of \(Int(all)) requests"
 }
 
 /// The body of `GET path` on 127.0.0.1:`port` (HTTP/1.0, one connection), or nil when it fails.
