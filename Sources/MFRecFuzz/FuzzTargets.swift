@@ -74,10 +74,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
-    /// A folder of this process for the files the readers need.
+    /// A folder of this process for the files the readers need, removed when the process exits (a crashing input
+    /// leaves it, with the files that crashed).
     static let folder: String = {
         let path = (NSTemporaryDirectory() as NSString).appendingPathComponent("mfrec-fuzz-\(getpid())")
         mkdir(path, 0o755)
+        atexit { try? FileManager.default.removeItem(atPath: FuzzTarget.folder) }
         return path
     }()
 

@@ -32,4 +32,20 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: temp.path).isEmpty)
         print("fuzz replay (cli): \(files.count) command lines")
     }
+
+    /// The reader targets write their inputs into a folder of the process (`mfrec-fuzz-PID` in the temp folder):
+    /// it must be gone when the process exits, as the `swift test` process that replays them in-process exits too
+    /// (each run used to leave one behind).
+    @Test func aReaderReplayLeavesNoFolderBehind() throws {
+        let dir = Self.root.appendingPathComponent("corpus").appendingPathComponent("ratings")
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted().prefix(5)
+            .map { dir.appendingPathComponent($0).path }
+        #expect(!files.isEmpty, "no corpus for ratings")
+        let temp = folder()
+        defer { try? FileManager.default.removeItem(at: temp) }
+        let fuzz = URL(fileURLWithPath: mfrecBinary).deletingLastPathComponent().appendingPathComponent("mfrec-fuzz")
+        let run = try mfrec(["ratings"] + files, environment: ["TMPDIR": temp.path], binary: fuzz.path)
+        #expect(run.status == 0, "\(run.stderr.suffix(2000))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: temp.path) == [])
+    }
 }
