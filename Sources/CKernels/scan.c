@@ -1,4 +1,4 @@
-// The top-n scan's kernels: one user against many rows (`mfrec_scores`, `mfrec_dots`), and a block of users
+// The top-n scan's kernels: one user against many rows (`mfrec_dots`), and a block of users
 // against a block of rows with the threshold check fused in (`mfrec_block_candidates`, `mfrec_block_moments`).
 //
 // Every dot product, whichever kernel and slot computes it, is the same sequence of operations: two 8-lane
@@ -142,9 +142,6 @@ void mfrec_dots(const float *q, const float *rows, size_t k, size_t stride, size
     mfrec_block_dots(q, k, 1, rows, k, stride, count, bias, out, count);
 }
 
-void mfrec_scores(const float *q, const float *rows, size_t stride, size_t count, const float *bias, float *out) {
-    mfrec_dots(q, rows, stride, stride, count, bias, out);
-}
 
 // s(u, r) for a 2 × 2 block (or fewer: a missing user or row is skipped), passed to `visit`.
 #define MFREC_BLOCK_LOOP(VISIT)                                                                              \

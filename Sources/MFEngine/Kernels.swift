@@ -194,37 +194,25 @@ private func selectTop(
 // MARK: - Scans
 
 extension FloatRows {
-    /// The n best of `range`'s rows (`stride` floats each) by query · row + biases[row], `excluded`
-    /// (ascending) left out: the item matrix's one-user scan (`mfrec_scores`, the threshold fused as above).
+    /// The n best of `range`'s rows (`stride` floats apart) by query · row over their first `k` floats, plus
+    /// biases[row] when `biases` is given, `excluded` (ascending) left out: one query's scan (`mfrec_dots`, the
+    /// threshold fused as above) — the item matrix's one-user scan, and `BlockScan.topN`'s for a lone query. Its
+    /// scores are the block kernels' bit for bit and `TopN` orders ties by smaller id, so a lone query's list is
+    /// the one the block kernels give it.
     func topN(
-        query: [Float], range: Range<Int>, stride: Int, biases: FloatRows, n: Int, excluded: ArraySlice<Int32>
+        query: [Float], range: Range<Int>, k: Int, stride: Int, biases: FloatRows?, n: Int,
+        excluded: ArraySlice<Int32>
     ) -> TopN {
-        precondition(query.count >= stride && range.lowerBound >= 0)
+        precondition(query.count >= k && k <= stride && range.lowerBound >= 0)
         guard !range.isEmpty else { return TopN(capacity: n) }
         let first = range.lowerBound
-        let rowPointer = rows(first, range.count, width: stride, stride: stride)
-        let biasPointer = biases.pointer(first, range.count)
+        let rowPointer = rows(first, range.count, width: k, stride: stride)
+        let biasPointer = biases?.pointer(first, range.count)
         return query.withUnsafeBufferPointer { q in
             selectTop(range: range, n: n, excluded: excluded) { start, length, out in
-                mfrec_scores(
-                    q.baseAddress!, rowPointer + (start - first) * stride, stride, length,
-                    biasPointer + (start - first),
-                    out)
-            }
-        }
-    }
-
-    /// The n best of the first `count` rows by query · row over their first `k` floats (no bias), `excluded`
-    /// (ascending) left out: one query's scan (`mfrec_dots`, the threshold fused as above). Its scores are the block
-    /// kernels' bit for bit and `TopN` orders ties by smaller id, so the list is the one `BlockScan.topN` gives
-    /// the same query, without the block machinery (candidate buffers, per-user cursors) a lone query does not need.
-    func topN(query: [Float], k: Int, stride: Int, count: Int, n: Int, excluded: ArraySlice<Int32>) -> TopN {
-        precondition(query.count >= k && k <= stride)
-        guard count > 0 else { return TopN(capacity: n) }
-        let rowPointer = rows(0, count, width: k, stride: stride)
-        return query.withUnsafeBufferPointer { q in
-            selectTop(range: 0..<count, n: n, excluded: excluded) { start, length, out in
-                mfrec_dots(q.baseAddress!, rowPointer + start * stride, k, stride, length, nil, out)
+                mfrec_dots(
+                    q.baseAddress!, rowPointer + (start - first) * stride, k, stride, length,
+                    biasPointer.map { $0 + (start - first) }, out)
             }
         }
     }
@@ -270,9 +258,9 @@ private func paddedDot16(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, chunks: I
 /// Top-n for a block of users at once: the rows are walked a block at a time (a block stays in cache while
 /// every user's scores for it are computed, two users × two rows in registers), and the kernel reports only
 /// the scores at or above each user's current heap threshold, so the heaps see a handful of candidates per
-/// block instead of every score. The one-user scans call the same kernel with one user, and the kernels
-/// compute every dot product with the same operations, so a user's list is the same bit for bit whether
-/// they were ranked alone or in a block.
+/// block instead of every score. A lone query without a bias term takes the one-query scan (`FloatRows.topN`);
+/// every kernel computes each dot product with the same operations, so a user's list is the same bit for bit
+/// whether they were ranked alone or in a block.
 enum BlockScan {
     /// Rows per block: about 32 KiB of them, an L1 cache's worth (on ML-sized and generated 20,000-item
     /// models, 32 KiB blocks ran `recommend --all` 5–10% faster than 64 KiB ones and as fast as 16 KiB).
@@ -288,6 +276,14 @@ enum BlockScan {
         precondition(scales.count == nu && excluded.count == nu && queries.allSatisfy { $0.count == k })
         var heaps = (0..<nu).map { _ in TopN(capacity: n) }
         guard nu > 0, n > 0, count > 0 else { return heaps }
+        // A lone query without a bias term needs none of the block machinery (candidate buffers, per-user cursors).
+        if nu == 1 && bias == nil {
+            return [
+                rows.topN(
+                    query: queries[0], range: 0..<count, k: k, stride: stride, biases: nil, n: n,
+                    excluded: excluded[0][...])
+            ]
+        }
         let rowBase = rows.rows(0, count, width: k, stride: stride)
         let biasBase = bias.map { $0.pointer(0, count) }
         // 16 users or more on AVX-512: their queries packed once into panels for the broadcast kernel, and

@@ -854,14 +854,6 @@ enum ItemScan {
                 source: .scores(ratingScores))
         }
         let blend = prior == nil ? [] : priorWeights.indices.filter { priorWeights[$0] > 0 }
-        if queries.count == 1 && blend.isEmpty {
-            return [
-                rows.topN(
-                    query: queries[0], k: factors, stride: stride, count: itemCount, n: n, excluded: excluded[0][...]
-                )
-                .sorted()
-            ]
-        }
         var scales = [Float](repeating: 0, count: queries.count)
         // For a blended query: what turns its scan score back into z(s) + w · z(prior).
         var shifts = [(offset: Double, sd: Double)?](repeating: nil, count: queries.count)

@@ -24,6 +24,14 @@ struct ReadMemo {
     static let maxRatings = 500_000
     /// The most user keys kept.
     static let maxIDs = 100_000
+
+    /// What is remembered of `key`: nil when not (or only partly) remembered; `.some(nil)` for a key remembered as
+    /// no user; otherwise the user's id and ratings.
+    func user(forKey key: String) -> (id: Int, rated: [(item: Int, rating: Double)])?? {
+        guard let id = ids[key] else { return nil }
+        guard let id else { return .some(nil) }
+        return ratings[id].map { (id, $0) }
+    }
 }
 
 extension Store {
@@ -39,6 +47,7 @@ extension Store {
         }
         let version = try dataVersion()
         if memo.version != version { memo = ReadMemo(version: version) }
+        if let remembered = memo.user(forKey: key) { return remembered }
         let id: Int?
         if let known = memo.ids[key] {
             id = known
@@ -48,7 +57,6 @@ extension Store {
             memo.ids[key] = id
         }
         guard let id else { return nil }
-        if let rated = memo.ratings[id] { return (id, rated) }
         let rated = try ratings(ofUser: id)
         if memo.heldRatings + rated.count > ReadMemo.maxRatings {
             memo.ratings.removeAll(keepingCapacity: true)
@@ -70,10 +78,10 @@ extension Store {
     public func rememberedGenerationAndUser(forKey key: String) throws -> (
         generation: Int64, fetched: (id: Int, rated: [(item: Int, rating: Double)])?
     ) {
-        if db.isReadOnly, !db.isInTransaction, let generation = memo.generation, let id = memo.ids[key],
-            id == nil || memo.ratings[id!] != nil, try dataVersion() == memo.version
+        if db.isReadOnly, !db.isInTransaction, let generation = memo.generation,
+            let remembered = memo.user(forKey: key), try dataVersion() == memo.version
         {
-            return (generation, id.map { ($0, memo.ratings[$0]!) })
+            return (generation, remembered)
         }
         return try read {
             let user = try rememberedUser(forKey: key)  // drops the memory first when the database changed

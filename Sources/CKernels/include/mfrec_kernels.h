@@ -10,10 +10,6 @@
 void mfrec_dots(const float *query, const float *rows, size_t k, size_t stride, size_t count, const float *bias,
                 float *out);
 
-/// `mfrec_dots` with k = stride.
-void mfrec_scores(const float *query, const float *rows, size_t stride, size_t count,
-                  const float *bias, float *out);
-
 /// A block of `nu` queries (`qstride` floats apart) against `count` rows, the threshold check fused in:
 /// s = q_u·row_r (+ scale[u] · bias[r] when bias is not NULL); every s ≥ threshold[u] is written to
 /// out_user/out_row/out_score (room for nu × count). Returns how many were written. A tile of users × rows

@@ -146,7 +146,8 @@ extension ItemMatrix {
             // The f32 rows, or the scan copy's candidates: rows are scored a block at a time by the C kernels
             // into a buffer that stays in L1, and most offers to the heap stop at its threshold.
             guard let reduced else {
-                return rows.topN(query: query, range: range, stride: stride, biases: biases, n: n, excluded: excluded)
+                return rows.topN(
+                    query: query, range: range, k: stride, stride: stride, biases: biases, n: n, excluded: excluded)
             }
             return reduced.topN(query: query, range: range, biases: biases, n: keep, excluded: excluded)
         }
