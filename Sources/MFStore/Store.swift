@@ -28,6 +28,8 @@ public final class Store {
     private var statements: [String: Statement] = [:]
     /// What a read-only connection remembers of users between transactions (see `Store+ReadMemo.swift`).
     var memo = ReadMemo()
+    /// How long a write waits for another connection's lock, in milliseconds (see `setLockWait`).
+    public private(set) var lockWait = 10_000
 
     /// Runs `body` with a prepared statement kept for reuse (hot look-ups skip re-preparing), reset after.
     func withStatement<R>(_ sql: String, _ body: (Statement) throws -> R) throws -> R {
@@ -127,7 +129,8 @@ public final class Store {
     /// `StoreError` (`isBusy`), changing nothing. The default is 10 s.
     /// - Parameter milliseconds: the longest wait (0: fail at once).
     public func setLockWait(milliseconds: Int) {
-        db.setBusyTimeout(milliseconds: Int32(clamping: max(0, milliseconds)))
+        lockWait = max(0, milliseconds)
+        db.setBusyTimeout(milliseconds: Int32(clamping: lockWait))
     }
 
     /// Whether this connection can only read.

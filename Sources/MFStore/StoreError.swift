@@ -108,6 +108,14 @@ public enum StoreError: Error, CustomStringConvertible, LocalizedError, Sendable
     /// The same as `description`.
     public var errorDescription: String? { description }
 
+    /// The busy error of a lock the store's callers keep beside the database's (the item matrix file's, see
+    /// `Recommender`): the same `isBusy` answer as SQLite's own, so callers retry both alike.
+    /// - Parameter message: what was locked, and by whom.
+    /// - Returns: a `.sqlite` error with `SQLITE_BUSY`.
+    public static func busy(_ message: String) -> StoreError {
+        .sqlite(DatabaseError(extendedCode: SQLITE_BUSY, message: message))
+    }
+
     /// True when another connection held the database lock longer than this one would wait
     /// (`SQLITE_BUSY` or `SQLITE_LOCKED`): nothing was changed, and the same call may succeed later.
     public var isBusy: Bool { sqliteCode == SQLITE_BUSY || sqliteCode == SQLITE_LOCKED }

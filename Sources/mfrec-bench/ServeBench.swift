@@ -144,6 +144,8 @@ struct ServeBench: ParsableCommand {
         print(mixedInProcess.line("in-process 95% recommend + 5% rate", connections: c))
         print("    \(mixedInProcess.acknowledged) ratings written")
         let before = try rec.ratingCount()
+        let matrixFile = engine.itemMatrixPath
+        let matrixBefore = inode(matrixFile)
         try writeScript(script, users: users, items: items, writeShare: 0.05)
         let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid)
         let after = try rec.ratingCount()
@@ -166,6 +168,12 @@ struct ServeBench: ParsableCommand {
                 + (stored >= mixed.acknowledged
                     ? " (every acknowledged rating is there; \(stored - mixed.acknowledged) were answered after wrk stopped)"
                     : " — \(mixed.acknowledged - stored) ACKNOWLEDGED RATINGS MISSING"))
+        // Every post is followed in place; a whole rewrite of the item matrix (a new file) means a query or a
+        // writer found the file behind the database.
+        print(
+            "    item matrix file during the mixed run: "
+                + (inode(matrixFile) == matrixBefore
+                    ? "followed in place (the same file)" : "REWRITTEN WHOLE at least once (a new file)"))
         print("    server peak memory \(fmt(server.peakMegabytes(), 0)) MB")
     }
 
@@ -461,4 +469,10 @@ final class FixedBodyServer: @unchecked Sendable {
         task?.cancel()
         task = nil
     }
+}
+
+/// The inode number of `path` (0 when it cannot be read): a file replaced by a rename gets a new one.
+private func inode(_ path: String) -> UInt64 {
+    var info = stat()
+    return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
 }

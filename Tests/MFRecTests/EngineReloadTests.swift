@@ -1,5 +1,6 @@
 import Foundation
 import MFEngine
+import MFStore
 import Testing
 
 @testable import MFRec
@@ -103,5 +104,64 @@ import Testing
             #expect(!next.contains(first[0]), "\(by): \(next)")
             #expect(next == (try rec.queries().recommend(user: "4", n: 5, by: by).items.map(\.item)), "\(by)")
         }
+    }
+
+    /// An incremental update holds the item matrix lock from before its commit until the file carries the new
+    /// generation (issue 14's mixed-load tail): a query that reads the new generation and then gets the lock finds
+    /// the file stamped. Before, the commit came first, and a query getting the lock in between found the file
+    /// behind the database and rewrote it whole (fsync and all, on a server's event loop).
+    @Test func anUpdateCommitsOnlyUnderTheItemMatrixLock() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        let observer = try Recommender(path: rec.path, mode: .read)
+        let before = try observer.store.liveGeneration()
+        let ratings = try observer.ratingCount()
+        let inode = ItemPrecisionServeTests.inode(rec.itemMatrixPath)
+        let done = DispatchSemaphore(value: 0)
+        let failure = Locked<Error?>(nil)
+        try ItemMatrix.exclusively(path: rec.itemMatrixPath) { () throws -> Void in
+            Thread {
+                do { try rec.rate(user: "under lock", item: "10", rating: 5) } catch {
+                    failure.withLock { $0 = error }
+                }
+                done.signal()
+            }.start()
+            Thread.sleep(forTimeInterval: 0.3)
+            // The writer waits for the lock before committing anything.
+            #expect(try observer.store.liveGeneration() == before)
+            #expect(try observer.ratingCount() == ratings)
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        #expect(failure.withLock { $0 == nil })
+        let live = try observer.store.liveGeneration()
+        #expect(live > before)
+        #expect(try observer.ratingCount() == ratings + 1)
+        // Stamped in place: the same file, with the new generation.
+        #expect(ItemPrecisionServeTests.inode(rec.itemMatrixPath) == inode)
+        #expect(try rec.queries().matrix().mappedGeneration == UInt64(live))
+    }
+
+    /// The item matrix lock is waited for as long as the database's lock (`setLockWait`; a server's bound): past
+    /// it the update fails busy — a server's 503 — and nothing is stored.
+    @Test func anUpdateGivesUpOnTheItemMatrixLockAfterTheLockWait() throws {
+        let (rec, _) = try trainedSmallDatabase()
+        rec.setLockWait(milliseconds: 150)
+        let before = try rec.store.liveGeneration()
+        let ratings = try rec.ratingCount()
+        let started = Date()
+        ItemMatrix.exclusively(path: rec.itemMatrixPath) {
+            do {
+                try rec.rate(user: "4", item: "10", rating: 5)
+                Issue.record("the rating was stored while another writer held the item matrix lock")
+            } catch let error as StoreError {
+                #expect(error.isBusy, "\(error)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        #expect(Date().timeIntervalSince(started) >= 0.15)
+        #expect(try rec.store.liveGeneration() == before)
+        #expect(try rec.ratingCount() == ratings)
+        try rec.rate(user: "4", item: "10", rating: 5)
+        #expect(try rec.store.liveGeneration() > before)
     }
 }

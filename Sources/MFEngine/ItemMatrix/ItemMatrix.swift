@@ -331,6 +331,33 @@ extension ItemMatrix {
         return try body()
     }
 
+    /// `exclusively(path:_:)`, waiting at most `seconds` for the lock.
+    /// - Parameters:
+    ///   - path: the item matrix file.
+    ///   - seconds: the longest wait for another holder to let go.
+    ///   - body: the work.
+    /// - Returns: what `body` returns, or nil (and `body` did not run) when the wait ran out.
+    /// - Throws: what `body` throws.
+    public static func exclusively<R>(path: String, waitingAtMost seconds: Double, _ body: () throws -> R) rethrows
+        -> R?
+    {
+        let fd = Foundation.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return try body() }
+        defer { close(fd) }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+        var pause: UInt32 = 50
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EINTR || errno == EWOULDBLOCK else { return try body() }
+            if errno == EWOULDBLOCK {
+                guard DispatchTime.now().uptimeNanoseconds < deadline else { return nil }
+                usleep(pause)
+                pause = min(pause * 2, 5_000)
+            }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
     /// Writes the item matrix of `model` (and of `ranking`, when given) to `path` atomically: a temp file in the
     /// same folder, fsynced, then renamed over `path`. A crash leaves either the old file or the new one, never a
     /// half-written one.

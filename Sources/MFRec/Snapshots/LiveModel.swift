@@ -46,11 +46,34 @@ extension Recommender {
 
     /// Runs `write` holding the item matrix lock, only if `generation` is still the committed live one:
     /// a process that committed later writes its own (newer) file, and an older one must not replace it.
-    func followLiveModel(generation: Int64, _ write: () -> Void) {
-        ItemMatrix.exclusively(path: itemMatrixPath) {
+    /// - Parameters:
+    ///   - generation: the live generation `write` stands for.
+    ///   - lockHeld: true inside `updatingItemMatrix`, which holds the lock already.
+    ///   - write: the writes to the item matrix file.
+    func followLiveModel(generation: Int64, lockHeld: Bool = false, _ write: () -> Void) {
+        func follow() {
             guard (try? store.liveGeneration()) == generation else { return }
             write()
         }
+        if lockHeld { follow() } else { ItemMatrix.exclusively(path: itemMatrixPath, follow) }
+    }
+
+    /// Runs an incremental update — its transaction, then the rows it rewrites in the item matrix file — holding
+    /// the item matrix lock from before the commit until the file carries the new generation. A query that reads
+    /// the new generation from the database and then gets the lock so finds the file stamped, and one that finds
+    /// the file behind the database with the lock free knows that no writer is about to stamp it (one was killed
+    /// in between) and rebuilds it. (Committing first let a query take the lock in that gap and rewrite the whole
+    /// file — fsync and all, on a server's event loop — and the writer then rewrite it again.)
+    /// The lock is waited for as long as the database's own (`setLockWait`), then the update fails busy.
+    /// - Parameter body: the update.
+    /// - Returns: what `body` returns.
+    /// - Throws: what `body` throws; `StoreError` (`isBusy`) when another writer kept the lock past the wait.
+    func updatingItemMatrix<R>(_ body: () throws -> R) throws -> R {
+        let wait = Double(store.lockWait) / 1000
+        guard let result = try ItemMatrix.exclusively(path: itemMatrixPath, waitingAtMost: wait, body) else {
+            throw StoreError.busy("another writer held the item matrix lock (\(itemMatrixPath).lock) past the wait")
+        }
+        return result
     }
 
     /// Removes temp files of the item matrix left by a process that was killed while writing one.

@@ -58,24 +58,31 @@ extension Recommender {
                 }
             }
             var report = UpdateReport()
-            let (state, touched, previous) = try store.writeRatings { writer -> (LiveState, TouchedItems, Int64) in
-                var triples = RatingTriples()
-                for r in ratings {
-                    let (u, newUser) = try store.addUser(key: r.user)
-                    let (i, newItem) = try store.addItem(key: r.item)
-                    report.newUsers += newUser ? 1 : 0
-                    report.newItems += newItem ? 1 : 0
-                    try writer.upsert(user: Int32(u), item: Int32(i), rating: r.rating, timestamp: r.timestamp)
-                    triples.append(user: Int32(u), item: Int32(i), rating: Float(r.rating))
-                }
-                return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
+            try updatingItemMatrix {
+                try storeAndApply(ratings, options: options, report: &report)
             }
-            report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: touched)
             report.ratings = ratings.count
             report.seconds = Date().timeIntervalSince(started)
             return report
         }
+    }
+
+    /// `rate`'s transaction and the item matrix rows it rewrites (inside `updatingItemMatrix`).
+    private func storeAndApply(_ ratings: [NewRating], options: UpdateOptions, report: inout UpdateReport) throws {
+        let (state, touched, previous) = try store.writeRatings { writer -> (LiveState, TouchedItems, Int64) in
+            var triples = RatingTriples()
+            for r in ratings {
+                let (u, newUser) = try store.addUser(key: r.user)
+                let (i, newItem) = try store.addItem(key: r.item)
+                report.newUsers += newUser ? 1 : 0
+                report.newItems += newItem ? 1 : 0
+                try writer.upsert(user: Int32(u), item: Int32(i), rating: r.rating, timestamp: r.timestamp)
+                triples.append(user: Int32(u), item: Int32(i), rating: Float(r.rating))
+            }
+            return try applyUpdates(triples, watermark: writer.nextSequence - 1, options: options, report: &report)
+        }
+        report.generation = state.live.generation
+        report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: touched)
     }
 
     /// `ingest FILE --update`: the file goes in as `ingest` would (same formats and errors), and the live
@@ -93,26 +100,35 @@ extension Recommender {
         progress: ProgressHandler? = nil
     ) throws -> (IngestReport, UpdateReport) {
         return try serialized {
-            var report = UpdateReport()
-            let started = Date()
-            let before = try store.liveModel()
-            guard before.snapshotID != nil else { throw MFRecError.noModel }
-            var result: (LiveState, TouchedItems, Int64)?
-            let ingest = try Ingestor(store: store).ingest(
-                path: path, options: options, progress: progress,
-                stored: { triples, watermark in
-                    result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
-                })
-            report.ratings = ingest.ratingsRead
-            report.newUsers = ingest.newUsers
-            report.newItems = ingest.newItems
-            if let (state, items, previous) = result {
-                report.generation = state.live.generation
-                report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: items)
+            try updatingItemMatrix {
+                try ingestUpdatingLocked(path: path, options: options, update: update, progress: progress)
             }
-            report.seconds = Date().timeIntervalSince(started)
-            return (ingest, report)
         }
+    }
+
+    /// `ingestUpdating`'s ingest, update and item matrix rows (inside `updatingItemMatrix`).
+    private func ingestUpdatingLocked(
+        path: String, options: IngestOptions, update: UpdateOptions, progress: ProgressHandler?
+    ) throws -> (IngestReport, UpdateReport) {
+        var report = UpdateReport()
+        let started = Date()
+        let before = try store.liveModel()
+        guard before.snapshotID != nil else { throw MFRecError.noModel }
+        var result: (LiveState, TouchedItems, Int64)?
+        let ingest = try Ingestor(store: store).ingest(
+            path: path, options: options, progress: progress,
+            stored: { triples, watermark in
+                result = try self.applyUpdates(triples, watermark: watermark, options: update, report: &report)
+            })
+        report.ratings = ingest.ratingsRead
+        report.newUsers = ingest.newUsers
+        report.newItems = ingest.newItems
+        if let (state, items, previous) = result {
+            report.generation = state.live.generation
+            report.matrixUpdatedInPlace = followInPlace(state, previousGeneration: previous, items: items)
+        }
+        report.seconds = Date().timeIntervalSince(started)
+        return (ingest, report)
     }
 
     /// Deletes one rating, and the live model forgets it. The rating model's row of the user is fitted again from
@@ -134,44 +150,53 @@ extension Recommender {
             guard let user = try store.userID(forKey: userKey) else { throw MFRecError.unknownUser(userKey) }
             guard let item = try store.itemID(forKey: itemKey) else { throw MFRecError.unknownItem(itemKey) }
             guard try store.liveModel().snapshotID != nil else { throw MFRecError.noModel }
-            let (state, previous, rankingItem) = try store.transaction { () -> (LiveState, Int64, Int?) in
-                guard let value = try store.deleteRating(user: user, item: item) else {
-                    throw MFRecError.noRating(user: userKey, item: itemKey)
-                }
-                var state = try cachedLiveState()
-                liveCache = nil  // taken, not shared (see applyUpdates)
-                let previous = state.live.generation
-                if user < state.model.userCount {
-                    let updater = UpdateOptions().updater(trainedWith: state.snapshot.options ?? TrainingOptions())
-                    let left = try store.ratings(ofUser: user).map { (item: $0.item, rating: Float($0.rating)) }
-                    if !updater.foldInUser(&state.model, user: user, ratings: left) { state.model.clearUser(user) }
-                    try store.upsertLiveRow(
-                        .init(id: user, bias: state.model.userBias[user], vector: Array(state.model.userVector(user))),
-                        user: true)
-                }
-                var rankingItem: Int?
-                if var entry = state.ranking, let scale = try store.ratingScale() {
-                    state.ranking = nil
-                    rankingItem = item
-                    entry.model.remove(
-                        rating: Float(value), item: item, relevantAt: Float(Recommender.topQuarter(of: scale)))
-                    let row = entry.model.itemRow(item)
-                    try store.upsertLiveRankingRow(
-                        .init(id: item, ratings: row.ratings, popularity: row.popularity, vector: row.vector))
-                    state.ranking = entry
-                }
-                state.live = try store.markLiveUpdated(count: 1, watermark: state.live.watermark)
-                return (state, previous, rankingItem)
+            return try updatingItemMatrix {
+                try deleteRatingLocked(user: user, item: item, keys: (userKey, itemKey), started: started)
             }
-            liveCache = state
-            var report = UpdateReport()
-            report.ratings = 1
-            report.generation = state.live.generation
-            report.matrixUpdatedInPlace = followInPlace(
-                state, previousGeneration: previous, items: TouchedItems(ranking: rankingItem.map { [$0] } ?? []))
-            report.seconds = Date().timeIntervalSince(started)
-            return report
         }
+    }
+
+    /// `deleteRating`'s transaction and the item matrix rows it rewrites (inside `updatingItemMatrix`).
+    private func deleteRatingLocked(user: Int, item: Int, keys: (user: String, item: String), started: Date) throws
+        -> UpdateReport
+    {
+        let (state, previous, rankingItem) = try store.transaction { () -> (LiveState, Int64, Int?) in
+            guard let value = try store.deleteRating(user: user, item: item) else {
+                throw MFRecError.noRating(user: keys.user, item: keys.item)
+            }
+            var state = try cachedLiveState()
+            liveCache = nil  // taken, not shared (see applyUpdates)
+            let previous = state.live.generation
+            if user < state.model.userCount {
+                let updater = UpdateOptions().updater(trainedWith: state.snapshot.options ?? TrainingOptions())
+                let left = try store.ratings(ofUser: user).map { (item: $0.item, rating: Float($0.rating)) }
+                if !updater.foldInUser(&state.model, user: user, ratings: left) { state.model.clearUser(user) }
+                try store.upsertLiveRow(
+                    .init(id: user, bias: state.model.userBias[user], vector: Array(state.model.userVector(user))),
+                    user: true)
+            }
+            var rankingItem: Int?
+            if var entry = state.ranking, let scale = try store.ratingScale() {
+                state.ranking = nil
+                rankingItem = item
+                entry.model.remove(
+                    rating: Float(value), item: item, relevantAt: Float(Recommender.topQuarter(of: scale)))
+                let row = entry.model.itemRow(item)
+                try store.upsertLiveRankingRow(
+                    .init(id: item, ratings: row.ratings, popularity: row.popularity, vector: row.vector))
+                state.ranking = entry
+            }
+            state.live = try store.markLiveUpdated(count: 1, watermark: state.live.watermark)
+            return (state, previous, rankingItem)
+        }
+        liveCache = state
+        var report = UpdateReport()
+        report.ratings = 1
+        report.generation = state.live.generation
+        report.matrixUpdatedInPlace = followInPlace(
+            state, previousGeneration: previous, items: TouchedItems(ranking: rankingItem.map { [$0] } ?? []))
+        report.seconds = Date().timeIntervalSince(started)
+        return report
     }
 
     /// Moves the live model with stored ratings and writes the changed rows (inside the caller's transaction).
@@ -299,8 +324,8 @@ extension Recommender {
 
     /// Brings the item matrix file to the new generation: the changed rows in place when the file is
     /// the previous generation's and no item was added, the whole file otherwise.
-    /// Under the item matrix lock, and only while `state` is still the committed live model (see
-    /// `followLiveModel`): two raters in two processes never interleave row writes, and the file never goes
+    /// Call inside `updatingItemMatrix` (the lock is held from before the commit); writes only while `state` is
+    /// still the committed live model (see `followLiveModel`): two raters in two processes never interleave row writes, and the file never goes
     /// back to an older generation.
     private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: TouchedItems) -> Bool {
         let rows = items.rating.sorted().map {
@@ -314,7 +339,7 @@ extension Recommender {
             }
         }
         var done = false
-        followLiveModel(generation: state.live.generation) {
+        followLiveModel(generation: state.live.generation, lockHeld: true) {
             done = ItemMatrix.updateInPlace(
                 path: itemMatrixPath, expectedGeneration: UInt64(previousGeneration),
                 snapshotID: UInt64(state.snapshot.id), factors: state.model.factors,
