@@ -32,7 +32,12 @@ public final class QueryEngine: Sendable {
         var forceReload = false
         /// A query is loading the new live model; the others answer from this one meanwhile.
         var reloading = false
+        /// Loads finished (or given up), for the queries that wait for one (see `loaded`).
+        var loads = 0
     }
+    /// Signalled when a load ends, for the queries that cannot answer from the old model meanwhile (its rows were
+    /// rewritten in place): they sleep until then rather than poll (on a server, each of them holds an event loop).
+    private let loaded = NSCondition()
     /// What the engine read once and keeps while the live snapshot (or the stored version) is the same.
     let caches = Locked(Caches())
     /// Whether the item matrix file had to be (re)built when this engine was opened.
@@ -222,7 +227,20 @@ public final class QueryEngine: Sendable {
     private enum StateStep {
         case answer(LiveState, ItemMatrix, Int64)
         case load(LiveState, ItemMatrix)
-        case wait
+        /// Wait until `loads` moves past the value given.
+        case wait(Int)
+    }
+
+    /// Ends a load: `update` runs under the live lock, and the queries waiting for the load wake up.
+    private func endLoad(_ update: (inout Live) -> Void) {
+        live.withLock { live in
+            update(&live)
+            live.reloading = false
+            live.loads &+= 1
+        }
+        loaded.lock()
+        loaded.broadcast()
+        loaded.unlock()
     }
 
     /// `currentState()`, with the generation (and what the query needs with it) read by `fetch` on a connection of
@@ -240,7 +258,7 @@ public final class QueryEngine: Sendable {
                     return .answer(live.state, live.mapped, generation)
                 }
                 if live.reloading {
-                    if live.forceReload { return .wait }
+                    if live.forceReload { return .wait(live.loads) }
                     return .answer(live.state, live.mapped, live.state.live.generation)
                 }
                 live.reloading = true
@@ -249,24 +267,28 @@ public final class QueryEngine: Sendable {
             switch step {
             case .answer(let state, let matrix, let generation):
                 return (state, matrix, generation, fetched)
-            case .wait:
+            case .wait(let loads):
                 if Date() >= deadline {
                     throw MFRecError.reloadFailed("the new live model took more than 60 s to load")
                 }
-                usleep(200)
+                // A load's end is signalled under `loaded` after `loads` moved: checked under it, none is missed.
+                loaded.lock()
+                while live.withLock({ $0.loads }) == loads && Date() < deadline {
+                    _ = loaded.wait(until: min(deadline, Date().addingTimeInterval(1)))
+                }
+                loaded.unlock()
             case .load(let old, let mapped):
                 do {
                     let (fresh, matrix, patched) = try load(after: old, mapped: mapped)
-                    live.withLock { live in
+                    endLoad { live in
                         live.spare = patched ? old : nil
                         live.state = fresh
                         live.mapped = matrix
                         live.forceReload = false
-                        live.reloading = false
                     }
                     return (fresh, matrix, fresh.live.generation, fetched)
                 } catch {
-                    live.withLock { $0.reloading = false }
+                    endLoad { _ in }
                     // A writer may have moved the live model again while this load ran: read again (a load
                     // overtaken by writers is not a failure; the deadline bounds those).
                     lastError = error
