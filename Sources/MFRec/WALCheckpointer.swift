@@ -23,6 +23,8 @@ final class WALCheckpointer: @unchecked Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let working = NSLock()
+    /// RESTART checkpoints run so far (for tests).
+    let restarts = Locked(0)
 
     /// Starts the thread.
     /// - Parameters:
@@ -30,19 +32,24 @@ final class WALCheckpointer: @unchecked Sendable {
     ///   - interval: seconds between checkpoints.
     ///   - restartBytes: the log size past which a RESTART checkpoint follows the passive one.
     init(path: String, every interval: TimeInterval = 1, restartBytes: Int = 64 << 20) {
-        let log = path + "-wal"
         let thread = Thread { [self] in
             var store: Store?
+            var restarted = 0  // the log's length at the last RESTART
             while true {
                 _ = wake.wait(timeout: .now() + interval)
                 if stopped.withLock({ $0 }) { break }
                 working.lock()
                 if store == nil { store = try? Store(path: path, mode: .write) }
                 if let store {
-                    try? store.checkpointWithoutWaiting()
-                    let size =
-                        (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? NSNumber)?.intValue ?? 0
-                    if size > restartBytes { try? store.checkpointAndRestartLog() }
+                    // The log's own length, not the file's: the file keeps its largest size after the log starts
+                    // over, and measuring it made every tick after one burst a RESTART (writes waiting each second).
+                    // A log RESTART left is only started over by the next write: until then it reads as long as before,
+                    // and restarting it again would only make writers wait.
+                    if let length = try? store.checkpointWithoutWaiting(), length > restartBytes, length != restarted {
+                        try? store.checkpointAndRestartLog()
+                        restarted = length
+                        restarts.withLock { $0 += 1 }
+                    }
                 }
                 working.unlock()
             }

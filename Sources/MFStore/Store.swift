@@ -179,8 +179,18 @@ public final class Store {
     /// Copies the write-ahead log's committed pages into the database file as far as readers allow,
     /// without waiting for readers or writers (`PRAGMA wal_checkpoint(PASSIVE)`): a server runs it on a
     /// connection of its own, so that no request's commit pays for the checkpoint's fsync.
+    /// - Returns: the bytes of the log SQLite is using now (its frames since the log last started over, not the
+    ///   file's size: the file keeps its largest size while the log restarts from its beginning).
     /// - Throws: `StoreError.sqlite` when SQLite fails.
-    public func checkpointWithoutWaiting() throws { try db.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+    @discardableResult
+    public func checkpointWithoutWaiting() throws -> Int {
+        let frames = try withStatement("PRAGMA wal_checkpoint(PASSIVE)") { stmt -> Int64 in
+            guard try stmt.step() else { return 0 }
+            return max(0, stmt.int64(1))
+        }
+        let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
+        return Int(frames * (pageSize + 24))
+    }
 
     /// Finishes the checkpoint and lets the next writer start the write-ahead log from its beginning
     /// (`PRAGMA wal_checkpoint(RESTART)`): it waits (up to the lock wait) for the writer and blocks new

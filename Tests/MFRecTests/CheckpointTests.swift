@@ -43,4 +43,43 @@ import Testing
         #expect(!inWrites.hasBackgroundCheckpointer)
         #expect(try inWrites.store.db.scalarInt("PRAGMA wal_autocheckpoint") == 1000)
     }
+
+    /// The RESTART checkpoint follows the length of the log SQLite is using, not the file's size: the file keeps
+    /// its largest size after the log starts over, and measuring it made every tick after one burst of writes a
+    /// RESTART (writers waiting every second on a server).
+    @Test func aLogThatStartedOverIsNotRestartedAgain() throws {
+        let dir = tempFolder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("r.data").path
+        _ = try SyntheticRatings(users: 120, items: 90, ratings: 3_000, seed: 3).write(to: data)
+        let path = dir.appendingPathComponent("c.db").path
+        let rec = try Recommender(path: path, mode: .create, checkpointing: .inWrites)
+        try rec.ingest(path: data)
+        let store = try Store(path: path, mode: .write)
+        try store.setAutoCheckpoint(pages: 0)
+        func write(_ n: Int) throws {
+            for i in 0..<n {
+                try store.writeRatings { writer in
+                    try writer.upsert(
+                        user: Int32(i % 100), item: Int32(i % 80), rating: Double(1 + i % 5), timestamp: nil)
+                }
+            }
+        }
+        try write(400)  // a log of some MB
+        let checkpointer = WALCheckpointer(path: path, every: 0.05, restartBytes: 256 << 10)
+        defer { checkpointer.stop() }
+        for _ in 0..<200 where checkpointer.restarts.withLock({ $0 }) == 0 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(checkpointer.restarts.withLock { $0 } == 1, "the long log was restarted once")
+        let fileSize = { (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0 }
+        #expect(fileSize() > 256 << 10)
+        // The next writes start the log over at its beginning: short again, in a file as large as before.
+        try write(3)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(fileSize() > 256 << 10)
+        #expect(checkpointer.restarts.withLock { $0 } == 1, "a short log in a large file was restarted")
+        // Past the limit again, it is restarted again.
+        try write(400)
+        for _ in 0..<200 where checkpointer.restarts.withLock({ $0 }) == 1 { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(checkpointer.restarts.withLock { $0 } == 2)
+    }
 }
