@@ -6,12 +6,18 @@ import Testing
 
 /// Who moves the write-ahead log into the database file (`Recommender.Checkpointing`).
 @Suite struct CheckpointTests {
-    @Test func writesLeaveTheCheckpointToTheRecommendersOwnThread() throws {
+    /// A temp folder (removed by the caller) with a ratings file `r.data` and the path of a database `c.db` not yet
+    /// made.
+    static func folderWithRatings() throws -> (dir: URL, data: String, path: String) {
         let dir = tempFolder()
-        defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("r.data").path
         _ = try SyntheticRatings(users: 120, items: 90, ratings: 3_000, seed: 3).write(to: data)
-        let path = dir.appendingPathComponent("c.db").path
+        return (dir, data, dir.appendingPathComponent("c.db").path)
+    }
+
+    @Test func writesLeaveTheCheckpointToTheRecommendersOwnThread() throws {
+        let (dir, data, path) = try Self.folderWithRatings()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let rec = try Recommender(path: path)
         #expect(!rec.hasBackgroundCheckpointer, "nothing written yet")
         // The writer's own commits never checkpoint: SQLite's automatic checkpoint is off on its connection.
@@ -48,11 +54,8 @@ import Testing
     /// its largest size after the log starts over, and measuring it made every tick after one burst of writes a
     /// RESTART (writers waiting every second on a server).
     @Test func aLogThatStartedOverIsNotRestartedAgain() throws {
-        let dir = tempFolder()
+        let (dir, data, path) = try Self.folderWithRatings()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = dir.appendingPathComponent("r.data").path
-        _ = try SyntheticRatings(users: 120, items: 90, ratings: 3_000, seed: 3).write(to: data)
-        let path = dir.appendingPathComponent("c.db").path
         let rec = try Recommender(path: path, mode: .create, checkpointing: .inWrites)
         try rec.ingest(path: data)
         let store = try Store(path: path, mode: .write)
