@@ -325,8 +325,8 @@ extension Recommender {
     /// Brings the item matrix file to the new generation: the changed rows in place when the file is
     /// the previous generation's and no item was added, the whole file otherwise.
     /// Call inside `updatingItemMatrix` (the lock is held from before the commit); writes only while `state` is
-    /// still the committed live model (see `followLiveModel`): two raters in two processes never interleave row writes, and the file never goes
-    /// back to an older generation.
+    /// still the committed live model (see `followLiveModel`): two raters in two processes never interleave row
+    /// writes, and the file never goes back to an older generation.
     private func followInPlace(_ state: LiveState, previousGeneration: Int64, items: TouchedItems) -> Bool {
         let rows = items.rating.sorted().map {
             (item: $0, vector: Array(state.model.itemVector($0)), bias: state.model.itemBias[$0])
