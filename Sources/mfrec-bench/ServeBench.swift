@@ -159,17 +159,30 @@ struct ServeBench: ParsableCommand {
             writeShare: 0.05)
         print(mixedInProcess.line("in-process 95% recommend + 5% rate", connections: c))
         print("    \(mixedInProcess.acknowledged) ratings written")
-        let before = try rec.ratingCount()
         let matrixFile = engine.itemMatrixPath
         let matrixBefore = inode(matrixFile)
         try writeScript(script, users: users, items: items, writeShare: 0.05)
+        // Warmed up like the other runs, and the warm-up printed: its first posts make the server catch up with the
+        // in-process writer's ratings (every reader waits for that load once). The count is taken once the warm-up's
+        // last posts are stored, so every rating counted after it is the measured run's.
+        let warmUp = try wrk(
+            port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid, seconds: 2)
+        print(warmUp.line("mfrec serve 95% reads + 5% rating posts, its 2 s warm-up", connections: c))
+        var before = try rec.ratingCount()
+        while true {
+            usleep(200_000)
+            let now = try rec.ratingCount()
+            if now == before { break }
+            before = now
+        }
+        let histogramBefore = handlerHistogram(port: server.port)
         let mixed = try wrk(port: server.port, connections: c, script: script, warmUp: false, serverPID: server.pid)
         let after = try rec.ratingCount()
         print(mixed.line("mfrec serve 95% reads + 5% rating posts", connections: c))
         // The same histogram over the mixed run alone (its counts less those before it).
         let mixedHistogram = handlerHistogram(port: server.port)
         for route in ["GET /v1/users/{id}/recommendations", "POST /v1/ratings"] {
-            let earlier = readHistogram[route] ?? [:]
+            let earlier = histogramBefore[route] ?? [:]
             let delta = (mixedHistogram[route] ?? [:]).reduce(into: [String: Double]()) {
                 $0[$1.key] = $1.value - (earlier[$1.key] ?? 0)
             }
@@ -269,8 +282,11 @@ struct ServeBench: ParsableCommand {
         try lua.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
-    /// A wrk load on `port`; the CPU time of `serverPID` (the process answering) is read around the measured run.
-    func wrk(port: Int, connections: Int, script: String, warmUp: Bool = true, serverPID: Int32) throws -> Load {
+    /// A wrk load on `port` (`seconds` long, or `--seconds`); the CPU time of `serverPID` (the process answering) is
+    /// read around the measured run.
+    func wrk(
+        port: Int, connections: Int, script: String, warmUp: Bool = true, serverPID: Int32, seconds: Int? = nil
+    ) throws -> Load {
         func once(_ seconds: Int) throws -> Load {
             let out = try captureChild(
                 "/usr/bin/nice",
@@ -290,7 +306,7 @@ struct ServeBench: ParsableCommand {
         }
         if warmUp { _ = try once(2) }
         let cpu = cpuSeconds(of: serverPID)
-        var load = try once(seconds)
+        var load = try once(seconds ?? self.seconds)
         if let before = cpu, let after = cpuSeconds(of: serverPID), load.requests > 0 {
             load.cpuPerRequest = (after - before) * 1e6 / Double(load.requests)
         }
