@@ -403,14 +403,20 @@ let canMount: Bool = {
     @Test func killedTrainingSavesNothing() throws {
         let dir = folder()
         let (db, _) = try trainedDatabase(in: dir, name: "t.db", users: 5000, items: 2000, ratings: 300000, epochs: 1)
+        let train = ["train", "--db", db, "--epochs", "30", "--quiet", "--tune", "off"]
+        // One whole run first, timed: the kills land at fractions of it, so they fall mid-run on a fast host as on a
+        // slow one (fixed delays let a fast host finish the later runs before their kill).
+        let start = Date()
+        #expect(try mfrec(train).status == 0)
+        let whole = Date().timeIntervalSince(start)
         var killedRunning = 0, unchanged = 0
         let before = try Recommender(path: db)
         let firstLive = try before.store.liveModel().snapshotID!
         let firstRanking = try #require(try before.loadRankingModel(snapshot: firstLive)).0
         for trial in 0..<6 {
             let snapshotsBefore = try Recommender(path: db, readOnly: true).snapshots().map(\.id)
-            let process = try startMfrec(["train", "--db", db, "--epochs", "30", "--quiet", "--tune", "off"])
-            usleep(UInt32(50_000 + trial * 150_000))
+            let process = try startMfrec(train)
+            usleep(UInt32(whole * (0.1 + 0.13 * Double(trial)) * 1e6))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             // Only a run the kill ended tests anything; one that finished first proves nothing.
