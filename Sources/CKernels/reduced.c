@@ -238,13 +238,23 @@ static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *ro
 // accumulators keep the loads of eight rows in flight; the sums are reduced eight at a time.
 #define MFREC_I8_CHUNKS 16  // 1,024 bytes of query: wider rows take the 256-bit kernel
 
-// Each row's 16 lanes folded to 8, then `sum8x256`'s tree: row j's sum in lane j.
+// Eight rows' 16-lane sums reduced to one lane each without horizontal adds (which cost three micro-ops each):
+// rows paired by 256-bit halves, then by 128-bit blocks, then within the blocks, so that block b holds row b's sum in
+// lane 0 and row b + 4's in lane 1; one permutation puts row j's sum in lane j of the low 256 bits.
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static inline __m256i sum8x512(const __m512i *a) {
-    __m256i f[8];
-    for (int j = 0; j < 8; j++)
-        f[j] = _mm256_add_epi32(_mm512_castsi512_si256(a[j]), _mm512_extracti64x4_epi64(a[j], 1));
-    return sum8x256(f);
+    __m512i t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = _mm512_add_epi32(_mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                _mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512i u0 = _mm512_add_epi32(_mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512i u1 = _mm512_add_epi32(_mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512i v = _mm512_add_epi32(_mm512_unpacklo_epi32(u0, u1), _mm512_unpackhi_epi32(u0, u1));
+    __m512i w = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, w));
 }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
@@ -282,16 +292,23 @@ static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows,
         scores_i8_vnni(q, qscale, rows + r * stride, scale + r, stride, count - r, bias ? bias + r : NULL, out + r);
 }
 
-// Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight): each
-// row's 16-lane sum folded to 8 lanes, then three rounds of pairwise adds leave row j's sum in lane j.
+// Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight); the
+// eight 16-lane sums are reduced together by `sum8f512`.
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 static inline __m256 sum8f512(const __m512 *a) {
-    __m256 f[8];
-    for (int j = 0; j < 8; j++)
-        f[j] = _mm256_add_ps(_mm512_castps512_ps256(a[j]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[j]), 1)));
-    __m256 g0 = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));
-    __m256 g1 = _mm256_hadd_ps(_mm256_hadd_ps(f[4], f[5]), _mm256_hadd_ps(f[6], f[7]));
-    return _mm256_add_ps(_mm256_permute2f128_ps(g0, g1, 0x20), _mm256_permute2f128_ps(g0, g1, 0x31));
+    // As `sum8x512`, in floats: pairs by 256-bit halves, by 128-bit blocks, then within the blocks.
+    __m512 t[4];
+    for (int j = 0; j < 4; j++)
+        t[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 v = _mm512_add_ps(_mm512_unpacklo_ps(u0, u1), _mm512_unpackhi_ps(u0, u1));
+    __m512 w = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps256(_mm512_permutexvar_ps(order, w));
 }
 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
