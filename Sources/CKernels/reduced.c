@@ -240,22 +240,32 @@ static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *ro
 
 // Eight rows' 16-lane sums reduced to one lane each without horizontal adds (which cost three micro-ops each):
 // rows paired by 256-bit halves, then by 128-bit blocks, then within the blocks, so that block b holds row b's sum in
-// lane 0 and row b + 4's in lane 1; one permutation puts row j's sum in lane j of the low 256 bits.
-__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
-static inline __m256i sum8x512(const __m512i *a) {
+// lane 0 and row b + 4's in lane 1; one permutation puts row j's sum in lane j of the low 256 bits. The moves are the
+// same for 32-bit integers and floats; `floats` picks the adds (a constant at each call, so only one kind is compiled).
+__attribute__((target("avx2,fma,avx512f,avx512vl")))
+static inline __m512i add32x16(__m512i a, __m512i b, int floats) {
+    return floats ? _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b)))
+                  : _mm512_add_epi32(a, b);
+}
+
+__attribute__((target("avx2,fma,avx512f,avx512vl")))
+static inline __m256i sum8x16(const __m512i *a, int floats) {
     __m512i t[4];
     for (int j = 0; j < 4; j++)
-        t[j] = _mm512_add_epi32(_mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                _mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    __m512i u0 = _mm512_add_epi32(_mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512i u1 = _mm512_add_epi32(_mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                                  _mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512i v = _mm512_add_epi32(_mm512_unpacklo_epi32(u0, u1), _mm512_unpackhi_epi32(u0, u1));
-    __m512i w = _mm512_add_epi32(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC));
+        t[j] = add32x16(_mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                        _mm512_shuffle_i32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)), floats);
+    __m512i u0 = add32x16(_mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)), floats);
+    __m512i u1 = add32x16(_mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)), floats);
+    __m512i v = add32x16(_mm512_unpacklo_epi32(u0, u1), _mm512_unpackhi_epi32(u0, u1), floats);
+    __m512i w = add32x16(v, _mm512_shuffle_epi32(v, _MM_PERM_BADC), floats);
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
     return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, w));
 }
+
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+static inline __m256i sum8x512(const __m512i *a) { return sum8x16(a, 0); }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
@@ -296,19 +306,9 @@ static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows,
 // eight 16-lane sums are reduced together by `sum8f512`.
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 static inline __m256 sum8f512(const __m512 *a) {
-    // As `sum8x512`, in floats: pairs by 256-bit halves, by 128-bit blocks, then within the blocks.
-    __m512 t[4];
-    for (int j = 0; j < 4; j++)
-        t[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_f32x4(a[2 * j], a[2 * j + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                              _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                              _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 v = _mm512_add_ps(_mm512_unpacklo_ps(u0, u1), _mm512_unpackhi_ps(u0, u1));
-    __m512 w = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
-    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_castps512_ps256(_mm512_permutexvar_ps(order, w));
+    __m512i bits[8];
+    for (int j = 0; j < 8; j++) bits[j] = _mm512_castps_si512(a[j]);
+    return _mm256_castsi256_ps(sum8x16(bits, 1));
 }
 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
