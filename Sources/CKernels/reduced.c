@@ -265,9 +265,6 @@ static inline __m256i sum8x16(const __m512i *a, int floats) {
 }
 
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
-static inline __m256i sum8x512(const __m512i *a) { return sum8x16(a, 0); }
-
-__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
                               size_t count, const float *bias, float *out) {
     size_t chunks = (stride + 63) / 64;
@@ -294,7 +291,7 @@ static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows,
                 x = _mm512_mask_sub_epi8(x, neg[c], zero, x);
                 acc[j] = _mm512_dpbusd_epi32(acc[j], qa[c], x);
             }
-        __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(sum8x512(acc)), _mm256_mul_ps(qs, _mm256_loadu_ps(scale + r)));
+        __m256 s = _mm256_mul_ps(_mm256_cvtepi32_ps(sum8x16(acc, 0)), _mm256_mul_ps(qs, _mm256_loadu_ps(scale + r)));
         if (bias) s = _mm256_add_ps(s, _mm256_loadu_ps(bias + r));
         _mm256_storeu_ps(out + r, s);
     }
