@@ -49,9 +49,7 @@ public struct TopN: Sendable {
             count += 1
             siftUp(count - 1)
         } else if capacity > 0 && Self.worse(scores[0], items[0], than: score, item) {
-            scores[0] = score
-            items[0] = item
-            siftDown(0)
+            replaceWorst(score: score, item: item)
         }
     }
 
@@ -66,20 +64,28 @@ public struct TopN: Sendable {
         }
     }
 
-    private mutating func siftDown(_ start: Int) {
-        var parent = start
-        while true {
-            let left = 2 * parent + 1
-            guard left < count else { return }
-            var worst = left
-            let right = left + 1
-            if right < count && Self.worse(scores[right], items[right], than: scores[left], items[left]) {
-                worst = right
+    /// Puts (score, item) in place of the root (the worst kept entry): the children that rank below it move up
+    /// into the hole, and it goes where the hole stops. Through buffer pointers, so that the loop pays neither
+    /// bounds checks nor an array uniqueness check per move (it ran for 8–11% of a reduced-precision scan).
+    private mutating func replaceWorst(score: Float, item: Int32) {
+        let count = self.count
+        scores.withUnsafeMutableBufferPointer { s in
+            items.withUnsafeMutableBufferPointer { it in
+                var hole = 0
+                while true {
+                    let left = 2 * hole + 1
+                    guard left < count else { break }
+                    var worst = left
+                    let right = left + 1
+                    if right < count && Self.worse(s[right], it[right], than: s[left], it[left]) { worst = right }
+                    guard Self.worse(s[worst], it[worst], than: score, item) else { break }
+                    s[hole] = s[worst]
+                    it[hole] = it[worst]
+                    hole = worst
+                }
+                s[hole] = score
+                it[hole] = item
             }
-            guard Self.worse(scores[worst], items[worst], than: scores[parent], items[parent]) else { return }
-            scores.swapAt(worst, parent)
-            items.swapAt(worst, parent)
-            parent = worst
         }
     }
 

@@ -99,6 +99,13 @@ uint64_t mfrec_load_u64_acquire(const void *p);
 /// both paths without changing what other threads run.
 void mfrec_kernels_force_portable(int portable);
 
+/// Runs fn(ctx, p) for every p in 0..<parts on the calling thread and up to parts − 1 helper threads (started on
+/// first use, kept awake by spinning for 0.2 ms after each job, asleep after that; see pool.c), and returns 1 once
+/// every part is done. Returns 0 without running anything when another thread's job holds the pool (one job at a
+/// time): the caller then splits its work some other way.
+typedef void (*mfrec_part_fn)(void *ctx, long part);
+int mfrec_pool_run(long parts, mfrec_part_fn fn, void *ctx);
+
 #endif
 
 #include <stdint.h>

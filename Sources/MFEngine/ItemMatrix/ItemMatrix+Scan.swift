@@ -157,7 +157,7 @@ extension ItemMatrix {
             merged = part(0..<itemCount, excluded[...])
         } else {
             let heaps = ThreadSlots<TopN>(count: parts)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            ScanPool.run(parts: parts) { p in
                 let lo = itemCount * p / parts, hi = itemCount * (p + 1) / parts
                 let first = lowerBound(excluded[...], Int32(lo)), last = lowerBound(excluded[...], Int32(hi))
                 heaps.set(p, part(lo..<hi, excluded[first..<last]))
@@ -171,11 +171,11 @@ extension ItemMatrix {
         }
     }
 
-    /// How many threads a one-user scan of the rating rows uses: a thread pays off past about 4 MB of rows to
-    /// read (16,384 f32 rows of k = 64, or as many bytes of the scan copy).
+    /// How many threads a one-user scan of the rating rows uses: a thread pays off past about 1 MB of rows to
+    /// read (4,096 f32 rows of k = 64, or as many bytes of the scan copy; the parts are handed out by `ScanPool`).
     func scanParts(threads: Int) -> Int {
         let rowBytes = stride * (precision == .f32 ? 4 : precision.bytesPerValue)
-        return max(1, min(threads, itemCount * rowBytes / (1 << 22)))
+        return max(1, min(threads, itemCount * rowBytes / (1 << 20)))
     }
 
     /// The n best of `candidates` by their exact score.
