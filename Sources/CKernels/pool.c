@@ -61,9 +61,10 @@ static void work(uint64_t number) {
     }
 }
 
-static void *helper(void *unused) {
-    (void)unused;
-    uint64_t seen = atomic_load(&job_number);
+// `start` is the job number when the helper was created: a job published after that is one to join, even when
+// it was published before the thread got to run (reading the number here instead would skip it).
+static void *helper(void *start) {
+    uint64_t seen = (uint64_t)(uintptr_t)start;
     for (;;) {
         uint64_t start = now_ns(), spins = 0;
         while (atomic_load(&job_number) == seen) {
@@ -94,7 +95,7 @@ int mfrec_pool_run(long parts, mfrec_part_fn fn, void *ctx) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int failed = pthread_create(&thread, &attr, helper, NULL);
+        int failed = pthread_create(&thread, &attr, helper, (void *)(uintptr_t)atomic_load(&job_number));
         pthread_attr_destroy(&attr);
         if (failed) break;
         pool_helpers++;

@@ -14,10 +14,12 @@ public enum ScanPool {
     /// - Parameters:
     ///   - parts: how many parts (1: `body(0)` on the calling thread).
     ///   - body: one part's work; parts run at the same time, so each must touch only its own outputs.
-    public static func run(parts: Int, _ body: @Sendable (Int) -> Void) {
+    /// - Returns: whether the pool ran them (false: one part, or the pool was taken and `concurrentPerform` did).
+    @discardableResult
+    public static func run(parts: Int, _ body: @Sendable (Int) -> Void) -> Bool {
         guard parts > 1 else {
             if parts == 1 { body(0) }
-            return
+            return false
         }
         let ran = withoutActuallyEscaping(body) { escapable -> Bool in
             var job = escapable
@@ -30,5 +32,6 @@ public enum ScanPool {
             }
         }
         if !ran { DispatchQueue.concurrentPerform(iterations: parts, execute: body) }
+        return ran
     }
 }
