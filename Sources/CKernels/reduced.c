@@ -116,9 +116,10 @@ static inline float reduce1(__m256 v) {
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256 half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-__attribute__((target("avx2,fma,f16c")))
-static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
-                            float *out) {
+// Inlined once per common row width, as the AVX-512 bodies below.
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void f16_avx2_body(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+                                 float *out) {
     size_t r = 0;
     for (; r + 4 <= count; r += 4) {
         const uint16_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
@@ -146,6 +147,18 @@ static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride,
         for (size_t c = 0; c < stride; c += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + c), half8(row + c), a);
         float s = reduce1(a);
         out[r] = bias ? s + bias[r] : s;
+    }
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+                            float *out) {
+    switch (stride) {
+    case 32: f16_avx2_body(q, rows, 32, count, bias, out); return;
+    case 64: f16_avx2_body(q, rows, 64, count, bias, out); return;
+    case 128: f16_avx2_body(q, rows, 128, count, bias, out); return;
+    case 256: f16_avx2_body(q, rows, 256, count, bias, out); return;
+    default: f16_avx2_body(q, rows, stride, count, bias, out); return;
     }
 }
 
@@ -202,9 +215,10 @@ static inline __m256i sum8x256(const __m256i *a) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
 }
 
-__attribute__((target("avx2,fma")))
-static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
-                                 size_t count, const float *bias, float *out) {
+// Inlined once per row width (32 or 64 bytes), as the AVX-512 bodies below.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void i8_avx2_rows8_body(const int8_t *q, float qscale, const int8_t *rows, const float *scale,
+                                      size_t stride, size_t count, const float *bias, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     size_t chunks = (stride + 31) / 32;  // 1 or 2
     __m256i qv0 = load_i8(q, stride), qv1 = chunks > 1 ? load_i8(q + 32, stride - 32) : _mm256_setzero_si256();
@@ -230,6 +244,16 @@ static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *ro
     }
     if (r < count)
         scores_i8_avx2(q, qscale, rows + r * stride, scale + r, stride, count - r, bias ? bias + r : NULL, out + r);
+}
+
+__attribute__((target("avx2,fma")))
+static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                                 size_t count, const float *bias, float *out) {
+    switch (stride) {
+    case 32: i8_avx2_rows8_body(q, qscale, rows, scale, 32, count, bias, out); return;
+    case 64: i8_avx2_rows8_body(q, qscale, rows, scale, 64, count, bias, out); return;
+    default: i8_avx2_rows8_body(q, qscale, rows, scale, stride, count, bias, out); return;
+    }
 }
 
 // AVX-512 VNNI on 64 bytes a step, eight rows at a time: the query's bytes as |q| (unsigned) and the mask of its
@@ -264,9 +288,11 @@ static inline __m256i sum8x16(const __m512i *a, int floats) {
     return _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, w));
 }
 
-__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
-static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
-                              size_t count, const float *bias, float *out) {
+// The kernel's body, inlined into `scores_i8_vnni512` once per common row width: with the width a constant the
+// compiler drops the masks and the chunk loop (stride 64 measured 42 → 34 µs for 59,047 rows in C).
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni"), always_inline))
+static inline void i8_vnni512_body(const int8_t *q, float qscale, const int8_t *rows, const float *scale,
+                                   size_t stride, size_t count, const float *bias, float *out) {
     size_t chunks = (stride + 63) / 64;
     __m512i qa[MFREC_I8_CHUNKS];
     __mmask64 neg[MFREC_I8_CHUNKS], valid[MFREC_I8_CHUNKS];
@@ -299,6 +325,18 @@ static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows,
         scores_i8_vnni(q, qscale, rows + r * stride, scale + r, stride, count - r, bias ? bias + r : NULL, out + r);
 }
 
+__attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
+                              size_t count, const float *bias, float *out) {
+    switch (stride) {
+    case 32: i8_vnni512_body(q, qscale, rows, scale, 32, count, bias, out); return;
+    case 64: i8_vnni512_body(q, qscale, rows, scale, 64, count, bias, out); return;
+    case 128: i8_vnni512_body(q, qscale, rows, scale, 128, count, bias, out); return;
+    case 256: i8_vnni512_body(q, qscale, rows, scale, 256, count, bias, out); return;
+    default: i8_vnni512_body(q, qscale, rows, scale, stride, count, bias, out); return;
+    }
+}
+
 // Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight); the
 // eight 16-lane sums are reduced together by `sum8f512`.
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
@@ -308,9 +346,10 @@ static inline __m256 sum8f512(const __m512 *a) {
     return _mm256_castsi256_ps(sum8x16(bits, 1));
 }
 
-__attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
-static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
-                              float *out) {
+// Inlined once per common row width, as the i8 body above.
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl"), always_inline))
+static inline void f16_avx512_body(const float *q, const uint16_t *rows, size_t stride, size_t count,
+                                   const float *bias, float *out) {
     size_t r = 0;
     for (; r + 8 <= count; r += 8) {
         const uint16_t *base = rows + r * stride;
@@ -328,6 +367,18 @@ static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t strid
         _mm256_storeu_ps(out + r, s);
     }
     if (r < count) scores_f16_avx2(q, rows + r * stride, stride, count - r, bias ? bias + r : NULL, out + r);
+}
+
+__attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
+static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+                              float *out) {
+    switch (stride) {
+    case 32: f16_avx512_body(q, rows, 32, count, bias, out); return;
+    case 64: f16_avx512_body(q, rows, 64, count, bias, out); return;
+    case 128: f16_avx512_body(q, rows, 128, count, bias, out); return;
+    case 256: f16_avx512_body(q, rows, 256, count, bias, out); return;
+    default: f16_avx512_body(q, rows, stride, count, bias, out); return;
+    }
 }
 #endif
 

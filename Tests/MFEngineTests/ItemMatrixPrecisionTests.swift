@@ -63,8 +63,9 @@ import Testing
     }
 
     /// Every kernel level (portable, AVX2, AVX-512 where the CPU has them) scores each row as the dot product
-    /// of the query with the row's stored values (for i8: with the query in bytes too, times both scales).
-    @Test(arguments: [ItemPrecision.f16, .i8], [40, 64])
+    /// of the query with the row's stored values (for i8: with the query in bytes too, times both scales). The
+    /// widths cover each kernel's specialized row widths (strides 32, 64, 128, 256) and the general path (48).
+    @Test(arguments: [ItemPrecision.f16, .i8], [20, 40, 64, 128, 256])
     func kernelsScoreTheStoredValues(precision: ItemPrecision, k: Int) throws {
         let model = randomModel(users: 3, items: 1_001, k: k, seed: UInt64(k))
         let matrix = try written(model, precision)
