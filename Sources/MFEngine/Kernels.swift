@@ -158,7 +158,8 @@ struct ReducedRows: @unchecked Sendable {
 
 /// Rows scored a block at a time by `score(start, length, out)` into a buffer that stays in L1, then offered to a
 /// bounded heap: a row costs one comparison with the heap's threshold unless it beats it, and only then is it
-/// looked up in `excluded` (ascending).
+/// looked up in `excluded` (ascending), by a cursor that only moves forward (rows come in ascending order), so the
+/// lookups of a whole scan cost one pass over `excluded` instead of a binary search per candidate.
 private func selectTop(
     range: Range<Int>, n: Int, excluded: ArraySlice<Int32>,
     score: (_ start: Int, _ length: Int, _ out: UnsafeMutablePointer<Float>) -> Void
@@ -175,6 +176,7 @@ private func selectTop(
         found.deallocate()
     }
     var start = range.lowerBound
+    var cursor = excluded.startIndex  // excluded[cursor] is the first excluded item not below the last candidate
     while start < range.upperBound {
         let count = min(block, range.upperBound - start)
         block = min(largest, 2 * block)
@@ -183,7 +185,9 @@ private func selectTop(
         let hits = mfrec_select_ge(scores.baseAddress!, count, top.threshold, found.baseAddress!)
         for h in 0..<hits {
             let r = Int(found[h]), item = Int32(start + r)
-            guard scores[r] >= top.threshold, !BlockScan.contains(excluded, item) else { continue }
+            guard scores[r] >= top.threshold else { continue }
+            while cursor < excluded.endIndex && excluded[cursor] < item { cursor += 1 }
+            if cursor < excluded.endIndex && excluded[cursor] == item { continue }
             top.offer(score: scores[r], item: item)
         }
         start += count
