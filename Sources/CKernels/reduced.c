@@ -116,6 +116,17 @@ static inline float reduce1(__m256 v) {
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256 half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
+// Runs CALL(width) with the row width as a constant for the common widths (32, 64, 128, 256 values), so that each
+// gets its own compiled copy of an always-inline body without masks or chunk loops, and with `stride` otherwise.
+#define MFREC_BY_WIDTH(CALL)                                                                                      \
+    switch (stride) {                                                                                            \
+    case 32: CALL(32); return;                                                                                   \
+    case 64: CALL(64); return;                                                                                   \
+    case 128: CALL(128); return;                                                                                 \
+    case 256: CALL(256); return;                                                                                 \
+    default: CALL(stride); return;                                                                               \
+    }
+
 // Inlined once per common row width, as the AVX-512 bodies below.
 __attribute__((target("avx2,fma,f16c"), always_inline))
 static inline void f16_avx2_body(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
@@ -153,13 +164,9 @@ static inline void f16_avx2_body(const float *q, const uint16_t *rows, size_t st
 __attribute__((target("avx2,fma,f16c")))
 static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                             float *out) {
-    switch (stride) {
-    case 32: f16_avx2_body(q, rows, 32, count, bias, out); return;
-    case 64: f16_avx2_body(q, rows, 64, count, bias, out); return;
-    case 128: f16_avx2_body(q, rows, 128, count, bias, out); return;
-    case 256: f16_avx2_body(q, rows, 256, count, bias, out); return;
-    default: f16_avx2_body(q, rows, stride, count, bias, out); return;
-    }
+#define MFREC_F16_AVX2(W) f16_avx2_body(q, rows, (W), count, bias, out)
+    MFREC_BY_WIDTH(MFREC_F16_AVX2)
+#undef MFREC_F16_AVX2
 }
 
 // 32 bytes of a row (or its last 16, zero-extended), times the signs of the query's bytes: with |q| as the
@@ -215,7 +222,7 @@ static inline __m256i sum8x256(const __m256i *a) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
 }
 
-// Inlined once per row width (32 or 64 bytes), as the AVX-512 bodies below.
+// Inlined once per row width (see MFREC_BY_WIDTH; this kernel takes rows of at most 64 bytes).
 __attribute__((target("avx2,fma"), always_inline))
 static inline void i8_avx2_rows8_body(const int8_t *q, float qscale, const int8_t *rows, const float *scale,
                                       size_t stride, size_t count, const float *bias, float *out) {
@@ -249,11 +256,9 @@ static inline void i8_avx2_rows8_body(const int8_t *q, float qscale, const int8_
 __attribute__((target("avx2,fma")))
 static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
                                  size_t count, const float *bias, float *out) {
-    switch (stride) {
-    case 32: i8_avx2_rows8_body(q, qscale, rows, scale, 32, count, bias, out); return;
-    case 64: i8_avx2_rows8_body(q, qscale, rows, scale, 64, count, bias, out); return;
-    default: i8_avx2_rows8_body(q, qscale, rows, scale, stride, count, bias, out); return;
-    }
+#define MFREC_I8_AVX2(W) i8_avx2_rows8_body(q, qscale, rows, scale, (W), count, bias, out)
+    MFREC_BY_WIDTH(MFREC_I8_AVX2)
+#undef MFREC_I8_AVX2
 }
 
 // AVX-512 VNNI on 64 bytes a step, eight rows at a time: the query's bytes as |q| (unsigned) and the mask of its
@@ -328,13 +333,9 @@ static inline void i8_vnni512_body(const int8_t *q, float qscale, const int8_t *
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
                               size_t count, const float *bias, float *out) {
-    switch (stride) {
-    case 32: i8_vnni512_body(q, qscale, rows, scale, 32, count, bias, out); return;
-    case 64: i8_vnni512_body(q, qscale, rows, scale, 64, count, bias, out); return;
-    case 128: i8_vnni512_body(q, qscale, rows, scale, 128, count, bias, out); return;
-    case 256: i8_vnni512_body(q, qscale, rows, scale, 256, count, bias, out); return;
-    default: i8_vnni512_body(q, qscale, rows, scale, stride, count, bias, out); return;
-    }
+#define MFREC_I8_VNNI512(W) i8_vnni512_body(q, qscale, rows, scale, (W), count, bias, out)
+    MFREC_BY_WIDTH(MFREC_I8_VNNI512)
+#undef MFREC_I8_VNNI512
 }
 
 // Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight); the
@@ -372,13 +373,9 @@ static inline void f16_avx512_body(const float *q, const uint16_t *rows, size_t 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                               float *out) {
-    switch (stride) {
-    case 32: f16_avx512_body(q, rows, 32, count, bias, out); return;
-    case 64: f16_avx512_body(q, rows, 64, count, bias, out); return;
-    case 128: f16_avx512_body(q, rows, 128, count, bias, out); return;
-    case 256: f16_avx512_body(q, rows, 256, count, bias, out); return;
-    default: f16_avx512_body(q, rows, stride, count, bias, out); return;
-    }
+#define MFREC_F16_AVX512(W) f16_avx512_body(q, rows, (W), count, bias, out)
+    MFREC_BY_WIDTH(MFREC_F16_AVX512)
+#undef MFREC_F16_AVX512
 }
 #endif
 
