@@ -56,6 +56,13 @@ struct FloatRows: @unchecked Sendable {
         Array(UnsafeBufferPointer(start: pointer(offset, length), count: length))
     }
 
+    /// Asks for the cache lines of `length` floats at `offset` (a hint: no effect on any result), so that rows
+    /// read one after another in an order the hardware cannot predict are fetched at the same time.
+    func prefetch(_ offset: Int, count length: Int) {
+        let start = pointer(offset, length)
+        mfrec_prefetch_rows(start, start, length * 4)
+    }
+
     /// A pointer to `length` floats at `offset`, after checking they are in view.
     fileprivate func pointer(_ offset: Int, _ length: Int) -> UnsafePointer<Float> {
         precondition(

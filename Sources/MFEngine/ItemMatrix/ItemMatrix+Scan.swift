@@ -81,7 +81,7 @@ extension ItemMatrix {
             let candidates = reduced.topN(
                 query: padded, range: 0..<ranking.itemCount, biases: nil, n: ItemPrecision.candidates(for: n),
                 excluded: sortedExclusions[...])
-            return rescore(candidates, n: n) {
+            return rescore(candidates, n: n, rows: rankingRows, stride: ranking.stride) {
                 BlockScan.dot(query, rows: rankingRows, at: Int($0) * ranking.stride, k: ranking.factors)
             }
         }
@@ -166,7 +166,7 @@ extension ItemMatrix {
             for p in 0..<parts { merged.merge(heaps.get(p)) }
         }
         guard reduced != nil else { return merged.sorted() }
-        return rescore(merged, n: n) {
+        return rescore(merged, n: n, rows: rows, stride: stride) {
             BlockScan.dot(query, rows: rows, at: Int($0) * stride, k: stride) + biases[Int($0)]
         }
     }
@@ -179,9 +179,15 @@ extension ItemMatrix {
     }
 
     /// The n best of `candidates` by their exact score.
-    private func rescore(_ candidates: TopN, n: Int, exact: (Int32) -> Float) -> [(item: Int32, score: Float)] {
+    /// Their f32 rows (in `rows`, `stride` floats apart) are all asked for before the first is read: a scan copy
+    /// leaves them out of the cache, and one after another each would wait for memory.
+    private func rescore(_ candidates: TopN, n: Int, rows: FloatRows, stride: Int, exact: (Int32) -> Float) -> [(
+        item: Int32, score: Float
+    )] {
+        let sorted = candidates.sorted()
+        for (item, _) in sorted { rows.prefetch(Int(item) * stride, count: stride) }
         var top = TopN(capacity: n)
-        for (item, _) in candidates.sorted() { top.offer(score: exact(item), item: item) }
+        for (item, _) in sorted { top.offer(score: exact(item), item: item) }
         return top.sorted()
     }
 
