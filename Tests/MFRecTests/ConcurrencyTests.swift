@@ -13,7 +13,7 @@ import Testing
         let (rec, dir) = try trainedSmallDatabase()
         let path = dir.appendingPathComponent("t.db").path
         let stop = Flag()
-        let failures = Counter(), queries = Counter()
+        let failures = Counter(), queries = Counter(), ready = Counter()
         let readers = (0..<3).map { r in
             Thread {
                 let engine: QueryEngine
@@ -22,8 +22,10 @@ import Testing
                 } catch {
                     print("reader failure: \(error)")
                     failures.add()
+                    ready.add()
                     return
                 }
+                ready.add()
                 var i = 0
                 while !stop.isSet {
                     let user = String(1 + (i * 7 + r) % 300)
@@ -52,8 +54,15 @@ import Testing
             }
         }
         for t in readers { t.start() }
-        var writes = 0
-        for round in 0..<40 {
+        // The writes start once every reader has its engine (on a loaded machine, opening one took longer than
+        // the 46 writes: a CI run saw no query at all), and go on past 40 rounds until the readers have answered
+        // 30 queries during them — or a minute has passed, which fails below: readers starved by the writer.
+        let deadline = Date().addingTimeInterval(60)
+        while ready.value < readers.count && Date() < deadline { usleep(1000) }
+        let before = queries.value
+        var writes = 0, round = 0
+        while round < 40 || (queries.value - before < 30 && Date() < deadline) {
+            defer { round += 1 }
             try rec.rate(
                 user: String(1 + round % 300), item: String(1 + (round * 13) % 200), rating: Double(1 + round % 5))
             writes += 1
@@ -66,12 +75,13 @@ import Testing
                 writes += 1
             }
         }
+        let during = queries.value - before
         stop.set()
         while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
         #expect(failures.value == 0)
-        #expect(queries.value > 0)
+        #expect(during >= 30, "the readers answered \(during) queries during \(writes) writes")
         print(
-            "concurrency: \(queries.value) queries on 3 reader threads during \(writes) writes, "
+            "concurrency: \(during) queries on 3 reader threads during \(writes) writes (\(round) rounds), "
                 + "\(failures.value) failures"
         )
     }
