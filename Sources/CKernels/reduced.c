@@ -116,20 +116,20 @@ static inline float reduce1(__m256 v) {
 __attribute__((target("avx2,fma,f16c")))
 static inline __m256 half8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
-// Runs CALL(width) with the row width as a constant for the common widths (32, 64, 128, 256 values), so that each
-// gets its own compiled copy of an always-inline body without masks or chunk loops, and with `stride` otherwise.
-#define MFREC_BY_WIDTH(CALL)                                                                                      \
+// Runs BODY(width, ...) with the row width as a constant for the common widths (32, 64, 128, 256 values), so that
+// each gets its own compiled copy of an always-inline body without masks or chunk loops, and with `stride` otherwise.
+#define MFREC_BY_WIDTH(BODY, ...)                                                                                 \
     switch (stride) {                                                                                            \
-    case 32: CALL(32); return;                                                                                   \
-    case 64: CALL(64); return;                                                                                   \
-    case 128: CALL(128); return;                                                                                 \
-    case 256: CALL(256); return;                                                                                 \
-    default: CALL(stride); return;                                                                               \
+    case 32: BODY(32, __VA_ARGS__); return;                                                                      \
+    case 64: BODY(64, __VA_ARGS__); return;                                                                      \
+    case 128: BODY(128, __VA_ARGS__); return;                                                                    \
+    case 256: BODY(256, __VA_ARGS__); return;                                                                    \
+    default: BODY(stride, __VA_ARGS__); return;                                                                  \
     }
 
 // Inlined once per common row width, as the AVX-512 bodies below.
 __attribute__((target("avx2,fma,f16c"), always_inline))
-static inline void f16_avx2_body(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
+static inline void f16_avx2_body(size_t stride, const float *q, const uint16_t *rows, size_t count, const float *bias,
                                  float *out) {
     size_t r = 0;
     for (; r + 4 <= count; r += 4) {
@@ -164,9 +164,7 @@ static inline void f16_avx2_body(const float *q, const uint16_t *rows, size_t st
 __attribute__((target("avx2,fma,f16c")))
 static void scores_f16_avx2(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                             float *out) {
-#define MFREC_F16_AVX2(W) f16_avx2_body(q, rows, (W), count, bias, out)
-    MFREC_BY_WIDTH(MFREC_F16_AVX2)
-#undef MFREC_F16_AVX2
+    MFREC_BY_WIDTH(f16_avx2_body, q, rows, count, bias, out)
 }
 
 // 32 bytes of a row (or its last 16, zero-extended), times the signs of the query's bytes: with |q| as the
@@ -224,8 +222,8 @@ static inline __m256i sum8x256(const __m256i *a) {
 
 // Inlined once per row width (see MFREC_BY_WIDTH; this kernel takes rows of at most 64 bytes).
 __attribute__((target("avx2,fma"), always_inline))
-static inline void i8_avx2_rows8_body(const int8_t *q, float qscale, const int8_t *rows, const float *scale,
-                                      size_t stride, size_t count, const float *bias, float *out) {
+static inline void i8_avx2_rows8_body(size_t stride, const int8_t *q, float qscale, const int8_t *rows,
+                                      const float *scale, size_t count, const float *bias, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     size_t chunks = (stride + 31) / 32;  // 1 or 2
     __m256i qv0 = load_i8(q, stride), qv1 = chunks > 1 ? load_i8(q + 32, stride - 32) : _mm256_setzero_si256();
@@ -256,9 +254,7 @@ static inline void i8_avx2_rows8_body(const int8_t *q, float qscale, const int8_
 __attribute__((target("avx2,fma")))
 static void scores_i8_avx2_rows8(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
                                  size_t count, const float *bias, float *out) {
-#define MFREC_I8_AVX2(W) i8_avx2_rows8_body(q, qscale, rows, scale, (W), count, bias, out)
-    MFREC_BY_WIDTH(MFREC_I8_AVX2)
-#undef MFREC_I8_AVX2
+    MFREC_BY_WIDTH(i8_avx2_rows8_body, q, qscale, rows, scale, count, bias, out)
 }
 
 // AVX-512 VNNI on 64 bytes a step, eight rows at a time: the query's bytes as |q| (unsigned) and the mask of its
@@ -296,8 +292,8 @@ static inline __m256i sum8x16(const __m512i *a, int floats) {
 // The kernel's body, inlined into `scores_i8_vnni512` once per common row width: with the width a constant the
 // compiler drops the masks and the chunk loop (stride 64 measured 42 → 34 µs for 59,047 rows in C).
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni"), always_inline))
-static inline void i8_vnni512_body(const int8_t *q, float qscale, const int8_t *rows, const float *scale,
-                                   size_t stride, size_t count, const float *bias, float *out) {
+static inline void i8_vnni512_body(size_t stride, const int8_t *q, float qscale, const int8_t *rows,
+                                   const float *scale, size_t count, const float *bias, float *out) {
     size_t chunks = (stride + 63) / 64;
     __m512i qa[MFREC_I8_CHUNKS];
     __mmask64 neg[MFREC_I8_CHUNKS], valid[MFREC_I8_CHUNKS];
@@ -333,9 +329,7 @@ static inline void i8_vnni512_body(const int8_t *q, float qscale, const int8_t *
 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 static void scores_i8_vnni512(const int8_t *q, float qscale, const int8_t *rows, const float *scale, size_t stride,
                               size_t count, const float *bias, float *out) {
-#define MFREC_I8_VNNI512(W) i8_vnni512_body(q, qscale, rows, scale, (W), count, bias, out)
-    MFREC_BY_WIDTH(MFREC_I8_VNNI512)
-#undef MFREC_I8_VNNI512
+    MFREC_BY_WIDTH(i8_vnni512_body, q, qscale, rows, scale, count, bias, out)
 }
 
 // Eight rows at a time, 16 halves per step (eight independent accumulators keep eight rows' loads in flight); the
@@ -349,7 +343,7 @@ static inline __m256 sum8f512(const __m512 *a) {
 
 // Inlined once per common row width, as the i8 body above.
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl"), always_inline))
-static inline void f16_avx512_body(const float *q, const uint16_t *rows, size_t stride, size_t count,
+static inline void f16_avx512_body(size_t stride, const float *q, const uint16_t *rows, size_t count,
                                    const float *bias, float *out) {
     size_t r = 0;
     for (; r + 8 <= count; r += 8) {
@@ -373,9 +367,7 @@ static inline void f16_avx512_body(const float *q, const uint16_t *rows, size_t 
 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl")))
 static void scores_f16_avx512(const float *q, const uint16_t *rows, size_t stride, size_t count, const float *bias,
                               float *out) {
-#define MFREC_F16_AVX512(W) f16_avx512_body(q, rows, (W), count, bias, out)
-    MFREC_BY_WIDTH(MFREC_F16_AVX512)
-#undef MFREC_F16_AVX512
+    MFREC_BY_WIDTH(f16_avx512_body, q, rows, count, bias, out)
 }
 #endif
 
