@@ -8,8 +8,8 @@
 // How: one job at a time (a caller that finds the pool busy gets 0 back and splits its work some other way). A job
 // is (fn, ctx, parts); parts are claimed through one 64-bit word holding the job's number, its part count and the
 // next unclaimed part, so a helper still finishing a claim of an earlier job can never take a part of the next one
-// (it sees the earlier job exhausted, or another number), and fn and ctx are read only after a successful claim. The caller runs parts
-// too and returns once every part is done; no helper touches the job's context after that.
+// (it sees the earlier job exhausted, or another number), and fn and ctx are read only after a successful claim.
+// The caller runs parts too and returns once every part is done; no helper touches the job's context after that.
 
 #include "mfrec_kernels.h"
 

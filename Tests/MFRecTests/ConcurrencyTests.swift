@@ -54,9 +54,10 @@ import Testing
             }
         }
         for t in readers { t.start() }
-        // The writes start once every reader has its engine (on a loaded machine, opening one took longer than
-        // the 46 writes: a CI run saw no query at all), and go on past 40 rounds until the readers have answered
-        // 30 queries during them — or a minute has passed, which fails below: readers starved by the writer.
+        // The writes start once every reader has its engine (a CI run on a loaded machine saw no query at all,
+        // most likely because the 46 writes were done before any reader had opened one), and go on past 40 rounds
+        // until the readers have answered 30 queries during them — or a minute has passed, which fails below:
+        // readers starved by the writer.
         let deadline = Date().addingTimeInterval(60)
         while ready.value < readers.count && Date() < deadline { usleep(1000) }
         let before = queries.value
