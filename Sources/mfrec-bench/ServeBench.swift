@@ -34,11 +34,20 @@ struct ServeBench: ParsableCommand {
                 + "behind the saturated event loops, and that wait is counted as the server's latency. Both the "
                 + "ceiling and mfrec serve are driven by the same wrk settings."))
     var wrkNice = -10
+    @Option(
+        help: ArgumentHelp(
+            "Rounds of the read loads (1…20).",
+            discussion:
+                "In each round the ceiling, the in-process queries and mfrec serve run one after another, so a change "
+                + "in the machine's load (other jobs on a shared machine) falls on all three; each ratio is taken "
+                + "within a round, and the median over the rounds is printed."))
+    var rounds = 3
     @OptionGroup var scale: Scale
 
     func validate() throws {
         guard (1...3_600).contains(seconds) else { throw ValidationError("--seconds must be 1…3600") }
         guard (-20...19).contains(wrkNice) else { throw ValidationError("--wrk-nice must be -20…19") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be 1…20") }
         guard connections.allSatisfy({ (1...1_024).contains($0) }) else {
             throw ValidationError("--connections must be 1…1024")
         }
@@ -96,7 +105,9 @@ struct ServeBench: ParsableCommand {
         let rec = try Recommender(path: db, mode: .read)
         let engine = try rec.queries()
         let store = try Store(path: db, mode: .read)
-        let users = try store.userKeys()
+        // The users of the data set: not the one-rating users the mixed loads of an earlier --reuse run posted (a
+        // reused database would otherwise be measured on a different mix of users than a fresh one).
+        let users = try store.userKeys().filter { !$0.hasPrefix("wrk-") && !$0.hasPrefix("in-process-") }
         let items = Array(try (0..<min(try rec.catalog().items, 5_000)).compactMap { try store.item(id: $0)?.key })
         let sample = try engine.recommend(user: users[0], n: 10)
         let encoder = JSONEncoder()
@@ -109,38 +120,49 @@ struct ServeBench: ParsableCommand {
         )
         let script = (dir as NSString).appendingPathComponent("load.lua")
 
-        // The ceiling: Hummingbird answering the same route with a fixed body of the same size.
+        // The ceiling (Hummingbird answering the same route with a fixed body of the same size), the same queries in
+        // process (from as many threads as connections), and mfrec serve, in turns: each round runs all three.
         let ceiling = try FixedBodyServer(body: body)
-        var ceilingRates: [Int: Double] = [:], ceilingCPU: [Int: Double] = [:]
-        try writeScript(script, users: users, items: items, writeShare: 0)
-        for c in connections {
-            let r = try wrk(port: ceiling.port, connections: c, script: script, serverPID: getpid())
-            ceilingRates[c] = r.perSecond
-            ceilingCPU[c] = r.cpuPerRequest
-            print(r.line("fixed-body Hummingbird (ceiling)", connections: c))
-        }
-        ceiling.stop()
-
-        // In-process: the same queries from as many threads as connections.
-        var inProcess: [Int: Double] = [:], inProcessCPU: [Int: Double] = [:]
-        for c in connections {
-            let r = try inProcessLoad(engine: engine, users: users, threads: c)
-            inProcess[c] = r.perSecond
-            inProcessCPU[c] = r.cpuPerRequest
-            print(r.line("in-process QueryEngine.recommend", connections: c))
-        }
-
-        // mfrec serve.
+        defer { ceiling.stop() }
         let server = try ServeChild(db: db)
         defer { server.stop() }
+        try writeScript(script, users: users, items: items, writeShare: 0)
+        var ceilingRates: [Int: Double] = [:]
         for c in connections {
-            let r = try wrk(port: server.port, connections: c, script: script, serverPID: server.pid)
-            print(r.line("mfrec serve recommendations", connections: c))
+            var turns: [(ceiling: Load, inProcess: Load, serve: Load)] = []
+            for round in 1...rounds {
+                let turn = (
+                    ceiling: try wrk(port: ceiling.port, connections: c, script: script, serverPID: getpid()),
+                    inProcess: try inProcessLoad(engine: engine, users: users, threads: c),
+                    serve: try wrk(port: server.port, connections: c, script: script, serverPID: server.pid)
+                )
+                turns.append(turn)
+                print(
+                    "  round \(round), \(c) connections: ceiling \(rate(turn.ceiling.perSecond, 1))/s, in-process "
+                        + "\(rate(turn.inProcess.perSecond, 1))/s, mfrec serve \(rate(turn.serve.perSecond, 1))/s "
+                        + "(p99 \(fmt(turn.serve.p99 / 1000)) ms) = \(fmt(turn.serve.perSecond / turn.ceiling.perSecond)) × "
+                        + "the ceiling, \(fmt(turn.serve.perSecond / turn.inProcess.perSecond)) × in-process")
+            }
+            // Each load's median round by requests/s, and the median of the ratios within rounds.
+            func median(_ pick: ((ceiling: Load, inProcess: Load, serve: Load)) -> Load) -> Load {
+                turns.map(pick).sorted { $0.perSecond < $1.perSecond }[(turns.count - 1) / 2]
+            }
+            func medianRatio(_ ratio: ((ceiling: Load, inProcess: Load, serve: Load)) -> Double) -> Double {
+                turns.map(ratio).sorted()[(turns.count - 1) / 2]
+            }
+            let (top, inner, serve) = (median(\.ceiling), median(\.inProcess), median(\.serve))
+            ceilingRates[c] = top.perSecond
+            let each = rounds > 1 ? " (the median round of \(rounds))" : ""
+            print(top.line("fixed-body Hummingbird (ceiling)", connections: c) + each)
+            print(inner.line("in-process QueryEngine.recommend", connections: c) + each)
+            print(serve.line("mfrec serve recommendations", connections: c) + each)
             print(
-                "    = \(fmt(r.perSecond / (ceilingRates[c] ?? .nan))) × the ceiling's requests/s, "
-                    + "\(fmt(r.perSecond / (inProcess[c] ?? .nan))) × in-process; CPU per request "
-                    + "\(fmt((r.cpuPerRequest ?? .nan) / (ceilingCPU[c] ?? .nan))) × the ceiling's, "
-                    + "\(fmt((r.cpuPerRequest ?? .nan) / (inProcessCPU[c] ?? .nan))) × in-process")
+                "    = \(fmt(medianRatio { $0.serve.perSecond / $0.ceiling.perSecond })) × the ceiling's requests/s, "
+                    + "\(fmt(medianRatio { $0.serve.perSecond / $0.inProcess.perSecond })) × in-process; CPU per request "
+                    + "\(fmt(medianRatio { ($0.serve.cpuPerRequest ?? .nan) / ($0.ceiling.cpuPerRequest ?? .nan) })) × "
+                    + "the ceiling's, "
+                    + "\(fmt(medianRatio { ($0.serve.cpuPerRequest ?? .nan) / ($0.inProcess.cpuPerRequest ?? .nan) })) × "
+                    + "in-process (medians of the ratios within rounds)")
         }
         // Where the time goes: the server's own histogram of the route's handler time (from the request to the
         // response, inside the server), over the read runs above and their warm-ups.

@@ -46,6 +46,40 @@ import Testing
         #expect(a.sorted().map(\.item) == whole.sorted().map(\.item))
     }
 
+    /// The one-query scan (blocks of scores, a threshold check, the excluded rows walked by a cursor) gives the full
+    /// sort's list: scores rising with the row id (every row beats the threshold), falling, tied, or random; excluded
+    /// rows left out; any part of the rows scanned; n larger than the rows at times.
+    @Test(arguments: 0..<24)
+    func scanSelectionEqualsFullSort(seed: Int) {
+        var rng = SeededGenerator(seed: UInt64(100 + seed))
+        let count = 1 + rng.next(below: 3_000)
+        let n = 1 + rng.next(below: seed % 3 == 0 ? 150 : 45)
+        let scores: [Float] = (0..<count).map { i in
+            switch seed % 4 {
+            case 0: Float(i)  // rising: every row reaches the threshold
+            case 1: Float(count - i)  // falling: almost none does
+            case 2: Float(rng.next(below: 7))  // a few values: ties everywhere
+            default: rng.nextFloat()
+            }
+        }
+        let stride = 16
+        var rows = [Float](repeating: 0, count: count * stride)
+        for i in 0..<count { rows[i * stride] = scores[i] }
+        var query = [Float](repeating: 0, count: stride)
+        query[0] = 1
+        let excluded = (0..<count).filter { _ in rng.next(below: 5) == 0 }.map { Int32($0) }
+        let lo = rng.next(below: count), hi = lo + rng.next(below: count - lo + 1)
+        let inRange = excluded.filter { Int($0) >= lo && Int($0) < hi }
+        let top = FloatRows.with(rows) { view in
+            view.topN(
+                query: query, range: lo..<hi, k: stride, stride: stride, biases: nil, n: n, excluded: inRange[...])
+        }
+        var expected = Self.oracle(scores, n: count, excluded: Set(excluded)).filter { Int($0) >= lo && Int($0) < hi }
+        expected = Array(expected.prefix(n))
+        #expect(top.sorted().map(\.item) == expected)
+        #expect(top.sorted().map(\.score) == expected.map { scores[Int($0)] })
+    }
+
     @Test func zeroCapacityKeepsNothing() {
         var top = TopN(capacity: 0)
         top.offer(score: 1, item: 1)
