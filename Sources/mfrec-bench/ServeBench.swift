@@ -40,7 +40,8 @@ struct ServeBench: ParsableCommand {
             discussion:
                 "In each round the ceiling, the in-process queries and mfrec serve run one after another, so a change "
                 + "in the machine's load (other jobs on a shared machine) falls on all three; each ratio is taken "
-                + "within a round, and the median over the rounds is printed."))
+                + "within a round, and the median over the rounds is printed (with an even count, the lower of the "
+                + "two middle ones)."))
     var rounds = 3
     @OptionGroup var scale: Scale
 
