@@ -109,6 +109,7 @@ struct ServeBench: ParsableCommand {
         // The users of the data set: not the one-rating users the mixed loads of an earlier --reuse run posted (a
         // reused database would otherwise be measured on a different mix of users than a fresh one).
         let users = try store.userKeys().filter { !$0.hasPrefix("wrk-") && !$0.hasPrefix("in-process-") }
+        guard !users.isEmpty else { throw BenchError("\(db) has no users of its data set to ask for") }
         let items = Array(try (0..<min(try rec.catalog().items, 5_000)).compactMap { try store.item(id: $0)?.key })
         let sample = try engine.recommend(user: users[0], n: 10)
         let encoder = JSONEncoder()
