@@ -45,6 +45,10 @@ struct ServeBench: ParsableCommand {
     var rounds = 3
     @OptionGroup var scale: Scale
 
+    /// How the keys of the new users the mixed loads post begin: over HTTP (wrk's script) and in process. The read
+    /// loads leave such users out, so a database reused from an earlier run is read like a fresh one.
+    static let postedUserPrefixes = (http: "wrk-", inProcess: "in-process-")
+
     func validate() throws {
         guard (1...3_600).contains(seconds) else { throw ValidationError("--seconds must be 1…3600") }
         guard (-20...19).contains(wrkNice) else { throw ValidationError("--wrk-nice must be -20…19") }
@@ -108,7 +112,8 @@ struct ServeBench: ParsableCommand {
         let store = try Store(path: db, mode: .read)
         // The users of the data set: not the one-rating users the mixed loads of an earlier --reuse run posted (a
         // reused database would otherwise be measured on a different mix of users than a fresh one).
-        let users = try store.userKeys().filter { !$0.hasPrefix("wrk-") && !$0.hasPrefix("in-process-") }
+        let posted = ServeBench.postedUserPrefixes
+        let users = try store.userKeys().filter { !$0.hasPrefix(posted.http) && !$0.hasPrefix(posted.inProcess) }
         guard !users.isEmpty else { throw BenchError("\(db) has no users of its data set to ask for") }
         let items = Array(try (0..<min(try rec.catalog().items, 5_000)).compactMap { try store.item(id: $0)?.key })
         let sample = try engine.recommend(user: users[0], n: 10)
@@ -260,6 +265,7 @@ struct ServeBench: ParsableCommand {
                 }
                 .joined(separator: ",") + "}"
         }
+        let posted = ServeBench.postedUserPrefixes.http
         var lua = """
             local users = \(list(users))
             local items = \(list(items))
@@ -279,7 +285,7 @@ struct ServeBench: ParsableCommand {
             function request()
               if write_share > 0 and math.random() < write_share then
                 seq = seq + 1
-                local body = string.format('{"user":"wrk-%d-%d-%d","item":"%s","rating":%d}', os.time(), tid, seq,
+                local body = string.format('{"user":"\(posted)%d-%d-%d","item":"%s","rating":%d}', os.time(), tid, seq,
                   items[math.random(#items)], math.random(1, 5))
                 return wrk.format("POST", "/v1/ratings", {["Content-Type"] = "application/json"}, body)
               end
@@ -359,7 +365,7 @@ struct ServeBench: ParsableCommand {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 if writes, let writer {
                     let item = items[Int.random(in: 0..<items.count, using: &generator)]
-                    let key = "in-process-\(t)-\(mine.count)-\(t0)"
+                    let key = "\(ServeBench.postedUserPrefixes.inProcess)\(t)-\(mine.count)-\(t0)"
                     if (try? writer.rate(user: key, item: item, rating: Double(Int.random(in: 1...5)))) != nil {
                         acknowledged.withLock { $0 += 1 }
                     }
