@@ -136,7 +136,7 @@ struct ServeBench: ParsableCommand {
         try writeScript(script, users: users, items: items, writeShare: 0)
         var ceilingRates: [Int: Double] = [:]
         for c in connections {
-            var turns: [(ceiling: Load, inProcess: Load, serve: Load)] = []
+            var turns: [Turn] = []
             for round in 1...rounds {
                 let turn = (
                     ceiling: try wrk(port: ceiling.port, connections: c, script: script, serverPID: getpid()),
@@ -150,13 +150,13 @@ struct ServeBench: ParsableCommand {
                         + "(p99 \(fmt(turn.serve.p99 / 1000)) ms) = \(fmt(turn.serve.perSecond / turn.ceiling.perSecond)) × "
                         + "the ceiling, \(fmt(turn.serve.perSecond / turn.inProcess.perSecond)) × in-process")
             }
-            // Each load's median round by requests/s, and the median of the ratios within rounds.
-            func median(_ pick: ((ceiling: Load, inProcess: Load, serve: Load)) -> Load) -> Load {
-                turns.map(pick).sorted { $0.perSecond < $1.perSecond }[(turns.count - 1) / 2]
+            // Each load's median round by requests/s, and the median of the ratios within rounds (the lower middle one
+            // of an even count).
+            let middle = (turns.count - 1) / 2
+            func median(_ pick: (Turn) -> Load) -> Load {
+                turns.map(pick).sorted { $0.perSecond < $1.perSecond }[middle]
             }
-            func medianRatio(_ ratio: ((ceiling: Load, inProcess: Load, serve: Load)) -> Double) -> Double {
-                turns.map(ratio).sorted()[(turns.count - 1) / 2]
-            }
+            func medianRatio(_ ratio: (Turn) -> Double) -> Double { turns.map(ratio).sorted()[middle] }
             let (top, inner, serve) = (median(\.ceiling), median(\.inProcess), median(\.serve))
             ceilingRates[c] = top.perSecond
             let each = rounds > 1 ? " (the median round of \(rounds))" : ""
@@ -234,6 +234,9 @@ struct ServeBench: ParsableCommand {
                     ? "followed in place (the same file)" : "REWRITTEN WHOLE at least once (a new file)"))
         print("    server peak memory \(fmt(server.peakMegabytes(), 0)) MB")
     }
+
+    /// One round of a read load: the ceiling's, the in-process queries' and mfrec serve's.
+    typealias Turn = (ceiling: Load, inProcess: Load, serve: Load)
 
     struct Load {
         var requests: Int
