@@ -170,6 +170,19 @@ struct ServeBench: ParsableCommand {
                     + "the ceiling's, "
                     + "\(fmt(medianRatio { ($0.serve.cpuPerRequest ?? .nan) / ($0.inProcess.cpuPerRequest ?? .nan) })) × "
                     + "in-process (medians of the ratios within rounds)")
+            // What HTTP on these cores allows at best: the cores the in-process queries kept busy, shared by each HTTP
+            // request's query (its in-process CPU), at least the ceiling's HTTP work (its server CPU) and wrk's own.
+            func bound(_ turn: Turn) -> Double {
+                guard let query = turn.inProcess.cpuPerRequest, let http = turn.ceiling.cpuPerRequest,
+                    let client = turn.serve.clientCPUPerRequest
+                else { return .nan }
+                return query / (query + http + client)
+            }
+            print(
+                "    wrk's CPU per request: \(fmt(serve.clientCPUPerRequest ?? .nan, 0)) µs; on these cores HTTP allows at "
+                    + "most \(fmt(medianRatio(bound))) × in-process (in-process CPU ÷ (in-process + the ceiling's + wrk's "
+                    + "CPU per request): the query, the least HTTP work and the client share the cores); mfrec serve "
+                    + "reached \(fmt(medianRatio { $0.serve.perSecond / $0.inProcess.perSecond / bound($0) })) of that")
         }
         // Where the time goes: the server's own histogram of the route's handler time (from the request to the
         // response, inside the server), over the read runs above and their warm-ups.
@@ -249,6 +262,8 @@ struct ServeBench: ParsableCommand {
         /// CPU time (user + system) of the process that answered, per request, in µs: steadier than requests/s
         /// on a shared machine, where other jobs take cores away.
         var cpuPerRequest: Double?
+        /// CPU time of the client (wrk) per request, in µs: what the load itself takes from the shared cores.
+        var clientCPUPerRequest: Double?
         var perSecond: Double { Double(requests) / max(seconds, 1e-9) }
 
         func line(_ what: String, connections: Int) -> String {
@@ -339,9 +354,15 @@ struct ServeBench: ParsableCommand {
         }
         if warmUp { _ = try once(2) }
         let cpu = cpuSeconds(of: serverPID)
+        let client = childrenCPUSeconds()
         var load = try once(seconds ?? self.seconds)
         if let before = cpu, let after = cpuSeconds(of: serverPID), load.requests > 0 {
             load.cpuPerRequest = (after - before) * 1e6 / Double(load.requests)
+        }
+        // wrk (exec'd by nice) is the only child reaped during the run: the growth of the reaped children's CPU time
+        // is its own.
+        if load.requests > 0 {
+            load.clientCPUPerRequest = (childrenCPUSeconds() - client) * 1e6 / Double(load.requests)
         }
         return load
     }
@@ -389,6 +410,14 @@ struct ServeBench: ParsableCommand {
         if let cpu, let cpuAfter, !all.isEmpty { load.cpuPerRequest = (cpuAfter - cpu) * 1e6 / Double(all.count) }
         return load
     }
+}
+
+/// The CPU time (user + system, seconds) of this process's children that have been waited for.
+func childrenCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// The CPU time (user + system, seconds) a process has used so far, from /proc/PID/stat; nil when unreadable.
