@@ -306,6 +306,9 @@ func describe(_ choice: RankingChoice) -> String {
         ? "\n  users with fewer than \(choice.lightBelow) ratings are ranked by \(choice.lightRanker.rawValue)"
             + (choice.lightPopularityWeight > 0
                 ? " blended with popularity (weight \(choice.lightPopularityWeight))" : "")
+            + (choice.lightDecay < 1
+                ? ", their newer ratings weighted more (each rating \(choice.lightDecay) times the next newer one's)"
+                : "")
         : "\n  every user with ratings is ranked by it"
     return text
 }

@@ -273,14 +273,18 @@ extension Store {
         return out
     }
 
-    /// A user's ratings with `seq <= maxSeq` in time order (ties by item id).
+    /// A user's ratings with `seq <= maxSeq` in time order: by timestamp, then in the order they were written
+    /// (`seq`); ratings without a timestamp after those with one, in the order written (a rating given without
+    /// one, by `rate` or a file without times, is taken as newer than the timestamped history before it).
     /// - Parameters:
     ///   - user: the user's dense id.
     ///   - maxSeq: the watermark.
     /// - Returns: (item, rating) pairs, oldest first.
     /// - Throws: `StoreError.sqlite` when SQLite fails.
     public func ratingsInTimeOrder(ofUser user: Int32, maxSeq: Int64) throws -> [(item: Int32, rating: Float)] {
-        try withStatement("SELECT item_id, rating FROM ratings WHERE user_id = ? AND seq <= ? ORDER BY ts, item_id") {
+        try withStatement(
+            "SELECT item_id, rating FROM ratings WHERE user_id = ? AND seq <= ? ORDER BY ts IS NULL, ts, seq"
+        ) {
             stmt in
             try stmt.bind([.integer(Int64(user)), .integer(maxSeq)])
             var out: [(item: Int32, rating: Float)] = []

@@ -126,6 +126,7 @@ struct IncrementalBench: ParsableCommand {
             print(
                 "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity "
                     + "weight \(choice.lightPopularityWeight)"
+                    + (choice.lightDecay < 1 ? ", recency decay \(choice.lightDecay)" : "")
                     + (choice.newcomers.map {
                         String(
                             format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",

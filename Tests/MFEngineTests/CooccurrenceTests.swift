@@ -173,4 +173,32 @@ import Testing
         #expect(top.map { $0.item } == expected.map { $0.item })
         #expect(zip(top, expected).allSatisfy { abs($0.score - $1.score) < 1e-3 })
     }
+
+    @Test func recencyWeightsHalveBackInTimeAndWeightTheUserVector() {
+        #expect(CooccurrenceEmbedding.recencyWeights(count: 4, decay: 0.5) == [0.125, 0.25, 0.5, 1])
+        #expect(CooccurrenceEmbedding.recencyWeights(count: 3, decay: 1) == [1, 1, 1])
+        #expect(CooccurrenceEmbedding.recencyWeights(count: 0, decay: 0.7).isEmpty)
+        let (us, its) = pairs(users: 80, items: 30, density: 0.25, seed: 9)
+        let e = CooccurrenceEmbedding.fit(
+            users: us, items: its, userCount: 80, itemCount: 30, factors: 6, exponent: 0.3, threads: 1)
+        let rated: [Int32] = [3, 17, 8, 25]
+        let weights: [Float] = [0.2, 0.5, 1, 3]
+        let weighted = e.userVector(ratedItems: rated, weights: weights)
+        for c in 0..<6 {
+            var sum: Float = 0
+            for (item, w) in zip(rated, weights) { sum += w * e.vectors[Int(item) * 6 + c] }
+            #expect(abs(weighted[c] - sum) <= 1e-5 * max(1, abs(sum)))
+        }
+        // Weights of 1 are the plain sum, bit for bit, so a decay of 1 leaves every list as it was.
+        #expect(e.userVector(ratedItems: rated, weights: [1, 1, 1, 1]) == e.userVector(ratedItems: rated))
+        let prior = (0..<30).map { Float(($0 * 7) % 11) }
+        let plain = e.topN(rated: rated, n: 8, excluded: Set(rated), prior: prior, weight: 2)!
+        let ones = e.topN(
+            rated: rated, n: 8, excluded: Set(rated), prior: prior, weight: 2, ratedWeights: [1, 1, 1, 1])!
+        #expect(plain.map(\.item) == ones.map(\.item) && plain.map(\.score) == ones.map(\.score))
+        // The newest item alone (the others weighted almost 0) ranks its own neighbours first.
+        let newest = e.topN(
+            rated: rated, n: 5, excluded: Set(rated), prior: prior, weight: 0, ratedWeights: [1e-6, 1e-6, 1e-6, 1])!
+        #expect(newest.map(\.item) == e.topN(rated: [25], n: 5, excluded: Set(rated))!.map(\.item))
+    }
 }

@@ -75,4 +75,33 @@ import Testing
         #expect(seq == before + 1 && after == seq)
         #expect(try store.maxSequence() == (try store.db.scalarInt("SELECT max(seq) FROM ratings")))
     }
+
+    /// The time order a recency-weighted list reads: by timestamp, ties in the order written, ratings without a
+    /// timestamp after the timestamped ones in the order written, a re-rating where it was written last.
+    @Test func ratingsInTimeOrderTieByWriteOrderAndPutUntimedLast() throws {
+        let dir = scratchPath("mfrec-time-order")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try Store(path: dir.appendingPathComponent("t.db").path)
+        try store.writeRatings { writer in
+            try writer.insertUser(id: 0, key: "u")
+            for i in 0..<7 { try writer.insertItem(id: Int32(i), key: "i\(i)") }
+            try writer.upsert(user: 0, item: 5, rating: 4, timestamp: 200)
+            try writer.upsert(user: 0, item: 6, rating: 3, timestamp: nil)
+            try writer.upsert(user: 0, item: 1, rating: 5, timestamp: 100)
+            try writer.upsert(user: 0, item: 4, rating: 2, timestamp: 200)  // same second as item 5, written later
+            try writer.upsert(user: 0, item: 0, rating: 1, timestamp: nil)
+            try writer.upsert(user: 0, item: 3, rating: 5, timestamp: 150)
+        }
+        let order = try store.ratingsInTimeOrder(ofUser: 0, maxSeq: .max).map(\.item)
+        #expect(order == [1, 3, 5, 4, 6, 0])
+        // A re-rating without a time moves the pair to the end; the watermark leaves out later writes.
+        let watermark = try store.maxSequence()
+        try store.writeRatings { writer in
+            try writer.upsert(user: 0, item: 3, rating: 1, timestamp: nil)
+            try writer.upsert(user: 0, item: 2, rating: 4, timestamp: 50)
+        }
+        #expect(try store.ratingsInTimeOrder(ofUser: 0, maxSeq: .max).map(\.item) == [2, 1, 5, 4, 6, 0, 3])
+        #expect(try store.ratingsInTimeOrder(ofUser: 0, maxSeq: watermark).map(\.item) == [1, 5, 4, 6, 0])
+    }
 }

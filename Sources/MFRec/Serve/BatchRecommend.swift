@@ -72,7 +72,8 @@ extension QueryEngine {
             typealias Rule = (ranker: Ranker, popularityWeight: Float)
             /// One round's users, their ratings and rules, read on this thread (the one connection's).
             func prepare(_ start: Int) throws -> (
-                slice: [Int], rated: [[(item: Int32, rating: Float)]], rules: [Rule?]
+                slice: [Int], rated: [[(item: Int32, rating: Float)]], rules: [Rule?],
+                recency: [(decay: Float, oldestFirst: [Int32])?]
             )? {
                 guard start < userCount else { return nil }
                 let slice = Array(start..<min(start + round, userCount))
@@ -86,11 +87,25 @@ extension QueryEngine {
                 }
                 // A damaged embedding fails the run when a user needs it (never a silent fallback).
                 if rules.contains(where: { $0?.ranker == .cooccurrence }) { _ = try rankers.embedding }
-                return (slice, rated, rules)
+                // Light users ranked by recency-weighted co-occurrence: their ratings in time order, as
+                // `recommend` reads them (the cursor holds the rest of the stream meanwhile).
+                let recency = try slice.indices.map { j -> (decay: Float, oldestFirst: [Int32])? in
+                    guard rules[j]?.ranker == .cooccurrence else { return nil }
+                    let decay = rankers.recencyDecay(ratingCount: rated[j].count, by: by)
+                    guard decay < 1 else { return nil }
+                    let items = Set(rated[j].map(\.item))
+                    return (
+                        decay,
+                        try store.ratingsInTimeOrder(ofUser: Int32(slice[j]), maxSeq: .max).map(\.item).filter {
+                            items.contains($0)
+                        }
+                    )
+                }
+                return (slice, rated, rules, recency)
             }
             var upcoming = try prepare(0)
             var start = 0
-            while let (slice, rated, rules) = upcoming {
+            while let (slice, rated, rules, recency) = upcoming {
                 if isCancelled?() == true { throw CancellationError() }
                 let batches = stride(from: 0, to: slice.count, by: batch).map { $0..<min($0 + batch, slice.count) }
                 // Each batch's CSV lines, formatted on the thread that ranked it.
@@ -149,7 +164,7 @@ extension QueryEngine {
                                 : try? rankers.top(
                                     rule.ranker, user: slice[j], popularityWeight: rule.popularityWeight,
                                     ratings: rated[j], n: n,
-                                    excluded: excluded)
+                                    excluded: excluded, recency: recency[j])
                             if top == nil {
                                 fellBack.insert(j)
                                 top = try? rankers.top(

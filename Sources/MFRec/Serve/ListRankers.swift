@@ -36,15 +36,26 @@ struct ListRankers: Sendable {
         return by == .ranking || (by == nil && ratingCount >= choice.lightBelow)
     }
 
+    /// The recency decay of the list `recommend` gives by default a user with `ratingCount` ratings (1: none):
+    /// the light-user rule's (`RankingChoice.lightRecency`), only when that rule answers and it ranks by
+    /// co-occurrence; an explicitly asked ranker (`by`) ranks every rating alike.
+    func recencyDecay(ratingCount: Int, by: Ranker?) -> Float {
+        guard by == nil, ranking != nil, let choice, ratingCount > 0, ratingCount < choice.lightBelow else { return 1 }
+        return choice.lightDecay
+    }
+
     /// The top-n by a ranker other than the rating model; nil when it has nothing to rank this user by.
     /// `user` lets an imported ranking model answer from the user's stored vector (see `ImplicitALS`).
     /// `mapped`, when given, is the live generation's item matrix written from `ranking`: the ranking model's
     /// scan then reads its mapped rows (the same list as the in-memory rows give). `excluded` is sorted
     /// ascending, without repeats. `ratingScores`, for a `.ranking` list `blendsRatings` says blends, are the
-    /// rating model's scores for the user (`FactorModel.itemScores`).
+    /// rating model's scores for the user (`FactorModel.itemScores`). `recency`, for a `.cooccurrence` list whose
+    /// `recencyDecay` is below 1, is that decay and the user's rated items in time order (oldest first; see
+    /// `Store.ratingsInTimeOrder`): the user's vector then weights each item by its recency.
     func top(
         _ ranker: Ranker, user: Int? = nil, popularityWeight: Float, ratings: [(item: Int32, rating: Float)], n: Int,
-        excluded: [Int32], mapped: ItemMatrix? = nil, ratingScores: [Float]? = nil
+        excluded: [Int32], mapped: ItemMatrix? = nil, ratingScores: [Float]? = nil,
+        recency: (decay: Float, oldestFirst: [Int32])? = nil
     ) throws -> [(item: Int32, score: Float)]? {
         switch ranker {
         case .ranking:
@@ -54,6 +65,13 @@ struct ListRankers: Sendable {
                 ratingWeight: ratingScores == nil ? 0 : choice?.ratingBlend ?? 0)
         case .cooccurrence:
             guard let embedding = try embedding, !ratings.isEmpty else { return nil }
+            if let recency, recency.decay < 1, !recency.oldestFirst.isEmpty {
+                return embedding.topN(
+                    rated: recency.oldestFirst, n: n, excluded: Set(excluded), prior: ranking?.popularity ?? [],
+                    weight: popularityWeight,
+                    ratedWeights: CooccurrenceEmbedding.recencyWeights(
+                        count: recency.oldestFirst.count, decay: recency.decay))
+            }
             if popularityWeight > 0, let prior = ranking?.popularity {
                 return embedding.topN(
                     rated: ratings.map(\.item), n: n, excluded: Set(excluded), prior: prior, weight: popularityWeight)

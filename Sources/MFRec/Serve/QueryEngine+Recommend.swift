@@ -75,6 +75,9 @@ extension QueryEngine {
         var storedUser: Int?
         /// The rating model's user vector and bias; nil when it has none.
         var vector: (vector: [Float], bias: Float)?
+        /// The rated items in time order, oldest first (see `Store.ratingsInTimeOrder`), read only when a
+        /// recency-weighted list needs them.
+        var oldestFirst: () throws -> [Int32]
     }
 
     /// The top-n for an anonymous session: `ratings` (item ids of the ratings file, and values on the scale) are
@@ -127,6 +130,11 @@ extension QueryEngine {
                 state.model, ratings: known.map { ($0.item, Float($0.rating)) })
             var last: [Int: Double] = [:]
             for entry in known { last[entry.item] = entry.rating }
+            // The session's order is its time order; a repeated item counts where it was last given.
+            var seen = Set<Int>()
+            let oldestFirst = known.reversed().filter { seen.insert($0.item).inserted }.reversed().map {
+                Int32($0.item)
+            }
             let rated = last.sorted { $0.key < $1.key }.map { (item: $0.key, rating: $0.value) }
             var state = state
             if var entry = state.ranking, let scale {
@@ -140,7 +148,9 @@ extension QueryEngine {
             // The ranking model is a modified copy here (its priors moved): it ranks from its own rows.
             return try recommend(
                 state: state, matrix: matrix, scanMapped: false,
-                subject: ListSubject(key: "(session)", rated: rated, storedUser: nil, vector: vector), n: n,
+                subject: ListSubject(
+                    key: "(session)", rated: rated, storedUser: nil, vector: vector, oldestFirst: { oldestFirst }),
+                n: n,
                 includeRated: includeRated, cold: .popular, explain: explain, threads: 1, minRatings: 0,
                 cooccurrenceBelow: QueryEngine.defaultCooccurrenceBelow, by: by, banned: banned)
         }
@@ -161,7 +171,13 @@ extension QueryEngine {
         }
         let subject = ListSubject(
             key: key, rated: rated, storedUser: user,
-            vector: model.hasUser(user) ? (Array(model.userVector(user)), model.userBias[user]) : nil)
+            vector: model.hasUser(user) ? (Array(model.userVector(user)), model.userBias[user]) : nil,
+            oldestFirst: { [pool] in
+                // Read after the list's transaction: only the items of `rated` count (one rated since is left out).
+                let items = Set(rated.map { Int32($0.item) })
+                return try pool.read { try $0.ratingsInTimeOrder(ofUser: Int32(user), maxSeq: .max) }.map(\.item)
+                    .filter { items.contains($0) }
+            })
         return try recommend(
             state: state, matrix: matrix, scanMapped: true, subject: subject, n: n, includeRated: includeRated,
             cold: cold,
@@ -232,9 +248,11 @@ extension QueryEngine {
                 }
             }
         case .cooccurrence:
+            let decay = rankers.recencyDecay(ratingCount: ratedIDs.count, by: by)
             guard let embedding = try rankers.embedding,
                 let top = try rankers.top(
-                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: excluded)
+                    .cooccurrence, popularityWeight: weight, ratings: ratings, n: n, excluded: excluded,
+                    recency: decay < 1 ? (decay, try subject.oldestFirst()) : nil)
             else {
                 return try coldList()
             }

@@ -148,6 +148,13 @@ extension Recommender {
                 for j in 0..<train.count where wanted.contains(train.users[j]) {
                     trainRatings[train.users[j], default: []].append((train.items[j], train.ratings[j]))
                 }
+                /// A user's training items in time order (their stored ratings' order; see `Store.ratingsInTimeOrder`).
+                func timeOrder(_ user: Int32, _ ratings: [(item: Int32, rating: Float)]) throws -> [Int32] {
+                    let items = Set(ratings.map(\.item))
+                    return try store.ratingsInTimeOrder(ofUser: user, maxSeq: .max).map(\.item).filter {
+                        items.contains($0)
+                    }
+                }
                 var byDefault = RankingAccumulator(k: k, itemCount: model.itemCount)
                 var byRankingModel = RankingAccumulator(k: k, itemCount: model.itemCount)
                 for u in users {
@@ -165,12 +172,16 @@ extension Recommender {
                         .map(\.item)
                     byRankingModel.add(ranked: modelTop ?? popularTop, relevant: relevant[u] ?? [])
                     let rule = rankers.defaultRule(ratingCount: ratings.count, hasVector: true)
+                    // A recency-weighted light list reads the user's training ratings in time order, as `recommend`.
+                    let decay =
+                        rule.ranker == .cooccurrence ? rankers.recencyDecay(ratingCount: ratings.count, by: nil) : 1
+                    let recency = try decay < 1 ? (decay, timeOrder(u, ratings)) : nil
                     let top =
                         rule.ranker == .rating
                         ? ranker.topN(user: Int(u), n: k, excluded: excluded).map(\.item)
                         : try rankers.top(
                             rule.ranker, user: Int(u), popularityWeight: rule.popularityWeight, ratings: ratings, n: k,
-                            excluded: excluded, ratingScores: blendsDefault ? scores : nil)?
+                            excluded: excluded, ratingScores: blendsDefault ? scores : nil, recency: recency)?
                             .map(\.item)
                     byDefault.add(ranked: top ?? popularTop, relevant: relevant[u] ?? [])
                 }

@@ -34,6 +34,15 @@ public struct RankingChoice: Codable, Sendable, Equatable {
     public var lightRanker: Ranker
     /// The popularity blend weight for light users.
     public var lightPopularityWeight: Float
+    /// When the light ranker is the co-occurrence embedding: the decay of its recency weighting, each rating
+    /// counting `lightRecency` times the next newer one (see `CooccurrenceEmbedding.recencyWeights`); nil or 1:
+    /// every rating alike. Chosen by the newcomer simulation (time order known).
+    public var lightRecency: Float? = nil
+    /// `lightRecency` for a co-occurrence light rule, 1 otherwise.
+    public var lightDecay: Float {
+        guard lightRanker == .cooccurrence, let decay = lightRecency, decay > 0, decay < 1 else { return 1 }
+        return decay
+    }
     /// NDCG@10 and P@10 on the validation carve-out of the chosen setting, and of the popular list and
     /// the co-occurrence embedding for the same users.
     public var validation: Figures?
@@ -134,6 +143,9 @@ public struct RankingTuner {
     public var ratingWeights: [Float] = [0.1, 0.2, 0.3, 0.5]
     /// Popularity blend weights tried for light users.
     public var lightPopularityWeights: [Float] = [0, 0.5, 1, 2, 4, 8]
+    /// Recency decays tried for a co-occurrence light rule in the newcomer simulation (1: none; see
+    /// `RankingChoice.lightRecency`): half-lives of about 6, 3 and 2 ratings.
+    public var lightRecencies: [Float] = [1, 0.9, 0.8, 0.7]
     /// The (weighting, α, δ) families tried, each one eigen-decomposition.
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
@@ -367,6 +379,7 @@ public struct RankingTuner {
             itemCount: itemCount, scale: scale)
         var lightBelow = 0
         var lightRule = (ranker: Ranker.cooccurrence, weight: Float(0))
+        var lightRecency: Float = 1
         var defaultNDCG = mean(chosen.perUser)
         var newcomerFigures: RankingChoice.Newcomers?
         try EngineError.check(isCancelled)
@@ -377,13 +390,16 @@ public struct RankingTuner {
             // The simulation measured users with `newcomerKnown` ratings: the rule covers them and lighter users.
             lightBelow = simulated.best.ndcg > simulated.main + 1e-9 ? newcomerKnown + 1 : 0
             lightRule = (simulated.best.ranker, simulated.best.weight)
+            lightRecency = simulated.best.decay
             newcomerFigures = .init(
                 users: simulated.users, known: newcomerKnown, mainNDCG: simulated.main,
                 lightNDCG: simulated.best.ndcg, popularNDCG: simulated.popular)
             progress?(
                 "newcomers (\(simulated.users) newest users, \(newcomerKnown) ratings known): ranking model NDCG@10 "
                     + String(format: "%.4f", simulated.main) + ", best light ranker \(simulated.best.ranker.rawValue) "
-                    + "(popularity weight \(simulated.best.weight)) " + String(format: "%.4f", simulated.best.ndcg)
+                    + "(popularity weight \(simulated.best.weight)"
+                    + (simulated.best.decay < 1 ? ", recency decay \(simulated.best.decay)" : "") + ") "
+                    + String(format: "%.4f", simulated.best.ndcg)
                     + ", popular " + String(format: "%.4f", simulated.popular))
         } else {
             // No newcomers to simulate: the rule is chosen on the carve-out's users with few ratings, or (with
@@ -416,7 +432,8 @@ public struct RankingTuner {
             parameters: chosen.scored.parameters, popularityWeight: main.weight,
             ratingWeight: ratingWeight > 0 ? ratingWeight : nil, lightBelow: lightBelow,
             lightRanker: lightRule.ranker, lightPopularityWeight: lightRule.weight,
-            validation: figures, grid: grid, newcomers: newcomerFigures, tuned: true,
+            lightRecency: lightRecency < 1 ? lightRecency : nil, validation: figures, grid: grid,
+            newcomers: newcomerFigures, tuned: true,
             seconds: Date().timeIntervalSince(started))
     }
 
@@ -529,7 +546,10 @@ public struct RankingTuner {
         parameters: RankingModel.Parameters, userCount: Int, itemCount: Int, scale: ClosedRange<Double>,
         relevantAt: Float
     ) throws
-        -> (users: Int, main: Double, best: (ranker: Ranker, weight: Float, ndcg: Double), popular: Double)?
+        -> (
+            users: Int, main: Double, best: (ranker: Ranker, weight: Float, decay: Float, ndcg: Double),
+            popular: Double
+        )?
     {
         let eligible = newcomers.filter { $0.ratings.count > newcomerKnown }
         guard eligible.count >= 30 else { return nil }
@@ -568,19 +588,26 @@ public struct RankingTuner {
         try EngineError.check(isCancelled)
         let main = try ndcg { r, e in model.topN(ratings: r, n: 10, excluded: e)?.map(\.item) ?? [] }
         let popularNDCG = try ndcg { _, e in Array(popular.lazy.filter { !e.contains($0) }.prefix(10)) }
-        var best = (ranker: Ranker.popular, weight: Float(0), ndcg: popularNDCG)
+        var best = (ranker: Ranker.popular, weight: Float(0), decay: Float(1), ndcg: popularNDCG)
+        // The known ratings are in time order, oldest first, as a stored user's are when a list is asked for.
+        let decays = [Float(1)] + lightRecencies.filter { $0 > 0 && $0 < 1 }
         for weight in lightPopularityWeights {
             try EngineError.check(isCancelled)
             let byRanking = try ndcg { r, e in
                 model.topN(ratings: r, n: 10, excluded: e, popularityWeight: weight)?.map(\.item) ?? []
             }
-            if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, byRanking) }
-            try EngineError.check(isCancelled)
-            let byCooccurrence = try ndcg { r, e in
-                embedding.topN(rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight)?.map(
-                    \.item) ?? []
+            if byRanking > best.ndcg + 1e-9 { best = (.ranking, weight, 1, byRanking) }
+            for decay in decays {
+                try EngineError.check(isCancelled)
+                let byCooccurrence = try ndcg { r, e in
+                    embedding.topN(
+                        rated: r.map(\.item), n: 10, excluded: e, prior: model.popularity, weight: weight,
+                        ratedWeights: decay < 1
+                            ? CooccurrenceEmbedding.recencyWeights(count: r.count, decay: decay) : nil
+                    )?.map(\.item) ?? []
+                }
+                if byCooccurrence > best.ndcg + 1e-9 { best = (.cooccurrence, weight, decay, byCooccurrence) }
             }
-            if byCooccurrence > best.ndcg + 1e-9 { best = (.cooccurrence, weight, byCooccurrence) }
         }
         return (users.count, main, best, popularNDCG)
     }
