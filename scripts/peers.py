@@ -52,15 +52,19 @@ def itemknn(R, k):
     idx = np.argpartition(-S, k, axis=1)[:, k:]; np.put_along_axis(S, idx, 0, axis=1)
     return B @ S
 
-def als(R, factors, reg, alpha):
+def als(R, confidence, factors, reg, alpha):
+    """Hu, Koren and Volinsky's implicit ALS: confidence 1 + alpha * x, x = 1 for a rated pair ("binary") or the
+    rating itself ("rating": the explicit ratings as confidence, as the issue suggests)."""
     from implicit.als import AlternatingLeastSquares
     m = AlternatingLeastSquares(factors=factors, regularization=reg, alpha=alpha, iterations=15, random_state=1)
-    m.fit((R > 0).astype(np.float32).tocsr(), show_progress=False)
+    X = (R > 0).astype(np.float32) if confidence == "binary" else R.astype(np.float32)
+    m.fit(X.tocsr(), show_progress=False)
     return np.asarray(m.user_factors) @ np.asarray(m.item_factors).T
 
-def bpr(R, factors, lr):
+def bpr(R, factors, lr, reg, iterations):
     from implicit.bpr import BayesianPersonalizedRanking
-    m = BayesianPersonalizedRanking(factors=factors, learning_rate=lr, regularization=0.01, iterations=100, random_state=1)
+    m = BayesianPersonalizedRanking(factors=factors, learning_rate=lr, regularization=reg, iterations=iterations,
+                                    random_state=1)
     m.fit((R > 0).astype(np.float32).tocsr(), show_progress=False)
     return np.asarray(m.user_factors) @ np.asarray(m.item_factors).T
 
@@ -72,8 +76,11 @@ PEERS = [
     ("item-kNN cosine", itemknn, [(k,) for k in (20, 50, 100, 200, 400)]),
     ("EASE", ease, [(l,) for l in (100, 250, 500, 1000, 2000)]),
     ("PureSVD", puresvd, [(k,) for k in (10, 15, 20, 30, 50)]),
-    ("implicit ALS", als, [(f, r, a) for f in (32, 64, 128) for r in (0.01, 0.1, 1.0) for a in (1.0, 5.0, 20.0)]),
-    ("implicit BPR", bpr, [(f, lr) for f in (64, 128) for lr in (0.01, 0.05)]),
+    # implicit's regularization is not scaled by the rating counts: on ML-100K the useful range is 10-100.
+    ("implicit ALS", als, [(c, f, r, a) for c in ("binary", "rating") for f in (32, 64, 128)
+                           for r in (1.0, 10.0, 30.0, 100.0) for a in (0.5, 1.0, 3.0)]),
+    ("implicit BPR", bpr, [(f, lr, reg, it) for f in (32, 64) for lr in (0.002, 0.005, 0.01) for reg in (0.001, 0.01)
+                           for it in (100, 300)]),
 ]
 
 def main():
