@@ -51,7 +51,9 @@ struct RankingBench: ParsableCommand {
                     + (choice.ratingBlend > 0 ? ", rating-model blend \(choice.ratingBlend)" : "")
                     + "; \(choice.grid.count) settings scored on validation"
                     + (choice.lightBelow > 0
-                        ? "; users with < \(choice.lightBelow) ratings by \(choice.lightRanker.rawValue)" : ""))
+                        ? "; users with < \(choice.lightBelow) ratings by \(choice.lightRanker.rawValue)"
+                            + (choice.lightPopularityWeight > 0 ? " + popularity \(choice.lightPopularityWeight)" : "")
+                            + (choice.lightDecay < 1 ? ", recency decay \(choice.lightDecay)" : "") : ""))
             if let v = choice.validation { print("validation NDCG@10 \(fmt(v.ndcg, 4)) over \(v.users) users") }
         }
         print("ranker                          P@10    NDCG@10  coverage  fit s")
