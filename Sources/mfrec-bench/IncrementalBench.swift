@@ -113,71 +113,75 @@ struct IncrementalBench: ParsableCommand {
                 + "\(try probeRanking(retrain, probe, users: headUserKeys).text)"
         )
 
-        // Cold users: users first seen in the last 10%. Each rates their first 10 items (in time order)
-        // incrementally; their top-10 is scored against their later ratings in the last 10%.
+        // Cold users: users first seen in the last 10%. Each rates their first `known` items (in time order)
+        // incrementally; their top-10 is scored against their later ratings in the last 10%. The first pass gives
+        // 10 ratings (the issue's target), the second 3 (the newest arrivals, answered by the same rule).
         let headUsers = Set(head.map { $0[0] })
-        var tailByUser: [String: [[String]]] = [:]
-        for line in tail where !headUsers.contains(line[0]) { tailByUser[line[0], default: []].append(line) }
-        let coldDB = (dir as NSString).appendingPathComponent("cold.db")
-        let cold = try Recommender(path: coldDB)
-        try cold.ingest(path: headPath)
-        let coldOutcome = try cold.train(request)
-        if let choice = coldOutcome.ranking {
-            print(
-                "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity "
-                    + "weight \(choice.lightPopularityWeight)"
-                    + (choice.lightDecay < 1 ? ", recency decay \(choice.lightDecay)" : "")
-                    + (choice.newcomers.map {
-                        String(
-                            format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",
-                            $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG)
-                    } ?? ""))
-        }
-        let queries = try cold.queries()
-        // Relevant = any later rating (the issue's "held-out ratings"), and the stricter: rated ≥ 4.
-        var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0,
-            rankings: [Ranking: Int] = [:]
-        func score(_ name: String, _ list: [String], any: Set<String>, liked: Set<String>) {
-            var h = hits[name] ?? (0, 0)
-            h.any += Double(list.prefix(10).filter { any.contains($0) }.count) / 10
-            if !liked.isEmpty { h.liked += Double(list.prefix(10).filter { liked.contains($0) }.count) / 10 }
-            hits[name] = h
-        }
-        for (user, rows) in tailByUser.sorted(by: { $0.key < $1.key }) where rows.count > 10 {
-            let given = rows.prefix(10), held = rows.dropFirst(10)
-            let any = Set(held.map { $0[1] }), liked = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
-            let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
-            try cold.rate(
-                given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) },
-                options: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
-            let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
-            let model = try queries.recommend(user: user, n: 10, by: .rating)  // the rating model alone
-            let ranking = try queries.recommend(user: user, n: 10, by: .ranking)
-            let cooccurrence = try queries.recommend(user: user, n: 10, by: .cooccurrence)
-            let exclude = Set(given.map { $0[1] })
-            let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter {
-                !exclude.contains($0)
+        for (pass, known) in [10, 3].enumerated() {
+            var tailByUser: [String: [[String]]] = [:]
+            for line in tail where !headUsers.contains(line[0]) { tailByUser[line[0], default: []].append(line) }
+            let coldDB = (dir as NSString).appendingPathComponent("cold\(known).db")
+            let cold = try Recommender(path: coldDB)
+            try cold.ingest(path: headPath)
+            let coldOutcome = try cold.train(request)
+            if pass == 0, let choice = coldOutcome.ranking {
+                print(
+                    "light-user rule: below \(choice.lightBelow) ratings \(choice.lightRanker.rawValue), popularity "
+                        + "weight \(choice.lightPopularityWeight)"
+                        + (choice.lightDecay < 1 ? ", recency decay \(choice.lightDecay)" : "")
+                        + (choice.newcomers.map {
+                            String(
+                                format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",
+                                $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG)
+                        } ?? ""))
             }
-            rankings[product.ranking, default: 0] += 1
-            if Set(product.items.map(\.item)) != Set(before.items.map(\.item)) { differ += 1 }
-            score("mfrec recommend (default)", product.items.map(\.item), any: any, liked: liked)
-            score("rating model alone (--by rating)", model.items.map(\.item), any: any, liked: liked)
-            score("ranking model alone (--by ranking)", ranking.items.map(\.item), any: any, liked: liked)
-            score("co-occurrence alone (--by cooccurrence)", cooccurrence.items.map(\.item), any: any, liked: liked)
-            score("popular list (minus the 10 rated)", popular, any: any, liked: liked)
-            users.any += 1
-            if !liked.isEmpty { users.liked += 1 }
-        }
-        print(
-            "cold users (first seen in the window, > 10 ratings): \(users.any); answered by "
-                + "\(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
-                + "top-10 differs from the popular list for \(differ) of \(users.any)")
-        print("precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
-        for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {
+            let queries = try cold.queries()
+            // Relevant = any later rating (the issue's "held-out ratings"), and the stricter: rated ≥ 4.
+            var hits = [String: (any: Double, liked: Double)](), users = (any: 0, liked: 0), differ = 0,
+                rankings: [Ranking: Int] = [:]
+            func score(_ name: String, _ list: [String], any: Set<String>, liked: Set<String>) {
+                var h = hits[name] ?? (0, 0)
+                h.any += Double(list.prefix(10).filter { any.contains($0) }.count) / 10
+                if !liked.isEmpty { h.liked += Double(list.prefix(10).filter { liked.contains($0) }.count) / 10 }
+                hits[name] = h
+            }
+            for (user, rows) in tailByUser.sorted(by: { $0.key < $1.key }) where rows.count > 10 {
+                let given = rows.prefix(known), held = rows.dropFirst(known)
+                let any = Set(held.map { $0[1] }), liked = Set(held.filter { Double($0[2])! >= 4 }.map { $0[1] })
+                let before = try queries.recommend(user: user, n: 10)  // unknown user: the popular list
+                try cold.rate(
+                    given.map { NewRating(user: $0[0], item: $0[1], rating: Double($0[2])!) },
+                    options: UpdateOptions(steps: steps, learningRate: learningRate, foldInPrior: foldInPrior))
+                let product = try queries.recommend(user: user, n: 10)  // what `mfrec recommend USER` answers
+                let model = try queries.recommend(user: user, n: 10, by: .rating)  // the rating model alone
+                let ranking = try queries.recommend(user: user, n: 10, by: .ranking)
+                let cooccurrence = try queries.recommend(user: user, n: 10, by: .cooccurrence)
+                let exclude = Set(given.map { $0[1] })
+                let popular = try queries.recommend(user: "no-such-user-\(user)", n: 20).items.map(\.item).filter {
+                    !exclude.contains($0)
+                }
+                rankings[product.ranking, default: 0] += 1
+                if Set(product.items.map(\.item)) != Set(before.items.map(\.item)) { differ += 1 }
+                score("mfrec recommend (default)", product.items.map(\.item), any: any, liked: liked)
+                score("rating model alone (--by rating)", model.items.map(\.item), any: any, liked: liked)
+                score("ranking model alone (--by ranking)", ranking.items.map(\.item), any: any, liked: liked)
+                score("co-occurrence alone (--by cooccurrence)", cooccurrence.items.map(\.item), any: any, liked: liked)
+                score("popular list (minus the rated)", popular, any: any, liked: liked)
+                users.any += 1
+                if !liked.isEmpty { users.liked += 1 }
+            }
             print(
-                "  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) "
-                    + "\(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))"
-            )
+                "cold users (first seen in the window, > 10 ratings) after \(known) ratings: \(users.any); answered by "
+                    + "\(rankings.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", ")); "
+                    + "top-10 differs from the popular list for \(differ) of \(users.any)")
+            print(
+                "precision@10 on their later ratings (any rating / rated ≥ 4, over the \(users.liked) users with one):")
+            for (name, h) in hits.sorted(by: { $0.value.any > $1.value.any }) {
+                print(
+                    "  \(name.padding(toLength: 46, withPad: " ", startingAt: 0)) "
+                        + "\(fmt(h.any / Double(max(users.any, 1)), 4)) / \(fmt(h.liked / Double(max(users.liked, 1)), 4))"
+                )
+            }
         }
 
         guard !qualityOnly else { return }
