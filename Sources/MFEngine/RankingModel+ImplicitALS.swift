@@ -95,7 +95,8 @@ extension RankingModel {
         guard user >= 0, user < storedUserCount, storedUserHashes[user] != 0,
             storedUserHashes[user] == RankingModel.ratingsHash(ratings)
         else { return nil }
-        return Array(storedUsers[(user * factors)..<((user + 1) * factors)])
+        let width = storedWidth
+        return Array(storedUsers[(user * width)..<((user + 1) * width)])
     }
 
     /// The query vector of a user with these ratings: the stored vector while it stands for them (an
@@ -105,6 +106,7 @@ extension RankingModel {
     ///   - ratings: the user's ratings.
     /// - Returns: k floats.
     public func userVector(user: Int?, ratings: [(item: Int32, rating: Float)]) -> [Float] {
+        if let blend = parameters.alsBlend { return blendedUserVector(user: user, ratings: ratings, blend) }
         if let user, let stored = storedVector(user: user, ratings: ratings) { return stored }
         return userVector(ratings: ratings)
     }

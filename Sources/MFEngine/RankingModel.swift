@@ -48,6 +48,9 @@ public struct RankingModel: Sendable, Equatable {
         /// Set for a model imported from implicit ALS (Spark's `implicitPrefs=True`): its users are scored
         /// by stored vectors or the ALS user step, not by the spectral filter (see `ImplicitALS`).
         public var implicitALS: ImplicitALS?
+        /// Set for a spectral model blended with a fitted implicit-ALS part (see `ALSBlend`): `factors` is then the
+        /// spectral part's k, and the rows are `factors + alsBlend.factors` wide.
+        public var alsBlend: ALSBlend?
 
         /// Settings; the defaults are `--tune off`'s.
         /// - Parameters:
@@ -59,10 +62,12 @@ public struct RankingModel: Sendable, Equatable {
         ///   - weighting: rating or binary weights.
         ///   - ratingOffset: the scale minimum.
         ///   - implicitALS: the settings of an imported implicit-ALS model.
+        ///   - alsBlend: the settings of a blended ALS part.
         public init(
             factors: Int = 64, exponent: Double = 0.3, userExponent: Double = 0, spectrumPower: Double = 0.5,
             knee: Int = 0,
-            weighting: Weighting = .rating, ratingOffset: Double = 1, implicitALS: ImplicitALS? = nil
+            weighting: Weighting = .rating, ratingOffset: Double = 1, implicitALS: ImplicitALS? = nil,
+            alsBlend: ALSBlend? = nil
         ) {
             self.factors = factors
             self.exponent = exponent
@@ -72,14 +77,18 @@ public struct RankingModel: Sendable, Equatable {
             self.weighting = weighting
             self.ratingOffset = ratingOffset
             self.implicitALS = implicitALS
+            self.alsBlend = alsBlend
         }
+
+        /// Floats of an item row: k, plus the ALS part's k when blended.
+        public var width: Int { factors + (alsBlend?.factors ?? 0) }
 
         /// "k 64, α 0.3, f(λ) = λ^0.5, rating weights".
         public var description: String {
             if let als = implicitALS { return "k \(factors), implicit ALS (α \(als.alpha), λ \(als.regularization))" }
             return "k \(factors), α \(exponent)" + (userExponent > 0 ? ", δ \(userExponent)" : "") + ", "
                 + (knee > 0 ? "f(λ) = (λ/(λ+λ_\(knee)))^\(spectrumPower)" : "f(λ) = λ^\(spectrumPower)")
-                + ", \(weighting) weights"
+                + ", \(weighting) weights" + (alsBlend.map { " + \($0)" } ?? "")
         }
 
         @inline(__always) func weight(_ rating: Float) -> Float {
@@ -89,8 +98,8 @@ public struct RankingModel: Sendable, Equatable {
 
     /// The settings it was fitted with.
     public let parameters: Parameters
-    /// k.
-    public var factors: Int { parameters.factors }
+    /// Floats of an item (and user) vector: k, plus the ALS part's k for a blended model (see `ALSBlend`).
+    public var factors: Int { parameters.width }
     /// Whether item i had a rating when the model was fitted (or when the snapshot it was decoded from was
     /// made): its vector is then kept by `absorb`; otherwise `absorb` folds it in.
     /// - Parameter i: the item.
@@ -137,7 +146,7 @@ public struct RankingModel: Sendable, Equatable {
         popularity: [Float]? = nil, fitted: [Bool]? = nil, storedUsers: [Float] = [], storedUserHashes: [UInt64] = []
     ) {
         precondition(
-            eigenvalues.count == parameters.factors && itemVectors.count == parameters.factors * itemCount
+            eigenvalues.count == parameters.width && itemVectors.count == parameters.width * itemCount
                 && itemWeights.count == itemCount && (popularity?.count ?? itemCount) == itemCount)
         self.parameters = parameters
         self.itemCount = itemCount
@@ -147,12 +156,17 @@ public struct RankingModel: Sendable, Equatable {
         self.popularity = popularity ?? [Float](repeating: 0, count: itemCount)
         self.filter = RankingModel.filter(parameters, eigenvalues: eigenvalues)
         self.fittedItems = fitted.flatMap { $0.count == itemCount ? $0 : nil } ?? itemWeights.map { $0 > 0 }
-        precondition(storedUsers.count == storedUserHashes.count * parameters.factors)
+        precondition(storedUsers.count == storedUserHashes.count * (parameters.alsBlend?.factors ?? parameters.width))
         self.storedUsers = storedUsers
         self.storedUserHashes = storedUserHashes
-        self.gram =
-            parameters.implicitALS == nil
-            ? [] : RankingModel.gram(itemVectors, factors: parameters.factors, itemCount: itemCount)
+        if let blend = parameters.alsBlend {
+            self.gram = RankingModel.blendGram(
+                itemVectors, width: parameters.width, from: parameters.factors, k2: blend.factors, itemCount: itemCount)
+        } else {
+            self.gram =
+                parameters.implicitALS == nil
+                ? [] : RankingModel.gram(itemVectors, factors: parameters.factors, itemCount: itemCount)
+        }
     }
 
     /// This model with the popularity prior of training ratings at or above `relevantAt` (log(1 + count)).
@@ -188,7 +202,7 @@ public struct RankingModel: Sendable, Equatable {
     ///   - ratings: the ratings (same length as `users` and `items`).
     ///   - userCount: users (every id below it).
     ///   - itemCount: items (every id below it).
-    ///   - parameters: k, α, δ, filter and weighting.
+    ///   - parameters: k, α, δ, filter and weighting, and the ALS part if any (see `ALSBlend`).
     ///   - iterations: subspace iterations (each costs two passes over the ratings).
     ///   - seed: seed of the random start.
     ///   - threads: passes over more than 100,000 ratings are split between threads.
@@ -200,12 +214,18 @@ public struct RankingModel: Sendable, Equatable {
         threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         isCancelled: (() -> Bool)? = nil
     ) -> RankingModel {
+        var spectral = parameters
+        spectral.alsBlend = nil
         let spectrum = Spectrum.fit(
             users: users, items: items, ratings: ratings, userCount: userCount, itemCount: itemCount,
             exponent: parameters.exponent, userExponent: parameters.userExponent, weighting: parameters.weighting,
             ratingOffset: parameters.ratingOffset, factors: parameters.factors,
             iterations: iterations, seed: seed, threads: threads, isCancelled: isCancelled)
-        return spectrum.model(parameters)
+        let model = spectrum.model(spectral)
+        guard let blend = parameters.alsBlend else { return model }
+        return model.withALS(
+            blend, users: users, items: items, ratings: ratings, userCount: userCount, seed: seed, threads: threads,
+            isCancelled: isCancelled)
     }
 
     // MARK: Incremental updates
@@ -250,7 +270,11 @@ public struct RankingModel: Sendable, Equatable {
         guard j >= 0, vector.count == factors else { return }
         grow(itemCount: j + 1)
         if !(0..<factors).allSatisfy({ itemVectors[j * factors + $0] == vector[$0] }) {
-            if !gram.isEmpty { updateGram(removing: Array(itemRow(j).vector), adding: vector) }
+            if !gram.isEmpty {
+                let k1 = parameters.alsBlend == nil ? 0 : spectralFactors
+                let old = Array(itemRow(j).vector)
+                updateGram(removing: Array(old[k1...]), adding: Array(vector[k1...]))
+            }
             for c in 0..<factors { itemVectors[j * factors + c] = vector[c] }
         }
         itemWeights[j] = ratings > 0 ? Float(pow(Double(ratings), -parameters.exponent)) : 0
@@ -270,7 +294,8 @@ public struct RankingModel: Sendable, Equatable {
     /// - Parameter u: the user.
     public mutating func forgetUser(_ u: Int) {
         guard u >= 0, u < storedUserHashes.count else { return }
-        for c in 0..<factors { storedUsers[u * factors + c] = 0 }
+        let width = storedWidth
+        for c in 0..<width { storedUsers[u * width + c] = 0 }
         storedUserHashes[u] = 0
     }
 
@@ -387,7 +412,9 @@ public struct RankingModel: Sendable, Equatable {
         let knee =
             parameters.knee > 0 && parameters.knee < eigenvalues.count
             ? Double(max(eigenvalues[parameters.knee], 0)) : nil
-        return eigenvalues.map { value in
+        // A blended model's ALS columns take no part in the spectral filter (their eigenvalues are 0).
+        return eigenvalues.enumerated().map { c, value in
+            guard c < parameters.factors else { return 0 }
             let lambda = Double(max(value, 0))
             let base = knee.map { lambda + $0 > 0 ? lambda / (lambda + $0) : 0 } ?? lambda
             return Float(pow(base, parameters.spectrumPower))
@@ -400,6 +427,12 @@ public struct RankingModel: Sendable, Equatable {
     /// - Returns: k floats.
     public func userVector(ratings: [(item: Int32, rating: Float)]) -> [Float] {
         if let als = parameters.implicitALS { return alsUserStep(ratings: ratings, als) }
+        if let blend = parameters.alsBlend { return blendedUserVector(user: nil, ratings: ratings, blend) }
+        return spectralUserVector(ratings: ratings)
+    }
+
+    /// The spectral part of a user's vector, Σ_j x_uj V_j f(Λ) (a blended model's ALS columns 0).
+    func spectralUserVector(ratings: [(item: Int32, rating: Float)]) -> [Float] {
         var out = [Float](repeating: 0, count: factors)
         let powers = self.powers
         out.withUnsafeMutableBufferPointer { out in
@@ -631,7 +664,7 @@ public struct RankingModel: Sendable, Equatable {
         var out = RankingModel.magic
         let users = storedUserHashes.count
         out.reserveCapacity(
-            20 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount + users * (4 * factors + 8))
+            20 + 4 * (factors + 2 * itemCount + itemVectors.count) + itemCount + users * (4 * storedWidth + 8))
         for v in [UInt32(users > 0 ? 3 : 2), UInt32(factors), UInt32(itemCount)] { LittleEndian.append(v, to: &out) }
         for array in [eigenvalues, itemWeights, popularity, itemVectors] {
             LittleEndian.append(floats: array, to: &out)
@@ -653,7 +686,8 @@ public struct RankingModel: Sendable, Equatable {
         guard bytes.count >= 16, Array(bytes[0..<4]) == RankingModel.magic else { return nil }
         func u32(_ at: Int) -> UInt32 { LittleEndian.integer(UInt32.self, in: bytes, at: at)! }  // count checked above
         let version = u32(4), k = Int(u32(8)), n = Int(u32(12))
-        guard (1...3).contains(version), k == parameters.factors, k > 0 else { return nil }
+        guard (1...3).contains(version), k == parameters.width, k > 0 else { return nil }
+        let storedWidth = parameters.alsBlend?.factors ?? k
         let (kn, overflow1) = k.multipliedReportingOverflow(by: n)
         let (total, overflow2) = (k + 2 * n + kn).multipliedReportingOverflow(by: 4)
         guard !overflow1, !overflow2 else { return nil }
@@ -662,7 +696,7 @@ public struct RankingModel: Sendable, Equatable {
         if version == 3 {
             guard bytes.count >= flagsEnd + 4 else { return nil }
             users = Int(u32(flagsEnd))
-            let (rowFloats, overflow3) = users.multipliedReportingOverflow(by: k)
+            let (rowFloats, overflow3) = users.multipliedReportingOverflow(by: storedWidth)
             guard !overflow3, users > 0, bytes.count == flagsEnd + 4 + rowFloats * 4 + users * 8,
                 let rows = LittleEndian.floats(in: bytes, at: flagsEnd + 4, count: rowFloats),
                 rows.allSatisfy({ $0.isFinite })

@@ -5,7 +5,7 @@ import Testing
 
 /// Users in `groups` taste groups: each rates mostly items of its own group (high ratings) and a few
 /// popular items; a held-out share of each user's group items is what a good ranker should find.
-private func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6, seed: UInt64 = 3)
+func plantedRatings(users: Int = 400, items: Int = 240, groups: Int = 6, seed: UInt64 = 3)
     -> (train: RatingTriples, held: [Int32: Set<Int32>], popularity: [Int])
 {
     var rng = SeededGenerator(seed: seed)

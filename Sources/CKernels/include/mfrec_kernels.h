@@ -106,6 +106,14 @@ void mfrec_kernels_force_portable(int portable);
 typedef void (*mfrec_part_fn)(void *ctx, long part);
 int mfrec_pool_run(long parts, mfrec_part_fn fn, void *ctx);
 
+/// One half-sweep of implicit ALS (als.c): for each row u in [begin, end) with entries e in
+/// [indptr[u], indptr[u+1]) (column indices[e], confidence excess conf[e] = c_ue − 1, preference 1), `steps`
+/// conjugate-gradient steps on (G + Σ_e conf[e] y y ᵀ) x_u = Σ_e (1 + conf[e]) y, warm-started from X's row u
+/// (a row without entries becomes 0). Y and X are row-major with k floats a row, G = YᵀY + λI (k × k);
+/// scratch holds 3k floats.
+void mfrec_als_cg(const int64_t *indptr, const int32_t *indices, const float *conf, int32_t begin, int32_t end,
+                  const float *Y, const float *G, int32_t k, float *X, int32_t steps, float *scratch);
+
 #endif
 
 #include <stdint.h>

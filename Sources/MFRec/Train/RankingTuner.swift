@@ -146,6 +146,17 @@ public struct RankingTuner {
     /// Recency decays tried for a co-occurrence light rule in the newcomer simulation (1: none; see
     /// `RankingChoice.lightRecency`): half-lives of about 6, 3 and 2 ratings.
     public var lightRecencies: [Float] = [1, 0.9, 0.8, 0.7]
+    /// (k, λ, α) of the implicit-ALS part tried for a blend with the chosen spectral model (see `ALSBlend`), in
+    /// order, each one ALS fit on the carve-out while the time budget lasts; k above 128 only up to
+    /// `largeFactorsUpToItems` items. Not tried with `folds` > 1.
+    public var alsChoices: [(factors: Int, regularization: Double, alpha: Double)] = [
+        (64, 30, 1), (128, 30, 1), (64, 10, 1), (128, 100, 1),
+    ]
+    /// Weights w of the ALS part tried for each fit (0, no ALS part, is always the candidate to beat).
+    public var alsWeights: [Double] = [0.25, 0.5, 1]
+    /// The ALS part is tried only up to this many training ratings (its cost on larger sets is not measured
+    /// yet; above it the tuning is what it was before the ALS part).
+    public var alsUpToRatings = 2_000_000
     /// The (weighting, α, δ) families tried, each one eigen-decomposition.
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
@@ -290,6 +301,11 @@ public struct RankingTuner {
                 "\(weighting) weights, α \(exponent), δ \(userExponent): best so far NDCG@10 "
                     + "\(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))"
             )
+        }
+        if folds <= 1, !alsChoices.isEmpty, fit.count <= alsUpToRatings, let spectral = best {
+            best = try chooseALSBlend(
+                spectral: spectral, fit: fit, evaluation: evaluation, userCount: userCount, itemCount: itemCount,
+                started: started, grid: &grid, progress: progress)
         }
         // The chosen model, with the popularity prior of the carve-out's training part.
         let chosenModel = best!.model.withPopularity(
@@ -498,6 +514,60 @@ public struct RankingTuner {
         return LightAlternatives(
             counts: counts, mainPerUser: mainPerUser, byCooccurrence: byCooccurrence, byPopularity: byPopularity,
             alternatives: alternatives)
+    }
+
+    /// The chosen spectral model, or it blended with an implicit-ALS part (`ALSBlend`) when one of `alsChoices` ×
+    /// `alsWeights` ranks the carve-out better by at least one standard error of the per-user gains (the rule the
+    /// rating-model blend follows). Each (k, λ, α) is one ALS fit on the carve-out's training part, started only
+    /// while the time budget lasts; every scored blend goes into `grid`.
+    func chooseALSBlend(
+        spectral: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel), fit: RatingTriples,
+        evaluation: Validation, userCount: Int, itemCount: Int, started: Date, grid: inout [RankingChoice.Scored],
+        progress: ((String) -> Void)?
+    ) throws -> (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel) {
+        var best = spectral
+        for choice in alsChoices where choice.factors <= 128 || itemCount <= largeFactorsUpToItems {
+            guard Date().timeIntervalSince(started) <= budgetSeconds else { break }
+            try EngineError.check(isCancelled)
+            let fitted = ImplicitALSFit.fit(
+                users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
+                ratingOffset: spectral.model.parameters.ratingOffset, factors: choice.factors,
+                regularization: choice.regularization, alpha: choice.alpha, seed: seed, threads: threads,
+                isCancelled: isCancelled)
+            for weight in alsWeights where weight > 0 {
+                try EngineError.check(isCancelled)
+                let model = spectral.model.withALS(
+                    ALSBlend(
+                        factors: choice.factors, alpha: choice.alpha, regularization: choice.regularization,
+                        weight: weight),
+                    fitted: fitted, users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount)
+                let scores = try evaluation.scores(isCancelled) { user, ratings, excluded in
+                    model.topN(user: Int(user), ratings: ratings, n: 10, excluded: excluded)?.map(\.item) ?? []
+                }
+                let perUser = scores.map(\.ndcg)
+                let scored = RankingChoice.Scored(
+                    parameters: model.parameters, ndcg: mean(perUser), precision: mean(scores.map(\.precision)))
+                grid.append(scored)
+                if scored.ndcg > best.scored.ndcg + 1e-9 { best = (scored, perUser, model) }
+            }
+            progress?(
+                "spectral + implicit ALS (k \(choice.factors), λ \(choice.regularization), α \(choice.alpha)): best so far "
+                    + "NDCG@10 \(String(format: "%.4f", best.scored.ndcg))")
+        }
+        guard best.model.parameters.alsBlend != nil else { return spectral }
+        let gain = Self.pairedGain(best.perUser, over: spectral.perUser)
+        guard gain.mean >= gain.standardError else {
+            progress?(
+                "spectral + implicit ALS: none (the best, \(best.model.parameters.alsBlend!), gained "
+                    + String(format: "%.4f", gain.mean) + " NDCG@10, less than one standard error, "
+                    + String(format: "%.4f", gain.standardError) + ")")
+            return spectral
+        }
+        progress?(
+            "spectral + implicit ALS: \(best.model.parameters.alsBlend!), NDCG@10 "
+                + String(format: "%.4f", best.scored.ndcg) + " against " + String(format: "%.4f", spectral.scored.ndcg)
+                + " without (standard error of the gain " + String(format: "%.4f", gain.standardError) + ")")
+        return best
     }
 
     /// The light-user rule with the largest NDCG@10 summed over every fold's validation users: users with
