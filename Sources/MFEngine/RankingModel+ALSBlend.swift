@@ -28,8 +28,16 @@ public struct ALSBlend: Codable, Sendable, Equatable, CustomStringConvertible {
     public var scale: Double
 
     /// Settings of the ALS part (`scale` is measured by the fit).
-    public init(factors: Int, alpha: Double, regularization: Double, iterations: Int = 15, weight: Double, scale: Double = 1)
-    {
+    /// - Parameters:
+    ///   - factors: k of the ALS part.
+    ///   - alpha: α of the confidence.
+    ///   - regularization: λ.
+    ///   - iterations: sweeps of the fit.
+    ///   - weight: w, the ALS score's weight in units of the spectral score's spread.
+    ///   - scale: c, the ratio of the two scores' spread (1 until the fit measures it).
+    public init(
+        factors: Int, alpha: Double, regularization: Double, iterations: Int = 15, weight: Double, scale: Double = 1
+    ) {
         self.factors = factors
         self.alpha = alpha
         self.regularization = regularization
@@ -106,7 +114,8 @@ extension RankingModel {
         for u in 0..<userCount {
             let from = Int(byUser.indptr[u]), to = Int(byUser.indptr[u + 1])
             guard to > from else { continue }
-            hashes[u] = RankingModel.ratingsHash((from..<to).map { (item: byUser.indices[$0], rating: byUser.values[$0]) })
+            hashes[u] = RankingModel.ratingsHash(
+                (from..<to).map { (item: byUser.indices[$0], rating: byUser.values[$0]) })
         }
         return RankingModel(
             parameters: p, itemCount: itemCount, eigenvalues: eigenvalues + [Float](repeating: 0, count: k2),
@@ -153,7 +162,8 @@ extension RankingModel {
         for u in stride(from: 0, to: users, by: step) {
             let from = Int(byUser.indptr[u]), to = Int(byUser.indptr[u + 1])
             guard to > from else { continue }
-            let p = spectral.userVector(ratings: (from..<to).map { (item: byUser.indices[$0], rating: byUser.values[$0]) })
+            let p = spectral.userVector(
+                ratings: (from..<to).map { (item: byUser.indices[$0], rating: byUser.values[$0]) })
             let x = Array(alsUsers[(u * k2)..<((u + 1) * k2)])
             s1 += spread(p, c1, k: k1)
             s2 += spread(x, c2, k: k2)

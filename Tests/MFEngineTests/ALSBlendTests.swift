@@ -28,10 +28,13 @@ import Testing
         for (u, relevant) in held {
             let excluded = Set(rated[u]!.map(\.item))
             let x = one.users[(Int(u) * 8)..<(Int(u) * 8 + 8)]
-            let scores = (0..<260).map { i in zip(x, one.items[(i * 8)..<(i * 8 + 8)]).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
+            let scores = (0..<260).map { i in
+                zip(x, one.items[(i * 8)..<(i * 8 + 8)]).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            }
             let top = (0..<260).filter { !excluded.contains(Int32($0)) }.sorted { scores[$0] > scores[$1] }.prefix(10)
             ours += top.filter { relevant.contains(Int32($0)) }.count
-            baseline += popular.filter { !excluded.contains(Int32($0)) }.prefix(10).filter { relevant.contains(Int32($0)) }
+            baseline +=
+                popular.filter { !excluded.contains(Int32($0)) }.prefix(10).filter { relevant.contains(Int32($0)) }
                 .count
         }
         #expect(Double(ours) > 2 * Double(max(baseline, 1)), "hits \(ours) vs popular \(baseline)")

@@ -39,10 +39,11 @@ public enum ImplicitALSFit {
     /// - Returns: the factors.
     public static func fit(
         users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int, ratingOffset: Double,
-        factors k: Int, regularization: Double, alpha: Double, iterations: Int = 15, steps: Int = 3,
+        factors: Int, regularization: Double, alpha: Double, iterations: Int = 15, steps: Int = 3,
         seed: UInt64 = 42, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         isCancelled: (() -> Bool)? = nil
     ) -> Factors {
+        let k = factors
         precondition(users.count == items.count && items.count == ratings.count && k > 0)
         // The kernel takes c − 1 (the part of the confidence above an unrated pair's).
         let confidence = ratings.map { Float(alpha) * max($0 - Float(ratingOffset) + 1, 0) - 1 }
@@ -149,7 +150,11 @@ public enum ImplicitALSFit {
                                             v.y, v.g, Int32(k), v.out, Int32(steps), s.baseAddress!)
                                     }
                                 }
-                                if parts == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: work) }
+                                if parts == 1 {
+                                    work(0)
+                                } else {
+                                    DispatchQueue.concurrentPerform(iterations: parts, execute: work)
+                                }
                             }
                         }
                     }
