@@ -27,6 +27,9 @@ public struct ALSBlend: Codable, Sendable, Equatable, CustomStringConvertible {
     /// c: the spectral scores' spread over that of the ALS scores (measured when fitted).
     public var scale: Double
 
+    /// Sweeps of a fit unless told otherwise.
+    public static let defaultIterations = 15
+
     /// Settings of the ALS part (`scale` is measured by the fit).
     /// - Parameters:
     ///   - factors: k of the ALS part.
@@ -36,7 +39,8 @@ public struct ALSBlend: Codable, Sendable, Equatable, CustomStringConvertible {
     ///   - weight: w, the ALS score's weight in units of the spectral score's spread.
     ///   - scale: c, the ratio of the two scores' spread (1 until the fit measures it).
     public init(
-        factors: Int, alpha: Double, regularization: Double, iterations: Int = 15, weight: Double, scale: Double = 1
+        factors: Int, alpha: Double, regularization: Double, iterations: Int = defaultIterations, weight: Double,
+        scale: Double = 1
     ) {
         self.factors = factors
         self.alpha = alpha

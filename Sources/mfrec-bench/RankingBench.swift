@@ -126,6 +126,19 @@ struct RankingBench: ParsableCommand {
             "mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS "
                 + "\(fmt(peakRSSMegabytes(), 0)) MB"
         )
+        // The ranking model's implicit-ALS part (`ImplicitALSFit`, what `train` blends in when validation keeps
+        // it) at the tuner's first setting, for the iterations implicit is timed at below.
+        for iterations in [6, 15] {
+            let (_, alsSeconds) = time {
+                ImplicitALSFit.fit(
+                    users: train.users, items: train.items, ratings: train.ratings, userCount: users,
+                    itemCount: itemCount, ratingOffset: 1, factors: 64, regularization: 30, alpha: 1,
+                    iterations: iterations, threads: 2)
+            }
+            print(
+                "mfrec implicit-ALS part (\(iterations) iterations, 3 CG steps, 2 threads): \(fmt(alsSeconds)) s, "
+                    + "peak RSS \(fmt(peakRSSMegabytes(), 0)) MB")
+        }
         let path = (dir as NSString).appendingPathComponent("large.npz")
         try writeCOO(train, to: path)
         let code = """

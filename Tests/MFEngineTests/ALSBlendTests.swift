@@ -12,6 +12,24 @@ import Testing
         return out
     }
 
+    @Test func aFitStoppedByItsCallerSaysHowManySweepsItDid() {
+        let (train, _, _) = plantedRatings(seed: 5)
+        var polls = 0
+        let fit = { (stop: (() -> Bool)?) in
+            ImplicitALSFit.fit(
+                users: train.users, items: train.items, ratings: train.ratings, userCount: 400, itemCount: 260,
+                ratingOffset: 1, factors: 8, regularization: 1, alpha: 1, iterations: 6, seed: 3, threads: 2,
+                isCancelled: stop)
+        }
+        let stopped = fit {
+            polls += 1
+            return polls > 2
+        }
+        let whole = fit(nil)
+        #expect(stopped.sweeps == 2 && whole.sweeps == 6)
+        #expect(stopped.items != whole.items)
+    }
+
     @Test func theFitIsTheSameForASeedOnAnyNumberOfThreadsAndFindsTheGroups() {
         let (train, held, popularity) = plantedRatings(seed: 5)
         let fit = { (threads: Int) in

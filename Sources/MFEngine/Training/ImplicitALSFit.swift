@@ -18,6 +18,8 @@ public enum ImplicitALSFit {
         public let users: [Float]
         /// itemCount × k, row-major.
         public let items: [Float]
+        /// Sweeps done: the iterations asked for, or fewer when `isCancelled` stopped the fit.
+        public let sweeps: Int
     }
 
     /// Fits the model.
@@ -53,14 +55,16 @@ public enum ImplicitALSFit {
         // implicit's start: small uniform values; the items' rows are what the first user sweep solves against.
         var x = [Float](repeating: 0, count: userCount * k)
         var y = (0..<(itemCount * k)).map { _ in Float.random(in: 0..<0.01, using: &rng) }
+        var sweeps = 0
         for _ in 0..<iterations {
             if isCancelled?() == true { break }
             sweep(byUser, solving: &x, against: y, k: k, lambda: regularization, steps: steps, threads: threads)
             sweep(byItem, solving: &y, against: x, k: k, lambda: regularization, steps: steps, threads: threads)
+            sweeps += 1
         }
         // The users' final vectors against the final items (what the user step at query time gives, converged).
         sweep(byUser, solving: &x, against: y, k: k, lambda: regularization, steps: steps, threads: threads)
-        return Factors(factors: k, users: x, items: y)
+        return Factors(factors: k, users: x, items: y, sweeps: sweeps)
     }
 
     /// Row-compressed entries: row r's columns and values are at indptr[r]..<indptr[r + 1].

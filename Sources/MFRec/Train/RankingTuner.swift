@@ -154,9 +154,6 @@ public struct RankingTuner {
     ]
     /// Weights w of the ALS part tried for each fit (0, no ALS part, is always the candidate to beat).
     public var alsWeights: [Double] = [0.25, 0.5, 1]
-    /// The ALS part is tried only up to this many training ratings (its cost on larger sets is not measured
-    /// yet; above it the tuning is what it was before the ALS part).
-    public var alsUpToRatings = 2_000_000
     /// The (weighting, α, δ) families tried, each one eigen-decomposition.
     public var spectra: [(RankingModel.Weighting, Double, Double)] = [
         (.rating, 0.3, 0), (.rating, 0.3, 0.25), (.rating, 0.2, 0.25), (.rating, 0.5, 0), (.binary, 0.3, 0),
@@ -302,7 +299,7 @@ public struct RankingTuner {
                     + "\(String(format: "%.4f", best!.scored.ndcg)) (\(best!.scored.parameters))"
             )
         }
-        if folds <= 1, !alsChoices.isEmpty, fit.count <= alsUpToRatings, let spectral = best {
+        if folds <= 1, !alsChoices.isEmpty, let spectral = best {
             best = try chooseALSBlend(
                 spectral: spectral, fit: fit, evaluation: evaluation, userCount: userCount, itemCount: itemCount,
                 started: started, grid: &grid, progress: progress)
@@ -519,7 +516,9 @@ public struct RankingTuner {
     /// The chosen spectral model, or it blended with an implicit-ALS part (`ALSBlend`) when one of `alsChoices` ×
     /// `alsWeights` ranks the carve-out better by at least one standard error of the per-user gains (the rule the
     /// rating-model blend follows). Each (k, λ, α) is one ALS fit on the carve-out's training part, started only
-    /// while the time budget lasts; every scored blend goes into `grid`.
+    /// while the time budget lasts; a fit still running when the budget ends is stopped and not used (on large
+    /// data the budget, not a size limit, decides whether the ALS part is tried). Every scored blend goes into
+    /// `grid`.
     func chooseALSBlend(
         spectral: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel), fit: RatingTriples,
         evaluation: Validation, userCount: Int, itemCount: Int, started: Date, grid: inout [RankingChoice.Scored],
@@ -529,11 +528,21 @@ public struct RankingTuner {
         for choice in alsChoices where choice.factors <= 128 || itemCount <= largeFactorsUpToItems {
             guard Date().timeIntervalSince(started) <= budgetSeconds else { break }
             try EngineError.check(isCancelled)
+            let deadline = started.addingTimeInterval(budgetSeconds)
+            let fitStarted = Date()
             let fitted = ImplicitALSFit.fit(
                 users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
                 ratingOffset: spectral.model.parameters.ratingOffset, factors: choice.factors,
-                regularization: choice.regularization, alpha: choice.alpha, seed: seed, threads: threads,
-                isCancelled: isCancelled)
+                regularization: choice.regularization, alpha: choice.alpha, iterations: ALSBlend.defaultIterations,
+                seed: seed, threads: threads, isCancelled: { self.isCancelled?() == true || Date() > deadline })
+            try EngineError.check(isCancelled)
+            guard fitted.sweeps == ALSBlend.defaultIterations else {
+                progress?(
+                    "spectral + implicit ALS (k \(choice.factors), λ \(choice.regularization), α \(choice.alpha)): "
+                        + "stopped at the time budget after \(fitted.sweeps) of \(ALSBlend.defaultIterations) sweeps ("
+                        + String(format: "%.1f", Date().timeIntervalSince(fitStarted)) + " s), not used")
+                break
+            }
             for weight in alsWeights where weight > 0 {
                 try EngineError.check(isCancelled)
                 let model = spectral.model.withALS(
