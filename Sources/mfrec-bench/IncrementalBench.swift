@@ -134,6 +134,7 @@ struct IncrementalBench: ParsableCommand {
                                 format: " (newcomer simulation: %d users, ranking %.4f, light %.4f, popular %.4f)",
                                 $0.users, $0.mainNDCG, $0.lightNDCG, $0.popularNDCG)
                         } ?? ""))
+                print("ranking model: \(choice.parameters)")
             }
             let queries = try cold.queries()
             // Relevant = any later rating (the "held-out ratings"), and the stricter: rated ≥ 4.

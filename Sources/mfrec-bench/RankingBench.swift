@@ -148,7 +148,7 @@ struct RankingBench: ParsableCommand {
             for it in (6, 15):
                 m = AlternatingLeastSquares(factors=64, iterations=it, random_state=1)
                 t = time.perf_counter(); m.fit(R, show_progress=False); print(f"implicit ALS ({it} iterations, its "
-                    + "own threads): {time.perf_counter() - t:.2f} s")
+                    + f"own threads): {time.perf_counter() - t:.2f} s")
             """
         print(try runPython(["-c", code, path]), terminator: "")
     }

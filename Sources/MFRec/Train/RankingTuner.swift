@@ -125,7 +125,9 @@ public struct RankingTuner {
     public var seed: UInt64 = 42
     /// Threads for fitting and scoring.
     public var threads = ProcessInfo.processInfo.activeProcessorCount
-    /// No new (weighting, α) is started after this many seconds (the first always runs).
+    /// No new (weighting, α) is started after half of these seconds when an implicit-ALS part is to be tried
+    /// (all of them otherwise; the first family always runs), and no ALS fit runs past them (see
+    /// `chooseALSBlend`).
     public var budgetSeconds = 180.0
     /// Polled between settings: when it answers true, `choose` throws `EngineError.cancelled`.
     public var isCancelled: (() -> Bool)?
@@ -250,11 +252,13 @@ public struct RankingTuner {
         let kmax = max(1, min(allowed.max() ?? 64, itemCount / 2))
         var factors = allowed.filter { $0 <= kmax }
         if factors.isEmpty { factors = [kmax] }
+        // The spectral families leave half the budget to the ALS part, which needs the best of them.
+        let spectralBudget = folds <= 1 && !alsChoices.isEmpty ? budgetSeconds / 2 : budgetSeconds
         var grid: [RankingChoice.Scored] = []
         var best: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel)?
         var bestOnOtherFolds: [RankingModel] = []  // the best setting fitted on folds 2…K
         for (index, (weighting, exponent, userExponent)) in spectra.enumerated() {
-            if index > 0 && Date().timeIntervalSince(started) > budgetSeconds { break }
+            if index > 0 && Date().timeIntervalSince(started) > spectralBudget { break }
             try EngineError.check(isCancelled)
             let spectra = ([fit] + otherFolds.map(\.fit)).map { part in
                 Spectrum.fit(
@@ -526,21 +530,38 @@ public struct RankingTuner {
     ) throws -> (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel) {
         var best = spectral
         for choice in alsChoices where choice.factors <= 128 || itemCount <= largeFactorsUpToItems {
-            guard Date().timeIntervalSince(started) <= budgetSeconds else { break }
+            guard Date().timeIntervalSince(started) <= budgetSeconds else {
+                progress?(
+                    "spectral + implicit ALS (k \(choice.factors), λ \(choice.regularization), α \(choice.alpha)) and "
+                        + "later: not tried, the time budget (\(Int(budgetSeconds)) s) is spent")
+                break
+            }
             try EngineError.check(isCancelled)
             let deadline = started.addingTimeInterval(budgetSeconds)
             let fitStarted = Date()
+            // Polled before each sweep: stops at the deadline, or as soon as the sweeps done so far say the rest
+            // would end past it (so a fit that cannot finish costs one sweep, not the rest of the budget).
+            var polls = 0
+            let pastDeadline = { () -> Bool in
+                polls += 1
+                let now = Date()
+                guard polls > 1 else { return now > deadline }
+                let perSweep = now.timeIntervalSince(fitStarted) / Double(polls - 1)
+                let left = Double(ALSBlend.defaultIterations - (polls - 1)) + 0.5
+                return now.addingTimeInterval(perSweep * left) > deadline
+            }
             let fitted = ImplicitALSFit.fit(
                 users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
                 ratingOffset: spectral.model.parameters.ratingOffset, factors: choice.factors,
                 regularization: choice.regularization, alpha: choice.alpha, iterations: ALSBlend.defaultIterations,
-                seed: seed, threads: threads, isCancelled: { self.isCancelled?() == true || Date() > deadline })
+                seed: seed, threads: threads, isCancelled: { self.isCancelled?() == true || pastDeadline() })
             try EngineError.check(isCancelled)
             guard fitted.sweeps == ALSBlend.defaultIterations else {
                 progress?(
                     "spectral + implicit ALS (k \(choice.factors), λ \(choice.regularization), α \(choice.alpha)): "
-                        + "stopped at the time budget after \(fitted.sweeps) of \(ALSBlend.defaultIterations) sweeps ("
-                        + String(format: "%.1f", Date().timeIntervalSince(fitStarted)) + " s), not used")
+                        + "stopped after \(fitted.sweeps) of \(ALSBlend.defaultIterations) sweeps, which would end past the "
+                        + "time budget (\(Int(budgetSeconds)) s; "
+                        + String(format: "%.1f", Date().timeIntervalSince(fitStarted)) + " s spent), not used")
                 break
             }
             for weight in alsWeights where weight > 0 {
