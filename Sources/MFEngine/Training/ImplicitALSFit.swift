@@ -41,7 +41,8 @@ public enum ImplicitALSFit {
     /// - Returns: the factors.
     public static func fit(
         users: [Int32], items: [Int32], ratings: [Float], userCount: Int, itemCount: Int, ratingOffset: Double,
-        factors: Int, regularization: Double, alpha: Double, iterations: Int = 15, steps: Int = 3,
+        factors: Int, regularization: Double, alpha: Double, iterations: Int = ALSBlend.defaultIterations,
+        steps: Int = 3,
         seed: UInt64 = 42, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         isCancelled: (() -> Bool)? = nil
     ) -> Factors {

@@ -520,24 +520,24 @@ public struct RankingTuner {
     /// The chosen spectral model, or it blended with an implicit-ALS part (`ALSBlend`) when one of `alsChoices` ×
     /// `alsWeights` ranks the carve-out better by at least one standard error of the per-user gains (the rule the
     /// rating-model blend follows). Each (k, λ, α) is one ALS fit on the carve-out's training part, started only
-    /// while the time budget lasts; a fit still running when the budget ends is stopped and not used (on large
-    /// data the budget, not a size limit, decides whether the ALS part is tried). Every scored blend goes into
-    /// `grid`.
+    /// while the time budget lasts; a fit is stopped after the first sweep whose pace says the rest would end past
+    /// the budget, and not used (on large data the budget, not a size limit, decides whether the ALS part is
+    /// tried). Every scored blend goes into `grid`.
     func chooseALSBlend(
         spectral: (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel), fit: RatingTriples,
         evaluation: Validation, userCount: Int, itemCount: Int, started: Date, grid: inout [RankingChoice.Scored],
         progress: ((String) -> Void)?
     ) throws -> (scored: RankingChoice.Scored, perUser: [Double], model: RankingModel) {
         var best = spectral
+        let deadline = started.addingTimeInterval(budgetSeconds)
         for choice in alsChoices where choice.factors <= 128 || itemCount <= largeFactorsUpToItems {
-            guard Date().timeIntervalSince(started) <= budgetSeconds else {
+            guard Date() <= deadline else {
                 progress?(
                     "spectral + implicit ALS (k \(choice.factors), λ \(choice.regularization), α \(choice.alpha)) and "
                         + "later: not tried, the time budget (\(Int(budgetSeconds)) s) is spent")
                 break
             }
             try EngineError.check(isCancelled)
-            let deadline = started.addingTimeInterval(budgetSeconds)
             let fitStarted = Date()
             // Polled before each sweep: stops at the deadline, or as soon as the sweeps done so far say the rest
             // would end past it (so a fit that cannot finish costs one sweep, not the rest of the budget).
@@ -553,8 +553,8 @@ public struct RankingTuner {
             let fitted = ImplicitALSFit.fit(
                 users: fit.users, items: fit.items, ratings: fit.ratings, userCount: userCount, itemCount: itemCount,
                 ratingOffset: spectral.model.parameters.ratingOffset, factors: choice.factors,
-                regularization: choice.regularization, alpha: choice.alpha, iterations: ALSBlend.defaultIterations,
-                seed: seed, threads: threads, isCancelled: { self.isCancelled?() == true || pastDeadline() })
+                regularization: choice.regularization, alpha: choice.alpha, seed: seed, threads: threads,
+                isCancelled: { self.isCancelled?() == true || pastDeadline() })
             try EngineError.check(isCancelled)
             guard fitted.sweeps == ALSBlend.defaultIterations else {
                 progress?(
