@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Dispatch
 import Foundation
 import MFEngine
@@ -13,6 +14,8 @@ struct QueryBench: ParsableCommand {
     )
 
     @Option(help: "Items of the large single-query matrix.") var largeItems = 1_000_000
+    @Option(help: "Runs of each scan measurement (ratios are taken within a run; their medians are printed).")
+    var runs = 3
     @Option(
         help: ArgumentHelp(
             "Only measure recall@10 of f16 and i8 scan copies of this trained database's models against their f32 "
@@ -27,6 +30,7 @@ struct QueryBench: ParsableCommand {
     @OptionGroup var scale: Scale
 
     func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         guard recallUsers >= 1 else { throw ValidationError("--recall-users must be at least 1") }
         if let kernelLevel, !(0...2).contains(kernelLevel) {
             throw ValidationError("--kernel-level must be 0, 1 or 2")
@@ -137,59 +141,43 @@ struct QueryBench: ParsableCommand {
             section(
                 "\(items) items × k=64 (\(fmt(mb, 0)) MB of f32 rows mapped), top-10; f16 and i8 scan copies "
                     + "(candidates re-scored in f32)")
+            print("load average \(loadAverage()); \(runs) run\(runs > 1 ? "s" : ""), each after a warm-up")
             for threads in [1, 2] {
-                var lat = [[Double]](repeating: [], count: matrices.count), reads: [Double] = []
-                var hits = [Int](repeating: 0, count: matrices.count), wanted = 0
-                let rounds = items >= 1_000_000 ? 30 : 300
-                for r in 0..<rounds {
-                    let q = matrix.queryVector(model.userVector(r % 64))
-                    var lists = [[Int32]](repeating: [], count: matrices.count)
-                    // The order of the precisions rotates, so none always runs after the same one.
-                    for step in 0..<matrices.count {
-                        let p = (step + r) % matrices.count
-                        let (list, seconds) = time { matrices[p].topN(query: q, n: 10, threads: threads) }
-                        lat[p].append(seconds)
-                        lists[p] = list.map(\.item)
-                    }
-                    for p in 1..<matrices.count { hits[p] += Set(lists[p]).intersection(lists[0]).count }
-                    wanted += lists[0].count
-                    if r % 3 == 0 { reads.append(time { _ = bound.sequentialRead(threads: threads) }.1) }
-                }
-                reads.sort()
-                let boundP50 = percentile(reads, 0.5)
-                print(
-                    "\(threads) thread\(threads > 1 ? "s" : " "): sequential read of the f32 file p50 "
-                        + "\(fmt(boundP50 * 1e3, 3)) ms (\(fmt(mb / 1e3 / boundP50, 1)) GB/s)")
-                for (p, precision) in ItemPrecision.allCases.enumerated() {
-                    lat[p].sort()
-                    let p50 = percentile(lat[p], 0.5)
-                    let target = [ItemPrecision.f32: "", .f16: " (target ≤ 0.60)", .i8: " (target ≤ 0.35)"][precision]!
+                var results: [ScanRun] = []
+                for run in 0..<runs {
+                    let result = measureScans(matrices: matrices, bound: bound, model: model, threads: threads)
+                    results.append(result)
                     print(
-                        "  \(precision.rawValue) scan: query p50 \(fmt(p50 * 1e3, 3)) ms, p99 "
-                            + "\(fmt(percentile(lat[p], 0.99) * 1e3, 3)) ms; ratio to the f32 read "
-                            + "\(fmt(p50 / boundP50))×\(target)"
-                            + (p == 0 ? "" : "; recall@10 vs f32 \(fmt(Double(hits[p]) / Double(wanted), 4))"))
+                        "\(threads) thread\(threads > 1 ? "s" : " ") run \(run + 1): f32 read p50 "
+                            + "\(fmt(result.read * 1e3, 3)) ms (\(fmt(mb / 1e3 / result.read, 1)) GB/s); "
+                            + result.scans.enumerated().map { p, seconds in
+                                "\(ItemPrecision.allCases[p].rawValue) \(fmt(seconds * 1e3, 3)) ms "
+                                    + "(\(fmt(seconds / result.reference))×)"
+                            }.joined(separator: ", ")
+                            + "; one file at a time: read \(fmt(result.readAlone * 1e3, 3)) ms, "
+                            + result.alone.enumerated().map { p, seconds in
+                                "\(ItemPrecision.allCases[p].rawValue) \(fmt(seconds * 1e3, 3)) ms "
+                                    + "(\(fmt(seconds / result.referenceAlone))×)"
+                            }.joined(separator: ", "))
                 }
-                // The same scans one file at a time, each after a warm-up, as a process serving one item matrix
-                // finds its cache: above, the three files (56 MB at 59,047 items) and the read take turns, so on a
-                // large L3 each finds the cache as the others left it.
-                let sequentialRounds = items >= 1_000_000 ? 20 : 200
-                func alone(_ body: (Int) -> Void) -> Double {
-                    for r in 0..<max(5, sequentialRounds / 10) { body(r) }  // warm-up
-                    var samples: [Double] = []
-                    for r in 0..<sequentialRounds { samples.append(time { body(r) }.1) }
-                    samples.sort()
-                    return percentile(samples, 0.5)
-                }
-                let queries = (0..<64).map { matrix.queryVector(model.userVector($0)) }
-                let readAlone = alone { _ in _ = bound.sequentialRead(threads: threads) }
-                var line = "  one file at a time (each warmed up): f32 read p50 \(fmt(readAlone * 1e3, 3)) ms"
+                // Each run's ratios are taken within the run, against reading the f32 matrix (`ScanRun.reference`: the
+                // faster of the plain read and the f32 scan); the medians are of those ratios.
+                func median(_ values: [Double]) -> Double { percentile(values.sorted(), 0.5) }
                 for (p, precision) in ItemPrecision.allCases.enumerated() {
-                    let p50 = alone { r in _ = matrices[p].topN(query: queries[r % 64], n: 10, threads: threads) }
-                    line += "; \(precision.rawValue) scan \(fmt(p50 * 1e3, 3)) ms (\(fmt(p50 / readAlone))×)"
+                    let target = [ItemPrecision.f32: "", .f16: " (target ≤ 0.60)", .i8: " (target ≤ 0.35)"][precision]!
+                    let ratios = results.map { $0.scans[p] / $0.reference }
+                    let alone = results.map { $0.alone[p] / $0.referenceAlone }
+                    print(
+                        "  \(threads) thread\(threads > 1 ? "s" : ""), \(precision.rawValue) scan: p50 "
+                            + "\(fmt(median(results.map { $0.scans[p] }) * 1e3, 3)) ms, p99 "
+                            + "\(fmt(median(results.map { $0.p99[p] }) * 1e3, 3)) ms; ratio to reading the f32 matrix "
+                            + "\(fmt(median(ratios)))× (runs \(fmt(ratios.min()!))–\(fmt(ratios.max()!)))\(target); "
+                            + "one file at a time \(fmt(median(alone)))× (\(fmt(alone.min()!))–\(fmt(alone.max()!)))"
+                            + (p == 0
+                                ? "" : "; recall@10 vs f32 \(fmt(results.map { $0.recall[p] }.min()!, 4))"))
                 }
-                print(line)
             }
+            print("load average after: \(loadAverage())")
             if users > 0 {
                 // The co-occurrence ranking of light users: an in-memory items × 32 embedding.
                 var rng = SeededGenerator(seed: 5)
@@ -238,6 +226,59 @@ struct QueryBench: ParsableCommand {
                 )
             }
         }
+    }
+
+    /// One run's p50s: the three scans and the f32 read taking turns (the order of the precisions rotates, so
+    /// none always runs after the same one), then each file alone after a warm-up (as a process serving one item
+    /// matrix finds its cache: taking turns, on a large L3 each finds the cache as the others left it).
+    struct ScanRun {
+        var read: Double
+        var scans: [Double]
+        var p99: [Double]
+        var recall: [Double]
+        var readAlone: Double
+        var alone: [Double]
+        /// The time of reading the f32 matrix that the reduced scans are compared with: the faster of the plain
+        /// read and the f32 scan (which, on a matrix in memory, can outrun the read).
+        var reference: Double { min(read, scans[0]) }
+        var referenceAlone: Double { min(readAlone, alone[0]) }
+    }
+
+    func measureScans(matrices: [ItemMatrix], bound: MappedFile, model: FactorModel, threads: Int) -> ScanRun {
+        let matrix = matrices[0], large = matrix.itemCount >= 1_000_000
+        var lat = [[Double]](repeating: [], count: matrices.count), reads: [Double] = []
+        var hits = [Int](repeating: 0, count: matrices.count), wanted = 0
+        let rounds = large ? 30 : 300
+        for r in 0..<(rounds + rounds / 10) {
+            let q = matrix.queryVector(model.userVector(r % 64))
+            var lists = [[Int32]](repeating: [], count: matrices.count)
+            for step in 0..<matrices.count {
+                let p = (step + r) % matrices.count
+                let (list, seconds) = time { matrices[p].topN(query: q, n: 10, threads: threads) }
+                if r >= rounds / 10 { lat[p].append(seconds) }  // the first tenth warms up
+                lists[p] = list.map(\.item)
+            }
+            for p in 1..<matrices.count { hits[p] += Set(lists[p]).intersection(lists[0]).count }
+            wanted += lists[0].count
+            let read = time { _ = bound.sequentialRead(threads: threads) }.1
+            if r >= rounds / 10 { reads.append(read) }
+        }
+        reads.sort()
+        for p in lat.indices { lat[p].sort() }
+        let aloneRounds = large ? 20 : 200
+        func alone(_ body: (Int) -> Void) -> Double {
+            for r in 0..<max(5, aloneRounds / 10) { body(r) }  // warm-up
+            var samples: [Double] = []
+            for r in 0..<aloneRounds { samples.append(time { body(r) }.1) }
+            samples.sort()
+            return percentile(samples, 0.5)
+        }
+        let queries = (0..<64).map { matrix.queryVector(model.userVector($0)) }
+        let readAlone = alone { _ in _ = bound.sequentialRead(threads: threads) }
+        return ScanRun(
+            read: percentile(reads, 0.5), scans: lat.map { percentile($0, 0.5) }, p99: lat.map { percentile($0, 0.99) },
+            recall: hits.map { Double($0) / Double(max(wanted, 1)) }, readAlone: readAlone,
+            alone: matrices.map { m in alone { r in _ = m.topN(query: queries[r % 64], n: 10, threads: threads) } })
     }
 
     /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, for `users` (user ids,
@@ -324,13 +365,9 @@ final class MappedFile: @unchecked Sendable {
         let sums = ThreadSlots<Float>(count: parts)
         let work = { @Sendable (p: Int) in
             let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
-            var acc = SIMD16<Float>()
-            var j = lo
-            while j + 16 <= hi {
-                acc += self.base.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                j += 16
-            }
-            sums.set(p, acc.sum())
+            // The scans' own read (AVX2 loads, independent sums, software prefetch): see `mfrec_read_floats`.
+            let floats = self.base.advanced(by: lo * 4).assumingMemoryBound(to: Float.self)
+            sums.set(p, mfrec_read_floats(floats, hi - lo))
         }
         // Split as the scans are (`ScanPool`), so the read pays the same hand-off.
         ScanPool.run(parts: parts, work)
@@ -338,14 +375,9 @@ final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// A read of every float that the compiler cannot drop (8 independent sums, so it vectorizes).
+/// A read of every float, as fast as the scans read (`mfrec_read_floats`), that the compiler cannot drop.
 @inline(never)
 func sumFloats(_ values: UnsafeBufferPointer<Float>) -> Float {
-    var acc = SIMD8<Float>()
-    var i = 0
-    while i + 8 <= values.count {
-        acc += SIMD8(values[i..<(i + 8)])
-        i += 8
-    }
-    return acc.sum() + values[i...].reduce(0, +)
+    guard let base = values.baseAddress else { return 0 }
+    return mfrec_read_floats(base, values.count)
 }

@@ -122,6 +122,10 @@ void mfrec_als_cg(const int64_t *indptr, const int32_t *indices, const float *co
 // an order the hardware prefetcher cannot follow. A hint: no effect on any result.
 void mfrec_prefetch_rows(const float *a, const float *b, size_t bytes);
 
+// The sum of `count` floats, read as fast as the scans read rows: the memory-read bound `mfrec-bench query`
+// compares the scans with (AVX2 where the CPU has it).
+float mfrec_read_floats(const float *p, size_t count);
+
 /// One SGD pass over a block of ratings (the training hot loop). Rows of P and Q are `stride` floats
 /// (a multiple of 8, zero-padded). Adds the squared and absolute errors (measured before each update)
 /// to *sq and *ab. With `use_bias` 0, predictions are the plain dot product; with `nonnegative` 1,
