@@ -365,7 +365,7 @@ final class MappedFile: @unchecked Sendable {
         let sums = ThreadSlots<Float>(count: parts)
         let work = { @Sendable (p: Int) in
             let lo = total * p / parts / 16 * 16, hi = p == parts - 1 ? total : total * (p + 1) / parts / 16 * 16
-            // The scans' own read (AVX2 loads, independent sums, software prefetch): see `mfrec_read_floats`.
+            // A read with nothing else to do (AVX2 loads, independent sums, software prefetch): `mfrec_read_floats`.
             let floats = self.base.advanced(by: lo * 4).assumingMemoryBound(to: Float.self)
             sums.set(p, mfrec_read_floats(floats, hi - lo))
         }
@@ -375,7 +375,7 @@ final class MappedFile: @unchecked Sendable {
     }
 }
 
-/// A read of every float, as fast as the scans read (`mfrec_read_floats`), that the compiler cannot drop.
+/// A read of every float (`mfrec_read_floats`, the bound the scans are compared with) that the compiler cannot drop.
 @inline(never)
 func sumFloats(_ values: UnsafeBufferPointer<Float>) -> Float {
     guard let base = values.baseAddress else { return 0 }

@@ -122,8 +122,8 @@ void mfrec_als_cg(const int64_t *indptr, const int32_t *indices, const float *co
 // an order the hardware prefetcher cannot follow. A hint: no effect on any result.
 void mfrec_prefetch_rows(const float *a, const float *b, size_t bytes);
 
-// The sum of `count` floats, read as fast as the scans read rows: the memory-read bound `mfrec-bench query`
-// compares the scans with (AVX2 where the CPU has it).
+// The sum of `count` floats, read with no arithmetic to wait for and with software prefetch: the memory-read bound
+// `mfrec-bench query` compares the scans with (AVX2 where the CPU has it).
 float mfrec_read_floats(const float *p, size_t count);
 
 /// One SGD pass over a block of ratings (the training hot loop). Rows of P and Q are `stride` floats
