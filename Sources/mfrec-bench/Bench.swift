@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
             + "the ratios.",
         subcommands: [
             IngestBench.self, TrainBench.self, QueryBench.self, IncrementalBench.self, SnapshotBench.self,
-            RankingBench.self, ServeBench.self, LimitsBench.self, PredictBench.self, BatchBench.self,
+            RankingBench.self, ServeBench.self, LimitsBench.self, PredictBench.self, BatchBench.self, SparkBench.self,
         ])
 }
 

@@ -24,7 +24,14 @@ struct RankingBench: ParsableCommand {
     @Option(
         help: "Also time the ranking-model fit on this many generated ratings (e.g. 25000000) against implicit ALS.")
     var large: Int?
+    @Option(help: "Runs of the --large fits (each fit and implicit's take turns; medians and ranges printed).")
+    var largeRuns = 1
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard largeRuns >= 1 else { throw ValidationError("--large-runs must be at least 1") }
+        if let large, large < 1_000 { throw ValidationError("--large must be at least 1000") }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
@@ -107,38 +114,19 @@ struct RankingBench: ParsableCommand {
         if let large { try timeLarge(large, dir: dir) }
     }
 
-    /// The ranking model's fit on generated ratings next to implicit's ALS at the same k, one run.
+    /// The ranking model's fit on generated ratings next to implicit's ALS at the same k: `largeRuns` runs, in each
+    /// the spectral fit, the implicit-ALS part at 6 and 15 iterations and implicit's ALS at 6 and 15 take turns;
+    /// each run's figures, then the medians (and of the per-run ratios to implicit).
     func timeLarge(_ count: Int, dir: String) throws {
         let users = max(1000, count / 154), itemCount = max(500, count / 423)
-        section("fit time on \(count) generated ratings (\(users) users × \(itemCount) items), k = 64")
+        section(
+            "fit time on \(count) generated ratings (\(users) users × \(itemCount) items), k = 64; "
+                + "\(largeRuns) run\(largeRuns > 1 ? "s" : ""), load average \(loadAverage())")
         let data = (dir as NSString).appendingPathComponent("large.csv")
         _ = try SyntheticRatings(users: users, items: itemCount, ratings: count, seed: 1).write(to: data)
         let rec = try Recommender(path: (dir as NSString).appendingPathComponent("large.db"))
         try rec.ingest(path: data)
         let (train, _) = try rec.loadSplit(.none, maxSeq: Int64.max)
-        let parameters = RankingModel.Parameters(factors: 64, exponent: 0.3, spectrumPower: 0.5, weighting: .rating)
-        let (_, fitSeconds) = time {
-            RankingModel.fit(
-                users: train.users, items: train.items, ratings: train.ratings, userCount: users, itemCount: itemCount,
-                parameters: parameters, threads: 2)
-        }
-        print(
-            "mfrec ranking model (6 subspace iterations, 2 threads): \(fmt(fitSeconds)) s, peak RSS "
-                + "\(fmt(peakRSSMegabytes(), 0)) MB"
-        )
-        // The ranking model's implicit-ALS part (`ImplicitALSFit`, what `train` blends in when validation keeps
-        // it) at the tuner's first setting, for the iterations implicit is timed at below.
-        for iterations in [6, 15] {
-            let (_, alsSeconds) = time {
-                ImplicitALSFit.fit(
-                    users: train.users, items: train.items, ratings: train.ratings, userCount: users,
-                    itemCount: itemCount, ratingOffset: 1, factors: 64, regularization: 30, alpha: 1,
-                    iterations: iterations, threads: 2)
-            }
-            print(
-                "mfrec implicit-ALS part (\(iterations) iterations, 3 CG steps, 2 threads): \(fmt(alsSeconds)) s, "
-                    + "peak RSS \(fmt(peakRSSMegabytes(), 0)) MB")
-        }
         let path = (dir as NSString).appendingPathComponent("large.npz")
         try writeCOO(train, to: path)
         let code = """
@@ -147,10 +135,47 @@ struct RankingBench: ParsableCommand {
             d = np.load(sys.argv[1]); R = sp.csr_matrix((np.ones(len(d['u']), np.float32), (d['u'], d['i'])))
             for it in (6, 15):
                 m = AlternatingLeastSquares(factors=64, iterations=it, random_state=1)
-                t = time.perf_counter(); m.fit(R, show_progress=False); print(f"implicit ALS ({it} iterations, its "
-                    + f"own threads): {time.perf_counter() - t:.2f} s")
+                t = time.perf_counter(); m.fit(R, show_progress=False); print(f"{time.perf_counter() - t:.4f}")
             """
-        print(try runPython(["-c", code, path]), terminator: "")
+        let parameters = RankingModel.Parameters(factors: 64, exponent: 0.3, spectrumPower: 0.5, weighting: .rating)
+        // Per run: spectral, ALS 6, ALS 15, implicit 6, implicit 15 (seconds).
+        var runs: [[Double]] = []
+        for run in 1...largeRuns {
+            let (_, spectral) = time {
+                RankingModel.fit(
+                    users: train.users, items: train.items, ratings: train.ratings, userCount: users,
+                    itemCount: itemCount, parameters: parameters, threads: 2)
+            }
+            // The ranking model's implicit-ALS part (`ImplicitALSFit`, what `train` blends in when validation
+            // keeps it) at the tuner's first setting, for the iterations implicit is timed at.
+            let als = [6, 15].map { iterations in
+                time {
+                    ImplicitALSFit.fit(
+                        users: train.users, items: train.items, ratings: train.ratings, userCount: users,
+                        itemCount: itemCount, ratingOffset: 1, factors: 64, regularization: 30, alpha: 1,
+                        iterations: iterations, threads: 2)
+                }.1
+            }
+            let implicit = try runPython(["-c", code, path]).split(separator: "\n").compactMap { Double($0) }
+            guard implicit.count == 2 else { throw BenchError("implicit's ALS printed no times") }
+            runs.append([spectral] + als + implicit)
+            print(
+                "run \(run): mfrec ranking model (6 subspace iterations, 2 threads) \(fmt(spectral)) s; mfrec "
+                    + "implicit-ALS part (3 CG steps, 2 threads) \(fmt(als[0])) s for 6 iterations, "
+                    + "\(fmt(als[1])) s for 15; implicit ALS (its own threads) \(fmt(implicit[0])) s / "
+                    + "\(fmt(implicit[1])) s (mfrec's \(fmt(als[0] / implicit[0]))× / \(fmt(als[1] / implicit[1]))×); "
+                    + "peak RSS so far \(fmt(peakRSSMegabytes(), 0)) MB")
+        }
+        func median(_ values: [Double]) -> String {
+            values.count == 1
+                ? fmt(values[0]) : "\(fmt(medianOf(values))) (\(fmt(values.min()!))–\(fmt(values.max()!)))"
+        }
+        let column = { (c: Int) in runs.map { $0[c] } }
+        print(
+            "median of \(runs.count): spectral \(median(column(0))) s; implicit-ALS part \(median(column(1))) s / "
+                + "\(median(column(2))) s; implicit ALS \(median(column(3))) s / \(median(column(4))) s; ratios "
+                + "\(median(runs.map { $0[1] / $0[3] }))× / \(median(runs.map { $0[2] / $0[4] }))×; load average "
+                + "\(loadAverage())")
     }
 
     /// Users and items of the ratings as a NumPy .npz (two int32 arrays), for the ALS baseline.

@@ -28,9 +28,11 @@ struct ChildRun {
     var peakMegabytes: Double
 }
 
-/// Runs a program to completion and measures its wall time and peak memory (wait4's rusage).
+/// Runs a program to completion and measures its wall time and peak memory (wait4's rusage). With `output`, its
+/// stdout and stderr go to that file (created or truncated) instead; `quiet` sends stdout to /dev/null.
 func runChild(
-    _ path: String, _ arguments: [String], quiet: Bool = true, environment: [String: String] = [:]
+    _ path: String, _ arguments: [String], quiet: Bool = true, environment: [String: String] = [:],
+    output: String? = nil
 ) throws -> ChildRun {
     var pid: pid_t = 0
     let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
@@ -43,7 +45,12 @@ func runChild(
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    if quiet { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
+    if let output {
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    } else if quiet {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
     let start = DispatchTime.now().uptimeNanoseconds
     let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
     guard rc == 0 else { throw BenchError("cannot start \(path): \(String(cString: strerror(rc)))") }
@@ -84,6 +91,13 @@ var mfrecPath: String {
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     return sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p + 0.5))]
+}
+
+/// The median of values (the mean of the middle two for an even count; 0 for none).
+func medianOf(_ values: [Double]) -> Double {
+    let v = values.sorted()
+    guard !v.isEmpty else { return 0 }
+    return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
 }
 
 func fmt(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }

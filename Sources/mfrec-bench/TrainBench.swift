@@ -26,7 +26,19 @@ struct TrainBench: ParsableCommand {
                 + "with the phases it prints, next to the same ratings' in-process SGD alone and a plain scan of "
                 + "the ratings table.", valueName: "path"))
     var phasesDb: String?
-    @Option(help: "Timed runs of --phases-db after the first.") var runs = 3
+    @Option(
+        help: ArgumentHelp(
+            "Instead of the SGD table: time whole `mfrec train` processes on fresh copies of this database, one per "
+                + "--train-args, taking turns: a first run, then --runs more with their medians (wall time, peak "
+                + "memory, the phases the command prints).", valueName: "path"))
+    var wholeDb: String?
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "With --whole-db: the arguments of one `mfrec train` variant (split at spaces; --db is "
+                + "added). Repeat for variants that take turns in the same run.", valueName: "args"))
+    var trainArgs: [String] = []
+    @Option(help: "Timed runs of --phases-db or --whole-db after the first.") var runs = 3
     @OptionGroup var scale: Scale
 
     func validate() throws {
@@ -34,12 +46,25 @@ struct TrainBench: ParsableCommand {
         if let phasesDb, !FileManager.default.fileExists(atPath: phasesDb) {
             throw ValidationError("--phases-db: no such file: \(phasesDb)")
         }
+        if let wholeDb {
+            guard FileManager.default.fileExists(atPath: wholeDb) else {
+                throw ValidationError("--whole-db: no such file: \(wholeDb)")
+            }
+            guard phasesDb == nil else { throw ValidationError("--whole-db and --phases-db are separate runs") }
+            guard !trainArgs.isEmpty else { throw ValidationError("--whole-db needs at least one --train-args") }
+            for args in trainArgs where args.split(separator: " ").contains(where: { $0 == "--db" }) {
+                throw ValidationError("--train-args: --db is the copy's, not given: \(args)")
+            }
+        } else if !trainArgs.isEmpty {
+            throw ValidationError("--train-args goes with --whole-db")
+        }
     }
 
     func run() throws {
         let dir = try scale.makeFolder()
         defer { scale.removeFolder(dir) }
         if let phasesDb { return try phases(of: phasesDb, dir: dir) }
+        if let wholeDb { return try wholeProcesses(of: wholeDb, dir: dir) }
         var sets: [(String, String, Int, Int, Int)] = []
         if FileManager.default.fileExists(atPath: sharedML100K) {
             sets.append(("ML-100K", sharedML100K, 943, 1682, 100_000))
@@ -218,6 +243,59 @@ struct TrainBench: ParsableCommand {
             "same run, in process: the SGD alone (20 epochs, k 32, 2 threads, no per-epoch test) \(fmt(sgd)) s — the "
                 + "training phase is \(fmt(medians[1] / sgd))× it; one connection stepping through the \(rows) "
                 + "ratings \(fmt(scan)) s — loading is \(fmt(medians[0] / scan))× it")
+    }
+
+    /// Copies `source` (with its -wal and training cache, when there) to `db`, written back to disk, as an ingest
+    /// leaves its database (otherwise the kernel writes the copy back during the timed run).
+    func freshCopy(of source: String, to db: String) throws {
+        for suffix in ["", "-wal", "-shm", ".ratings", ".items"] {
+            try? FileManager.default.removeItem(atPath: db + suffix)
+        }
+        for suffix in ["", "-wal", ".ratings"] where FileManager.default.fileExists(atPath: source + suffix) {
+            try FileManager.default.copyItem(atPath: source + suffix, toPath: db + suffix)
+            if let handle = FileHandle(forUpdatingAtPath: db + suffix) {
+                try handle.synchronize()
+                try handle.close()
+            }
+        }
+    }
+
+    /// Whole `mfrec train` processes, one variant per --train-args, each run on a fresh copy of `source`; the
+    /// variants take turns (so they share the machine's mood); a first run, then `runs` more with their medians.
+    /// Each child's exit status is checked; its peak memory is wait4's.
+    func wholeProcesses(of source: String, dir: String) throws {
+        let db = (dir as NSString).appendingPathComponent("whole.db")
+        let log = (dir as NSString).appendingPathComponent("whole.log")
+        let variants = trainArgs.map { $0.split(separator: " ").map(String.init) }
+        section("whole `mfrec train` processes on fresh copies of \(source); load average \(loadAverage())")
+        var timed = [[(seconds: Double, megabytes: Double)]](repeating: [], count: variants.count)
+        for run in 0...runs {
+            for (v, args) in variants.enumerated() {
+                try freshCopy(of: source, to: db)
+                let child = try runChild(mfrecPath, ["train", "--db", db] + args, output: log)
+                let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                guard child.status == 0 else {
+                    throw BenchError(
+                        "mfrec train \(args.joined(separator: " ")) exited with \(child.status): "
+                            + String(output.suffix(2000)))
+                }
+                let times = output.split(separator: "\n").last(where: { $0.hasPrefix("times: ") }).map(String.init)
+                print(
+                    (run == 0 ? "first run" : "run \(run)") + ", `mfrec train \(args.joined(separator: " "))`: "
+                        + "\(fmt(child.seconds)) s, peak \(fmt(child.peakMegabytes, 0)) MB"
+                        + (times.map { "; \($0)" } ?? ""))
+                if run > 0 { timed[v].append((child.seconds, child.peakMegabytes)) }
+            }
+        }
+        for (v, args) in variants.enumerated() {
+            let seconds = timed[v].map(\.seconds).sorted(), megabytes = timed[v].map(\.megabytes).sorted()
+            print(
+                "median of \(seconds.count), `mfrec train \(args.joined(separator: " "))`: "
+                    + "\(fmt(medianOf(seconds))) s (runs \(fmt(seconds.first!))–\(fmt(seconds.last!))), peak "
+                    + "\(fmt(medianOf(megabytes), 0)) MB (\(fmt(megabytes.first!, 0))–\(fmt(megabytes.last!, 0)))"
+            )
+        }
+        print("load average after: \(loadAverage())")
     }
 
     /// Seconds from the train command's "12.34 s" or "1 min 5 s"; nil for anything else.
