@@ -15,7 +15,13 @@ struct IngestBench: ParsableCommand {
     @Option(help: "Ratings to generate.") var ratings = 25_000_000
     @Option(help: "Users.") var users = 162_541
     @Option(help: "Items.") var items = 59_047
+    @Option(help: "Runs of each ingest and of the baseline (plain, gzip and the baseline take turns; medians printed).")
+    var runs = 3
     @OptionGroup var scale: Scale
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+    }
 
     func run() throws {
         let dir = try scale.makeFolder()
@@ -30,21 +36,50 @@ struct IngestBench: ParsableCommand {
             print("generated \(path) (\(fmt(Double(report.bytes) / 1e6, 0)) MB of text) in \(fmt(seconds)) s")
         }
 
-        // The mfrec runs go first, while this process is small: a spawned child's peak-memory figure
-        // includes the pages of its parent at the time of the spawn.
-        var runs: [(String, ChildRun)] = []
-        for (label, path) in [("plain", plain), ("gzip", gz)] {
-            let db = (dir as NSString).appendingPathComponent("ingest-\(label).db")
-            removeDatabase(db)
-            let run = try runChild(mfrecPath, ["ingest", path, "--db", db])
-            guard run.status == 0 else { throw BenchError("mfrec ingest failed with status \(run.status)") }
-            runs.append((label, run))
+        // The mfrec runs of every round go first, while this process is small: a spawned child's peak-memory
+        // figure includes the pages of its parent at the time of the spawn (the baseline below loads every row).
+        var runsOf: [String: [ChildRun]] = [:]
+        for _ in 0..<runs {
+            for (label, path) in [("plain", plain), ("gzip", gz)] {
+                let db = (dir as NSString).appendingPathComponent("ingest-\(label).db")
+                removeDatabase(db)
+                let run = try runChild(mfrecPath, ["ingest", path, "--db", db])
+                guard run.status == 0 else { throw BenchError("mfrec ingest failed with status \(run.status)") }
+                runsOf[label, default: []].append(run)
+                removeDatabase(db)
+            }
         }
 
-        // Baseline: the same rows, already parsed, through one prepared INSERT in one transaction.
+        // Baseline: the same rows, already parsed, through one prepared INSERT in one transaction, `runs` times.
         let rows = try loadRows(plain)
+        var baseRuns: [Double] = []
+        for _ in 0..<runs { baseRuns.append(try bareInsert(rows, dir: dir)) }
+        let baseSeconds = medianOf(baseRuns)
+        let n = Double(rows.users.count)
+        print(
+            "baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s "
+                + "(median of \(runs), runs \(fmt(baseRuns.min()!))–\(fmt(baseRuns.max()!)) s), "
+                + "\(rate(n, baseSeconds)) rows/s"
+        )
+        for label in ["plain", "gzip"] {
+            let seconds = runsOf[label]!.map(\.seconds), peaks = runsOf[label]!.map(\.peakMegabytes)
+            let median = medianOf(seconds)
+            print(
+                "mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit, training cache): "
+                    + "\(fmt(median)) s (median of \(runs), runs \(fmt(seconds.min()!))–\(fmt(seconds.max()!)) s), "
+                    + "\(rate(n, median)) rows/s, peak memory \(fmt(medianOf(peaks), 0)) MB "
+                    + "(\(fmt(peaks.min()!, 0))–\(fmt(peaks.max()!, 0))), \(fmt(median / baseSeconds))× the "
+                    + "baseline's time")
+        }
+        print("load average after: \(loadAverage())")
+    }
+
+    /// The same rows through one prepared INSERT in one transaction into a fresh database of the same schema: its
+    /// seconds (the schema's creation not timed).
+    func bareInsert(_ rows: Rows, dir: String) throws -> Double {
         let baseDB = (dir as NSString).appendingPathComponent("baseline.db")
         removeDatabase(baseDB)
+        defer { removeDatabase(baseDB) }
         _ = try Store(path: baseDB)  // creates the schema; the baseline writes through the C API directly
         var handle: OpaquePointer?
         guard sqlite3_open(baseDB, &handle) == SQLITE_OK, let db = handle else {
@@ -54,7 +89,7 @@ struct IngestBench: ParsableCommand {
         for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"] {
             guard sqlite3_exec(db, pragma, nil, nil, nil) == SQLITE_OK else { throw BenchError("\(pragma) failed") }
         }
-        let (_, baseSeconds) = try time {
+        return try time {
             var stmt: OpaquePointer?
             let sql = "INSERT INTO ratings (user_id, item_id, rating, ts, seq) VALUES (?, ?, ?, ?, ?)"
             guard sqlite3_exec(db, "BEGIN IMMEDIATE", nil, nil, nil) == SQLITE_OK,
@@ -71,24 +106,13 @@ struct IngestBench: ParsableCommand {
                 sqlite3_reset(stmt)
             }
             guard sqlite3_exec(db, "COMMIT", nil, nil, nil) == SQLITE_OK else { throw BenchError("commit failed") }
-        }
-        let n = Double(rows.users.count)
-        print(
-            "baseline   bare prepared INSERT of parsed rows (same schema, one transaction): \(fmt(baseSeconds)) s, "
-                + "\(rate(n, baseSeconds)) rows/s"
-        )
-
-        for (label, run) in runs {
-            print(
-                "mfrec ingest (\(label), whole process: parse, validate, map ids, insert, commit): "
-                    + "\(fmt(run.seconds)) s, "
-                    + "\(rate(n, run.seconds)) rows/s, peak memory \(fmt(run.peakMegabytes, 0)) MB, "
-                    + "\(fmt(run.seconds / baseSeconds)) × the baseline's time")
-        }
+        }.1
     }
 
     func removeDatabase(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for suffix in ["", "-wal", "-shm", ".ratings", ".items"] {
+            try? FileManager.default.removeItem(atPath: path + suffix)
+        }
     }
 
     struct Rows { var users: [Int32] = [], items: [Int32] = [], ratings: [Double] = [], timestamps: [Int64] = [] }

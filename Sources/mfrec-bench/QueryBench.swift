@@ -154,7 +154,8 @@ struct QueryBench: ParsableCommand {
                                 "\(ItemPrecision.allCases[p].rawValue) \(fmt(seconds * 1e3, 3)) ms "
                                     + "(\(fmt(seconds / result.reference))×)"
                             }.joined(separator: ", ")
-                            + "; one file at a time: read \(fmt(result.readAlone * 1e3, 3)) ms, "
+                            + "; one file at a time: read \(fmt(result.readAlone * 1e3, 3)) ms (half of it "
+                            + "\(fmt(result.bytesAlone[1] * 1e3, 3)), a quarter \(fmt(result.bytesAlone[2] * 1e3, 3))), "
                             + result.alone.enumerated().map { p, seconds in
                                 "\(ItemPrecision.allCases[p].rawValue) \(fmt(seconds * 1e3, 3)) ms "
                                     + "(\(fmt(seconds / result.referenceAlone))×)"
@@ -167,12 +168,17 @@ struct QueryBench: ParsableCommand {
                     let target = [ItemPrecision.f32: "", .f16: " (target ≤ 0.60)", .i8: " (target ≤ 0.35)"][precision]!
                     let ratios = results.map { $0.scans[p] / $0.reference }
                     let alone = results.map { $0.alone[p] / $0.referenceAlone }
+                    let floor = results.map { $0.bytesAlone[p] / $0.referenceAlone }
                     print(
                         "  \(threads) thread\(threads > 1 ? "s" : ""), \(precision.rawValue) scan: p50 "
                             + "\(fmt(median(results.map { $0.scans[p] }) * 1e3, 3)) ms, p99 "
                             + "\(fmt(median(results.map { $0.p99[p] }) * 1e3, 3)) ms; ratio to reading the f32 matrix "
                             + "\(fmt(median(ratios)))× (runs \(fmt(ratios.min()!))–\(fmt(ratios.max()!)))\(target); "
                             + "one file at a time \(fmt(median(alone)))× (\(fmt(alone.min()!))–\(fmt(alone.max()!)))"
+                            + (p == 0
+                                ? ""
+                                : " (reading the copy's bytes alone: \(fmt(median(floor)))×, "
+                                    + "\(fmt(floor.min()!))–\(fmt(floor.max()!)))")
                             + (p == 0
                                 ? "" : "; recall@10 vs f32 \(fmt(results.map { $0.recall[p] }.min()!, 4))"))
                 }
@@ -238,6 +244,9 @@ struct QueryBench: ParsableCommand {
         var recall: [Double]
         var readAlone: Double
         var alone: [Double]
+        /// Each file alone: reading as many bytes of the f32 file as each precision's scan copy holds (f32: all of
+        /// it; f16 half, i8 a quarter): the floor a scan of that copy cannot beat, however little arithmetic it does.
+        var bytesAlone: [Double]
         /// The time of reading the f32 matrix that the reduced scans are compared with: the faster of the plain
         /// read and the f32 scan (which, on a matrix in memory, can outrun the read).
         var reference: Double { min(read, scans[0]) }
@@ -275,10 +284,18 @@ struct QueryBench: ParsableCommand {
         }
         let queries = (0..<64).map { matrix.queryVector(model.userVector($0)) }
         let readAlone = alone { _ in _ = bound.sequentialRead(threads: threads) }
+        let bytesAlone = ItemPrecision.allCases.map { precision in
+            precision == .f32
+                ? readAlone
+                : alone { _ in
+                    _ = bound.sequentialRead(threads: threads, fraction: precision == .f16 ? 0.5 : 0.25)
+                }
+        }
         return ScanRun(
             read: percentile(reads, 0.5), scans: lat.map { percentile($0, 0.5) }, p99: lat.map { percentile($0, 0.99) },
             recall: hits.map { Double($0) / Double(max(wanted, 1)) }, readAlone: readAlone,
-            alone: matrices.map { m in alone { r in _ = m.topN(query: queries[r % 64], n: 10, threads: threads) } })
+            alone: matrices.map { m in alone { r in _ = m.topN(query: queries[r % 64], n: 10, threads: threads) } },
+            bytesAlone: bytesAlone)
     }
 
     /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, for `users` (user ids,
@@ -359,8 +376,8 @@ final class MappedFile: @unchecked Sendable {
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
 
     /// Sums every float of the file on `threads` threads.
-    func sequentialRead(threads: Int = 1) -> Float {
-        let total = size / 64 * 16
+    func sequentialRead(threads: Int = 1, fraction: Double = 1) -> Float {
+        let total = Int(Double(size / 64) * fraction) * 16
         let parts = max(1, threads)
         let sums = ThreadSlots<Float>(count: parts)
         let work = { @Sendable (p: Int) in

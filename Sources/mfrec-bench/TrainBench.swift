@@ -9,14 +9,16 @@ struct TrainBench: ParsableCommand {
         commandName: "train",
         abstract:
             "SGD throughput (rating updates per second per thread) for several k, 1 and 2 threads, on ML-100K and "
-            + "generated sets."
+            + "generated sets (medians of --runs); with --phases-db or --whole-db, whole `mfrec train` processes "
+            + "instead."
     )
 
     @Option(help: "Epochs per measurement.") var epochs = 20
     @Option(help: "Largest generated set (0 skips generated sets).") var largest = 25_000_000
     @Option(
         help: ArgumentHelp(
-            "A LibMF mf-train binary (built outside the repo) to time on the same training ratings, same run.",
+            "A LibMF mf-train binary (built outside the repo) to time on the largest set's training ratings, taking "
+                + "turns with mfrec's SGD (a warm-up round, then --runs rounds).",
             valueName: "path"))
     var libmf: String?
     @Option(
@@ -38,7 +40,11 @@ struct TrainBench: ParsableCommand {
             "With --whole-db: the arguments of one `mfrec train` variant (split at spaces; --db is "
                 + "added). Repeat for variants that take turns in the same run.", valueName: "args"))
     var trainArgs: [String] = []
-    @Option(help: "Timed runs of --phases-db or --whole-db after the first.") var runs = 3
+    @Option(
+        help: ArgumentHelp(
+            "Timed runs of each SGD setting, of --phases-db or --whole-db after the first, or rounds with --libmf "
+                + "after a warm-up."))
+    var runs = 3
     @OptionGroup var scale: Scale
 
     func validate() throws {
@@ -85,23 +91,6 @@ struct TrainBench: ParsableCommand {
                     throw BenchError("ingest failed")
                 }
             }
-            // End to end first, while this process is small (a spawned child's peak memory includes its parent's pages).
-            var endToEnd: [String] = []
-            if count >= 1_000_000 {
-                for k in [32, 64] {
-                    let run = try runChild(
-                        mfrecPath,
-                        [
-                            "train", "--db", db, "--factors", "\(k)", "--epochs", "\(epochs)",
-                            "--test-fraction", "0.1", "--threads", "2", "--tune", "off", "--quiet",
-                        ])
-                    guard run.status == 0 else { throw BenchError("mfrec train failed") }
-                    endToEnd.append(
-                        "end to end `mfrec train --factors \(k) --epochs \(epochs) --threads 2 --test-fraction 0.1 --tune off` (load + train + "
-                            + "test + snapshot + item matrix): "
-                            + "\(fmt(run.seconds)) s, peak memory \(fmt(run.peakMegabytes, 0)) MB")
-                }
-            }
             let rec = try Recommender(path: db)
             // Loading: mfrec's path (two connections, split into train and test) against one connection stepping
             // through the same rows with nothing done per row, warm page cache, medians of 3 after a warm-up.
@@ -131,8 +120,7 @@ struct TrainBench: ParsableCommand {
                 "\(name): \(train.count) training ratings (90%), \(userCount) users, \(itemCount) items, \(epochs) "
                     + "epochs; memory now \(fmt(currentRSSMegabytes(), 0)) MB"
             )
-            print("   k  threads  seconds  updates/s/thread  2-thread speed-up")
-            var twoThreads: [Int: Double] = [:]
+            print("   k  threads  seconds (median of \(runs), range)  updates/s/thread  2-thread speed-up")
             for k in [20, 32, 64] {
                 var single = 0.0
                 for threads in [1, 2] {
@@ -140,24 +128,28 @@ struct TrainBench: ParsableCommand {
                     options.factors = k
                     options.epochs = epochs
                     options.threads = threads
-                    let (_, seconds) = try time {
-                        try Trainer.train(
-                            train: train, test: nil, userCount: userCount, itemCount: itemCount, scale: 1...5,
-                            options: options)
+                    // The loading runs above warm the process up; each setting is then timed `runs` times.
+                    var samples: [Double] = []
+                    for _ in 0..<runs {
+                        samples.append(
+                            try time {
+                                try Trainer.train(
+                                    train: train, test: nil, userCount: userCount, itemCount: itemCount, scale: 1...5,
+                                    options: options)
+                            }.1)
                     }
+                    let seconds = medianOf(samples)
                     if threads == 1 { single = seconds }
-                    if threads == 2 { twoThreads[k] = seconds }
                     let perThread = Double(train.count * epochs) / seconds / Double(threads)
                     print(
                         String(
-                            format: "%4d  %7d  %7.2f  %16@  %@", k, threads, seconds,
-                            rate(perThread * 1, 1) as NSString,
+                            format: "%4d  %7d  %7.2f (%.2f–%.2f)  %16@  %@", k, threads, seconds, samples.min()!,
+                            samples.max()!, rate(perThread * 1, 1) as NSString,
                             threads == 2 ? fmt(single / seconds) + "×" : ""))
                 }
             }
-            for line in endToEnd { print(line) }
-            if let libmf, count >= 1_000_000 {
-                try compareLibMF(libmf, train: train, dir: dir, mfrecSeconds: twoThreads)
+            if let libmf, count >= 1_000_000, count == sets.map(\.4).max() {  // the largest set only
+                try compareLibMF(libmf, train: train, dir: dir, userCount: userCount, itemCount: itemCount)
             }
         }
         print("\npeak memory of this benchmark process: \(fmt(peakRSSMegabytes(), 0)) MB")
@@ -309,23 +301,52 @@ struct TrainBench: ParsableCommand {
     }
 
     /// LibMF's `mf-train` on the same training ratings (its text format: 0-based "user item rating" lines),
-    /// 2 threads, the same k and epochs; its wall time next to the in-process SGD's 2-thread time above.
-    func compareLibMF(_ libmf: String, train: RatingTriples, dir: String, mfrecSeconds: [Int: Double]) throws {
+    /// 2 threads, the same k and epochs, taking turns with mfrec's in-process 2-thread SGD on the same ratings: a
+    /// warm-up round, then `runs` rounds with each one's ratio and the medians. LibMF's time is its whole process
+    /// (reading its text file included); its exit status is checked.
+    func compareLibMF(_ libmf: String, train: RatingTriples, dir: String, userCount: Int, itemCount: Int) throws {
         let path = (dir as NSString).appendingPathComponent("libmf-\(train.count).txt")
         let model = (dir as NSString).appendingPathComponent("libmf-\(train.count).model")
         var text = ""
         text.reserveCapacity(train.count * 16)
         for j in 0..<train.count { text += "\(train.users[j]) \(train.items[j]) \(train.ratings[j])\n" }
         try text.write(toFile: path, atomically: false, encoding: .utf8)
+        print(
+            "LibMF \(libmf) against mfrec's SGD, taking turns (a warm-up round, then \(runs)); load average \(loadAverage())"
+        )
+        var ratios: [Int: [Double]] = [:], own: [Int: [Double]] = [:], theirs: [Int: [Double]] = [:]
+        for round in 0...runs {
+            for k in [32, 64] {
+                var options = TrainingOptions()
+                options.factors = k
+                options.epochs = epochs
+                options.threads = 2
+                let (_, mfrec) = try time {
+                    try Trainer.train(
+                        train: train, test: nil, userCount: userCount, itemCount: itemCount, scale: 1...5,
+                        options: options)
+                }
+                let run = try runChild(
+                    libmf,
+                    ["-f", "0", "-k", "\(k)", "-t", "\(epochs)", "-s", "2", "-l2", "0.1", "-r", "0.02", path, model])
+                guard run.status == 0 else { throw BenchError("\(libmf) failed (exit status \(run.status))") }
+                print(
+                    (round == 0 ? "  warm-up" : "  round \(round)") + ", k \(k): mfrec SGD (2 threads, in process) "
+                        + "\(fmt(mfrec)) s; LibMF mf-train (2 threads, whole process) \(fmt(run.seconds)) s = "
+                        + "\(fmt(run.seconds / mfrec))× mfrec's time")
+                if round > 0 {
+                    ratios[k, default: []].append(run.seconds / mfrec)
+                    own[k, default: []].append(mfrec)
+                    theirs[k, default: []].append(run.seconds)
+                }
+            }
+        }
         for k in [32, 64] {
-            let run = try runChild(
-                libmf, ["-f", "0", "-k", "\(k)", "-t", "\(epochs)", "-s", "2", "-l2", "0.1", "-r", "0.02", path, model])
-            guard run.status == 0 else { throw BenchError("\(libmf) failed (exit status \(run.status))") }
-            let perThread = Double(train.count * epochs) / run.seconds / 2
-            let ratio = mfrecSeconds[k].map { fmt(run.seconds / $0) + "× mfrec's 2-thread time" } ?? ""
+            let r = ratios[k]!
             print(
-                "LibMF mf-train, k \(k), 2 threads, same ratings and epochs (whole process, incl. reading its text "
-                    + "file): \(fmt(run.seconds)) s = \(rate(perThread, 1)) updates/s/thread; \(ratio)")
+                "LibMF, k \(k), median of \(r.count): \(fmt(medianOf(theirs[k]!))) s against mfrec's "
+                    + "\(fmt(medianOf(own[k]!))) s: \(fmt(medianOf(r)))× mfrec's time (rounds \(fmt(r.min()!))–"
+                    + "\(fmt(r.max()!))×); load average \(loadAverage())")
         }
     }
 }
