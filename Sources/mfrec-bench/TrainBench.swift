@@ -160,20 +160,7 @@ struct TrainBench: ParsableCommand {
     /// one connection stepping through the ratings (the floor of the loading phase).
     func phases(of source: String, dir: String) throws {
         let db = (dir as NSString).appendingPathComponent("phases.db")
-        // The training cache goes with the copy when the source has one (as a first ingest leaves it).
-        for suffix in ["", "-wal", ".ratings"] {
-            try? FileManager.default.removeItem(atPath: db + suffix)
-        }
-        for suffix in ["", "-wal", ".ratings"] where FileManager.default.fileExists(atPath: source + suffix) {
-            try? FileManager.default.removeItem(atPath: db + suffix)
-            try FileManager.default.copyItem(atPath: source + suffix, toPath: db + suffix)
-            // Written back before the first run, as an ingest leaves its database (SQLite syncs it): otherwise the
-            // kernel writes the copy's gigabyte back during the first run and slows it.
-            if let handle = FileHandle(forUpdatingAtPath: db + suffix) {
-                try handle.synchronize()
-                try handle.close()
-            }
-        }
+        try freshCopy(of: source, to: db)
         let command = [
             "train", "--db", db, "--factors", "32", "--epochs", "20", "--threads", "2", "--test-fraction", "0.1",
             "--tune", "off", "--quiet",
@@ -237,8 +224,9 @@ struct TrainBench: ParsableCommand {
                 + "ratings \(fmt(scan)) s — loading is \(fmt(medians[0] / scan))× it")
     }
 
-    /// Copies `source` (with its -wal and training cache, when there) to `db`, written back to disk, as an ingest
-    /// leaves its database (otherwise the kernel writes the copy back during the timed run).
+    /// Copies `source` (with its -wal and training cache, when there: the cache goes with the copy, as a first
+    /// ingest leaves it) to `db`, written back to disk, as an ingest leaves its database (SQLite syncs it): otherwise
+    /// the kernel writes the copy's gigabyte back during the first timed run and slows it.
     func freshCopy(of source: String, to db: String) throws {
         for suffix in ["", "-wal", "-shm", ".ratings", ".items"] {
             try? FileManager.default.removeItem(atPath: db + suffix)
