@@ -137,6 +137,7 @@ struct QueryBench: ParsableCommand {
             }
             let matrix = matrices[0]
             let bound = try MappedFile(path: (dir as NSString).appendingPathComponent("m\(items)-f32.items"))
+            let copies = KernelCopies(model: model)
             let mb = Double(items * matrix.stride * 4) / 1e6
             section(
                 "\(items) items × k=64 (\(fmt(mb, 0)) MB of f32 rows mapped), top-10; f16 and i8 scan copies "
@@ -145,7 +146,8 @@ struct QueryBench: ParsableCommand {
             for threads in [1, 2] {
                 var results: [ScanRun] = []
                 for run in 0..<runs {
-                    let result = measureScans(matrices: matrices, bound: bound, model: model, threads: threads)
+                    let result = measureScans(
+                        matrices: matrices, bound: bound, model: model, copies: copies, threads: threads)
                     results.append(result)
                     print(
                         "\(threads) thread\(threads > 1 ? "s" : " ") run \(run + 1): f32 read p50 "
@@ -182,6 +184,18 @@ struct QueryBench: ParsableCommand {
                             + (p == 0
                                 ? "" : "; recall@10 vs f32 \(fmt(results.map { $0.recall[p] }.min()!, 4))"))
                 }
+                let arithmetic = [ItemPrecision.f16, .i8].map { precision in
+                    let p = ItemPrecision.allCases.firstIndex(of: precision)!
+                    let streamed = results.map { $0.arithmetic[p].streamed / $0.referenceAlone }
+                    let cached = results.map { $0.arithmetic[p].cached / $0.referenceAlone }
+                    return "\(precision.rawValue) \(fmt(median(streamed)))× (\(fmt(streamed.min()!))–"
+                        + "\(fmt(streamed.max()!))) over the whole copy, \(fmt(median(cached)))× "
+                        + "(\(fmt(cached.min()!))–\(fmt(cached.max()!))) with its rows in L1/L2"
+                }
+                print(
+                    "  \(threads) thread\(threads > 1 ? "s" : ""), the scan kernels alone (no selection, heap, merge "
+                        + "or re-scoring), as ratios to the f32 read one file at a time: "
+                        + arithmetic.joined(separator: "; "))
             }
             print("load average after: \(loadAverage())")
             if users > 0 {
@@ -247,13 +261,18 @@ struct QueryBench: ParsableCommand {
         /// Each file alone: reading as many bytes of the f32 file as each precision's scan copy holds (f32: all of
         /// it; f16 half, i8 a quarter): the floor a scan of that copy cannot beat, however little arithmetic it does.
         var bytesAlone: [Double]
+        /// Per precision (f32 unused), the reduced kernels alone (`KernelCopies`): streamed over the whole copy, and
+        /// over rows already in L1/L2.
+        var arithmetic: [(streamed: Double, cached: Double)]
         /// The time of reading the f32 matrix that the reduced scans are compared with: the faster of the plain
         /// read and the f32 scan (which, on a matrix in memory, can outrun the read).
         var reference: Double { min(read, scans[0]) }
         var referenceAlone: Double { min(readAlone, alone[0]) }
     }
 
-    func measureScans(matrices: [ItemMatrix], bound: MappedFile, model: FactorModel, threads: Int) -> ScanRun {
+    func measureScans(
+        matrices: [ItemMatrix], bound: MappedFile, model: FactorModel, copies: KernelCopies, threads: Int
+    ) -> ScanRun {
         let matrix = matrices[0], large = matrix.itemCount >= 1_000_000
         var lat = [[Double]](repeating: [], count: matrices.count), reads: [Double] = []
         var hits = [Int](repeating: 0, count: matrices.count), wanted = 0
@@ -291,11 +310,21 @@ struct QueryBench: ParsableCommand {
                     _ = bound.sequentialRead(threads: threads, fraction: precision == .f16 ? 0.5 : 0.25)
                 }
         }
+        let arithmetic = ItemPrecision.allCases.map { precision in
+            precision == .f32
+                ? (streamed: 0, cached: 0)
+                : (
+                    streamed: alone { r in copies.score(precision, query: queries[r % 64], threads: threads) },
+                    cached: alone { r in
+                        copies.score(precision, query: queries[r % 64], threads: threads, cached: true)
+                    }
+                )
+        }
         return ScanRun(
             read: percentile(reads, 0.5), scans: lat.map { percentile($0, 0.5) }, p99: lat.map { percentile($0, 0.99) },
             recall: hits.map { Double($0) / Double(max(wanted, 1)) }, readAlone: readAlone,
             alone: matrices.map { m in alone { r in _ = m.topN(query: queries[r % 64], n: 10, threads: threads) } },
-            bytesAlone: bytesAlone)
+            bytesAlone: bytesAlone, arithmetic: arithmetic)
     }
 
     /// Recall@10 of the f16 and i8 scan copies against the f32 lists of a trained model, for `users` (user ids,
@@ -397,4 +426,74 @@ final class MappedFile: @unchecked Sendable {
 func sumFloats(_ values: UnsafeBufferPointer<Float>) -> Float {
     guard let base = values.baseAddress else { return 0 }
     return mfrec_read_floats(base, values.count)
+}
+
+/// Copies of a model's item rows in the scan copies' encodings (f16; i8 with a scale per row), in the bench's own
+/// arrays, for timing the reduced-precision kernels alone: the arithmetic a scan of that copy does, without the
+/// selection, heap, merge and f32 re-scoring around it. The values are encoded here as `ItemPrecision` encodes
+/// them (half floats; bytes scaled by the row's largest magnitude / 127); only the time is used.
+struct KernelCopies: @unchecked Sendable {
+    let rows: Int
+    let stride: Int
+    let halves: [UInt16]
+    let bytes: [Int8]
+    let scales: [Float]
+    let biases: [Float]
+
+    init(model: FactorModel) {
+        rows = model.itemCount
+        stride = model.stride
+        halves = model.itemFactors.map { Float16($0).bitPattern }
+        var bytes = [Int8](repeating: 0, count: model.itemFactors.count)
+        var scales = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let (q, scale) = Self.quantize(model.itemFactors[(r * stride)..<((r + 1) * stride)])
+            bytes.replaceSubrange((r * stride)..<((r + 1) * stride), with: q)
+            scales[r] = scale
+        }
+        self.bytes = bytes
+        self.scales = scales
+        biases = model.itemBias
+    }
+
+    static func quantize(_ values: ArraySlice<Float>) -> ([Int8], Float) {
+        let largest = values.reduce(Float(0)) { max($0, abs($1)) }
+        guard largest > 0 else { return ([Int8](repeating: 0, count: values.count), 0) }
+        return (values.map { Int8(max(-127, min(127, ($0 * 127 / largest).rounded()))) }, largest / 127)
+    }
+
+    /// Scores every row for `query` with the `precision` kernel, in blocks of 1,024 rows into a buffer per part, the
+    /// rows split over `threads` parts as a scan splits them (`ScanPool`). `cached`: each block scores the part's
+    /// first 1,024 rows again (as many rows in all, in L1/L2: the arithmetic with no memory traffic).
+    func score(_ precision: ItemPrecision, query: [Float], threads: Int, cached: Bool = false) {
+        precondition(precision != .f32 && query.count == stride)
+        let (q8, qscale) = Self.quantize(query[...])
+        ScanPool.run(parts: max(1, threads)) { p in
+            let lo = rows * p / max(1, threads), hi = rows * (p + 1) / max(1, threads)
+            let out = UnsafeMutablePointer<Float>.allocate(capacity: 1024)
+            defer { out.deallocate() }
+            var start = lo
+            while start < hi {
+                let count = min(1024, hi - start), first = cached ? lo : start
+                precondition(first + count <= rows)
+                biases.withUnsafeBufferPointer { bias in
+                    if precision == .f16 {
+                        halves.withUnsafeBufferPointer { h in
+                            mfrec_scores_f16(
+                                query, h.baseAddress! + first * stride, stride, count, bias.baseAddress! + first, out)
+                        }
+                    } else {
+                        bytes.withUnsafeBufferPointer { b in
+                            scales.withUnsafeBufferPointer { sc in
+                                mfrec_scores_i8(
+                                    q8, qscale, b.baseAddress! + first * stride, sc.baseAddress! + first, stride,
+                                    count, bias.baseAddress! + first, out)
+                            }
+                        }
+                    }
+                }
+                start += count
+            }
+        }
+    }
 }
