@@ -99,8 +99,8 @@ void mfrec_prefetch_rows(const float *a, const float *b, size_t bytes) {
 
 // The read bound the scans are measured against (mfrec-bench): every float of `count` read once and nothing else:
 // 1 KiB a step as four interleaved 256-byte streams (four f32 rows of k = 64, as the scans take them) into
-// independent sums, each step asking for the lines 4 KiB ahead as the reduced-precision kernels ask for theirs (16
-// rows ahead; the f32 scan relies on the hardware prefetcher). A bound, not a copy of any one scan's loop.
+// independent sums, each step asking for the lines 4 KiB ahead as the scan kernels ask for theirs (the reduced-precision
+// ones 16 rows ahead, the one-user f32 scan 32 rows). A bound, not a copy of any one scan's loop.
 #if defined(__x86_64__)
 __attribute__((target("avx2")))
 static float read_floats_avx2(const float *p, size_t count) {
