@@ -116,6 +116,10 @@ final class Database {
     /// Rows inserted, updated or deleted by this connection since it opened (`sqlite3_total_changes64`).
     var totalChanges: Int64 { sqlite3_total_changes64(handle) }
 
+    /// Rows the connection's last finished INSERT, UPDATE or DELETE changed itself, its triggers' changes left out
+    /// (`sqlite3_changes64`).
+    var lastChanges: Int64 { sqlite3_changes64(handle) }
+
     /// Runs one or more SQL statements that return no rows.
     func execute(_ sql: String) throws {
         var message: UnsafeMutablePointer<CChar>?
