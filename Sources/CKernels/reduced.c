@@ -4,6 +4,7 @@
 // bit with each other. The F16C/AVX2+FMA versions score four rows at a time (two accumulators each, so eight
 // independent FMA chains) and are chosen at run time; the portable ones are plain C.
 #include "mfrec_kernels.h"
+#include "prefetch.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -94,12 +95,7 @@ static void scores_i8_portable(const int8_t *q, float qscale, const int8_t *rows
 // MARK: F16C / AVX2 + FMA
 
 #ifdef MFREC_X86
-// Asks for `bytes` of rows starting `ahead` bytes past `p`, a cache line at a time: the scans read rows in order,
-// and the hardware prefetcher stops at each 4 KiB page, so each step asks for the rows 16 ahead of it.
-static inline void prefetch_rows(const void *p, size_t ahead, size_t bytes) {
-    for (size_t b = 0; b < bytes; b += 64) _mm_prefetch((const char *)p + ahead + b, _MM_HINT_T0);
-}
-
+// Each step of these kernels asks for the rows 16 ahead of it (`mfrec_prefetch_ahead`).
 __attribute__((target("avx2,fma")))
 static inline __m128 reduce4(__m256 d0, __m256 d1, __m256 d2, __m256 d3) {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(d0, d1), _mm256_hadd_ps(d2, d3));
@@ -134,7 +130,7 @@ static inline void f16_avx2_body(size_t stride, const float *q, const uint16_t *
     size_t r = 0;
     for (; r + 4 <= count; r += 4) {
         const uint16_t *r0 = rows + r * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
-        prefetch_rows(r0, 16 * stride * 2, 4 * stride * 2);
+        mfrec_prefetch_ahead(r0, 16 * stride * 2, 4 * stride * 2);
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
         __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
         for (size_t c = 0; c < stride; c += 16) {
@@ -186,7 +182,7 @@ static inline __m256i load_i8(const int8_t *p, size_t rest) {
             size_t n = count - r < 4 ? count - r : 4;                                                             \
             const int8_t *row[4];                                                                                 \
             for (size_t j = 0; j < 4; j++) row[j] = rows + (r + (j < n ? j : 0)) * stride;                         \
-            prefetch_rows(rows + r * stride, 16 * stride, 4 * stride);                                            \
+            mfrec_prefetch_ahead(rows + r * stride, 16 * stride, 4 * stride);                                      \
             __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),             \
                               _mm256_setzero_si256()};                                                            \
             for (size_t c = 0; c < stride; c += 32) {                                                             \
@@ -232,7 +228,7 @@ static inline void i8_avx2_rows8_body(size_t stride, const int8_t *q, float qsca
     size_t r = 0;
     for (; r + 8 <= count; r += 8) {
         const int8_t *base = rows + r * stride;
-        prefetch_rows(base, 16 * stride, 8 * stride);
+        mfrec_prefetch_ahead(base, 16 * stride, 8 * stride);
         __m256i acc[8];
         for (int j = 0; j < 8; j++) {
             const int8_t *row = base + j * stride;
@@ -309,7 +305,7 @@ static inline void i8_vnni512_body(size_t stride, const int8_t *q, float qscale,
     size_t r = 0;
     for (; r + 8 <= count; r += 8) {
         const int8_t *base = rows + r * stride;
-        prefetch_rows(base, 16 * stride, 8 * stride);
+        mfrec_prefetch_ahead(base, 16 * stride, 8 * stride);
         __m512i acc[8];
         for (int j = 0; j < 8; j++) acc[j] = zero;
         for (size_t c = 0; c < chunks; c++)
@@ -348,7 +344,7 @@ static inline void f16_avx512_body(size_t stride, const float *q, const uint16_t
     size_t r = 0;
     for (; r + 8 <= count; r += 8) {
         const uint16_t *base = rows + r * stride;
-        prefetch_rows(base, 16 * stride * 2, 8 * stride * 2);
+        mfrec_prefetch_ahead(base, 16 * stride * 2, 8 * stride * 2);
         __m512 a[8];
         for (int j = 0; j < 8; j++) a[j] = _mm512_setzero_ps();
         for (size_t c = 0; c < stride; c += 16) {

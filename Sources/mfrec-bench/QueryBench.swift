@@ -307,7 +307,7 @@ struct QueryBench: ParsableCommand {
             precision == .f32
                 ? readAlone
                 : alone { _ in
-                    _ = bound.sequentialRead(threads: threads, fraction: precision == .f16 ? 0.5 : 0.25)
+                    _ = bound.sequentialRead(threads: threads, fraction: Double(precision.bytesPerValue) / 4)
                 }
         }
         let arithmetic = ItemPrecision.allCases.map { precision in
@@ -430,8 +430,8 @@ func sumFloats(_ values: UnsafeBufferPointer<Float>) -> Float {
 
 /// Copies of a model's item rows in the scan copies' encodings (f16; i8 with a scale per row), in the bench's own
 /// arrays, for timing the reduced-precision kernels alone: the arithmetic a scan of that copy does, without the
-/// selection, heap, merge and f32 re-scoring around it. The values are encoded here as `ItemPrecision` encodes
-/// them (half floats; bytes scaled by the row's largest magnitude / 127); only the time is used.
+/// selection, heap, merge and f32 re-scoring around it. The values are the ones the item matrix file stores (half
+/// floats; `ItemPrecision.quantize` for the bytes and their scale); only the time is used.
 struct KernelCopies: @unchecked Sendable {
     let rows: Int
     let stride: Int
@@ -447,7 +447,7 @@ struct KernelCopies: @unchecked Sendable {
         var bytes = [Int8](repeating: 0, count: model.itemFactors.count)
         var scales = [Float](repeating: 0, count: rows)
         for r in 0..<rows {
-            let (q, scale) = Self.quantize(model.itemFactors[(r * stride)..<((r + 1) * stride)])
+            let (q, scale) = ItemPrecision.quantize(model.itemFactors[(r * stride)..<((r + 1) * stride)])
             bytes.replaceSubrange((r * stride)..<((r + 1) * stride), with: q)
             scales[r] = scale
         }
@@ -456,20 +456,15 @@ struct KernelCopies: @unchecked Sendable {
         biases = model.itemBias
     }
 
-    static func quantize(_ values: ArraySlice<Float>) -> ([Int8], Float) {
-        let largest = values.reduce(Float(0)) { max($0, abs($1)) }
-        guard largest > 0 else { return ([Int8](repeating: 0, count: values.count), 0) }
-        return (values.map { Int8(max(-127, min(127, ($0 * 127 / largest).rounded()))) }, largest / 127)
-    }
-
     /// Scores every row for `query` with the `precision` kernel, in blocks of 1,024 rows into a buffer per part, the
     /// rows split over `threads` parts as a scan splits them (`ScanPool`). `cached`: each block scores the part's
     /// first 1,024 rows again (as many rows in all, in L1/L2: the arithmetic with no memory traffic).
     func score(_ precision: ItemPrecision, query: [Float], threads: Int, cached: Bool = false) {
         precondition(precision != .f32 && query.count == stride)
-        let (q8, qscale) = Self.quantize(query[...])
-        ScanPool.run(parts: max(1, threads)) { p in
-            let lo = rows * p / max(1, threads), hi = rows * (p + 1) / max(1, threads)
+        let (q8, qscale) = ItemPrecision.quantize(query)
+        let parts = max(1, threads)
+        ScanPool.run(parts: parts) { p in
+            let lo = rows * p / parts, hi = rows * (p + 1) / parts
             let out = UnsafeMutablePointer<Float>.allocate(capacity: 1024)
             defer { out.deallocate() }
             var start = lo

@@ -28,7 +28,7 @@ public enum ItemPrecision: String, Sendable, Codable, CaseIterable {
     }
 
     /// Bytes per stored value of the scan copy (0: no copy).
-    var bytesPerValue: Int {
+    package var bytesPerValue: Int {
         switch self {
         case .f32: 0
         case .f16: 2
@@ -61,7 +61,9 @@ public enum ItemPrecision: String, Sendable, Codable, CaseIterable {
 
     /// Values in signed bytes, scaled by their largest finite magnitude / 127 (scale 0, all bytes 0, when that
     /// is 0; a value that is not finite becomes 0): how i8 rows and the queries scanned against them are stored.
-    static func quantize(_ values: some Collection<Float>) -> (bytes: [Int8], scale: Float) {
+    /// - Parameter values: the values (a row, or a query).
+    /// - Returns: the bytes and the scale they are multiplied by.
+    package static func quantize(_ values: some Collection<Float>) -> (bytes: [Int8], scale: Float) {
         let largest = values.reduce(Float(0)) { max($0, $1.isFinite ? abs($1) : 0) }
         guard largest > 0 else { return ([Int8](repeating: 0, count: values.count), 0) }
         let scale = largest / 127
